@@ -1,0 +1,18 @@
+//! The topology model and the deployment manifest, as types.
+//!
+//! `topology.toml` is the one description of the system; the manifest is what a deploy
+//! (AWS or local) wrote down about it, and all the failover path needs. Every other crate
+//! reads these types instead of parsing the files on its own. This crate has no AWS
+//! dependency on purpose: the failover CLI and the local world must stay light.
+
+mod arn;
+pub mod manifest;
+mod model;
+mod names;
+
+pub use arn::{ClusterArn, ControlPanelArn, RoutingControlArn, SafetyRuleArn};
+pub use manifest::{Manifest, ManifestError};
+pub use model::{
+    App, AppKind, ArcSettings, Index, LocalSettings, Regions, Table, Topology, TopologyError,
+};
+pub use names::{AppName, DomainName, NameError, Region};

@@ -1,0 +1,324 @@
+//! The deployment manifest (DESIGN §7): what a deploy wrote down, and all the failover path
+//! needs. Written by `infra deploy` (AWS) and `infra local`; read by `failover` and `loadtest`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    AppName, ClusterArn, ControlPanelArn, DomainName, Region, Regions, RoutingControlArn,
+    SafetyRuleArn,
+};
+
+/// The manifest format this build reads and writes.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Where `infra local` writes its manifest, relative to the working directory.
+pub const LOCAL_MANIFEST_PATH: &str = ".local/deployment.json";
+
+/// The five Regions that host an ARC cluster's endpoints.
+pub const ARC_CLUSTER_REGIONS: [&str; 5] = [
+    "us-east-1",
+    "us-west-2",
+    "eu-west-1",
+    "ap-northeast-1",
+    "ap-southeast-2",
+];
+
+/// Why a manifest could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error(
+        "cannot read manifest {path}: {source} (run `infra local` or `infra deploy` first, or pass --manifest)"
+    )]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write manifest {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("manifest {path} is not valid: {message}")]
+    Invalid { path: String, message: String },
+    #[error(
+        "manifest {path} has manifest_version {found}, but this build reads version {MANIFEST_VERSION}; \
+         rebuild the tools from the same checkout that wrote it, or redeploy to rewrite it"
+    )]
+    UnknownVersion { path: String, found: u64 },
+}
+
+/// Which world a manifest describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Aws,
+    Local,
+}
+
+/// The deployment manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    pub environment: Environment,
+    pub domain: DomainName,
+    pub regions: Regions,
+    pub cluster: Cluster,
+    pub apps: Vec<AppEntry>,
+    /// The DNS server that answers for `domain` (local world); `None` on AWS: the system resolver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_server: Option<SocketAddr>,
+    /// The local world's control API (state and faults), e.g. `http://127.0.0.1:8080`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_api: Option<String>,
+}
+
+/// The ARC cluster and its Regional endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    pub arn: ClusterArn,
+    pub endpoints: Vec<ClusterEndpoint>,
+}
+
+/// One of the cluster's endpoints; requests to it are signed for its Region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterEndpoint {
+    pub region: Region,
+    pub url: String,
+}
+
+/// One app as deployed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppEntry {
+    pub name: AppName,
+    /// `orders.example.com`: the name clients resolve.
+    pub hostname: String,
+    /// The base URL clients use, e.g. `https://orders.example.com` or `http://orders.example.test:8000`.
+    pub url: String,
+    pub control_panel_arn: ControlPanelArn,
+    pub safety_rule_arn: SafetyRuleArn,
+    /// One routing control per Region.
+    pub routing_controls: Vec<RegionalControl>,
+    /// A URL that reaches the app's instance in one Region directly, bypassing failover.
+    pub regional_urls: Vec<RegionalUrl>,
+}
+
+/// The routing control for one Region of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionalControl {
+    pub region: Region,
+    pub arn: RoutingControlArn,
+}
+
+/// The direct URL of one Region's instance of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionalUrl {
+    pub region: Region,
+    pub url: String,
+}
+
+impl AppEntry {
+    /// The routing control of this app in `region`.
+    pub fn routing_control(&self, region: &Region) -> Option<&RoutingControlArn> {
+        self.routing_controls
+            .iter()
+            .find(|c| c.region == *region)
+            .map(|c| &c.arn)
+    }
+
+    /// The Region whose routing control is `arn`.
+    pub fn region_of(&self, arn: &RoutingControlArn) -> Option<&Region> {
+        self.routing_controls
+            .iter()
+            .find(|c| c.arn == *arn)
+            .map(|c| &c.region)
+    }
+
+    /// The URL that reaches this app's instance in `region` directly.
+    pub fn regional_url(&self, region: &Region) -> Option<&str> {
+        self.regional_urls
+            .iter()
+            .find(|u| u.region == *region)
+            .map(|u| u.url.as_str())
+    }
+}
+
+impl Manifest {
+    /// Reads a manifest, refusing a version this build does not know.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ManifestError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text, &shown)
+    }
+
+    /// Parses a manifest document; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ManifestError> {
+        let invalid = |message: String| ManifestError::Invalid {
+            path: origin.to_owned(),
+            message,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        match value
+            .get("manifest_version")
+            .and_then(serde_json::Value::as_u64)
+        {
+            Some(v) if v == u64::from(MANIFEST_VERSION) => {}
+            Some(found) => {
+                return Err(ManifestError::UnknownVersion {
+                    path: origin.to_owned(),
+                    found,
+                });
+            }
+            None => return Err(invalid("it has no numeric `manifest_version`".into())),
+        }
+        let manifest: Manifest =
+            serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+        manifest.check().map_err(invalid)?;
+        Ok(manifest)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.cluster.endpoints.is_empty() {
+            return Err("the cluster lists no endpoints".into());
+        }
+        for app in &self.apps {
+            for region in self.regions.both() {
+                if app.routing_control(region).is_none() {
+                    return Err(format!(
+                        "app `{}` has no routing control for `{region}`",
+                        app.name
+                    ));
+                }
+            }
+            let panel = &app.control_panel_arn;
+            if app
+                .routing_controls
+                .iter()
+                .any(|c| c.arn.control_panel() != *panel)
+            {
+                return Err(format!(
+                    "a routing control of `{}` is not in its control panel",
+                    app.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the manifest atomically (temporary file, then rename), creating its folder.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ManifestError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let write = |source| ManifestError::Write {
+            path: shown.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(write)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let text = serde_json::to_string_pretty(self).expect("a manifest always serializes");
+        std::fs::write(&tmp, text + "\n").map_err(write)?;
+        std::fs::rename(&tmp, path).map_err(write)
+    }
+
+    /// The app called `name`.
+    pub fn app(&self, name: &AppName) -> Option<&AppEntry> {
+        self.apps.iter().find(|a| a.name == *name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Manifest {
+        let panel = "arn:aws:route53-recovery-control::123456789012:controlpanel/p1";
+        Manifest {
+            manifest_version: MANIFEST_VERSION,
+            environment: Environment::Local,
+            domain: "example.test".parse().unwrap(),
+            regions: Regions {
+                primary: "us-east-1".parse().unwrap(),
+                secondary: "us-west-2".parse().unwrap(),
+            },
+            cluster: Cluster {
+                arn: "arn:aws:route53-recovery-control::123456789012:cluster/c1"
+                    .parse()
+                    .unwrap(),
+                endpoints: vec![ClusterEndpoint {
+                    region: "us-east-1".parse().unwrap(),
+                    url: "http://127.0.0.1:8091".into(),
+                }],
+            },
+            apps: vec![AppEntry {
+                name: "orders".parse().unwrap(),
+                hostname: "orders.example.test".into(),
+                url: "http://orders.example.test:8000".into(),
+                control_panel_arn: panel.parse().unwrap(),
+                safety_rule_arn: format!("{panel}/safetyrule/s1").parse().unwrap(),
+                routing_controls: ["us-east-1", "us-west-2"]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| RegionalControl {
+                        region: r.parse().unwrap(),
+                        arn: format!("{panel}/routingcontrol/rc{i}").parse().unwrap(),
+                    })
+                    .collect(),
+                regional_urls: vec![],
+            }],
+            dns_server: Some("127.0.0.1:8053".parse().unwrap()),
+            control_api: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/deployment.json");
+        sample().save(&path).unwrap();
+        assert_eq!(Manifest::load(&path).unwrap(), sample());
+    }
+
+    #[test]
+    fn unknown_version_is_refused_clearly() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["manifest_version"] = 7.into();
+        let err = Manifest::parse(&v.to_string(), "m.json").unwrap_err();
+        assert!(matches!(
+            err,
+            ManifestError::UnknownVersion { found: 7, .. }
+        ));
+        assert!(err.to_string().contains("manifest_version 7"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_routing_control_is_refused() {
+        let mut m = sample();
+        m.apps[0].routing_controls.pop();
+        let err = Manifest::parse(&serde_json::to_string(&m).unwrap(), "m.json").unwrap_err();
+        assert!(err.to_string().contains("us-west-2"), "{err}");
+    }
+
+    #[test]
+    fn lookups_by_region() {
+        let m = sample();
+        let app = m.app(&"orders".parse().unwrap()).unwrap();
+        let west: Region = "us-west-2".parse().unwrap();
+        let arn = app.routing_control(&west).unwrap();
+        assert_eq!(app.region_of(arn), Some(&west));
+    }
+}

@@ -1,0 +1,426 @@
+//! `topology.toml` as types: the domain, the two Regions, the apps, and the local world's settings.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AppName, DomainName, Region};
+
+/// Why a topology was rejected. Each message names the file and what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    #[error("cannot read topology file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid topology{}: {message}", at(.path))]
+    Invalid {
+        path: Option<String>,
+        message: String,
+    },
+}
+
+fn at(path: &Option<String>) -> String {
+    path.as_ref()
+        .map(|p| format!(" in {p}"))
+        .unwrap_or_default()
+}
+
+/// The whole system, as `topology.toml` describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// The public domain on AWS; each app answers at `<app>.<domain>`.
+    pub domain: DomainName,
+    /// The Route 53 hosted zone of `domain`, when known.
+    #[serde(default, with = "empty_is_none")]
+    pub hosted_zone_id: Option<String>,
+    pub regions: Regions,
+    #[serde(default)]
+    pub arc: ArcSettings,
+    pub local: LocalSettings,
+    pub apps: Vec<App>,
+}
+
+/// The two Regions every app is deployed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Regions {
+    pub primary: Region,
+    pub secondary: Region,
+}
+
+impl Regions {
+    /// Both Regions, primary first.
+    pub fn both(&self) -> [&Region; 2] {
+        [&self.primary, &self.secondary]
+    }
+
+    /// The Region that is not `region`, or `None` when `region` is neither of the two.
+    pub fn other(&self, region: &Region) -> Option<&Region> {
+        if *region == self.primary {
+            Some(&self.secondary)
+        } else if *region == self.secondary {
+            Some(&self.primary)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `region` is one of the two.
+    pub fn contains(&self, region: &Region) -> bool {
+        self.other(region).is_some()
+    }
+}
+
+/// Route 53 ARC settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArcSettings {
+    /// Reuse this cluster instead of creating one (a cluster is billed by the hour).
+    #[serde(default, with = "empty_is_none")]
+    pub existing_cluster_arn: Option<String>,
+    /// The safety rules' wait period.
+    #[serde(default = "default_wait_period_ms")]
+    pub safety_rule_wait_period_ms: u64,
+}
+
+impl Default for ArcSettings {
+    fn default() -> Self {
+        Self {
+            existing_cluster_arn: None,
+            safety_rule_wait_period_ms: default_wait_period_ms(),
+        }
+    }
+}
+
+fn default_wait_period_ms() -> u64 {
+    5000
+}
+
+/// How the local world lays the architecture out on loopback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSettings {
+    pub domain: DomainName,
+    pub app_port: u16,
+    pub dns_listen: SocketAddr,
+    pub ttl_seconds: u32,
+    pub health_check_interval_ms: u64,
+    pub control_listen: SocketAddr,
+    pub arc_first_port: u16,
+    pub replication_lag_ms: u64,
+    /// The first three octets of each Region's loopback network, e.g. `127.0.1`.
+    pub region_networks: BTreeMap<Region, String>,
+}
+
+impl LocalSettings {
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_seconds.into())
+    }
+    pub fn health_check_interval(&self) -> Duration {
+        Duration::from_millis(self.health_check_interval_ms)
+    }
+    pub fn replication_lag(&self) -> Duration {
+        Duration::from_millis(self.replication_lag_ms)
+    }
+}
+
+/// One app: the `api` gateway or a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub name: AppName,
+    pub kind: AppKind,
+    /// For a gateway: path prefix → the app it proxies to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, AppName>,
+    /// For a service: its DynamoDB global table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<Table>,
+}
+
+/// What an app is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppKind {
+    /// The shared public API: proxies path prefixes to the services' subdomains.
+    Gateway,
+    /// A service with its own table.
+    Service,
+}
+
+/// A service's DynamoDB table. The partition key is always the string attribute `pk`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    pub name: String,
+    #[serde(default)]
+    pub indexes: Vec<Index>,
+}
+
+/// A global secondary index (string keys, all attributes projected).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    pub name: String,
+    pub partition_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_key: Option<String>,
+}
+
+impl Topology {
+    /// Reads and checks a topology file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, TopologyError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| match e {
+            TopologyError::Invalid { message, .. } => TopologyError::Invalid {
+                path: Some(shown),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and checks a topology document.
+    pub fn parse(text: &str) -> Result<Self, TopologyError> {
+        let topology: Topology = toml::from_str(text).map_err(|e| TopologyError::Invalid {
+            path: None,
+            message: e.to_string(),
+        })?;
+        topology.check().map_err(|message| TopologyError::Invalid {
+            path: None,
+            message,
+        })?;
+        Ok(topology)
+    }
+
+    /// The default topology shipped at the workspace root, for tests and examples.
+    pub fn example() -> Self {
+        Self::parse(include_str!("../../../topology.toml")).expect("the shipped topology is valid")
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.regions.primary == self.regions.secondary {
+            return Err("regions.primary and regions.secondary must differ".into());
+        }
+        let mut names = BTreeSet::new();
+        for app in &self.apps {
+            if !names.insert(&app.name) {
+                return Err(format!("app `{}` is listed twice", app.name));
+            }
+        }
+        if self.apps.is_empty() {
+            return Err("list at least one app under [[apps]]".into());
+        }
+        for app in &self.apps {
+            self.check_app(app)?;
+        }
+        self.check_local()
+    }
+
+    fn check_app(&self, app: &App) -> Result<(), String> {
+        match app.kind {
+            AppKind::Gateway => {
+                if app.table.is_some() {
+                    return Err(format!("gateway `{}` cannot have a table", app.name));
+                }
+                for (prefix, target) in &app.routes {
+                    let valid = prefix.starts_with('/')
+                        && prefix.len() > 1
+                        && !prefix.ends_with('/')
+                        && prefix[1..].split('/').all(|s| !s.is_empty());
+                    if !valid {
+                        return Err(format!(
+                            "route `{prefix}` of `{}` must look like `/orders`",
+                            app.name
+                        ));
+                    }
+                    match self.app(target) {
+                        Some(t) if t.kind == AppKind::Service => {}
+                        _ => {
+                            return Err(format!(
+                                "route `{prefix}` of `{}` points to `{target}`, which is not a service in [[apps]]",
+                                app.name
+                            ));
+                        }
+                    }
+                }
+            }
+            AppKind::Service => {
+                if !app.routes.is_empty() {
+                    return Err(format!("service `{}` cannot have routes", app.name));
+                }
+                let Some(table) = &app.table else {
+                    return Err(format!("service `{}` needs a [apps.table]", app.name));
+                };
+                if table.name.is_empty()
+                    || !table
+                        .name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                {
+                    return Err(format!(
+                        "table name `{}` of `{}` is not a DynamoDB table name",
+                        table.name, app.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_local(&self) -> Result<(), String> {
+        let local = &self.local;
+        for region in self.regions.both() {
+            let Some(network) = local.region_networks.get(region) else {
+                return Err(format!(
+                    "local.region_networks needs an entry for `{region}`"
+                ));
+            };
+            let octets: Vec<&str> = network.split('.').collect();
+            if octets.len() != 3
+                || octets[0] != "127"
+                || octets.iter().any(|o| o.parse::<u8>().is_err())
+            {
+                return Err(format!(
+                    "local.region_networks.{region} = `{network}`: expect three octets in 127.0.0.0/8, e.g. `127.0.1`"
+                ));
+            }
+        }
+        let mut networks: Vec<&String> = local.region_networks.values().collect();
+        networks.dedup();
+        if networks.len() != local.region_networks.len() {
+            return Err("each Region needs its own local.region_networks entry".into());
+        }
+        if local.ttl_seconds == 0 || local.health_check_interval_ms == 0 {
+            return Err(
+                "local.ttl_seconds and local.health_check_interval_ms must be positive".into(),
+            );
+        }
+        if self.apps.len() > 250 {
+            return Err("the local world has room for 250 apps".into());
+        }
+        if local.arc_first_port > u16::MAX - 4 {
+            return Err("local.arc_first_port leaves no room for five endpoints".into());
+        }
+        Ok(())
+    }
+
+    /// The app called `name`.
+    pub fn app(&self, name: &AppName) -> Option<&App> {
+        self.apps.iter().find(|a| a.name == *name)
+    }
+
+    /// The services (apps with a table), in file order.
+    pub fn services(&self) -> impl Iterator<Item = &App> {
+        self.apps.iter().filter(|a| a.kind == AppKind::Service)
+    }
+
+    /// The loopback address of `app`'s instance in `region` in the local world.
+    pub fn local_address(&self, app: &AppName, region: &Region) -> Option<Ipv4Addr> {
+        let index = self.apps.iter().position(|a| a.name == *app)?;
+        let network = self.local.region_networks.get(region)?;
+        format!("{network}.{}", index + 1).parse().ok()
+    }
+
+    /// The local world's ARC cluster endpoints, one per ARC Region.
+    pub fn local_arc_endpoints(&self) -> Vec<(Region, SocketAddr)> {
+        crate::manifest::ARC_CLUSTER_REGIONS
+            .iter()
+            .zip(0u16..)
+            .map(|(region, i)| {
+                let addr = SocketAddr::from(([127, 0, 0, 1], self.local.arc_first_port + i));
+                (
+                    region.parse().expect("constant Region names are valid"),
+                    addr,
+                )
+            })
+            .collect()
+    }
+}
+
+mod empty_is_none {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.as_deref().unwrap_or(""))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(if s.trim().is_empty() { None } else { Some(s) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(edit: impl Fn(String) -> String) -> Result<Topology, TopologyError> {
+        Topology::parse(&edit(include_str!("../../../topology.toml").to_owned()))
+    }
+
+    #[test]
+    fn the_shipped_topology_is_valid() {
+        let t = Topology::example();
+        assert_eq!(t.regions.primary.as_str(), "us-east-1");
+        assert_eq!(t.apps.len(), 4);
+        assert_eq!(t.services().count(), 3);
+        let orders: AppName = "orders".parse().unwrap();
+        assert_eq!(
+            t.local_address(&orders, &t.regions.secondary),
+            Some(Ipv4Addr::new(127, 0, 2, 2))
+        );
+        assert_eq!(t.local_arc_endpoints().len(), 5);
+    }
+
+    #[test]
+    fn same_regions_are_rejected() {
+        let err = with(|s| s.replace("secondary = \"us-west-2\"", "secondary = \"us-east-1\""))
+            .unwrap_err();
+        assert!(err.to_string().contains("must differ"), "{err}");
+    }
+
+    #[test]
+    fn routes_to_unknown_apps_are_rejected() {
+        let err =
+            with(|s| s.replace("\"/users\" = \"users\"", "\"/users\" = \"people\"")).unwrap_err();
+        assert!(err.to_string().contains("people"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_names_are_rejected() {
+        assert!(with(|s| s.replace("hosted_zone_id", "hosted_zone")).is_err());
+        let err =
+            with(|s| s.replace("primary = \"us-east-1\"", "primary = \"mars-1\"")).unwrap_err();
+        assert!(err.to_string().contains("mars-1"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_apps_are_rejected() {
+        let err = with(|s| {
+            s + "\n[[apps]]\nname = \"users\"\nkind = \"service\"\n[apps.table]\nname = \"u2\"\n"
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn load_names_the_file() {
+        let err = Topology::load("/nonexistent/topology.toml").unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/topology.toml"),
+            "{err}"
+        );
+    }
+}
