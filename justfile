@@ -1,0 +1,65 @@
+# The recipes users type. `just` alone lists them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+topology := "topology.toml"
+
+# List the recipes
+default:
+    @just --list --unsorted
+
+# Run the local world with traffic and a scripted failover drill, then report (no AWS account needed)
+demo *ARGS:
+    cargo run --release -p infra -- demo {{ARGS}}
+
+# Run the whole architecture on loopback until Ctrl-C
+local *ARGS:
+    cargo run --release -p infra -- local --config {{topology}} {{ARGS}}
+
+# Run the whole test suite (provisions moto and cfn-lint in a venv under target/ when missing)
+test *ARGS:
+    cargo test --workspace {{ARGS}}
+
+# Formatting and lints, as CI runs them
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks: service overhead, failover shift time, load generator rate
+bench:
+    cargo bench -p orders --bench http
+    cargo bench -p failover
+    cargo bench -p loadtest
+
+# Write the CloudFormation templates for every stack
+synth *ARGS:
+    cargo run -p infra -- synth --config {{topology}} {{ARGS}}
+
+# Build each service for Lambda (arm64) into a content-addressed zip under target/lambda/
+build-lambdas:
+    bash infra/scripts/build-lambdas.sh
+
+# Build, synthesize and deploy everything to both Regions, then write the manifest
+deploy-all *ARGS: build-lambdas
+    cargo run --release -p infra -- synth --config {{topology}}
+    cargo run --release -p infra -- deploy --config {{topology}} {{ARGS}}
+
+# Delete every stack, in reverse order
+destroy-all *ARGS:
+    cargo run --release -p infra -- destroy --config {{topology}} {{ARGS}}
+
+# Which Region serves each app (reads the manifest)
+status *ARGS:
+    cargo run --release -p failover -- status {{ARGS}}
+
+# Move one app to a Region: just shift orders us-west-2
+shift APP REGION *ARGS:
+    cargo run --release -p failover -- shift {{APP}} --to {{REGION}} {{ARGS}}
+
+# Move every app away from a Region: just evacuate us-east-1
+evacuate REGION *ARGS:
+    cargo run --release -p failover -- evacuate {{REGION}} {{ARGS}}
+
+# Drive traffic at the deployment in the manifest and report which Region served it
+loadtest *ARGS:
+    cargo run --release -p loadtest -- run {{ARGS}}
