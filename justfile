@@ -27,7 +27,7 @@ lint:
 
 # Benchmarks: service overhead, failover shift time, load generator rate
 bench:
-    cargo bench -p orders --bench http
+    cargo bench -p service-bench
     cargo bench -p failover
     cargo bench -p loadtest
 
