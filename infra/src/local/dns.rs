@@ -1,0 +1,511 @@
+//! The local Route 53: an authoritative DNS server for the local domain.
+//!
+//! Per app it serves a failover record pair whose two health checks each follow one ARC routing
+//! control, read on an interval (the propagation delay of the real service), and answers by the
+//! three Route 53 failover rules of DESIGN §2:
+//!
+//! - primary healthy → primary;
+//! - primary unhealthy and secondary healthy → secondary;
+//! - secondary unhealthy → primary, whatever the primary's health.
+//!
+//! It also serves the zone's SOA and NS, a direct name per app and Region
+//! (`orders.us-west-2.example.test`), NXDOMAIN for unknown names in the zone and REFUSED for
+//! names outside it. Every answer carries the configured TTL, so clients cache as they would
+//! against Route 53.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::{A, NS, SOA};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_server::Server;
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use serde::Serialize;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinHandle;
+use topology::manifest::Manifest;
+use topology::{AppName, DomainName, Region, RoutingControlArn, Topology};
+
+/// Where the health checks read routing-control states: the local ARC cluster in the world,
+/// a plain map in tests.
+pub trait RoutingControlStates: Send + Sync + 'static {
+    /// The state of `arn` (`true` = ON), or `None` when the cluster does not know it.
+    fn state(&self, arn: &RoutingControlArn) -> Option<bool>;
+}
+
+/// Why the DNS server could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("`{0}` is not a valid DNS name: {1}")]
+    Name(String, String),
+    #[error("app `{app}` has no {what} for Region `{region}` in the topology or manifest")]
+    Missing {
+        app: AppName,
+        region: Region,
+        what: &'static str,
+    },
+    #[error(
+        "cannot listen for DNS on {addr}: {source} (another `infra local` running? change local.dns_listen in topology.toml)"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// One failover record's target and the routing control its health check follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordTarget {
+    pub region: Region,
+    pub address: Ipv4Addr,
+    pub routing_control: RoutingControlArn,
+}
+
+/// The PRIMARY and SECONDARY failover records of one app's subdomain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailoverPair {
+    pub app: AppName,
+    pub primary: RecordTarget,
+    pub secondary: RecordTarget,
+}
+
+/// What the zone serves and how its health checks run.
+#[derive(Debug, Clone)]
+pub struct ZoneConfig {
+    pub domain: DomainName,
+    pub ttl: Duration,
+    pub health_check_interval: Duration,
+    pub pairs: Vec<FailoverPair>,
+}
+
+impl ZoneConfig {
+    /// The zone of the local world: every app of `topology`, with the routing controls that
+    /// `manifest` lists for it.
+    pub fn from_manifest(topology: &Topology, manifest: &Manifest) -> Result<Self, DnsError> {
+        let target = |app: &AppName, region: &Region| -> Result<RecordTarget, DnsError> {
+            let missing = |what| DnsError::Missing {
+                app: app.clone(),
+                region: region.clone(),
+                what,
+            };
+            let address = topology
+                .local_address(app, region)
+                .ok_or_else(|| missing("loopback address"))?;
+            let routing_control = manifest
+                .app(app)
+                .and_then(|a| a.routing_control(region))
+                .ok_or_else(|| missing("routing control"))?
+                .clone();
+            Ok(RecordTarget {
+                region: region.clone(),
+                address,
+                routing_control,
+            })
+        };
+        let regions = &topology.regions;
+        let pairs = topology
+            .apps
+            .iter()
+            .map(|app| {
+                Ok(FailoverPair {
+                    app: app.name.clone(),
+                    primary: target(&app.name, &regions.primary)?,
+                    secondary: target(&app.name, &regions.secondary)?,
+                })
+            })
+            .collect::<Result<_, DnsError>>()?;
+        Ok(Self {
+            domain: topology.local.domain.clone(),
+            ttl: topology.local.ttl(),
+            health_check_interval: topology.local.health_check_interval(),
+            pairs,
+        })
+    }
+}
+
+/// The current answer for one app's subdomain and the health it was chosen from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailoverAnswer {
+    pub region: Region,
+    pub address: Ipv4Addr,
+    pub primary_healthy: bool,
+    pub secondary_healthy: bool,
+}
+
+/// The three Route 53 failover rules: which record answers, given the two health states.
+/// `true` means the primary record.
+pub fn answers_primary(primary_healthy: bool, secondary_healthy: bool) -> bool {
+    primary_healthy || !secondary_healthy
+}
+
+/// The last evaluated health check of each routing control.
+type HealthTable = BTreeMap<RoutingControlArn, bool>;
+
+/// Answers DNS queries for the zone from the health table the checker keeps current.
+struct ZoneAnswerer {
+    origin: LowerName,
+    ns_name: Name,
+    ns_address: Ipv4Addr,
+    ttl: u32,
+    /// `<app>.<domain>` → its failover pair.
+    failover: BTreeMap<LowerName, FailoverPair>,
+    /// `<app>.<region>.<domain>` → the instance's address.
+    direct: BTreeMap<LowerName, Ipv4Addr>,
+    /// `<region>.<domain>`: names that exist only because names below them do.
+    empty_non_terminals: Vec<LowerName>,
+    health: Arc<RwLock<HealthTable>>,
+}
+
+fn dns_name(text: &str) -> Result<Name, DnsError> {
+    let mut name =
+        Name::from_ascii(text).map_err(|e| DnsError::Name(text.to_owned(), e.to_string()))?;
+    name.set_fqdn(true);
+    Ok(name)
+}
+
+impl ZoneAnswerer {
+    fn new(
+        config: &ZoneConfig,
+        ns_address: Ipv4Addr,
+        health: Arc<RwLock<HealthTable>>,
+    ) -> Result<Self, DnsError> {
+        let domain = config.domain.as_str();
+        let mut failover = BTreeMap::new();
+        let mut direct = BTreeMap::new();
+        let mut empty_non_terminals = Vec::new();
+        for pair in &config.pairs {
+            let name = dns_name(&format!("{}.{domain}", pair.app))?;
+            failover.insert(LowerName::new(&name), pair.clone());
+            for target in [&pair.primary, &pair.secondary] {
+                let name = dns_name(&format!("{}.{}.{domain}", pair.app, target.region))?;
+                direct.insert(LowerName::new(&name), target.address);
+                let region = LowerName::new(&dns_name(&format!("{}.{domain}", target.region))?);
+                if !empty_non_terminals.contains(&region) {
+                    empty_non_terminals.push(region);
+                }
+            }
+        }
+        Ok(Self {
+            origin: LowerName::new(&dns_name(domain)?),
+            ns_name: dns_name(&format!("ns.{domain}"))?,
+            ns_address,
+            ttl: u32::try_from(config.ttl.as_secs()).unwrap_or(u32::MAX),
+            failover,
+            direct,
+            empty_non_terminals,
+            health,
+        })
+    }
+
+    /// The current failover answer for `pair`, by the Route 53 rules.
+    fn failover_answer(&self, pair: &FailoverPair) -> FailoverAnswer {
+        let health = self.health.read().unwrap_or_else(|e| e.into_inner());
+        let healthy = |t: &RecordTarget| health.get(&t.routing_control).copied().unwrap_or(false);
+        let (primary_healthy, secondary_healthy) =
+            (healthy(&pair.primary), healthy(&pair.secondary));
+        let target = if answers_primary(primary_healthy, secondary_healthy) {
+            &pair.primary
+        } else {
+            &pair.secondary
+        };
+        FailoverAnswer {
+            region: target.region.clone(),
+            address: target.address,
+            primary_healthy,
+            secondary_healthy,
+        }
+    }
+
+    fn soa(&self) -> Record {
+        let origin = Name::from(&self.origin);
+        let hostmaster = dns_name(&format!("hostmaster.{}", self.origin))
+            .unwrap_or_else(|_| self.ns_name.clone());
+        // The SOA minimum is the negative-caching TTL: keep it as short as the answers'.
+        let soa = SOA::new(
+            self.ns_name.clone(),
+            hostmaster,
+            1,
+            3600,
+            600,
+            86400,
+            self.ttl,
+        );
+        Record::from_rdata(origin, self.ttl, RData::SOA(soa))
+    }
+
+    /// The records answering `name`/`rtype`, or the response code when there are none.
+    fn lookup(&self, name: &LowerName, rtype: RecordType) -> Lookup {
+        if !self.origin.zone_of(name) {
+            return Lookup::Refused;
+        }
+        let owner = Name::from(name);
+        let a = |ip: Ipv4Addr| Record::from_rdata(owner.clone(), self.ttl, RData::A(A(ip)));
+        let wants = |t: RecordType| rtype == t || rtype == RecordType::ANY;
+        if *name == self.origin {
+            let mut records = Vec::new();
+            if wants(RecordType::SOA) {
+                records.push(self.soa());
+            }
+            if wants(RecordType::NS) {
+                let ns = RData::NS(NS(self.ns_name.clone()));
+                records.push(Record::from_rdata(owner.clone(), self.ttl, ns));
+            }
+            return Lookup::Records(records);
+        }
+        let address = if let Some(pair) = self.failover.get(name) {
+            Some(self.failover_answer(pair).address)
+        } else if let Some(address) = self.direct.get(name) {
+            Some(*address)
+        } else if *name == LowerName::new(&self.ns_name) {
+            Some(self.ns_address)
+        } else if self.empty_non_terminals.contains(name) {
+            None
+        } else {
+            return Lookup::NxDomain;
+        };
+        match address {
+            Some(ip) if wants(RecordType::A) => Lookup::Records(vec![a(ip)]),
+            _ => Lookup::Records(Vec::new()),
+        }
+    }
+}
+
+enum Lookup {
+    Records(Vec<Record>),
+    NxDomain,
+    Refused,
+}
+
+/// The hickory request handler: a shared [`ZoneAnswerer`].
+struct Handler(Arc<ZoneAnswerer>);
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        self.0.respond(request, response_handle).await
+    }
+}
+
+impl ZoneAnswerer {
+    async fn respond<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let edns = request.edns.as_ref().map(|req| {
+            let mut edns = Edns::new();
+            edns.set_max_payload(req.max_payload().max(512));
+            edns
+        });
+        let builder = MessageResponseBuilder::new(&request.queries, edns.as_ref());
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        let query = match request.request_info() {
+            Ok(info)
+                if request.metadata.message_type == MessageType::Query
+                    && request.metadata.op_code == OpCode::Query =>
+            {
+                info.query
+            }
+            Ok(_) => {
+                metadata.response_code = ResponseCode::NotImp;
+                return send(&mut response_handle, builder.build_no_records(metadata)).await;
+            }
+            Err(_) => {
+                metadata.response_code = ResponseCode::FormErr;
+                return send(&mut response_handle, builder.build_no_records(metadata)).await;
+            }
+        };
+        let (answers, soa) = match self.lookup(query.name(), query.query_type()) {
+            Lookup::Refused => {
+                metadata.response_code = ResponseCode::Refused;
+                return send(&mut response_handle, builder.build_no_records(metadata)).await;
+            }
+            Lookup::NxDomain => {
+                metadata.response_code = ResponseCode::NXDomain;
+                (Vec::new(), vec![self.soa()])
+            }
+            // NODATA: the name exists but has no record of that type.
+            Lookup::Records(records) if records.is_empty() => (records, vec![self.soa()]),
+            Lookup::Records(records) => (records, Vec::new()),
+        };
+        metadata.authoritative = true;
+        let response = builder.build(metadata, answers.iter(), [], soa.iter(), []);
+        send(&mut response_handle, response).await
+    }
+}
+
+async fn send<'a, R: ResponseHandler>(
+    handle: &mut R,
+    response: hickory_server::zone_handler::MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+    >,
+) -> ResponseInfo {
+    let metadata = *response.metadata();
+    match handle.send_response(response).await {
+        Ok(info) => info,
+        Err(error) => {
+            tracing::warn!(%error, "failed to send a DNS response");
+            let mut failed = metadata;
+            failed.response_code = ResponseCode::ServFail;
+            ResponseInfo::from(hickory_proto::op::Header {
+                metadata: failed,
+                counts: Default::default(),
+            })
+        }
+    }
+}
+
+/// The running DNS server and its health checker.
+pub struct DnsServer {
+    addr: SocketAddr,
+    server: Server<Handler>,
+    answerer: Arc<ZoneAnswerer>,
+    checker: JoinHandle<()>,
+}
+
+impl DnsServer {
+    /// Binds UDP and TCP on `listen` (port 0: any free port, the same for both), evaluates every
+    /// health check once, and starts serving. The health checks then run every
+    /// `config.health_check_interval`.
+    pub async fn start(
+        config: &ZoneConfig,
+        states: Arc<dyn RoutingControlStates>,
+        listen: SocketAddr,
+    ) -> Result<Self, DnsError> {
+        let (udp, tcp) = bind_pair(listen).await?;
+        let addr = udp.local_addr().map_err(|source| DnsError::Bind {
+            addr: listen,
+            source,
+        })?;
+        let ns_address = match addr.ip() {
+            std::net::IpAddr::V4(ip) => ip,
+            std::net::IpAddr::V6(_) => Ipv4Addr::LOCALHOST,
+        };
+        let health = Arc::new(RwLock::new(HealthTable::new()));
+        let controls: Vec<RoutingControlArn> = config
+            .pairs
+            .iter()
+            .flat_map(|p| {
+                [
+                    p.primary.routing_control.clone(),
+                    p.secondary.routing_control.clone(),
+                ]
+            })
+            .collect();
+        evaluate_health_checks(&controls, states.as_ref(), &health);
+        let checker = tokio::spawn(run_health_checks(
+            controls,
+            states,
+            health.clone(),
+            config.health_check_interval,
+        ));
+        let answerer = Arc::new(ZoneAnswerer::new(config, ns_address, health)?);
+        let mut server = Server::new(Handler(answerer.clone()));
+        server.register_socket(udp);
+        server.register_listener(tcp, Duration::from_secs(10), 64);
+        Ok(Self {
+            addr,
+            server,
+            answerer,
+            checker,
+        })
+    }
+
+    /// The address the server answers on (UDP and TCP).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What `<app>.<domain>` answers now, or `None` for an app the zone does not serve.
+    pub fn answer(&self, app: &AppName) -> Option<FailoverAnswer> {
+        let name = dns_name(&format!("{app}.{}", self.answerer.origin)).ok()?;
+        let pair = self.answerer.failover.get(&LowerName::new(&name))?;
+        Some(self.answerer.failover_answer(pair))
+    }
+
+    /// Stops serving and stops the health checks.
+    pub async fn shutdown(mut self) {
+        self.checker.abort();
+        if let Err(error) = self.server.shutdown_gracefully().await {
+            tracing::debug!(%error, "DNS server shut down with an error");
+        }
+    }
+}
+
+/// Binds a UDP socket and a TCP listener on the same address. With port 0, the TCP port is
+/// the one the system gave the UDP socket; if another process holds it on TCP, try again.
+async fn bind_pair(listen: SocketAddr) -> Result<(UdpSocket, TcpListener), DnsError> {
+    let bind_error = |source| DnsError::Bind {
+        addr: listen,
+        source,
+    };
+    let mut attempts = if listen.port() == 0 { 10 } else { 1 };
+    loop {
+        attempts -= 1;
+        let udp = UdpSocket::bind(listen).await.map_err(bind_error)?;
+        let addr = udp.local_addr().map_err(bind_error)?;
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(_) if attempts > 0 => continue,
+            Err(source) => return Err(bind_error(source)),
+        }
+    }
+}
+
+fn evaluate_health_checks(
+    controls: &[RoutingControlArn],
+    states: &dyn RoutingControlStates,
+    health: &RwLock<HealthTable>,
+) {
+    let fresh: Vec<(RoutingControlArn, bool)> = controls
+        .iter()
+        .filter_map(|arn| states.state(arn).map(|on| (arn.clone(), on)))
+        .collect();
+    // A control the cluster cannot tell about keeps its last status, as a Route 53 health
+    // check does when it cannot be evaluated.
+    let mut table = health.write().unwrap_or_else(|e| e.into_inner());
+    table.extend(fresh);
+}
+
+async fn run_health_checks(
+    controls: Vec<RoutingControlArn>,
+    states: Arc<dyn RoutingControlStates>,
+    health: Arc<RwLock<HealthTable>>,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        evaluate_health_checks(&controls, states.as_ref(), &health);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_three_route53_rules() {
+        assert!(answers_primary(true, true));
+        assert!(answers_primary(true, false));
+        assert!(!answers_primary(false, true));
+        // Secondary unhealthy: the primary answers whatever its own health.
+        assert!(answers_primary(false, false));
+    }
+}
