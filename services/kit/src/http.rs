@@ -1,0 +1,347 @@
+//! The HTTP surface every service shares, wrapped around the service's own routes.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::ServiceInfo;
+use crate::extract::BODY_LIMIT;
+use crate::problem::{FieldError, Problem, ProblemDetails};
+use crate::store::HealthCheck;
+
+/// The header naming the Region that answered, on every response.
+pub const X_REGION: HeaderName = HeaderName::from_static("x-region");
+
+/// The request id header: kept from the request, else a new UUIDv7; echoed on the response.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How long `GET /health` waits for the store before calling it unreachable.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The API reference page: a self-contained page (no CDN) that renders `openapi.json`.
+const DOCS_HTML: &str = include_str!("docs.html");
+
+/// What the shared handlers answer from; built once, so they allocate almost nothing.
+struct Common {
+    info: ServiceInfo,
+    health: Arc<dyn HealthCheck>,
+    root: Bytes,
+    openapi: Bytes,
+}
+
+/// Wraps a service's routes with the shared surface:
+/// `GET /` (`{"service","region","version"}`), `GET /health` (503 when the store is down),
+/// `GET /openapi.json` (the service's paths), `GET /docs` (works offline); the `x-region`
+/// and `x-request-id` headers on every response; a 64 KiB body limit (413); tracing;
+/// problem+json for unknown routes (404), wrong methods (405) and panics (500).
+pub fn service_router(
+    info: ServiceInfo,
+    health: Arc<dyn HealthCheck>,
+    api: OpenApiRouter,
+) -> Router {
+    let (routes, spec) = api.split_for_parts();
+    let region =
+        HeaderValue::from_str(info.region.as_str()).expect("a Region name is a valid header value");
+    let common = Arc::new(Common {
+        root: Bytes::from(
+            json!({"service": info.name, "region": info.region, "version": info.version})
+                .to_string(),
+        ),
+        openapi: Bytes::from(openapi_json(spec, &info)),
+        info,
+        health,
+    });
+    Router::new()
+        .route("/", get(root))
+        .route("/health", get(health_handler))
+        .route("/openapi.json", get(openapi))
+        .route("/docs", get(docs))
+        .with_state(common)
+        .merge(routes)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetResponseHeaderLayer::overriding(X_REGION, region))
+                .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeUuidV7))
+                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+                .layer(TraceLayer::new_for_http().make_span_with(span_for))
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(middleware::from_fn(reject_large_bodies))
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+}
+
+fn openapi_json(mut spec: utoipa::openapi::OpenApi, info: &ServiceInfo) -> String {
+    use utoipa::openapi::ComponentsBuilder;
+    use utoipa::{PartialSchema, ToSchema};
+    spec.info.title = info.name.to_owned();
+    spec.info.version = info.version.to_owned();
+    let components = spec.components.take().unwrap_or_default();
+    let builder = ComponentsBuilder::from(components)
+        .schema(ProblemDetails::name(), ProblemDetails::schema())
+        .schema(FieldError::name(), FieldError::schema());
+    spec.components = Some(builder.build());
+    spec.to_json()
+        .unwrap_or_else(|e| format!(r#"{{"error": "cannot render the OpenAPI document: {e}"}}"#))
+}
+
+fn span_for(request: &Request<Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // The path only: query strings may carry cursors or tokens, which stay out of logs.
+    tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id = id)
+}
+
+/// New request ids: UUIDv7, time-ordered like every id in the system.
+#[derive(Debug, Clone, Copy)]
+struct MakeUuidV7;
+
+impl MakeRequestId for MakeUuidV7 {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        let id = uuid::Uuid::now_v7().hyphenated().to_string();
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// Refuses a declared body over the limit before reading it; bodies without a length are
+/// cut by [`DefaultBodyLimit`] when an extractor reads them.
+async fn reject_large_bodies(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > BODY_LIMIT as u64 => Problem::payload_too_large(format!(
+            "the request body ({n} bytes) is over the limit of {BODY_LIMIT} bytes"
+        ))
+        .into_response(),
+        _ => next.run(request).await,
+    }
+}
+
+fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
+    Problem::internal("a handler panicked").into_response()
+}
+
+async fn root(State(common): State<Arc<Common>>) -> Response {
+    json_bytes(common.root.clone())
+}
+
+async fn openapi(State(common): State<Arc<Common>>) -> Response {
+    json_bytes(common.openapi.clone())
+}
+
+fn json_bytes(bytes: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+async fn docs() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        DOCS_HTML,
+    )
+        .into_response()
+}
+
+async fn health_handler(State(common): State<Arc<Common>>) -> Response {
+    let checked = tokio::time::timeout(HEALTH_TIMEOUT, common.health.check()).await;
+    let (status, store, error) = match checked {
+        Ok(Ok(())) => (StatusCode::OK, "reachable", None),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unreachable",
+            Some(e.to_string()),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unreachable",
+            Some(format!("no answer within {HEALTH_TIMEOUT:?}")),
+        ),
+    };
+    let info = &common.info;
+    let body = json!({
+        "status": if status.is_success() { "ok" } else { "unavailable" },
+        "service": info.name,
+        "region": info.region,
+        "version": info.version,
+        "store": store,
+        "error": error,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Problem {
+    Problem::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
+    Problem::method_not_allowed(format!("{} does not accept {method}", uri.path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryTable;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn app() -> (Router, Arc<MemoryTable>) {
+        let region: topology::Region = "us-west-2".parse().unwrap();
+        let table = MemoryTable::new("t", region.clone());
+        let info = ServiceInfo {
+            name: "demo",
+            version: "1.2.3",
+            region,
+        };
+        let api = OpenApiRouter::new().route(
+            "/echo",
+            axum::routing::post(
+                |crate::extract::Json(v): crate::extract::Json<serde_json::Value>| async move {
+                    axum::Json(v)
+                },
+            ),
+        );
+        let router = service_router(info, table.clone(), api);
+        (router, table)
+    }
+
+    async fn call(
+        router: &Router,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, headers, body)
+    }
+
+    fn get_req(path: &str) -> Request<Body> {
+        Request::get(path).body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn root_names_the_service_and_region() {
+        let (router, _) = app();
+        let (status, headers, body) = call(&router, get_req("/")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({"service": "demo", "region": "us-west-2", "version": "1.2.3"})
+        );
+        assert_eq!(headers[X_REGION], "us-west-2");
+        assert!(uuid::Uuid::parse_str(headers[X_REQUEST_ID].to_str().unwrap()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn request_ids_are_kept() {
+        let (router, _) = app();
+        let request = Request::get("/")
+            .header(X_REQUEST_ID, "abc-123")
+            .body(Body::empty())
+            .unwrap();
+        let (_, headers, _) = call(&router, request).await;
+        assert_eq!(headers[X_REQUEST_ID], "abc-123");
+    }
+
+    #[tokio::test]
+    async fn health_follows_the_store() {
+        let (router, table) = app();
+        let (status, _, body) = call(&router, get_req("/health")).await;
+        assert_eq!(
+            (status, body["store"].as_str()),
+            (StatusCode::OK, Some("reachable"))
+        );
+        table.set_available(false);
+        let (status, headers, body) = call(&router, get_req("/health")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["store"], "unreachable");
+        assert_eq!(headers[X_REGION], "us-west-2");
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_are_problems() {
+        let (router, _) = app();
+        let (status, headers, body) = call(&router, get_req("/nope")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(headers[X_REGION], "us-west-2");
+        assert_eq!(body["status"], 404);
+        let (status, _, body) = call(&router, get_req("/echo")).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["status"], 405);
+    }
+
+    #[tokio::test]
+    async fn large_bodies_are_refused() {
+        let (router, _) = app();
+        let big = format!("\"{}\"", "a".repeat(BODY_LIMIT + 1));
+        let request = Request::post("/echo")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(big.clone()))
+            .unwrap();
+        let (status, headers, body) = call(&router, request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(body["status"], 413);
+        // Without a declared length (a stream), the extractor's limit catches it.
+        let stream = futures_stream(big);
+        let request = Request::post("/echo")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(stream)
+            .unwrap();
+        let (status, _, _) = call(&router, request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    fn futures_stream(s: String) -> Body {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = s
+            .into_bytes()
+            .chunks(4096)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        Body::from_stream(futures::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn openapi_and_docs_are_served() {
+        let (router, _) = app();
+        let (status, _, body) = call(&router, get_req("/openapi.json")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["info"]["title"], "demo");
+        assert!(body["components"]["schemas"]["ProblemDetails"].is_object());
+        let response = router.clone().oneshot(get_req("/docs")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let html = response.into_body().collect().await.unwrap().to_bytes();
+        let html = String::from_utf8_lossy(&html);
+        assert!(html.contains("openapi.json"));
+        assert!(
+            !html.contains("https://"),
+            "the docs page must not load anything remote"
+        );
+    }
+}
