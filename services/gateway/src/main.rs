@@ -1,0 +1,47 @@
+//! The `api` gateway as a standalone local server: `gateway --region us-east-1 --listen
+//! 127.0.1.1:8000 --dns-server 127.0.0.1:8053`. `infra local` runs the same router in-process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use topology::{AppName, Region, Topology};
+
+/// Proxy /orders, /payments and /users to the services' subdomains, resolved through DNS.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// The topology file with the gateway's routes.
+    #[arg(long, default_value = "topology.toml")]
+    config: PathBuf,
+    /// The gateway app's name in the topology.
+    #[arg(long, default_value = "api")]
+    app: AppName,
+    /// The Region this instance serves.
+    #[arg(long, env = "AWS_REGION")]
+    region: Region,
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// The DNS server that answers for the local domain (the local Route 53).
+    #[arg(long, default_value = "127.0.0.1:8053")]
+    dns_server: SocketAddr,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let topology = Topology::load(&args.config)?;
+    let config = gateway::GatewayConfig::local(&topology, &args.app, args.region, args.dns_server)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    eprintln!("gateway `{}` listening on http://{}", args.app, args.listen);
+    axum::serve(listener, gateway::router(config))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
