@@ -2,6 +2,7 @@
 //! (`infra demo`).
 
 pub mod dns;
+pub mod replication;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
