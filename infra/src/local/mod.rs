@@ -2,6 +2,7 @@
 //! (`infra demo`).
 
 pub mod dns;
+pub mod instance;
 pub mod replication;
 
 use std::path::PathBuf;
