@@ -1,1 +1,444 @@
+//! The test harness's real parts (DESIGN §5): a DynamoDB-compatible endpoint (moto's server
+//! in a child process) and the `cfn-lint` binary.
+//!
+//! Each tool comes from `PATH` when it is there, else from the project's pinned tool
+//! environment: a Python venv at `$CARGO_TARGET_DIR/toolenv` (or `target/toolenv`), created
+//! on first use with `python3 -m venv` and `pip install` of the pinned versions below. Test
+//! binaries that race to create it take turns through a lock file. Set
+//! `MULTI_REGION_TOOLS=venv` to ignore `PATH` (to check the venv path on a machine that has
+//! the tools installed).
+//!
+//! One moto server runs per test binary, on a free loopback port. It dies with the test
+//! process however that ends: it runs under a small shell watchdog whose stdin is a pipe
+//! from the test process, and the pipe's end (the process exiting, even by SIGKILL) makes
+//! the watchdog kill the server. Tests share the server, so each uses its own table names
+//! ([`unique_name`]).
 
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{Read, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The pinned moto release the venv gets.
+pub const MOTO_VERSION: &str = "5.2.1";
+/// The pinned cfn-lint release the venv gets.
+pub const CFN_LINT_VERSION: &str = "1.51.0";
+
+/// How long a new moto server may take to answer.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a tool could not be provided. Every message says how to get the tool by hand.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error(
+        "cannot create the tool environment at {venv}: {why}.\n\
+         Install Python 3 with venv and pip (Debian/Ubuntu: `apt-get install python3-venv python3-pip`), \
+         or put the tools on PATH: `pip install 'moto[server]=={MOTO_VERSION}' 'cfn-lint=={CFN_LINT_VERSION}'`"
+    )]
+    Provision { venv: PathBuf, why: String },
+    #[error(
+        "moto_server did not start: {0}.\nCheck it by hand: `moto_server -H 127.0.0.1 -p 5000`"
+    )]
+    MotoStart(String),
+}
+
+/// The endpoint URL (`http://127.0.0.1:PORT`) of this test binary's moto server, started on
+/// first use. Panics with instructions when moto cannot be provided: a test that needs
+/// DynamoDB must fail, not skip. Blocks for the first caller (seconds; minutes when it
+/// creates the venv).
+pub fn moto() -> &'static str {
+    match try_moto() {
+        Ok(endpoint) => endpoint,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Like [`moto`], returning the error.
+pub fn try_moto() -> Result<&'static str, &'static ToolError> {
+    static MOTO: OnceLock<Result<MotoServer, ToolError>> = OnceLock::new();
+    MOTO.get_or_init(MotoServer::start)
+        .as_ref()
+        .map(|m| m.endpoint.as_str())
+}
+
+/// The `cfn-lint` binary: from PATH, else from the tool venv (created on first use).
+/// Panics with instructions when it cannot be provided.
+pub fn cfn_lint() -> PathBuf {
+    match tool("cfn-lint") {
+        Ok(path) => path,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A name no other test (in this or a concurrent test binary) uses: `<prefix>-<pid>-<n>-<t>`,
+/// valid as a DynamoDB table name when `prefix` is.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() % 1_000_000_000)
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{t}", std::process::id())
+}
+
+/// A running moto server. Kept in a static for the life of the test process; never dropped.
+struct MotoServer {
+    endpoint: String,
+    /// The watchdog's stdin: closed by the OS when this process exits, which stops moto.
+    _lifeline: Mutex<ChildStdin>,
+    _watchdog: Child,
+}
+
+/// The watchdog: starts moto in the background, waits for its stdin to reach end of file
+/// (the test process is gone), then stops moto. `$0` is moto_server, `$1` the port, `$2` the
+/// log file.
+const WATCHDOG: &str = r#"
+"$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT HUP INT TERM
+while read -r _line; do :; done
+"#;
+
+impl MotoServer {
+    fn start() -> Result<Self, ToolError> {
+        let binary = tool("moto_server")?;
+        let mut last = String::new();
+        // A port picked free can be taken before moto binds it: try a few.
+        for _ in 0..3 {
+            match Self::start_on(&binary, free_port()?) {
+                Ok(server) => return Ok(server),
+                Err(why) => last = why,
+            }
+        }
+        Err(ToolError::MotoStart(last))
+    }
+
+    fn start_on(binary: &Path, port: u16) -> Result<Self, String> {
+        let log =
+            std::env::temp_dir().join(format!("testkit-moto-{}-{port}.log", std::process::id()));
+        let mut watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg(binary)
+            .arg(port.to_string())
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run sh: {e}"))?;
+        let lifeline = watchdog.stdin.take().expect("stdin is piped");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if answers_http(addr) {
+                let _ = fs::remove_file(&log);
+                return Ok(Self {
+                    endpoint: format!("http://{addr}"),
+                    _lifeline: Mutex::new(lifeline),
+                    _watchdog: watchdog,
+                });
+            }
+            if let Ok(Some(status)) = watchdog.try_wait() {
+                return Err(format!(
+                    "the watchdog exited ({status}); {}",
+                    log_tail(&log)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        drop(lifeline); // stops the server, if it ever comes up
+        let _ = watchdog.wait();
+        Err(format!(
+            "no answer on {addr} within {START_TIMEOUT:?}; {}",
+            log_tail(&log)
+        ))
+    }
+}
+
+fn free_port() -> Result<u16, ToolError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| ToolError::MotoStart(format!("no free loopback port: {e}")))
+}
+
+/// Whether something at `addr` answers an HTTP request.
+fn answers_http(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = "GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/"
+}
+
+fn log_tail(log: &Path) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(8)..].join("\n");
+    if tail.is_empty() {
+        "moto wrote nothing".to_owned()
+    } else {
+        format!("moto's last output:\n{tail}")
+    }
+}
+
+/// A tool by name: from PATH (unless `MULTI_REGION_TOOLS=venv`), else from the tool venv.
+fn tool(name: &str) -> Result<PathBuf, ToolError> {
+    let use_path = std::env::var("MULTI_REGION_TOOLS").as_deref() != Ok("venv");
+    if use_path && let Some(found) = find_on_path(name, std::env::var_os("PATH")) {
+        return Ok(found);
+    }
+    let venv = venv_dir(std::env::var_os("CARGO_TARGET_DIR"));
+    ensure_venv(&venv)?;
+    let path = venv_bin(&venv).join(name);
+    if is_executable(&path) {
+        Ok(path)
+    } else {
+        Err(ToolError::Provision {
+            venv,
+            why: format!("{name} is missing from the venv after installation"),
+        })
+    }
+}
+
+/// The first executable `name` in the directories of `path` (a `PATH` value).
+fn find_on_path(name: &str, path: Option<OsString>) -> Option<PathBuf> {
+    std::env::split_paths(&path?)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+/// The workspace's root: this crate sits directly under it.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives inside the workspace")
+        .to_path_buf()
+}
+
+/// Where the tool venv lives: under the Cargo target directory (`CARGO_TARGET_DIR`, relative
+/// to the workspace when relative), else `<workspace>/target`.
+fn venv_dir(target_dir: Option<OsString>) -> PathBuf {
+    let target = match target_dir {
+        Some(dir) if !dir.is_empty() => workspace_root().join(dir),
+        _ => workspace_root().join("target"),
+    };
+    target.join("toolenv")
+}
+
+fn venv_bin(venv: &Path) -> PathBuf {
+    if cfg!(windows) {
+        venv.join("Scripts")
+    } else {
+        venv.join("bin")
+    }
+}
+
+/// The pip requirements of the venv; the completion marker records them, so changing a pin
+/// rebuilds the venv.
+fn requirements() -> [String; 2] {
+    [
+        format!("moto[server]=={MOTO_VERSION}"),
+        format!("cfn-lint=={CFN_LINT_VERSION}"),
+    ]
+}
+
+/// Creates the venv unless a complete one with the current pins exists. Concurrent test
+/// binaries serialise on a lock file next to it.
+fn ensure_venv(venv: &Path) -> Result<(), ToolError> {
+    let fail = |why: String| ToolError::Provision {
+        venv: venv.to_path_buf(),
+        why,
+    };
+    let parent = venv.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)
+        .map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
+    let lock = File::create(parent.join("toolenv.lock"))
+        .map_err(|e| fail(format!("cannot create the lock file: {e}")))?;
+    lock.lock().map_err(|e| fail(format!("cannot lock: {e}")))?;
+    let marker = venv.join(".testkit-complete");
+    let wanted = requirements().join("\n");
+    if fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
+        return Ok(());
+    }
+    eprintln!(
+        "testkit: creating the tool venv at {} ({wanted:?}); this happens once",
+        venv.display()
+    );
+    let python = ["python3", "python"]
+        .into_iter()
+        .find_map(|p| find_on_path(p, std::env::var_os("PATH")))
+        .ok_or_else(|| fail("neither python3 nor python is on PATH".into()))?;
+    run(Command::new(&python)
+        .arg("-m")
+        .arg("venv")
+        .arg("--clear")
+        .arg(venv))
+    .map_err(fail)?;
+    let pip = venv_bin(venv).join("pip");
+    run(Command::new(pip)
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(requirements()))
+    .map_err(fail)?;
+    fs::write(&marker, wanted).map_err(|e| fail(format!("cannot write the marker: {e}")))?;
+    Ok(())
+    // The lock is released when `lock` is dropped.
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let shown = format!("{command:?}");
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(10).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        Err(format!(
+            "{shown} failed ({}):\n{}",
+            output.status,
+            tail.join("\n")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_only_executables_on_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("moto_server");
+        fs::write(&tool, "#!/bin/sh\n").unwrap();
+        let path = Some(OsString::from(dir.path()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                find_on_path("moto_server", path.clone()),
+                None,
+                "not executable yet"
+            );
+            fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        assert_eq!(find_on_path("moto_server", path.clone()), Some(tool));
+        assert_eq!(find_on_path("cfn-lint", path), None);
+        assert_eq!(find_on_path("moto_server", None), None);
+    }
+
+    #[test]
+    fn the_venv_lives_under_the_target_dir() {
+        assert_eq!(venv_dir(None), workspace_root().join("target/toolenv"));
+        assert_eq!(
+            venv_dir(Some("".into())),
+            workspace_root().join("target/toolenv")
+        );
+        assert_eq!(
+            venv_dir(Some("/tmp/t".into())),
+            PathBuf::from("/tmp/t/toolenv")
+        );
+        assert_eq!(
+            venv_dir(Some("out".into())),
+            workspace_root().join("out/toolenv")
+        );
+    }
+
+    #[test]
+    fn requirements_are_pinned() {
+        for r in requirements() {
+            assert!(r.contains("=="), "{r}");
+        }
+    }
+
+    #[test]
+    fn unique_names_differ_and_are_table_names() {
+        let a = unique_name("users");
+        let b = unique_name("users");
+        assert_ne!(a, b);
+        assert!(a.len() < 255 && a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'));
+    }
+
+    #[test]
+    fn moto_answers_and_is_shared() {
+        let endpoint = moto();
+        assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+        assert_eq!(moto(), endpoint, "one server per test binary");
+        let addr: SocketAddr = endpoint.trim_start_matches("http://").parse().unwrap();
+        assert!(answers_http(addr));
+    }
+
+    #[test]
+    fn cfn_lint_runs() {
+        let output = Command::new(cfn_lint()).arg("--version").output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        assert!(String::from_utf8_lossy(&output.stdout).contains("cfn-lint"));
+    }
+
+    /// Not a test on its own: when `TESTKIT_CHILD` is set, this is the child process of
+    /// `moto_dies_with_its_test_process`, which starts moto, reports where, and exits
+    /// without any clean-up.
+    #[test]
+    fn child_starts_moto_and_exits() {
+        if std::env::var_os("TESTKIT_CHILD").is_some() {
+            println!("ENDPOINT={}", moto());
+            std::process::exit(0);
+        }
+    }
+
+    #[test]
+    fn moto_dies_with_its_test_process() {
+        let me = std::env::current_exe().unwrap();
+        let output = Command::new(me)
+            .args([
+                "--exact",
+                "tests::child_starts_moto_and_exits",
+                "--nocapture",
+            ])
+            .env("TESTKIT_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let endpoint = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("ENDPOINT="))
+            .unwrap_or_else(|| panic!("the child did not start moto: {stdout}"));
+        let addr: SocketAddr = endpoint.trim_start_matches("http://").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while answers_http(addr) {
+            assert!(
+                Instant::now() < deadline,
+                "moto outlived its test process at {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
