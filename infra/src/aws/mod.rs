@@ -1,29 +1,141 @@
-//! PLACEHOLDER, replaced by the AWS target (issue 5).
+//! The AWS target: CloudFormation synthesis from `topology.toml`, and the ordered deploy and
+//! destroy of both Regions that writes the deployment manifest.
+//!
+//! - [`template`]: the template model; [`bootstrap`], [`arc`], [`data`], [`app`]: one builder
+//!   per stack; [`plan`]: every stack, its Region, its phase and its parameter wiring;
+//! - [`synth`]: writes the templates; [`cfn`]: the orchestrator (change sets, events, outputs);
+//!   [`deploy`]: the whole deploy and destroy; [`manifest`]: the manifest from the outputs;
+//!   [`package`]: the Lambda packages; [`routing`]: the initial routing-control states.
+
+pub mod app;
+pub mod arc;
+pub mod bootstrap;
+pub mod cfn;
+pub mod confirm;
+pub mod data;
+pub mod deploy;
+pub mod manifest;
+pub mod package;
+pub mod plan;
+pub mod routing;
+pub mod synth;
+pub mod template;
 
 use std::path::PathBuf;
 
-#[derive(clap::Args)]
-pub struct SynthArgs {
+use topology::Topology;
+
+use self::cfn::Timing;
+use self::confirm::Confirm;
+use self::deploy::{AwsSettings, DeployOptions};
+use self::plan::StackPrefix;
+
+/// Options shared by `infra deploy` and `infra destroy`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AwsArgs {
+    /// The topology file.
     #[arg(long, default_value = "topology.toml")]
     pub config: PathBuf,
-}
-#[derive(clap::Args)]
-pub struct DeployArgs {
-    #[arg(long, default_value = "topology.toml")]
-    pub config: PathBuf,
-}
-#[derive(clap::Args)]
-pub struct DestroyArgs {
-    #[arg(long, default_value = "topology.toml")]
-    pub config: PathBuf,
+    /// Apply without asking (required when standard input is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// The AWS profile to use (default: the standard chain: environment, default profile, SSO…).
+    #[arg(long, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint instead (e.g. moto's server, for rehearsals).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Prefix of every stack and ARC resource name.
+    #[arg(long, default_value_t = StackPrefix::default())]
+    pub stack_prefix: StackPrefix,
 }
 
-pub async fn synth(_: SynthArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+impl AwsArgs {
+    fn settings(&self) -> AwsSettings {
+        AwsSettings {
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            max_attempts: None,
+        }
+    }
 }
-pub async fn deploy(_: DeployArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+
+/// `infra synth`: write the CloudFormation templates.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SynthArgs {
+    /// The topology file.
+    #[arg(long, default_value = "topology.toml")]
+    pub config: PathBuf,
+    /// Where to write the templates (`<stack>.<region>.template.json`, one per stack) and plan.json.
+    #[arg(long, default_value = "target/cfn")]
+    pub out: PathBuf,
+    /// Prefix of every stack and ARC resource name.
+    #[arg(long, default_value_t = StackPrefix::default())]
+    pub stack_prefix: StackPrefix,
 }
-pub async fn destroy(_: DestroyArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+
+/// `infra deploy`: deploy every stack, in order, and write the manifest.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Where to write the deployment manifest that `failover` and `loadtest` read.
+    #[arg(long, default_value = "deployment.json")]
+    pub manifest: PathBuf,
+    /// Where `just build-lambdas` left the packages (`<app>-<hash>.zip`).
+    #[arg(long, default_value = "target/lambda")]
+    pub lambda_dir: PathBuf,
+}
+
+/// `infra destroy`: delete every stack, in reverse order.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Writes the templates of every stack of the topology.
+pub async fn synth(args: SynthArgs) -> anyhow::Result<()> {
+    let topology = Topology::load(&args.config)?;
+    let written = synth::write(&topology, &args.stack_prefix, &args.out)?;
+    for path in &written {
+        println!("{}", path.display());
+    }
+    println!(
+        "{} templates written to {}",
+        written.len() - 1,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Deploys every stack and writes the manifest.
+pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
+    let topology = Topology::load(&args.aws.config)?;
+    let sdk = args.aws.settings().load().await;
+    let options = DeployOptions {
+        prefix: args.aws.stack_prefix.clone(),
+        lambda_dir: args.lambda_dir,
+        manifest_path: args.manifest,
+        confirm: Confirm::new(args.aws.yes),
+        timing: Timing::default(),
+    };
+    deploy::deploy(&topology, &sdk, &options).await?;
+    Ok(())
+}
+
+/// Deletes every stack, in reverse order.
+pub async fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
+    let topology = Topology::load(&args.aws.config)?;
+    let sdk = args.aws.settings().load().await;
+    let deleted = deploy::destroy(
+        &topology,
+        &sdk,
+        &args.aws.stack_prefix,
+        Confirm::new(args.aws.yes),
+        Timing::default(),
+    )
+    .await?;
+    println!("{} stack(s) deleted", deleted.len());
+    Ok(())
 }

@@ -1,0 +1,463 @@
+//! The app stacks, one per app and Region: the Regional REST API, the Lambda function behind it
+//! (services) or the HTTP proxy integrations to the service subdomains (the `api` gateway), the
+//! Regional custom domain (TLS 1.2, this Region's certificate), the stage with throttling and
+//! access logs, and this Region's half of the app's failover record pair.
+//!
+//! How the `api` gateway answers its own `/` and `/health`: with MOCK integrations that return
+//! `{"service":"api","region":"<Region>"}` (plus `"status":"ok"` on `/health`) and an `x-region`
+//! header, so a client sees which Region's gateway served it without any function to run.
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use topology::{App, AppKind, Topology};
+
+use super::plan::{RegionRole, StackPrefix};
+use super::template::{Template, get_att, if_, pascal, reference, sub};
+
+/// The stage name; it prefixes paths on the execute-api URL, never on the custom domain.
+pub const STAGE: &str = "live";
+/// Log retention for function and access logs, days.
+const LOG_RETENTION_DAYS: u32 = 30;
+/// Stage throttling: steady requests per second and burst, per Region.
+const THROTTLE_RATE: f64 = 500.0;
+const THROTTLE_BURST: u32 = 1000;
+
+/// Output: the REST API id.
+pub const OUTPUT_API_ID: &str = "ApiId";
+/// Output: the URL that reaches this Region's instance directly (execute-api, with the stage).
+pub const OUTPUT_REGIONAL_URL: &str = "RegionalUrl";
+/// Output: the custom domain's Regional target name (what the failover record aliases).
+pub const OUTPUT_REGIONAL_DOMAIN: &str = "RegionalDomainName";
+
+/// Parameters every app stack takes.
+pub const PARAM_HOSTED_ZONE: &str = "HostedZoneId";
+pub const PARAM_CERTIFICATE: &str = "CertificateArn";
+pub const PARAM_HEALTH_CHECK: &str = "HealthCheckId";
+/// Parameters only service stacks take.
+pub const PARAM_BUCKET: &str = "ArtifactsBucket";
+pub const PARAM_CODE_KEY: &str = "CodeKey";
+pub const PARAM_TABLE: &str = "TableName";
+
+/// The template of `app` in the Region that plays `role`.
+pub fn template(
+    topology: &Topology,
+    prefix: &StackPrefix,
+    app: &App,
+    role: RegionRole,
+) -> Template {
+    let region = role.of(&topology.regions);
+    let mut t = Template::new(format!(
+        "App {} in {region} ({}): Regional REST API, custom domain and failover record",
+        app.name,
+        role.failover()
+    ));
+    parameters(&mut t, app);
+    t.resource(
+        "Api",
+        "AWS::ApiGateway::RestApi",
+        json!({
+            "Name": format!("{prefix}-{}", app.name),
+            "Description": format!("{} in {region}", app.name),
+            "EndpointConfiguration": { "Types": ["REGIONAL"] },
+        }),
+    );
+    let methods = match app.kind {
+        AppKind::Service => {
+            function(&mut t, app);
+            lambda_proxy(&mut t)
+        }
+        AppKind::Gateway => gateway_routes(&mut t, topology, app),
+    };
+    stage(&mut t, &methods);
+    custom_domain(&mut t, topology, app, role);
+    t.output(OUTPUT_API_ID, "The REST API", reference("Api"));
+    t.output(
+        OUTPUT_REGIONAL_URL,
+        "This Region's instance, bypassing failover (execute-api URL with the stage)",
+        sub(&format!(
+            "https://${{Api}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{STAGE}"
+        )),
+    );
+    t.output(
+        OUTPUT_REGIONAL_DOMAIN,
+        "The custom domain's Regional target",
+        get_att("CustomDomain", "RegionalDomainName"),
+    );
+    t
+}
+
+fn parameters(t: &mut Template, app: &App) {
+    t.parameter(
+        PARAM_HOSTED_ZONE,
+        "The Route 53 hosted zone of the domain",
+        None,
+    );
+    t.parameter(
+        PARAM_CERTIFICATE,
+        "An ACM certificate in this Region for the app's hostname; empty: create one, DNS-validated in the hosted zone",
+        Some(""),
+    );
+    t.parameter(
+        PARAM_HEALTH_CHECK,
+        "The RECOVERY_CONTROL health check of this Region's routing control (ARC stack)",
+        None,
+    );
+    t.condition(
+        "CreateCertificate",
+        json!({ "Fn::Equals": [reference(PARAM_CERTIFICATE), ""] }),
+    );
+    if app.kind == AppKind::Service {
+        t.parameter(
+            PARAM_BUCKET,
+            "This Region's artifacts bucket (bootstrap stack)",
+            None,
+        );
+        t.parameter(
+            PARAM_CODE_KEY,
+            "The Lambda package's key in the bucket",
+            None,
+        );
+        t.parameter(PARAM_TABLE, "The service's global table (data stack)", None);
+    }
+}
+
+/// The function, its log group and its least-privilege role: its own table and its GSIs only.
+fn function(t: &mut Template, app: &App) {
+    let table_arn =
+        "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}";
+    let mut data_resources = vec![sub(table_arn)];
+    for index in app.table.iter().flat_map(|table| &table.indexes) {
+        data_resources.push(sub(&format!("{table_arn}/index/{}", index.name)));
+    }
+    t.resource(
+        "FunctionLogGroup",
+        "AWS::Logs::LogGroup",
+        json!({ "RetentionInDays": LOG_RETENTION_DAYS }),
+    );
+    t.resource(
+        "FunctionRole",
+        "AWS::IAM::Role",
+        json!({
+            "AssumeRolePolicyDocument": { "Version": "2012-10-17", "Statement": [ {
+                "Effect": "Allow",
+                "Principal": { "Service": "lambda.amazonaws.com" },
+                "Action": "sts:AssumeRole"
+            } ] },
+            "Policies": [ {
+                "PolicyName": format!("{}-least-privilege", app.name),
+                "PolicyDocument": { "Version": "2012-10-17", "Statement": [
+                    {
+                        "Sid": "OwnLogs", "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": get_att("FunctionLogGroup", "Arn")
+                    },
+                    {
+                        "Sid": "OwnTable", "Effect": "Allow",
+                        "Action": [
+                            "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                            "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+                            "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
+                            "dynamodb:DescribeTable"
+                        ],
+                        "Resource": data_resources
+                    }
+                ] }
+            } ]
+        }),
+    );
+    t.resource(
+        "Function",
+        "AWS::Lambda::Function",
+        json!({
+            "Description": format!("The {} service", app.name),
+            "Runtime": "provided.al2023",
+            "Architectures": ["arm64"],
+            "Handler": "bootstrap",
+            "MemorySize": 256,
+            "Timeout": 10,
+            "Code": { "S3Bucket": reference(PARAM_BUCKET), "S3Key": reference(PARAM_CODE_KEY) },
+            "Role": get_att("FunctionRole", "Arn"),
+            "LoggingConfig": { "LogGroup": reference("FunctionLogGroup"), "LogFormat": "JSON" },
+            "Environment": { "Variables": {
+                "STORE": "dynamodb",
+                "TABLE_NAME": reference(PARAM_TABLE),
+                // lambda_http re-adds the stage to REST event paths unless told not to; without
+                // the stage, `/orders/1` routes the same on the execute-api URL and on the
+                // custom domain (whose base path mapping adds no prefix).
+                "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
+                "RUST_LOG": "info"
+            } }
+        }),
+    );
+    t.resource(
+        "FunctionInvokePermission",
+        "AWS::Lambda::Permission",
+        json!({
+            "FunctionName": get_att("Function", "Arn"),
+            "Action": "lambda:InvokeFunction",
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/*")
+        }),
+    );
+}
+
+/// `ANY /` and `ANY /{proxy+}` to the function (Lambda proxy integration, REST v1 events).
+fn lambda_proxy(t: &mut Template) -> Vec<String> {
+    let integration = json!({
+        "Type": "AWS_PROXY",
+        "IntegrationHttpMethod": "POST",
+        "Uri": sub("arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Function.Arn}/invocations"),
+    });
+    t.resource(
+        "ProxyResource",
+        "AWS::ApiGateway::Resource",
+        json!({ "RestApiId": reference("Api"), "ParentId": get_att("Api", "RootResourceId"), "PathPart": "{proxy+}" }),
+    );
+    method(
+        t,
+        "RootMethod",
+        get_att("Api", "RootResourceId"),
+        "ANY",
+        integration.clone(),
+        None,
+    );
+    method(
+        t,
+        "ProxyMethod",
+        reference("ProxyResource"),
+        "ANY",
+        integration,
+        None,
+    );
+    vec!["RootMethod".into(), "ProxyMethod".into()]
+}
+
+/// The gateway: MOCK `/` and `/health`, and an HTTP proxy per route to the service subdomain.
+fn gateway_routes(t: &mut Template, topology: &Topology, app: &App) -> Vec<String> {
+    t.resource(
+        "HealthResource",
+        "AWS::ApiGateway::Resource",
+        json!({ "RestApiId": reference("Api"), "ParentId": get_att("Api", "RootResourceId"), "PathPart": "health" }),
+    );
+    let mut methods = vec!["RootMethod".to_owned(), "HealthMethod".to_owned()];
+    mock_method(
+        t,
+        "RootMethod",
+        get_att("Api", "RootResourceId"),
+        &app.name.to_string(),
+        false,
+    );
+    mock_method(
+        t,
+        "HealthMethod",
+        reference("HealthResource"),
+        &app.name.to_string(),
+        true,
+    );
+    let mut created: Map<String, Value> = Map::new();
+    for (prefix, target) in &app.routes {
+        let base = format!(
+            "https://{}{prefix}",
+            topology.domain.subdomain(target.as_str())
+        );
+        let parent = resource_chain(t, &mut created, prefix);
+        let id = format!("Route{}", pascal(prefix));
+        method(
+            t,
+            &format!("{id}Method"),
+            parent.clone(),
+            "ANY",
+            http_proxy(&base, false),
+            None,
+        );
+        let proxy = format!("{id}ProxyResource");
+        t.resource(
+            &proxy,
+            "AWS::ApiGateway::Resource",
+            json!({ "RestApiId": reference("Api"), "ParentId": parent, "PathPart": "{proxy+}" }),
+        );
+        method(
+            t,
+            &format!("{id}ProxyMethod"),
+            reference(&proxy),
+            "ANY",
+            http_proxy(&format!("{base}/{{proxy}}"), true),
+            Some(json!({ "method.request.path.proxy": true })),
+        );
+        methods.push(format!("{id}Method"));
+        methods.push(format!("{id}ProxyMethod"));
+    }
+    methods
+}
+
+/// Creates (once) the API resources for each segment of `path`; returns the last one's id.
+fn resource_chain(t: &mut Template, created: &mut Map<String, Value>, path: &str) -> Value {
+    let mut parent = get_att("Api", "RootResourceId");
+    let mut so_far = String::new();
+    for segment in path.trim_start_matches('/').split('/') {
+        so_far.push('/');
+        so_far.push_str(segment);
+        let id = format!("Route{}Resource", pascal(&so_far));
+        if !created.contains_key(&so_far) {
+            t.resource(
+                &id,
+                "AWS::ApiGateway::Resource",
+                json!({ "RestApiId": reference("Api"), "ParentId": parent, "PathPart": segment }),
+            );
+            created.insert(so_far.clone(), Value::Null);
+        }
+        parent = reference(&id);
+    }
+    parent
+}
+
+fn http_proxy(uri: &str, with_proxy_path: bool) -> Value {
+    let mut integration = json!({
+        "Type": "HTTP_PROXY",
+        "IntegrationHttpMethod": "ANY",
+        "Uri": uri,
+        "TimeoutInMillis": 29000,
+    });
+    if with_proxy_path {
+        integration["RequestParameters"] =
+            json!({ "integration.request.path.proxy": "method.request.path.proxy" });
+    }
+    integration
+}
+
+fn mock_method(t: &mut Template, id: &str, resource: Value, service: &str, health: bool) {
+    let status = if health { r#","status":"ok""# } else { "" };
+    let body = format!(r#"{{"service":"{service}","region":"${{AWS::Region}}"{status}}}"#);
+    let integration = json!({
+        "Type": "MOCK",
+        "RequestTemplates": { "application/json": "{\"statusCode\": 200}" },
+        "IntegrationResponses": [ {
+            "StatusCode": "200",
+            "ResponseTemplates": { "application/json": sub(&body) },
+            "ResponseParameters": { "method.response.header.x-region": sub("'${AWS::Region}'") }
+        } ]
+    });
+    let m = method(t, id, resource, "GET", integration, None);
+    m.get_mut("Properties")
+        .and_then(Value::as_object_mut)
+        .expect("a method has properties")
+        .insert(
+            "MethodResponses".into(),
+            json!([ { "StatusCode": "200", "ResponseParameters": { "method.response.header.x-region": true } } ]),
+        );
+}
+
+fn method<'t>(
+    t: &'t mut Template,
+    id: &str,
+    resource: Value,
+    verb: &str,
+    integration: Value,
+    request_parameters: Option<Value>,
+) -> &'t mut Map<String, Value> {
+    let mut properties = json!({
+        "RestApiId": reference("Api"),
+        "ResourceId": resource,
+        "HttpMethod": verb,
+        "AuthorizationType": "NONE",
+        "Integration": integration,
+    });
+    if let Some(parameters) = request_parameters {
+        properties["RequestParameters"] = parameters;
+    }
+    t.resource(id, "AWS::ApiGateway::Method", properties)
+}
+
+/// The deployment (named by a hash of the methods, so a changed API is redeployed), the
+/// stage with throttling and JSON access logs, and their log group.
+fn stage(t: &mut Template, methods: &[String]) {
+    let mut hasher = Sha256::new();
+    for id in methods {
+        hasher.update(id.as_bytes());
+        hasher.update(t.get_resource(id).map(Value::to_string).unwrap_or_default());
+    }
+    let deployment = format!("Deployment{}", &hex::encode(hasher.finalize())[..10]);
+    let resource = t.resource(
+        &deployment,
+        "AWS::ApiGateway::Deployment",
+        json!({ "RestApiId": reference("Api"), "Description": "Deployed by infra" }),
+    );
+    resource.insert("DependsOn".into(), json!(methods));
+    t.resource(
+        "AccessLogGroup",
+        "AWS::Logs::LogGroup",
+        json!({ "RetentionInDays": LOG_RETENTION_DAYS }),
+    );
+    let format = json!({
+        "requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTime", "httpMethod": "$context.httpMethod",
+        "domainName": "$context.domainName", "path": "$context.path",
+        "status": "$context.status", "responseLength": "$context.responseLength",
+        "integrationLatency": "$context.integrationLatency"
+    });
+    t.resource(
+        "Stage",
+        "AWS::ApiGateway::Stage",
+        json!({
+            "RestApiId": reference("Api"),
+            "DeploymentId": reference(&deployment),
+            "StageName": STAGE,
+            "AccessLogSetting": {
+                "DestinationArn": get_att("AccessLogGroup", "Arn"),
+                "Format": format.to_string()
+            },
+            "MethodSettings": [ {
+                "ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": true,
+                "ThrottlingRateLimit": THROTTLE_RATE, "ThrottlingBurstLimit": THROTTLE_BURST
+            } ]
+        }),
+    );
+}
+
+/// The Regional custom domain, its certificate, the base path mapping and the failover record.
+fn custom_domain(t: &mut Template, topology: &Topology, app: &App, role: RegionRole) {
+    let hostname = topology.domain.subdomain(app.name.as_str());
+    let region = role.of(&topology.regions);
+    let certificate = t.resource(
+        "Certificate",
+        "AWS::CertificateManager::Certificate",
+        json!({
+            "DomainName": hostname,
+            "ValidationMethod": "DNS",
+            "DomainValidationOptions": [ { "DomainName": hostname, "HostedZoneId": reference(PARAM_HOSTED_ZONE) } ]
+        }),
+    );
+    certificate.insert("Condition".into(), "CreateCertificate".into());
+    t.resource(
+        "CustomDomain",
+        "AWS::ApiGateway::DomainName",
+        json!({
+            "DomainName": hostname,
+            "RegionalCertificateArn": if_("CreateCertificate", reference("Certificate"), reference(PARAM_CERTIFICATE)),
+            "EndpointConfiguration": { "Types": ["REGIONAL"] },
+            "SecurityPolicy": "TLS_1_2"
+        }),
+    );
+    t.resource(
+        "BasePathMapping",
+        "AWS::ApiGateway::BasePathMapping",
+        json!({ "DomainName": reference("CustomDomain"), "RestApiId": reference("Api"), "Stage": reference("Stage") }),
+    );
+    t.resource(
+        "FailoverRecord",
+        "AWS::Route53::RecordSet",
+        json!({
+            "HostedZoneId": reference(PARAM_HOSTED_ZONE),
+            "Name": format!("{hostname}."),
+            "Type": "A",
+            "SetIdentifier": format!("{}-{region}", app.name),
+            "Failover": role.failover(),
+            "HealthCheckId": reference(PARAM_HEALTH_CHECK),
+            "AliasTarget": {
+                "DNSName": get_att("CustomDomain", "RegionalDomainName"),
+                "HostedZoneId": get_att("CustomDomain", "RegionalHostedZoneId"),
+                "EvaluateTargetHealth": true
+            }
+        }),
+    );
+}

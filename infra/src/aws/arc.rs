@@ -1,0 +1,160 @@
+//! The ARC stack, in ARC's control-plane Region (us-west-2): the cluster (unless an existing
+//! one is reused), and per app a control panel, one routing control per Region, the safety
+//! rule (at least one of the two ON) and the `RECOVERY_CONTROL` health checks that bind the
+//! failover records to the routing controls.
+
+use serde_json::{Value, json};
+use topology::{App, Region, Topology};
+
+use super::plan::{RegionRole, StackPrefix};
+use super::template::{Template, pascal, reference};
+
+/// The Region of ARC's control-plane API, where the ARC stack is deployed.
+pub const CONTROL_PLANE_REGION: &str = "us-west-2";
+
+/// Output: the cluster's ARN (created here, or the existing one).
+pub const OUTPUT_CLUSTER_ARN: &str = "ClusterArn";
+
+/// Output key of an app's control panel ARN.
+pub fn output_control_panel(app: &App) -> String {
+    format!("{}ControlPanelArn", pascal(app.name.as_str()))
+}
+
+/// Output key of an app's safety rule ARN.
+pub fn output_safety_rule(app: &App) -> String {
+    format!("{}SafetyRuleArn", pascal(app.name.as_str()))
+}
+
+/// Output key of an app's routing control ARN in one Region.
+pub fn output_routing_control(app: &App, role: RegionRole) -> String {
+    format!(
+        "{}{}RoutingControlArn",
+        pascal(app.name.as_str()),
+        role.pascal()
+    )
+}
+
+/// Output key of the health check bound to an app's routing control in one Region.
+pub fn output_health_check(app: &App, role: RegionRole) -> String {
+    format!(
+        "{}{}HealthCheckId",
+        pascal(app.name.as_str()),
+        role.pascal()
+    )
+}
+
+/// The ARC template.
+pub fn template(topology: &Topology, prefix: &StackPrefix) -> Template {
+    let mut t = Template::new(
+        "ARC: the cluster, and per app a control panel, two routing controls, a safety rule and the RECOVERY_CONTROL health checks",
+    );
+    let cluster = match &topology.arc.existing_cluster_arn {
+        Some(arn) => Value::String(arn.clone()),
+        None => {
+            t.resource(
+                "Cluster",
+                "AWS::Route53RecoveryControl::Cluster",
+                json!({ "Name": prefix.as_str() }),
+            );
+            reference("Cluster")
+        }
+    };
+    for app in &topology.apps {
+        app_controls(&mut t, topology, prefix, app, &cluster);
+    }
+    t.output(
+        OUTPUT_CLUSTER_ARN,
+        "The ARC cluster whose endpoints take the routing-control updates",
+        cluster,
+    );
+    t
+}
+
+fn app_controls(
+    t: &mut Template,
+    topology: &Topology,
+    prefix: &StackPrefix,
+    app: &App,
+    cluster: &Value,
+) {
+    let id = pascal(app.name.as_str());
+    let panel = format!("{id}ControlPanel");
+    t.resource(
+        &panel,
+        "AWS::Route53RecoveryControl::ControlPanel",
+        json!({ "Name": format!("{prefix}-{}", app.name), "ClusterArn": cluster }),
+    );
+    let mut controls = Vec::new();
+    for role in RegionRole::BOTH {
+        let region = role.of(&topology.regions);
+        let control = format!("{id}{}RoutingControl", role.pascal());
+        t.resource(
+            &control,
+            "AWS::Route53RecoveryControl::RoutingControl",
+            json!({
+                "Name": format!("{prefix}-{}-{region}", app.name),
+                "ClusterArn": cluster,
+                "ControlPanelArn": reference(&panel),
+            }),
+        );
+        health_check(t, prefix, app, role, region, &control);
+        t.output(
+            &output_routing_control(app, role),
+            &format!("Routing control of {} in {region}", app.name),
+            reference(&control),
+        );
+        controls.push(reference(&control));
+    }
+    let rule = format!("{id}SafetyRule");
+    t.resource(
+        &rule,
+        "AWS::Route53RecoveryControl::SafetyRule",
+        json!({
+            "Name": format!("{prefix}-{}-at-least-one-on", app.name),
+            "ControlPanelArn": reference(&panel),
+            "AssertionRule": {
+                "AssertedControls": controls,
+                "WaitPeriodMs": topology.arc.safety_rule_wait_period_ms,
+            },
+            // Never both OFF: that would take the app out of DNS in both Regions.
+            "RuleConfig": { "Type": "ATLEAST", "Threshold": 1, "Inverted": false },
+        }),
+    );
+    t.output(
+        &output_control_panel(app),
+        &format!("Control panel of {}", app.name),
+        reference(&panel),
+    );
+    t.output(
+        &output_safety_rule(app),
+        &format!("Safety rule of {}: at least one Region ON", app.name),
+        reference(&rule),
+    );
+}
+
+fn health_check(
+    t: &mut Template,
+    prefix: &StackPrefix,
+    app: &App,
+    role: RegionRole,
+    region: &Region,
+    control: &str,
+) {
+    let check = format!("{}{}HealthCheck", pascal(app.name.as_str()), role.pascal());
+    t.resource(
+        &check,
+        "AWS::Route53::HealthCheck",
+        json!({
+            "HealthCheckConfig": { "Type": "RECOVERY_CONTROL", "RoutingControlArn": reference(control) },
+            "HealthCheckTags": [ { "Key": "Name", "Value": format!("{prefix}-{}-{region}", app.name) } ],
+        }),
+    );
+    t.output(
+        &output_health_check(app, role),
+        &format!(
+            "Health check of {} in {region}, bound to its routing control",
+            app.name
+        ),
+        reference(&check),
+    );
+}

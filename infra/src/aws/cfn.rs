@@ -1,0 +1,656 @@
+//! The deploy orchestrator's engine: each stack through a change set whose summary is shown
+//! (and confirmed) before it is executed, stack events streamed while waiting, outputs read
+//! back and wired into the parameters of later stacks; and deletion in reverse order.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudformation::types::{
+    Capability, Change, ChangeSetStatus, ChangeSetType, Parameter, Stack, StackEvent, StackStatus,
+};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use futures::future::try_join_all;
+use topology::Region;
+
+use super::confirm::Confirm;
+use super::plan::{ParamValue, Phase, StackId, StackSpec};
+
+/// Every deployed stack's outputs, by stack.
+pub type Outputs = BTreeMap<StackId, BTreeMap<String, String>>;
+
+/// Why a deploy or destroy stopped. Each says which stack, and what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("stack {stack} needs output `{key}` of {from}, which has no such output")]
+    MissingOutput {
+        stack: StackId,
+        key: String,
+        from: StackId,
+    },
+    #[error("no CloudFormation client for Region {0}")]
+    NoClient(Region),
+    #[error("{operation} on stack {stack} failed: {message}")]
+    Aws {
+        stack: StackId,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("stack {stack} ended in {status}: resource `{resource}` failed: {reason}")]
+    StackFailed {
+        stack: StackId,
+        status: String,
+        resource: String,
+        reason: String,
+    },
+    #[error("the change set for stack {stack} failed: {reason}")]
+    ChangeSetFailed { stack: StackId, reason: String },
+    #[error("stack {stack} is in state {status}: {hint}")]
+    BadState {
+        stack: StackId,
+        status: String,
+        hint: &'static str,
+    },
+    #[error(
+        "stack {stack} did not finish within {minutes} minutes; check it in the CloudFormation console"
+    )]
+    Timeout { stack: StackId, minutes: u64 },
+    #[error("stopped: the changes were not confirmed (nothing was applied in this phase)")]
+    Declined,
+    #[error(
+        "refusing to prompt: standard input is not a terminal; review the plan with `infra synth` and pass --yes"
+    )]
+    NotATerminal,
+    #[error("cannot read the answer: {0}")]
+    Prompt(std::io::Error),
+}
+
+/// One resource change of a change set, as shown before it is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSummary {
+    pub action: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub replacement: Option<String>,
+}
+
+impl ChangeSummary {
+    fn from_change(change: &Change) -> Option<Self> {
+        let rc = change.resource_change()?;
+        Some(Self {
+            action: rc
+                .action()
+                .map(|a| a.as_str().to_owned())
+                .unwrap_or_default(),
+            logical_id: rc.logical_resource_id().unwrap_or_default().to_owned(),
+            resource_type: rc.resource_type().unwrap_or_default().to_owned(),
+            replacement: rc.replacement().map(|r| r.as_str().to_owned()),
+        })
+    }
+
+    fn line(&self) -> String {
+        let sign = match self.action.as_str() {
+            "Add" => '+',
+            "Remove" => '-',
+            _ => '~',
+        };
+        let replacement = match self.replacement.as_deref() {
+            Some("True") => "  (replaced)",
+            Some("Conditional") => "  (may be replaced)",
+            _ => "",
+        };
+        format!(
+            "  {sign} {:<7} {:<40} {}{replacement}",
+            self.action, self.logical_id, self.resource_type
+        )
+    }
+}
+
+/// What happened to one stack in a deploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackOutcome {
+    Unchanged,
+    Created,
+    Updated,
+}
+
+/// A prepared stack: a change set to execute, or nothing to do.
+enum Prepared {
+    NoChanges,
+    ChangeSet {
+        name: String,
+        kind: ChangeSetType,
+        changes: Vec<ChangeSummary>,
+    },
+}
+
+/// How often to poll and how long to wait.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub poll: Duration,
+    pub stack_timeout: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(5),
+            // A certificate's DNS validation and a global table's replica take the longest.
+            stack_timeout: Duration::from_secs(90 * 60),
+        }
+    }
+}
+
+/// Deploys and deletes stacks through one CloudFormation client per Region.
+pub struct Orchestrator {
+    clients: BTreeMap<Region, Client>,
+    confirm: Confirm,
+    timing: Timing,
+}
+
+impl Orchestrator {
+    /// An orchestrator over these clients.
+    pub fn new(clients: BTreeMap<Region, Client>, confirm: Confirm, timing: Timing) -> Self {
+        Self {
+            clients,
+            confirm,
+            timing,
+        }
+    }
+
+    fn client(&self, region: &Region) -> Result<&Client, DeployError> {
+        self.clients
+            .get(region)
+            .ok_or_else(|| DeployError::NoClient(region.clone()))
+    }
+
+    /// Deploys one phase: a change set per stack (prepared concurrently), their summaries
+    /// printed, one confirmation, then all executed concurrently; the outputs go into `outputs`.
+    pub async fn deploy_phase(
+        &self,
+        phase: &Phase,
+        outputs: &mut Outputs,
+    ) -> Result<Vec<(StackId, StackOutcome)>, DeployError> {
+        println!("== {}: {} stack(s)", phase.name, phase.stacks.len());
+        let resolved: Vec<Vec<Parameter>> = phase
+            .stacks
+            .iter()
+            .map(|spec| resolve_parameters(spec, outputs))
+            .collect::<Result<_, _>>()?;
+        let prepared = try_join_all(
+            phase
+                .stacks
+                .iter()
+                .zip(&resolved)
+                .map(|(spec, params)| self.prepare(spec, params.clone())),
+        )
+        .await?;
+        let pending = print_summaries(&phase.stacks, &prepared);
+        if pending > 0 {
+            let question = format!(
+                "Apply the changes to {pending} stack(s) of phase `{}`?",
+                phase.name
+            );
+            if !self.confirm.ask(&question).await? {
+                self.discard(&phase.stacks, &prepared).await;
+                return Err(DeployError::Declined);
+            }
+        }
+        let results = try_join_all(
+            phase
+                .stacks
+                .iter()
+                .zip(&prepared)
+                .map(|(spec, prepared)| self.apply(spec, prepared)),
+        )
+        .await?;
+        let mut outcomes = Vec::new();
+        for (spec, (outcome, stack_outputs)) in phase.stacks.iter().zip(results) {
+            outputs.insert(spec.id.clone(), stack_outputs);
+            outcomes.push((spec.id.clone(), outcome));
+        }
+        Ok(outcomes)
+    }
+
+    /// Deletes the stacks of one phase concurrently; a stack that does not exist is skipped.
+    /// Returns the stacks that were deleted.
+    pub async fn destroy_phase(&self, phase: &Phase) -> Result<Vec<StackId>, DeployError> {
+        let deleted = try_join_all(phase.stacks.iter().map(|spec| self.delete(&spec.id))).await?;
+        Ok(phase
+            .stacks
+            .iter()
+            .zip(deleted)
+            .filter(|(_, deleted)| *deleted)
+            .map(|(spec, _)| spec.id.clone())
+            .collect())
+    }
+
+    /// The stack, or `None` when it does not exist (or was deleted).
+    pub async fn describe(&self, id: &StackId) -> Result<Option<Stack>, DeployError> {
+        let client = self.client(&id.region)?;
+        match client.describe_stacks().stack_name(&id.name).send().await {
+            Ok(out) => Ok(out
+                .stacks()
+                .first()
+                .filter(|s| s.stack_status() != Some(&StackStatus::DeleteComplete))
+                .cloned()),
+            Err(err) if is_missing_stack(&err) => Ok(None),
+            Err(err) => Err(aws(id, "DescribeStacks", err)),
+        }
+    }
+
+    /// The outputs of an existing stack.
+    pub async fn outputs_of(&self, id: &StackId) -> Result<BTreeMap<String, String>, DeployError> {
+        let stack = self.describe(id).await?;
+        Ok(stack.as_ref().map(stack_outputs).unwrap_or_default())
+    }
+
+    async fn prepare(
+        &self,
+        spec: &StackSpec,
+        parameters: Vec<Parameter>,
+    ) -> Result<Prepared, DeployError> {
+        let id = &spec.id;
+        let client = self.client(&id.region)?;
+        let existing = self.describe(id).await?;
+        let kind = change_set_type(id, existing.as_ref())?;
+        let name = format!("infra-{}", millis_now());
+        client
+            .create_change_set()
+            .stack_name(&id.name)
+            .change_set_name(&name)
+            .change_set_type(kind.clone())
+            .template_body(spec.template.to_pretty_string())
+            .set_parameters(Some(parameters))
+            .capabilities(Capability::CapabilityIam)
+            .description("Created by infra deploy")
+            .send()
+            .await
+            .map_err(|e| aws(id, "CreateChangeSet", e))?;
+        let started = Instant::now();
+        loop {
+            let (status, reason, changes) = self.read_change_set(id, &name).await?;
+            match status {
+                ChangeSetStatus::CreateComplete => {
+                    return Ok(Prepared::ChangeSet {
+                        name,
+                        kind,
+                        changes,
+                    });
+                }
+                ChangeSetStatus::Failed if is_no_change(&reason) => {
+                    // An empty change set is kept by CloudFormation until deleted: tidy up.
+                    let _ = client
+                        .delete_change_set()
+                        .stack_name(&id.name)
+                        .change_set_name(&name)
+                        .send()
+                        .await;
+                    return Ok(Prepared::NoChanges);
+                }
+                ChangeSetStatus::Failed => {
+                    return Err(DeployError::ChangeSetFailed {
+                        stack: id.clone(),
+                        reason,
+                    });
+                }
+                _ => self.tick(id, started).await?,
+            }
+        }
+    }
+
+    async fn read_change_set(
+        &self,
+        id: &StackId,
+        name: &str,
+    ) -> Result<(ChangeSetStatus, String, Vec<ChangeSummary>), DeployError> {
+        let client = self.client(&id.region)?;
+        let mut changes = Vec::new();
+        let mut token = None;
+        loop {
+            let out = client
+                .describe_change_set()
+                .stack_name(&id.name)
+                .change_set_name(name)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| aws(id, "DescribeChangeSet", e))?;
+            changes.extend(out.changes().iter().filter_map(ChangeSummary::from_change));
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                let status = out
+                    .status()
+                    .cloned()
+                    .unwrap_or(ChangeSetStatus::CreatePending);
+                let reason = out.status_reason().unwrap_or_default().to_owned();
+                return Ok((status, reason, changes));
+            }
+        }
+    }
+
+    async fn apply(
+        &self,
+        spec: &StackSpec,
+        prepared: &Prepared,
+    ) -> Result<(StackOutcome, BTreeMap<String, String>), DeployError> {
+        let id = &spec.id;
+        let Prepared::ChangeSet { name, kind, .. } = prepared else {
+            println!("[{id}] no changes");
+            return Ok((StackOutcome::Unchanged, self.outputs_of(id).await?));
+        };
+        let client = self.client(&id.region)?;
+        let mut seen = self.event_ids(id).await?;
+        client
+            .execute_change_set()
+            .stack_name(&id.name)
+            .change_set_name(name)
+            .send()
+            .await
+            .map_err(|e| aws(id, "ExecuteChangeSet", e))?;
+        let stack = self.wait(id, &mut seen).await?;
+        let outcome = if *kind == ChangeSetType::Create {
+            StackOutcome::Created
+        } else {
+            StackOutcome::Updated
+        };
+        Ok((outcome, stack_outputs(&stack)))
+    }
+
+    /// Waits for the stack to leave its `*_IN_PROGRESS` state, printing its new events.
+    async fn wait(&self, id: &StackId, seen: &mut HashSet<String>) -> Result<Stack, DeployError> {
+        let started = Instant::now();
+        let mut events = Vec::new();
+        loop {
+            let fresh = self.new_events(id, seen).await?;
+            for event in &fresh {
+                println!("[{id}] {}", event_line(event));
+            }
+            events.extend(fresh);
+            let Some(stack) = self.describe(id).await? else {
+                return Err(DeployError::BadState {
+                    stack: id.clone(),
+                    status: "DELETED".into(),
+                    hint: "the stack disappeared while it was being deployed",
+                });
+            };
+            let status = stack
+                .stack_status()
+                .cloned()
+                .unwrap_or(StackStatus::CreateInProgress);
+            if is_success(&status) {
+                println!("[{id}] {}", status.as_str());
+                return Ok(stack);
+            }
+            if !status.as_str().ends_with("_IN_PROGRESS") {
+                return Err(failure(id, &stack, &events));
+            }
+            self.tick(id, started).await?;
+        }
+    }
+
+    async fn delete(&self, id: &StackId) -> Result<bool, DeployError> {
+        let Some(_) = self.describe(id).await? else {
+            println!("[{id}] does not exist, nothing to delete");
+            return Ok(false);
+        };
+        let client = self.client(&id.region)?;
+        let mut seen = self.event_ids(id).await?;
+        client
+            .delete_stack()
+            .stack_name(&id.name)
+            .send()
+            .await
+            .map_err(|e| aws(id, "DeleteStack", e))?;
+        let started = Instant::now();
+        let mut events = Vec::new();
+        loop {
+            let fresh = self.new_events(id, &mut seen).await.unwrap_or_default();
+            for event in &fresh {
+                println!("[{id}] {}", event_line(event));
+            }
+            events.extend(fresh);
+            let Some(stack) = self.describe(id).await? else {
+                println!("[{id}] DELETE_COMPLETE");
+                return Ok(true);
+            };
+            if stack.stack_status() == Some(&StackStatus::DeleteFailed) {
+                return Err(failure(id, &stack, &events));
+            }
+            self.tick(id, started).await?;
+        }
+    }
+
+    async fn discard(&self, stacks: &[StackSpec], prepared: &[Prepared]) {
+        for (spec, prepared) in stacks.iter().zip(prepared) {
+            if let (Prepared::ChangeSet { name, .. }, Ok(client)) =
+                (prepared, self.client(&spec.id.region))
+            {
+                let _ = client
+                    .delete_change_set()
+                    .stack_name(&spec.id.name)
+                    .change_set_name(name)
+                    .send()
+                    .await;
+            }
+        }
+    }
+
+    async fn event_ids(&self, id: &StackId) -> Result<HashSet<String>, DeployError> {
+        let mut seen = HashSet::new();
+        self.new_events(id, &mut seen).await?;
+        Ok(seen)
+    }
+
+    /// The stack's events not seen yet, oldest first (the API lists newest first).
+    async fn new_events(
+        &self,
+        id: &StackId,
+        seen: &mut HashSet<String>,
+    ) -> Result<Vec<StackEvent>, DeployError> {
+        let client = self.client(&id.region)?;
+        let out = match client
+            .describe_stack_events()
+            .stack_name(&id.name)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(err) if is_missing_stack(&err) => return Ok(vec![]),
+            Err(err) => return Err(aws(id, "DescribeStackEvents", err)),
+        };
+        let mut fresh: Vec<StackEvent> = out
+            .stack_events()
+            .iter()
+            .filter(|e| seen.insert(e.event_id().unwrap_or_default().to_owned()))
+            .cloned()
+            .collect();
+        fresh.reverse();
+        Ok(fresh)
+    }
+
+    async fn tick(&self, id: &StackId, started: Instant) -> Result<(), DeployError> {
+        if started.elapsed() > self.timing.stack_timeout {
+            return Err(DeployError::Timeout {
+                stack: id.clone(),
+                minutes: self.timing.stack_timeout.as_secs() / 60,
+            });
+        }
+        tokio::time::sleep(self.timing.poll).await;
+        Ok(())
+    }
+}
+
+/// The stack's parameters, with outputs of earlier stacks filled in.
+pub fn resolve_parameters(
+    spec: &StackSpec,
+    outputs: &Outputs,
+) -> Result<Vec<Parameter>, DeployError> {
+    spec.parameters
+        .iter()
+        .map(|(key, value)| {
+            let value = match value {
+                ParamValue::Literal(v) => v.clone(),
+                ParamValue::Output { stack, key: output } => outputs
+                    .get(stack)
+                    .and_then(|o| o.get(output))
+                    .cloned()
+                    .ok_or_else(|| DeployError::MissingOutput {
+                        stack: spec.id.clone(),
+                        key: output.clone(),
+                        from: stack.clone(),
+                    })?,
+            };
+            Ok(Parameter::builder()
+                .parameter_key(key)
+                .parameter_value(value)
+                .build())
+        })
+        .collect()
+}
+
+fn print_summaries(stacks: &[StackSpec], prepared: &[Prepared]) -> usize {
+    let mut pending = 0;
+    for (spec, prepared) in stacks.iter().zip(prepared) {
+        match prepared {
+            Prepared::NoChanges => println!("[{}] no changes", spec.id),
+            Prepared::ChangeSet { kind, changes, .. } => {
+                pending += 1;
+                let verb = if *kind == ChangeSetType::Create {
+                    "create"
+                } else {
+                    "update"
+                };
+                println!("[{}] {verb}: {} change(s)", spec.id, changes.len());
+                for change in changes {
+                    println!("{}", change.line());
+                }
+            }
+        }
+    }
+    pending
+}
+
+fn change_set_type(id: &StackId, existing: Option<&Stack>) -> Result<ChangeSetType, DeployError> {
+    let Some(status) = existing.and_then(|s| s.stack_status()) else {
+        return Ok(ChangeSetType::Create);
+    };
+    let bad = |hint| DeployError::BadState {
+        stack: id.clone(),
+        status: status.as_str().to_owned(),
+        hint,
+    };
+    match status {
+        // Created by a change set that was never executed: still a create.
+        StackStatus::ReviewInProgress => Ok(ChangeSetType::Create),
+        StackStatus::RollbackComplete | StackStatus::RollbackFailed | StackStatus::CreateFailed => {
+            Err(bad(
+                "its first creation failed and it cannot be updated; run `infra destroy` (or delete it in the console), then deploy again",
+            ))
+        }
+        s if s.as_str().ends_with("_IN_PROGRESS") => Err(bad(
+            "another operation on it is running; wait for it to finish, then deploy again",
+        )),
+        StackStatus::DeleteFailed | StackStatus::UpdateRollbackFailed => Err(bad(
+            "fix the failed resource named in the console's Events tab, then deploy again",
+        )),
+        _ => Ok(ChangeSetType::Update),
+    }
+}
+
+fn is_success(status: &StackStatus) -> bool {
+    matches!(
+        status,
+        StackStatus::CreateComplete | StackStatus::UpdateComplete | StackStatus::ImportComplete
+    )
+}
+
+/// CloudFormation (and moto) fail a change set that would change nothing with this reason.
+fn is_no_change(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+/// The failing resource and its reason: the first `*_FAILED` event of this operation that is
+/// not a cancellation (which only echoes another resource's failure).
+fn failure(id: &StackId, stack: &Stack, events: &[StackEvent]) -> DeployError {
+    let failed = |e: &&StackEvent| {
+        e.resource_status()
+            .is_some_and(|s| s.as_str().ends_with("_FAILED"))
+    };
+    let cancelled = |e: &&StackEvent| {
+        e.resource_status_reason()
+            .is_some_and(|r| r.contains("cancelled"))
+    };
+    let event = events
+        .iter()
+        .filter(failed)
+        .find(|e| !cancelled(e))
+        .or_else(|| events.iter().find(failed));
+    DeployError::StackFailed {
+        stack: id.clone(),
+        status: stack
+            .stack_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        resource: event
+            .and_then(|e| e.logical_resource_id())
+            .unwrap_or(&id.name)
+            .to_owned(),
+        reason: event
+            .and_then(|e| e.resource_status_reason())
+            .or(stack.stack_status_reason())
+            .unwrap_or("no reason given")
+            .to_owned(),
+    }
+}
+
+fn event_line(event: &StackEvent) -> String {
+    let mut line = format!(
+        "{:<40} {:<34} {}",
+        event.logical_resource_id().unwrap_or_default(),
+        event.resource_type().unwrap_or_default(),
+        event
+            .resource_status()
+            .map(|s| s.as_str())
+            .unwrap_or_default(),
+    );
+    if let Some(reason) = event.resource_status_reason() {
+        line.push_str(": ");
+        line.push_str(reason);
+    }
+    line
+}
+
+fn stack_outputs(stack: &Stack) -> BTreeMap<String, String> {
+    stack
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+        .collect()
+}
+
+fn is_missing_stack<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error()
+        .and_then(ProvideErrorMetadata::message)
+        .is_some_and(|m| m.contains("does not exist"))
+}
+
+fn aws<E, R>(stack: &StackId, operation: &'static str, err: SdkError<E, R>) -> DeployError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    DeployError::Aws {
+        stack: stack.clone(),
+        operation,
+        message: DisplayErrorContext(&err).to_string(),
+    }
+}
+
+fn millis_now() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+}

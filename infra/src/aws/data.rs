@@ -1,0 +1,94 @@
+//! The data stack, in the primary Region: one DynamoDB global table per service, with a
+//! replica in each Region (on demand, the service's GSIs, streams, PITR, encryption).
+
+use serde_json::{Value, json};
+use topology::{App, Table, Topology};
+
+use super::template::{Template, pascal, reference};
+
+/// Output key of a service's table name.
+pub fn output_table_name(app: &App) -> String {
+    format!("{}TableName", pascal(app.name.as_str()))
+}
+
+/// The partition key every service table uses (see `topology::Table`).
+const PARTITION_KEY: &str = "pk";
+
+/// The data template.
+pub fn template(topology: &Topology) -> Template {
+    let mut t = Template::new(
+        "Data: one DynamoDB global table per service, replicated between the two Regions",
+    );
+    for app in topology.services() {
+        let Some(table) = &app.table else { continue };
+        let id = format!("{}Table", pascal(app.name.as_str()));
+        let replicas: Vec<Value> = topology
+            .regions
+            .both()
+            .into_iter()
+            .map(|region| {
+                json!({
+                    "Region": region.as_str(),
+                    "PointInTimeRecoverySpecification": { "PointInTimeRecoveryEnabled": true },
+                    "Tags": [ { "Key": "app", "Value": app.name.as_str() } ],
+                })
+            })
+            .collect();
+        let mut properties = json!({
+            "TableName": table.name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": attribute_definitions(table),
+            "KeySchema": [ { "AttributeName": PARTITION_KEY, "KeyType": "HASH" } ],
+            // Global tables replicate through streams; the images also serve consumers.
+            "StreamSpecification": { "StreamViewType": "NEW_AND_OLD_IMAGES" },
+            "SSESpecification": { "SSEEnabled": true, "SSEType": "KMS" },
+            "Replicas": replicas,
+        });
+        if !table.indexes.is_empty() {
+            properties["GlobalSecondaryIndexes"] = indexes(table);
+        }
+        let resource = t.resource(&id, "AWS::DynamoDB::GlobalTable", properties);
+        // `infra destroy` means it: the tables go with the stacks. Change both to `Retain`
+        // for data you want to outlive a destroy.
+        resource.insert("DeletionPolicy".into(), "Delete".into());
+        resource.insert("UpdateReplacePolicy".into(), "Delete".into());
+        t.output(
+            &output_table_name(app),
+            &format!("The {} table", app.name),
+            reference(&id),
+        );
+    }
+    t
+}
+
+fn attribute_definitions(table: &Table) -> Value {
+    let mut names = vec![PARTITION_KEY.to_owned()];
+    for index in &table.indexes {
+        names.push(index.partition_key.clone());
+        names.extend(index.sort_key.clone());
+    }
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| json!({ "AttributeName": name, "AttributeType": "S" }))
+        .collect()
+}
+
+fn indexes(table: &Table) -> Value {
+    table
+        .indexes
+        .iter()
+        .map(|index| {
+            let mut keys = vec![json!({ "AttributeName": index.partition_key, "KeyType": "HASH" })];
+            if let Some(sort) = &index.sort_key {
+                keys.push(json!({ "AttributeName": sort, "KeyType": "RANGE" }));
+            }
+            json!({
+                "IndexName": index.name,
+                "KeySchema": keys,
+                "Projection": { "ProjectionType": "ALL" },
+            })
+        })
+        .collect()
+}

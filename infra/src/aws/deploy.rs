@@ -1,0 +1,334 @@
+//! The whole deploy and destroy: bootstrap → packages uploaded → ARC → initial routing-control
+//! states → data → app stacks (both Regions at once) → manifest; and the reverse.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use topology::manifest::{ClusterEndpoint, Manifest};
+use topology::{Region, Topology};
+
+use super::cfn::{DeployError, Orchestrator, Outputs, Timing};
+use super::confirm::Confirm;
+use super::package::{self, LambdaPackage};
+use super::plan::{DeployInputs, Plan, StackKind, StackNames, StackPrefix};
+use super::{arc, bootstrap, manifest};
+
+/// Where the AWS clients get their configuration: the standard chain (environment, profile,
+/// SSO, instance role), with an optional profile and endpoint override.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    pub profile: Option<String>,
+    /// Send every call here instead of AWS (moto, LocalStack).
+    pub endpoint_url: Option<String>,
+    /// Cap on attempts per call (the SDK retries 500s, which emulators return for what they
+    /// do not implement).
+    pub max_attempts: Option<u32>,
+}
+
+impl AwsSettings {
+    /// The shared SDK configuration.
+    pub async fn load(&self) -> SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(attempts) = self.max_attempts {
+            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(attempts));
+        }
+        loader.load().await
+    }
+}
+
+/// A CloudFormation client for `region`.
+pub fn cloudformation(sdk: &SdkConfig, region: &Region) -> aws_sdk_cloudformation::Client {
+    let conf = aws_sdk_cloudformation::config::Builder::from(sdk)
+        .region(aws_sdk_cloudformation::config::Region::new(
+            region.to_string(),
+        ))
+        .build();
+    aws_sdk_cloudformation::Client::from_conf(conf)
+}
+
+/// An S3 client for `region`; path-style addressing when an endpoint override is in use.
+pub fn s3(sdk: &SdkConfig, region: &Region) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .region(aws_sdk_s3::config::Region::new(region.to_string()))
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// The Regions a plan touches.
+pub fn regions(plan: &Plan) -> Vec<Region> {
+    let mut regions: Vec<Region> = plan.stacks().map(|s| s.id.region.clone()).collect();
+    regions.sort();
+    regions.dedup();
+    regions
+}
+
+/// An orchestrator with a CloudFormation client for each Region of `plan`.
+pub fn orchestrator(
+    sdk: &SdkConfig,
+    plan: &Plan,
+    confirm: Confirm,
+    timing: Timing,
+) -> Orchestrator {
+    let clients = regions(plan)
+        .into_iter()
+        .map(|r| {
+            let client = cloudformation(sdk, &r);
+            (r, client)
+        })
+        .collect();
+    Orchestrator::new(clients, confirm, timing)
+}
+
+/// What `deploy` needs besides the AWS configuration.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    pub prefix: StackPrefix,
+    pub lambda_dir: std::path::PathBuf,
+    pub manifest_path: std::path::PathBuf,
+    pub confirm: Confirm,
+    pub timing: Timing,
+}
+
+/// Deploys everything and writes the manifest; returns it.
+pub async fn deploy(
+    topology: &Topology,
+    sdk: &SdkConfig,
+    options: &DeployOptions,
+) -> anyhow::Result<Manifest> {
+    // Everything that can be checked locally is checked before the first AWS call.
+    let packages = package::find_packages(&options.lambda_dir, topology)?;
+    let hosted_zone_id = match &topology.hosted_zone_id {
+        Some(id) => id.clone(),
+        None => hosted_zone_id(sdk, topology).await?,
+    };
+    let inputs = DeployInputs {
+        hosted_zone_id,
+        code_keys: package::code_keys(&packages),
+    };
+    let plan = Plan::new(topology, &options.prefix, &inputs);
+    let names = StackNames::new(topology, &options.prefix);
+    let orchestrator = orchestrator(sdk, &plan, options.confirm, options.timing);
+    let mut outputs = Outputs::new();
+    for phase in &plan.phases {
+        if phase.name == "arc" {
+            warn_about_cluster_cost(topology, &orchestrator, &names).await?;
+        }
+        orchestrator.deploy_phase(phase, &mut outputs).await?;
+        match phase.name.as_str() {
+            "bootstrap" => upload_packages(sdk, &plan, &outputs, &packages).await?,
+            "arc" => {
+                let endpoints = cluster_endpoints(sdk, &names, &outputs).await?;
+                let partial = manifest::build(topology, &names, &outputs, endpoints)?;
+                initialize_routing_controls(sdk, &partial).await?;
+            }
+            _ => {}
+        }
+    }
+    let endpoints = cluster_endpoints(sdk, &names, &outputs).await?;
+    let manifest = manifest::build(topology, &names, &outputs, endpoints)?;
+    manifest.save(&options.manifest_path)?;
+    println!("manifest written to {}", options.manifest_path.display());
+    Ok(manifest)
+}
+
+/// Deletes every stack of `topology`, in reverse order; returns the stacks deleted.
+pub async fn destroy(
+    topology: &Topology,
+    sdk: &SdkConfig,
+    prefix: &StackPrefix,
+    confirm: Confirm,
+    timing: Timing,
+) -> anyhow::Result<Vec<super::plan::StackId>> {
+    let plan = Plan::new(topology, prefix, &DeployInputs::placeholders(topology));
+    let orchestrator = orchestrator(sdk, &plan, confirm, timing);
+    println!("This deletes, in this order:");
+    for spec in plan.phases.iter().rev().flat_map(|p| &p.stacks) {
+        println!("  {}", spec.id);
+    }
+    println!(
+        "including the DynamoDB tables and their data, and the ARC cluster unless it was given by ARN."
+    );
+    if !confirm.ask("Delete these stacks?").await? {
+        return Err(DeployError::Declined.into());
+    }
+    destroy_plan(sdk, &plan, &orchestrator).await
+}
+
+/// Deletes the stacks of `plan` phase by phase, last phase first, emptying the artifacts
+/// buckets before their stacks are deleted.
+pub async fn destroy_plan(
+    sdk: &SdkConfig,
+    plan: &Plan,
+    orchestrator: &Orchestrator,
+) -> anyhow::Result<Vec<super::plan::StackId>> {
+    let mut deleted = Vec::new();
+    for phase in plan.phases.iter().rev() {
+        println!("== destroy {}", phase.name);
+        for spec in phase
+            .stacks
+            .iter()
+            .filter(|s| s.kind == StackKind::Bootstrap)
+        {
+            let outputs = orchestrator.outputs_of(&spec.id).await?;
+            if let Some(bucket) = outputs.get(bootstrap::OUTPUT_ARTIFACTS_BUCKET) {
+                let n = package::empty_bucket(&s3(sdk, &spec.id.region), bucket).await?;
+                println!(
+                    "[{}] emptied bucket {bucket} ({n} object versions)",
+                    spec.id
+                );
+            }
+        }
+        deleted.extend(orchestrator.destroy_phase(phase).await?);
+    }
+    Ok(deleted)
+}
+
+/// Uploads each package to the artifacts bucket of each Region (skipping those already there).
+pub async fn upload_packages(
+    sdk: &SdkConfig,
+    plan: &Plan,
+    outputs: &Outputs,
+    packages: &[LambdaPackage],
+) -> anyhow::Result<()> {
+    let Some(phase) = plan.phase("bootstrap") else {
+        return Ok(());
+    };
+    for spec in &phase.stacks {
+        let bucket = outputs
+            .get(&spec.id)
+            .and_then(|o| o.get(bootstrap::OUTPUT_ARTIFACTS_BUCKET))
+            .with_context(|| {
+                format!(
+                    "stack {} has no output {}",
+                    spec.id,
+                    bootstrap::OUTPUT_ARTIFACTS_BUCKET
+                )
+            })?;
+        let client = s3(sdk, &spec.id.region);
+        for pkg in packages {
+            let uploaded = package::upload(&client, bucket, pkg).await?;
+            let verb = if uploaded { "uploaded" } else { "already in" };
+            println!("[{}] {} {verb} s3://{bucket}", spec.id, pkg.key);
+        }
+    }
+    Ok(())
+}
+
+async fn warn_about_cluster_cost(
+    topology: &Topology,
+    orchestrator: &Orchestrator,
+    names: &StackNames,
+) -> anyhow::Result<()> {
+    if topology.arc.existing_cluster_arn.is_none()
+        && orchestrator.describe(&names.arc()).await?.is_none()
+    {
+        println!(
+            "COST WARNING: this deploy creates a Route 53 ARC cluster, billed by the hour (about \
+             $2.50/hour, $1,800/month) until `infra destroy`. To reuse a cluster you already pay \
+             for, set arc.existing_cluster_arn in topology.toml. See docs/deploy.md."
+        );
+    }
+    Ok(())
+}
+
+/// The Route 53 hosted zone of the topology's domain (a public zone named exactly so).
+pub async fn hosted_zone_id(sdk: &SdkConfig, topology: &Topology) -> anyhow::Result<String> {
+    let client = aws_sdk_route53::Client::new(sdk);
+    let wanted = format!("{}.", topology.domain);
+    let out = client
+        .list_hosted_zones_by_name()
+        .dns_name(&wanted)
+        .max_items(5)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot list Route 53 hosted zones: {}",
+                DisplayErrorContext(&e)
+            )
+        })?;
+    let zone = out
+        .hosted_zones()
+        .iter()
+        .find(|z| z.name() == wanted && !z.config().is_some_and(|c| c.private_zone()));
+    match zone {
+        Some(zone) => Ok(zone.id().trim_start_matches("/hostedzone/").to_owned()),
+        None => bail!(
+            "no public Route 53 hosted zone named {wanted}: create it (and delegate the domain to it), \
+             or set hosted_zone_id in topology.toml"
+        ),
+    }
+}
+
+/// The cluster's Regional endpoints, from ARC's control-plane API.
+pub async fn cluster_endpoints(
+    sdk: &SdkConfig,
+    names: &StackNames,
+    outputs: &Outputs,
+) -> anyhow::Result<Vec<ClusterEndpoint>> {
+    let arn = outputs
+        .get(&names.arc())
+        .and_then(|o| o.get(arc::OUTPUT_CLUSTER_ARN))
+        .context("the ARC stack has no ClusterArn output")?;
+    let conf = aws_sdk_route53recoverycontrolconfig::config::Builder::from(sdk)
+        .region(aws_sdk_route53recoverycontrolconfig::config::Region::new(
+            arc::CONTROL_PLANE_REGION,
+        ))
+        .build();
+    let client = aws_sdk_route53recoverycontrolconfig::Client::from_conf(conf);
+    let out = client
+        .describe_cluster()
+        .cluster_arn(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot describe ARC cluster {arn}: {}",
+                DisplayErrorContext(&e)
+            )
+        })?;
+    let endpoints: Vec<ClusterEndpoint> = out
+        .cluster()
+        .map(|c| c.cluster_endpoints())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| {
+            Some(ClusterEndpoint {
+                region: e.region()?.parse().ok()?,
+                url: e.endpoint()?.to_owned(),
+            })
+        })
+        .collect();
+    if endpoints.is_empty() {
+        bail!(
+            "ARC cluster {arn} lists no endpoints yet; wait until it is DEPLOYED, then deploy again"
+        );
+    }
+    Ok(endpoints)
+}
+
+/// Sets each app's initial routing-control states (primary ON, secondary OFF) through the ARC
+/// data plane, from the partial manifest built right after the ARC stack. Routing controls are
+/// created OFF and CloudFormation cannot set them; with both OFF Route 53 fails open to the
+/// primary and the safety rule would be unmet. Only apps whose two controls are both still OFF
+/// are touched, so a re-run never undoes a state an operator has set.
+pub async fn initialize_routing_controls(
+    sdk: &SdkConfig,
+    manifest: &Manifest,
+) -> anyhow::Result<()> {
+    super::routing::initialize(sdk, manifest).await
+}
+
+/// Checks the output folder of `infra synth` exists or can be created.
+pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}

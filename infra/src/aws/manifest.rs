@@ -1,0 +1,134 @@
+//! The deployment manifest (DESIGN §7) from the stacks' outputs and the cluster's endpoints.
+
+use topology::manifest::{
+    AppEntry, Cluster, ClusterEndpoint, Environment, MANIFEST_VERSION, Manifest, RegionalControl,
+    RegionalUrl,
+};
+use topology::{App, Topology};
+
+use super::cfn::Outputs;
+use super::plan::{RegionRole, StackId, StackNames};
+use super::{app, arc};
+
+/// Why the manifest could not be built from the outputs.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestBuildError {
+    #[error("stack {stack} has no output `{key}`; deploy it again (`infra deploy`)")]
+    MissingOutput { stack: StackId, key: String },
+    #[error("output `{key}` of stack {stack} is not valid: {message}")]
+    Invalid {
+        stack: StackId,
+        key: String,
+        message: String,
+    },
+}
+
+/// Builds the manifest. App stacks that are not deployed yet (as right after the ARC stack,
+/// when the routing controls are initialized) leave the apps' Regional URLs empty.
+pub fn build(
+    topology: &Topology,
+    names: &StackNames,
+    outputs: &Outputs,
+    endpoints: Vec<ClusterEndpoint>,
+) -> Result<Manifest, ManifestBuildError> {
+    let arc = names.arc();
+    let read = |key: &str| read_output(outputs, &arc, key);
+    let cluster = Cluster {
+        arn: parse(
+            &arc,
+            arc::OUTPUT_CLUSTER_ARN,
+            read(arc::OUTPUT_CLUSTER_ARN)?,
+        )?,
+        endpoints,
+    };
+    let apps = topology
+        .apps
+        .iter()
+        .map(|app_def| app_entry(topology, names, outputs, app_def))
+        .collect::<Result<_, _>>()?;
+    Ok(Manifest {
+        manifest_version: MANIFEST_VERSION,
+        environment: Environment::Aws,
+        domain: topology.domain.clone(),
+        regions: topology.regions.clone(),
+        cluster,
+        apps,
+        dns_server: None,
+        control_api: None,
+    })
+}
+
+fn app_entry(
+    topology: &Topology,
+    names: &StackNames,
+    outputs: &Outputs,
+    app_def: &App,
+) -> Result<AppEntry, ManifestBuildError> {
+    let arc = names.arc();
+    let hostname = topology.domain.subdomain(app_def.name.as_str());
+    let mut routing_controls = Vec::new();
+    let mut regional_urls = Vec::new();
+    for role in RegionRole::BOTH {
+        let region = role.of(&topology.regions).clone();
+        routing_controls.push(RegionalControl {
+            region: region.clone(),
+            arn: arc_output(outputs, &arc, &arc::output_routing_control(app_def, role))?,
+        });
+        let stack = names.app(&app_def.name, &region);
+        if let Some(url) = outputs
+            .get(&stack)
+            .and_then(|o| o.get(app::OUTPUT_REGIONAL_URL))
+        {
+            regional_urls.push(RegionalUrl {
+                region,
+                url: url.clone(),
+            });
+        }
+    }
+    Ok(AppEntry {
+        name: app_def.name.clone(),
+        url: format!("https://{hostname}"),
+        hostname,
+        control_panel_arn: arc_output(outputs, &arc, &arc::output_control_panel(app_def))?,
+        safety_rule_arn: arc_output(outputs, &arc, &arc::output_safety_rule(app_def))?,
+        routing_controls,
+        regional_urls,
+    })
+}
+
+fn arc_output<T>(outputs: &Outputs, arc: &StackId, key: &str) -> Result<T, ManifestBuildError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    parse(arc, key, read_output(outputs, arc, key)?)
+}
+
+fn read_output<'o>(
+    outputs: &'o Outputs,
+    stack: &StackId,
+    key: &str,
+) -> Result<&'o str, ManifestBuildError> {
+    outputs
+        .get(stack)
+        .and_then(|o| o.get(key))
+        .map(String::as_str)
+        .ok_or_else(|| ManifestBuildError::MissingOutput {
+            stack: stack.clone(),
+            key: key.to_owned(),
+        })
+}
+
+fn parse<T>(stack: &StackId, key: &str, value: &str) -> Result<T, ManifestBuildError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e: T::Err| ManifestBuildError::Invalid {
+            stack: stack.clone(),
+            key: key.to_owned(),
+            message: e.to_string(),
+        })
+}

@@ -1,0 +1,335 @@
+//! The deployment plan: every stack, in which Region, in which phase, and how each stack's
+//! parameters are wired from literal values or from outputs of stacks of earlier phases.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use topology::{AppKind, AppName, Region, Regions, Topology};
+
+use super::template::Template;
+use super::{app, arc, bootstrap, data};
+
+/// The prefix of every stack and ARC resource name (`multi-region-api-orders`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackPrefix(String);
+
+impl StackPrefix {
+    /// The prefix as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for StackPrefix {
+    fn default() -> Self {
+        Self("multi-region-api".into())
+    }
+}
+
+impl FromStr for StackPrefix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let valid = (1..=40).contains(&s.len())
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.ends_with('-');
+        if valid {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!(
+                "`{s}` is not a stack prefix: use 1 to 40 lowercase letters, digits and hyphens, starting with a letter"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for StackPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The part a Region plays for an app: its failover record is PRIMARY or SECONDARY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RegionRole {
+    Primary,
+    Secondary,
+}
+
+impl RegionRole {
+    /// Both roles, primary first.
+    pub const BOTH: [RegionRole; 2] = [RegionRole::Primary, RegionRole::Secondary];
+
+    /// The Region that plays this role.
+    pub fn of(self, regions: &Regions) -> &Region {
+        match self {
+            RegionRole::Primary => &regions.primary,
+            RegionRole::Secondary => &regions.secondary,
+        }
+    }
+
+    /// `Primary` or `Secondary`, for logical ids and output keys.
+    pub fn pascal(self) -> &'static str {
+        match self {
+            RegionRole::Primary => "Primary",
+            RegionRole::Secondary => "Secondary",
+        }
+    }
+
+    /// The Route 53 failover record type.
+    pub fn failover(self) -> &'static str {
+        match self {
+            RegionRole::Primary => "PRIMARY",
+            RegionRole::Secondary => "SECONDARY",
+        }
+    }
+}
+
+/// A stack: its name in its Region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StackId {
+    pub region: Region,
+    pub name: String,
+}
+
+impl fmt::Display for StackId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.name, self.region)
+    }
+}
+
+/// What a stack is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackKind {
+    Bootstrap,
+    Arc,
+    Data,
+    App(AppName, RegionRole),
+}
+
+/// Where a stack parameter's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamValue {
+    Literal(String),
+    /// An output of a stack deployed in an earlier phase.
+    Output {
+        stack: StackId,
+        key: String,
+    },
+}
+
+/// One stack to deploy.
+#[derive(Debug, Clone)]
+pub struct StackSpec {
+    pub id: StackId,
+    pub kind: StackKind,
+    pub template: Template,
+    pub parameters: Vec<(String, ParamValue)>,
+}
+
+impl StackSpec {
+    /// The file `infra synth` writes this stack's template to.
+    pub fn file_name(&self) -> String {
+        format!("{}.{}.template.json", self.id.name, self.id.region)
+    }
+}
+
+/// Stacks deployed together (concurrently, after one confirmation).
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub name: String,
+    pub stacks: Vec<StackSpec>,
+}
+
+/// Values only the deploy knows: the hosted zone and the content-addressed Lambda packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployInputs {
+    pub hosted_zone_id: String,
+    /// Per service, its package's key in the artifacts buckets.
+    pub code_keys: BTreeMap<AppName, String>,
+}
+
+impl DeployInputs {
+    /// Stand-ins for `infra synth`, which deploys nothing.
+    pub fn placeholders(topology: &Topology) -> Self {
+        Self {
+            hosted_zone_id: topology
+                .hosted_zone_id
+                .clone()
+                .unwrap_or_else(|| "<looked up at deploy>".into()),
+            code_keys: topology
+                .services()
+                .map(|a| {
+                    (
+                        a.name.clone(),
+                        format!("<{}-package, hashed at deploy>", a.name),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Every stack of the architecture, in deploy order.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub phases: Vec<Phase>,
+}
+
+impl Plan {
+    /// The plan for `topology`.
+    pub fn new(topology: &Topology, prefix: &StackPrefix, inputs: &DeployInputs) -> Self {
+        let names = StackNames::new(topology, prefix);
+        let bootstrap = topology
+            .regions
+            .both()
+            .into_iter()
+            .map(|region| StackSpec {
+                id: names.bootstrap(region),
+                kind: StackKind::Bootstrap,
+                template: bootstrap::template(),
+                parameters: vec![],
+            })
+            .collect();
+        let arc = StackSpec {
+            id: names.arc(),
+            kind: StackKind::Arc,
+            template: arc::template(topology, prefix),
+            parameters: vec![],
+        };
+        let data = StackSpec {
+            id: names.data(),
+            kind: StackKind::Data,
+            template: data::template(topology),
+            parameters: vec![],
+        };
+        let mut apps = Vec::new();
+        for app_def in &topology.apps {
+            for role in RegionRole::BOTH {
+                apps.push(app_stack(topology, prefix, &names, inputs, app_def, role));
+            }
+        }
+        let phase = |name: &str, stacks| Phase {
+            name: name.into(),
+            stacks,
+        };
+        Self {
+            phases: vec![
+                phase("bootstrap", bootstrap),
+                phase("arc", vec![arc]),
+                phase("data", vec![data]),
+                phase("apps", apps),
+            ],
+        }
+    }
+
+    /// Every stack, in deploy order.
+    pub fn stacks(&self) -> impl Iterator<Item = &StackSpec> {
+        self.phases.iter().flat_map(|p| &p.stacks)
+    }
+
+    /// The phase called `name`.
+    pub fn phase(&self, name: &str) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.name == name)
+    }
+}
+
+fn app_stack(
+    topology: &Topology,
+    prefix: &StackPrefix,
+    names: &StackNames,
+    inputs: &DeployInputs,
+    app_def: &topology::App,
+    role: RegionRole,
+) -> StackSpec {
+    let region = role.of(&topology.regions);
+    let literal = |v: &str| ParamValue::Literal(v.to_owned());
+    let output = |stack: StackId, key: String| ParamValue::Output { stack, key };
+    let mut parameters = vec![
+        (
+            app::PARAM_HOSTED_ZONE.to_owned(),
+            literal(&inputs.hosted_zone_id),
+        ),
+        (
+            app::PARAM_HEALTH_CHECK.to_owned(),
+            output(names.arc(), arc::output_health_check(app_def, role)),
+        ),
+    ];
+    if app_def.kind == AppKind::Service {
+        let key = inputs
+            .code_keys
+            .get(&app_def.name)
+            .cloned()
+            .unwrap_or_default();
+        parameters.extend([
+            (
+                app::PARAM_BUCKET.to_owned(),
+                output(
+                    names.bootstrap(region),
+                    bootstrap::OUTPUT_ARTIFACTS_BUCKET.to_owned(),
+                ),
+            ),
+            (app::PARAM_CODE_KEY.to_owned(), ParamValue::Literal(key)),
+            (
+                app::PARAM_TABLE.to_owned(),
+                output(names.data(), data::output_table_name(app_def)),
+            ),
+        ]);
+    }
+    StackSpec {
+        id: names.app(&app_def.name, region),
+        kind: StackKind::App(app_def.name.clone(), role),
+        template: app::template(topology, prefix, app_def, role),
+        parameters,
+    }
+}
+
+/// The stacks' names and Regions.
+#[derive(Debug, Clone)]
+pub struct StackNames {
+    prefix: StackPrefix,
+    primary: Region,
+    arc_region: Region,
+}
+
+impl StackNames {
+    /// The names for `topology` under `prefix`.
+    pub fn new(topology: &Topology, prefix: &StackPrefix) -> Self {
+        Self {
+            prefix: prefix.clone(),
+            primary: topology.regions.primary.clone(),
+            arc_region: arc::CONTROL_PLANE_REGION
+                .parse()
+                .expect("a constant Region name is valid"),
+        }
+    }
+
+    /// The bootstrap stack of `region`.
+    pub fn bootstrap(&self, region: &Region) -> StackId {
+        self.id(region, "bootstrap")
+    }
+
+    /// The ARC stack (ARC's control-plane Region).
+    pub fn arc(&self) -> StackId {
+        self.id(&self.arc_region.clone(), "arc")
+    }
+
+    /// The data stack (primary Region).
+    pub fn data(&self) -> StackId {
+        self.id(&self.primary.clone(), "data")
+    }
+
+    /// The stack of `app` in `region`.
+    pub fn app(&self, app: &AppName, region: &Region) -> StackId {
+        self.id(region, &format!("app-{app}"))
+    }
+
+    fn id(&self, region: &Region, suffix: &str) -> StackId {
+        StackId {
+            region: region.clone(),
+            name: format!("{}-{suffix}", self.prefix),
+        }
+    }
+}

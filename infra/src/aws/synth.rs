@@ -1,0 +1,75 @@
+//! `infra synth`: one CloudFormation template per stack, and `plan.json` (the deploy order,
+//! each stack's Region and how its parameters are wired).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use topology::Topology;
+
+use super::plan::{DeployInputs, ParamValue, Plan, StackPrefix};
+
+/// The plan `infra synth` renders: the deploy-time values are placeholders.
+pub fn plan(topology: &Topology, prefix: &StackPrefix) -> Plan {
+    Plan::new(topology, prefix, &DeployInputs::placeholders(topology))
+}
+
+/// Writes every template and `plan.json` under `out`; returns the files written.
+pub fn write(
+    topology: &Topology,
+    prefix: &StackPrefix,
+    out: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let plan = plan(topology, prefix);
+    let mut written = Vec::new();
+    for spec in plan.stacks() {
+        let path = out.join(spec.file_name());
+        std::fs::write(&path, spec.template.to_pretty_string() + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    let path = out.join("plan.json");
+    let text = serde_json::to_string_pretty(&describe(&plan)).expect("JSON values serialize");
+    std::fs::write(&path, text + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    written.push(path);
+    Ok(written)
+}
+
+/// The plan as JSON: phases in order, each stack with its Region, template file and parameters.
+pub fn describe(plan: &Plan) -> Value {
+    let phases: Vec<Value> = plan
+        .phases
+        .iter()
+        .map(|phase| {
+            let stacks: Vec<Value> = phase
+                .stacks
+                .iter()
+                .map(|spec| {
+                    let parameters: serde_json::Map<String, Value> = spec
+                        .parameters
+                        .iter()
+                        .map(|(key, value)| {
+                            let v = match value {
+                                ParamValue::Literal(v) => json!(v),
+                                ParamValue::Output { stack, key } => json!({
+                                    "output_of": stack.name, "region": stack.region.as_str(), "key": key
+                                }),
+                            };
+                            (key.clone(), v)
+                        })
+                        .collect();
+                    json!({
+                        "stack": spec.id.name,
+                        "region": spec.id.region.as_str(),
+                        "template": spec.file_name(),
+                        "parameters": parameters,
+                    })
+                })
+                .collect();
+            json!({ "phase": phase.name, "stacks": stacks })
+        })
+        .collect();
+    json!({ "phases": phases })
+}

@@ -1,0 +1,149 @@
+//! A CloudFormation template as typed Rust: sections, intrinsic functions, logical ids.
+//!
+//! Templates are built as `serde_json::Value`s through these helpers so that every builder
+//! reads like the template it produces, and the JSON that `infra synth` writes is stable
+//! (object keys sorted), which keeps the snapshot diffs reviewable.
+
+use serde_json::{Map, Value, json};
+
+/// The template format version CloudFormation expects.
+const FORMAT_VERSION: &str = "2010-09-09";
+
+/// One CloudFormation template under construction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    description: String,
+    parameters: Map<String, Value>,
+    conditions: Map<String, Value>,
+    resources: Map<String, Value>,
+    outputs: Map<String, Value>,
+}
+
+impl Template {
+    /// An empty template with its description.
+    pub fn new(description: impl Into<String>) -> Self {
+        Self {
+            description: description.into(),
+            parameters: Map::new(),
+            conditions: Map::new(),
+            resources: Map::new(),
+            outputs: Map::new(),
+        }
+    }
+
+    /// Declares a `String` parameter.
+    pub fn parameter(&mut self, id: &str, description: &str, default: Option<&str>) {
+        let mut p = json!({ "Type": "String", "Description": description });
+        if let Some(default) = default {
+            p["Default"] = default.into();
+        }
+        self.parameters.insert(id.to_owned(), p);
+    }
+
+    /// Declares a condition.
+    pub fn condition(&mut self, id: &str, body: Value) {
+        self.conditions.insert(id.to_owned(), body);
+    }
+
+    /// Adds a resource with its properties.
+    pub fn resource(&mut self, id: &str, kind: &str, properties: Value) -> &mut Map<String, Value> {
+        let body = json!({ "Type": kind, "Properties": properties });
+        self.resources.insert(id.to_owned(), body);
+        self.resources
+            .get_mut(id)
+            .and_then(Value::as_object_mut)
+            .expect("just inserted an object")
+    }
+
+    /// Adds an output.
+    pub fn output(&mut self, id: &str, description: &str, value: Value) {
+        self.outputs.insert(
+            id.to_owned(),
+            json!({ "Description": description, "Value": value }),
+        );
+    }
+
+    /// The resource `id`, if declared.
+    pub fn get_resource(&self, id: &str) -> Option<&Value> {
+        self.resources.get(id)
+    }
+
+    /// The template document.
+    pub fn to_json(&self) -> Value {
+        let mut doc = Map::new();
+        doc.insert("AWSTemplateFormatVersion".into(), FORMAT_VERSION.into());
+        doc.insert("Description".into(), self.description.clone().into());
+        for (key, section) in [
+            ("Parameters", &self.parameters),
+            ("Conditions", &self.conditions),
+            ("Resources", &self.resources),
+            ("Outputs", &self.outputs),
+        ] {
+            if !section.is_empty() {
+                doc.insert(key.into(), Value::Object(section.clone()));
+            }
+        }
+        Value::Object(doc)
+    }
+
+    /// The template as the pretty JSON `infra synth` writes and CloudFormation receives.
+    pub fn to_pretty_string(&self) -> String {
+        serde_json::to_string_pretty(&self.to_json()).expect("a JSON value always serializes")
+    }
+}
+
+/// `{"Ref": id}`
+pub fn reference(id: &str) -> Value {
+    json!({ "Ref": id })
+}
+
+/// `{"Fn::GetAtt": [id, attribute]}`
+pub fn get_att(id: &str, attribute: &str) -> Value {
+    json!({ "Fn::GetAtt": [id, attribute] })
+}
+
+/// `{"Fn::Sub": text}`
+pub fn sub(text: &str) -> Value {
+    json!({ "Fn::Sub": text })
+}
+
+/// `{"Fn::If": [condition, then, otherwise]}`
+pub fn if_(condition: &str, then: Value, otherwise: Value) -> Value {
+    json!({ "Fn::If": [condition, then, otherwise] })
+}
+
+/// A logical id (or output key) fragment from a name such as `my-app` or `us-east-1`:
+/// `MyApp`, `UsEast1`. CloudFormation logical ids are alphanumeric only.
+pub fn pascal(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            let first = chars.next().map(|c| c.to_ascii_uppercase());
+            first.into_iter().chain(chars).collect::<String>()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pascal_makes_alphanumeric_ids() {
+        assert_eq!(pascal("orders"), "Orders");
+        assert_eq!(pascal("my-app"), "MyApp");
+        assert_eq!(pascal("us-east-1"), "UsEast1");
+        assert_eq!(pascal("/orders/{proxy+}"), "OrdersProxy");
+    }
+
+    #[test]
+    fn empty_sections_are_left_out() {
+        let mut t = Template::new("d");
+        t.resource("B", "AWS::S3::Bucket", json!({}));
+        let doc = t.to_json();
+        assert!(doc.get("Parameters").is_none());
+        assert_eq!(doc["Resources"]["B"]["Type"], "AWS::S3::Bucket");
+        assert_eq!(doc["AWSTemplateFormatVersion"], FORMAT_VERSION);
+    }
+}
