@@ -1,0 +1,388 @@
+//! The synthesized templates: snapshots, cfn-lint (zero errors, zero warnings), and the
+//! structural rules cfn-lint cannot check (failover pairs bound to the app's own routing
+//! controls, explicit IAM, TLS 1.2, PITR and both replicas on every table).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use infra::aws::plan::{ParamValue, Plan, RegionRole, StackKind, StackPrefix, StackSpec};
+use infra::aws::{app, arc, synth};
+use serde_json::Value;
+use topology::{AppKind, Topology};
+
+/// The default topology with two more services, one behind a two-segment route.
+fn topology_with_two_more_apps() -> Topology {
+    let text = include_str!("../../topology.toml").replace(
+        "\"/users\" = \"users\"",
+        "\"/users\" = \"users\"\n\"/inventory\" = \"inventory\"\n\"/shipping/v1\" = \"shipping\"",
+    ) + r#"
+[[apps]]
+name = "inventory"
+kind = "service"
+[apps.table]
+name = "inventory"
+indexes = [{ name = "by-sku", partition_key = "sku" }, { name = "by-warehouse", partition_key = "warehouse", sort_key = "sku" }]
+
+[[apps]]
+name = "shipping"
+kind = "service"
+[apps.table]
+name = "shipping"
+"#;
+    Topology::parse(&text).expect("the extended topology is valid")
+}
+
+fn plan(topology: &Topology) -> Plan {
+    synth::plan(topology, &StackPrefix::default())
+}
+
+fn lint(dir: &Path) {
+    let templates: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".template.json"))
+        .collect();
+    assert!(!templates.is_empty());
+    let out = Command::new(testkit::cfn_lint())
+        .args(["--format", "parseable", "--"])
+        .args(&templates)
+        .output()
+        .expect("cfn-lint runs");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "cfn-lint found problems (exit {:?}):\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_template_of_the_default_topology_matches_its_snapshot() {
+    let plan = plan(&Topology::example());
+    let names: Vec<String> = plan.stacks().map(StackSpec::file_name).collect();
+    assert_eq!(names.len(), 12, "{names:?}");
+    for spec in plan.stacks() {
+        insta::assert_snapshot!(spec.file_name(), spec.template.to_pretty_string());
+    }
+    insta::assert_snapshot!(
+        "plan.json",
+        serde_json::to_string_pretty(&synth::describe(&plan)).unwrap()
+    );
+}
+
+#[test]
+fn the_default_topology_is_lint_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = synth::write(&Topology::example(), &StackPrefix::default(), dir.path()).unwrap();
+    assert_eq!(written.len(), 13, "12 templates and plan.json");
+    lint(dir.path());
+}
+
+#[test]
+fn a_topology_with_two_more_apps_is_lint_clean_and_complete() {
+    let topology = topology_with_two_more_apps();
+    let dir = tempfile::tempdir().unwrap();
+    let written = synth::write(&topology, &StackPrefix::default(), dir.path()).unwrap();
+    assert_eq!(written.len(), 2 + 1 + 1 + 6 * 2 + 1);
+    lint(dir.path());
+    check_structure(&topology);
+    // The two-segment route gets nested API resources ending in a proxy to the subdomain.
+    let api = find(
+        &plan(&topology),
+        |k| matches!(k, StackKind::App(a, RegionRole::Primary) if a.as_str() == "api"),
+    );
+    let uri = &api["Resources"]["RouteShippingV1ProxyMethod"]["Properties"]["Integration"]["Uri"];
+    assert_eq!(uri, "https://shipping.example.com/shipping/v1/{proxy}");
+    assert_eq!(
+        api["Resources"]["RouteShippingV1Resource"]["Properties"]["PathPart"],
+        "v1"
+    );
+}
+
+#[test]
+fn the_default_topology_follows_the_structural_rules() {
+    check_structure(&Topology::example());
+}
+
+fn check_structure(topology: &Topology) {
+    let plan = plan(topology);
+    for app_def in &topology.apps {
+        for role in RegionRole::BOTH {
+            failover_record_is_bound_to_own_routing_control(topology, &plan, app_def, role);
+        }
+    }
+    for spec in plan.stacks() {
+        let doc = spec.template.to_json();
+        iam_is_explicit(&spec.id.name, &doc);
+        custom_domains_use_tls_1_2(&spec.id.name, &doc);
+    }
+    tables_are_replicated_and_recoverable(topology, &plan);
+    functions_are_arm64_and_route_without_the_stage(topology, &plan);
+}
+
+fn find(plan: &Plan, kind: impl Fn(&StackKind) -> bool) -> Value {
+    plan.stacks()
+        .find(|s| kind(&s.kind))
+        .map(|s| s.template.to_json())
+        .expect("the stack is in the plan")
+}
+
+fn resources_of_type<'d>(doc: &'d Value, kind: &str) -> Vec<(&'d String, &'d Value)> {
+    doc["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .collect()
+}
+
+/// The app stack's failover record carries the health check the plan wires from the ARC
+/// stack; that health check is RECOVERY_CONTROL on the routing control of this app's own
+/// control panel, for this Region.
+fn failover_record_is_bound_to_own_routing_control(
+    topology: &Topology,
+    plan: &Plan,
+    app_def: &topology::App,
+    role: RegionRole,
+) {
+    let region = role.of(&topology.regions);
+    let spec = plan
+        .stacks()
+        .find(|s| s.kind == StackKind::App(app_def.name.clone(), role))
+        .expect("an app stack per app and Region");
+    assert_eq!(&spec.id.region, region);
+    let doc = spec.template.to_json();
+    let records = resources_of_type(&doc, "AWS::Route53::RecordSet");
+    assert_eq!(records.len(), 1, "{}: one failover record", spec.id);
+    let record = &records[0].1["Properties"];
+    assert_eq!(record["Failover"], role.failover());
+    assert_eq!(
+        record["Name"],
+        format!("{}.{}.", app_def.name, topology.domain)
+    );
+    assert_eq!(
+        record["SetIdentifier"],
+        format!("{}-{region}", app_def.name)
+    );
+    assert_eq!(record["AliasTarget"]["EvaluateTargetHealth"], true);
+    assert_eq!(
+        record["HealthCheckId"],
+        serde_json::json!({ "Ref": app::PARAM_HEALTH_CHECK })
+    );
+
+    // The parameter is wired to the ARC stack's health check output of this app and role.
+    let wired = spec
+        .parameters
+        .iter()
+        .find(|(k, _)| k == app::PARAM_HEALTH_CHECK)
+        .map(|(_, v)| v.clone());
+    let arc_spec = plan.stacks().find(|s| s.kind == StackKind::Arc).unwrap();
+    let Some(ParamValue::Output { stack, key }) = wired else {
+        panic!("{}: HealthCheckId is not wired from an output", spec.id)
+    };
+    assert_eq!(stack, arc_spec.id);
+    let arc_doc = arc_spec.template.to_json();
+    let check_id = arc_doc["Outputs"][&key]["Value"]["Ref"]
+        .as_str()
+        .expect("a health check output");
+    let check = &arc_doc["Resources"][check_id]["Properties"]["HealthCheckConfig"];
+    assert_eq!(check["Type"], "RECOVERY_CONTROL", "{key}");
+    let control_id = check["RoutingControlArn"]["Ref"].as_str().unwrap();
+    let control = &arc_doc["Resources"][control_id];
+    assert_eq!(
+        control["Type"],
+        "AWS::Route53RecoveryControl::RoutingControl"
+    );
+    assert!(
+        control["Properties"]["Name"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("-{}-{region}", app_def.name))
+    );
+    let panel_id = control["Properties"]["ControlPanelArn"]["Ref"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        arc_doc["Outputs"][arc::output_control_panel(app_def)]["Value"]["Ref"],
+        panel_id,
+        "{}'s routing control is in its own control panel",
+        app_def.name
+    );
+    // The safety rule of that panel asserts at least one of the app's two controls is ON.
+    let rule_id = arc_doc["Outputs"][arc::output_safety_rule(app_def)]["Value"]["Ref"]
+        .as_str()
+        .unwrap();
+    let rule = &arc_doc["Resources"][rule_id]["Properties"];
+    assert_eq!(rule["ControlPanelArn"]["Ref"], panel_id);
+    assert_eq!(rule["RuleConfig"]["Type"], "ATLEAST");
+    assert_eq!(rule["RuleConfig"]["Threshold"], 1);
+    assert_eq!(
+        rule["AssertionRule"]["AssertedControls"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+/// Every policy statement names its actions (no `*` in any action) and its resources.
+fn iam_is_explicit(stack: &str, doc: &Value) {
+    let mut statements = Vec::new();
+    for (_, role) in resources_of_type(doc, "AWS::IAM::Role") {
+        for policy in role["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            statements.extend(
+                policy["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .unwrap()
+                    .iter(),
+            );
+        }
+        assert!(
+            role["Properties"].get("ManagedPolicyArns").is_none(),
+            "{stack}: managed policies hide their actions"
+        );
+    }
+    for (_, policy) in resources_of_type(doc, "AWS::S3::BucketPolicy") {
+        statements.extend(
+            policy["Properties"]["PolicyDocument"]["Statement"]
+                .as_array()
+                .unwrap()
+                .iter(),
+        );
+    }
+    for statement in statements {
+        let actions: Vec<&str> = match &statement["Action"] {
+            Value::String(a) => vec![a.as_str()],
+            Value::Array(list) => list.iter().map(|a| a.as_str().unwrap()).collect(),
+            other => panic!("{stack}: action {other} is not explicit"),
+        };
+        for action in actions {
+            assert!(!action.contains('*'), "{stack}: wildcard action {action}");
+            assert!(
+                action.contains(':'),
+                "{stack}: action {action} names no service"
+            );
+        }
+        assert!(statement.get("NotAction").is_none(), "{stack}: NotAction");
+        assert_ne!(
+            statement["Resource"], "*",
+            "{stack}: a statement on every resource"
+        );
+        assert!(
+            !statement["Resource"].is_null(),
+            "{stack}: a statement without resources"
+        );
+    }
+}
+
+fn custom_domains_use_tls_1_2(stack: &str, doc: &Value) {
+    for (_, domain) in resources_of_type(doc, "AWS::ApiGateway::DomainName") {
+        assert_eq!(domain["Properties"]["SecurityPolicy"], "TLS_1_2", "{stack}");
+        assert_eq!(
+            domain["Properties"]["EndpointConfiguration"]["Types"],
+            serde_json::json!(["REGIONAL"])
+        );
+    }
+}
+
+fn tables_are_replicated_and_recoverable(topology: &Topology, plan: &Plan) {
+    let doc = find(plan, |k| *k == StackKind::Data);
+    let tables = resources_of_type(&doc, "AWS::DynamoDB::GlobalTable");
+    assert_eq!(tables.len(), topology.services().count());
+    let both: BTreeSet<&str> = topology.regions.both().iter().map(|r| r.as_str()).collect();
+    for (id, table) in tables {
+        let p = &table["Properties"];
+        let replicas = p["Replicas"].as_array().unwrap();
+        let regions: BTreeSet<&str> = replicas
+            .iter()
+            .map(|r| r["Region"].as_str().unwrap())
+            .collect();
+        assert_eq!(regions, both, "{id}: a replica in each Region");
+        for replica in replicas {
+            assert_eq!(
+                replica["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true,
+                "{id}"
+            );
+        }
+        assert_eq!(p["BillingMode"], "PAY_PER_REQUEST", "{id}");
+        assert_eq!(
+            p["StreamSpecification"]["StreamViewType"], "NEW_AND_OLD_IMAGES",
+            "{id}"
+        );
+        assert_eq!(p["SSESpecification"]["SSEEnabled"], true, "{id}");
+    }
+    for app_def in topology.services() {
+        let table = app_def.table.as_ref().unwrap();
+        let id = format!(
+            "{}Table",
+            infra::aws::template::pascal(app_def.name.as_str())
+        );
+        let indexes: Vec<&str> = doc["Resources"][&id]["Properties"]["GlobalSecondaryIndexes"]
+            .as_array()
+            .map(|l| l.iter().map(|i| i["IndexName"].as_str().unwrap()).collect())
+            .unwrap_or_default();
+        let expected: Vec<&str> = table.indexes.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(indexes, expected, "{id}");
+    }
+}
+
+/// Each service's function: arm64 on provided.al2023, its role limited to its own table and
+/// GSIs, and lambda_http told to ignore the stage so both URLs route alike.
+fn functions_are_arm64_and_route_without_the_stage(topology: &Topology, plan: &Plan) {
+    for spec in plan.stacks() {
+        let StackKind::App(name, _) = &spec.kind else {
+            continue;
+        };
+        let app_def = topology.app(name).unwrap();
+        let doc = spec.template.to_json();
+        let functions = resources_of_type(&doc, "AWS::Lambda::Function");
+        if app_def.kind == AppKind::Gateway {
+            assert!(functions.is_empty(), "the gateway runs no function");
+            continue;
+        }
+        let f = &functions[0].1["Properties"];
+        assert_eq!(f["Runtime"], "provided.al2023");
+        assert_eq!(f["Architectures"], serde_json::json!(["arm64"]));
+        assert_eq!(
+            f["Environment"]["Variables"]["AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH"],
+            "true"
+        );
+        let table_param = spec
+            .parameters
+            .iter()
+            .find(|(k, _)| k == app::PARAM_TABLE)
+            .unwrap();
+        match &table_param.1 {
+            ParamValue::Output { key, .. } => {
+                assert_eq!(
+                    key,
+                    &format!("{}TableName", infra::aws::template::pascal(name.as_str()))
+                )
+            }
+            other => panic!(
+                "{}: table not wired from the data stack: {other:?}",
+                spec.id
+            ),
+        }
+        let role = resources_of_type(&doc, "AWS::IAM::Role")[0].1;
+        let statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap();
+        let data = statements.iter().find(|s| s["Sid"] == "OwnTable").unwrap();
+        let indexes = &app_def.table.as_ref().unwrap().indexes;
+        assert_eq!(
+            data["Resource"].as_array().unwrap().len(),
+            1 + indexes.len()
+        );
+        for resource in data["Resource"].as_array().unwrap() {
+            let arn = resource["Fn::Sub"].as_str().unwrap();
+            assert!(arn.contains(":table/${TableName}"), "{arn}");
+        }
+    }
+}
