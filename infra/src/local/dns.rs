@@ -129,9 +129,11 @@ impl ZoneConfig {
 }
 
 /// The current answer for one app's subdomain and the health it was chosen from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FailoverAnswer {
+    #[schema(value_type = String)]
     pub region: Region,
+    #[schema(value_type = String)]
     pub address: Ipv4Addr,
     pub primary_healthy: bool,
     pub secondary_healthy: bool,

@@ -22,10 +22,12 @@ use topology::Region;
 const LAG_RECHECK: Duration = Duration::from_millis(25);
 
 /// The backlog of one link (one table, one direction).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LinkBacklog {
     pub table: String,
+    #[schema(value_type = String)]
     pub from: Region,
+    #[schema(value_type = String)]
     pub to: Region,
     /// Changes received from the source and not yet applied to the replica.
     pub pending: usize,
@@ -36,7 +38,7 @@ pub struct LinkBacklog {
 }
 
 /// The whole replication state, as the control API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReplicationStatus {
     pub lag_ms: u64,
     pub pending: usize,

@@ -1,0 +1,202 @@
+//! The control API of the running local world: JSON over HTTP, its own OpenAPI document at
+//! `/openapi.json`. It shows the state of every part and injects faults on demand: stop,
+//! degrade or restore an app in a Region, take ARC endpoints down or make them hang, change
+//! the replication lag.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use failover::local::Fault;
+use kit::Problem;
+use serde::Deserialize;
+use tokio::task::JoinHandle;
+use topology::{AppName, Region};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::instance::Degradation;
+use super::replication::ReplicationStatus;
+use super::world::{AppState, World, WorldState};
+
+#[derive(OpenApi)]
+#[openapi(info(
+    title = "local world control API",
+    description = "State and faults of the local world (`infra local`)."
+))]
+struct ApiDoc;
+
+/// A fault for one app's instance in one Region.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum AppFault {
+    /// Close the listener: connections are refused.
+    Stop,
+    /// Add latency and/or answer a share of requests with 503.
+    Degrade(Degradation),
+    /// Serve again, without degradation.
+    Restore,
+}
+
+/// A fault for one ARC cluster endpoint.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct EndpointFault {
+    pub fault: EndpointFaultKind,
+}
+
+/// What an ARC endpoint does.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointFaultKind {
+    /// Serve normally.
+    None,
+    /// Refuse connections.
+    Down,
+    /// Accept connections and never answer.
+    Hang,
+}
+
+/// A new replication lag.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct LagChange {
+    pub lag_ms: u64,
+}
+
+/// The control API's router over `world`.
+pub fn router(world: Arc<World>) -> Router {
+    let (router, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(get_state))
+        .routes(routes!(app_fault))
+        .routes(routes!(endpoint_fault))
+        .routes(routes!(set_lag))
+        .with_state(world)
+        .split_for_parts();
+    let spec = spec.to_json().unwrap_or_default();
+    router.route(
+        "/openapi.json",
+        axum::routing::get(move || async move {
+            ([("content-type", "application/json")], spec.clone())
+        }),
+    )
+}
+
+/// Serves the control API on the listener the world bound at start.
+pub fn serve(world: Arc<World>) -> Option<JoinHandle<()>> {
+    let listener = world.take_control_listener()?;
+    let app = router(world);
+    Some(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::warn!(%error, "the control API stopped");
+        }
+    }))
+}
+
+/// The state of every part of the world.
+#[utoipa::path(get, path = "/state", responses((status = 200, body = WorldState)))]
+async fn get_state(State(world): State<Arc<World>>) -> Json<WorldState> {
+    Json(world.state().await)
+}
+
+fn parse_app_region(world: &World, app: &str, region: &str) -> Result<(AppName, Region), Problem> {
+    let app: AppName = app
+        .parse()
+        .map_err(|e| Problem::not_found(format!("{e}")))?;
+    let region: Region = region
+        .parse()
+        .map_err(|e| Problem::not_found(format!("{e}")))?;
+    if world.instance(&app, &region).is_none() {
+        return Err(Problem::not_found(format!(
+            "no instance of `{app}` in `{region}` in this world"
+        )));
+    }
+    Ok((app, region))
+}
+
+/// Stops, degrades or restores one app in one Region.
+#[utoipa::path(
+    post,
+    path = "/faults/apps/{app}/{region}",
+    params(("app" = String, Path), ("region" = String, Path)),
+    request_body = AppFault,
+    responses((status = 200, body = AppState), (status = 404, description = "unknown app or Region"))
+)]
+async fn app_fault(
+    State(world): State<Arc<World>>,
+    Path((app, region)): Path<(String, String)>,
+    Json(fault): Json<AppFault>,
+) -> Result<impl IntoResponse, Problem> {
+    let (app, region) = parse_app_region(&world, &app, &region)?;
+    let instance = world.instance(&app, &region).expect("checked above");
+    match fault {
+        AppFault::Stop => instance.stop().await,
+        AppFault::Degrade(d) => {
+            if !(0.0..=1.0).contains(&d.error_rate) {
+                return Err(Problem::validation(vec![kit::FieldError::new(
+                    "error_rate",
+                    "must be between 0.0 and 1.0",
+                )]));
+            }
+            instance.degrade(d);
+        }
+        AppFault::Restore => instance
+            .restore()
+            .await
+            .map_err(|e| Problem::unavailable(e.to_string()))?,
+    }
+    let state = world.state().await;
+    let app_state = state.apps.into_iter().find(|a| a.app == app);
+    Ok(Json(app_state))
+}
+
+/// Takes one ARC cluster endpoint down, makes it hang, or restores it.
+#[utoipa::path(
+    post,
+    path = "/faults/arc/{index}",
+    params(("index" = usize, Path, description = "0-based, in manifest order")),
+    request_body = EndpointFault,
+    responses((status = 200, body = WorldState), (status = 404, description = "no such endpoint"))
+)]
+async fn endpoint_fault(
+    State(world): State<Arc<World>>,
+    Path(index): Path<usize>,
+    Json(body): Json<EndpointFault>,
+) -> Result<Json<WorldState>, Problem> {
+    let count = world.manifest().cluster.endpoints.len();
+    if index >= count {
+        return Err(Problem::not_found(format!(
+            "the cluster has {count} endpoints (0..{count})"
+        )));
+    }
+    let fault = match body.fault {
+        EndpointFaultKind::None => Fault::None,
+        EndpointFaultKind::Down => Fault::Down,
+        EndpointFaultKind::Hang => Fault::Hang,
+    };
+    world
+        .cluster()
+        .set_fault(index, fault)
+        .await
+        .map_err(|e| Problem::unavailable(e.to_string()))?;
+    Ok(Json(world.state().await))
+}
+
+/// Changes the replication lag between the Regions' tables.
+#[utoipa::path(
+    put,
+    path = "/replication/lag",
+    request_body = LagChange,
+    responses((status = 200, body = ReplicationStatus))
+)]
+async fn set_lag(
+    State(world): State<Arc<World>>,
+    Json(change): Json<LagChange>,
+) -> Json<ReplicationStatus> {
+    world
+        .replicator()
+        .set_lag(Duration::from_millis(change.lag_ms));
+    Json(world.replicator().status())
+}

@@ -1,0 +1,400 @@
+//! The local world, assembled: the ARC cluster, the Route 53 DNS server, every app in both
+//! Regions on its own loopback address, the Regions' tables with replication between them,
+//! and the deployment manifest that describes it all.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, bail};
+use axum::Router;
+use failover::local::{LocalCluster, LocalClusterConfig};
+use kit::memory::MemoryTable;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use topology::manifest::{AppEntry, Cluster, Environment, MANIFEST_VERSION, Manifest, RegionalUrl};
+use topology::{App, AppKind, AppName, Region, RoutingControlArn, Topology};
+
+use super::dns::{DnsServer, FailoverAnswer, RoutingControlStates, ZoneConfig};
+use super::instance::{BindError, Instance, InstanceStatus, loopback_alias_commands};
+use super::replication::{ReplicationStatus, Replicator};
+
+/// The health checks of the local Route 53 read the local ARC cluster's shared state.
+struct ClusterStates(Arc<LocalCluster>);
+
+impl RoutingControlStates for ClusterStates {
+    fn state(&self, arn: &RoutingControlArn) -> Option<bool> {
+        self.0.routing_control_state(arn)
+    }
+}
+
+/// The whole architecture, running on loopback.
+pub struct World {
+    topology: Topology,
+    manifest: Manifest,
+    cluster: Arc<LocalCluster>,
+    dns: DnsServer,
+    instances: Vec<Arc<Instance>>,
+    tables: BTreeMap<(AppName, Region), Arc<MemoryTable>>,
+    replicator: Replicator,
+    control_listener: Mutex<Option<TcpListener>>,
+}
+
+/// One app in one Region, as the control API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RegionalState {
+    #[schema(value_type = String)]
+    pub region: Region,
+    #[schema(value_type = String)]
+    pub address: SocketAddr,
+    pub instance: InstanceStatus,
+    /// Whether the app's table in this Region answers (`None` for the gateway).
+    pub store_available: Option<bool>,
+}
+
+/// One routing control and its state in the cluster.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ControlState {
+    #[schema(value_type = String)]
+    pub region: Region,
+    #[schema(value_type = String)]
+    pub arn: RoutingControlArn,
+    /// `true` = ON; `None` when the cluster does not know the control.
+    pub on: Option<bool>,
+}
+
+/// One app: its routing controls, what DNS answers now and how each Region is doing.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AppState {
+    #[schema(value_type = String)]
+    pub app: AppName,
+    pub hostname: String,
+    pub routing_controls: Vec<ControlState>,
+    pub dns_answer: Option<FailoverAnswer>,
+    pub regions: Vec<RegionalState>,
+}
+
+/// One ARC cluster endpoint and the fault injected into it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EndpointState {
+    pub index: usize,
+    #[schema(value_type = String)]
+    pub region: Region,
+    pub url: String,
+    /// `None`, `Down`, `Hang`, ...
+    pub fault: String,
+}
+
+/// The state of the whole world.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WorldState {
+    pub domain: String,
+    #[schema(value_type = String)]
+    pub dns_server: SocketAddr,
+    pub apps: Vec<AppState>,
+    pub arc_endpoints: Vec<EndpointState>,
+    pub replication: ReplicationStatus,
+}
+
+impl World {
+    /// Starts everything `topology` describes, with the routing controls initialized (primary
+    /// ON, secondary OFF) through the data plane, as the AWS deploy initializes them.
+    pub async fn start(topology: Topology) -> anyhow::Result<Self> {
+        let cluster = Arc::new(
+            LocalCluster::start(&topology, LocalClusterConfig::from_topology(&topology))
+                .await
+                .context("cannot start the local ARC cluster")?,
+        );
+        let mut manifest = manifest(&topology, &cluster)?;
+        failover::Client::from_manifest(&manifest, failover::ClientConfig::default())
+            .context("cannot create the ARC client for the local cluster")?
+            .initialize()
+            .await
+            .context("cannot initialize the routing controls")?;
+        let zone = ZoneConfig::from_manifest(&topology, &manifest)?;
+        let states: Arc<dyn RoutingControlStates> = Arc::new(ClusterStates(cluster.clone()));
+        let dns = DnsServer::start(&zone, states, topology.local.dns_listen).await?;
+        manifest.dns_server = Some(dns.local_addr());
+        let control_listener = TcpListener::bind(topology.local.control_listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen for the control API on {} (another `infra local` running? change local.control_listen in topology.toml)",
+                    topology.local.control_listen
+                )
+            })?;
+        manifest.control_api = Some(format!("http://{}", control_listener.local_addr()?));
+        let tables = tables(&topology);
+        let pairs: Vec<_> = topology
+            .services()
+            .map(|app| {
+                let [p, s] = topology.regions.both();
+                (
+                    tables[&(app.name.clone(), p.clone())].clone(),
+                    tables[&(app.name.clone(), s.clone())].clone(),
+                )
+            })
+            .collect();
+        let replicator = Replicator::start(&pairs, topology.local.replication_lag());
+        let instances = start_instances(&topology, &tables, dns.local_addr()).await?;
+        Ok(Self {
+            topology,
+            manifest,
+            cluster,
+            dns,
+            instances,
+            tables,
+            replicator,
+            control_listener: Mutex::new(Some(control_listener)),
+        })
+    }
+
+    /// The manifest describing this world (`.local/deployment.json`).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The topology the world runs.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The local ARC cluster.
+    pub fn cluster(&self) -> &LocalCluster {
+        &self.cluster
+    }
+
+    /// The local Route 53.
+    pub fn dns(&self) -> &DnsServer {
+        &self.dns
+    }
+
+    /// Replication between the Regions' tables.
+    pub fn replicator(&self) -> &Replicator {
+        &self.replicator
+    }
+
+    /// Every app instance, apps in topology order, primary Region first.
+    pub fn instances(&self) -> &[Arc<Instance>] {
+        &self.instances
+    }
+
+    /// The instance of `app` in `region`.
+    pub fn instance(&self, app: &AppName, region: &Region) -> Option<&Arc<Instance>> {
+        self.instances
+            .iter()
+            .find(|i| i.app == *app && i.region == *region)
+    }
+
+    /// The table of service `app` in `region`.
+    pub fn table(&self, app: &AppName, region: &Region) -> Option<&Arc<MemoryTable>> {
+        self.tables.get(&(app.clone(), region.clone()))
+    }
+
+    /// Takes the control API's bound listener (once), for [`super::control::serve`].
+    pub(crate) fn take_control_listener(&self) -> Option<TcpListener> {
+        self.control_listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// The state of every part, for the control API and the demo.
+    pub async fn state(&self) -> WorldState {
+        let mut apps = Vec::new();
+        for entry in &self.manifest.apps {
+            apps.push(self.app_state(entry).await);
+        }
+        let faults = self.cluster.faults();
+        let arc_endpoints = self
+            .manifest
+            .cluster
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(index, e)| EndpointState {
+                index,
+                region: e.region.clone(),
+                url: e.url.clone(),
+                fault: faults
+                    .get(index)
+                    .map_or_else(|| "None".to_owned(), |f| format!("{f:?}")),
+            })
+            .collect();
+        WorldState {
+            domain: self.manifest.domain.to_string(),
+            dns_server: self.dns.local_addr(),
+            apps,
+            arc_endpoints,
+            replication: self.replicator.status(),
+        }
+    }
+
+    async fn app_state(&self, entry: &AppEntry) -> AppState {
+        let mut regions = Vec::new();
+        for region in self.topology.regions.both() {
+            if let Some(instance) = self.instance(&entry.name, region) {
+                regions.push(RegionalState {
+                    region: region.clone(),
+                    address: instance.addr,
+                    instance: instance.status().await,
+                    store_available: self.table(&entry.name, region).map(|t| t.is_available()),
+                });
+            }
+        }
+        AppState {
+            app: entry.name.clone(),
+            hostname: entry.hostname.clone(),
+            routing_controls: entry
+                .routing_controls
+                .iter()
+                .map(|c| ControlState {
+                    region: c.region.clone(),
+                    arn: c.arn.clone(),
+                    on: self.cluster.routing_control_state(&c.arn),
+                })
+                .collect(),
+            dns_answer: self.dns.answer(&entry.name),
+            regions,
+        }
+    }
+
+    /// Stops every part.
+    pub async fn shutdown(self) {
+        for instance in &self.instances {
+            instance.stop().await;
+        }
+        self.dns.shutdown().await;
+        if let Ok(cluster) = Arc::try_unwrap(self.cluster) {
+            cluster.shutdown().await;
+        }
+    }
+}
+
+/// The manifest of the local world: the local domain, the cluster, per app its controls and
+/// URLs (`http://orders.example.test:8000`, and per Region `http://orders.us-west-2.example.test:8000`).
+fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manifest> {
+    let domain = &topology.local.domain;
+    let port = topology.local.app_port;
+    let apps = topology
+        .apps
+        .iter()
+        .map(|app| {
+            let Some((control_panel_arn, routing_controls, safety_rule_arn)) =
+                cluster.app_controls(&app.name)
+            else {
+                bail!("the local ARC cluster has no controls for `{}`", app.name);
+            };
+            Ok(AppEntry {
+                name: app.name.clone(),
+                hostname: format!("{}.{domain}", app.name),
+                url: format!("http://{}.{domain}:{port}", app.name),
+                control_panel_arn,
+                safety_rule_arn,
+                routing_controls,
+                regional_urls: topology
+                    .regions
+                    .both()
+                    .into_iter()
+                    .map(|region| RegionalUrl {
+                        region: region.clone(),
+                        url: format!("http://{}.{region}.{domain}:{port}", app.name),
+                    })
+                    .collect(),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Manifest {
+        manifest_version: MANIFEST_VERSION,
+        environment: Environment::Local,
+        domain: domain.clone(),
+        regions: topology.regions.clone(),
+        cluster: Cluster {
+            arn: cluster.arn().clone(),
+            endpoints: cluster.endpoints(),
+        },
+        apps,
+        dns_server: None,
+        control_api: None,
+    })
+}
+
+fn tables(topology: &Topology) -> BTreeMap<(AppName, Region), Arc<MemoryTable>> {
+    let mut tables = BTreeMap::new();
+    for app in topology.services() {
+        let Some(table) = &app.table else { continue };
+        for region in topology.regions.both() {
+            tables.insert(
+                (app.name.clone(), region.clone()),
+                MemoryTable::new(&table.name, region.clone()),
+            );
+        }
+    }
+    tables
+}
+
+/// The service implementations the local world can run, by app name. A team that renames
+/// or adds services maps them here.
+fn service_router(app: &AppName, region: Region, table: Arc<MemoryTable>) -> Option<Router> {
+    match app.as_str() {
+        "users" => Some(users::local_router(region, table)),
+        "orders" => Some(orders::local_router(region, table)),
+        "payments" => Some(payments::local_router(region, table)),
+        _ => None,
+    }
+}
+
+fn app_router(
+    topology: &Topology,
+    app: &App,
+    region: &Region,
+    tables: &BTreeMap<(AppName, Region), Arc<MemoryTable>>,
+    dns_server: SocketAddr,
+) -> anyhow::Result<Router> {
+    match app.kind {
+        AppKind::Gateway => {
+            let config =
+                gateway::GatewayConfig::local(topology, &app.name, region.clone(), dns_server)?;
+            Ok(gateway::router(config))
+        }
+        AppKind::Service => {
+            let table = tables[&(app.name.clone(), region.clone())].clone();
+            service_router(&app.name, region.clone(), table).with_context(|| {
+                format!(
+                    "the local world has no implementation of service `{}`; map it in infra/src/local/world.rs",
+                    app.name
+                )
+            })
+        }
+    }
+}
+
+async fn start_instances(
+    topology: &Topology,
+    tables: &BTreeMap<(AppName, Region), Arc<MemoryTable>>,
+    dns_server: SocketAddr,
+) -> anyhow::Result<Vec<Arc<Instance>>> {
+    let mut instances = Vec::new();
+    let mut missing: Vec<IpAddr> = Vec::new();
+    for app in &topology.apps {
+        for region in topology.regions.both() {
+            let ip = topology
+                .local_address(&app.name, region)
+                .with_context(|| format!("no loopback address for `{}` in {region}", app.name))?;
+            let addr = SocketAddr::new(ip.into(), topology.local.app_port);
+            let router = app_router(topology, app, region, tables, dns_server)?;
+            match Instance::start(app.name.clone(), region.clone(), addr, router).await {
+                Ok(instance) => instances.push(instance),
+                Err(BindError::AddressMissing { .. }) => missing.push(addr.ip()),
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "these loopback addresses do not exist on this machine (macOS has only 127.0.0.1); add them with:\n{}",
+            loopback_alias_commands(&missing)
+        );
+    }
+    Ok(instances)
+}
