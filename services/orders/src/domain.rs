@@ -1,0 +1,611 @@
+//! The orders domain: values parsed once at the edge and valid by construction, the order
+//! itself, and its state machine. Nothing here knows about HTTP or the store.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use topology::Region;
+use uuid::Uuid;
+
+/// Why a value was rejected; the message is shown to the client next to the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("must be a UUID such as `0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e`")]
+    Uuid,
+    #[error("must be an order id (a UUIDv7)")]
+    OrderId,
+    #[error("must be 1 to {max} characters: letters, digits, `-`, `_` or `.`, starting with a letter or digit", max = Sku::MAX_LEN)]
+    Sku,
+    #[error("must be an integer from 1 to {max}", max = Quantity::MAX)]
+    Quantity,
+    #[error("must be an ISO 4217 code: three uppercase letters such as `EUR`")]
+    Currency,
+    #[error("must be an integer from 0 to {max} (minor units, e.g. cents)", max = Money::MAX)]
+    Money,
+    #[error("the order total is over {max} minor units", max = Money::MAX)]
+    TotalTooLarge,
+    #[error("must hold 1 to {max} items", max = Order::MAX_ITEMS)]
+    ItemCount,
+}
+
+/// An order's id: a UUIDv7, so ids sort by creation time (the `by-user` index's sort key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct OrderId(Uuid);
+
+impl OrderId {
+    /// A new id, ordered after every id made earlier by this process.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for OrderId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FromStr for OrderId {
+    type Err = DomainError;
+
+    /// Accepts only the canonical hyphenated form of a version 7 UUID: every order id this
+    /// service hands out has that form, so anything else names no order.
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        let uuid = parse_canonical_uuid(s).map_err(|_| DomainError::OrderId)?;
+        if uuid.get_version_num() == 7 {
+            Ok(Self(uuid))
+        } else {
+            Err(DomainError::OrderId)
+        }
+    }
+}
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// The user who placed an order: a UUID as the users service hands out. Kept in its
+/// canonical lowercase form, since it is the `by-user` index's partition key and must
+/// compare byte for byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct UserId(Uuid);
+
+impl FromStr for UserId {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        parse_canonical_uuid(s).map(Self)
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// Parses the 36-character hyphenated form only (either case), not the braced, URN or
+/// simple forms `Uuid::parse_str` also takes, so that one id has one spelling.
+fn parse_canonical_uuid(s: &str) -> Result<Uuid, DomainError> {
+    if s.len() != 36 {
+        return Err(DomainError::Uuid);
+    }
+    Uuid::try_parse(s).map_err(|_| DomainError::Uuid)
+}
+
+/// A stock-keeping unit: what the customer orders.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Sku(String);
+
+impl Sku {
+    /// The longest SKU accepted.
+    pub const MAX_LEN: usize = 64;
+
+    /// The SKU as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Sku {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+        let ok = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.as_bytes()[0].is_ascii_alphanumeric()
+            && s.bytes().all(allowed);
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(DomainError::Sku)
+        }
+    }
+}
+
+/// How many units of a SKU: at least one, at most [`Quantity::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Quantity(u32);
+
+impl Quantity {
+    /// The largest quantity of one line.
+    pub const MAX: u32 = 10_000;
+
+    /// A quantity from a number of units.
+    pub fn new(units: i128) -> Result<Self, DomainError> {
+        match u32::try_from(units) {
+            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
+            _ => Err(DomainError::Quantity),
+        }
+    }
+
+    /// The number of units.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// An ISO 4217 currency code: three uppercase ASCII letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// The code, e.g. `EUR`.
+    pub fn as_str(&self) -> &str {
+        // Valid by construction: three ASCII uppercase letters.
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+}
+
+impl FromStr for Currency {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        match <[u8; 3]>::try_from(s.as_bytes()) {
+            Ok(code) if code.iter().all(u8::is_ascii_uppercase) => Ok(Self(code)),
+            _ => Err(DomainError::Currency),
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// An amount of money in integer minor units (cents), never negative, never above
+/// [`Money::MAX`]: the largest integer a JSON number carries exactly in every client
+/// (JavaScript's `Number.MAX_SAFE_INTEGER`). All arithmetic is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
+#[serde(transparent)]
+pub struct Money(u64);
+
+impl Money {
+    /// The largest amount: 2^53 − 1 minor units.
+    pub const MAX: u64 = (1 << 53) - 1;
+
+    /// Zero.
+    pub const ZERO: Money = Money(0);
+
+    /// An amount in minor units; a negative or oversized amount is refused.
+    pub fn from_minor(units: i128) -> Result<Self, DomainError> {
+        match u64::try_from(units) {
+            Ok(n) if n <= Self::MAX => Ok(Self(n)),
+            _ => Err(DomainError::Money),
+        }
+    }
+
+    /// The amount in minor units.
+    pub fn minor(self) -> u64 {
+        self.0
+    }
+
+    /// `self + other`, or `None` past [`Money::MAX`].
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.0
+            .checked_add(other.0)
+            .filter(|n| *n <= Self::MAX)
+            .map(Money)
+    }
+
+    /// `self × quantity`, or `None` past [`Money::MAX`].
+    pub fn checked_times(self, quantity: Quantity) -> Option<Money> {
+        self.0
+            .checked_mul(u64::from(quantity.get()))
+            .filter(|n| *n <= Self::MAX)
+            .map(Money)
+    }
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineItem {
+    pub sku: Sku,
+    pub quantity: Quantity,
+    pub unit_price: Money,
+}
+
+impl LineItem {
+    /// `quantity × unit_price`, or `None` when it is over [`Money::MAX`].
+    pub fn total(&self) -> Option<Money> {
+        self.unit_price.checked_times(self.quantity)
+    }
+}
+
+/// The lines of an order: 1 to [`Order::MAX_ITEMS`], with their total, which fits in
+/// [`Money`]. Building one is the only way to get a total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lines {
+    items: Vec<LineItem>,
+    total: Money,
+}
+
+impl Lines {
+    /// Checks the count and computes the total with overflow checks.
+    pub fn new(items: Vec<LineItem>) -> Result<Self, DomainError> {
+        if items.is_empty() || items.len() > Order::MAX_ITEMS {
+            return Err(DomainError::ItemCount);
+        }
+        let total = items.iter().try_fold(Money::ZERO, |sum, line| {
+            line.total()
+                .and_then(|t| sum.checked_add(t))
+                .ok_or(DomainError::TotalTooLarge)
+        })?;
+        Ok(Self { items, total })
+    }
+
+    /// The lines, in the order the client sent them.
+    pub fn items(&self) -> &[LineItem] {
+        &self.items
+    }
+
+    /// The sum of every line's total.
+    pub fn total(&self) -> Money {
+        self.total
+    }
+}
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    /// Placed, not yet cancelled: the state every order starts in.
+    Pending,
+    /// Cancelled by the customer: final.
+    Cancelled,
+}
+
+/// A transition that the order's state does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an order that is {from} cannot be {action}")]
+pub struct TransitionError {
+    pub from: OrderStatus,
+    pub action: &'static str,
+}
+
+impl OrderStatus {
+    /// The status after a cancellation: only a pending order can be cancelled.
+    pub fn cancel(self) -> Result<OrderStatus, TransitionError> {
+        match self {
+            OrderStatus::Pending => Ok(OrderStatus::Cancelled),
+            OrderStatus::Cancelled => Err(TransitionError {
+                from: self,
+                action: "cancelled",
+            }),
+        }
+    }
+
+    /// The name stored and shown (`pending`, `cancelled`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OrderStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pending" => Ok(OrderStatus::Pending),
+            "cancelled" => Ok(OrderStatus::Cancelled),
+            other => Err(format!("`{other}` is not an order status")),
+        }
+    }
+}
+
+/// What a client asks for when placing an order, already parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    pub user_id: UserId,
+    pub currency: Currency,
+    pub lines: Lines,
+}
+
+/// An order, as stored and as returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub currency: Currency,
+    pub lines: Lines,
+    pub status: OrderStatus,
+    /// Starts at 1; every write adds one.
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The Region that last wrote the order.
+    pub region: Region,
+}
+
+impl Order {
+    /// The most lines one order may have (keeps an item far below DynamoDB's 400 KB).
+    pub const MAX_ITEMS: usize = 100;
+
+    /// A new pending order placed at `now` in `region`.
+    pub fn place(new: NewOrder, now: DateTime<Utc>, region: Region) -> Self {
+        let now = stored_precision(now);
+        Self {
+            id: OrderId::new(),
+            user_id: new.user_id,
+            currency: new.currency,
+            lines: new.lines,
+            status: OrderStatus::Pending,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            region,
+        }
+    }
+
+    /// This order, cancelled at `now` in `region`, one version later.
+    pub fn cancelled(&self, now: DateTime<Utc>, region: Region) -> Result<Order, TransitionError> {
+        Ok(Order {
+            status: self.status.cancel()?,
+            version: self.version + 1,
+            updated_at: stored_precision(now),
+            region,
+            ..self.clone()
+        })
+    }
+
+    /// The order's total: the sum of its lines.
+    pub fn total(&self) -> Money {
+        self.lines.total()
+    }
+}
+
+/// Times are kept to the microsecond, the precision they are stored with, so an order
+/// reads back exactly as it was written.
+fn stored_precision(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(sku: &str, quantity: i128, cents: i128) -> LineItem {
+        LineItem {
+            sku: sku.parse().unwrap(),
+            quantity: Quantity::new(quantity).unwrap(),
+            unit_price: Money::from_minor(cents).unwrap(),
+        }
+    }
+
+    fn order() -> Order {
+        let new = NewOrder {
+            user_id: "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e".parse().unwrap(),
+            currency: "EUR".parse().unwrap(),
+            lines: Lines::new(vec![line("SKU-1", 2, 1250)]).unwrap(),
+        };
+        Order::place(new, Utc::now(), "us-east-1".parse().unwrap())
+    }
+
+    #[test]
+    fn order_ids_are_uuid_v7_and_time_ordered() {
+        let a = OrderId::new();
+        let b = OrderId::new();
+        assert!(a < b);
+        assert_eq!(a.to_string().parse::<OrderId>().unwrap(), a);
+        assert!(a.to_string().len() == 36 && a.to_string() == a.to_string().to_lowercase());
+    }
+
+    #[test]
+    fn order_ids_refuse_other_uuids_and_spellings() {
+        let v4 = "6f1c1f4e-3b1a-4b8e-9a8e-2f0c1d2e3f4a";
+        let id = OrderId::new().to_string();
+        for bad in [
+            v4,
+            "",
+            "42",
+            &id[..35],
+            &format!("{{{id}}}"),
+            &id.replace('-', ""),
+        ] {
+            assert_eq!(bad.parse::<OrderId>(), Err(DomainError::OrderId), "{bad}");
+        }
+        // Uppercase is the same id, shown in canonical lowercase.
+        let upper: OrderId = id.to_uppercase().parse().unwrap();
+        assert_eq!(upper.to_string(), id);
+    }
+
+    #[test]
+    fn user_ids_are_canonical_uuids() {
+        let id: UserId = "0190B7A4-5F7E-7C3A-9D2E-3F4A5B6C7D8E".parse().unwrap();
+        assert_eq!(id.to_string(), "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e");
+        for bad in [
+            "",
+            "user-1",
+            "0190b7a45f7e7c3a9d2e3f4a5b6c7d8e",
+            "urn:uuid:0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e",
+        ] {
+            assert_eq!(bad.parse::<UserId>(), Err(DomainError::Uuid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn skus() {
+        for good in ["A", "sku-1", "ABC_123.x", &"a".repeat(Sku::MAX_LEN)] {
+            assert_eq!(good.parse::<Sku>().unwrap().as_str(), good);
+        }
+        for bad in [
+            "",
+            "-lead",
+            "with space",
+            "é",
+            "a/b",
+            &"a".repeat(Sku::MAX_LEN + 1),
+        ] {
+            assert_eq!(bad.parse::<Sku>(), Err(DomainError::Sku), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(Quantity::new(1).unwrap().get(), 1);
+        assert_eq!(
+            Quantity::new(Quantity::MAX.into()).unwrap().get(),
+            Quantity::MAX
+        );
+        for bad in [0, -1, i128::from(Quantity::MAX) + 1, i128::MAX] {
+            assert_eq!(Quantity::new(bad), Err(DomainError::Quantity), "{bad}");
+        }
+    }
+
+    #[test]
+    fn currencies() {
+        assert_eq!("EUR".parse::<Currency>().unwrap().to_string(), "EUR");
+        for bad in ["", "eur", "EU", "EURO", "E1R", "ÉUR"] {
+            assert_eq!(bad.parse::<Currency>(), Err(DomainError::Currency), "{bad}");
+        }
+        let json = serde_json::to_string(&"USD".parse::<Currency>().unwrap()).unwrap();
+        assert_eq!(json, r#""USD""#);
+    }
+
+    #[test]
+    fn money_bounds_and_checked_arithmetic() {
+        assert_eq!(Money::from_minor(0).unwrap(), Money::ZERO);
+        assert_eq!(
+            Money::from_minor(Money::MAX as i128).unwrap().minor(),
+            Money::MAX
+        );
+        assert_eq!(Money::from_minor(-1), Err(DomainError::Money));
+        assert_eq!(
+            Money::from_minor(Money::MAX as i128 + 1),
+            Err(DomainError::Money)
+        );
+        let max = Money::from_minor(Money::MAX as i128).unwrap();
+        let one = Money::from_minor(1).unwrap();
+        assert_eq!(max.checked_add(one), None);
+        assert_eq!(one.checked_add(one).unwrap().minor(), 2);
+        let q = Quantity::new(3).unwrap();
+        assert_eq!(
+            Money::from_minor(7)
+                .unwrap()
+                .checked_times(q)
+                .unwrap()
+                .minor(),
+            21
+        );
+        assert_eq!(max.checked_times(q), None);
+    }
+
+    #[test]
+    fn lines_total_their_items() {
+        let lines = Lines::new(vec![line("A", 2, 1250), line("B", 1, 99)]).unwrap();
+        assert_eq!(lines.total().minor(), 2599);
+        assert_eq!(lines.items().len(), 2);
+        let free = Lines::new(vec![line("A", 5, 0)]).unwrap();
+        assert_eq!(free.total(), Money::ZERO);
+    }
+
+    #[test]
+    fn lines_refuse_bad_counts_and_overflowing_totals() {
+        assert_eq!(Lines::new(vec![]), Err(DomainError::ItemCount));
+        let many = vec![line("A", 1, 1); Order::MAX_ITEMS + 1];
+        assert_eq!(Lines::new(many), Err(DomainError::ItemCount));
+        // One line over the limit, and two lines each under it whose sum is over.
+        let big = Money::MAX as i128 / 2 + 1;
+        assert_eq!(
+            Lines::new(vec![line("A", 2, big)]),
+            Err(DomainError::TotalTooLarge)
+        );
+        assert_eq!(
+            Lines::new(vec![line("A", 1, big), line("B", 1, big)]),
+            Err(DomainError::TotalTooLarge)
+        );
+        let exact = Lines::new(vec![line("A", 1, big - 1), line("B", 1, big)]).unwrap();
+        assert_eq!(exact.total().minor(), Money::MAX);
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in [OrderStatus::Pending, OrderStatus::Cancelled] {
+            assert_eq!(s.as_str().parse::<OrderStatus>().unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert!("paid".parse::<OrderStatus>().is_err());
+    }
+
+    #[test]
+    fn only_pending_orders_can_be_cancelled() {
+        assert_eq!(OrderStatus::Pending.cancel(), Ok(OrderStatus::Cancelled));
+        let err = OrderStatus::Cancelled.cancel().unwrap_err();
+        assert_eq!(err.from, OrderStatus::Cancelled);
+        assert_eq!(
+            err.to_string(),
+            "an order that is cancelled cannot be cancelled"
+        );
+    }
+
+    #[test]
+    fn placing_starts_pending_at_version_one() {
+        let o = order();
+        assert_eq!(o.status, OrderStatus::Pending);
+        assert_eq!(o.version, 1);
+        assert_eq!(o.created_at, o.updated_at);
+        assert_eq!(o.total().minor(), 2500);
+    }
+
+    #[test]
+    fn cancelling_bumps_version_and_records_who_wrote() {
+        let o = order();
+        let later = o.updated_at + chrono::TimeDelta::microseconds(5_000_001);
+        let west: Region = "us-west-2".parse().unwrap();
+        let c = o.cancelled(later, west.clone()).unwrap();
+        assert_eq!(
+            (c.status, c.version, c.updated_at),
+            (OrderStatus::Cancelled, 2, later)
+        );
+        assert_eq!((&c.region, c.created_at, c.id), (&west, o.created_at, o.id));
+        assert!(
+            c.cancelled(later, west).is_err(),
+            "a cancelled order stays cancelled"
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! The orders store: the port the handlers use, and its one adapter over the kit's item
+//! table, which runs on DynamoDB and in memory alike. The state rule "only a pending order
+//! is cancelled" is a condition on the write, evaluated by the store, so two concurrent
+//! cancellations (or a cancellation racing a replicated write) cannot both succeed.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use kit::store::{Condition, HealthCheck, Item, ItemTable, PK, StoreError, attr_str, attr_u64};
+
+use crate::domain::{
+    Currency, LineItem, Lines, Money, Order, OrderId, OrderStatus, Quantity, Sku, UserId,
+};
+
+/// The attribute the `by-user` index is partitioned on (topology.toml).
+pub const USER_ID: &str = "user_id";
+
+/// One page of a user's orders, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderPage {
+    pub orders: Vec<Order>,
+    /// The last order of this page when more may follow.
+    pub next: Option<OrderId>,
+}
+
+/// What a conditional cancellation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The cancelled order was written.
+    Cancelled,
+    /// Nothing was written: the stored order is no longer pending (or is gone).
+    NotPending,
+}
+
+/// The port: how the handlers reach stored orders.
+#[async_trait]
+pub trait OrderStore: HealthCheck {
+    /// Stores a new order; its id must be new.
+    async fn create(&self, order: &Order) -> Result<(), StoreError>;
+
+    /// The order with this id, if any (strongly consistent).
+    async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
+
+    /// A user's orders in id (creation) order, at most `limit`, after the order `after`.
+    async fn list_by_user(
+        &self,
+        user: &UserId,
+        limit: usize,
+        after: Option<&OrderId>,
+    ) -> Result<OrderPage, StoreError>;
+
+    /// Replaces the stored order with `cancelled` only if the stored one is still pending.
+    async fn cancel(&self, cancelled: &Order) -> Result<CancelOutcome, StoreError>;
+}
+
+/// [`OrderStore`] over any item table: `kit::memory::MemoryTable` or `kit::dynamo::DynamoTable`.
+#[derive(Clone)]
+pub struct OrderTable {
+    table: Arc<dyn ItemTable>,
+}
+
+impl OrderTable {
+    /// The orders stored in `table`.
+    pub fn new(table: Arc<dyn ItemTable>) -> Self {
+        Self { table }
+    }
+}
+
+#[async_trait]
+impl HealthCheck for OrderTable {
+    async fn check(&self) -> Result<(), StoreError> {
+        self.table.check().await
+    }
+}
+
+#[async_trait]
+impl OrderStore for OrderTable {
+    async fn create(&self, order: &Order) -> Result<(), StoreError> {
+        self.table.put(to_item(order), Condition::NotExists).await
+    }
+
+    async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        self.table
+            .get(&pk(id))
+            .await?
+            .as_ref()
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn list_by_user(
+        &self,
+        user: &UserId,
+        limit: usize,
+        after: Option<&OrderId>,
+    ) -> Result<OrderPage, StoreError> {
+        let after = after.map(pk);
+        let page = self
+            .table
+            .query(USER_ID, &user.to_string(), limit, after.as_deref())
+            .await?;
+        let orders = page.items.iter().map(from_item).collect::<Result<_, _>>()?;
+        let next = page.next.as_deref().map(id_of_pk).transpose()?;
+        Ok(OrderPage { orders, next })
+    }
+
+    async fn cancel(&self, cancelled: &Order) -> Result<CancelOutcome, StoreError> {
+        // A pending order is never written except by this transition, so "still pending"
+        // also means "still the version the caller read": no update can be lost.
+        let pending = Condition::AttrEquals("status".into(), json!(OrderStatus::Pending.as_str()));
+        match self.table.put(to_item(cancelled), pending).await {
+            Ok(()) => Ok(CancelOutcome::Cancelled),
+            Err(StoreError::ConditionFailed { .. }) => Ok(CancelOutcome::NotPending),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The partition key of an order's item.
+pub fn pk(id: &OrderId) -> String {
+    format!("ORDER#{id}")
+}
+
+fn id_of_pk(pk: &str) -> Result<OrderId, StoreError> {
+    pk.strip_prefix("ORDER#")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("`{pk}` is not an order's key")))
+}
+
+fn timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// An order as a stored item. `id` and `user_id` are the `by-user` index's keys.
+pub fn to_item(order: &Order) -> Item {
+    let items: Vec<Value> = order
+        .lines
+        .items()
+        .iter()
+        .map(|l| {
+            json!({
+                "sku": l.sku.as_str(),
+                "quantity": l.quantity.get(),
+                "unit_price_cents": l.unit_price.minor(),
+            })
+        })
+        .collect();
+    let value = json!({
+        PK: pk(&order.id),
+        "id": order.id.to_string(),
+        USER_ID: order.user_id.to_string(),
+        "currency": order.currency.as_str(),
+        "items": items,
+        "total_cents": order.total().minor(),
+        "status": order.status.as_str(),
+        "version": order.version,
+        "created_at": timestamp(&order.created_at),
+        "updated_at": timestamp(&order.updated_at),
+        "region": order.region.as_str(),
+    });
+    match value {
+        Value::Object(item) => item,
+        _ => unreachable!("json! of an object literal is an object"),
+    }
+}
+
+fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("`{what}`: {err}"))
+}
+
+fn parse_attr<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    attr_str(item, name)?.parse().map_err(|e| corrupt(name, e))
+}
+
+fn parse_time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(attr_str(item, name)?)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| corrupt(name, e))
+}
+
+fn line_from(value: &Value) -> Result<LineItem, StoreError> {
+    let line = value
+        .as_object()
+        .ok_or_else(|| corrupt("items", "not an object"))?;
+    Ok(LineItem {
+        sku: parse_attr::<Sku>(line, "sku")?,
+        quantity: Quantity::new(attr_u64(line, "quantity")?.into())
+            .map_err(|e| corrupt("quantity", e))?,
+        unit_price: Money::from_minor(attr_u64(line, "unit_price_cents")?.into())
+            .map_err(|e| corrupt("unit_price_cents", e))?,
+    })
+}
+
+/// A stored item as an order; anything that does not parse is [`StoreError::Corrupt`].
+pub fn from_item(item: &Item) -> Result<Order, StoreError> {
+    let lines = item
+        .get("items")
+        .and_then(Value::as_array)
+        .ok_or_else(|| corrupt("items", "missing or not a list"))?
+        .iter()
+        .map(line_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Order {
+        id: parse_attr::<OrderId>(item, "id")?,
+        user_id: parse_attr::<UserId>(item, USER_ID)?,
+        currency: parse_attr::<Currency>(item, "currency")?,
+        lines: Lines::new(lines).map_err(|e| corrupt("items", e))?,
+        status: parse_attr::<OrderStatus>(item, "status")?,
+        version: attr_u64(item, "version")?,
+        created_at: parse_time(item, "created_at")?,
+        updated_at: parse_time(item, "updated_at")?,
+        region: parse_attr(item, "region")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NewOrder;
+    use kit::memory::MemoryTable;
+
+    fn region() -> topology::Region {
+        "us-east-1".parse().unwrap()
+    }
+
+    fn new_order(user: &str) -> Order {
+        let line = LineItem {
+            sku: "SKU-1".parse().unwrap(),
+            quantity: Quantity::new(3).unwrap(),
+            unit_price: Money::from_minor(199).unwrap(),
+        };
+        let new = NewOrder {
+            user_id: user.parse().unwrap(),
+            currency: "EUR".parse().unwrap(),
+            lines: Lines::new(vec![line]).unwrap(),
+        };
+        Order::place(new, Utc::now(), region())
+    }
+
+    const ALICE: &str = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e";
+    const BOB: &str = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8f";
+
+    fn store() -> (OrderTable, Arc<MemoryTable>) {
+        let table = MemoryTable::new("orders", region());
+        (OrderTable::new(table.clone()), table)
+    }
+
+    #[test]
+    fn items_round_trip_with_the_index_keys() {
+        let order = new_order(ALICE);
+        let item = to_item(&order);
+        assert_eq!(item["pk"], format!("ORDER#{}", order.id));
+        assert_eq!(item["user_id"], ALICE);
+        assert_eq!(item["id"], order.id.to_string());
+        assert_eq!(item["total_cents"], 597);
+        assert_eq!(from_item(&item).unwrap(), order);
+    }
+
+    #[test]
+    fn corrupt_items_are_reported_not_panicked_on() {
+        let mut item = to_item(&new_order(ALICE));
+        item.insert("status".into(), json!("shipped"));
+        assert!(matches!(from_item(&item), Err(StoreError::Corrupt(m)) if m.contains("status")));
+        let mut item = to_item(&new_order(ALICE));
+        item.insert(
+            "items".into(),
+            json!([{"sku": "A", "quantity": 0, "unit_price_cents": 1}]),
+        );
+        assert!(matches!(from_item(&item), Err(StoreError::Corrupt(_))));
+        item.remove("items");
+        assert!(matches!(from_item(&item), Err(StoreError::Corrupt(_))));
+    }
+
+    #[tokio::test]
+    async fn create_get_and_no_overwrite() {
+        let (store, table) = store();
+        let order = new_order(ALICE);
+        store.create(&order).await.unwrap();
+        assert_eq!(store.get(&order.id).await.unwrap(), Some(order.clone()));
+        let again = store.create(&order).await.unwrap_err();
+        assert!(matches!(again, StoreError::ConditionFailed { .. }));
+        assert_eq!(table.len(), 1);
+        assert_eq!(store.get(&OrderId::new()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn cancel_is_conditional_on_pending() {
+        let (store, _) = store();
+        let order = new_order(ALICE);
+        store.create(&order).await.unwrap();
+        let cancelled = order.cancelled(Utc::now(), region()).unwrap();
+        assert_eq!(
+            store.cancel(&cancelled).await.unwrap(),
+            CancelOutcome::Cancelled
+        );
+        assert_eq!(store.get(&order.id).await.unwrap(), Some(cancelled.clone()));
+        // A second writer that read the pending order too must not win.
+        let stale = order.cancelled(Utc::now(), region()).unwrap();
+        assert_eq!(
+            store.cancel(&stale).await.unwrap(),
+            CancelOutcome::NotPending
+        );
+        assert_eq!(store.get(&order.id).await.unwrap(), Some(cancelled));
+        // An order that does not exist is not created by a cancellation.
+        let ghost = new_order(ALICE).cancelled(Utc::now(), region()).unwrap();
+        assert_eq!(
+            store.cancel(&ghost).await.unwrap(),
+            CancelOutcome::NotPending
+        );
+        assert_eq!(store.get(&ghost.id).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn lists_page_through_one_users_orders_in_creation_order() {
+        let (store, _) = store();
+        let mut alices = Vec::new();
+        for i in 0..5 {
+            let order = new_order(ALICE);
+            store.create(&order).await.unwrap();
+            alices.push(order.id);
+            if i % 2 == 0 {
+                store.create(&new_order(BOB)).await.unwrap();
+            }
+        }
+        let alice: UserId = ALICE.parse().unwrap();
+        let first = store.list_by_user(&alice, 2, None).await.unwrap();
+        let ids: Vec<_> = first.orders.iter().map(|o| o.id).collect();
+        assert_eq!(ids, alices[..2]);
+        assert_eq!(first.next, Some(alices[1]));
+        let rest = store
+            .list_by_user(&alice, 10, first.next.as_ref())
+            .await
+            .unwrap();
+        let ids: Vec<_> = rest.orders.iter().map(|o| o.id).collect();
+        assert_eq!(ids, alices[2..]);
+        assert_eq!(rest.next, None);
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_table_is_unavailable() {
+        let (store, table) = store();
+        table.set_available(false);
+        assert!(matches!(
+            store.get(&OrderId::new()).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert!(store.check().await.is_err());
+    }
+}
