@@ -244,14 +244,14 @@ fn gateway_routes(t: &mut Template, topology: &Topology, app: &App) -> Vec<Strin
         t,
         "RootMethod",
         get_att("Api", "RootResourceId"),
-        &app.name.to_string(),
+        app.name.as_str(),
         false,
     );
     mock_method(
         t,
         "HealthMethod",
         reference("HealthResource"),
-        &app.name.to_string(),
+        app.name.as_str(),
         true,
     );
     let mut created: Map<String, Value> = Map::new();

@@ -654,3 +654,93 @@ fn millis_now() -> u128 {
         .map(|d| d.as_millis())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudformation::types::ResourceStatus;
+
+    fn id() -> StackId {
+        StackId {
+            region: "us-east-1".parse().unwrap(),
+            name: "s".into(),
+        }
+    }
+
+    fn event(resource: &str, status: ResourceStatus, reason: &str) -> StackEvent {
+        StackEvent::builder()
+            .logical_resource_id(resource)
+            .resource_status(status)
+            .resource_status_reason(reason)
+            .build()
+    }
+
+    #[test]
+    fn the_failure_names_the_first_resource_that_failed_not_the_cancelled_ones() {
+        let stack = Stack::builder()
+            .stack_status(StackStatus::RollbackComplete)
+            .stack_status_reason("The following resource(s) failed to create: [Certificate]")
+            .build();
+        let events = [
+            event("Api", ResourceStatus::CreateComplete, ""),
+            event(
+                "Function",
+                ResourceStatus::CreateFailed,
+                "Resource creation cancelled",
+            ),
+            event(
+                "Certificate",
+                ResourceStatus::CreateFailed,
+                "DNS validation timed out",
+            ),
+            event("s", ResourceStatus::DeleteComplete, ""),
+        ];
+        let err = failure(&id(), &stack, &events);
+        let text = err.to_string();
+        assert!(
+            text.contains("`Certificate` failed: DNS validation timed out")
+                && text.contains("ROLLBACK_COMPLETE"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn without_events_the_stack_reason_is_reported() {
+        let stack = Stack::builder()
+            .stack_status(StackStatus::UpdateRollbackComplete)
+            .stack_status_reason("Parameter validation failed")
+            .build();
+        let text = failure(&id(), &stack, &[]).to_string();
+        assert!(text.contains("Parameter validation failed"), "{text}");
+    }
+
+    #[test]
+    fn stack_states_choose_the_change_set_type_or_refuse() {
+        let with = |s: StackStatus| Stack::builder().stack_status(s).build();
+        assert_eq!(change_set_type(&id(), None).unwrap(), ChangeSetType::Create);
+        let review = with(StackStatus::ReviewInProgress);
+        assert_eq!(
+            change_set_type(&id(), Some(&review)).unwrap(),
+            ChangeSetType::Create
+        );
+        let done = with(StackStatus::UpdateComplete);
+        assert_eq!(
+            change_set_type(&id(), Some(&done)).unwrap(),
+            ChangeSetType::Update
+        );
+        let failed = with(StackStatus::RollbackComplete);
+        let err = change_set_type(&id(), Some(&failed)).unwrap_err();
+        assert!(err.to_string().contains("infra destroy"), "{err}");
+        let busy = with(StackStatus::UpdateInProgress);
+        assert!(change_set_type(&id(), Some(&busy)).is_err());
+    }
+
+    #[test]
+    fn empty_change_sets_are_recognised() {
+        assert!(is_no_change(
+            "The submitted information didn't contain changes. Submit different information to create a change set."
+        ));
+        assert!(is_no_change("No updates are to be performed."));
+        assert!(!is_no_change("Template format error"));
+    }
+}

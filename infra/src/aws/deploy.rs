@@ -327,8 +327,3 @@ pub async fn initialize_routing_controls(
 ) -> anyhow::Result<()> {
     super::routing::initialize(sdk, manifest).await
 }
-
-/// Checks the output folder of `infra synth` exists or can be created.
-pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
-}

@@ -1,0 +1,560 @@
+//! The deploy orchestrator against moto's server: order, change sets, waiting with progress,
+//! outputs wired into the next stacks' parameters, a no-op re-run, a failing stack reported,
+//! reverse-order destroy, packages uploaded, manifest written.
+//!
+//! moto's CloudFormation skips the production templates' key types (ARC, global tables, API
+//! Gateway domains, certificates), so these tests deploy the production *plan* (the same stack
+//! names, Regions, phases and parameter wiring) with each template swapped for a small
+//! stand-in of types moto implements that declares the same parameters and outputs. The
+//! production templates themselves are checked by `aws_synth.rs` (cfn-lint, structure,
+//! snapshots).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
+use aws_credential_types::Credentials;
+use infra::aws::cfn::{DeployError, Orchestrator, Outputs, StackOutcome, Timing};
+use infra::aws::confirm::Confirm;
+use infra::aws::deploy::{self, destroy_plan, upload_packages};
+use infra::aws::plan::{
+    DeployInputs, Plan, RegionRole, StackId, StackKind, StackNames, StackPrefix, StackSpec,
+};
+use infra::aws::template::{Template, get_att, pascal, reference, sub};
+use infra::aws::{app, arc, bootstrap, data, manifest, package};
+use serde_json::json;
+use topology::manifest::{ClusterEndpoint, Manifest};
+use topology::{AppKind, Topology};
+
+// ---------------------------------------------------------------- moto, with one fix
+
+/// moto (5.2) computes a stack's outputs only in CreateStack/UpdateStack: after
+/// ExecuteChangeSet a stack reports no outputs at all. This starts moto's server with that
+/// one behaviour fixed (outputs rebuilt from the executed template, as CloudFormation does),
+/// so the orchestrator's change-set path can be tested as it runs against AWS.
+const PATCHED_MOTO: &str = r#"
+import sys
+from moto.cloudformation import models
+_apply = models.ChangeSet.apply
+def apply(self):
+    _apply(self)
+    self.stack.template = self.template
+    self.stack._parse_template()
+    self.stack.output_map = self.stack._create_output_map()
+models.ChangeSet.apply = apply
+from moto.server import main
+main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+"#;
+
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn has_moto(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import moto.server, moto.cloudformation"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A Python with moto: testkit's tool venv, or `python3` on PATH; testkit provisions the
+/// venv when neither has it.
+fn python_with_moto() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    };
+    let venv_python = target.join("toolenv/bin/python");
+    let candidates = [venv_python.clone(), PathBuf::from("python3")];
+    if let Some(found) = candidates.iter().find(|p| has_moto(p)) {
+        return found.clone();
+    }
+    testkit::moto(); // provisions the tool venv
+    assert!(
+        has_moto(&venv_python),
+        "no Python with moto at {}",
+        venv_python.display()
+    );
+    venv_python
+}
+
+fn start_moto() -> Moto {
+    let python = python_with_moto();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let child = Command::new(&python)
+        .args(["-c", PATCHED_MOTO, &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .expect("moto starts");
+    let mut moto = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+        let exited = moto.child.try_wait().unwrap().is_some();
+        if exited || Instant::now() > deadline {
+            let output = std::fs::read_to_string(log.path()).unwrap_or_default();
+            panic!(
+                "moto ({}) did not start on {addr}:\n{output}",
+                python.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    moto
+}
+
+async fn sdk(moto: &Moto) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(&moto.endpoint)
+        // moto answers 500 to what it does not implement; retrying would only slow failures.
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await
+}
+
+fn fast() -> Timing {
+    Timing {
+        poll: Duration::from_millis(50),
+        stack_timeout: Duration::from_secs(15),
+    }
+}
+
+// ---------------------------------------------------------------- the rehearsal plan
+
+const ACCOUNT_ARN: &str = "arn:aws:route53-recovery-control::123456789012";
+
+fn health_check_id(app: &str, role: RegionRole) -> String {
+    format!("hc-{app}-{}", role.pascal().to_lowercase())
+}
+
+/// The production plan with stand-in templates (same parameters, same output keys).
+fn rehearsal_plan(topology: &Topology, code_keys: &DeployInputs) -> Plan {
+    let mut plan = Plan::new(topology, &StackPrefix::default(), code_keys);
+    for phase in &mut plan.phases {
+        for spec in &mut phase.stacks {
+            spec.template = stand_in(topology, spec);
+        }
+    }
+    plan
+}
+
+fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
+    let mut t = Template::new(format!("stand-in for {}", spec.id.name));
+    // Every stand-in declares the production template's parameters.
+    let production = spec.template.to_json();
+    for (id, p) in production["Parameters"].as_object().into_iter().flatten() {
+        t.parameter(
+            id,
+            p["Description"].as_str().unwrap(),
+            p["Default"].as_str(),
+        );
+    }
+    match &spec.kind {
+        StackKind::Bootstrap => {
+            t.resource(
+                "ArtifactsBucket",
+                "AWS::S3::Bucket",
+                json!({ "VersioningConfiguration": { "Status": "Enabled" } }),
+            );
+            t.output(
+                bootstrap::OUTPUT_ARTIFACTS_BUCKET,
+                "bucket",
+                reference("ArtifactsBucket"),
+            );
+        }
+        StackKind::Arc => {
+            t.resource("Marker", "AWS::SQS::Queue", json!({}));
+            t.output(
+                arc::OUTPUT_CLUSTER_ARN,
+                "cluster",
+                json!(format!("{ACCOUNT_ARN}:cluster/c-1")),
+            );
+            for a in &topology.apps {
+                let panel = format!("{ACCOUNT_ARN}:controlpanel/p-{}", a.name);
+                t.output(&arc::output_control_panel(a), "panel", json!(panel));
+                t.output(
+                    &arc::output_safety_rule(a),
+                    "rule",
+                    json!(format!("{panel}/safetyrule/s-{}", a.name)),
+                );
+                for role in RegionRole::BOTH {
+                    let rc = format!("{panel}/routingcontrol/rc-{}", role.pascal().to_lowercase());
+                    t.output(&arc::output_routing_control(a, role), "control", json!(rc));
+                    t.output(
+                        &arc::output_health_check(a, role),
+                        "check",
+                        json!(health_check_id(a.name.as_str(), role)),
+                    );
+                }
+            }
+        }
+        StackKind::Data => {
+            for a in topology.services() {
+                let id = format!("{}Table", pascal(a.name.as_str()));
+                t.resource(
+                    &id,
+                    "AWS::DynamoDB::Table",
+                    json!({
+                        "TableName": a.table.as_ref().unwrap().name,
+                        "BillingMode": "PAY_PER_REQUEST",
+                        "AttributeDefinitions": [ { "AttributeName": "pk", "AttributeType": "S" } ],
+                        "KeySchema": [ { "AttributeName": "pk", "KeyType": "HASH" } ],
+                    }),
+                );
+                t.output(&data::output_table_name(a), "table", reference(&id));
+            }
+        }
+        StackKind::App(name, _) => {
+            t.resource("Marker", "AWS::SQS::Queue", json!({}));
+            // The outputs echo the wired parameters, so the test sees what each stack got.
+            t.output(
+                app::OUTPUT_REGIONAL_URL,
+                "url",
+                sub("https://${HealthCheckId}.example/live"),
+            );
+            t.output("WiredHostedZone", "zone", reference(app::PARAM_HOSTED_ZONE));
+            if topology.app(name).unwrap().kind == AppKind::Service {
+                t.output("WiredBucket", "bucket", reference(app::PARAM_BUCKET));
+                t.output("WiredTable", "table", reference(app::PARAM_TABLE));
+                t.output("WiredCodeKey", "key", reference(app::PARAM_CODE_KEY));
+                t.output(
+                    "QueueArn",
+                    "a GetAtt on a created resource",
+                    get_att("Marker", "Arn"),
+                );
+            }
+        }
+    }
+    t
+}
+
+/// One zip per service, named by content hash, as build-lambdas.sh writes them.
+fn packages(dir: &Path, topology: &Topology) -> Vec<package::LambdaPackage> {
+    for a in topology.services() {
+        let bytes = format!("PK fake zip of {}", a.name).into_bytes();
+        std::fs::write(
+            dir.join(format!("{}-{}.zip", a.name, package::content_hash(&bytes))),
+            bytes,
+        )
+        .unwrap();
+    }
+    package::find_packages(dir, topology).unwrap()
+}
+
+async fn created_at(orchestrator: &Orchestrator, id: &StackId) -> std::time::SystemTime {
+    let stack = orchestrator
+        .describe(id)
+        .await
+        .unwrap()
+        .expect("the stack exists");
+    let t = stack.creation_time().unwrap();
+    std::time::UNIX_EPOCH + Duration::from_nanos(u64::try_from(t.as_nanos()).unwrap())
+}
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_in_reverse() {
+    let moto = start_moto();
+    let sdk = sdk(&moto).await;
+    let topology = Topology::example();
+    let dir = tempfile::tempdir().unwrap();
+    let pkgs = packages(dir.path(), &topology);
+    let inputs = DeployInputs {
+        hosted_zone_id: "Z0TEST".into(),
+        code_keys: package::code_keys(&pkgs),
+    };
+    let plan = rehearsal_plan(&topology, &inputs);
+    let orchestrator = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast());
+    let names = StackNames::new(&topology, &StackPrefix::default());
+
+    // First deploy: every stack created, phase by phase.
+    let mut outputs = Outputs::new();
+    for phase in &plan.phases {
+        let outcomes = orchestrator
+            .deploy_phase(phase, &mut outputs)
+            .await
+            .unwrap();
+        assert_eq!(outcomes.len(), phase.stacks.len());
+        assert!(
+            outcomes.iter().all(|(_, o)| *o == StackOutcome::Created),
+            "{outcomes:?}"
+        );
+        if phase.name == "bootstrap" {
+            upload_packages(&sdk, &plan, &outputs, &pkgs).await.unwrap();
+        }
+    }
+    assert_eq!(outputs.len(), 12);
+
+    // Phases ran in order: each stack of a phase was created after every stack of the one before.
+    let mut previous_latest = None;
+    for phase in &plan.phases {
+        let mut times = Vec::new();
+        for spec in &phase.stacks {
+            times.push(created_at(&orchestrator, &spec.id).await);
+        }
+        let earliest = *times.iter().min().unwrap();
+        if let Some(latest) = previous_latest {
+            assert!(
+                earliest >= latest,
+                "phase {} started before the previous one ended",
+                phase.name
+            );
+        }
+        previous_latest = times.iter().max().copied();
+    }
+
+    // Outputs were wired into the next stacks' parameters.
+    let orders = topology.app(&"orders".parse().unwrap()).unwrap();
+    for role in RegionRole::BOTH {
+        let region = role.of(&topology.regions);
+        let stack = &outputs[&names.app(&orders.name, region)];
+        let bucket = &outputs[&names.bootstrap(region)][bootstrap::OUTPUT_ARTIFACTS_BUCKET];
+        assert_eq!(
+            &stack["WiredBucket"], bucket,
+            "this Region's artifacts bucket"
+        );
+        assert_eq!(stack["WiredTable"], "orders");
+        assert_eq!(stack["WiredHostedZone"], "Z0TEST");
+        assert_eq!(stack["WiredCodeKey"], inputs.code_keys[&orders.name]);
+        assert_eq!(
+            stack[app::OUTPUT_REGIONAL_URL],
+            format!("https://{}.example/live", health_check_id("orders", role))
+        );
+        assert!(
+            stack["QueueArn"].starts_with("arn:aws:sqs:"),
+            "{}",
+            stack["QueueArn"]
+        );
+
+        // The package is in this Region's bucket, and a second upload skips it.
+        let s3 = deploy::s3(&sdk, region);
+        let key = &inputs.code_keys[&orders.name];
+        s3.head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("the package was uploaded");
+        let again = package::upload(&s3, bucket, &pkgs[0]).await.unwrap();
+        assert!(!again, "an unchanged package is not uploaded twice");
+    }
+
+    // The manifest, from the outputs.
+    let endpoints: Vec<ClusterEndpoint> = topology::manifest::ARC_CLUSTER_REGIONS
+        .iter()
+        .map(|r| ClusterEndpoint {
+            region: r.parse().unwrap(),
+            url: format!("https://host-{r}.example"),
+        })
+        .collect();
+    let built = manifest::build(&topology, &names, &outputs, endpoints).unwrap();
+    let path = dir.path().join("deployment.json");
+    built.save(&path).unwrap();
+    let read = Manifest::load(&path).unwrap();
+    assert_eq!(read.environment, topology::manifest::Environment::Aws);
+    assert_eq!(read.apps.len(), 4);
+    let entry = read.app(&orders.name).unwrap();
+    assert_eq!(entry.hostname, "orders.example.com");
+    assert_eq!(entry.url, "https://orders.example.com");
+    let west = &topology.regions.secondary;
+    assert_eq!(
+        entry.routing_control(west).unwrap().as_str(),
+        format!("{ACCOUNT_ARN}:controlpanel/p-orders/routingcontrol/rc-secondary")
+    );
+    assert_eq!(
+        entry.regional_url(west).unwrap(),
+        format!(
+            "https://{}.example/live",
+            health_check_id("orders", RegionRole::Secondary)
+        )
+    );
+    assert_eq!(read.cluster.endpoints.len(), 5);
+
+    // A second run changes nothing and says so.
+    let mut again = Outputs::new();
+    for phase in &plan.phases {
+        let outcomes = orchestrator.deploy_phase(phase, &mut again).await.unwrap();
+        assert!(
+            outcomes.iter().all(|(_, o)| *o == StackOutcome::Unchanged),
+            "{outcomes:?}"
+        );
+    }
+    assert_eq!(
+        again, outputs,
+        "a no-op run still reads every stack's outputs"
+    );
+
+    // Destroy: apps, then data, then ARC, then the bootstrap stacks (buckets emptied first).
+    let deleted = destroy_plan(&sdk, &plan, &orchestrator).await.unwrap();
+    assert_eq!(deleted.len(), 12);
+    let position = |id: &StackId| deleted.iter().position(|d| d == id).unwrap();
+    let apps_last = plan
+        .phase("apps")
+        .unwrap()
+        .stacks
+        .iter()
+        .map(|s| position(&s.id))
+        .max()
+        .unwrap();
+    assert!(apps_last < position(&names.data()));
+    assert!(position(&names.data()) < position(&names.arc()));
+    for region in topology.regions.both() {
+        assert!(position(&names.arc()) < position(&names.bootstrap(region)));
+    }
+    for spec in plan.stacks() {
+        assert!(
+            orchestrator.describe(&spec.id).await.unwrap().is_none(),
+            "{} still exists",
+            spec.id
+        );
+    }
+    // Destroying again finds nothing to delete.
+    assert!(
+        destroy_plan(&sdk, &plan, &orchestrator)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_stack_is_reported_with_its_resource_and_reason_and_stops_the_deploy() {
+    let moto = start_moto();
+    let sdk = sdk(&moto).await;
+    let topology = Topology::example();
+    let dir = tempfile::tempdir().unwrap();
+    let pkgs = packages(dir.path(), &topology);
+    let inputs = DeployInputs {
+        hosted_zone_id: "Z0TEST".into(),
+        code_keys: package::code_keys(&pkgs),
+    };
+    let mut plan = rehearsal_plan(&topology, &inputs);
+    // The data stack reads an attribute of a resource moto does not create: it fails.
+    let data_phase = plan.phases.iter_mut().find(|p| p.name == "data").unwrap();
+    let mut broken = Template::new("fails");
+    broken.resource(
+        "CustomDomain",
+        "AWS::ApiGateway::DomainName",
+        json!({ "DomainName": "orders.example.com" }),
+    );
+    broken.resource(
+        "Bucket",
+        "AWS::S3::Bucket",
+        json!({
+            "Tags": [ { "Key": "target", "Value": get_att("CustomDomain", "RegionalDomainName") } ]
+        }),
+    );
+    data_phase.stacks[0].template = broken;
+    let orchestrator = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast());
+    let names = StackNames::new(&topology, &StackPrefix::default());
+
+    let mut outputs = Outputs::new();
+    let mut failure = None;
+    for phase in &plan.phases {
+        if let Err(err) = orchestrator.deploy_phase(phase, &mut outputs).await {
+            failure = Some((phase.name.clone(), err));
+            break;
+        }
+    }
+    let (phase, err) = failure.expect("the deploy fails");
+    assert_eq!(phase, "data");
+    let text = err.to_string();
+    assert!(
+        text.contains(&names.data().name),
+        "the message names the stack: {text}"
+    );
+    assert!(
+        text.contains("CustomDomain"),
+        "the message names the resource: {text}"
+    );
+    assert!(
+        matches!(
+            err,
+            DeployError::Aws {
+                operation: "ExecuteChangeSet",
+                ..
+            } | DeployError::StackFailed { .. }
+        ),
+        "{err:?}"
+    );
+    // The deploy stopped: no app stack was started.
+    for spec in &plan.phase("apps").unwrap().stacks {
+        assert!(
+            orchestrator.describe(&spec.id).await.unwrap().is_none(),
+            "{} was deployed",
+            spec.id
+        );
+    }
+}
+
+#[test]
+fn a_missing_output_is_named_before_anything_is_deployed() {
+    let topology = Topology::example();
+    let plan = Plan::new(
+        &topology,
+        &StackPrefix::default(),
+        &DeployInputs::placeholders(&topology),
+    );
+    let spec = &plan.phase("apps").unwrap().stacks[0];
+    let err = infra::aws::cfn::resolve_parameters(spec, &Outputs::new()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("HealthCheckId") && text.contains("multi-region-api-arc"),
+        "{text}"
+    );
+}
+
+#[test]
+fn deploy_refuses_to_start_without_lambda_packages() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sdk = rt.block_on(
+        aws_config::defaults(BehaviorVersion::latest())
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .region(aws_config::Region::new("us-east-1"))
+            // Nothing listens here: the deploy must fail before any AWS call.
+            .endpoint_url("http://127.0.0.1:9")
+            .load(),
+    );
+    let options = deploy::DeployOptions {
+        prefix: StackPrefix::default(),
+        lambda_dir: dir.path().to_path_buf(),
+        manifest_path: dir.path().join("deployment.json"),
+        confirm: Confirm::new(true),
+        timing: fast(),
+    };
+    let err = rt
+        .block_on(deploy::deploy(&Topology::example(), &sdk, &options))
+        .unwrap_err();
+    assert!(err.to_string().contains("just build-lambdas"), "{err}");
+    assert!(!dir.path().join("deployment.json").exists());
+}
