@@ -1,0 +1,509 @@
+//! `infra demo`: the local world with traffic and a scripted failover drill, narrated step by
+//! step with what was expected and what was measured, then the traffic report.
+//!
+//! The drill: steady state; shift `orders` to the secondary while the other apps stay put;
+//! stop `payments` in the primary and recover by evacuating the primary; the consistency
+//! scenario (no acknowledged write lost once replication catches up); fail back.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use failover::{Client, ClientConfig, ShiftOptions};
+use loadtest::{LiveView, Run, RunConfig, Scenario};
+use topology::{AppName, Region, Topology};
+
+use super::{DemoArgs, World, control, describe};
+
+/// How long each phase lasts and how hard traffic runs.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    rate_per_app: u32,
+    steady: Duration,
+    settle: Duration,
+    consistency: Duration,
+    consistency_lag: Duration,
+}
+
+impl Pace {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                rate_per_app: 20,
+                steady: Duration::from_secs(2),
+                settle: Duration::from_secs(1),
+                consistency: Duration::from_secs(2),
+                consistency_lag: Duration::from_millis(500),
+            }
+        } else {
+            Self {
+                rate_per_app: 40,
+                steady: Duration::from_secs(8),
+                settle: Duration::from_secs(4),
+                consistency: Duration::from_secs(6),
+                consistency_lag: Duration::from_secs(2),
+            }
+        }
+    }
+}
+
+/// One step's verdict.
+#[derive(Debug, Clone)]
+struct Step {
+    name: String,
+    expected: String,
+    measured: String,
+    held: bool,
+}
+
+struct Drill {
+    world: Arc<World>,
+    client: Client,
+    run: Run,
+    pace: Pace,
+    started: Instant,
+    steps: Vec<Step>,
+    apps: Vec<AppName>,
+    primary: Region,
+    secondary: Region,
+    /// TTL + health-check interval + 1 s: the longest a move may take.
+    bound: Duration,
+}
+
+/// Runs the demo; exit code 0 only when every expectation held.
+pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let mut topology = Topology::load(&args.config)?;
+    if args.quick {
+        shorten(&mut topology);
+    }
+    let pace = Pace::new(args.quick);
+    let started = Instant::now();
+    say(started, "starting the local world");
+    let world = Arc::new(World::start(topology).await?);
+    let control = control::serve(world.clone());
+    print!("{}", describe(&world));
+    let mut drill = Drill::new(world.clone(), pace, started)?;
+    drill.steady_state().await;
+    drill.planned_shift().await;
+    drill.regional_outage().await;
+    drill.consistency().await?;
+    drill.fail_back().await;
+    let Drill { run, steps, .. } = drill;
+    let report = run.stop().await;
+    let dir = args.report.unwrap_or_else(default_report_dir);
+    let (json, svg) = report
+        .write(&dir)
+        .with_context(|| format!("cannot write the report to {}", dir.display()))?;
+    println!("\n{}", report.summary_table());
+    print!("{}", verdicts(&steps));
+    println!("Report: {} and {}", json.display(), svg.display());
+    let held = steps.iter().all(|s| s.held);
+    println!(
+        "Demo {} in {:.1} s: {} of {} expectations held.",
+        if held { "PASSED" } else { "FAILED" },
+        started.elapsed().as_secs_f64(),
+        steps.iter().filter(|s| s.held).count(),
+        steps.len()
+    );
+    if let Some(task) = control {
+        task.abort();
+    }
+    if let Ok(world) = Arc::try_unwrap(world) {
+        world.shutdown().await;
+    }
+    Ok(if held {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `--quick`: a TTL of at most 2 s and health checks at most every 0.5 s, so each move takes
+/// seconds, not tens of seconds. The rules are the same, only the clock runs faster.
+fn shorten(topology: &mut Topology) {
+    let local = &mut topology.local;
+    local.ttl_seconds = local.ttl_seconds.min(2);
+    local.health_check_interval_ms = local.health_check_interval_ms.min(500);
+}
+
+fn default_report_dir() -> PathBuf {
+    let stamp = chrono_like_stamp();
+    PathBuf::from(format!(".local/demo-{stamp}"))
+}
+
+/// Seconds since the Unix epoch: unique enough for a folder name, no clock crate needed.
+fn chrono_like_stamp() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn say(started: Instant, text: &str) {
+    println!("[{:>5.1} s] {text}", started.elapsed().as_secs_f64());
+}
+
+impl Drill {
+    fn new(world: Arc<World>, pace: Pace, started: Instant) -> anyhow::Result<Self> {
+        let manifest = world.manifest();
+        let client = Client::from_manifest(manifest, ClientConfig::default())
+            .context("cannot create the ARC client")?;
+        let apps: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
+        let config = RunConfig {
+            apps: apps.clone(),
+            rate_per_app: pace.rate_per_app,
+            duration: None,
+            scenario: Scenario::Probe,
+            ..RunConfig::default()
+        };
+        let run = Run::start(manifest, config).context("cannot start the traffic")?;
+        let local = &world.topology().local;
+        let bound = local.ttl() + local.health_check_interval() + Duration::from_secs(1);
+        let regions = world.topology().regions.clone();
+        Ok(Self {
+            client,
+            run,
+            pace,
+            started,
+            steps: Vec::new(),
+            apps,
+            primary: regions.primary,
+            secondary: regions.secondary,
+            bound,
+            world,
+        })
+    }
+
+    fn say(&self, text: &str) {
+        say(self.started, text);
+    }
+
+    fn app(&self, name: &str) -> AppName {
+        self.apps
+            .iter()
+            .find(|a| a.as_str() == name)
+            .cloned()
+            .unwrap_or_else(|| self.apps[0].clone())
+    }
+
+    fn record(&mut self, name: &str, expected: String, measured: String, held: bool) {
+        let mark = if held { "ok  " } else { "FAIL" };
+        self.say(&format!(
+            "{mark} {name}: expected {expected}; measured {measured}"
+        ));
+        self.steps.push(Step {
+            name: name.to_owned(),
+            expected,
+            measured,
+            held,
+        });
+    }
+
+    async fn steady_state(&mut self) {
+        self.say("step 1: steady state, every app on the primary");
+        self.run.mark("steady state");
+        let before = self.run.live();
+        tokio::time::sleep(self.pace.steady).await;
+        let after = self.run.live();
+        let on_primary = self
+            .apps
+            .iter()
+            .all(|a| current_region(&after, a).as_ref() == Some(&self.primary));
+        let errors: u64 = self
+            .apps
+            .iter()
+            .map(|a| new_errors(&before, &after, a))
+            .sum();
+        self.record(
+            "steady state",
+            format!("all apps on {}, 0 errors", self.primary),
+            format!("{}, {errors} errors", regions_text(&after, &self.apps)),
+            on_primary && errors == 0,
+        );
+    }
+
+    async fn planned_shift(&mut self) {
+        let orders = self.app("orders");
+        let to = self.secondary.clone();
+        self.say(&format!(
+            "step 2: shift {orders} to {to} with the failover library"
+        ));
+        let before = self.run.live();
+        self.run.mark(format!("shift {orders} -> {to}"));
+        let shift = self
+            .client
+            .shift(std::slice::from_ref(&orders), &to, ShiftOptions::default())
+            .await;
+        if let Err(error) = shift {
+            self.record(
+                "planned shift",
+                "the shift is accepted".into(),
+                format!("{error}"),
+                false,
+            );
+            return;
+        }
+        let moved = self.wait_for(&orders, &to).await;
+        tokio::time::sleep(self.pace.settle).await;
+        let after = self.run.live();
+        let errors = new_errors(&before, &after, &orders);
+        let others_put = self
+            .apps
+            .iter()
+            .filter(|a| **a != orders)
+            .all(|a| current_region(&after, a).as_ref() == Some(&self.primary));
+        self.record_move(&format!("shift {orders}"), moved, errors, 0);
+        self.record(
+            "other apps stay put",
+            format!("every other app on {}", self.primary),
+            regions_text(&after, &self.apps),
+            others_put,
+        );
+    }
+
+    fn record_move(&mut self, name: &str, moved: Option<Duration>, errors: u64, max_errors: u64) {
+        let bound = self.bound;
+        let measured = match moved {
+            Some(t) => format!(
+                "all traffic moved in {:.2} s, {errors} errors",
+                t.as_secs_f64()
+            ),
+            None => format!(
+                "traffic did not move within {:.0} s, {errors} errors",
+                (bound * 2).as_secs_f64()
+            ),
+        };
+        self.record(
+            name,
+            format!(
+                "all traffic moved within {:.1} s (TTL + check interval + 1 s), at most {max_errors} errors",
+                bound.as_secs_f64()
+            ),
+            measured,
+            moved.is_some_and(|t| t <= bound) && errors <= max_errors,
+        );
+    }
+
+    /// Polls the live view until all of `app`'s traffic answers from `region`; the time it took.
+    async fn wait_for(&self, app: &AppName, region: &Region) -> Option<Duration> {
+        let started = Instant::now();
+        while started.elapsed() < self.bound * 2 {
+            if current_region(&self.run.live(), app).as_ref() == Some(region) {
+                return Some(started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    async fn regional_outage(&mut self) {
+        let payments = self.app("payments");
+        let (primary, secondary) = (self.primary.clone(), self.secondary.clone());
+        self.say(&format!(
+            "step 3: stop {payments} in {primary}, no shift yet"
+        ));
+        let before = self.run.live();
+        self.run.mark(format!("stop {payments} in {primary}"));
+        if let Some(instance) = self.world.instance(&payments, &primary) {
+            instance.stop().await;
+        }
+        tokio::time::sleep(self.pace.settle).await;
+        let during = self.run.live();
+        let failing = new_errors(&before, &during, &payments);
+        let others: u64 = self
+            .apps
+            .iter()
+            .filter(|a| **a != payments)
+            .map(|a| new_errors(&before, &during, a))
+            .sum();
+        self.record(
+            "outage stays contained",
+            format!("errors for {payments} only"),
+            format!("{failing} errors for {payments}, {others} for the other apps"),
+            failing > 0 && others == 0,
+        );
+        self.say(&format!(
+            "step 4: evacuate {primary} with the failover library"
+        ));
+        self.run.mark(format!("evacuate {primary}"));
+        let evacuated = self
+            .client
+            .evacuate(&primary, ShiftOptions::default())
+            .await;
+        if let Err(error) = evacuated {
+            self.record(
+                "evacuate",
+                "the evacuation is accepted".into(),
+                format!("{error}"),
+                false,
+            );
+            return;
+        }
+        let moved = self.wait_for(&payments, &secondary).await;
+        let mut all_moved = true;
+        for app in &self.apps {
+            all_moved &= self.wait_for(app, &secondary).await.is_some();
+        }
+        tokio::time::sleep(self.pace.settle).await;
+        let settled_from = self.run.live();
+        tokio::time::sleep(self.pace.settle).await;
+        let settled = self.run.live();
+        let errors_after: u64 = self
+            .apps
+            .iter()
+            .map(|a| new_errors(&settled_from, &settled, a))
+            .sum();
+        self.record(
+            &format!("{payments} recovers"),
+            format!(
+                "{payments} on {secondary} within {:.1} s",
+                self.bound.as_secs_f64()
+            ),
+            moved.map_or_else(
+                || "never moved".to_owned(),
+                |t| format!("moved in {:.2} s", t.as_secs_f64()),
+            ),
+            moved.is_some_and(|t| t <= self.bound),
+        );
+        self.record(
+            "evacuated",
+            format!("every app on {secondary}, then 0 errors"),
+            format!(
+                "{}, {errors_after} errors once settled",
+                regions_text(&settled, &self.apps)
+            ),
+            all_moved && errors_after == 0,
+        );
+    }
+
+    async fn consistency(&mut self) -> anyhow::Result<()> {
+        let lag = self.pace.consistency_lag;
+        self.say(&format!(
+            "step 5: writes with replication lag raised to {} ms; every acknowledged write must be found once replication catches up",
+            lag.as_millis()
+        ));
+        self.run.mark("consistency scenario");
+        let replicator = self.world.replicator();
+        let normal = replicator.lag();
+        replicator.set_lag(lag);
+        let config = RunConfig {
+            apps: self
+                .apps
+                .iter()
+                .filter(|a| a.as_str() != "api")
+                .cloned()
+                .collect(),
+            rate_per_app: (self.pace.rate_per_app / 4).max(2),
+            duration: Some(self.pace.consistency),
+            scenario: Scenario::Consistency,
+            ..RunConfig::default()
+        };
+        let writes = Run::start(self.world.manifest(), config)
+            .context("cannot start the consistency scenario")?;
+        tokio::time::sleep(self.pace.consistency).await;
+        let drained = replicator.drained(lag * 4 + Duration::from_secs(2)).await;
+        let report = writes.stop().await;
+        replicator.set_lag(normal);
+        let consistency = report.consistency();
+        self.record(
+            "no acknowledged write lost",
+            "every acknowledged write found in both Regions".into(),
+            format!(
+                "{} acknowledged, {} never found, worst replication delay {:?}; backlog {}",
+                consistency.acknowledged,
+                consistency.never_found,
+                consistency.worst_delay,
+                if drained { "drained" } else { "NOT drained" },
+            ),
+            consistency.acknowledged > 0 && consistency.never_found == 0 && drained,
+        );
+        Ok(())
+    }
+
+    async fn fail_back(&mut self) {
+        let payments = self.app("payments");
+        let primary = self.primary.clone();
+        self.say(&format!(
+            "step 6: restore {payments} in {primary} and fail every app back"
+        ));
+        if let Some(instance) = self.world.instance(&payments, &primary)
+            && let Err(error) = instance.restore().await
+        {
+            self.record(
+                "restore",
+                "the instance serves again".into(),
+                error.to_string(),
+                false,
+            );
+            return;
+        }
+        let before = self.run.live();
+        self.run.mark(format!("fail back to {primary}"));
+        if let Err(error) = self
+            .client
+            .shift(&self.apps, &primary, ShiftOptions::default())
+            .await
+        {
+            self.record(
+                "fail back",
+                "the shift is accepted".into(),
+                error.to_string(),
+                false,
+            );
+            return;
+        }
+        let started = Instant::now();
+        let mut all = true;
+        for app in self.apps.clone() {
+            all &= self.wait_for(&app, &primary).await.is_some();
+        }
+        let moved = all.then(|| started.elapsed());
+        tokio::time::sleep(self.pace.settle).await;
+        let after = self.run.live();
+        let errors: u64 = self
+            .apps
+            .iter()
+            .map(|a| new_errors(&before, &after, a))
+            .sum();
+        self.record_move("fail back", moved, errors, 0);
+    }
+}
+
+/// The Region all of `app`'s recent traffic answered from, per the live view.
+fn current_region(live: &LiveView, app: &AppName) -> Option<Region> {
+    live.app(app).and_then(|a| a.current_region.clone())
+}
+
+/// Errors `app` saw between two live views.
+fn new_errors(before: &LiveView, after: &LiveView, app: &AppName) -> u64 {
+    let errors = |v: &LiveView| v.app(app).map_or(0, |a| a.errors);
+    errors(after).saturating_sub(errors(before))
+}
+
+fn regions_text(live: &LiveView, apps: &[AppName]) -> String {
+    apps.iter()
+        .map(|a| {
+            let region = current_region(live, a).map_or_else(|| "?".to_owned(), |r| r.to_string());
+            format!("{a} on {region}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn verdicts(steps: &[Step]) -> String {
+    let mut out = String::from("\nStep                         Held  Expected / measured\n");
+    for step in steps {
+        let _ = writeln!(
+            out,
+            "{:<28} {:<5} expected: {}\n{:<34} measured: {}",
+            step.name,
+            if step.held { "yes" } else { "NO" },
+            step.expected,
+            "",
+            step.measured
+        );
+    }
+    out
+}
