@@ -88,8 +88,20 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Parses a JSON document into `T`: a syntax error is a 400, a document that does not fit
-/// `T` is a 422 whose one field error names the path (`items[0].quantity`).
+/// `T` is a 422 whose one field error names the path (`items[0].quantity`). The document
+/// must be an object: serde would otherwise accept a struct written as an array
+/// (`["a@example.com", "Ada"]`), which no client means to send. (Nested structs written as
+/// arrays are still accepted: serde's derive allows it and this check only sees the top.)
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => Problem::validation(vec![FieldError::new("$", "expected a JSON object")]),
+                Err(e) => Problem::bad_request(format!("malformed JSON: {e}")),
+            },
+        );
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize(&mut de) {
         Ok(value) => value,
@@ -223,7 +235,7 @@ mod tests {
                 r#"{"user": "a", "items": [{"sku": "x", "quantity": 1, "z": 0}]}"#,
                 "items[0].z",
             ),
-            (r#"[1]"#, "[0]"),
+            (r#"[1]"#, "$"),
             ("1", "$"),
         ];
         for (body, field) in cases {

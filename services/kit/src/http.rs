@@ -93,8 +93,15 @@ pub fn service_router(
 fn openapi_json(mut spec: utoipa::openapi::OpenApi, info: &ServiceInfo) -> String {
     use utoipa::openapi::ComponentsBuilder;
     use utoipa::{PartialSchema, ToSchema};
-    spec.info.title = info.name.to_owned();
-    spec.info.version = info.version.to_owned();
+    // Replace the whole info: utoipa-axum's default carries its own crate's metadata.
+    spec.info = utoipa::openapi::InfoBuilder::new()
+        .title(info.name)
+        .version(info.version)
+        .description(Some(format!(
+            "The {} service in {}. Errors are RFC 9457 problem details (`application/problem+json`).",
+            info.name, info.region
+        )))
+        .build();
     let components = spec.components.take().unwrap_or_default();
     let builder = ComponentsBuilder::from(components)
         .schema(ProblemDetails::name(), ProblemDetails::schema())

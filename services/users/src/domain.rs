@@ -1,0 +1,398 @@
+//! The users domain: parsed once at the edge, valid by construction afterwards.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use topology::Region;
+
+/// Why an input is not a valid domain value. Messages are for API clients.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("must be a UUIDv7 user id")]
+    UserId,
+    #[error("must be an email address like `ada@example.com` (at most 254 characters)")]
+    Email,
+    #[error("must be 1 to {max} characters, not only spaces, without control characters", max = UserName::MAX_CHARS)]
+    UserName,
+    #[error("must be a positive integer version, as in `If-Match: \"3\"`")]
+    Version,
+}
+
+/// A user's id: a UUIDv7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(Uuid);
+
+impl UserId {
+    /// A new id, stamped now.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// Parses an id; only UUIDv7s are ids of this service.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        match Uuid::try_parse(s) {
+            Ok(u) if u.get_version_num() == 7 => Ok(Self(u)),
+            _ => Err(DomainError::UserId),
+        }
+    }
+}
+
+impl Default for UserId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for UserId {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, DomainError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<UserId> for String {
+    fn from(id: UserId) -> String {
+        id.to_string()
+    }
+}
+
+/// An email address, normalised: trimmed and lowercased, so uniqueness ignores case.
+/// The check is deliberately practical (one `@`, a dotted domain of DNS labels), not RFC 5322.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// Parses and normalises an address.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        let s = s.trim().to_lowercase();
+        let (local, domain) = s.split_once('@').ok_or(DomainError::Email)?;
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && local
+                .chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && !"@<>()[],;:\\\"".contains(c));
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if local_ok && domain_ok && s.len() <= 254 {
+            Ok(Self(s))
+        } else {
+            Err(DomainError::Email)
+        }
+    }
+
+    /// The normalised address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, DomainError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Email> for String {
+    fn from(e: Email) -> String {
+        e.0
+    }
+}
+
+/// A user's display name: trimmed, 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserName(String);
+
+impl UserName {
+    /// The longest name, in characters.
+    pub const MAX_CHARS: usize = 100;
+
+    /// Parses a name.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        let s = s.trim();
+        let chars = s.chars().count();
+        if (1..=Self::MAX_CHARS).contains(&chars) && !s.chars().any(char::is_control) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(DomainError::UserName)
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserName {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, DomainError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<UserName> for String {
+    fn from(n: UserName) -> String {
+        n.0
+    }
+}
+
+/// A user's version, for optimistic concurrency: 1 when created, +1 on every change.
+/// Sent as the `ETag` and expected back in `If-Match`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Version(u64);
+
+impl Version {
+    /// The version of a new user.
+    pub const FIRST: Version = Version(1);
+
+    /// A version from its number; 0 is not a version.
+    pub fn new(n: u64) -> Result<Self, DomainError> {
+        if n == 0 {
+            Err(DomainError::Version)
+        } else {
+            Ok(Self(n))
+        }
+    }
+
+    /// Parses an `If-Match` value: `3`, `"3"` or `W/"3"` (one entity tag, no `*`).
+    pub fn parse_if_match(s: &str) -> Result<Self, DomainError> {
+        let s = s.trim();
+        let s = s.strip_prefix("W/").unwrap_or(s);
+        let s = s
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .unwrap_or(s);
+        let n = s.parse::<u64>().map_err(|_| DomainError::Version)?;
+        Self::new(n)
+    }
+
+    /// The number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The version after a change; saturates (2^64 changes do not happen).
+    pub fn next(self) -> Self {
+        Self(self.0.saturating_add(1))
+    }
+
+    /// The strong entity tag: `"3"`.
+    pub fn etag(self) -> String {
+        format!("\"{}\"", self.0)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub name: UserName,
+    pub version: Version,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The Region that last wrote the user.
+    pub region: Region,
+}
+
+/// A change to a user: the fields a `PATCH` sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChange {
+    pub email: Option<Email>,
+    pub name: Option<UserName>,
+}
+
+impl UserChange {
+    /// Whether the change sets nothing.
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none() && self.name.is_none()
+    }
+}
+
+impl User {
+    /// A new user, version 1, written now in `region`.
+    pub fn new(email: Email, name: UserName, region: Region, now: DateTime<Utc>) -> Self {
+        Self {
+            id: UserId::new(),
+            email,
+            name,
+            version: Version::FIRST,
+            created_at: now,
+            updated_at: now,
+            region,
+        }
+    }
+
+    /// The user after `change`, written now in `region`: the next version.
+    pub fn changed(&self, change: UserChange, region: Region, now: DateTime<Utc>) -> Self {
+        Self {
+            id: self.id,
+            email: change.email.unwrap_or_else(|| self.email.clone()),
+            name: change.name.unwrap_or_else(|| self.name.clone()),
+            version: self.version.next(),
+            created_at: self.created_at,
+            updated_at: now,
+            region,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_are_uuid_v7() {
+        let id = UserId::new();
+        assert_eq!(UserId::parse(&id.to_string()), Ok(id));
+        assert_eq!(
+            UserId::parse(&Uuid::new_v4().to_string()),
+            Err(DomainError::UserId)
+        );
+        assert_eq!(UserId::parse("nope"), Err(DomainError::UserId));
+        assert_eq!(UserId::parse(""), Err(DomainError::UserId));
+        let later = UserId::new();
+        assert!(later > id, "ids sort by creation time");
+    }
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        assert!(Email::parse("a.b+tag@mail.example.co.uk").is_ok());
+    }
+
+    #[test]
+    fn bad_emails_are_rejected() {
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        let long = format!("a@{}.com", "b".repeat(250));
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "ada@example",
+            "ada@@example.com",
+            "a b@example.com",
+            "ada@exa mple.com",
+            "ada@-example.com",
+            "ada@example..com",
+            "ada@example.com.",
+            "<ada>@example.com",
+            "ada@exam_ple.com",
+            &long_local,
+            &long,
+        ] {
+            assert_eq!(Email::parse(bad), Err(DomainError::Email), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            UserName::parse("  Ada Lovelace ").unwrap().as_str(),
+            "Ada Lovelace"
+        );
+        assert!(
+            UserName::parse(&"é".repeat(100)).is_ok(),
+            "the limit counts characters"
+        );
+        for bad in ["", "   ", "a\u{0}b", "line\nbreak", &"x".repeat(101)] {
+            assert_eq!(UserName::parse(bad), Err(DomainError::UserName), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn versions_and_if_match() {
+        assert_eq!(Version::parse_if_match("3").unwrap().get(), 3);
+        assert_eq!(Version::parse_if_match("\"3\"").unwrap().get(), 3);
+        assert_eq!(Version::parse_if_match("W/\"3\"").unwrap().get(), 3);
+        for bad in [
+            "",
+            "0",
+            "\"0\"",
+            "*",
+            "-1",
+            "abc",
+            "\"3",
+            "1.5",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                Version::parse_if_match(bad),
+                Err(DomainError::Version),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Version::FIRST.next().etag(), "\"2\"");
+        assert_eq!(Version::new(u64::MAX).unwrap().next().get(), u64::MAX);
+    }
+
+    #[test]
+    fn changes_bump_the_version_and_keep_the_rest() {
+        let east: Region = "us-east-1".parse().unwrap();
+        let west: Region = "us-west-2".parse().unwrap();
+        let t0 = Utc::now();
+        let user = User::new(
+            Email::parse("ada@example.com").unwrap(),
+            UserName::parse("Ada").unwrap(),
+            east,
+            t0,
+        );
+        assert_eq!(user.version, Version::FIRST);
+        let t1 = t0 + chrono::TimeDelta::seconds(1);
+        let change = UserChange {
+            name: Some(UserName::parse("Ada L.").unwrap()),
+            email: None,
+        };
+        let changed = user.changed(change, west.clone(), t1);
+        assert_eq!(changed.version.get(), 2);
+        assert_eq!(changed.email, user.email);
+        assert_eq!(changed.name.as_str(), "Ada L.");
+        assert_eq!((changed.created_at, changed.updated_at), (t0, t1));
+        assert_eq!(changed.region, west);
+        assert!(UserChange::default().is_empty());
+    }
+}

@@ -1,0 +1,417 @@
+//! The users store: the port the handlers use, and its adapter over the kit's item-store
+//! port, which runs on both the in-memory table and DynamoDB.
+//!
+//! Table layout (partition key `pk`):
+//! - `USER#<id>`: the user (`id`, `email`, `name`, `created_at`) plus `version`,
+//!   `updated_at` and `region` (the last writer), like every item;
+//! - `EMAIL#<email>`: the email's owner (`user_id`), which makes emails unique: it is put
+//!   with `attribute_not_exists(pk)` in the same transaction as the user.
+//!
+//! Every rule is a write condition, never a read followed by a blind write: a create puts
+//! both items only if neither exists; an update or delete applies only if the user's
+//! `version` is the one read (so the email read with it is still current) and the old email
+//! item still belongs to the user.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use kit::dynamo::DynamoTable;
+use kit::memory::MemoryTable;
+use kit::store::{
+    Condition, HealthCheck, Item, ItemTable, PK, StoreError, Write, attr_str, attr_u64,
+};
+use topology::Region;
+
+use crate::domain::{Email, User, UserChange, UserId, UserName, Version};
+
+/// Why a store operation did not happen.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UserStoreError {
+    #[error("no user has id {0}")]
+    NotFound(UserId),
+    #[error("the email address is already registered")]
+    EmailTaken,
+    /// `If-Match` names another version than the stored one.
+    #[error("the user is at version {current}, not {expected}")]
+    VersionMismatch { expected: Version, current: Version },
+    /// The user changed between the read and the conditional write; the client may retry.
+    #[error("the user changed concurrently; retry")]
+    Concurrent,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One page of users and the cursor of the next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserPage {
+    pub users: Vec<User>,
+    /// The id to continue after, when more users may follow.
+    pub next: Option<UserId>,
+}
+
+/// The port the handlers use.
+#[async_trait]
+pub trait UserStore: HealthCheck + Send + Sync {
+    /// Stores a new user; fails with [`UserStoreError::EmailTaken`] when the email is used.
+    async fn create(&self, user: &User) -> Result<(), UserStoreError>;
+
+    /// The user with this id.
+    async fn get(&self, id: UserId) -> Result<Option<User>, UserStoreError>;
+
+    /// Up to `limit` users after the user `after`.
+    async fn list(&self, limit: usize, after: Option<UserId>) -> Result<UserPage, UserStoreError>;
+
+    /// Applies `change` if the user is at version `expected`; returns the new user.
+    async fn update(
+        &self,
+        id: UserId,
+        expected: Version,
+        change: UserChange,
+    ) -> Result<User, UserStoreError>;
+
+    /// Deletes the user (if at version `expected`, when given) and frees its email.
+    async fn delete(&self, id: UserId, expected: Option<Version>) -> Result<(), UserStoreError>;
+}
+
+/// The users store over any item table: `ItemUserStore<MemoryTable>` is the memory
+/// adapter, `ItemUserStore<DynamoTable>` the DynamoDB one (condition expressions and
+/// `TransactWriteItems`, in `kit::dynamo`).
+pub struct ItemUserStore<T: ?Sized> {
+    table: Arc<T>,
+    /// Stamped on every item this instance writes.
+    region: Region,
+}
+
+/// The in-memory adapter.
+pub type MemoryUserStore = ItemUserStore<MemoryTable>;
+/// The DynamoDB adapter.
+pub type DynamoUserStore = ItemUserStore<DynamoTable>;
+
+impl<T: ItemTable + ?Sized> ItemUserStore<T> {
+    /// A store on `table`, writing as `region`.
+    pub fn new(table: Arc<T>, region: Region) -> Self {
+        Self { table, region }
+    }
+
+    /// The table, e.g. to count items in tests.
+    pub fn table(&self) -> &Arc<T> {
+        &self.table
+    }
+
+    async fn current(&self, id: UserId) -> Result<User, UserStoreError> {
+        let item = self
+            .table
+            .get(&user_pk(id))
+            .await?
+            .ok_or(UserStoreError::NotFound(id))?;
+        Ok(from_item(&item)?)
+    }
+
+    /// After a failed condition on the user item: gone (404) or changed (retry).
+    async fn explain_failure(&self, id: UserId) -> UserStoreError {
+        match self.table.get(&user_pk(id)).await {
+            Ok(None) => UserStoreError::NotFound(id),
+            Ok(Some(_)) => UserStoreError::Concurrent,
+            Err(e) => e.into(),
+        }
+    }
+}
+
+fn user_pk(id: UserId) -> String {
+    format!("USER#{id}")
+}
+
+fn email_pk(email: &Email) -> String {
+    format!("EMAIL#{email}")
+}
+
+fn to_item(user: &User) -> Item {
+    let value = json!({
+        PK: user_pk(user.id),
+        "id": user.id.to_string(),
+        "email": user.email.as_str(),
+        "name": user.name.as_str(),
+        "version": user.version.get(),
+        "created_at": user.created_at.to_rfc3339(),
+        "updated_at": user.updated_at.to_rfc3339(),
+        "region": user.region.as_str(),
+    });
+    into_map(value)
+}
+
+fn email_item(user: &User) -> Item {
+    into_map(json!({
+        PK: email_pk(&user.email),
+        "user_id": user.id.to_string(),
+        "version": user.version.get(),
+        "updated_at": user.updated_at.to_rfc3339(),
+        "region": user.region.as_str(),
+    }))
+}
+
+fn into_map(value: Value) -> Item {
+    match value {
+        Value::Object(map) => map,
+        _ => Item::new(),
+    }
+}
+
+fn from_item(item: &Item) -> Result<User, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("user item: {what}"));
+    let time = |name: &str| -> Result<DateTime<Utc>, StoreError> {
+        DateTime::parse_from_rfc3339(attr_str(item, name)?)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| corrupt(name))
+    };
+    Ok(User {
+        id: UserId::parse(attr_str(item, "id")?).map_err(|_| corrupt("id"))?,
+        email: Email::parse(attr_str(item, "email")?).map_err(|_| corrupt("email"))?,
+        name: UserName::parse(attr_str(item, "name")?).map_err(|_| corrupt("name"))?,
+        version: Version::new(attr_u64(item, "version")?).map_err(|_| corrupt("version"))?,
+        created_at: time("created_at")?,
+        updated_at: time("updated_at")?,
+        region: attr_str(item, "region")?
+            .parse()
+            .map_err(|_| corrupt("region"))?,
+    })
+}
+
+/// The condition that the email item still belongs to `id`.
+fn owned_by(id: UserId) -> Condition {
+    Condition::AttrEquals("user_id".into(), Value::String(id.to_string()))
+}
+
+#[async_trait]
+impl<T: ItemTable + ?Sized> HealthCheck for ItemUserStore<T> {
+    async fn check(&self) -> Result<(), StoreError> {
+        self.table.check().await
+    }
+}
+
+#[async_trait]
+impl<T: ItemTable + ?Sized> UserStore for ItemUserStore<T> {
+    async fn create(&self, user: &User) -> Result<(), UserStoreError> {
+        let writes = vec![
+            Write::Put {
+                item: to_item(user),
+                condition: Condition::NotExists,
+            },
+            Write::Put {
+                item: email_item(user),
+                condition: Condition::NotExists,
+            },
+        ];
+        match self.table.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed { failed }) if failed.contains(&1) => {
+                Err(UserStoreError::EmailTaken)
+            }
+            // A UUIDv7 collision: not a client's fault, and vanishingly rare.
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn get(&self, id: UserId) -> Result<Option<User>, UserStoreError> {
+        match self.table.get(&user_pk(id)).await? {
+            Some(item) => Ok(Some(from_item(&item)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list(&self, limit: usize, after: Option<UserId>) -> Result<UserPage, UserStoreError> {
+        let after = after.map(user_pk);
+        let page = self.table.scan("USER#", limit, after.as_deref()).await?;
+        let users = page
+            .items
+            .iter()
+            .map(from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = match (&page.next, users.last()) {
+            (Some(_), Some(last)) => Some(last.id),
+            _ => None,
+        };
+        Ok(UserPage { users, next })
+    }
+
+    async fn update(
+        &self,
+        id: UserId,
+        expected: Version,
+        change: UserChange,
+    ) -> Result<User, UserStoreError> {
+        let current = self.current(id).await?;
+        if current.version != expected {
+            return Err(UserStoreError::VersionMismatch {
+                expected,
+                current: current.version,
+            });
+        }
+        let updated = current.changed(change, self.region.clone(), Utc::now());
+        let mut writes = vec![Write::Put {
+            item: to_item(&updated),
+            condition: Condition::VersionIs(expected.get()),
+        }];
+        let email_changed = updated.email != current.email;
+        if email_changed {
+            writes.push(Write::Delete {
+                pk: email_pk(&current.email),
+                condition: owned_by(id),
+            });
+            writes.push(Write::Put {
+                item: email_item(&updated),
+                condition: Condition::NotExists,
+            });
+        } else {
+            writes.push(Write::Put {
+                item: email_item(&updated),
+                condition: owned_by(id),
+            });
+        }
+        match self.table.transact(writes).await {
+            Ok(()) => Ok(updated),
+            Err(StoreError::ConditionFailed { failed }) => Err(if failed.contains(&0) {
+                self.explain_failure(id).await
+            } else if email_changed && failed.contains(&2) {
+                UserStoreError::EmailTaken
+            } else {
+                UserStoreError::Concurrent
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete(&self, id: UserId, expected: Option<Version>) -> Result<(), UserStoreError> {
+        let current = self.current(id).await?;
+        if let Some(expected) = expected
+            && current.version != expected
+        {
+            return Err(UserStoreError::VersionMismatch {
+                expected,
+                current: current.version,
+            });
+        }
+        let writes = vec![
+            Write::Delete {
+                pk: user_pk(id),
+                condition: Condition::VersionIs(current.version.get()),
+            },
+            Write::Delete {
+                pk: email_pk(&current.email),
+                condition: owned_by(id),
+            },
+        ];
+        match self.table.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed { failed }) if failed.contains(&0) => {
+                Err(self.explain_failure(id).await)
+            }
+            Err(StoreError::ConditionFailed { .. }) => Err(UserStoreError::Concurrent),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region() -> Region {
+        "us-east-1".parse().unwrap()
+    }
+
+    fn store() -> MemoryUserStore {
+        ItemUserStore::new(MemoryTable::new("users", region()), region())
+    }
+
+    fn user(email: &str) -> User {
+        User::new(
+            Email::parse(email).unwrap(),
+            UserName::parse("Ada").unwrap(),
+            region(),
+            Utc::now(),
+        )
+    }
+
+    #[test]
+    fn items_round_trip() {
+        let u = user("ada@example.com");
+        let back = from_item(&to_item(&u)).unwrap();
+        // RFC 3339 keeps nanoseconds, so the round trip is exact.
+        assert_eq!(back, u);
+        let mut broken = to_item(&u);
+        broken.insert("email".into(), json!("not an email"));
+        assert!(matches!(from_item(&broken), Err(StoreError::Corrupt(_))));
+    }
+
+    #[tokio::test]
+    async fn emails_are_unique_and_freed_on_delete() {
+        let s = store();
+        let ada = user("ada@example.com");
+        s.create(&ada).await.unwrap();
+        assert_eq!(
+            s.create(&user("ADA@example.com")).await,
+            Err(UserStoreError::EmailTaken)
+        );
+        assert_eq!(s.table().len(), 2);
+        s.delete(ada.id, None).await.unwrap();
+        assert!(s.table().is_empty());
+        s.create(&user("ada@example.com")).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn updates_move_the_email_and_check_the_version() {
+        let s = store();
+        let ada = user("ada@example.com");
+        let bob = user("bob@example.com");
+        s.create(&ada).await.unwrap();
+        s.create(&bob).await.unwrap();
+        let to_bob = UserChange {
+            email: Some(bob.email.clone()),
+            name: None,
+        };
+        assert_eq!(
+            s.update(ada.id, Version::FIRST, to_bob).await,
+            Err(UserStoreError::EmailTaken)
+        );
+        let change = UserChange {
+            email: Some(Email::parse("lovelace@example.com").unwrap()),
+            name: None,
+        };
+        let updated = s
+            .update(ada.id, Version::FIRST, change.clone())
+            .await
+            .unwrap();
+        assert_eq!(updated.version.get(), 2);
+        assert!(matches!(
+            s.update(ada.id, Version::FIRST, change).await,
+            Err(UserStoreError::VersionMismatch { .. })
+        ));
+        // The old email is free again, the new one taken.
+        s.create(&user("ada@example.com")).await.unwrap();
+        assert_eq!(
+            s.create(&user("lovelace@example.com")).await,
+            Err(UserStoreError::EmailTaken)
+        );
+        let missing = UserId::new();
+        assert_eq!(
+            s.delete(missing, None).await,
+            Err(UserStoreError::NotFound(missing))
+        );
+    }
+
+    #[tokio::test]
+    async fn lists_page_through_users_only() {
+        let s = store();
+        for i in 0..5 {
+            s.create(&user(&format!("u{i}@example.com"))).await.unwrap();
+        }
+        let first = s.list(3, None).await.unwrap();
+        assert_eq!(first.users.len(), 3);
+        let rest = s.list(3, first.next).await.unwrap();
+        assert_eq!(rest.users.len(), 2);
+        assert_eq!(rest.next, None);
+    }
+}
