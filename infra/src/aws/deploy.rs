@@ -1,8 +1,6 @@
 //! The whole deploy and destroy: bootstrap → packages uploaded → ARC → initial routing-control
 //! states → data → app stacks (both Regions at once) → manifest; and the reverse.
 
-use std::path::Path;
-
 use anyhow::{Context, bail};
 use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
 use aws_smithy_types::error::display::DisplayErrorContext;
