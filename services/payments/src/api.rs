@@ -1,0 +1,379 @@
+//! The payments HTTP API: request and response bodies, the `Idempotency-Key` contract, and
+//! the handlers, each annotated for the OpenAPI document.
+//!
+//! The idempotency contract, for `POST /payments` and `POST /payments/{id}/refund`:
+//! - the `Idempotency-Key` header is required: missing → 428 `precondition-required`;
+//!   not 1–255 visible ASCII characters → 400;
+//! - the first request with a key is applied, and its response is stored with the key;
+//! - a later request with the same key and the same content gets that stored response
+//!   (same status, same body) with the header `idempotent-replayed: true`;
+//! - a later request with the same key and other content → 422 `idempotency-key-reused`;
+//!   a key is one operation: reusing a payment's key for a refund is "other content".
+//!   Content is compared after parsing, so JSON whitespace or member order do not matter.
+//! - only successes are stored: a request refused (4xx) may be corrected and resent with
+//!   the same key.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use kit::extract::{Path, RawJson, parse_json};
+use kit::problem::ProblemDetails;
+use kit::validate::Fields;
+use kit::{ApiResult, Problem, Region};
+
+use crate::domain::{
+    Currency, Fingerprint, IdempotencyKey, IdempotencyRecord, Money, NewPayment, OrderId, Payment,
+    PaymentId, PaymentStatus,
+};
+use crate::store::{Applied, PaymentStore};
+
+/// The request header naming an idempotency key.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// The response header marking a replayed response.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// What the handlers share.
+struct AppState {
+    store: Arc<dyn PaymentStore>,
+    region: Region,
+}
+
+type AppStateRef = State<Arc<AppState>>;
+
+/// The payments routes, with their OpenAPI description, ready for
+/// `kit::http::service_router`.
+pub fn routes(store: Arc<dyn PaymentStore>, region: Region) -> OpenApiRouter {
+    let state = Arc::new(AppState { store, region });
+    OpenApiRouter::new()
+        .routes(routes!(create_payment))
+        .routes(routes!(get_payment))
+        .routes(routes!(refund_payment))
+        .with_state(state)
+}
+
+/// `POST /payments`: take a payment for an order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePayment {
+    /// The order paid for (a UUID).
+    #[schema(format = Uuid, example = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e")]
+    pub order_id: String,
+    /// The amount in minor units (cents), 1 to 2^53 − 1.
+    #[schema(example = 2500)]
+    pub amount_cents: i64,
+    /// ISO 4217 code, three uppercase letters.
+    #[schema(example = "EUR")]
+    pub currency: String,
+}
+
+impl CreatePayment {
+    /// The domain's view of the request, or one 422 naming every invalid field.
+    pub fn parse(&self) -> ApiResult<NewPayment> {
+        let mut fields = Fields::new();
+        let order_id = fields.check("order_id", self.order_id.parse::<OrderId>());
+        let amount = fields.check("amount_cents", Money::from_minor(self.amount_cents.into()));
+        let currency = fields.check("currency", self.currency.parse::<Currency>());
+        let ((order_id, amount), currency) = fields.finish(order_id.zip(amount).zip(currency))?;
+        Ok(NewPayment {
+            order_id,
+            amount,
+            currency,
+        })
+    }
+}
+
+/// A payment as the API shows it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PaymentBody {
+    #[schema(format = Uuid)]
+    pub id: String,
+    #[schema(format = Uuid)]
+    pub order_id: String,
+    pub amount_cents: u64,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub status: PaymentStatus,
+    /// Starts at 1; every write adds one.
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The Region that last wrote the payment.
+    #[schema(example = "us-east-1")]
+    pub region: String,
+}
+
+impl From<&Payment> for PaymentBody {
+    fn from(p: &Payment) -> Self {
+        Self {
+            id: p.id.to_string(),
+            order_id: p.order_id.to_string(),
+            amount_cents: p.amount.minor(),
+            currency: p.currency.to_string(),
+            status: p.status,
+            version: p.version,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            region: p.region.to_string(),
+        }
+    }
+}
+
+/// The request's idempotency key: 428 when missing, 400 when unusable.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<IdempotencyKey> {
+    let Some(value) = headers.get(&IDEMPOTENCY_KEY) else {
+        return Err(Problem::precondition_required(
+            "this request needs an `Idempotency-Key` header: a unique value per operation, \
+             sent again unchanged when retrying (a UUID is a good choice)",
+        ));
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            Problem::bad_request(format!(
+                "the `Idempotency-Key` header must be 1 to {} visible ASCII characters",
+                IdempotencyKey::MAX_LEN
+            ))
+        })
+}
+
+/// The stored response of a key used before, if the request is the same; else a 422.
+fn replay(record: &IdempotencyRecord, fingerprint: &Fingerprint) -> ApiResult<Response> {
+    if record.fingerprint != *fingerprint {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+            format!(
+                "the Idempotency-Key `{}` was already used for a different request; \
+                 use a new key for a new operation",
+                record.key
+            ),
+        ));
+    }
+    let status = StatusCode::from_u16(record.status).map_err(Problem::internal)?;
+    let mut response = json_response(status, record.body.clone());
+    response
+        .headers_mut()
+        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    Ok(response)
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The response to store with the key and send, and the record that stores it.
+fn first_response(
+    app: &AppState,
+    key: IdempotencyKey,
+    fingerprint: Fingerprint,
+    status: StatusCode,
+    payment: &Payment,
+) -> ApiResult<IdempotencyRecord> {
+    let body = serde_json::to_string(&PaymentBody::from(payment)).map_err(Problem::internal)?;
+    Ok(IdempotencyRecord {
+        key,
+        fingerprint,
+        status: status.as_u16(),
+        body,
+        created_at: payment.updated_at,
+        region: app.region.clone(),
+    })
+}
+
+/// A payment id from the path; a malformed one names no payment, so it is a 404.
+fn payment_id(raw: &str) -> ApiResult<PaymentId> {
+    raw.parse().map_err(|_| not_found(raw))
+}
+
+fn not_found(id: impl std::fmt::Display) -> Problem {
+    Problem::not_found(format!("no payment with id `{id}`"))
+}
+
+fn not_captured(payment: &Payment) -> Problem {
+    Problem::conflict(format!(
+        "payment {} is {}; only a captured payment can be refunded",
+        payment.id, payment.status
+    ))
+    .with_kind("payment-not-captured")
+}
+
+/// Take a payment (status `captured`). Idempotent with the required `Idempotency-Key`: 20
+/// concurrent identical requests create one payment; the others get its response replayed.
+#[utoipa::path(
+    post, path = "/payments", tag = "payments",
+    request_body = CreatePayment,
+    params(("Idempotency-Key" = String, Header, description = "Required; one per operation, unchanged on retries")),
+    responses(
+        (status = 201, description = "The payment, captured (or this response replayed, with `idempotent-replayed: true`)", body = PaymentBody),
+        (status = 400, description = "Malformed JSON or an unusable Idempotency-Key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or the key was used for another request", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 428, description = "No Idempotency-Key header", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+async fn create_payment(
+    State(app): AppStateRef,
+    headers: HeaderMap,
+    RawJson(body): RawJson,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let new = parse_json::<CreatePayment>(&body)?.parse()?;
+    let fingerprint = Fingerprint::of_capture(&new);
+    let payment = Payment::capture(new, Utc::now(), app.region.clone());
+    let record = first_response(
+        &app,
+        key,
+        fingerprint.clone(),
+        StatusCode::CREATED,
+        &payment,
+    )?;
+    match app.store.capture(&payment, &record).await? {
+        Applied::Written => {
+            let mut response = json_response(StatusCode::CREATED, record.body);
+            if let Ok(location) = HeaderValue::from_str(&format!("/payments/{}", payment.id)) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok(response)
+        }
+        Applied::KeyUsed(existing) => replay(&existing, &fingerprint),
+        Applied::StateChanged => Err(Problem::internal("a new payment's id was already taken")),
+    }
+}
+
+/// One payment.
+#[utoipa::path(
+    get, path = "/payments/{id}", tag = "payments",
+    params(("id" = String, Path, description = "The payment's id")),
+    responses(
+        (status = 200, description = "The payment", body = PaymentBody),
+        (status = 404, description = "No such payment", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+async fn get_payment(State(app): AppStateRef, Path(id): Path<String>) -> ApiResult<Response> {
+    let id = payment_id(&id)?;
+    let payment = app.store.get(&id).await?.ok_or_else(|| not_found(id))?;
+    Ok((StatusCode::OK, axum::Json(PaymentBody::from(&payment))).into_response())
+}
+
+/// Refund a captured payment (status `refunded`). No body. Idempotent with the required
+/// `Idempotency-Key`: a retry gets the first refund's response replayed, not a 409.
+#[utoipa::path(
+    post, path = "/payments/{id}/refund", tag = "payments",
+    params(
+        ("id" = String, Path, description = "The payment's id"),
+        ("Idempotency-Key" = String, Header, description = "Required; one per operation, unchanged on retries"),
+    ),
+    responses(
+        (status = 200, description = "The payment, refunded (or this response replayed, with `idempotent-replayed: true`)", body = PaymentBody),
+        (status = 400, description = "An unusable Idempotency-Key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such payment", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The payment is not captured", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "The key was used for another request", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 428, description = "No Idempotency-Key header", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable", body = ProblemDetails, content_type = "application/problem+json"),
+    )
+)]
+async fn refund_payment(
+    State(app): AppStateRef,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let id = payment_id(&id)?;
+    let fingerprint = Fingerprint::of_refund(&id);
+    // A retry of a refund that went through must replay it, not meet the 409 its new
+    // state would give; the transaction below still decides races.
+    if let Some(existing) = app.store.idempotency_record(&key).await? {
+        return replay(&existing, &fingerprint);
+    }
+    let payment = app.store.get(&id).await?.ok_or_else(|| not_found(id))?;
+    let refunded = payment
+        .refunded(Utc::now(), app.region.clone())
+        .map_err(|_| not_captured(&payment))?;
+    let record = first_response(&app, key, fingerprint.clone(), StatusCode::OK, &refunded)?;
+    match app.store.refund(&refunded, &record).await? {
+        Applied::Written => Ok(json_response(StatusCode::OK, record.body)),
+        Applied::KeyUsed(existing) => replay(&existing, &fingerprint),
+        Applied::StateChanged => match app.store.get(&id).await? {
+            Some(now) => Err(not_captured(&now)),
+            None => Err(not_found(id)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(value: serde_json::Value) -> CreatePayment {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn requests_parse_or_name_every_bad_field() {
+        let ok = request(serde_json::json!({
+            "order_id": "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e", "amount_cents": 2500, "currency": "EUR"
+        }));
+        assert_eq!(ok.parse().unwrap().amount.minor(), 2500);
+        let bad =
+            request(serde_json::json!({"order_id": "x", "amount_cents": 0, "currency": "eur"}));
+        let problem = bad.parse().unwrap_err();
+        assert_eq!(problem.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["order_id", "amount_cents", "currency"]);
+    }
+
+    #[test]
+    fn idempotency_key_headers() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            idempotency_key(&headers).unwrap_err().status,
+            StatusCode::PRECONDITION_REQUIRED
+        );
+        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("has space"));
+        assert_eq!(
+            idempotency_key(&headers).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_bytes(b"\xff").unwrap());
+        assert_eq!(
+            idempotency_key(&headers).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("key-1"));
+        assert_eq!(idempotency_key(&headers).unwrap().as_str(), "key-1");
+    }
+
+    #[test]
+    fn replays_only_the_same_request() {
+        let record = IdempotencyRecord {
+            key: "k".parse().unwrap(),
+            fingerprint: Fingerprint::of("a", &[]),
+            status: 201,
+            body: r#"{"id":"x"}"#.into(),
+            created_at: Utc::now(),
+            region: "us-east-1".parse().unwrap(),
+        };
+        let response = replay(&record, &Fingerprint::of("a", &[])).unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.headers()[IDEMPOTENT_REPLAYED], "true");
+        let problem = replay(&record, &Fingerprint::of("b", &[])).unwrap_err();
+        assert_eq!(problem.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(problem.kind, "idempotency-key-reused");
+    }
+}

@@ -1,0 +1,431 @@
+//! The payments store: the port the handlers use, and its one adapter over the kit's item
+//! table (DynamoDB or memory).
+//!
+//! Idempotency is the store's job, not the handler's: a payment write and the record of
+//! its idempotency key (`IDEM#<key>`, holding the request's fingerprint and the response)
+//! go in ONE transaction, the record under `attribute_not_exists`. Of any number of
+//! concurrent requests with one key exactly one transaction commits; every other one fails
+//! its condition and reads the record that won, to replay it (same fingerprint) or refuse
+//! (another fingerprint). No read-then-write decides anything.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde_json::{Value, json};
+
+use kit::store::{
+    Condition, HealthCheck, Item, ItemTable, PK, StoreError, Write, attr_str, attr_u64,
+};
+
+use crate::domain::{
+    Currency, Fingerprint, IdempotencyKey, IdempotencyRecord, Money, OrderId, Payment, PaymentId,
+    PaymentStatus,
+};
+
+/// How long an idempotency record is meant to live: the item carries `expires_at` (epoch
+/// seconds) for a DynamoDB TTL, when the table enables one. A retry later than this may
+/// create a second payment, as with every payment API's keys.
+pub const IDEMPOTENCY_WINDOW: TimeDelta = TimeDelta::hours(24);
+
+/// How many times a transaction is tried when the store is briefly unavailable (DynamoDB
+/// cancels concurrent transactions on one item with `TransactionConflict`). Retrying is
+/// safe precisely because of the idempotency record: a retry of a committed write fails
+/// its condition and replays.
+const ATTEMPTS: u32 = 4;
+
+/// What an idempotent write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The write and the key's record were committed.
+    Written,
+    /// Nothing was written: the key was used before; this is what it recorded.
+    KeyUsed(IdempotencyRecord),
+    /// Nothing was written: the payment is not in the state the write requires.
+    StateChanged,
+}
+
+/// The port: how the handlers reach stored payments.
+#[async_trait]
+pub trait PaymentStore: HealthCheck {
+    /// The payment with this id, if any (strongly consistent).
+    async fn get(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError>;
+
+    /// What `key` recorded, if it was used.
+    async fn idempotency_record(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Stores a new payment and the key's record, both or neither.
+    async fn capture(
+        &self,
+        payment: &Payment,
+        record: &IdempotencyRecord,
+    ) -> Result<Applied, StoreError>;
+
+    /// Replaces a captured payment with `refunded` and stores the key's record, both or
+    /// neither; [`Applied::StateChanged`] when the stored payment is not captured.
+    async fn refund(
+        &self,
+        refunded: &Payment,
+        record: &IdempotencyRecord,
+    ) -> Result<Applied, StoreError>;
+}
+
+/// [`PaymentStore`] over any item table: `kit::memory::MemoryTable` or
+/// `kit::dynamo::DynamoTable`.
+#[derive(Clone)]
+pub struct PaymentTable {
+    table: Arc<dyn ItemTable>,
+}
+
+impl PaymentTable {
+    /// The payments stored in `table`.
+    pub fn new(table: Arc<dyn ItemTable>) -> Self {
+        Self { table }
+    }
+
+    /// Runs `[payment write, record put]` as one transaction, retrying while the store is
+    /// briefly unavailable, and classifies a failed condition.
+    async fn idempotent(
+        &self,
+        payment_write: Write,
+        record: &IdempotencyRecord,
+    ) -> Result<Applied, StoreError> {
+        let writes = vec![
+            payment_write,
+            Write::Put {
+                item: record_to_item(record),
+                condition: Condition::NotExists,
+            },
+        ];
+        let mut attempt = 1;
+        let failed = loop {
+            match self.table.transact(writes.clone()).await {
+                Ok(()) => return Ok(Applied::Written),
+                Err(StoreError::ConditionFailed { failed }) => break failed,
+                Err(StoreError::Unavailable(why)) if attempt < ATTEMPTS => {
+                    tracing::debug!(attempt, error = %why, "idempotent write retried");
+                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if !failed.contains(&1) {
+            return Ok(Applied::StateChanged);
+        }
+        match self.idempotency_record(&record.key).await? {
+            Some(existing) => Ok(Applied::KeyUsed(existing)),
+            // The record vanished between our write and our read (expired): the caller
+            // may simply retry.
+            None => Err(StoreError::ConditionFailed { failed }),
+        }
+    }
+}
+
+#[async_trait]
+impl HealthCheck for PaymentTable {
+    async fn check(&self) -> Result<(), StoreError> {
+        self.table.check().await
+    }
+}
+
+#[async_trait]
+impl PaymentStore for PaymentTable {
+    async fn get(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        self.table
+            .get(&payment_pk(id))
+            .await?
+            .as_ref()
+            .map(payment_from_item)
+            .transpose()
+    }
+
+    async fn idempotency_record(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.table
+            .get(&record_pk(key))
+            .await?
+            .as_ref()
+            .map(record_from_item)
+            .transpose()
+    }
+
+    async fn capture(
+        &self,
+        payment: &Payment,
+        record: &IdempotencyRecord,
+    ) -> Result<Applied, StoreError> {
+        let put = Write::Put {
+            item: payment_to_item(payment),
+            condition: Condition::NotExists,
+        };
+        self.idempotent(put, record).await
+    }
+
+    async fn refund(
+        &self,
+        refunded: &Payment,
+        record: &IdempotencyRecord,
+    ) -> Result<Applied, StoreError> {
+        // A captured payment is never written except by this transition, so "still
+        // captured" also means "still the version the caller read".
+        let captured =
+            Condition::AttrEquals("status".into(), json!(PaymentStatus::Captured.as_str()));
+        let put = Write::Put {
+            item: payment_to_item(refunded),
+            condition: captured,
+        };
+        self.idempotent(put, record).await
+    }
+}
+
+/// The partition key of a payment's item.
+pub fn payment_pk(id: &PaymentId) -> String {
+    format!("PAYMENT#{id}")
+}
+
+/// The partition key of an idempotency key's record.
+pub fn record_pk(key: &IdempotencyKey) -> String {
+    format!("IDEM#{key}")
+}
+
+fn timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn object(value: Value) -> Item {
+    match value {
+        Value::Object(item) => item,
+        _ => unreachable!("json! of an object literal is an object"),
+    }
+}
+
+/// A payment as a stored item.
+pub fn payment_to_item(p: &Payment) -> Item {
+    object(json!({
+        PK: payment_pk(&p.id),
+        "id": p.id.to_string(),
+        "order_id": p.order_id.to_string(),
+        "amount_cents": p.amount.minor(),
+        "currency": p.currency.as_str(),
+        "status": p.status.as_str(),
+        "version": p.version,
+        "created_at": timestamp(&p.created_at),
+        "updated_at": timestamp(&p.updated_at),
+        "region": p.region.as_str(),
+    }))
+}
+
+/// An idempotency record as a stored item.
+pub fn record_to_item(r: &IdempotencyRecord) -> Item {
+    object(json!({
+        PK: record_pk(&r.key),
+        "key": r.key.as_str(),
+        "fingerprint": r.fingerprint.as_str(),
+        "status": r.status,
+        "body": r.body,
+        "created_at": timestamp(&r.created_at),
+        "region": r.region.as_str(),
+        "expires_at": (r.created_at + IDEMPOTENCY_WINDOW).timestamp(),
+    }))
+}
+
+fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("`{what}`: {err}"))
+}
+
+fn parse_attr<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    attr_str(item, name)?.parse().map_err(|e| corrupt(name, e))
+}
+
+fn parse_time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(attr_str(item, name)?)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| corrupt(name, e))
+}
+
+/// A stored item as a payment; anything that does not parse is [`StoreError::Corrupt`].
+pub fn payment_from_item(item: &Item) -> Result<Payment, StoreError> {
+    Ok(Payment {
+        id: parse_attr::<PaymentId>(item, "id")?,
+        order_id: parse_attr::<OrderId>(item, "order_id")?,
+        amount: Money::from_minor(attr_u64(item, "amount_cents")?.into())
+            .map_err(|e| corrupt("amount_cents", e))?,
+        currency: parse_attr::<Currency>(item, "currency")?,
+        status: parse_attr::<PaymentStatus>(item, "status")?,
+        version: attr_u64(item, "version")?,
+        created_at: parse_time(item, "created_at")?,
+        updated_at: parse_time(item, "updated_at")?,
+        region: parse_attr(item, "region")?,
+    })
+}
+
+/// A stored item as an idempotency record.
+pub fn record_from_item(item: &Item) -> Result<IdempotencyRecord, StoreError> {
+    let status = attr_u64(item, "status")?;
+    Ok(IdempotencyRecord {
+        key: parse_attr(item, "key")?,
+        fingerprint: Fingerprint::from_stored(attr_str(item, "fingerprint")?.to_owned()),
+        status: u16::try_from(status).map_err(|e| corrupt("status", e))?,
+        body: attr_str(item, "body")?.to_owned(),
+        created_at: parse_time(item, "created_at")?,
+        region: parse_attr(item, "region")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NewPayment;
+    use kit::memory::MemoryTable;
+
+    fn region() -> topology::Region {
+        "us-east-1".parse().unwrap()
+    }
+
+    fn payment() -> Payment {
+        let new = NewPayment {
+            order_id: "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e".parse().unwrap(),
+            amount: Money::from_minor(4200).unwrap(),
+            currency: "EUR".parse().unwrap(),
+        };
+        Payment::capture(new, Utc::now(), region())
+    }
+
+    fn record(key: &str, fingerprint: &str, body: &str) -> IdempotencyRecord {
+        IdempotencyRecord {
+            key: key.parse().unwrap(),
+            fingerprint: Fingerprint::of(fingerprint, &[]),
+            status: 201,
+            body: body.into(),
+            created_at: chrono::SubsecRound::trunc_subsecs(Utc::now(), 6),
+            region: region(),
+        }
+    }
+
+    fn store() -> (PaymentTable, Arc<MemoryTable>) {
+        let table = MemoryTable::new("payments", region());
+        (PaymentTable::new(table.clone()), table)
+    }
+
+    #[test]
+    fn items_round_trip() {
+        let p = payment();
+        let item = payment_to_item(&p);
+        assert_eq!(item["pk"], format!("PAYMENT#{}", p.id));
+        assert_eq!(payment_from_item(&item).unwrap(), p);
+        let r = record("k-1", "x", r#"{"id":"1"}"#);
+        let item = record_to_item(&r);
+        assert_eq!(item["pk"], "IDEM#k-1");
+        assert!(item["expires_at"].as_i64().unwrap() > Utc::now().timestamp());
+        assert_eq!(record_from_item(&item).unwrap(), r);
+    }
+
+    #[test]
+    fn corrupt_items_are_reported() {
+        let mut item = payment_to_item(&payment());
+        item.insert("amount_cents".into(), json!(0));
+        assert!(
+            matches!(payment_from_item(&item), Err(StoreError::Corrupt(m)) if m.contains("amount"))
+        );
+        let mut item = record_to_item(&record("k", "x", "{}"));
+        item.insert("status".into(), json!(70000));
+        assert!(matches!(
+            record_from_item(&item),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_key_is_used_once() {
+        let (store, table) = store();
+        let first = payment();
+        let r = record("k", "a", "first");
+        assert_eq!(store.capture(&first, &r).await.unwrap(), Applied::Written);
+        assert_eq!(store.get(&first.id).await.unwrap(), Some(first.clone()));
+        // A second payment under the same key writes nothing and sees the first record.
+        let second = payment();
+        let outcome = store
+            .capture(&second, &record("k", "b", "second"))
+            .await
+            .unwrap();
+        assert_eq!(outcome, Applied::KeyUsed(r.clone()));
+        assert_eq!(store.get(&second.id).await.unwrap(), None);
+        assert_eq!(table.len(), 2, "one payment and one record");
+        assert_eq!(store.idempotency_record(&r.key).await.unwrap(), Some(r));
+    }
+
+    #[tokio::test]
+    async fn refunds_are_conditional_on_captured() {
+        let (store, table) = store();
+        let p = payment();
+        store.capture(&p, &record("pay", "a", "{}")).await.unwrap();
+        let refunded = p.refunded(Utc::now(), region()).unwrap();
+        let r1 = record("refund-1", "r", "{}");
+        assert_eq!(
+            store.refund(&refunded, &r1).await.unwrap(),
+            Applied::Written
+        );
+        assert_eq!(store.get(&p.id).await.unwrap(), Some(refunded.clone()));
+        // A stale refund under a new key: the state changed, and its key stays unused.
+        let again = p.refunded(Utc::now(), region()).unwrap();
+        let r2 = record("refund-2", "r", "{}");
+        assert_eq!(
+            store.refund(&again, &r2).await.unwrap(),
+            Applied::StateChanged
+        );
+        assert_eq!(store.idempotency_record(&r2.key).await.unwrap(), None);
+        // The same key again: the key's record wins over the state.
+        assert_eq!(
+            store.refund(&again, &r1).await.unwrap(),
+            Applied::KeyUsed(r1)
+        );
+        assert_eq!(table.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn concurrent_captures_with_one_key_write_once() {
+        let (store, table) = store();
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(
+                    async move { store.capture(&payment(), &record("same", "a", "{}")).await },
+                )
+            })
+            .collect();
+        let mut written = 0;
+        for task in tasks {
+            match task.await.unwrap().unwrap() {
+                Applied::Written => written += 1,
+                Applied::KeyUsed(r) => assert_eq!(r.key.as_str(), "same"),
+                Applied::StateChanged => panic!("a new payment cannot have changed"),
+            }
+        }
+        assert_eq!(written, 1);
+        assert_eq!(table.scan("PAYMENT#", 100, None).unwrap().items.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_table_fails_after_bounded_retries() {
+        let (store, table) = store();
+        table.set_available(false);
+        let started = std::time::Instant::now();
+        let err = store
+            .capture(&payment(), &record("k", "a", "{}"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(store.check().await.is_err());
+    }
+}
