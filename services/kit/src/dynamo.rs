@@ -154,7 +154,14 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let text = DisplayErrorContext(&err).to_string();
+    // A service error's context includes the raw HTTP response; its code and message are
+    // what an operator needs.
+    let text = match (&err, err.code()) {
+        (SdkError::ServiceError(_), Some(code)) => {
+            format!("{code}: {}", err.message().unwrap_or("(no message)"))
+        }
+        _ => DisplayErrorContext(&err).to_string(),
+    };
     match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
             StoreError::Unavailable(text)

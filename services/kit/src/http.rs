@@ -127,8 +127,10 @@ struct MakeUuidV7;
 
 impl MakeRequestId for MakeUuidV7 {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        let id = uuid::Uuid::now_v7().hyphenated().to_string();
-        HeaderValue::from_str(&id).ok().map(RequestId::new)
+        // Encoded on the stack: the header value is the only allocation.
+        let mut buffer = uuid::Uuid::encode_buffer();
+        let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
+        HeaderValue::from_str(id).ok().map(RequestId::new)
     }
 }
 
@@ -189,14 +191,16 @@ async fn health_handler(State(common): State<Arc<Common>>) -> Response {
         ),
     };
     let info = &common.info;
-    let body = json!({
+    let mut body = json!({
         "status": if status.is_success() { "ok" } else { "unavailable" },
         "service": info.name,
         "region": info.region,
         "version": info.version,
         "store": store,
-        "error": error,
     });
+    if let Some(error) = error {
+        body["error"] = error.into();
+    }
     (status, axum::Json(body)).into_response()
 }
 

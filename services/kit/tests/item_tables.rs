@@ -245,3 +245,20 @@ async fn a_dead_endpoint_is_unavailable_quickly() {
         Err(StoreError::Unavailable(_))
     ));
 }
+
+#[tokio::test]
+async fn a_missing_table_fails_health_with_a_short_reason() {
+    let endpoint = tokio::task::spawn_blocking(testkit::moto).await.unwrap();
+    let client = kit::dynamo::client(&region(), Some(endpoint)).await;
+    let table = DynamoTable::new(
+        client,
+        Table {
+            name: testkit::unique_name("absent"),
+            indexes: vec![],
+        },
+    );
+    let err = table.check().await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("ResourceNotFoundException"), "{text}");
+    assert!(text.len() < 300, "no raw response dump: {text}");
+}
