@@ -192,9 +192,11 @@ impl Orchestrator {
                 "Apply the changes to {pending} stack(s) of phase `{}`?",
                 phase.name
             );
-            if !self.confirm.ask(&question).await? {
+            let answer = self.confirm.ask(&question).await;
+            if !matches!(answer, Ok(true)) {
+                // Leave no change set behind that someone could execute by mistake later.
                 self.discard(&phase.stacks, &prepared).await;
-                return Err(DeployError::Declined);
+                return Err(answer.err().unwrap_or(DeployError::Declined));
             }
         }
         let results = try_join_all(
