@@ -308,6 +308,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn panics_are_problems_with_the_region() {
+        let region: topology::Region = "us-west-2".parse().unwrap();
+        let info = ServiceInfo {
+            name: "demo",
+            version: "1",
+            region: region.clone(),
+        };
+        let api = OpenApiRouter::new().route(
+            "/boom",
+            get(|| async {
+                let v: Vec<u8> = Vec::new();
+                v[1].to_string()
+            }),
+        );
+        let router = service_router(info, MemoryTable::new("t", region), api);
+        let (status, headers, body) = call(&router, get_req("/boom")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(headers[X_REGION], "us-west-2");
+        assert!(headers.contains_key(X_REQUEST_ID));
+        assert_eq!(body["type"], "https://problems.multi-region.dev/internal");
+    }
+
+    #[tokio::test]
     async fn large_bodies_are_refused() {
         let (router, _) = app();
         let big = format!("\"{}\"", "a".repeat(BODY_LIMIT + 1));

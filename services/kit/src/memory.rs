@@ -230,13 +230,17 @@ impl MemoryTable {
     /// whether it was applied. A replicated write does not re-enter the change feed. A
     /// switched-off table drops the change and returns `false`.
     pub fn apply_replicated(&self, change: &Change) -> bool {
-        let Ok(mut slots) = self.lock() else {
-            return false;
-        };
+        self.try_apply_replicated(change).unwrap_or(false)
+    }
+
+    /// Like [`MemoryTable::apply_replicated`], but a switched-off table is an error, so a
+    /// replicator can keep the change and deliver it when the table is back.
+    pub fn try_apply_replicated(&self, change: &Change) -> Result<bool, StoreError> {
+        let mut slots = self.lock()?;
         if let Some(slot) = slots.get(&change.pk)
             && !slot.older_than(change.at, &change.origin)
         {
-            return false;
+            return Ok(false);
         }
         slots.insert(
             change.pk.clone(),
@@ -246,7 +250,7 @@ impl MemoryTable {
                 origin: change.origin.clone(),
             },
         );
-        true
+        Ok(true)
     }
 }
 
@@ -489,5 +493,11 @@ mod tests {
         assert!(east.apply_replicated(&delete));
         assert!(!east.apply_replicated(&from_west));
         assert_eq!(east.get("a").unwrap(), None);
+        // A switched-off replica refuses the change, so the replicator can retry it later.
+        west.set_available(false);
+        assert!(west.try_apply_replicated(&delete).is_err());
+        assert!(!west.apply_replicated(&delete));
+        west.set_available(true);
+        assert_eq!(west.try_apply_replicated(&delete), Ok(true));
     }
 }
