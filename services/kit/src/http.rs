@@ -77,7 +77,6 @@ pub fn service_router(
         .with_state(common)
         .merge(routes)
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .layer(
             ServiceBuilder::new()
                 .layer(SetResponseHeaderLayer::overriding(X_REGION, region))
@@ -86,6 +85,7 @@ pub fn service_router(
                 .layer(TraceLayer::new_for_http().make_span_with(span_for))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn(reject_large_bodies))
+                .layer(middleware::map_response(method_not_allowed))
                 .layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
 }
@@ -208,8 +208,24 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Problem {
     Problem::not_found(format!("no route for {method} {}", uri.path()))
 }
 
-async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Problem {
-    Problem::method_not_allowed(format!("{} does not accept {method}", uri.path()))
+/// axum answers a wrong method with an empty 405 and an `Allow` header; keep the header,
+/// make the body a problem.
+async fn method_not_allowed(response: Response) -> Response {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let detail = match allow.as_ref().and_then(|v| v.to_str().ok()) {
+        Some(methods) => format!("this resource accepts {methods}"),
+        None => "this resource does not accept this method".to_owned(),
+    };
+    let mut problem = Problem::method_not_allowed(detail).into_response();
+    if let Some(allow) = allow {
+        problem.headers_mut().insert(header::ALLOW, allow);
+    }
+    problem
 }
 
 #[cfg(test)]
@@ -302,8 +318,10 @@ mod tests {
         assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
         assert_eq!(headers[X_REGION], "us-west-2");
         assert_eq!(body["status"], 404);
-        let (status, _, body) = call(&router, get_req("/echo")).await;
+        let (status, headers, body) = call(&router, get_req("/echo")).await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(headers[header::ALLOW], "POST");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
         assert_eq!(body["status"], 405);
     }
 
