@@ -132,3 +132,27 @@ where
             message: e.to_string(),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::plan::StackPrefix;
+
+    #[test]
+    fn a_missing_or_malformed_output_is_named() {
+        let topology = Topology::example();
+        let names = StackNames::new(&topology, &StackPrefix::default());
+        let err = build(&topology, &names, &Outputs::new(), vec![]).unwrap_err();
+        assert!(err.to_string().contains("ClusterArn"), "{err}");
+
+        let mut outputs = Outputs::new();
+        let arc_outputs = outputs.entry(names.arc()).or_default();
+        arc_outputs.insert(
+            arc::OUTPUT_CLUSTER_ARN.into(),
+            "arn:aws:s3:::not-a-cluster".into(),
+        );
+        let err = build(&topology, &names, &outputs, vec![]).unwrap_err();
+        assert!(matches!(err, ManifestBuildError::Invalid { .. }), "{err}");
+        assert!(err.to_string().contains("cluster ARN"), "{err}");
+    }
+}

@@ -333,3 +333,60 @@ impl StackNames {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_prefixes_are_checked() {
+        assert!("multi-region-api".parse::<StackPrefix>().is_ok());
+        assert!("shop2".parse::<StackPrefix>().is_ok());
+        for bad in ["", "Shop", "2shop", "shop-", "shop_api", &"x".repeat(41)] {
+            let err = bad.parse::<StackPrefix>().unwrap_err();
+            assert!(err.contains("stack prefix"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_plan_deploys_in_four_phases_across_three_regions() {
+        let topology = Topology::example();
+        let plan = Plan::new(
+            &topology,
+            &StackPrefix::default(),
+            &DeployInputs::placeholders(&topology),
+        );
+        let phases: Vec<(&str, usize)> = plan
+            .phases
+            .iter()
+            .map(|p| (p.name.as_str(), p.stacks.len()))
+            .collect();
+        assert_eq!(
+            phases,
+            [("bootstrap", 2), ("arc", 1), ("data", 1), ("apps", 8)]
+        );
+        let arc = &plan.phase("arc").unwrap().stacks[0].id;
+        assert_eq!(
+            (arc.name.as_str(), arc.region.as_str()),
+            ("multi-region-api-arc", "us-west-2")
+        );
+        let data = &plan.phase("data").unwrap().stacks[0].id;
+        assert_eq!(data.region, topology.regions.primary);
+        // Parameters only ever come from outputs of earlier phases.
+        let mut earlier: Vec<&StackId> = Vec::new();
+        for phase in &plan.phases {
+            for spec in &phase.stacks {
+                for (_, value) in &spec.parameters {
+                    if let ParamValue::Output { stack, .. } = value {
+                        assert!(
+                            earlier.contains(&stack),
+                            "{} reads {stack} too early",
+                            spec.id
+                        );
+                    }
+                }
+            }
+            earlier.extend(phase.stacks.iter().map(|s| &s.id));
+        }
+    }
+}
