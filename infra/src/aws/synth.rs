@@ -22,6 +22,7 @@ pub fn write(
 ) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let plan = plan(topology, prefix);
+    remove_stale_templates(out, &plan)?;
     let mut written = Vec::new();
     for spec in plan.stacks() {
         let path = out.join(spec.file_name());
@@ -35,6 +36,24 @@ pub fn write(
         .with_context(|| format!("cannot write {}", path.display()))?;
     written.push(path);
     Ok(written)
+}
+
+/// Removes templates of stacks the topology no longer has (a renamed or removed app), so that
+/// linting or reviewing `out` sees only what a deploy would deploy.
+fn remove_stale_templates(out: &Path, plan: &Plan) -> anyhow::Result<()> {
+    let current: Vec<String> = plan.stacks().map(|s| s.file_name()).collect();
+    for entry in std::fs::read_dir(out).with_context(|| format!("cannot read {}", out.display()))? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.ends_with(".template.json") && !current.iter().any(|c| c == name) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The plan as JSON: phases in order, each stack with its Region, template file and parameters.
@@ -72,4 +91,24 @@ pub fn describe(plan: &Plan) -> Value {
         })
         .collect();
     json!({ "phases": phases })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_of_removed_apps_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir
+            .path()
+            .join("multi-region-api-app-old.us-east-1.template.json");
+        let other = dir.path().join("notes.json");
+        std::fs::write(&stale, "{}").unwrap();
+        std::fs::write(&other, "{}").unwrap();
+        let written = write(&Topology::example(), &StackPrefix::default(), dir.path()).unwrap();
+        assert_eq!(written.len(), 13);
+        assert!(!stale.exists(), "a stale template is left behind");
+        assert!(other.exists(), "only templates are removed");
+    }
 }
