@@ -339,7 +339,6 @@ impl Orchestrator {
     ) -> Result<(StackOutcome, BTreeMap<String, String>), DeployError> {
         let id = &spec.id;
         let Prepared::ChangeSet { name, kind, .. } = prepared else {
-            println!("[{id}] no changes");
             return Ok((StackOutcome::Unchanged, self.outputs_of(id).await?));
         };
         let client = self.client(&id.region)?;
