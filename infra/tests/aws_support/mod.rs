@@ -58,7 +58,8 @@ fn python_with_moto() -> PathBuf {
         _ => root.join("target"),
     };
     let venv_python = target.join("toolenv/bin/python");
-    let candidates = [venv_python.clone(), PathBuf::from("python3")];
+    let mut candidates = vec![venv_python.clone(), PathBuf::from("python3")];
+    candidates.extend(moto_server_interpreter());
     if let Some(found) = candidates.iter().find(|p| has_moto(p)) {
         return found.clone();
     }
@@ -69,6 +70,24 @@ fn python_with_moto() -> PathBuf {
         venv_python.display()
     );
     venv_python
+}
+
+/// The interpreter named by the shebang of a `moto_server` script on PATH, if any.
+fn moto_server_interpreter() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    let script = std::env::split_paths(&path)
+        .map(|dir| dir.join("moto_server"))
+        .find(|p| p.is_file())?;
+    let text = std::fs::read(&script).ok()?;
+    let first = String::from_utf8_lossy(text.split(|b| *b == b'\n').next()?).into_owned();
+    let interpreter = first
+        .strip_prefix("#!")?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    interpreter
+        .contains("python")
+        .then(|| PathBuf::from(interpreter))
 }
 
 pub fn start_moto() -> Moto {
