@@ -1,7 +1,7 @@
 //! The `infra` binary's AWS commands as a user runs them: without `--yes` and without a
 //! terminal they show what they would do and refuse to go on.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use infra::aws::package;
@@ -59,30 +59,34 @@ fn destroy_lists_the_stacks_in_reverse_order_and_refuses_to_prompt_without_a_ter
     assert!(at("multi-region-api-arc") < at("multi-region-api-bootstrap"));
 }
 
-#[test]
-fn deploy_shows_the_first_change_sets_and_stops_at_the_prompt_without_a_terminal() {
-    let moto = aws_support::start_moto();
+/// A folder with a topology (hosted zone set, so no lookup is needed) and one package per
+/// service, as `just build-lambdas` leaves them.
+fn workspace(edit: impl Fn(String) -> String) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let topology_text = include_str!("../../topology.toml")
-        .replace("hosted_zone_id = \"\"", "hosted_zone_id = \"Z0TEST\"");
+    let text = edit(
+        include_str!("../../topology.toml")
+            .replace("hosted_zone_id = \"\"", "hosted_zone_id = \"Z0TEST\""),
+    );
     let config = dir.path().join("topology.toml");
-    std::fs::write(&config, &topology_text).unwrap();
+    std::fs::write(&config, &text).unwrap();
     let lambda_dir = dir.path().join("lambda");
     std::fs::create_dir(&lambda_dir).unwrap();
-    for app in Topology::parse(&topology_text).unwrap().services() {
+    for app in Topology::parse(&text).unwrap().services() {
         let bytes = format!("zip of {}", app.name).into_bytes();
-        std::fs::write(
-            lambda_dir.join(format!(
-                "{}-{}.zip",
-                app.name,
-                package::content_hash(&bytes)
-            )),
-            bytes,
-        )
-        .unwrap();
+        let name = format!("{}-{}.zip", app.name, package::content_hash(&bytes));
+        std::fs::write(lambda_dir.join(name), bytes).unwrap();
     }
-    let manifest = dir.path().join("deployment.json");
-    let out = infra(&[
+    (dir, config, lambda_dir)
+}
+
+fn deploy(
+    moto: &aws_support::Moto,
+    config: &Path,
+    lambda_dir: &Path,
+    manifest: &Path,
+    yes: bool,
+) -> Output {
+    let mut args = vec![
         "deploy",
         "--config",
         config.to_str().unwrap(),
@@ -92,7 +96,19 @@ fn deploy_shows_the_first_change_sets_and_stops_at_the_prompt_without_a_terminal
         lambda_dir.to_str().unwrap(),
         "--manifest",
         manifest.to_str().unwrap(),
-    ]);
+    ];
+    if yes {
+        args.push("--yes");
+    }
+    infra(&args)
+}
+
+#[test]
+fn deploy_shows_the_first_change_sets_and_stops_at_the_prompt_without_a_terminal() {
+    let moto = aws_support::start_moto();
+    let (dir, config, lambda_dir) = workspace(|t| t);
+    let manifest = dir.path().join("deployment.json");
+    let out = deploy(&moto, &config, &lambda_dir, &manifest, false);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
@@ -109,4 +125,68 @@ fn deploy_shows_the_first_change_sets_and_stops_at_the_prompt_without_a_terminal
     // Nothing beyond the first phase happened.
     assert!(!stdout.contains("== arc"), "{stdout}");
     assert!(!manifest.exists());
+}
+
+/// With `--yes`, the production bootstrap and ARC templates go through moto's change sets; the
+/// deploy then stops where moto stops (it implements no ARC), which is past the cost warning.
+#[test]
+fn deploy_warns_about_the_cluster_cost_before_creating_one() {
+    let moto = aws_support::start_moto();
+    let (dir, config, lambda_dir) = workspace(|t| t);
+    let out = deploy(
+        &moto,
+        &config,
+        &lambda_dir,
+        &dir.path().join("deployment.json"),
+        true,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let warning = stdout
+        .find("COST WARNING")
+        .unwrap_or_else(|| panic!("no cost warning:\n{stdout}"));
+    assert!(
+        warning < stdout.find("== arc").unwrap(),
+        "the warning comes before the ARC phase"
+    );
+    assert!(
+        stdout.contains("arc.existing_cluster_arn"),
+        "the warning says how to avoid the cost"
+    );
+    assert!(
+        stdout.contains("lambda/orders-") && stdout.contains("uploaded s3://"),
+        "{stdout}"
+    );
+    assert!(
+        !out.status.success(),
+        "moto implements no ARC: the deploy cannot finish there"
+    );
+}
+
+#[test]
+fn deploy_gives_no_cost_warning_when_reusing_a_cluster() {
+    let moto = aws_support::start_moto();
+    let arn = "arn:aws:route53-recovery-control::123456789012:cluster/existing-1";
+    let (dir, config, lambda_dir) = workspace(|t| {
+        t.replace(
+            "existing_cluster_arn = \"\"",
+            &format!("existing_cluster_arn = \"{arn}\""),
+        )
+    });
+    let out = deploy(
+        &moto,
+        &config,
+        &lambda_dir,
+        &dir.path().join("deployment.json"),
+        true,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("== arc"), "{stdout}");
+    assert!(!stdout.contains("COST WARNING"), "{stdout}");
+    assert!(
+        !stdout.contains("AWS::Route53RecoveryControl::Cluster"),
+        "no cluster in the change set"
+    );
+    // It got as far as asking ARC for the given cluster's endpoints (moto has no ARC).
+    assert!(stderr.contains(arn), "{stderr}");
 }
