@@ -31,6 +31,7 @@ on_both_stores!(
     duplicate_emails_are_409,
     concurrent_creates_with_one_email_make_one_user,
     stale_if_match_is_412,
+    concurrent_patches_at_one_version_make_one_change,
     if_match_is_required_to_patch,
     patch_to_a_taken_email_is_409,
     list_parameters_are_checked,
@@ -303,6 +304,33 @@ async fn stale_if_match_is_412(app: TestApp) {
         (current["name"].as_str(), current["version"].as_u64()),
         (Some("Ada 2"), Some(2))
     );
+}
+
+async fn concurrent_patches_at_one_version_make_one_change(app: TestApp) {
+    let user = app.create_user("ada@example.com", "Ada").await;
+    let path = format!("/users/{}", user["id"].as_str().unwrap());
+    let requests = (0..8).map(|i| {
+        let (app, path) = (&app, &path);
+        async move {
+            let response = app
+                .patch(path, &json!({"name": format!("Writer {i}")}), Some("1"))
+                .await;
+            response.status().as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(requests).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    // The losers read version 1 and lost the conditional write (409), or read version 2 (412).
+    assert!(
+        statuses.iter().all(|s| [200, 409, 412].contains(s)),
+        "{statuses:?}"
+    );
+    let current: Value = app.get(&path).await.json().await.unwrap();
+    assert_eq!(current["version"], 2);
 }
 
 async fn if_match_is_required_to_patch(app: TestApp) {
