@@ -4,7 +4,42 @@
 //! `x-request-id`, body limit) and one entry point that serves locally or under Lambda.
 //!
 //! A service crate adds only its domain types, its store port and its handlers; see
-//! `services/users` for the reference layout.
+//! `services/users` for the reference layout. The smallest service on the kit:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::extract::State;
+//! use kit::{ApiResult, Problem, ServiceInfo, extract::Json, memory::MemoryTable,
+//!           store::{Condition, ItemTable, StoreError}, validate::Fields};
+//! use serde_json::json;
+//! use utoipa_axum::{router::OpenApiRouter, routes};
+//!
+//! #[derive(serde::Deserialize, utoipa::ToSchema)]
+//! #[serde(deny_unknown_fields)]
+//! struct CreateNote { text: String }
+//!
+//! /// Creates a note.
+//! #[utoipa::path(post, path = "/notes", request_body = CreateNote, responses((status = 201)))]
+//! async fn create(State(table): State<Arc<MemoryTable>>, Json(body): Json<CreateNote>)
+//!     -> ApiResult<axum::http::StatusCode> {
+//!     let mut fields = Fields::new();
+//!     let text = fields.check("text", if body.text.is_empty() { Err("empty") } else { Ok(body.text) });
+//!     let text = fields.finish(text)?; // 422 naming `text`
+//!     let item = json!({"pk": format!("NOTE#{text}"), "version": 1}).as_object().cloned().unwrap();
+//!     match ItemTable::put(&*table, item, Condition::NotExists).await {
+//!         Ok(()) => Ok(axum::http::StatusCode::CREATED),
+//!         Err(StoreError::ConditionFailed { .. }) => Err(Problem::conflict("that note exists")),
+//!         Err(other) => Err(other.into()), // 503 when the store is down
+//!     }
+//! }
+//!
+//! let region: kit::Region = "us-east-1".parse().unwrap();
+//! let table = MemoryTable::new("notes", region.clone());
+//! let api = OpenApiRouter::new().routes(routes!(create)).with_state(table.clone());
+//! let info = ServiceInfo { name: "notes", version: "0.1.0", region };
+//! let app: axum::Router = kit::http::service_router(info, table, api);
+//! // main: kit::telemetry::init("notes"); kit::serve::run(app, args.listen).await
+//! ```
 
 pub mod dynamo;
 pub mod extract;
