@@ -18,7 +18,8 @@ use infra::aws::cfn::{DeployError, Orchestrator, Outputs, StackOutcome, Timing};
 use infra::aws::confirm::Confirm;
 use infra::aws::deploy::{self, destroy_plan, upload_packages};
 use infra::aws::plan::{
-    DeployInputs, Plan, RegionRole, StackId, StackKind, StackNames, StackPrefix, StackSpec,
+    DeployInputs, PhaseKind, Plan, RegionRole, StackId, StackKind, StackNames, StackPrefix,
+    StackSpec,
 };
 use infra::aws::template::{Template, get_att, pascal, reference, sub};
 use infra::aws::{app, arc, bootstrap, data, manifest, package};
@@ -226,7 +227,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
             outcomes.iter().all(|(_, o)| *o == StackOutcome::Created),
             "{outcomes:?}"
         );
-        if phase.name == "bootstrap" {
+        if phase.kind == PhaseKind::Bootstrap {
             upload_packages(&sdk, &plan, &outputs, &pkgs).await.unwrap();
         }
     }
@@ -244,7 +245,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
             assert!(
                 earliest >= latest,
                 "phase {} started before the previous one ended",
-                phase.name
+                phase.kind
             );
         }
         previous_latest = times.iter().max().copied();
@@ -336,7 +337,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
     assert_eq!(deleted.len(), 8);
     let position = |id: &StackId| deleted.iter().position(|d| d == id).unwrap();
     let apps_last = plan
-        .phase("apps")
+        .phase(PhaseKind::Apps)
         .unwrap()
         .stacks
         .iter()
@@ -377,7 +378,11 @@ async fn a_failing_stack_is_reported_with_its_resource_and_reason_and_stops_the_
     };
     let mut plan = rehearsal_plan(&topology, &inputs);
     // The data stack reads an attribute of a resource moto does not create: it fails.
-    let data_phase = plan.phases.iter_mut().find(|p| p.name == "data").unwrap();
+    let data_phase = plan
+        .phases
+        .iter_mut()
+        .find(|p| p.kind == PhaseKind::Data)
+        .unwrap();
     let mut broken = Template::new("fails");
     broken.resource(
         "CustomDomain",
@@ -399,12 +404,12 @@ async fn a_failing_stack_is_reported_with_its_resource_and_reason_and_stops_the_
     let mut failure = None;
     for phase in &plan.phases {
         if let Err(err) = orchestrator.deploy_phase(phase, &mut outputs).await {
-            failure = Some((phase.name.clone(), err));
+            failure = Some((phase.kind, err));
             break;
         }
     }
     let (phase, err) = failure.expect("the deploy fails");
-    assert_eq!(phase, "data");
+    assert_eq!(phase, PhaseKind::Data);
     let text = err.to_string();
     assert!(
         text.contains(&names.data().name),
@@ -425,7 +430,7 @@ async fn a_failing_stack_is_reported_with_its_resource_and_reason_and_stops_the_
         "{err:?}"
     );
     // The deploy stopped: no app stack was started.
-    for spec in &plan.phase("apps").unwrap().stacks {
+    for spec in &plan.phase(PhaseKind::Apps).unwrap().stacks {
         assert!(
             orchestrator.describe(&spec.id).await.unwrap().is_none(),
             "{} was deployed",
@@ -442,7 +447,7 @@ fn a_missing_output_is_named_before_anything_is_deployed() {
         &StackPrefix::default(),
         &DeployInputs::placeholders(&topology),
     );
-    let spec = &plan.phase("apps").unwrap().stacks[0];
+    let spec = &plan.phase(PhaseKind::Apps).unwrap().stacks[0];
     let err = infra::aws::cfn::resolve_parameters(spec, &Outputs::new()).unwrap_err();
     let text = err.to_string();
     assert!(

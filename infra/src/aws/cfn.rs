@@ -172,7 +172,7 @@ impl Orchestrator {
         phase: &Phase,
         outputs: &mut Outputs,
     ) -> Result<Vec<(StackId, StackOutcome)>, DeployError> {
-        println!("== {}: {} stack(s)", phase.name, phase.stacks.len());
+        println!("== {}: {} stack(s)", phase.kind, phase.stacks.len());
         let resolved: Vec<Vec<Parameter>> = phase
             .stacks
             .iter()
@@ -190,7 +190,7 @@ impl Orchestrator {
         if pending > 0 {
             let question = format!(
                 "Apply the changes to {pending} stack(s) of phase `{}`?",
-                phase.name
+                phase.kind
             );
             let answer = self.confirm.ask(&question).await;
             if !matches!(answer, Ok(true)) {

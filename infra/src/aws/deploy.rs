@@ -10,7 +10,7 @@ use topology::{Region, Topology};
 use super::cfn::{DeployError, Orchestrator, Outputs, Timing};
 use super::confirm::Confirm;
 use super::package::{self, LambdaPackage};
-use super::plan::{DeployInputs, Plan, StackKind, StackNames, StackPrefix};
+use super::plan::{DeployInputs, PhaseKind, Plan, StackKind, StackNames, StackPrefix};
 use super::{arc, bootstrap, manifest};
 
 /// Where the AWS clients get their configuration: the standard chain (environment, profile,
@@ -117,18 +117,18 @@ pub async fn deploy(
     let orchestrator = orchestrator(sdk, &plan, options.confirm, options.timing);
     let mut outputs = Outputs::new();
     for phase in &plan.phases {
-        if phase.name == "arc" {
+        if phase.kind == PhaseKind::Arc {
             warn_about_cluster_cost(topology, &orchestrator, &names).await?;
         }
         orchestrator.deploy_phase(phase, &mut outputs).await?;
-        match phase.name.as_str() {
-            "bootstrap" => upload_packages(sdk, &plan, &outputs, &packages).await?,
-            "arc" => {
+        match phase.kind {
+            PhaseKind::Bootstrap => upload_packages(sdk, &plan, &outputs, &packages).await?,
+            PhaseKind::Arc => {
                 let endpoints = cluster_endpoints(sdk, &names, &outputs).await?;
                 let partial = manifest::build(topology, &names, &outputs, endpoints)?;
                 initialize_routing_controls(sdk, &partial).await?;
             }
-            _ => {}
+            PhaseKind::Data | PhaseKind::Apps => {}
         }
     }
     let endpoints = cluster_endpoints(sdk, &names, &outputs).await?;
@@ -170,7 +170,7 @@ pub async fn destroy_plan(
 ) -> anyhow::Result<Vec<super::plan::StackId>> {
     let mut deleted = Vec::new();
     for phase in plan.phases.iter().rev() {
-        println!("== destroy {}", phase.name);
+        println!("== destroy {}", phase.kind);
         for spec in phase
             .stacks
             .iter()
@@ -197,7 +197,7 @@ pub async fn upload_packages(
     outputs: &Outputs,
     packages: &[LambdaPackage],
 ) -> anyhow::Result<()> {
-    let Some(phase) = plan.phase("bootstrap") else {
+    let Some(phase) = plan.phase(PhaseKind::Bootstrap) else {
         return Ok(());
     };
     for spec in &phase.stacks {

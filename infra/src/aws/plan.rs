@@ -136,10 +136,41 @@ impl StackSpec {
     }
 }
 
+/// The phases of a deploy, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhaseKind {
+    /// The artifacts buckets (then the packages are uploaded).
+    Bootstrap,
+    /// The ARC stack (then the routing controls get their initial states).
+    Arc,
+    /// The global tables.
+    Data,
+    /// Every app in both Regions.
+    Apps,
+}
+
+impl PhaseKind {
+    /// The phase's name, as printed.
+    pub fn name(self) -> &'static str {
+        match self {
+            PhaseKind::Bootstrap => "bootstrap",
+            PhaseKind::Arc => "arc",
+            PhaseKind::Data => "data",
+            PhaseKind::Apps => "apps",
+        }
+    }
+}
+
+impl fmt::Display for PhaseKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Stacks deployed together (concurrently, after one confirmation).
 #[derive(Debug, Clone)]
 pub struct Phase {
-    pub name: String,
+    pub kind: PhaseKind,
     pub stacks: Vec<StackSpec>,
 }
 
@@ -211,16 +242,13 @@ impl Plan {
                 apps.push(app_stack(topology, prefix, &names, inputs, app_def, role));
             }
         }
-        let phase = |name: &str, stacks| Phase {
-            name: name.into(),
-            stacks,
-        };
+        let phase = |kind, stacks| Phase { kind, stacks };
         Self {
             phases: vec![
-                phase("bootstrap", bootstrap),
-                phase("arc", vec![arc]),
-                phase("data", vec![data]),
-                phase("apps", apps),
+                phase(PhaseKind::Bootstrap, bootstrap),
+                phase(PhaseKind::Arc, vec![arc]),
+                phase(PhaseKind::Data, vec![data]),
+                phase(PhaseKind::Apps, apps),
             ],
         }
     }
@@ -230,9 +258,9 @@ impl Plan {
         self.phases.iter().flat_map(|p| &p.stacks)
     }
 
-    /// The phase called `name`.
-    pub fn phase(&self, name: &str) -> Option<&Phase> {
-        self.phases.iter().find(|p| p.name == name)
+    /// The phase of this kind.
+    pub fn phase(&self, kind: PhaseKind) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.kind == kind)
     }
 }
 
@@ -359,18 +387,18 @@ mod tests {
         let phases: Vec<(&str, usize)> = plan
             .phases
             .iter()
-            .map(|p| (p.name.as_str(), p.stacks.len()))
+            .map(|p| (p.kind.name(), p.stacks.len()))
             .collect();
         assert_eq!(
             phases,
             [("bootstrap", 2), ("arc", 1), ("data", 1), ("apps", 8)]
         );
-        let arc = &plan.phase("arc").unwrap().stacks[0].id;
+        let arc = &plan.phase(PhaseKind::Arc).unwrap().stacks[0].id;
         assert_eq!(
             (arc.name.as_str(), arc.region.as_str()),
             ("multi-region-api-arc", "us-west-2")
         );
-        let data = &plan.phase("data").unwrap().stacks[0].id;
+        let data = &plan.phase(PhaseKind::Data).unwrap().stacks[0].id;
         assert_eq!(data.region, topology.regions.primary);
         // Parameters only ever come from outputs of earlier phases.
         let mut earlier: Vec<&StackId> = Vec::new();

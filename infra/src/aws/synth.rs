@@ -87,7 +87,7 @@ pub fn describe(plan: &Plan) -> Value {
                     })
                 })
                 .collect();
-            json!({ "phase": phase.name, "stacks": stacks })
+            json!({ "phase": phase.kind.name(), "stacks": stacks })
         })
         .collect();
     json!({ "phases": phases })
