@@ -1,1 +1,39 @@
+//! A DNS-aware traffic generator that proves a failover happened, when, and what it cost.
+//!
+//! It resolves each app's hostname as a real client does (through the manifest's DNS server in
+//! the local world, the system's resolvers on AWS, answers cached for their TTL), keeps
+//! connections alive up to a maximum age, sends requests on an open-loop schedule, and
+//! attributes every response to the Region that served it (`x-region`). The report counts
+//! requests and errors by kind, measures latency, finds the Region switches with their mixed
+//! windows, and, in the consistency scenario, every acknowledged write that was never found.
+//!
+//! ```no_run
+//! # async fn demo(manifest: topology::manifest::Manifest) -> Result<(), Box<dyn std::error::Error>> {
+//! use loadtest::{Run, RunConfig, Scenario};
+//! let run = Run::start(&manifest, RunConfig { rate_per_app: 50, scenario: Scenario::Probe, ..RunConfig::default() })?;
+//! run.mark("shift orders -> us-west-2");
+//! let live = run.live();
+//! let report = run.stop().await;
+//! let (json, svg) = report.write(".local/report")?;
+//! println!("{}", report.summary_table());
+//! # Ok(()) }
+//! ```
 
+mod client;
+mod config;
+mod consistency;
+mod report;
+mod resolve;
+mod run;
+mod scenario;
+mod stats;
+mod target;
+mod timeline;
+
+pub use client::ErrorKind;
+pub use config::{ConfigError, ConnectionReuse, RunConfig, Scenario, parse_duration};
+pub use report::{
+    AppReport, ConsistencyReport, ErrorCounts, Latency, LostWrite, Mark, REPORT_SCHEMA_VERSION,
+    Report, Second, Settings, Switch,
+};
+pub use run::{AppLive, LiveSwitch, LiveView, Run};

@@ -1,0 +1,234 @@
+//! What a run does: which apps, how hard, which scenario, and how the client behaves.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use topology::AppName;
+
+/// The traffic a run sends to each app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// `GET /` on each app: the seed's probe, done properly.
+    #[default]
+    Probe,
+    /// Realistic reads and writes on each service, through its subdomain and through `api`.
+    Mixed,
+    /// Writes whose every acknowledgement is remembered and read back from each Region.
+    Consistency,
+}
+
+impl Scenario {
+    /// The scenario's name as the CLI and the report spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Probe => "probe",
+            Self::Mixed => "mixed",
+            Self::Consistency => "consistency",
+        }
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scenario {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "probe" => Ok(Self::Probe),
+            "mixed" => Ok(Self::Mixed),
+            "consistency" => Ok(Self::Consistency),
+            other => Err(ConfigError::Scenario(other.to_owned())),
+        }
+    }
+}
+
+/// Which kept-alive connection a request may reuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionReuse {
+    /// Any idle connection to the app's hostname, whatever address it was opened to: what
+    /// hyper, reqwest, browsers and most SDKs do. After a DNS change such a connection keeps
+    /// reaching the old Region until it is older than `max_connection_age`.
+    #[default]
+    PerHost,
+    /// Only an idle connection to the address DNS answers now: a client that follows every
+    /// DNS change at once (an upper bound on how fast clients can move).
+    PerAddress,
+}
+
+impl FromStr for ConnectionReuse {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "per-host" => Ok(Self::PerHost),
+            "per-address" => Ok(Self::PerAddress),
+            other => Err(ConfigError::Reuse(other.to_owned())),
+        }
+    }
+}
+
+/// A run's settings. `RunConfig::default()` probes every app of the manifest at 20 requests/s
+/// until stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    /// The apps to send traffic to; empty means every app of the manifest.
+    pub apps: Vec<AppName>,
+    /// Requests per second per app, sent on a fixed schedule (open loop).
+    pub rate_per_app: u32,
+    /// How long to send; `None` runs until [`crate::Run::stop`].
+    pub duration: Option<Duration>,
+    /// What the requests do.
+    pub scenario: Scenario,
+    /// Requests in flight per app at most. A request due while the cap is reached waits for a
+    /// slot and is counted as late; one that could not start within `request_timeout` of its
+    /// due time is counted as not sent.
+    pub max_in_flight: usize,
+    /// Connect, send and read the whole response within this, else the request is a timeout.
+    pub request_timeout: Duration,
+    /// A kept-alive connection older than this is closed instead of reused; zero disables
+    /// reuse (a new connection, hence a DNS lookup from the cache, per request).
+    pub max_connection_age: Duration,
+    /// Which idle connection a request may reuse.
+    pub connection_reuse: ConnectionReuse,
+    /// The live view's "current Region" is the Region of all of an app's successful responses
+    /// in this trailing window; also how long a Region must stay silent before a switch away
+    /// from it is considered complete.
+    pub live_window: Duration,
+    /// Consistency scenario: how long after the run stops unfound writes are still looked for.
+    pub consistency_grace: Duration,
+    /// Consistency scenario: how often an unfound write is read again.
+    pub read_back_interval: Duration,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            apps: Vec::new(),
+            rate_per_app: 20,
+            duration: None,
+            scenario: Scenario::Probe,
+            max_in_flight: 256,
+            request_timeout: Duration::from_secs(2),
+            max_connection_age: Duration::from_millis(500),
+            connection_reuse: ConnectionReuse::PerHost,
+            live_window: Duration::from_millis(400),
+            consistency_grace: Duration::from_secs(5),
+            read_back_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Refuses settings that cannot make a run.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.rate_per_app == 0 {
+            return Err(ConfigError::Invalid(
+                "the rate must be at least 1 request/s".into(),
+            ));
+        }
+        if self.max_in_flight == 0 {
+            return Err(ConfigError::Invalid(
+                "max_in_flight must be at least 1".into(),
+            ));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "the request timeout must be above zero".into(),
+            ));
+        }
+        if self.live_window.is_zero() {
+            return Err(ConfigError::Invalid(
+                "the live window must be above zero".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown scenario `{0}`: use probe, mixed or consistency")]
+    Scenario(String),
+    #[error("unknown connection reuse `{0}`: use per-host or per-address")]
+    Reuse(String),
+    #[error("invalid duration `{0}`: use a number with a unit, e.g. 500ms, 30s, 2m")]
+    Duration(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the manifest has no app `{0}` (it lists: {1})")]
+    UnknownApp(AppName, String),
+    #[error("app `{app}` has an unusable URL `{url}`: {reason}")]
+    Url {
+        app: AppName,
+        url: String,
+        reason: String,
+    },
+    #[error("cannot set up DNS resolution: {0}")]
+    Resolver(String),
+    #[error("a run needs a Tokio runtime: call Run::start from inside one")]
+    NoRuntime,
+}
+
+/// Parses `500ms`, `30s`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
+    let bad = || ConfigError::Duration(text.to_owned());
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_with_units() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        for bad in ["", "s", "10x", "-1s", "1e999"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scenarios_round_trip() {
+        for s in [Scenario::Probe, Scenario::Mixed, Scenario::Consistency] {
+            assert_eq!(s.as_str().parse::<Scenario>().unwrap(), s);
+        }
+        let err = "chaos".parse::<Scenario>().unwrap_err();
+        assert!(err.to_string().contains("probe, mixed or consistency"));
+    }
+
+    #[test]
+    fn a_zero_rate_is_refused() {
+        let config = RunConfig {
+            rate_per_app: 0,
+            ..RunConfig::default()
+        };
+        assert!(config.check().is_err());
+        assert!(RunConfig::default().check().is_ok());
+    }
+}

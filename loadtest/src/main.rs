@@ -1,0 +1,275 @@
+//! `loadtest`: traffic against a deployment (local world or AWS), with Region attribution, a
+//! live view, and a report (summary table, report.json, timeline.svg).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use loadtest::{ConnectionReuse, LiveView, Run, RunConfig, Scenario, parse_duration};
+use topology::AppName;
+use topology::manifest::{LOCAL_MANIFEST_PATH, Manifest};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loadtest",
+    version,
+    about = "DNS-aware traffic with per-request Region attribution, a failover timeline and a report"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send traffic to the deployment's apps until the duration passes or Ctrl-C, then report.
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The deployment manifest written by `infra local` or `infra deploy`.
+    #[arg(long, default_value = LOCAL_MANIFEST_PATH)]
+    manifest: PathBuf,
+    /// Apps to send traffic to, comma-separated (e.g. api,orders); default: every app of the manifest.
+    #[arg(long, value_delimiter = ',')]
+    apps: Vec<AppName>,
+    /// Requests per second per app, on a fixed schedule (open loop: a slow response never delays the next request).
+    #[arg(long, default_value_t = 20)]
+    rate: u32,
+    /// How long to send, e.g. 30s, 2m, 500ms; default: until Ctrl-C.
+    #[arg(long, value_parser = duration)]
+    duration: Option<Duration>,
+    /// probe: GET / on each app; mixed: reads and writes on each service and through api;
+    /// consistency: writes read back from each Region, reporting any never found.
+    #[arg(long, default_value = "probe", value_parser = scenario)]
+    scenario: Scenario,
+    /// Folder for report.json and timeline.svg; default: .local/loadtest-<unix time>.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Print the report as JSON on stdout (the live view goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Requests in flight per app at most; a request due while it is reached is sent late (and counted).
+    #[arg(long, default_value_t = 256)]
+    max_in_flight: usize,
+    /// Time allowed for a whole request (connect, send, read), e.g. 2s.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    timeout: Duration,
+    /// A kept-alive connection older than this is closed, not reused; 0 opens one per request.
+    /// Longer ages show how kept-alive connections keep reaching the old Region after a failover.
+    #[arg(long, default_value = "500ms", value_parser = duration)]
+    max_connection_age: Duration,
+    /// per-host: reuse any idle connection to the hostname (as most clients do); per-address:
+    /// only one to the address DNS answers now.
+    #[arg(long, default_value = "per-host", value_parser = reuse)]
+    connection_reuse: ConnectionReuse,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn scenario(s: &str) -> Result<Scenario, String> {
+    s.parse().map_err(|e: loadtest::ConfigError| e.to_string())
+}
+
+fn reuse(s: &str) -> Result<ConnectionReuse, String> {
+    s.parse().map_err(|e: loadtest::ConfigError| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Command::Run(args) = cli.command;
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let manifest = Manifest::load(&args.manifest)?;
+    let config = RunConfig {
+        apps: args.apps.clone(),
+        rate_per_app: args.rate,
+        duration: args.duration,
+        scenario: args.scenario,
+        max_in_flight: args.max_in_flight,
+        request_timeout: args.timeout,
+        max_connection_age: args.max_connection_age,
+        connection_reuse: args.connection_reuse,
+        ..RunConfig::default()
+    };
+    let run = Run::start(&manifest, config).context("cannot start the run")?;
+    let live = Live::new(&run, args.json);
+    let interrupted = tokio::select! {
+        _ = live.follow(&run) => false,
+        _ = tokio::signal::ctrl_c() => true,
+    };
+    live.finish(&run, interrupted);
+    let report = run.stop().await;
+    let dir = args.report.unwrap_or_else(default_report_dir);
+    let (json, svg) = report
+        .write(&dir)
+        .with_context(|| format!("cannot write the report to {}", dir.display()))?;
+    if args.json {
+        println!("{}", report.to_json());
+        eprintln!("Report: {} and {}", json.display(), svg.display());
+    } else {
+        println!("\n{}", report.summary_table());
+        println!("Report: {} and {}", json.display(), svg.display());
+    }
+    Ok(())
+}
+
+fn default_report_dir() -> PathBuf {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    PathBuf::from(format!(".local/loadtest-{now}"))
+}
+
+/// The live view: one redrawn line per app on a terminal, plain lines every few seconds
+/// otherwise (logs, CI).
+struct Live {
+    bars: Option<(MultiProgress, Vec<ProgressBar>)>,
+    to_stderr: bool,
+}
+
+impl Live {
+    fn new(run: &Run, json: bool) -> Self {
+        let terminal = if json {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        };
+        let bars = terminal.then(|| {
+            let target = if json {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::stdout()
+            };
+            let multi = MultiProgress::with_draw_target(target);
+            let style = ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let bars = run
+                .live()
+                .apps
+                .iter()
+                .map(|_| multi.add(ProgressBar::new_spinner().with_style(style.clone())))
+                .collect();
+            (multi, bars)
+        });
+        Self {
+            bars,
+            to_stderr: json,
+        }
+    }
+
+    async fn follow(&self, run: &Run) {
+        let tick = if self.bars.is_some() {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_secs(2)
+        };
+        loop {
+            tokio::time::sleep(tick).await;
+            let view = run.live();
+            self.show(&view);
+            if run.schedule_finished() {
+                return;
+            }
+        }
+    }
+
+    fn show(&self, view: &LiveView) {
+        match &self.bars {
+            Some((_, bars)) => {
+                for (bar, app) in bars.iter().zip(&view.apps) {
+                    bar.set_message(line(app));
+                    bar.tick();
+                }
+            }
+            None => {
+                let mut text = String::new();
+                for app in &view.apps {
+                    text.push_str(&format!(
+                        "[{:>6.1} s] {}\n",
+                        view.elapsed.as_secs_f64(),
+                        line(app)
+                    ));
+                }
+                self.print(&text);
+            }
+        }
+    }
+
+    fn print(&self, text: &str) {
+        if self.to_stderr {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+
+    fn finish(&self, run: &Run, interrupted: bool) {
+        self.show(&run.live());
+        if let Some((_, bars)) = &self.bars {
+            for bar in bars {
+                bar.finish();
+            }
+        }
+        let why = if interrupted { "interrupted" } else { "done" };
+        self.print(&format!(
+            "{why}: waiting for requests in flight, then reporting\n"
+        ));
+    }
+}
+
+/// One app's live line.
+fn line(app: &loadtest::AppLive) -> String {
+    let region = match (&app.current_region, &app.last_region) {
+        (Some(r), _) => r.to_string(),
+        (None, Some(last)) => format!("mixed/none (last {last})"),
+        (None, None) => "-".to_owned(),
+    };
+    let switch = app.last_switch.as_ref().map_or_else(String::new, |s| {
+        format!(
+            "  last switch {} -> {} at {:.1} s",
+            s.from,
+            s.to,
+            s.at.as_secs_f64()
+        )
+    });
+    format!(
+        "{:<10} {:<24} {:>6}/s  requests {:>8}  errors {:>6}  late {:>5}{switch}",
+        app.app.as_str(),
+        region,
+        app.rate,
+        app.requests,
+        app.errors,
+        app.late + app.not_sent,
+    )
+}

@@ -1,0 +1,317 @@
+//! The report of a run: serde types (their JSON form is documented in `REPORT_SCHEMA.md` and
+//! `report.schema.json`), a summary table for people, and the files a run leaves behind.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use topology::{AppName, Region};
+
+use crate::config::{ConnectionReuse, Scenario};
+pub use crate::consistency::{ConsistencyReport, LostWrite};
+
+/// The version of the report's JSON form; it changes when a field changes meaning or goes.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// Seconds as the report writes them: a float with millisecond precision.
+pub(crate) fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// Everything a run observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub schema_version: u32,
+    pub scenario: Scenario,
+    /// When traffic started, milliseconds since the Unix epoch.
+    pub started_at_unix_ms: u64,
+    pub duration_seconds: f64,
+    pub settings: Settings,
+    /// Every Region a response named; the manifest's primary and secondary first.
+    pub regions: Vec<Region>,
+    /// Connections the client opened over the run (all apps).
+    pub connections_opened: u64,
+    pub apps: Vec<AppReport>,
+    /// Events the caller marked on the timeline.
+    pub marks: Vec<Mark>,
+    /// The consistency scenario's findings (all zero for the other scenarios).
+    pub consistency: ConsistencyReport,
+}
+
+/// The settings the run used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub rate_per_app: u32,
+    pub max_in_flight: usize,
+    pub request_timeout_seconds: f64,
+    pub max_connection_age_seconds: f64,
+    pub connection_reuse: ConnectionReuse,
+    pub live_window_seconds: f64,
+    /// The DNS server names were resolved through; `None`: the system's resolvers.
+    pub dns_server: Option<String>,
+}
+
+/// One app's traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppReport {
+    pub app: AppName,
+    pub url: String,
+    /// Requests sent that completed, with a response or an error.
+    pub requests: u64,
+    /// 2xx and 3xx responses.
+    pub successes: u64,
+    /// Requests sent after their due time because `max_in_flight` was reached (included in
+    /// `requests`; their latency counts from the due time).
+    pub late: u64,
+    /// Requests never sent: no slot freed within the request timeout of their due time.
+    pub not_sent: u64,
+    pub errors: ErrorCounts,
+    /// One example message per error kind seen.
+    pub error_samples: BTreeMap<String, String>,
+    /// From each request's due time to its complete response (responses of any status).
+    pub latency_ms: Latency,
+    /// Successful responses per Region.
+    pub responses_by_region: BTreeMap<String, u64>,
+    /// Successful responses naming no Region (no `x-region`, no body `region`).
+    pub unattributed: u64,
+    /// Responses carried by a kept-alive connection opened to an address DNS no longer
+    /// answered: traffic that reached the old Region only because the connection was reused.
+    pub stale_connection_responses: u64,
+    pub switches: Vec<Switch>,
+    /// Responses from another Region that stopped again within the live window.
+    pub flaps: u64,
+    /// Per second of the run.
+    pub seconds: Vec<Second>,
+}
+
+/// Errors by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorCounts {
+    pub dns: u64,
+    pub connect_refused: u64,
+    pub timeout: u64,
+    pub status_5xx: u64,
+    pub status_4xx: u64,
+    pub other: u64,
+    pub total: u64,
+}
+
+impl ErrorCounts {
+    pub(crate) fn from_array(counts: [u64; 6]) -> Self {
+        let [dns, connect_refused, timeout, status_5xx, status_4xx, other] = counts;
+        Self {
+            dns,
+            connect_refused,
+            timeout,
+            status_5xx,
+            status_4xx,
+            other,
+            total: counts.iter().sum(),
+        }
+    }
+}
+
+/// Latency percentiles in milliseconds (zero when nothing completed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// A Region switch: responses started coming from `to` instead of `from`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Switch {
+    /// The first response from `to`, seconds since the start.
+    pub at_seconds: f64,
+    pub from: Region,
+    pub to: Region,
+    /// How long responses came from both Regions (0 for a clean cut).
+    pub mixed_window_seconds: f64,
+}
+
+/// One second of one app's traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Second {
+    /// Seconds since the start: this bucket covers [second, second + 1).
+    pub second: u64,
+    /// Requests due in this second (the schedule: constant in an open-loop run).
+    pub sent: u64,
+    /// Requests that completed in this second.
+    pub completed: u64,
+    /// Successful responses completed in this second, by Region.
+    pub by_region: BTreeMap<String, u64>,
+    /// Errors completed in this second.
+    pub errors: u64,
+}
+
+/// An event the caller marked on the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mark {
+    pub at_seconds: f64,
+    pub label: String,
+}
+
+impl Report {
+    /// The report of `app`.
+    pub fn app(&self, app: &AppName) -> Option<&AppReport> {
+        self.apps.iter().find(|a| a.app == *app)
+    }
+
+    /// The consistency scenario's findings.
+    pub fn consistency(&self) -> &ConsistencyReport {
+        &self.consistency
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// Writes `report.json` and `timeline.svg` into `dir` (created if needed).
+    pub fn write(&self, dir: impl AsRef<Path>) -> io::Result<(PathBuf, PathBuf)> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)?;
+        let json = dir.join("report.json");
+        std::fs::write(&json, self.to_json() + "\n")?;
+        let svg = dir.join("timeline.svg");
+        let drawing = crate::timeline::render(self).map_err(io::Error::other)?;
+        std::fs::write(&svg, drawing)?;
+        Ok((json, svg))
+    }
+
+    /// A table a person reads at a glance: per app the counts, errors by kind, latency,
+    /// Regions and switches; then the marks and the consistency findings.
+    pub fn summary_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} scenario, {:.1} s, {} requests/s per app, {} connections opened",
+            self.scenario,
+            self.duration_seconds,
+            self.settings.rate_per_app,
+            self.connections_opened
+        );
+        let _ = writeln!(
+            out,
+            "{:<10} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>8} {:>8} {:>8} {:>8}  {}",
+            "app",
+            "requests",
+            "ok",
+            "errors",
+            "dns/refused/timeout/5xx/4xx/other",
+            "late",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms",
+            "responses by Region"
+        );
+        for app in &self.apps {
+            let e = &app.errors;
+            let kinds = format!(
+                "{}/{}/{}/{}/{}/{}",
+                e.dns, e.connect_refused, e.timeout, e.status_5xx, e.status_4xx, e.other
+            );
+            let regions = app
+                .responses_by_region
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let l = &app.latency_ms;
+            let _ = writeln!(
+                out,
+                "{:<10} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {}",
+                app.app.as_str(),
+                app.requests,
+                app.successes,
+                e.total,
+                kinds,
+                app.late + app.not_sent,
+                l.p50,
+                l.p90,
+                l.p99,
+                l.max,
+                regions
+            );
+        }
+        self.write_switches(&mut out);
+        if !self.marks.is_empty() {
+            let _ = writeln!(out, "Marks:");
+            for m in &self.marks {
+                let _ = writeln!(out, "  {:>7.2} s  {}", m.at_seconds, m.label);
+            }
+        }
+        if self.scenario == Scenario::Consistency {
+            let c = &self.consistency;
+            let _ = writeln!(
+                out,
+                "Consistency: {} writes acknowledged, {} never found, worst replication delay {}",
+                c.acknowledged,
+                c.never_found,
+                c.worst_delay.map_or_else(
+                    || "not observed".to_owned(),
+                    |d| format!("{:.3} s", d.as_secs_f64())
+                )
+            );
+            for lost in &c.lost {
+                let _ = writeln!(
+                    out,
+                    "  never found: {} {} (acknowledged by {} at {:.2} s; missing from {})",
+                    lost.app,
+                    lost.path,
+                    lost.written_region.as_ref().map_or("?", Region::as_str),
+                    lost.acknowledged_at_seconds,
+                    lost.missing_from.join(", ")
+                );
+            }
+        }
+        out
+    }
+
+    fn write_switches(&self, out: &mut String) {
+        let switches: Vec<(&AppReport, &Switch)> = self
+            .apps
+            .iter()
+            .flat_map(|a| a.switches.iter().map(move |s| (a, s)))
+            .collect();
+        if switches.is_empty() {
+            let _ = writeln!(out, "Region switches: none");
+            return;
+        }
+        let _ = writeln!(out, "Region switches:");
+        for (app, s) in switches {
+            let _ = writeln!(
+                out,
+                "  {:<10} {} -> {} at {:.2} s, mixed window {:.2} s",
+                app.app.as_str(),
+                s.from,
+                s.to,
+                s.at_seconds,
+                s.mixed_window_seconds
+            );
+        }
+        let stale: u64 = self.apps.iter().map(|a| a.stale_connection_responses).sum();
+        if stale > 0 {
+            let _ = writeln!(
+                out,
+                "  {stale} responses came over kept-alive connections to an address DNS no longer answered (max connection age {:.1} s)",
+                self.settings.max_connection_age_seconds
+            );
+        }
+    }
+}
