@@ -1,7 +1,14 @@
 //! The orders store: the port the handlers use, and its one adapter over the kit's item
-//! table, which runs on DynamoDB and in memory alike. The state rule "only a pending order
-//! is cancelled" is a condition on the write, evaluated by the store, so two concurrent
-//! cancellations (or a cancellation racing a replicated write) cannot both succeed.
+//! table, which runs on DynamoDB and in memory alike.
+//!
+//! Table layout (partition key `pk`): `ORDER#<id>` holds the order: `id`, `user_id`,
+//! `currency`, `items` (a list of `{sku, quantity, unit_price_cents}`), `total_cents`,
+//! `status`, `created_at`, plus `version`, `updated_at` and `region` (the last writer), like
+//! every item. The `by-user` index (partition `user_id`, sort `id`) lists a user's orders;
+//! since ids are UUIDv7, its order is creation order.
+//!
+//! The state rule "only a pending order is cancelled" is a condition on the write,
+//! evaluated by the store, so of two concurrent cancellations exactly one succeeds.
 
 use std::sync::Arc;
 

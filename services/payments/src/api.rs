@@ -302,17 +302,44 @@ async fn refund_payment(
         return replay(&existing, &fingerprint);
     }
     let payment = app.store.get(&id).await?.ok_or_else(|| not_found(id))?;
-    let refunded = payment
-        .refunded(Utc::now(), app.region.clone())
-        .map_err(|_| not_captured(&payment))?;
-    let record = first_response(&app, key, fingerprint.clone(), StatusCode::OK, &refunded)?;
-    match app.store.refund(&refunded, &record).await? {
-        Applied::Written => Ok(json_response(StatusCode::OK, record.body)),
+    let applied = match payment.refunded(Utc::now(), app.region.clone()) {
+        Ok(refunded) => {
+            let record = first_response(
+                &app,
+                key.clone(),
+                fingerprint.clone(),
+                StatusCode::OK,
+                &refunded,
+            )?;
+            match app.store.refund(&refunded, &record).await? {
+                Applied::Written => return Ok(json_response(StatusCode::OK, record.body)),
+                other => other,
+            }
+        }
+        Err(_) => Applied::StateChanged,
+    };
+    match applied {
         Applied::KeyUsed(existing) => replay(&existing, &fingerprint),
-        Applied::StateChanged => match app.store.get(&id).await? {
-            Some(now) => Err(not_captured(&now)),
-            None => Err(not_found(id)),
-        },
+        _ => not_refundable(&app, &key, &fingerprint, &id).await,
+    }
+}
+
+/// The answer when the payment was not captured when we looked. A concurrent request with
+/// the same key may be what refunded it: its key record was written in the same
+/// transaction as the refund, so reading it after the payment finds it, and its response
+/// is replayed instead of a 409.
+async fn not_refundable(
+    app: &AppState,
+    key: &IdempotencyKey,
+    fingerprint: &Fingerprint,
+    id: &PaymentId,
+) -> ApiResult<Response> {
+    if let Some(existing) = app.store.idempotency_record(key).await? {
+        return replay(&existing, fingerprint);
+    }
+    match app.store.get(id).await? {
+        Some(now) => Err(not_captured(&now)),
+        None => Err(not_found(id)),
     }
 }
 

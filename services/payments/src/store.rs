@@ -7,6 +7,16 @@
 //! concurrent requests with one key exactly one transaction commits; every other one fails
 //! its condition and reads the record that won, to replay it (same fingerprint) or refuse
 //! (another fingerprint). No read-then-write decides anything.
+//!
+//! Table layout (partition key `pk`, no index):
+//! - `PAYMENT#<id>`: the payment (`id`, `order_id`, `amount_cents`, `currency`, `status`,
+//!   `created_at`) plus `version`, `updated_at` and `region` (the last writer);
+//! - `IDEM#<key>`: the key's record (`key`, `fingerprint` (hex SHA-256), `status`, `body`,
+//!   `created_at`, `region`, `expires_at`).
+//!
+//! Across Regions, a key is only as unique as replication is fast: the same key sent to
+//! both Regions within the replication lag can be applied in each (global tables resolve
+//! the record by last writer wins). Clients retry against the Region they last used.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -32,6 +32,7 @@ on_both_stores!(
     invalid_fields_are_422_naming_each,
     unknown_ids_are_404,
     twenty_concurrent_identical_posts_make_one_payment,
+    concurrent_refunds_refund_once,
     health_and_identity,
 );
 
@@ -304,6 +305,42 @@ async fn twenty_concurrent_identical_posts_make_one_payment(app: TestApp) {
     );
     assert_eq!(app.payment_count().await, 1);
     assert_eq!(app.item_count().await, 2);
+}
+
+async fn concurrent_refunds_refund_once(app: TestApp) {
+    let paid = app.create_payment("pay").await;
+    let id = paid["id"].as_str().unwrap();
+    // One key, many retries at once: one refund, replayed to the others.
+    let same_key = (0..10).map(|_| async {
+        let response = app.refund(id, Some("refund-once")).await;
+        let replayed = response.headers().contains_key("idempotent-replayed");
+        (response.status().as_u16(), replayed)
+    });
+    let answers = futures::future::join_all(same_key).await;
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    assert_eq!(answers.iter().filter(|(_, replayed)| !replayed).count(), 1);
+    // Distinct keys at once on a fresh payment: one refund, the others see it refunded.
+    let other = app.create_payment("pay-2").await;
+    let other_id = other["id"].as_str().unwrap();
+    let app = &app;
+    let distinct = (0..6).map(|i| async move {
+        app.refund(other_id, Some(&format!("refund-{i}")))
+            .await
+            .status()
+            .as_u16()
+    });
+    let mut statuses = futures::future::join_all(distinct).await;
+    statuses.sort();
+    assert_eq!(statuses, [200, 409, 409, 409, 409, 409]);
+    assert_eq!(app.payment_count().await, 2);
+    assert_eq!(
+        app.item_count().await,
+        6,
+        "two payments, two payment keys, two refund keys"
+    );
 }
 
 async fn health_and_identity(app: TestApp) {
