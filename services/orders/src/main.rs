@@ -9,7 +9,12 @@ use orders::{OrderStore, OrderTable};
 
 /// The orders service: place, read, list and cancel orders.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    after_help = "Examples:\n  orders --listen 127.0.0.1:8081 --region us-east-1\n  \
+                  orders --store dynamodb --dynamodb-endpoint http://127.0.0.1:5000 --table orders --create-table\n\n\
+                  Under Lambda (AWS_LAMBDA_RUNTIME_API set) --listen is ignored."
+)]
 struct Cli {
     #[command(flatten)]
     serve: ServeArgs,

@@ -216,7 +216,9 @@ fn not_captured(payment: &Payment) -> Problem {
     request_body = CreatePayment,
     params(("Idempotency-Key" = String, Header, description = "Required; one per operation, unchanged on retries")),
     responses(
-        (status = 201, description = "The payment, captured (or this response replayed, with `idempotent-replayed: true`)", body = PaymentBody),
+        (status = 201, description = "The payment, captured (or this response replayed, with `idempotent-replayed: true`)", body = PaymentBody,
+         headers(("location" = String, description = "The payment's URL (not on replays)"),
+                 ("idempotent-replayed" = String, description = "`true` when this is the stored response of an earlier request with the same key"))),
         (status = 400, description = "Malformed JSON or an unusable Idempotency-Key", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = ProblemDetails, content_type = "application/problem+json"),
@@ -279,7 +281,8 @@ async fn get_payment(State(app): AppStateRef, Path(id): Path<String>) -> ApiResu
         ("Idempotency-Key" = String, Header, description = "Required; one per operation, unchanged on retries"),
     ),
     responses(
-        (status = 200, description = "The payment, refunded (or this response replayed, with `idempotent-replayed: true`)", body = PaymentBody),
+        (status = 200, description = "The payment, refunded (or this response replayed, with `idempotent-replayed: true`)", body = PaymentBody,
+         headers(("idempotent-replayed" = String, description = "`true` when this is the stored response of an earlier request with the same key"))),
         (status = 400, description = "An unusable Idempotency-Key", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such payment", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 409, description = "The payment is not captured", body = ProblemDetails, content_type = "application/problem+json"),

@@ -9,7 +9,12 @@ use payments::{PaymentStore, PaymentTable};
 
 /// The payments service: take, read and refund payments, idempotently.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    after_help = "Examples:\n  payments --listen 127.0.0.1:8081 --region us-east-1\n  \
+                  payments --store dynamodb --dynamodb-endpoint http://127.0.0.1:5000 --table payments --create-table\n\n\
+                  Under Lambda (AWS_LAMBDA_RUNTIME_API set) --listen is ignored."
+)]
 struct Cli {
     #[command(flatten)]
     serve: ServeArgs,

@@ -359,6 +359,11 @@ async fn health_and_identity(app: TestApp) {
     assert!(spec["paths"]["/payments/{id}/refund"]["post"].is_object());
     let params = spec["paths"]["/payments"]["post"]["parameters"].to_string();
     assert!(params.contains("Idempotency-Key"), "{params}");
+    let created = &spec["paths"]["/payments"]["post"]["responses"]["201"];
+    assert!(
+        created["headers"]["idempotent-replayed"].is_object(),
+        "{created}"
+    );
     assert_eq!(app.get("/docs").await.status(), 200);
 }
 
