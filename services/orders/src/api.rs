@@ -336,7 +336,9 @@ async fn get_order(State(app): AppStateRef, Path(id): Path<String>) -> ApiResult
     Ok(order_response(StatusCode::OK, &order))
 }
 
-/// A user's orders, oldest first, a page at a time (the `by-user` index).
+/// A user's orders, oldest first, a page at a time (the `by-user` index). DynamoDB updates
+/// a global secondary index asynchronously, so on AWS an order placed a moment ago may be
+/// missing from the listing for a short while; `GET /orders/{id}` always finds it.
 #[utoipa::path(
     get, path = "/orders", tag = "orders",
     params(ListQuery),
