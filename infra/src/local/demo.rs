@@ -381,10 +381,23 @@ impl Drill {
     async fn consistency(&mut self) -> anyhow::Result<()> {
         let lag = self.pace.consistency_lag;
         self.say(&format!(
-            "step 5: writes with replication lag raised to {} ms; every acknowledged write must be found once replication catches up",
+            "step 5: repair the primary, raise the replication lag to {} ms and write; every acknowledged write must be found in both Regions once replication catches up",
             lag.as_millis()
         ));
         self.run.mark("consistency scenario");
+        // The repaired primary takes writes again through replication, and the scenario
+        // reads every write back from both Regions.
+        let payments = self.app("payments");
+        if let Some(instance) = self.world.instance(&payments, &self.primary)
+            && let Err(error) = instance.restore().await
+        {
+            self.record(
+                "repair",
+                format!("{payments} in {} serves again", self.primary),
+                error.to_string(),
+                false,
+            );
+        }
         let replicator = self.world.replicator();
         let normal = replicator.lag();
         replicator.set_lag(lag);
@@ -407,14 +420,27 @@ impl Drill {
         let report = writes.stop().await;
         replicator.set_lag(normal);
         let consistency = report.consistency();
+        let lost: Vec<String> = consistency
+            .lost
+            .iter()
+            .take(3)
+            .map(|w| format!("{} (missing in {})", w.path, w.missing_from.join(", ")))
+            .collect();
         self.record(
             "no acknowledged write lost",
             "every acknowledged write found in both Regions".into(),
             format!(
-                "{} acknowledged, {} never found, worst replication delay {:?}; backlog {}",
+                "{} acknowledged, {} never found{}, worst replication delay {}; backlog {}",
                 consistency.acknowledged,
                 consistency.never_found,
-                consistency.worst_delay,
+                if lost.is_empty() {
+                    String::new()
+                } else {
+                    format!(" e.g. {}", lost.join("; "))
+                },
+                consistency
+                    .worst_delay
+                    .map_or_else(|| "-".to_owned(), |d| format!("{} ms", d.as_millis())),
                 if drained { "drained" } else { "NOT drained" },
             ),
             consistency.acknowledged > 0 && consistency.never_found == 0 && drained,
@@ -423,22 +449,8 @@ impl Drill {
     }
 
     async fn fail_back(&mut self) {
-        let payments = self.app("payments");
         let primary = self.primary.clone();
-        self.say(&format!(
-            "step 6: restore {payments} in {primary} and fail every app back"
-        ));
-        if let Some(instance) = self.world.instance(&payments, &primary)
-            && let Err(error) = instance.restore().await
-        {
-            self.record(
-                "restore",
-                "the instance serves again".into(),
-                error.to_string(),
-                false,
-            );
-            return;
-        }
+        self.say(&format!("step 6: fail every app back to {primary}"));
         let before = self.run.live();
         self.run.mark(format!("fail back to {primary}"));
         if let Err(error) = self

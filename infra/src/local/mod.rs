@@ -3,17 +3,28 @@
 //!
 //! - [`dns`]: the local Route 53 (failover record pairs, health checks on routing controls);
 //! - [`instance`]: one app in one Region on its loopback address, with faults on demand;
-//! - [`replication`]: global tables between the Regions' stores.
-//!
-//! The assembled world (`world.rs`), its control API (`control.rs`) and the demo join this
-//! module as soon as the ARC cluster (failover crate) and the services they run are built.
+//! - [`replication`]: global tables between the Regions' stores;
+//! - [`world`]: all of it assembled, with the deployment manifest;
+//! - [`control`]: the control API (state and faults) of a running world;
+//! - [`demo`]: the scripted failover drill with traffic and a report.
 
+pub mod control;
+pub mod demo;
 pub mod dns;
 pub mod instance;
 pub mod replication;
+pub mod world;
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use topology::Topology;
+use topology::manifest::LOCAL_MANIFEST_PATH;
+
+pub use demo::demo;
+pub use world::World;
 
 /// Options of `infra local`.
 #[derive(Debug, clap::Args)]
@@ -29,22 +40,103 @@ pub struct DemoArgs {
     /// The topology file to run.
     #[arg(long, default_value = "topology.toml")]
     pub config: PathBuf,
-    /// A short drill (about 20 s) for CI.
+    /// A short drill (about 20 s) for CI: shorter steps, TTL 2 s and health checks every 0.5 s.
     #[arg(long)]
     pub quick: bool,
-    /// Where to write the traffic report (report.json, timeline.svg).
+    /// Where to write the traffic report (report.json, timeline.svg); default: a new folder
+    /// under `.local/demo-<time>`.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
 }
 
-/// Runs the local world until Ctrl-C.
-pub async fn local(_: LocalArgs) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "the local world is not assembled yet: it waits for the failover crate's local ARC cluster"
-    )
+/// Runs the local world until Ctrl-C: writes `.local/deployment.json`, prints what runs
+/// where, and removes the manifest again on a clean shutdown.
+pub async fn local(args: LocalArgs) -> anyhow::Result<()> {
+    let topology = Topology::load(&args.config)?;
+    let world = Arc::new(World::start(topology).await?);
+    let control = control::serve(world.clone());
+    world
+        .manifest()
+        .save(LOCAL_MANIFEST_PATH)
+        .context("cannot write the manifest")?;
+    print!("{}", describe(&world));
+    println!("Manifest: {LOCAL_MANIFEST_PATH}. Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    println!("\nStopping the local world...");
+    if let Some(task) = control {
+        task.abort();
+    }
+    if let Err(error) = std::fs::remove_file(LOCAL_MANIFEST_PATH) {
+        tracing::debug!(%error, "the manifest was already gone");
+    }
+    match Arc::try_unwrap(world) {
+        Ok(world) => world.shutdown().await,
+        Err(_) => tracing::debug!("the world is still shared; its tasks end with the process"),
+    }
+    println!("Stopped.");
+    Ok(())
 }
 
-/// Runs the demo and reports whether every expectation held.
-pub async fn demo(_: DemoArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the demo is not assembled yet: it waits for the failover and loadtest crates")
+/// A table of what runs where, for people.
+pub fn describe(world: &World) -> String {
+    let manifest = world.manifest();
+    let topology = world.topology();
+    let [primary, secondary] = topology.regions.both();
+    let mut out = String::new();
+    let _ = writeln!(out, "\nThe local world ({})", manifest.domain);
+    let _ = writeln!(
+        out,
+        "{:<10} {:<32} {:<22} {:<22} DNS answers",
+        "app", "url", primary, secondary
+    );
+    for app in &manifest.apps {
+        let address = |region| {
+            world
+                .instance(&app.name, region)
+                .map_or_else(|| "-".to_owned(), |i| i.addr.to_string())
+        };
+        let answer = world
+            .dns()
+            .answer(&app.name)
+            .map_or_else(|| "-".to_owned(), |a| a.region.to_string());
+        let _ = writeln!(
+            out,
+            "{:<10} {:<32} {:<22} {:<22} {answer}",
+            app.name,
+            app.url,
+            address(primary),
+            address(secondary)
+        );
+    }
+    let dns = world.dns().local_addr();
+    let _ = writeln!(
+        out,
+        "\nRoute 53 (DNS)  {dns} UDP+TCP, TTL {} s, health checks every {} ms\n                try: dig @{} -p {} orders.{}",
+        topology.local.ttl_seconds,
+        topology.local.health_check_interval_ms,
+        dns.ip(),
+        dns.port(),
+        manifest.domain
+    );
+    let endpoints: Vec<String> = manifest
+        .cluster
+        .endpoints
+        .iter()
+        .map(|e| format!("{} {}", e.region, e.url))
+        .collect();
+    let _ = writeln!(out, "ARC cluster     {}", endpoints.join(", "));
+    if let Some(control) = &manifest.control_api {
+        let _ = writeln!(
+            out,
+            "Control API     {control}/state (faults: POST /faults/..., OpenAPI: {control}/openapi.json)"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Replication     lag {} ms between the Regions' tables",
+        world.replicator().lag().as_millis()
+    );
+    out
 }
