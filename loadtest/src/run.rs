@@ -380,9 +380,13 @@ fn read_targets(manifest: &Manifest, target: &AppTarget) -> [Vec<ReadTarget>; 3]
 /// every request due by then, so high rates do not need a timer per request.
 async fn schedule(shared: Arc<Shared>, app: usize, mut stop: watch::Receiver<bool>) {
     let c = &shared.config;
-    let interval_ns = 1_000_000_000u64 / u64::from(c.rate_per_app.max(1));
+    let rate = u128::from(c.rate_per_app.max(1));
     let end = c.duration.map(|d| shared.start + d);
-    let due_at = |k: u64| shared.start + Duration::from_nanos(interval_ns.saturating_mul(k));
+    // Exact: k / rate seconds, so a run of d seconds has exactly rate × d requests.
+    let due_at = |k: u64| {
+        let nanos = u128::from(k) * 1_000_000_000 / rate;
+        shared.start + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    };
     let mut k: u64 = 0;
     loop {
         let next = due_at(k);

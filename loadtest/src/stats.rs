@@ -361,12 +361,12 @@ mod tests {
     #[test]
     fn overlapping_regions_make_a_mixed_window() {
         let mut t = SwitchTracker::default();
-        t.observe(ms(0), 0, ms(300));
-        t.observe(ms(100), 1, ms(300));
-        t.observe(ms(200), 0, ms(300));
-        t.observe(ms(700), 0, ms(300));
-        for i in 8..20 {
-            t.observe(ms(i * 100), 1, ms(300));
+        t.observe(ms(0), 0, ms(600));
+        for i in 1..20 {
+            t.observe(ms(i * 100), 1, ms(600));
+            if i == 2 || i == 7 {
+                t.observe(ms(i * 100), 0, ms(600));
+            }
         }
         assert_eq!(t.done.len(), 1);
         assert_eq!(t.done[0].at, ms(100));
@@ -398,7 +398,7 @@ mod tests {
         assert_eq!(s.current_region(ms(20), ms(400)), Some(0));
         s.record(ms(20), ms(30), ok(1), ms(300));
         assert_eq!(s.current_region(ms(40), ms(400)), None);
-        assert_eq!(s.current_region(ms(500), ms(400)), Some(1));
+        assert_eq!(s.current_region(ms(420), ms(400)), Some(1));
         assert_eq!(s.current_region(ms(900), ms(400)), None);
     }
 
