@@ -1,1 +1,21 @@
+//! Failover for the multi-Region template: the Route 53 ARC data-plane client (every call
+//! rotates over the cluster's endpoints and survives most of them being unreachable), the
+//! `failover` CLI's logic, the local ARC cluster that stands in for ARC in the local world and
+//! in tests, and traffic verification after a shift.
+//!
+//! Invariant: the failover path makes no control-plane call; everything it needs is in the
+//! deployment manifest.
 
+pub mod cli;
+pub mod client;
+pub mod error;
+pub mod local;
+pub mod ops;
+pub mod verify;
+
+pub use client::{Answer, Answered, Client, ClientConfig, ListedControl};
+pub use error::{FailoverError, exit};
+pub use ops::{
+    AppStatus, Batch, Change, ControlStatus, InitOutcome, ShiftOptions, ShiftOutcome, Status,
+};
+pub use verify::{Verified, VerifyConfig, VerifyError, verify, verify_all};

@@ -1,0 +1,477 @@
+//! The `failover` command line (DESIGN §8): flags, confirmation, output. `main.rs` only parses
+//! and calls [`run`].
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use topology::manifest::{LOCAL_MANIFEST_PATH, Manifest};
+use topology::{AppName, Region, SafetyRuleArn, Topology};
+
+use crate::client::{Answer, Client, ClientConfig};
+use crate::error::{FailoverError, exit};
+use crate::local::{LocalCluster, LocalClusterConfig};
+use crate::ops::{ShiftOptions, ShiftOutcome, Status};
+use crate::verify::{Verified, VerifyConfig, verify_all};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done
+  1  other failure (ARC rejected the request as invalid, access denied, I/O)
+  2  usage error: bad flags, unknown app or Region, missing or unknown manifest
+  3  refused by a safety rule (the message names the rule's ARN); nothing changed
+  4  no ARC cluster endpoint reachable, or the cluster lost its quorum; nothing changed
+  5  --verify: the routing controls changed, but traffic did not reach the target Region in time
+
+Only ARC data-plane calls are made (UpdateRoutingControlStates, ListRoutingControls): no
+control-plane call, no DNS edit, no redeploy. Each call tries the cluster's endpoints in turn,
+starting with the last one that answered, and succeeds while any one endpoint answers.
+
+Examples:
+  failover status
+  failover shift orders --to us-west-2 --yes --verify
+  failover evacuate us-east-1 --yes
+  failover shift orders payments --to us-east-1 --dry-run --json";
+
+/// Move apps between Regions with Route 53 ARC routing controls.
+#[derive(Debug, Parser)]
+#[command(name = "failover", version, after_long_help = EXIT_CODES, after_help = "Exit codes: 0 done, 1 other, 2 usage, 3 refused by a safety rule, 4 no endpoint/quorum lost, 5 verification timed out (see --help)")]
+pub struct Cli {
+    /// The deployment manifest [default: .local/deployment.json, when present].
+    #[arg(long, global = true, env = "FAILOVER_MANIFEST")]
+    pub manifest: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// TCP connect timeout per attempt (e.g. 500ms, 1s).
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "1s")]
+    pub connect_timeout: Duration,
+    /// Timeout of one attempt against one endpoint.
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "2s")]
+    pub attempt_timeout: Duration,
+    /// Give up on a call after this long, all endpoints tried.
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "15s")]
+    pub deadline: Duration,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show both routing controls of every app and the Region Route 53 answers with.
+    Status,
+    /// Move apps to a Region: its routing control ON, the other OFF, in one atomic batch.
+    Shift {
+        /// The apps to move (e.g. orders payments).
+        #[arg(required = true, value_name = "APP")]
+        apps: Vec<AppName>,
+        /// The Region to move them to.
+        #[arg(long, value_name = "REGION")]
+        to: Region,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Move every app away from a Region.
+    Evacuate {
+        /// The Region to leave.
+        #[arg(value_name = "REGION")]
+        region: Region,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Run the local ARC cluster alone (five endpoints on loopback) until Ctrl-C.
+    LocalCluster {
+        /// The topology [default: topology.toml when present, else the built-in example].
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Write a manifest for the cluster here, to try the CLI against it.
+        #[arg(long, value_name = "PATH")]
+        write_manifest: Option<PathBuf>,
+        /// Set every app's primary ON / secondary OFF at start (as a deploy does).
+        #[arg(long)]
+        initialize: bool,
+    },
+}
+
+/// Flags of the commands that change routing controls.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    /// Print the batch(es) that would be sent; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Break glass: bypass these safety rules (each named by its ARN).
+    #[arg(long, value_name = "RULE_ARN", num_args = 1..)]
+    pub override_safety_rules: Vec<SafetyRuleArn>,
+    /// After the change, wait until DNS and `GET /` show the target Region; print the time.
+    #[arg(long)]
+    pub verify: bool,
+    /// How long --verify waits.
+    #[arg(long, value_parser = parse_duration, default_value = "120s", value_name = "DURATION")]
+    pub verify_timeout: Duration,
+}
+
+/// `250ms`, `2s`, `1.5s`, `2m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (e.g. 500ms, 2s, 1m)"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" | "" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// Runs the command; returns the exit code.
+pub async fn run(cli: Cli) -> u8 {
+    let json = cli.json;
+    match dispatch(cli).await {
+        Ok(()) => exit::OK,
+        Err(error) => {
+            let code = error.exit_code();
+            if json {
+                println!(
+                    "{}",
+                    json!({ "error": error.to_string(), "exit_code": code })
+                );
+            }
+            eprintln!("error: {error}");
+            code
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), FailoverError> {
+    let config = ClientConfig {
+        connect_timeout: cli.connect_timeout,
+        attempt_timeout: cli.attempt_timeout,
+        deadline: cli.deadline,
+        ..ClientConfig::default()
+    };
+    match cli.command {
+        Command::Status => {
+            let client = client(cli.manifest.as_deref(), config)?;
+            let status = client.status().await?;
+            if cli.json {
+                println!("{}", to_json(&status));
+            } else {
+                print_status(&status, client.manifest());
+            }
+            Ok(())
+        }
+        Command::Shift { apps, to, change } => {
+            let client = client(cli.manifest.as_deref(), config)?;
+            change_routing(&client, &apps, &to, change, cli.json).await
+        }
+        Command::Evacuate { region, change } => {
+            let client = client(cli.manifest.as_deref(), config)?;
+            let manifest = client.manifest();
+            let to = manifest.regions.other(&region).cloned().ok_or_else(|| {
+                FailoverError::Usage(format!(
+                    "Region `{region}` is not one of this deployment's Regions ({}, {})",
+                    manifest.regions.primary, manifest.regions.secondary
+                ))
+            })?;
+            let apps: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
+            change_routing(&client, &apps, &to, change, cli.json).await
+        }
+        Command::LocalCluster {
+            config: path,
+            write_manifest,
+            initialize,
+        } => local_cluster(path, write_manifest, initialize, config).await,
+    }
+}
+
+/// Loads the manifest (the flag, else `.local/deployment.json`) and builds the client.
+fn client(path: Option<&Path>, config: ClientConfig) -> Result<Client, FailoverError> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None if Path::new(LOCAL_MANIFEST_PATH).exists() => PathBuf::from(LOCAL_MANIFEST_PATH),
+        None => {
+            return Err(FailoverError::Usage(format!(
+                "no manifest: {LOCAL_MANIFEST_PATH} does not exist here. Start the local world (`infra local`) or deploy (`infra deploy`), or pass --manifest PATH"
+            )));
+        }
+    };
+    let manifest = Manifest::load(&path)?;
+    Client::from_manifest(&manifest, config)
+}
+
+async fn change_routing(
+    client: &Client,
+    apps: &[AppName],
+    to: &Region,
+    change: ChangeArgs,
+    json: bool,
+) -> Result<(), FailoverError> {
+    let opts = ShiftOptions {
+        override_safety_rules: change.override_safety_rules.clone(),
+        dry_run: true,
+    };
+    // Build (and check) the plan first: a bad app or Region fails before any prompt.
+    let plan = client.shift(apps, to, opts.clone()).await?;
+    if change.dry_run {
+        if json {
+            println!("{}", to_json(&plan));
+        } else {
+            print_plan(&plan, "dry run: nothing sent. Would send");
+        }
+        return Ok(());
+    }
+    if !change.yes {
+        confirm(&plan)?;
+    }
+    let outcome = client
+        .shift(
+            apps,
+            to,
+            ShiftOptions {
+                dry_run: false,
+                ..opts
+            },
+        )
+        .await?;
+    if !json {
+        print_outcome(&outcome);
+    }
+    let verified = if change.verify {
+        let config = VerifyConfig {
+            timeout: change.verify_timeout,
+            ..VerifyConfig::default()
+        };
+        if !json {
+            eprintln!("verifying: waiting for DNS and GET / to show {to} ...");
+        }
+        Some(verify_all(client.manifest(), &outcome.apps, to, &config).await?)
+    } else {
+        None
+    };
+    if json {
+        println!("{}", json!({ "shift": outcome, "verified": verified }));
+    } else if let Some(verified) = verified {
+        print_verified(&verified);
+    }
+    Ok(())
+}
+
+/// Asks on the terminal; refuses to ask anything that is not one.
+fn confirm(plan: &ShiftOutcome) -> Result<(), FailoverError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(FailoverError::Usage(
+            "stdin is not a terminal, so there is no one to confirm this change: pass --yes to proceed (or --dry-run to see it)".into(),
+        ));
+    }
+    print_plan(plan, "About to send");
+    eprint!("Proceed? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| FailoverError::Usage(format!("cannot read the answer: {e}")))?;
+    if matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(FailoverError::Usage(
+            "not confirmed; nothing was changed".into(),
+        ))
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("plain data serializes")
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "ON" } else { "OFF" }
+}
+
+fn answered(answer: &Answer) -> String {
+    format!(
+        "answered by {} ({}) after {} attempt{}, {} ms",
+        answer.endpoint.region,
+        answer.endpoint.url,
+        answer.attempts,
+        if answer.attempts == 1 { "" } else { "s" },
+        answer.elapsed_ms
+    )
+}
+
+fn print_status(status: &Status, manifest: &Manifest) {
+    let (p, s) = (&manifest.regions.primary, &manifest.regions.secondary);
+    let width = status
+        .apps
+        .iter()
+        .map(|a| a.app.as_str().len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let pc = format!("{p} (primary)");
+    let sc = format!("{s} (secondary)");
+    println!("{:<width$}  {pc:<24}  {sc:<24}  SERVING", "APP");
+    for app in &status.apps {
+        println!(
+            "{:<width$}  {:<24}  {:<24}  {}{}",
+            app.app.as_str(),
+            on_off(app.controls[0].on),
+            on_off(app.controls[1].on),
+            app.active,
+            if app.warning.is_some() { "  (!)" } else { "" }
+        );
+    }
+    for app in &status.apps {
+        if let Some(w) = &app.warning {
+            println!("warning: {}: {w}", app.app);
+        }
+    }
+    println!("{}", answered(&status.answer));
+}
+
+fn print_plan(plan: &ShiftOutcome, verb: &str) {
+    let n = plan.batches.len();
+    eprintln!(
+        "{verb} {n} UpdateRoutingControlStates batch{} to move {} to {}:",
+        if n == 1 { "" } else { "es" },
+        names(&plan.apps),
+        plan.to
+    );
+    if n > 1 {
+        eprintln!(
+            "  (split: ARC takes at most 10 routing controls per batch; each batch leaves every app in it with one Region ON)"
+        );
+    }
+    for (i, batch) in plan.batches.iter().enumerate() {
+        eprintln!("  batch {}:", i + 1);
+        for c in &batch.changes {
+            eprintln!(
+                "    {:<10} {:<15} {:<3}  {}",
+                c.app.as_str(),
+                c.region.as_str(),
+                on_off(c.on),
+                c.routing_control
+            );
+        }
+    }
+    if !plan.overridden.is_empty() {
+        eprintln!("  overriding safety rules (break glass):");
+        for r in &plan.overridden {
+            eprintln!("    {r}");
+        }
+    }
+}
+
+fn print_outcome(outcome: &ShiftOutcome) {
+    println!("{:<10}  {:<15}  STATE", "APP", "REGION");
+    for batch in &outcome.batches {
+        for c in &batch.changes {
+            println!(
+                "{:<10}  {:<15}  {}",
+                c.app.as_str(),
+                c.region.as_str(),
+                on_off(c.on)
+            );
+        }
+    }
+    for (i, batch) in outcome.batches.iter().enumerate() {
+        if let Some(a) = &batch.answer {
+            println!("batch {}/{}: {}", i + 1, outcome.batches.len(), answered(a));
+        }
+    }
+    println!(
+        "done: {} now routed to {} (Route 53 follows within its health-check interval plus the record TTL)",
+        names(&outcome.apps),
+        outcome.to
+    );
+}
+
+fn print_verified(verified: &[Verified]) {
+    for v in verified {
+        println!(
+            "verified: {} answers from {} after {:.1} s ({} look{})",
+            v.app,
+            v.region,
+            v.elapsed_ms as f64 / 1000.0,
+            v.polls,
+            if v.polls == 1 { "" } else { "s" }
+        );
+    }
+}
+
+fn names(apps: &[AppName]) -> String {
+    apps.iter()
+        .map(AppName::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn local_cluster(
+    path: Option<PathBuf>,
+    write_manifest: Option<PathBuf>,
+    initialize: bool,
+    config: ClientConfig,
+) -> Result<(), FailoverError> {
+    let topology = match path {
+        Some(p) => Topology::load(&p),
+        None if Path::new("topology.toml").exists() => Topology::load("topology.toml"),
+        None => Ok(Topology::example()),
+    }
+    .map_err(|e| FailoverError::Usage(e.to_string()))?;
+    let cluster = LocalCluster::start(&topology, LocalClusterConfig::from_topology(&topology))
+        .await
+        .map_err(|e| FailoverError::Setup(e.to_string()))?;
+    let manifest = cluster.manifest(&topology);
+    println!("local ARC cluster {}", cluster.arn());
+    for (i, e) in cluster.endpoints().iter().enumerate() {
+        println!("  endpoint {i}: {:<15} {}", e.region.as_str(), e.url);
+    }
+    if let Some(path) = &write_manifest {
+        manifest.save(path)?;
+        println!("manifest written to {}", path.display());
+    }
+    if initialize {
+        let outcome = Client::from_manifest(&manifest, config)?
+            .initialize()
+            .await?;
+        println!("initialized (primary ON): {}", names(&outcome.initialized));
+    }
+    println!("routing controls start OFF, as on AWS. Ctrl-C to stop.");
+    let _ = tokio::signal::ctrl_c().await;
+    cluster.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("2h").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

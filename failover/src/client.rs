@@ -1,0 +1,581 @@
+//! The ARC data-plane client: one aws-sdk-route53recoverycluster client per cluster endpoint,
+//! and a call strategy that survives endpoints that refuse, hang, throttle or fail.
+//!
+//! Strategy: start at the endpoint that answered last (random at first); if it has not answered
+//! after `hedge_after`, or fails with a retryable error, try the next one while keeping the
+//! first in flight; the first answer wins. ARC's updates set absolute states, so sending the
+//! same batch to two endpoints is harmless. A safety-rule conflict, a validation or an access
+//! error stops at once: another endpoint would say the same.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arc::error::{ProvideErrorMetadata, SdkError};
+use arc::types::{RoutingControlState, UpdateRoutingControlStateEntry};
+use aws_credential_types::Credentials;
+use aws_sdk_route53recoverycluster as arc;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde::Serialize;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+use topology::manifest::{ClusterEndpoint, Environment, Manifest};
+use topology::{ControlPanelArn, RoutingControlArn, SafetyRuleArn};
+
+use crate::error::FailoverError;
+
+/// How the client talks to the cluster. The defaults suit an incident: give up on an endpoint
+/// quickly, keep trying the others until the deadline.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// TCP connect timeout per attempt.
+    pub connect_timeout: Duration,
+    /// The longest one attempt may take, connect included.
+    pub attempt_timeout: Duration,
+    /// When to start the next endpoint while an attempt is still outstanding.
+    pub hedge_after: Duration,
+    /// The whole call, every attempt included.
+    pub deadline: Duration,
+    /// Pause between two batches of a split shift (ARC takes about 3 updates/s per endpoint).
+    pub batch_spacing: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(2),
+            hedge_after: Duration::from_millis(250),
+            deadline: Duration::from_secs(15),
+            batch_spacing: Duration::from_millis(350),
+        }
+    }
+}
+
+/// Which endpoint answered a call, and after how many attempts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Answer {
+    pub endpoint: ClusterEndpoint,
+    /// Attempts made, the answering one included.
+    pub attempts: u32,
+    /// Time from the first attempt to the answer, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// A value from the cluster and who gave it.
+#[derive(Debug, Clone)]
+pub struct Answered<T> {
+    pub value: T,
+    pub answer: Answer,
+}
+
+/// One routing control as ListRoutingControls returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListedControl {
+    pub arn: RoutingControlArn,
+    pub name: Option<String>,
+    pub control_panel: Option<ControlPanelArn>,
+    pub control_panel_name: Option<String>,
+    pub owner: Option<String>,
+    pub on: bool,
+}
+
+/// How one attempt ended badly.
+#[derive(Debug)]
+pub(crate) enum AttemptError {
+    /// Worth trying another endpoint: connection refused, timeout, 5xx, throttling, garbage.
+    Retryable(String),
+    /// A safety rule blocked the change.
+    Conflict(String),
+    /// Another endpoint would say the same.
+    Fatal { code: String, message: String },
+}
+
+struct Endpoint {
+    info: ClusterEndpoint,
+    sdk: arc::Client,
+}
+
+/// The client. Cheap to share by reference; every operation takes `&self`.
+pub struct Client {
+    endpoints: Vec<ClusterEndpoint>,
+    manifest: Manifest,
+    config: ClientConfig,
+    sdk: OnceCell<Arc<Vec<Endpoint>>>,
+    preferred: AtomicUsize,
+}
+
+impl Client {
+    /// A client for the cluster named in `manifest`. Local manifests use fixed test
+    /// credentials; AWS manifests the standard credential chain (resolved on first use).
+    pub fn from_manifest(manifest: &Manifest, config: ClientConfig) -> Result<Self, FailoverError> {
+        let endpoints = &manifest.cluster.endpoints;
+        if endpoints.is_empty() {
+            return Err(FailoverError::Usage(
+                "the manifest's cluster lists no endpoints".into(),
+            ));
+        }
+        for e in endpoints {
+            if !(e.url.starts_with("http://") || e.url.starts_with("https://")) {
+                return Err(FailoverError::Usage(format!(
+                    "cluster endpoint `{}` is not an http(s) URL",
+                    e.url
+                )));
+            }
+        }
+        Ok(Self {
+            endpoints: endpoints.clone(),
+            manifest: manifest.clone(),
+            config,
+            sdk: OnceCell::new(),
+            preferred: AtomicUsize::new(rand::random_range(0..endpoints.len())),
+        })
+    }
+
+    /// The manifest this client was built from.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The client's settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Makes the next call start with endpoint `index` (of the manifest's list).
+    pub fn prefer_endpoint(&self, index: usize) {
+        self.preferred
+            .store(index % self.endpoints.len(), Ordering::Relaxed);
+    }
+
+    /// The endpoint the next call starts with.
+    pub fn preferred_endpoint(&self) -> &ClusterEndpoint {
+        &self.endpoints[self.preferred.load(Ordering::Relaxed) % self.endpoints.len()]
+    }
+
+    async fn sdk(&self) -> Result<Arc<Vec<Endpoint>>, FailoverError> {
+        self.sdk
+            .get_or_try_init(|| async {
+                let base = match self.manifest.environment {
+                    Environment::Local => None,
+                    Environment::Aws => Some(
+                        aws_config::defaults(aws_config::BehaviorVersion::latest())
+                            .load()
+                            .await,
+                    ),
+                };
+                let built = self
+                    .endpoints
+                    .iter()
+                    .map(|info| Endpoint {
+                        info: info.clone(),
+                        sdk: arc::Client::from_conf(self.sdk_config(base.as_ref(), info)),
+                    })
+                    .collect();
+                Ok(Arc::new(built))
+            })
+            .await
+            .cloned()
+    }
+
+    /// One SDK client's config: this endpoint's URL, signed for its Region, the SDK's own
+    /// retries off (we rotate endpoints instead), our timeouts.
+    fn sdk_config(
+        &self,
+        base: Option<&aws_config::SdkConfig>,
+        endpoint: &ClusterEndpoint,
+    ) -> arc::Config {
+        let mut builder = match base {
+            Some(shared) => arc::config::Builder::from(shared),
+            None => arc::Config::builder()
+                .behavior_version(arc::config::BehaviorVersion::latest())
+                .credentials_provider(Credentials::new(
+                    "AKIDLOCALARCCLUSTER",
+                    "local-arc-cluster-secret",
+                    None,
+                    None,
+                    "failover-local",
+                )),
+        };
+        builder = builder
+            .interceptor(AnswerIsJson)
+            .region(arc::config::Region::new(endpoint.region.to_string()))
+            .endpoint_url(endpoint.url.trim_end_matches('/'))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(self.config.connect_timeout)
+                    .operation_attempt_timeout(self.config.attempt_timeout)
+                    .operation_timeout(self.config.attempt_timeout)
+                    .build(),
+            );
+        builder.build()
+    }
+
+    /// Runs `op` against the endpoints as the module docs describe.
+    pub(crate) async fn call<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        op: F,
+    ) -> Result<Answered<T>, FailoverError>
+    where
+        F: Fn(arc::Client) -> Fut,
+        Fut: Future<Output = Result<T, AttemptError>>,
+    {
+        let endpoints = self.sdk().await?;
+        let n = endpoints.len();
+        let first = self.preferred.load(Ordering::Relaxed) % n;
+        let started = Instant::now();
+        let deadline = started + self.config.deadline;
+        let attempt_timeout = self.config.attempt_timeout;
+        let mut in_flight = FuturesUnordered::new();
+        let mut busy = vec![false; n];
+        let mut launched: usize = 0;
+        let mut failures: Vec<String> = Vec::new();
+        let mut quorum_lost = false;
+        let mut next_launch = Some(started);
+        loop {
+            let launch_at = next_launch.unwrap_or(deadline);
+            tokio::select! {
+                biased;
+                Some((index, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                    busy[index] = false;
+                    let endpoint: &Endpoint = &endpoints[index];
+                    match result {
+                        Ok(value) => {
+                            self.preferred.store(index, Ordering::Relaxed);
+                            let answer = Answer {
+                                endpoint: endpoint.info.clone(),
+                                attempts: u32::try_from(launched).unwrap_or(u32::MAX),
+                                elapsed_ms: millis(started.elapsed()),
+                            };
+                            return Ok(Answered { value, answer });
+                        }
+                        Err(AttemptError::Retryable(reason)) => {
+                            quorum_lost |= reason.contains("quorum");
+                            tracing::debug!(endpoint = %endpoint.info.url, %reason, "attempt failed, trying the next endpoint");
+                            failures.push(format!("{} ({}): {reason}", endpoint.info.region, endpoint.info.url));
+                            // After a full round of failures, back off a little before the next.
+                            let pause = if launched % n == 0 {
+                                Duration::from_millis(100 * (launched / n).min(5) as u64)
+                            } else {
+                                Duration::ZERO
+                            };
+                            next_launch = Some(Instant::now() + pause);
+                        }
+                        Err(AttemptError::Conflict(message)) => {
+                            return Err(FailoverError::Refused { rule: rule_in(&message), message });
+                        }
+                        Err(AttemptError::Fatal { code, message }) => {
+                            return Err(FailoverError::Rejected { code, message });
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(launch_at), if next_launch.is_some() => {
+                    let index = (first + launched) % n;
+                    if busy[index] || Instant::now() + Duration::from_millis(1) >= deadline {
+                        // That endpoint is still working on an earlier attempt: wait for news.
+                        next_launch = None;
+                        continue;
+                    }
+                    busy[index] = true;
+                    launched += 1;
+                    let sdk = endpoints[index].sdk.clone();
+                    let attempt = op(sdk);
+                    in_flight.push(async move {
+                        let result = match tokio::time::timeout(attempt_timeout, attempt).await {
+                            Ok(result) => result,
+                            Err(_) => Err(AttemptError::Retryable(format!("no answer within {attempt_timeout:?}"))),
+                        };
+                        (index, result)
+                    });
+                    next_launch = Some(Instant::now() + self.config.hedge_after);
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(FailoverError::Unreachable { operation, failures, quorum_lost });
+                }
+            }
+        }
+    }
+
+    /// GetRoutingControlState.
+    pub async fn routing_control_state(
+        &self,
+        arn: &RoutingControlArn,
+    ) -> Result<Answered<bool>, FailoverError> {
+        self.call("GetRoutingControlState", |sdk| async move {
+            let out = sdk
+                .get_routing_control_state()
+                .routing_control_arn(arn.as_str())
+                .send()
+                .await
+                .map_err(classify)?;
+            Ok(out.routing_control_state() == &RoutingControlState::On)
+        })
+        .await
+    }
+
+    /// One page of ListRoutingControls (optionally of one control panel).
+    pub async fn list_routing_controls_page(
+        &self,
+        panel: Option<&ControlPanelArn>,
+        next_token: Option<&str>,
+        max_results: Option<i32>,
+    ) -> Result<Answered<(Vec<ListedControl>, Option<String>)>, FailoverError> {
+        self.call("ListRoutingControls", |sdk| async move {
+            let out = sdk
+                .list_routing_controls()
+                .set_control_panel_arn(panel.map(|p| p.to_string()))
+                .set_next_token(next_token.map(str::to_owned))
+                .set_max_results(max_results)
+                .send()
+                .await
+                .map_err(classify)?;
+            let controls = out
+                .routing_controls()
+                .iter()
+                .map(listed)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((controls, out.next_token().map(str::to_owned)))
+        })
+        .await
+    }
+
+    /// Every routing control (of one control panel, or all), following NextToken.
+    pub async fn list_routing_controls(
+        &self,
+        panel: Option<&ControlPanelArn>,
+    ) -> Result<Answered<Vec<ListedControl>>, FailoverError> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .list_routing_controls_page(panel, token.as_deref(), None)
+                .await?;
+            let (controls, next) = page.value;
+            all.extend(controls);
+            match next {
+                Some(t) if Some(&t) != token.as_ref() => token = Some(t),
+                _ => {
+                    return Ok(Answered {
+                        value: all,
+                        answer: page.answer,
+                    });
+                }
+            }
+        }
+    }
+
+    /// UpdateRoutingControlState: one control.
+    pub async fn set_routing_control_state(
+        &self,
+        arn: &RoutingControlArn,
+        on: bool,
+        overrides: &[SafetyRuleArn],
+    ) -> Result<Answer, FailoverError> {
+        self.call("UpdateRoutingControlState", |sdk| async move {
+            sdk.update_routing_control_state()
+                .routing_control_arn(arn.as_str())
+                .routing_control_state(state(on))
+                .set_safety_rules_to_override(Some(strings(overrides)))
+                .send()
+                .await
+                .map_err(classify)?;
+            Ok(())
+        })
+        .await
+        .map(|a| a.answer)
+    }
+
+    /// UpdateRoutingControlStates: one atomic batch (at most 10 controls: ARC's limit).
+    pub async fn set_routing_control_states(
+        &self,
+        changes: &[(RoutingControlArn, bool)],
+        overrides: &[SafetyRuleArn],
+    ) -> Result<Answer, FailoverError> {
+        let entries: Vec<UpdateRoutingControlStateEntry> = changes
+            .iter()
+            .map(|(arn, on)| {
+                UpdateRoutingControlStateEntry::builder()
+                    .routing_control_arn(arn.as_str())
+                    .routing_control_state(state(*on))
+                    .build()
+                    .expect("both required fields are set")
+            })
+            .collect();
+        let entries = &entries;
+        self.call("UpdateRoutingControlStates", |sdk| async move {
+            sdk.update_routing_control_states()
+                .set_update_routing_control_state_entries(Some(entries.clone()))
+                .set_safety_rules_to_override(Some(strings(overrides)))
+                .send()
+                .await
+                .map_err(classify)?;
+            Ok(())
+        })
+        .await
+        .map(|a| a.answer)
+    }
+}
+
+/// Refuses a 2xx answer that is not awsJson: a captive portal or a misrouted proxy must count
+/// as a failed attempt, not as ARC saying "done" (the SDK reads nothing from an update's body).
+#[derive(Debug)]
+struct AnswerIsJson;
+
+impl arc::config::Intercept for AnswerIsJson {
+    fn name(&self) -> &'static str {
+        "AnswerIsJson"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &arc::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &arc::config::RuntimeComponents,
+        _cfg: &mut arc::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let response = context.response();
+        if !response.status().is_success() {
+            return Ok(());
+        }
+        let content_type = response.headers().get("content-type").unwrap_or_default();
+        if content_type.starts_with("application/x-amz-json")
+            || content_type.starts_with("application/json")
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "HTTP {} with Content-Type `{content_type}`: not an ARC answer",
+                response.status().as_u16()
+            )
+            .into())
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn state(on: bool) -> RoutingControlState {
+    if on {
+        RoutingControlState::On
+    } else {
+        RoutingControlState::Off
+    }
+}
+
+fn strings(arns: &[SafetyRuleArn]) -> Vec<String> {
+    arns.iter().map(ToString::to_string).collect()
+}
+
+fn listed(c: &arc::types::RoutingControl) -> Result<ListedControl, AttemptError> {
+    let garbage = |what: &str| AttemptError::Retryable(format!("the endpoint returned {what}"));
+    let arn = c
+        .routing_control_arn()
+        .ok_or_else(|| garbage("a routing control without an ARN"))?
+        .parse()
+        .map_err(|_| garbage("a malformed routing control ARN"))?;
+    Ok(ListedControl {
+        arn,
+        name: c.routing_control_name().map(str::to_owned),
+        control_panel: c.control_panel_arn().and_then(|p| p.parse().ok()),
+        control_panel_name: c.control_panel_name().map(str::to_owned),
+        owner: c.owner().map(str::to_owned),
+        on: c.routing_control_state() == Some(&RoutingControlState::On),
+    })
+}
+
+/// The safety rule ARN named in a ConflictException message, as ARC names it.
+fn rule_in(message: &str) -> Option<SafetyRuleArn> {
+    message
+        .split(|c: char| {
+            c.is_whitespace() || matches!(c, ',' | ';' | '"' | '\'' | '(' | ')' | '[' | ']')
+        })
+        .map(|word| word.trim_end_matches(['.', ':']))
+        .find_map(|word| word.parse().ok())
+}
+
+/// Sorts an SDK failure into retry-elsewhere, refused, or final.
+pub(crate) fn classify<E>(error: SdkError<E, arc::config::http::HttpResponse>) -> AttemptError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    match &error {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            let code = err.code().unwrap_or("Unknown").to_owned();
+            let message = err.message().unwrap_or_default().to_owned();
+            match code.as_str() {
+                "ConflictException" => AttemptError::Conflict(message),
+                "ThrottlingException"
+                | "InternalServerException"
+                | "EndpointTemporarilyUnavailableException" => {
+                    AttemptError::Retryable(format!("{code}: {message}"))
+                }
+                _ if status.is_some_and(|s| s >= 500 || s == 429) || code == "Unknown" => {
+                    AttemptError::Retryable(format!(
+                        "HTTP {}: {code} {message}",
+                        status.unwrap_or(0)
+                    ))
+                }
+                _ => AttemptError::Fatal { code, message },
+            }
+        }
+        SdkError::ConstructionFailure(_) => AttemptError::Fatal {
+            code: "ConstructionFailure".into(),
+            message: describe(&error),
+        },
+        _ => AttemptError::Retryable(describe(&error)),
+    }
+}
+
+/// The error and its causes on one line (the SDK's Display alone says "dispatch failure").
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rule_arn_is_found_in_arc_messages() {
+        let rule = "arn:aws:route53-recovery-control::123456789012:controlpanel/abc/safetyrule/def";
+        for message in [
+            format!("blocked by safety rule {rule}: at least one"),
+            format!("Safety rule ({rule}) blocked the change."),
+            format!("the rule {rule}."),
+        ] {
+            assert_eq!(rule_in(&message).unwrap().as_str(), rule, "{message}");
+        }
+        assert!(rule_in("no rule named here").is_none());
+    }
+
+    #[test]
+    fn endpoint_urls_are_checked() {
+        let topology = topology::Topology::example();
+        let mut manifest = crate::local::manifest_for(&topology, vec![]);
+        manifest.cluster.endpoints = vec![ClusterEndpoint {
+            region: "us-east-1".parse().unwrap(),
+            url: "127.0.0.1:1".into(),
+        }];
+        let err = Client::from_manifest(&manifest, ClientConfig::default())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("not an http"), "{err}");
+        manifest.cluster.endpoints.clear();
+        assert!(Client::from_manifest(&manifest, ClientConfig::default()).is_err());
+    }
+}

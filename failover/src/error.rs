@@ -1,0 +1,96 @@
+//! What can go wrong, and the exit code each failure maps to (documented in `failover --help`).
+
+use topology::{ManifestError, SafetyRuleArn};
+
+/// Exit codes of the `failover` binary.
+pub mod exit {
+    /// Done.
+    pub const OK: u8 = 0;
+    /// Anything else: ARC rejected the request as invalid, access denied, I/O errors.
+    pub const OTHER: u8 = 1;
+    /// Usage error: bad flags, unknown app or Region, unreadable or unknown manifest.
+    pub const USAGE: u8 = 2;
+    /// Refused by a safety rule; nothing was changed.
+    pub const REFUSED: u8 = 3;
+    /// No cluster endpoint reachable, or the cluster lost its quorum; nothing was changed.
+    pub const UNREACHABLE: u8 = 4;
+    /// The change was made, but traffic did not reach the target Region in time.
+    pub const VERIFY_TIMEOUT: u8 = 5;
+}
+
+/// Why a failover operation did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum FailoverError {
+    /// The request itself is wrong (unknown app or Region, empty list, ...).
+    #[error("{0}")]
+    Usage(String),
+    /// The manifest cannot be used.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A safety rule blocked the change (ARC's ConflictException). Nothing changed.
+    #[error("refused by safety rule {}: {message}", rule.as_ref().map_or("(not named by ARC)", |r| r.as_str()))]
+    Refused {
+        rule: Option<SafetyRuleArn>,
+        message: String,
+    },
+    /// ARC answered with an error that retrying elsewhere would not fix.
+    #[error("ARC rejected the request ({code}): {message}")]
+    Rejected { code: String, message: String },
+    /// No endpoint answered within the deadline, or the cluster has no quorum.
+    #[error("{}", unreachable_text(.operation, .failures, *.quorum_lost))]
+    Unreachable {
+        operation: &'static str,
+        /// One line per failed attempt: endpoint and reason.
+        failures: Vec<String>,
+        quorum_lost: bool,
+    },
+    /// The shift was made but traffic did not move in time.
+    #[error(transparent)]
+    Verify(#[from] crate::verify::VerifyError),
+    /// Some batches of a split shift were applied before one failed.
+    #[error(
+        "{applied} of {total} batches were applied (every app in them has one Region ON), then: {source}"
+    )]
+    Partial {
+        applied: usize,
+        total: usize,
+        source: Box<FailoverError>,
+    },
+    /// The client could not be set up (e.g. no AWS credentials).
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn unreachable_text(operation: &str, failures: &[String], quorum_lost: bool) -> String {
+    let head = if quorum_lost {
+        format!(
+            "{operation}: the ARC cluster has lost its quorum (too many endpoints are down); nothing was changed. Retry when endpoints recover"
+        )
+    } else {
+        format!(
+            "{operation}: no ARC cluster endpoint answered before the deadline; nothing was changed. Check the network path to the endpoints, or raise --deadline"
+        )
+    };
+    let tail: Vec<String> = failures
+        .iter()
+        .rev()
+        .take(10)
+        .rev()
+        .map(|f| format!("\n  - {f}"))
+        .collect();
+    format!("{head}{}", tail.concat())
+}
+
+impl FailoverError {
+    /// The binary's exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) | Self::Manifest(_) => exit::USAGE,
+            Self::Refused { .. } => exit::REFUSED,
+            Self::Unreachable { .. } => exit::UNREACHABLE,
+            Self::Verify(e) if e.is_timeout() => exit::VERIFY_TIMEOUT,
+            Self::Partial { source, .. } => source.exit_code(),
+            Self::Verify(_) | Self::Rejected { .. } | Self::Setup(_) => exit::OTHER,
+        }
+    }
+}

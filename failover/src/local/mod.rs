@@ -1,0 +1,442 @@
+//! The local ARC cluster: five endpoints on loopback speaking the routing-control data-plane
+//! API over one shared state, with safety rules, a quorum, a per-endpoint request rate, and
+//! faults that can be switched per endpoint at run time.
+//!
+//! It exists because nothing else emulates ARC (moto and LocalStack answer 500), and because
+//! the failover client must be tested with the real SDK on the wire.
+
+mod endpoint;
+mod protocol;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use topology::manifest::{
+    AppEntry, Cluster, ClusterEndpoint, Environment, MANIFEST_VERSION, Manifest, RegionalControl,
+    RegionalUrl,
+};
+use topology::{
+    AppName, ClusterArn, ControlPanelArn, Region, RoutingControlArn, SafetyRuleArn, Topology,
+};
+
+use endpoint::Endpoint;
+use state::{ClusterState, ControlPanel, RuleConfig, SafetyRule};
+
+pub use protocol::{ACCOUNT, MAX_BATCH};
+
+/// What an endpoint does with requests; switch with [`LocalCluster::set_fault`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fault {
+    /// Answers normally.
+    #[default]
+    None,
+    /// The listener is closed: connections are refused. Counts against the quorum.
+    Down,
+    /// Accepts connections and requests, never answers. Still counts as up for the quorum
+    /// (it is the network path that is broken, not the endpoint).
+    Hang,
+    /// Answers after this delay.
+    Slow(Duration),
+    /// Answers every request with a 500 InternalServerException.
+    Error,
+    /// Answers every request with a 429 ThrottlingException.
+    Throttle,
+}
+
+/// Why the local cluster could not start or change.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalClusterError {
+    #[error(
+        "cannot listen on {addr} for the ARC endpoint in {region}: {source} (is another local world or cluster running? change `arc_first_port` in topology.toml)"
+    )]
+    Bind {
+        region: Region,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the cluster has {count} endpoints (0..{count}); there is no endpoint {index}")]
+    NoSuchEndpoint { index: usize, count: usize },
+    #[error("the cluster needs at least one endpoint")]
+    NoEndpoints,
+}
+
+/// Where the endpoints listen and how the cluster behaves.
+#[derive(Debug, Clone)]
+pub struct LocalClusterConfig {
+    /// One endpoint per entry: its Region (the Region requests are signed for) and its address.
+    /// Port 0 picks a free port, kept when a Down endpoint comes back.
+    pub endpoints: Vec<(Region, SocketAddr)>,
+    /// Mutating calls each endpoint accepts per second (ARC: about 3).
+    pub mutations_per_second: f64,
+    /// How long a safety rule refuses changes to its controls after it blocked one.
+    pub safety_rule_wait_period: Duration,
+}
+
+impl LocalClusterConfig {
+    /// The topology's endpoints (`arc_first_port`..+4) and wait period, ARC's request rate.
+    pub fn from_topology(topology: &Topology) -> Self {
+        Self {
+            endpoints: topology.local_arc_endpoints(),
+            mutations_per_second: 3.0,
+            safety_rule_wait_period: Duration::from_millis(topology.arc.safety_rule_wait_period_ms),
+        }
+    }
+
+    /// As [`Self::from_topology`], with every endpoint on a free port of 127.0.0.1 (tests).
+    pub fn ephemeral(topology: &Topology) -> Self {
+        let mut config = Self::from_topology(topology);
+        for (_, addr) in &mut config.endpoints {
+            *addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        }
+        config
+    }
+}
+
+/// The state shared by every endpoint.
+pub(crate) struct Shared {
+    state: Mutex<ClusterState>,
+    faults: Mutex<Vec<Fault>>,
+    buckets: Mutex<Vec<Bucket>>,
+    mutations_per_second: f64,
+}
+
+/// A token bucket: ARC's per-endpoint rate of mutating calls.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Shared {
+    pub(crate) fn state(&self) -> MutexGuard<'_, ClusterState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn faults_guard(&self) -> MutexGuard<'_, Vec<Fault>> {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn fault(&self, index: usize) -> Fault {
+        self.faults_guard().get(index).copied().unwrap_or_default()
+    }
+
+    pub(crate) fn down_count(&self) -> usize {
+        self.faults_guard()
+            .iter()
+            .filter(|f| **f == Fault::Down)
+            .count()
+    }
+
+    /// Updates fail once this many endpoints are down (no majority left).
+    pub(crate) fn quorum_loss_at(&self) -> usize {
+        let n = self.faults_guard().len();
+        n - (n / 2 + 1) + 1
+    }
+
+    pub(crate) fn take_mutation_token(&self, index: usize) -> bool {
+        let rate = self.mutations_per_second;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(bucket) = buckets.get_mut(index) else {
+            return false;
+        };
+        let now = Instant::now();
+        let refill = now.duration_since(bucket.at).as_secs_f64() * rate;
+        bucket.tokens = (bucket.tokens + refill).min(rate.max(1.0));
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One app's ARC resources: its control panel, a routing control per Region, its safety rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppControls {
+    pub app: AppName,
+    pub control_panel: ControlPanelArn,
+    pub routing_controls: Vec<RegionalControl>,
+    pub safety_rule: SafetyRuleArn,
+}
+
+/// The running local cluster. Stop it with [`LocalCluster::shutdown`]; dropping it also stops
+/// the endpoints (without waiting).
+pub struct LocalCluster {
+    arn: ClusterArn,
+    shared: Arc<Shared>,
+    endpoints: Vec<Endpoint>,
+    apps: Vec<AppControls>,
+    /// Serializes fault changes, which close and reopen listeners.
+    fault_lock: tokio::sync::Mutex<()>,
+}
+
+impl LocalCluster {
+    /// Creates per app a control panel, a routing control per Region (OFF, as ARC creates
+    /// them) and an assertion rule (ATLEAST 1 of the two ON), then starts the endpoints.
+    pub async fn start(
+        topology: &Topology,
+        config: LocalClusterConfig,
+    ) -> Result<Self, LocalClusterError> {
+        if config.endpoints.is_empty() {
+            return Err(LocalClusterError::NoEndpoints);
+        }
+        let apps: Vec<AppControls> = topology
+            .apps
+            .iter()
+            .map(|app| app_controls(&app.name, topology))
+            .collect();
+        let mut state = ClusterState::default();
+        for app in &apps {
+            register(&mut state, app, config.safety_rule_wait_period);
+        }
+        let n = config.endpoints.len();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            faults: Mutex::new(vec![Fault::None; n]),
+            buckets: Mutex::new(vec![
+                Bucket {
+                    tokens: config.mutations_per_second.max(1.0),
+                    at: Instant::now(),
+                };
+                n
+            ]),
+            mutations_per_second: config.mutations_per_second,
+        });
+        let mut endpoints = Vec::with_capacity(n);
+        for (index, (region, addr)) in config.endpoints.iter().enumerate() {
+            endpoints.push(Endpoint::start(shared.clone(), index, region.clone(), *addr).await?);
+        }
+        Ok(Self {
+            arn: cluster_arn(),
+            shared,
+            endpoints,
+            apps,
+            fault_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The cluster's ARN.
+    pub fn arn(&self) -> &ClusterArn {
+        &self.arn
+    }
+
+    /// The endpoints as the manifest lists them (Region, `http://127.0.0.1:port`).
+    pub fn endpoints(&self) -> Vec<ClusterEndpoint> {
+        self.endpoints
+            .iter()
+            .map(|e| ClusterEndpoint {
+                region: e.region.clone(),
+                url: format!("http://{}", e.addr),
+            })
+            .collect()
+    }
+
+    /// The address of every endpoint, in order.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.endpoints.iter().map(|e| e.addr).collect()
+    }
+
+    /// The ARC resources of `app`: control panel, routing control per Region, safety rule.
+    pub fn app_controls(
+        &self,
+        app: &AppName,
+    ) -> Option<(ControlPanelArn, Vec<RegionalControl>, SafetyRuleArn)> {
+        self.app(app).map(|a| {
+            (
+                a.control_panel.clone(),
+                a.routing_controls.clone(),
+                a.safety_rule.clone(),
+            )
+        })
+    }
+
+    /// The ARC resources of `app`, as a struct.
+    pub fn app(&self, app: &AppName) -> Option<&AppControls> {
+        self.apps.iter().find(|a| a.app == *app)
+    }
+
+    /// Whether a routing control is ON, read in process (the local health checks poll this).
+    pub fn routing_control_state(&self, arn: &RoutingControlArn) -> Option<bool> {
+        self.shared.state().control(arn).map(|c| c.on)
+    }
+
+    /// The fault of every endpoint, in order.
+    pub fn faults(&self) -> Vec<Fault> {
+        self.shared.faults_guard().clone()
+    }
+
+    /// Changes what endpoint `index` does. `Down` closes its listener (connections are refused
+    /// and open ones are cut); leaving `Down` listens again on the same address.
+    pub async fn set_fault(&self, index: usize, fault: Fault) -> Result<(), LocalClusterError> {
+        let _serial = self.fault_lock.lock().await;
+        let endpoint = self
+            .endpoints
+            .get(index)
+            .ok_or(LocalClusterError::NoSuchEndpoint {
+                index,
+                count: self.endpoints.len(),
+            })?;
+        let before = self.shared.fault(index);
+        if fault == Fault::Down && before != Fault::Down {
+            endpoint.close().await;
+        }
+        self.shared.faults_guard()[index] = fault;
+        if fault != Fault::Down && before == Fault::Down {
+            endpoint.reopen(self.shared.clone(), index).await?;
+        }
+        Ok(())
+    }
+
+    /// The manifest of a world made of this cluster alone: see [`manifest_for`].
+    pub fn manifest(&self, topology: &Topology) -> Manifest {
+        manifest_for(topology, self.endpoints())
+    }
+
+    /// Stops every endpoint and waits until their listeners are closed.
+    pub async fn shutdown(self) {
+        for endpoint in &self.endpoints {
+            endpoint.close().await;
+        }
+    }
+}
+
+/// The cluster's ARN (the same on every run).
+fn cluster_arn() -> ClusterArn {
+    format!(
+        "arn:aws:route53-recovery-control::{ACCOUNT}:cluster/{}",
+        id("cluster", 32)
+    )
+    .parse()
+    .expect("a well-formed cluster ARN")
+}
+
+/// The manifest of a local cluster with these endpoints: the topology's local domain, its apps
+/// with the cluster's deterministic ARNs, their direct loopback URLs, no DNS server (`infra
+/// local` writes the full one). Also useful to point a client at other servers in tests.
+pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Manifest {
+    let domain = &topology.local.domain;
+    let port = topology.local.app_port;
+    let apps = topology
+        .apps
+        .iter()
+        .map(|app| {
+            let a = app_controls(&app.name, topology);
+            AppEntry {
+                hostname: format!("{}.{domain}", a.app),
+                url: format!("http://{}.{domain}:{port}", a.app),
+                control_panel_arn: a.control_panel.clone(),
+                safety_rule_arn: a.safety_rule.clone(),
+                routing_controls: a.routing_controls.clone(),
+                regional_urls: topology
+                    .regions
+                    .both()
+                    .into_iter()
+                    .filter_map(|region| {
+                        let ip = topology.local_address(&a.app, region)?;
+                        Some(RegionalUrl {
+                            region: region.clone(),
+                            url: format!("http://{ip}:{port}"),
+                        })
+                    })
+                    .collect(),
+                name: a.app,
+            }
+        })
+        .collect();
+    Manifest {
+        manifest_version: MANIFEST_VERSION,
+        environment: Environment::Local,
+        domain: domain.clone(),
+        regions: topology.regions.clone(),
+        cluster: Cluster {
+            arn: cluster_arn(),
+            endpoints,
+        },
+        apps,
+        dns_server: None,
+        control_api: None,
+    }
+}
+
+/// A deterministic id of `len` hex digits for `seed`: manifests stay the same across runs.
+fn id(seed: &str, len: usize) -> String {
+    let digest = Sha256::digest(seed.as_bytes());
+    hex::encode(digest)[..len].to_owned()
+}
+
+fn app_controls(app: &AppName, topology: &Topology) -> AppControls {
+    let panel = format!(
+        "arn:aws:route53-recovery-control::{ACCOUNT}:controlpanel/{}",
+        id(&format!("controlpanel/{app}"), 32)
+    );
+    let routing_controls = topology
+        .regions
+        .both()
+        .into_iter()
+        .map(|region| RegionalControl {
+            region: region.clone(),
+            arn: format!(
+                "{panel}/routingcontrol/{}",
+                id(&format!("routingcontrol/{app}/{region}"), 16)
+            )
+            .parse()
+            .expect("a well-formed routing control ARN"),
+        })
+        .collect();
+    AppControls {
+        app: app.clone(),
+        control_panel: panel.parse().expect("a well-formed control panel ARN"),
+        routing_controls,
+        safety_rule: format!(
+            "{panel}/safetyrule/{}",
+            id(&format!("safetyrule/{app}"), 16)
+        )
+        .parse()
+        .expect("a well-formed safety rule ARN"),
+    }
+}
+
+fn register(state: &mut ClusterState, app: &AppControls, wait_period: Duration) {
+    state.add_panel(ControlPanel {
+        arn: app.control_panel.clone(),
+        name: format!("{}-panel", app.app),
+    });
+    for control in &app.routing_controls {
+        state.add_control(
+            control.arn.clone(),
+            format!("{}-{}", app.app, control.region),
+        );
+    }
+    state.add_rule(SafetyRule::Assertion {
+        arn: app.safety_rule.clone(),
+        asserted: app.routing_controls.iter().map(|c| c.arn.clone()).collect(),
+        config: RuleConfig::at_least(1),
+        wait_period,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_are_stable_and_distinct_per_app() {
+        let topology = Topology::example();
+        let orders: AppName = "orders".parse().unwrap();
+        let users: AppName = "users".parse().unwrap();
+        let a = app_controls(&orders, &topology);
+        assert_eq!(a, app_controls(&orders, &topology));
+        let b = app_controls(&users, &topology);
+        assert_ne!(a.control_panel, b.control_panel);
+        assert_eq!(a.routing_controls.len(), 2);
+        for c in &a.routing_controls {
+            assert_eq!(c.arn.control_panel(), a.control_panel);
+        }
+        assert!(a.safety_rule.as_str().starts_with(a.control_panel.as_str()));
+    }
+}

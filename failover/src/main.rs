@@ -1,0 +1,27 @@
+//! `failover`: see `failover --help` and docs/failover-runbook.md.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    let cli = failover::cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_env("FAILOVER_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(i32::from(failover::exit::OTHER));
+        }
+    };
+    let code = runtime.block_on(failover::cli::run(cli));
+    std::process::exit(i32::from(code));
+}

@@ -1,0 +1,78 @@
+//! Shared set-up: a local ARC cluster on free loopback ports and a manifest pointing at it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use failover::local::{LocalCluster, LocalClusterConfig};
+use failover::{Client, ClientConfig};
+use topology::manifest::Manifest;
+use topology::{AppName, Region, Topology};
+
+pub struct World {
+    pub topology: Topology,
+    pub cluster: LocalCluster,
+    pub manifest: Manifest,
+}
+
+/// A cluster with a generous request rate and a short wait period, so tests do not trip them
+/// unless they mean to.
+pub async fn world() -> World {
+    world_with(|c| {
+        c.mutations_per_second = 1000.0;
+        c.safety_rule_wait_period = Duration::ZERO;
+    })
+    .await
+}
+
+pub async fn world_with(tune: impl FnOnce(&mut LocalClusterConfig)) -> World {
+    let topology = Topology::example();
+    let mut config = LocalClusterConfig::ephemeral(&topology);
+    tune(&mut config);
+    let cluster = LocalCluster::start(&topology, config).await.unwrap();
+    let manifest = cluster.manifest(&topology);
+    World {
+        topology,
+        cluster,
+        manifest,
+    }
+}
+
+/// Short timeouts: tests stay well under their time budget.
+pub fn quick() -> ClientConfig {
+    ClientConfig {
+        connect_timeout: Duration::from_millis(500),
+        attempt_timeout: Duration::from_secs(1),
+        hedge_after: Duration::from_millis(200),
+        deadline: Duration::from_secs(4),
+        batch_spacing: Duration::from_millis(10),
+    }
+}
+
+impl World {
+    pub fn client(&self) -> Client {
+        Client::from_manifest(&self.manifest, quick()).unwrap()
+    }
+
+    pub fn app(name: &str) -> AppName {
+        name.parse().unwrap()
+    }
+
+    pub fn primary(&self) -> Region {
+        self.manifest.regions.primary.clone()
+    }
+
+    pub fn secondary(&self) -> Region {
+        self.manifest.regions.secondary.clone()
+    }
+
+    /// (primary ON?, secondary ON?) of `app`, read in process.
+    pub fn states(&self, app: &str) -> (bool, bool) {
+        let entry = self.manifest.app(&Self::app(app)).unwrap();
+        let read = |r: &Region| {
+            self.cluster
+                .routing_control_state(entry.routing_control(r).unwrap())
+                .unwrap()
+        };
+        (read(&self.primary()), read(&self.secondary()))
+    }
+}
