@@ -88,8 +88,11 @@ pub fn describe(world: &World) -> String {
     let _ = writeln!(out, "\nThe local world ({})", manifest.domain);
     let _ = writeln!(
         out,
-        "{:<10} {:<32} {:<22} {:<22} DNS answers",
-        "app", "url", primary, secondary
+        "{:<10} {:<36} {:<18} {:<18} DNS answers",
+        "app",
+        "url",
+        primary.as_str(),
+        secondary.as_str()
     );
     for app in &manifest.apps {
         let address = |region| {
@@ -103,8 +106,8 @@ pub fn describe(world: &World) -> String {
             .map_or_else(|| "-".to_owned(), |a| a.region.to_string());
         let _ = writeln!(
             out,
-            "{:<10} {:<32} {:<22} {:<22} {answer}",
-            app.name,
+            "{:<10} {:<36} {:<18} {:<18} {answer}",
+            app.name.as_str(),
             app.url,
             address(primary),
             address(secondary)
