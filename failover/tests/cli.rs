@@ -1,0 +1,314 @@
+//! The `failover` binary, run as a user runs it, against an in-process local cluster.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use failover::local::Fault;
+use tokio::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn failover(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_failover"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("FAILOVER_MANIFEST")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A running cluster and its manifest written to a temporary folder.
+async fn world_on_disk() -> (common::World, tempfile::TempDir, PathBuf) {
+    let w = common::world().await;
+    w.client().initialize().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deployment.json");
+    w.manifest.save(&path).unwrap();
+    (w, dir, path)
+}
+
+#[tokio::test]
+async fn help_documents_the_commands_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = failover(dir.path(), &["--help"]).await;
+    assert_eq!(run.code, 0);
+    for needle in [
+        "status",
+        "shift",
+        "evacuate",
+        "local-cluster",
+        "Exit codes",
+        "safety rule",
+        "quorum",
+    ] {
+        assert!(
+            run.stdout.contains(needle),
+            "--help lacks `{needle}`:\n{}",
+            run.stdout
+        );
+    }
+    let run = failover(dir.path(), &["shift", "--help"]).await;
+    assert_eq!(run.code, 0);
+    for needle in [
+        "--to",
+        "--dry-run",
+        "--yes",
+        "--json",
+        "--verify",
+        "--override-safety-rules",
+    ] {
+        assert!(run.stdout.contains(needle), "shift --help lacks `{needle}`");
+    }
+}
+
+#[tokio::test]
+async fn bad_names_are_usage_errors_with_a_clear_message() {
+    let (_w, dir, path) = world_on_disk().await;
+    let manifest = path.to_str().unwrap();
+    let run = failover(
+        dir.path(),
+        &[
+            "shift",
+            "Orders!",
+            "--to",
+            "us-west-2",
+            "--manifest",
+            manifest,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("Orders!"), "{}", run.stderr);
+
+    let run = failover(
+        dir.path(),
+        &["shift", "orders", "--to", "mars", "--manifest", manifest],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("mars"), "{}", run.stderr);
+
+    let run = failover(
+        dir.path(),
+        &[
+            "shift",
+            "billing",
+            "--to",
+            "us-west-2",
+            "--yes",
+            "--manifest",
+            manifest,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown app `billing`") && run.stderr.contains("orders"),
+        "{}",
+        run.stderr
+    );
+
+    let run = failover(
+        dir.path(),
+        &["evacuate", "eu-west-1", "--yes", "--manifest", manifest],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("eu-west-1"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn manifests_that_cannot_be_used_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = failover(dir.path(), &["status"]).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(".local/deployment.json") && run.stderr.contains("--manifest"),
+        "{}",
+        run.stderr
+    );
+
+    let (w, _keep, _) = world_on_disk().await;
+    let mut value = serde_json::to_value(&w.manifest).unwrap();
+    value["manifest_version"] = 99.into();
+    let path = dir.path().join("future.json");
+    std::fs::write(&path, value.to_string()).unwrap();
+    let run = failover(
+        dir.path(),
+        &["status", "--manifest", path.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("manifest_version 99"), "{}", run.stderr);
+
+    // The default path is used when present.
+    std::fs::create_dir_all(dir.path().join(".local")).unwrap();
+    w.manifest
+        .save(dir.path().join(".local/deployment.json"))
+        .unwrap();
+    let run = failover(dir.path(), &["status"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_dry_run_changes_nothing_and_prints_the_batch() {
+    let (w, dir, path) = world_on_disk().await;
+    let manifest = path.to_str().unwrap();
+    let run = failover(
+        dir.path(),
+        &[
+            "shift",
+            "orders",
+            "--to",
+            "us-west-2",
+            "--dry-run",
+            "--manifest",
+            manifest,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let orders = w.manifest.app(&"orders".parse().unwrap()).unwrap();
+    for control in &orders.routing_controls {
+        assert!(run.stderr.contains(control.arn.as_str()), "{}", run.stderr);
+    }
+    assert!(run.stderr.contains("dry run"), "{}", run.stderr);
+    assert_eq!(w.states("orders"), (true, false));
+
+    let run = failover(
+        dir.path(),
+        &[
+            "evacuate",
+            "us-east-1",
+            "--dry-run",
+            "--json",
+            "--manifest",
+            manifest,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["batches"][0]["changes"].as_array().unwrap().len(), 8);
+    assert!(plan["batches"][0]["answer"].is_null());
+    assert_eq!(w.states("orders"), (true, false));
+}
+
+#[tokio::test]
+async fn without_a_terminal_it_asks_for_yes_instead_of_prompting() {
+    let (w, dir, path) = world_on_disk().await;
+    let run = failover(
+        dir.path(),
+        &[
+            "shift",
+            "orders",
+            "--to",
+            "us-west-2",
+            "--manifest",
+            path.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    assert_eq!(w.states("orders"), (true, false));
+}
+
+#[tokio::test]
+async fn shift_evacuate_and_status_work_end_to_end() {
+    let (w, dir, path) = world_on_disk().await;
+    let manifest = path.to_str().unwrap();
+    let run = failover(
+        dir.path(),
+        &[
+            "shift",
+            "orders",
+            "--to",
+            "us-west-2",
+            "--yes",
+            "--manifest",
+            manifest,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("answered by"), "{}", run.stdout);
+    assert_eq!(w.states("orders"), (false, true));
+
+    let run = failover(dir.path(), &["status", "--json", "--manifest", manifest]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let orders = status["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == "orders")
+        .unwrap();
+    assert_eq!(orders["active"], "us-west-2");
+
+    let run = failover(
+        dir.path(),
+        &[
+            "evacuate",
+            "us-east-1",
+            "--yes",
+            "--json",
+            "--manifest",
+            manifest,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(out["shift"]["to"], "us-west-2");
+    for app in &w.manifest.apps {
+        assert_eq!(w.states(app.name.as_str()), (false, true), "{}", app.name);
+    }
+
+    let run = failover(dir.path(), &["status", "--manifest", manifest]).await;
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.contains("SERVING") && run.stdout.contains("us-west-2"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn no_reachable_endpoint_exits_4() {
+    let (w, dir, path) = world_on_disk().await;
+    for i in 0..5 {
+        w.cluster.set_fault(i, Fault::Down).await.unwrap();
+    }
+    let run = failover(
+        dir.path(),
+        &[
+            "status",
+            "--deadline",
+            "1s",
+            "--manifest",
+            path.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no ARC cluster endpoint answered"),
+        "{}",
+        run.stderr
+    );
+}
