@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use failover::{Client, ClientConfig, ShiftOptions};
-use loadtest::{LiveView, Run, RunConfig, Scenario};
+use loadtest::{LiveView, Report, Run, RunConfig, Scenario};
 use topology::{AppName, Region, Topology};
 
 use super::{DemoArgs, World, control, describe};
@@ -99,6 +99,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write the report to {}", dir.display()))?;
     println!("\n{}", report.summary_table());
     print!("{}", verdicts(&steps));
+    print!("{}", move_times(&report, &world));
     println!("Report: {} and {}", json.display(), svg.display());
     let held = steps.iter().all(|s| s.held);
     println!(
@@ -502,6 +503,47 @@ fn regions_text(live: &LiveView, apps: &[AppName]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// From the report: for each planned move, the time from the mark (just before the call to
+/// ARC) until every response came from the new Region (the first response from it plus the
+/// mixed window), next to the theoretical bound TTL + health-check interval.
+fn move_times(report: &Report, world: &World) -> String {
+    let topology = world.topology();
+    let (primary, secondary) = (&topology.regions.primary, &topology.regions.secondary);
+    let bound = topology.local.ttl() + topology.local.health_check_interval();
+    let moves = [
+        ("orders", format!("shift orders -> {secondary}"), secondary),
+        ("payments", format!("evacuate {primary}"), secondary),
+        ("orders", format!("fail back to {primary}"), primary),
+    ];
+    let mut out = format!(
+        "\nTime to 100 % of an app's traffic on the new Region (theoretical bound: TTL + health-check interval = {:.1} s):\n",
+        bound.as_secs_f64()
+    );
+    for (app, mark, to) in moves {
+        let Ok(app) = app.parse::<AppName>() else {
+            continue;
+        };
+        let measured = moved_after(report, &mark, &app, to)
+            .map_or_else(|| "no switch recorded".to_owned(), |t| format!("{t:.2} s"));
+        let _ = writeln!(
+            out,
+            "  {app:<10} after `{mark}`: {measured}",
+            app = app.as_str()
+        );
+    }
+    out
+}
+
+fn moved_after(report: &Report, mark: &str, app: &AppName, to: &Region) -> Option<f64> {
+    let mark_at = report.marks.iter().find(|m| m.label == mark)?.at_seconds;
+    let switch = report
+        .app(app)?
+        .switches
+        .iter()
+        .find(|s| s.at_seconds >= mark_at && s.to == *to)?;
+    Some(switch.at_seconds + switch.mixed_window_seconds - mark_at)
 }
 
 fn verdicts(steps: &[Step]) -> String {
