@@ -259,8 +259,9 @@ impl Client {
                             tracing::debug!(endpoint = %endpoint.info.url, %reason, "attempt failed, trying the next endpoint");
                             failures.push(format!("{} ({}): {reason}", endpoint.info.region, endpoint.info.url));
                             // After a full round of failures, back off a little before the next.
-                            let pause = if launched % n == 0 {
-                                Duration::from_millis(100 * (launched / n).min(5) as u64)
+                            let rounds = failures.len() / n;
+                            let pause = if failures.len().is_multiple_of(n) {
+                                Duration::from_millis(100 * rounds.min(5) as u64)
                             } else {
                                 Duration::ZERO
                             };

@@ -282,14 +282,14 @@ async fn a_batch_leaving_both_controls_off_is_refused_and_changes_nothing() {
 
     // Overriding another rule does not help: the blocking rule must be named.
     let err = client
-        .set_routing_control_states(&both_off, &[users.safety_rule_arn.clone()])
+        .set_routing_control_states(&both_off, std::slice::from_ref(&users.safety_rule_arn))
         .await
         .unwrap_err();
     assert_eq!(err.exit_code(), exit::REFUSED);
     assert_eq!(w.states("orders"), (true, false));
 
     client
-        .set_routing_control_states(&both_off, &[orders.safety_rule_arn.clone()])
+        .set_routing_control_states(&both_off, std::slice::from_ref(&orders.safety_rule_arn))
         .await
         .unwrap();
     assert_eq!(w.states("orders"), (false, false));
