@@ -285,6 +285,23 @@ async fn the_control_api_shows_state_and_injects_faults() {
         .await
         .unwrap();
     assert_eq!(lag["lag_ms"], 1500);
+    let arc: serde_json::Value = http
+        .post(format!("{base}/faults/arc/1"))
+        .json(&serde_json::json!({"fault": "slow", "delay_ms": 100}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(arc["arc_endpoints"][1]["fault"], "Slow(100ms)");
+    let missing = http
+        .post(format!("{base}/faults/arc/9"))
+        .json(&serde_json::json!({"fault": "down"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
     let spec: serde_json::Value = http
         .get(format!("{base}/openapi.json"))
         .send()

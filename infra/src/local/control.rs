@@ -42,22 +42,35 @@ pub enum AppFault {
     Restore,
 }
 
-/// A fault for one ARC cluster endpoint.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct EndpointFault {
-    pub fault: EndpointFaultKind,
-}
-
-/// What an ARC endpoint does.
+/// What one ARC cluster endpoint does: `{"fault": "down"}`, `{"fault": "slow", "delay_ms": 500}`.
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EndpointFaultKind {
+#[serde(rename_all = "snake_case", tag = "fault")]
+pub enum EndpointFault {
     /// Serve normally.
     None,
-    /// Refuse connections.
+    /// Refuse connections (counts against the quorum).
     Down,
     /// Accept connections and never answer.
     Hang,
+    /// Answer after a delay.
+    Slow { delay_ms: u64 },
+    /// Answer every request with a 500 InternalServerException.
+    Error,
+    /// Answer every request with a 429 ThrottlingException.
+    Throttle,
+}
+
+impl From<EndpointFault> for Fault {
+    fn from(fault: EndpointFault) -> Self {
+        match fault {
+            EndpointFault::None => Fault::None,
+            EndpointFault::Down => Fault::Down,
+            EndpointFault::Hang => Fault::Hang,
+            EndpointFault::Slow { delay_ms } => Fault::Slow(Duration::from_millis(delay_ms)),
+            EndpointFault::Error => Fault::Error,
+            EndpointFault::Throttle => Fault::Throttle,
+        }
+    }
 }
 
 /// A new replication lag.
@@ -152,7 +165,8 @@ async fn app_fault(
     Ok(Json(app_state))
 }
 
-/// Takes one ARC cluster endpoint down, makes it hang, or restores it.
+/// Takes one ARC cluster endpoint down, makes it hang, slow, failing or throttling, or
+/// restores it.
 #[utoipa::path(
     post,
     path = "/faults/arc/{index}",
@@ -171,14 +185,9 @@ async fn endpoint_fault(
             "the cluster has {count} endpoints (0..{count})"
         )));
     }
-    let fault = match body.fault {
-        EndpointFaultKind::None => Fault::None,
-        EndpointFaultKind::Down => Fault::Down,
-        EndpointFaultKind::Hang => Fault::Hang,
-    };
     world
         .cluster()
-        .set_fault(index, fault)
+        .set_fault(index, body.into())
         .await
         .map_err(|e| Problem::unavailable(e.to_string()))?;
     Ok(Json(world.state().await))

@@ -1,0 +1,82 @@
+//! `infra local` as a user runs it: it starts, writes the manifest, answers DNS for the local
+//! domain, and on Ctrl-C (SIGINT) stops cleanly and removes the manifest.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use topology::manifest::Manifest;
+
+fn resolver(server: SocketAddr) -> TokioResolver {
+    let mut ns = NameServerConfig::udp(server.ip());
+    for connection in &mut ns.connections {
+        connection.port = server.port();
+    }
+    TokioResolver::builder_with_config(
+        ResolverConfig::from_parts(None, vec![], vec![ns]),
+        TokioRuntimeProvider::default(),
+    )
+    .build()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn infra_local_serves_until_ctrl_c_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = include_str!("../../topology.toml")
+        .replace("\"127.0.1\"", "\"127.0.33\"")
+        .replace("\"127.0.2\"", "\"127.0.34\"")
+        .replace("127.0.0.1:8053", "127.0.0.1:0")
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("arc_first_port = 8091", "arc_first_port = 0");
+    std::fs::write(dir.path().join("topology.toml"), text).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_infra"))
+        .arg("local")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let manifest_path = dir.path().join(".local/deployment.json");
+    let started = Instant::now();
+    while !manifest_path.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no manifest after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let manifest = Manifest::load(&manifest_path).unwrap();
+    let dns = manifest
+        .dns_server
+        .expect("a local manifest names its DNS server");
+    let answer = resolver(dns)
+        .lookup_ip("orders.example.test.")
+        .await
+        .unwrap();
+    let ips: Vec<_> = answer.iter().map(|ip| ip.to_string()).collect();
+    assert_eq!(ips, vec!["127.0.33.2"], "orders answers from the primary");
+    let control = manifest
+        .control_api
+        .expect("a local manifest names its control API");
+    let state = reqwest::get(format!("{control}/state")).await.unwrap();
+    assert_eq!(state.status(), 200);
+
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("it stops within 10 s of Ctrl-C")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        !manifest_path.exists(),
+        "the manifest of a stopped world is removed"
+    );
+}
