@@ -6,6 +6,7 @@
 //! scenario (no acknowledged write lost once replication catches up); fail back.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use failover::{Client, ClientConfig, ShiftOptions};
 use loadtest::{LiveView, Report, Run, RunConfig, Scenario};
-use topology::{AppName, Region, Topology};
+use topology::{AppKind, AppName, Region, Topology};
 
 use super::{DemoArgs, World, control, describe};
 
@@ -256,12 +257,75 @@ impl Drill {
             .filter(|a| **a != orders)
             .all(|a| current_region(&after, a).as_ref() == Some(&self.primary));
         self.record_move(&format!("shift {orders}"), moved, errors, 0);
+        self.gateway_follows(&orders, &to).await;
         self.record(
             "other apps stay put",
             format!("every other app on {}", self.primary),
             regions_text(&after, &self.apps),
             others_put,
         );
+    }
+
+    /// The `api` gateway stays in its Region while the service behind a prefix moves: one
+    /// base URL, each service failing over on its own.
+    async fn gateway_follows(&mut self, service: &AppName, to: &Region) {
+        let started = Instant::now();
+        let mut seen = None;
+        while started.elapsed() < self.bound {
+            seen = self.through_gateway(service).await;
+            if seen
+                .as_ref()
+                .is_some_and(|(_, upstream)| upstream == to.as_str())
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let measured = seen.as_ref().map_or_else(
+            || "no answer through the gateway".to_owned(),
+            |(gateway, upstream)| format!("x-region {gateway}, x-upstream-region {upstream}"),
+        );
+        let held = seen.is_some_and(|(gateway, upstream)| {
+            gateway == self.primary.as_str() && upstream == to.as_str()
+        });
+        self.record(
+            "the gateway follows",
+            format!("the gateway in {} proxies {service} to {to}", self.primary),
+            measured,
+            held,
+        );
+    }
+
+    /// One request for `service` through the gateway, sent where DNS points the gateway's
+    /// hostname now: the gateway's and the upstream's Regions.
+    async fn through_gateway(&self, service: &AppName) -> Option<(String, String)> {
+        let topology = self.world.topology();
+        let gateway = topology.apps.iter().find(|a| a.kind == AppKind::Gateway)?;
+        let (prefix, _) = gateway
+            .routes
+            .iter()
+            .find(|(_, target)| *target == service)?;
+        let address = self.world.dns().answer(&gateway.name)?.address;
+        let port = topology.local.app_port;
+        let host = format!("{}.{}", gateway.name, topology.local.domain);
+        let client = reqwest::Client::builder()
+            .resolve(&host, SocketAddr::new(address.into(), port))
+            .timeout(Duration::from_secs(2))
+            .build()
+            .ok()?;
+        let response = client
+            .get(format!("http://{host}:{port}{prefix}"))
+            .send()
+            .await
+            .ok()?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Some((header("x-region")?, header(gateway::X_UPSTREAM_REGION)?))
     }
 
     fn record_move(&mut self, name: &str, moved: Option<Duration>, errors: u64, max_errors: u64) {
