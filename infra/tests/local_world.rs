@@ -268,6 +268,34 @@ async fn the_control_api_shows_state_and_injects_faults() {
         .unwrap();
     assert!(direct.contains("orders.us-east-1."), "{direct}");
 
+    let down: serde_json::Value = http
+        .post(format!("{base}/faults/apps/users/us-west-2"))
+        .json(&serde_json::json!({"action": "store_down"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(down["regions"][1]["store_available"], false);
+    let health = reqwest::Client::builder()
+        .resolve(
+            "users.example.test",
+            world
+                .instance(&app("users"), &world.topology().regions.secondary)
+                .unwrap()
+                .addr,
+        )
+        .build()
+        .unwrap()
+        .get(format!(
+            "http://users.example.test:{}/health",
+            world.topology().local.app_port
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503, "the service reports its store down");
     let response = http
         .post(format!("{base}/faults/apps/nope/us-east-1"))
         .json(&serde_json::json!({"action": "restore"}))

@@ -38,7 +38,10 @@ pub enum AppFault {
     Stop,
     /// Add latency and/or answer a share of requests with 503.
     Degrade(Degradation),
-    /// Serve again, without degradation.
+    /// Switch the app's table in this Region off: every store call fails, `/health` answers
+    /// 503, replication into it waits.
+    StoreDown,
+    /// Serve again, without degradation, with the table on.
     Restore,
 }
 
@@ -129,7 +132,7 @@ fn parse_app_region(world: &World, app: &str, region: &str) -> Result<(AppName, 
     Ok((app, region))
 }
 
-/// Stops, degrades or restores one app in one Region.
+/// Stops, degrades, takes the store down, or restores one app in one Region.
 #[utoipa::path(
     post,
     path = "/faults/apps/{app}/{region}",
@@ -155,10 +158,23 @@ async fn app_fault(
             }
             instance.degrade(d);
         }
-        AppFault::Restore => instance
-            .restore()
-            .await
-            .map_err(|e| Problem::unavailable(e.to_string()))?,
+        AppFault::StoreDown => match world.table(&app, &region) {
+            Some(table) => table.set_available(false),
+            None => {
+                return Err(Problem::conflict(format!(
+                    "`{app}` has no table: only services have a store"
+                )));
+            }
+        },
+        AppFault::Restore => {
+            if let Some(table) = world.table(&app, &region) {
+                table.set_available(true);
+            }
+            instance
+                .restore()
+                .await
+                .map_err(|e| Problem::unavailable(e.to_string()))?;
+        }
     }
     let state = world.state().await;
     let app_state = state.apps.into_iter().find(|a| a.app == app);

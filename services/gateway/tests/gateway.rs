@@ -60,11 +60,15 @@ impl Dns {
 /// An upstream that echoes what it received and says which Region it is.
 async fn upstream(addr: SocketAddr, region: &'static str) -> SocketAddr {
     let app = Router::new().fallback(any(move |request: Request| async move {
+        let (parts, body) = request.into_parts();
+        let received = axum::body::to_bytes(body, 1 << 20).await.unwrap();
         let body = serde_json::json!({
-            "path": request.uri().path_and_query().map(|p| p.to_string()),
-            "method": request.method().as_str(),
-            "host": request.headers().get("host").and_then(|h| h.to_str().ok()),
-            "request_id": request.headers().get("x-request-id").and_then(|h| h.to_str().ok()),
+            "path": parts.uri.path_and_query().map(|p| p.to_string()),
+            "method": parts.method.as_str(),
+            "host": parts.headers.get("host").and_then(|h| h.to_str().ok()),
+            "request_id": parts.headers.get("x-request-id").and_then(|h| h.to_str().ok()),
+            "connection": parts.headers.get("connection").and_then(|h| h.to_str().ok()),
+            "body": String::from_utf8_lossy(&received),
         });
         ([("x-region", region)], axum::Json(body))
     }));
@@ -118,6 +122,8 @@ async fn proxies_the_full_path_and_shows_both_regions() {
     let response = client()
         .post(format!("{base}/orders/42/cancel?reason=late"))
         .header("x-request-id", "req-1")
+        .header("connection", "keep-alive")
+        .body(r#"{"reason":"late"}"#)
         .send()
         .await
         .unwrap();
