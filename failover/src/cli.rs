@@ -228,7 +228,11 @@ async fn change_routing(
         if json {
             println!("{}", to_json(&plan));
         } else {
-            print_plan(&plan, "dry run: nothing sent. Would send");
+            print_plan(
+                &mut std::io::stdout(),
+                &plan,
+                "dry run: nothing sent. Would send",
+            );
         }
         return Ok(());
     }
@@ -275,7 +279,7 @@ fn confirm(plan: &ShiftOutcome) -> Result<(), FailoverError> {
             "stdin is not a terminal, so there is no one to confirm this change: pass --yes to proceed (or --dry-run to see it)".into(),
         ));
     }
-    print_plan(plan, "About to send");
+    print_plan(&mut std::io::stderr(), plan, "About to send");
     eprint!("Proceed? [y/N] ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
@@ -341,37 +345,37 @@ fn print_status(status: &Status, manifest: &Manifest) {
     println!("{}", answered(&status.answer));
 }
 
-fn print_plan(plan: &ShiftOutcome, verb: &str) {
+/// The batches of a plan: on stdout for a dry run (it is the output), on stderr before a prompt.
+fn print_plan(out: &mut dyn Write, plan: &ShiftOutcome, verb: &str) {
     let n = plan.batches.len();
-    eprintln!(
-        "{verb} {n} UpdateRoutingControlStates batch{} to move {} to {}:",
+    let mut text = format!(
+        "{verb} {n} UpdateRoutingControlStates batch{} to move {} to {}:\n",
         if n == 1 { "" } else { "es" },
         names(&plan.apps),
         plan.to
     );
     if n > 1 {
-        eprintln!(
-            "  (split: ARC takes at most 10 routing controls per batch; each batch leaves every app in it with one Region ON)"
-        );
+        text.push_str("  (split: ARC takes at most 10 routing controls per batch; each batch leaves every app in it with one Region ON)\n");
     }
     for (i, batch) in plan.batches.iter().enumerate() {
-        eprintln!("  batch {}:", i + 1);
+        text.push_str(&format!("  batch {}:\n", i + 1));
         for c in &batch.changes {
-            eprintln!(
-                "    {:<10} {:<15} {:<3}  {}",
+            text.push_str(&format!(
+                "    {:<10} {:<15} {:<3}  {}\n",
                 c.app.as_str(),
                 c.region.as_str(),
                 on_off(c.on),
                 c.routing_control
-            );
+            ));
         }
     }
     if !plan.overridden.is_empty() {
-        eprintln!("  overriding safety rules (break glass):");
+        text.push_str("  overriding safety rules (break glass):\n");
         for r in &plan.overridden {
-            eprintln!("    {r}");
+            text.push_str(&format!("    {r}\n"));
         }
     }
+    let _ = out.write_all(text.as_bytes());
 }
 
 fn print_outcome(outcome: &ShiftOutcome) {
@@ -448,7 +452,12 @@ async fn local_cluster(
             .await?;
         println!("initialized (primary ON): {}", names(&outcome.initialized));
     }
-    println!("routing controls start OFF, as on AWS. Ctrl-C to stop.");
+    if !initialize {
+        println!(
+            "routing controls start OFF, as on AWS (pass --initialize to set the primaries ON)"
+        );
+    }
+    println!("serving until Ctrl-C");
     let _ = tokio::signal::ctrl_c().await;
     cluster.shutdown().await;
     Ok(())

@@ -183,9 +183,9 @@ async fn a_dry_run_changes_nothing_and_prints_the_batch() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let orders = w.manifest.app(&"orders".parse().unwrap()).unwrap();
     for control in &orders.routing_controls {
-        assert!(run.stderr.contains(control.arn.as_str()), "{}", run.stderr);
+        assert!(run.stdout.contains(control.arn.as_str()), "{}", run.stdout);
     }
-    assert!(run.stderr.contains("dry run"), "{}", run.stderr);
+    assert!(run.stdout.contains("dry run"), "{}", run.stdout);
     assert_eq!(w.states("orders"), (true, false));
 
     let run = failover(
