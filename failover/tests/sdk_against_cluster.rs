@@ -210,8 +210,10 @@ async fn a_dry_run_sends_nothing() {
     assert_eq!(w.states("orders"), (true, false));
 }
 
-#[tokio::test]
-async fn more_than_five_apps_are_split_into_batches_of_ten_controls() {
+/// The example topology with four more apps: eight apps, sixteen routing controls.
+async fn eight_apps(
+    wait: std::time::Duration,
+) -> (failover::local::LocalCluster, topology::manifest::Manifest) {
     let mut topology = topology::Topology::example();
     let template = topology.apps[1].clone();
     for i in 0..4 {
@@ -221,10 +223,57 @@ async fn more_than_five_apps_are_split_into_batches_of_ten_controls() {
     }
     let mut config = failover::local::LocalClusterConfig::ephemeral(&topology);
     config.mutations_per_second = 1000.0;
+    config.safety_rule_wait_period = wait;
     let cluster = failover::local::LocalCluster::start(&topology, config)
         .await
         .unwrap();
     let manifest = cluster.manifest(&topology);
+    (cluster, manifest)
+}
+
+#[tokio::test]
+async fn a_failure_after_the_first_batch_says_how_many_were_applied() {
+    let (cluster, manifest) = eight_apps(std::time::Duration::from_secs(10)).await;
+    let client = failover::Client::from_manifest(&manifest, common::quick()).unwrap();
+    client.initialize().await.unwrap();
+    // A blocked change puts the last app's rule in its wait period: batch 2 will be refused.
+    let last = manifest.apps.last().unwrap();
+    let primary = &manifest.regions.primary;
+    let err = client
+        .set_routing_control_state(last.routing_control(primary).unwrap(), false, &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit::REFUSED);
+    let err = client
+        .evacuate(primary, ShiftOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FailoverError::Partial {
+                applied: 1,
+                total: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), exit::REFUSED);
+    assert!(err.to_string().contains("1 of 2 batches"), "{err}");
+    let on = |app: &topology::manifest::AppEntry| {
+        cluster
+            .routing_control_state(app.routing_control(primary).unwrap())
+            .unwrap()
+    };
+    assert!(!on(&manifest.apps[0]), "batch 1 was applied");
+    assert!(on(last), "batch 2 was not");
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn more_than_five_apps_are_split_into_batches_of_ten_controls() {
+    let (cluster, manifest) = eight_apps(std::time::Duration::ZERO).await;
     let client = failover::Client::from_manifest(&manifest, common::quick()).unwrap();
     let init = client.initialize().await.unwrap();
     assert_eq!(init.initialized.len(), 8);
