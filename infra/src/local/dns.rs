@@ -510,4 +510,45 @@ mod tests {
         // Secondary unhealthy: the primary answers whatever its own health.
         assert!(answers_primary(false, false));
     }
+
+    fn manifest(topology: &Topology) -> Manifest {
+        let endpoint = topology::manifest::ClusterEndpoint {
+            region: "us-east-1".parse().unwrap(),
+            url: "http://127.0.0.1:1".into(),
+        };
+        failover::local::manifest_for(topology, vec![endpoint])
+    }
+
+    #[test]
+    fn the_zone_pairs_each_app_with_its_addresses_and_controls() {
+        let topology = Topology::example();
+        let manifest = manifest(&topology);
+        let zone = ZoneConfig::from_manifest(&topology, &manifest).unwrap();
+        assert_eq!(zone.pairs.len(), topology.apps.len());
+        let orders = zone
+            .pairs
+            .iter()
+            .find(|p| p.app.as_str() == "orders")
+            .unwrap();
+        assert_eq!(orders.primary.address, Ipv4Addr::new(127, 0, 1, 2));
+        assert_eq!(orders.secondary.address, Ipv4Addr::new(127, 0, 2, 2));
+        let entry = manifest.app(&orders.app).unwrap();
+        assert_eq!(
+            Some(&orders.secondary.routing_control),
+            entry.routing_control(&topology.regions.secondary)
+        );
+        assert_eq!(zone.ttl, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_missing_routing_control_is_named() {
+        let topology = Topology::example();
+        let mut manifest = manifest(&topology);
+        manifest.apps[1].routing_controls.pop();
+        let err = ZoneConfig::from_manifest(&topology, &manifest).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app `orders` has no routing control for Region `us-west-2` in the topology or manifest"
+        );
+    }
 }
