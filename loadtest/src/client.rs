@@ -160,7 +160,7 @@ pub struct Client {
     resolver: Resolver,
     reuse: ConnectionReuse,
     max_age: Duration,
-    pool: Mutex<HashMap<(String, u16), Vec<Idle>>>,
+    pool: Mutex<HashMap<String, Vec<Idle>>>,
     opened: AtomicU64,
 }
 
@@ -238,33 +238,51 @@ impl Client {
 
     fn checkout(&self, base: &BaseUrl, current: IpAddr) -> Option<Conn> {
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        let idle = pool.get_mut(&(base.host.clone(), base.port))?;
-        idle.retain(|c| !c.sender.is_closed() && c.opened.elapsed() < self.max_age);
-        let at = match self.reuse {
-            ConnectionReuse::PerHost => idle.len().checked_sub(1)?,
-            ConnectionReuse::PerAddress => idle.iter().rposition(|c| c.addr == current)?,
-        };
-        let c = idle.swap_remove(at);
-        Some(Conn {
-            sender: c.sender,
-            addr: c.addr,
-            opened: c.opened,
-            reused: true,
-        })
+        let idle = pool.get_mut(base.pool_key.as_str())?;
+        // Most recently used first: it is the least likely to have been closed by the server.
+        while let Some(at) = match self.reuse {
+            ConnectionReuse::PerHost => idle.len().checked_sub(1),
+            ConnectionReuse::PerAddress => idle.iter().rposition(|c| c.addr == current),
+        } {
+            let c = idle.remove(at);
+            if !c.sender.is_closed() && c.opened.elapsed() < self.max_age {
+                return Some(Conn {
+                    sender: c.sender,
+                    addr: c.addr,
+                    opened: c.opened,
+                    reused: true,
+                });
+            }
+        }
+        None
     }
 
     fn checkin(&self, base: &BaseUrl, conn: Conn) {
         if conn.sender.is_closed() || conn.opened.elapsed() >= self.max_age {
             return;
         }
+        let idle = Idle {
+            sender: conn.sender,
+            addr: conn.addr,
+            opened: conn.opened,
+        };
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        pool.entry((base.host.clone(), base.port))
-            .or_default()
-            .push(Idle {
-                sender: conn.sender,
-                addr: conn.addr,
-                opened: conn.opened,
-            });
+        match pool.get_mut(base.pool_key.as_str()) {
+            Some(list) => {
+                // The oldest sits at the front: drop it once expired, so idle connections
+                // that are no longer picked do not linger.
+                if list
+                    .first()
+                    .is_some_and(|c| c.sender.is_closed() || c.opened.elapsed() >= self.max_age)
+                {
+                    list.remove(0);
+                }
+                list.push(idle);
+            }
+            None => {
+                pool.insert(base.pool_key.clone(), vec![idle]);
+            }
+        }
     }
 
     async fn connect(&self, base: &BaseUrl, ip: IpAddr) -> Result<Conn, ClientError> {

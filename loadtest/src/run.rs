@@ -1,9 +1,8 @@
 //! A run: one open-loop scheduler per app, one task per request, the consistency read-back
 //! when that scenario runs, and the live view and report built from what they recorded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -50,8 +49,9 @@ struct AppState {
     role: Role,
     stats: Mutex<AppStats>,
     slots: Arc<Semaphore>,
-    /// Requests due but waiting for a slot.
-    waiting: AtomicUsize,
+    /// Due times of requests that found every slot taken, oldest first: the next free slot
+    /// takes the oldest (counted late), or counts it not sent once its time is past.
+    backlog: Mutex<VecDeque<Instant>>,
     /// Per service: where the consistency scenario reads a write made through this app.
     read_targets: [Vec<ReadTarget>; 3],
 }
@@ -59,6 +59,30 @@ struct AppState {
 impl AppState {
     fn stats(&self) -> MutexGuard<'_, AppStats> {
         self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn backlog(&self) -> MutexGuard<'_, VecDeque<Instant>> {
+        self.backlog.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The oldest backlogged due time still within the request timeout; older ones are
+    /// counted as not sent.
+    fn pop_backlog(&self, timeout: Duration) -> Option<Instant> {
+        let now = Instant::now();
+        let mut expired = 0;
+        let next = {
+            let mut backlog = self.backlog();
+            loop {
+                match backlog.pop_front() {
+                    Some(due) if due + timeout < now => expired += 1,
+                    other => break other,
+                }
+            }
+        };
+        if expired > 0 {
+            self.stats().not_sent += expired;
+        }
+        next
     }
 }
 
@@ -126,7 +150,7 @@ impl Run {
                 read_targets: read_targets(manifest, &target),
                 stats: Mutex::new(AppStats::new()),
                 slots: Arc::new(Semaphore::new(config.max_in_flight)),
-                waiting: AtomicUsize::new(0),
+                backlog: Mutex::new(VecDeque::new()),
                 target,
             })
             .collect();
@@ -261,14 +285,15 @@ impl Run {
         let permits = u32::try_from(c.max_in_flight).unwrap_or(u32::MAX);
         let all_back = async {
             for app in &self.shared.apps {
-                while app.waiting.load(Ordering::Acquire) > 0 {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
                 let _ = app.slots.acquire_many(permits).await;
             }
         };
         if tokio::time::timeout(limit, all_back).await.is_err() {
             tracing::warn!("requests still in flight after {limit:?}; reporting without them");
+        }
+        for app in &self.shared.apps {
+            let left = std::mem::take(&mut *app.backlog());
+            app.stats().not_sent += left.len() as u64;
         }
     }
 
@@ -400,42 +425,104 @@ async fn schedule(shared: Arc<Shared>, app: usize, mut stop: watch::Receiver<boo
             }
         }
         let now = Instant::now();
+        let mut batch = Batch {
+            // Older requests first: while some wait, new ones queue behind them.
+            queueing: !start_backlogged(&shared, app),
+            ..Batch::default()
+        };
         while due_at(k) <= now && !end.is_some_and(|e| due_at(k) >= e) {
-            dispatch(&shared, app, due_at(k));
+            dispatch(&shared, app, due_at(k), &mut batch);
             k += 1;
         }
+        batch.flush(&shared, app);
     }
 }
 
-fn dispatch(shared: &Arc<Shared>, app: usize, due: Instant) {
+/// Starts backlogged requests while slots are free; whether the backlog is now empty.
+fn start_backlogged(shared: &Arc<Shared>, app: usize) -> bool {
     let a = &shared.apps[app];
-    a.stats().record_due(due - shared.start);
-    if let Ok(permit) = a.slots.clone().try_acquire_owned() {
-        tokio::spawn(request(shared.clone(), app, due, permit));
-        return;
-    }
-    if a.waiting.load(Ordering::Acquire) >= shared.config.max_in_flight {
-        a.stats().not_sent += 1;
-        return;
-    }
-    a.waiting.fetch_add(1, Ordering::AcqRel);
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        let a = &shared.apps[app];
-        let deadline = due + shared.config.request_timeout;
-        let slot = tokio::time::timeout_at(deadline.into(), a.slots.clone().acquire_owned()).await;
-        a.waiting.fetch_sub(1, Ordering::AcqRel);
-        match slot {
-            Ok(Ok(permit)) => {
-                a.stats().late += 1;
-                request(shared.clone(), app, due, permit).await;
-            }
-            _ => a.stats().not_sent += 1,
+    loop {
+        if a.backlog().is_empty() {
+            return true;
         }
-    });
+        let Ok(permit) = a.slots.clone().try_acquire_owned() else {
+            return false;
+        };
+        match a.pop_backlog(shared.config.request_timeout) {
+            Some(due) => {
+                tokio::spawn(serve(shared.clone(), app, due, true, permit));
+            }
+            None => return true,
+        }
+    }
 }
 
-async fn request(shared: Arc<Shared>, app: usize, due: Instant, permit: OwnedSemaphorePermit) {
+/// Counts of one scheduler wake-up, recorded under one lock rather than one per request.
+#[derive(Default)]
+struct Batch {
+    /// (second of the run, requests due in it)
+    due: Vec<(Duration, u64)>,
+    /// Due times that found no free slot.
+    backlog: Vec<Instant>,
+    /// Requests are waiting already: new ones go behind them.
+    queueing: bool,
+}
+
+impl Batch {
+    fn due(&mut self, at: Duration) {
+        match self.due.last_mut() {
+            Some((second, n)) if second.as_secs() == at.as_secs() => *n += 1,
+            _ => self.due.push((at, 1)),
+        }
+    }
+
+    fn flush(self, shared: &Shared, app: usize) {
+        let a = &shared.apps[app];
+        if !self.backlog.is_empty() {
+            a.backlog().extend(self.backlog);
+        }
+        if !self.due.is_empty() {
+            let mut stats = a.stats();
+            for (at, n) in self.due {
+                stats.record_due(at, n);
+            }
+        }
+    }
+}
+
+fn dispatch(shared: &Arc<Shared>, app: usize, due: Instant, batch: &mut Batch) {
+    batch.due(due - shared.start);
+    if !batch.queueing {
+        if let Ok(permit) = shared.apps[app].slots.clone().try_acquire_owned() {
+            tokio::spawn(serve(shared.clone(), app, due, false, permit));
+            return;
+        }
+        batch.queueing = true;
+    }
+    batch.backlog.push(due);
+}
+
+/// Holds one in-flight slot: sends the request due at `due`, then the oldest backlogged ones
+/// until the backlog is empty. Under overload this is a worker loop with no task spawn per
+/// request; otherwise it sends one request and ends.
+async fn serve(
+    shared: Arc<Shared>,
+    app: usize,
+    due: Instant,
+    late: bool,
+    permit: OwnedSemaphorePermit,
+) {
+    let mut next = Some((due, late));
+    while let Some((due, late)) = next {
+        request(&shared, app, due, late).await;
+        next = shared.apps[app]
+            .pop_backlog(shared.config.request_timeout)
+            .map(|due| (due, true));
+    }
+    drop(permit);
+}
+
+async fn request(shared: &Shared, app: usize, due: Instant, late: bool) {
     let a = &shared.apps[app];
     let c = &shared.config;
     let planned = shared.planner.plan(a.role);
@@ -457,7 +544,10 @@ async fn request(shared: Arc<Shared>, app: usize, due: Instant, permit: OwnedSem
                 region,
                 stale: response.stale,
             };
-            a.stats().record(due, now, outcome, c.live_window);
+            let mut stats = a.stats();
+            stats.late += u64::from(late);
+            stats.record(due, now, outcome, c.live_window);
+            drop(stats);
             if let (true, Some(service)) = (response.status.is_success(), planned.write)
                 && let Some(id) = created_id(&response.body)
             {
@@ -473,7 +563,9 @@ async fn request(shared: Arc<Shared>, app: usize, due: Instant, permit: OwnedSem
                 kind: error.kind,
                 detail: &error.detail,
             };
-            a.stats().record(due, now, outcome, c.live_window);
+            let mut stats = a.stats();
+            stats.late += u64::from(late);
+            stats.record(due, now, outcome, c.live_window);
         }
         Err(_) => {
             let detail = format!("no complete response within {:?}", c.request_timeout);
@@ -481,10 +573,11 @@ async fn request(shared: Arc<Shared>, app: usize, due: Instant, permit: OwnedSem
                 kind: ErrorKind::Timeout,
                 detail: &detail,
             };
-            a.stats().record(due, now, outcome, c.live_window);
+            let mut stats = a.stats();
+            stats.late += u64::from(late);
+            stats.record(due, now, outcome, c.live_window);
         }
     }
-    drop(permit);
 }
 
 fn app_report(app: &AppState, regions: &RegionTable, config: &RunConfig) -> AppReport {

@@ -233,9 +233,9 @@ impl AppStats {
         &mut self.seconds[i]
     }
 
-    /// A request became due at `at` (relative to the start).
-    pub(crate) fn record_due(&mut self, at: Duration) {
-        self.bucket(at).sent += 1;
+    /// `n` requests became due in the second of `at` (relative to the start).
+    pub(crate) fn record_due(&mut self, at: Duration, n: u64) {
+        self.bucket(at).sent += n;
     }
 
     /// A request due at `due` completed at `now` (both relative to the start).

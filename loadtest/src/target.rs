@@ -26,6 +26,8 @@ pub struct BaseUrl {
     pub prefix: String,
     /// `host` or `host:port`, for the `Host` header.
     pub authority: String,
+    /// `host:port` with the port always written: the connection pool's key.
+    pub pool_key: String,
 }
 
 impl BaseUrl {
@@ -56,6 +58,7 @@ impl BaseUrl {
         }
         Ok(Self {
             scheme,
+            pool_key: format!("{host}:{port}"),
             host,
             port,
             prefix: uri.path().trim_end_matches('/').to_owned(),
