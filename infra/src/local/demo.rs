@@ -92,6 +92,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     drill.regional_outage().await;
     drill.consistency().await?;
     drill.fail_back().await;
+    let moved = (drill.service("orders", 0), drill.service("payments", 1));
     let Drill { run, steps, .. } = drill;
     let report = run.stop().await;
     let dir = args.report.unwrap_or_else(default_report_dir);
@@ -100,7 +101,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write the report to {}", dir.display()))?;
     println!("\n{}", report.summary_table());
     print!("{}", verdicts(&steps));
-    print!("{}", move_times(&report, &world));
+    print!("{}", move_times(&report, &world, &moved));
     println!("Report: {} and {}", json.display(), svg.display());
     let held = steps.iter().all(|s| s.held);
     println!(
@@ -182,12 +183,15 @@ impl Drill {
         say(self.started, text);
     }
 
-    fn app(&self, name: &str) -> AppName {
-        self.apps
+    /// The service the drill uses for a role: the one named as in the shipped topology, else
+    /// the `nth` service, so the drill still runs after a team renames its services.
+    fn service(&self, name: &str, nth: usize) -> AppName {
+        let services: Vec<&AppName> = self.world.topology().services().map(|a| &a.name).collect();
+        services
             .iter()
             .find(|a| a.as_str() == name)
-            .cloned()
-            .unwrap_or_else(|| self.apps[0].clone())
+            .or_else(|| services.get(nth % services.len().max(1)))
+            .map_or_else(|| self.apps[0].clone(), |a| (*a).clone())
     }
 
     fn record(&mut self, name: &str, expected: String, measured: String, held: bool) {
@@ -227,7 +231,7 @@ impl Drill {
     }
 
     async fn planned_shift(&mut self) {
-        let orders = self.app("orders");
+        let orders = self.service("orders", 0);
         let to = self.secondary.clone();
         self.say(&format!(
             "step 2: shift {orders} to {to} with the failover library"
@@ -364,7 +368,7 @@ impl Drill {
     }
 
     async fn regional_outage(&mut self) {
-        let payments = self.app("payments");
+        let payments = self.service("payments", 1);
         let (primary, secondary) = (self.primary.clone(), self.secondary.clone());
         self.say(&format!(
             "step 3: stop {payments} in {primary}, no shift yet"
@@ -452,7 +456,7 @@ impl Drill {
         self.run.mark("consistency scenario");
         // The repaired primary takes writes again through replication, and the scenario
         // reads every write back from both Regions.
-        let payments = self.app("payments");
+        let payments = self.service("payments", 1);
         if let Some(instance) = self.world.instance(&payments, &self.primary)
             && let Err(error) = instance.restore().await
         {
@@ -468,10 +472,10 @@ impl Drill {
         replicator.set_lag(lag);
         let config = RunConfig {
             apps: self
-                .apps
-                .iter()
-                .filter(|a| a.as_str() != "api")
-                .cloned()
+                .world
+                .topology()
+                .services()
+                .map(|a| a.name.clone())
                 .collect(),
             rate_per_app: (self.pace.rate_per_app / 4).max(2),
             duration: Some(self.pace.consistency),
@@ -572,24 +576,25 @@ fn regions_text(live: &LiveView, apps: &[AppName]) -> String {
 /// From the report: for each planned move, the time from the mark (just before the call to
 /// ARC) until every response came from the new Region (the first response from it plus the
 /// mixed window), next to the theoretical bound TTL + health-check interval.
-fn move_times(report: &Report, world: &World) -> String {
+fn move_times(report: &Report, world: &World, (shifted, failed): &(AppName, AppName)) -> String {
     let topology = world.topology();
     let (primary, secondary) = (&topology.regions.primary, &topology.regions.secondary);
     let bound = topology.local.ttl() + topology.local.health_check_interval();
     let moves = [
-        ("orders", format!("shift orders -> {secondary}"), secondary),
-        ("payments", format!("evacuate {primary}"), secondary),
-        ("orders", format!("fail back to {primary}"), primary),
+        (
+            shifted,
+            format!("shift {shifted} -> {secondary}"),
+            secondary,
+        ),
+        (failed, format!("evacuate {primary}"), secondary),
+        (shifted, format!("fail back to {primary}"), primary),
     ];
     let mut out = format!(
         "\nTime to 100 % of an app's traffic on the new Region (theoretical bound: TTL + health-check interval = {:.1} s):\n",
         bound.as_secs_f64()
     );
     for (app, mark, to) in moves {
-        let Ok(app) = app.parse::<AppName>() else {
-            continue;
-        };
-        let measured = moved_after(report, &mark, &app, to)
+        let measured = moved_after(report, &mark, app, to)
             .map_or_else(|| "no switch recorded".to_owned(), |t| format!("{t:.2} s"));
         let _ = writeln!(
             out,
