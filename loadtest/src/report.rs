@@ -207,7 +207,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<10} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>8} {:>8} {:>8} {:>8}  {}",
+            "{:<10} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>8} {:>8} {:>8} {:>8}  responses by Region",
             "app",
             "requests",
             "ok",
@@ -218,7 +218,6 @@ impl Report {
             "p90 ms",
             "p99 ms",
             "max ms",
-            "responses by Region"
         );
         for app in &self.apps {
             let e = &app.errors;

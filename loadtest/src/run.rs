@@ -430,7 +430,7 @@ async fn schedule(shared: Arc<Shared>, app: usize, mut stop: watch::Receiver<boo
             queueing: !start_backlogged(&shared, app),
             ..Batch::default()
         };
-        while due_at(k) <= now && !end.is_some_and(|e| due_at(k) >= e) {
+        while due_at(k) <= now && end.is_none_or(|e| due_at(k) < e) {
             dispatch(&shared, app, due_at(k), &mut batch);
             k += 1;
         }

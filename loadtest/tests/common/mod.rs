@@ -211,7 +211,7 @@ fn answer(instance: &Instance, method: &Method, path: &str) -> (StatusCode, serd
             let store = &instance.store;
             let n = store.writes.fetch_add(1, Ordering::SeqCst) + 1;
             let id = uuid::Uuid::now_v7().to_string();
-            if store.drop_every > 0 && n % store.drop_every == 0 {
+            if store.drop_every > 0 && n.is_multiple_of(store.drop_every) {
                 store.dropped.lock().unwrap().push(id.clone());
             } else {
                 store.regions[instance.index]
