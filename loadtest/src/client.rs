@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -117,6 +117,48 @@ pub struct Outgoing {
     pub json: Option<Bytes>,
 }
 
+/// TLS for `https` apps (AWS): the system's root certificates plus any the caller adds.
+#[derive(Clone)]
+pub struct Tls {
+    connector: tokio_rustls::TlsConnector,
+}
+
+impl Tls {
+    /// Trusts the system's roots and the PEM certificates in `extra_roots` (each a file's
+    /// contents), offering HTTP/1.1 only.
+    pub fn new(extra_roots: &[Vec<u8>]) -> Result<Self, String> {
+        use tokio_rustls::rustls::pki_types::CertificateDer;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto};
+
+        let mut roots = RootCertStore::empty();
+        // Unreadable system certificates are skipped, as browsers do; an empty store fails
+        // each https request with a clear certificate error instead of failing the run.
+        let native = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(native.certs);
+        for pem in extra_roots {
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| format!("a CA file is not PEM: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("a CA certificate is not usable: {e}"))?;
+            }
+        }
+        // The provider is named, not taken from the process default: with more than one
+        // provider compiled into the workspace, the default would be ambiguous.
+        let provider = Arc::new(crypto::aws_lc_rs::default_provider());
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        })
+    }
+}
+
 impl Outgoing {
     /// `GET path`.
     pub fn get(path: impl Into<String>) -> Self {
@@ -162,17 +204,24 @@ pub struct Client {
     max_age: Duration,
     pool: Mutex<HashMap<String, Vec<Idle>>>,
     opened: AtomicU64,
+    tls: Option<Tls>,
 }
 
 impl Client {
-    /// A client resolving through `resolver`.
-    pub fn new(resolver: Resolver, reuse: ConnectionReuse, max_age: Duration) -> Self {
+    /// A client resolving through `resolver`; `tls` is needed for `https` URLs only.
+    pub fn new(
+        resolver: Resolver,
+        reuse: ConnectionReuse,
+        max_age: Duration,
+        tls: Option<Tls>,
+    ) -> Self {
         Self {
             resolver,
             reuse,
             max_age,
             pool: Mutex::new(HashMap::new()),
             opened: AtomicU64::new(0),
+            tls,
         }
     }
 
@@ -183,12 +232,6 @@ impl Client {
 
     /// Sends `out` to `base` and reads the whole response. No timeout: the caller sets one.
     pub async fn send(&self, base: &BaseUrl, out: &Outgoing) -> Result<Response, ClientError> {
-        if base.scheme == Scheme::Https {
-            return Err(ClientError::new(
-                ErrorKind::Other,
-                "https is not supported by this build of loadtest (plain HTTP only)",
-            ));
-        }
         let current = self.address(base).await?;
         let mut conn = match self.checkout(base, current) {
             Some(conn) => conn,
@@ -298,13 +341,20 @@ impl Client {
             })?;
         // Small requests and responses: do not wait to coalesce them.
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| ClientError::new(ErrorKind::Other, e))?;
-        tokio::spawn(async move {
-            // The connection ends when the server closes it or the sender is dropped.
-            let _ = connection.await;
-        });
+        let sender = match base.scheme {
+            Scheme::Http => handshake(stream).await?,
+            Scheme::Https => {
+                let tls = self.tls.as_ref().ok_or_else(|| {
+                    ClientError::new(ErrorKind::Other, "no TLS configuration for an https URL")
+                })?;
+                let name = tokio_rustls::rustls::pki_types::ServerName::try_from(base.host.clone())
+                    .map_err(|e| ClientError::new(ErrorKind::Other, e))?;
+                let stream = tls.connector.connect(name, stream).await.map_err(|e| {
+                    ClientError::new(ErrorKind::Other, format!("TLS with {}: {e}", base.host))
+                })?;
+                handshake(stream).await?
+            }
+        };
         self.opened.fetch_add(1, Ordering::Relaxed);
         Ok(Conn {
             sender,
@@ -323,6 +373,20 @@ impl Client {
         conn.sender.ready().await?;
         conn.sender.send_request(build(base, out)).await
     }
+}
+
+/// HTTP/1.1 over `io`; the connection runs on its own task until either side closes it.
+async fn handshake<I>(io: I) -> Result<Sender, ClientError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| ClientError::new(ErrorKind::Other, e))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
 }
 
 fn retryable(error: &hyper::Error, method: &Method) -> bool {

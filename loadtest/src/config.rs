@@ -1,6 +1,7 @@
 //! What a run does: which apps, how hard, which scenario, and how the client behaves.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -107,6 +108,8 @@ pub struct RunConfig {
     pub consistency_grace: Duration,
     /// Consistency scenario: how often an unfound write is read again.
     pub read_back_interval: Duration,
+    /// PEM files of certificate authorities to trust for `https` apps, besides the system's.
+    pub extra_root_certificates: Vec<PathBuf>,
 }
 
 impl Default for RunConfig {
@@ -123,6 +126,7 @@ impl Default for RunConfig {
             live_window: Duration::from_millis(400),
             consistency_grace: Duration::from_secs(5),
             read_back_interval: Duration::from_millis(100),
+            extra_root_certificates: Vec::new(),
         }
     }
 }
@@ -175,6 +179,13 @@ pub enum ConfigError {
     },
     #[error("cannot set up DNS resolution: {0}")]
     Resolver(String),
+    #[error("cannot set up TLS for https apps: {0}")]
+    Tls(String),
+    #[error("cannot read the CA file {path}: {source}")]
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("a run needs a Tokio runtime: call Run::start from inside one")]
     NoRuntime,
 }

@@ -68,6 +68,10 @@ struct RunArgs {
     /// only one to the address DNS answers now.
     #[arg(long, default_value = "per-host", value_parser = reuse)]
     connection_reuse: ConnectionReuse,
+    /// A PEM file of certificate authorities to trust for https apps, besides the system's
+    /// (repeatable).
+    #[arg(long = "ca-file", value_name = "PATH")]
+    ca_files: Vec<PathBuf>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -119,6 +123,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         request_timeout: args.timeout,
         max_connection_age: args.max_connection_age,
         connection_reuse: args.connection_reuse,
+        extra_root_certificates: args.ca_files.clone(),
         ..RunConfig::default()
     };
     let run = Run::start(&manifest, config).context("cannot start the run")?;

@@ -10,7 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 use topology::{AppName, Region, manifest::Manifest};
 
-use crate::client::{Client, ErrorKind};
+use crate::client::{Client, ErrorKind, Tls};
 use crate::config::{ConfigError, RunConfig, Scenario};
 use crate::consistency::{ReadTarget, Tracker};
 use crate::report::{
@@ -141,7 +141,13 @@ impl Run {
         tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
         let targets = targets(manifest, &config)?;
         let resolver = Resolver::new(manifest.dns_server)?;
-        let client = Client::new(resolver, config.connection_reuse, config.max_connection_age);
+        let tls = tls(&config, &targets)?;
+        let client = Client::new(
+            resolver,
+            config.connection_reuse,
+            config.max_connection_age,
+            tls,
+        );
         let start = Instant::now();
         let apps = targets
             .into_iter()
@@ -361,14 +367,28 @@ fn targets(manifest: &Manifest, config: &RunConfig) -> Result<Vec<AppTarget>, Co
         .into_iter()
         .map(AppTarget::from_entry)
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some(t) = targets.iter().find(|t| t.base.scheme == Scheme::Https) {
-        return Err(ConfigError::Url {
-            app: t.app.clone(),
-            url: t.url.clone(),
-            reason: "https is not supported by this build of loadtest yet (plain HTTP, as the local world serves)".into(),
-        });
-    }
     Ok(targets)
+}
+
+/// TLS settings when some URL is `https` (AWS), else none: the local world is plain HTTP.
+fn tls(config: &RunConfig, targets: &[AppTarget]) -> Result<Option<Tls>, ConfigError> {
+    let https = targets.iter().any(|t| {
+        t.base.scheme == Scheme::Https || t.regional.iter().any(|(_, b)| b.scheme == Scheme::Https)
+    });
+    if !https {
+        return Ok(None);
+    }
+    let pems = config
+        .extra_root_certificates
+        .iter()
+        .map(|path| {
+            std::fs::read(path).map_err(|source| ConfigError::CaFile {
+                path: path.display().to_string(),
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Tls::new(&pems).map(Some).map_err(ConfigError::Tls)
 }
 
 /// Where writes of each service made through `target` are read back: the app's own URL
@@ -387,13 +407,11 @@ fn read_targets(manifest: &Manifest, target: &AppTarget) -> [Vec<ReadTarget>; 3]
             .and_then(|entry| AppTarget::from_entry(entry).ok());
         if let Some(owner) = owner {
             for (region, base) in owner.regional {
-                if base.scheme == Scheme::Http {
-                    let index = regions.iter().position(|r| **r == region);
-                    list.push(ReadTarget {
-                        region: index,
-                        base,
-                    });
-                }
+                let index = regions.iter().position(|r| **r == region);
+                list.push(ReadTarget {
+                    region: index,
+                    base,
+                });
             }
         }
         list

@@ -337,8 +337,20 @@ async fn bad_configuration_is_refused_clearly() {
     );
     let mut https = manifest.clone();
     https.apps[0].url = "https://orders.example.test".into();
-    let err = Run::start(&https, RunConfig::default()).err().unwrap();
-    assert!(err.to_string().contains("https"), "{err}");
+    let err = Run::start(
+        &https,
+        RunConfig {
+            extra_root_certificates: vec!["/nonexistent/ca.pem".into()],
+            ..RunConfig::default()
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string()
+            .contains("cannot read the CA file /nonexistent/ca.pem"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
