@@ -207,13 +207,14 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<10} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>8} {:>8} {:>8} {:>8}  responses by Region",
+            "{:<10} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}  responses by Region",
             "app",
             "requests",
             "ok",
             "errors",
             "dns/refused/timeout/5xx/4xx/other",
             "late",
+            "unsent",
             "p50 ms",
             "p90 ms",
             "p99 ms",
@@ -234,13 +235,14 @@ impl Report {
             let l = &app.latency_ms;
             let _ = writeln!(
                 out,
-                "{:<10} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {}",
+                "{:<10} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {}",
                 app.app.as_str(),
                 app.requests,
                 app.successes,
                 e.total,
                 kinds,
-                app.late + app.not_sent,
+                app.late,
+                app.not_sent,
                 l.p50,
                 l.p90,
                 l.p99,

@@ -64,6 +64,20 @@ async fn switch_run(
         "traffic never moved to the secondary"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let live = run.live();
+    let live = live.app(&orders).unwrap();
+    let switch = live
+        .last_switch
+        .as_ref()
+        .expect("the live view shows the switch");
+    assert_eq!(
+        (switch.from.as_str(), switch.to.as_str()),
+        (PRIMARY, SECONDARY)
+    );
+    assert!(
+        switch.at.as_secs_f64() >= changed_at && live.rate > 50,
+        "{live:?}"
+    );
     dns.set("orders.example.test", world.dead_ip());
     run.mark("DNS answer -> nothing listening");
     tokio::time::sleep(Duration::from_millis(1500) + Duration::from_secs(TTL.into())).await;
