@@ -62,22 +62,22 @@ fn main() {
 
     println!();
     println!(
-        "{:<44} {:>12} {:>22}",
+        "{:<54} {:>12} {:>22}",
         "client", "requests/s", "CPU ms per 1,000 req"
     );
     if let Some(o) = &oha {
         println!(
-            "{:<44} {:>12.0} {:>22.1}",
+            "{:<54} {:>12.0} {:>22.1}",
             "oha (closed loop, -c 50)", o.rate, o.cpu_per_1000_ms
         );
     }
     println!(
-        "{:<44} {:>12.0} {:>22.1}",
+        "{:<54} {:>12.0} {:>22.1}",
         "loadtest saturated (max_in_flight 50)", saturated.rate, saturated.cpu_per_1000_ms
     );
     if let Some(s) = &sustained {
         println!(
-            "{:<44} {:>12.0} {:>22.1}",
+            "{:<54} {:>12.0} {:>22.1}",
             "loadtest open loop (max_in_flight 256), max sustained", s.rate, s.cpu_per_1000_ms
         );
     } else {

@@ -240,8 +240,9 @@ impl Live {
     }
 
     fn finish(&self, run: &Run, interrupted: bool) {
-        self.show(&run.live());
+        // Plain lines were printed every few seconds already; the bars show the last state.
         if let Some((_, bars)) = &self.bars {
+            self.show(&run.live());
             for bar in bars {
                 bar.finish();
             }
@@ -255,10 +256,17 @@ impl Live {
 
 /// One app's live line.
 fn line(app: &loadtest::AppLive) -> String {
-    let region = match (&app.current_region, &app.last_region) {
-        (Some(r), _) => r.to_string(),
-        (None, Some(last)) => format!("mixed/none (last {last})"),
-        (None, None) => "-".to_owned(),
+    let region = match (app.recent_regions.as_slice(), &app.last_region) {
+        ([one], _) => one.to_string(),
+        ([], Some(last)) => format!("no answer (last {last})"),
+        ([], None) => "no answer yet".to_owned(),
+        (many, _) => format!(
+            "mixed {}",
+            many.iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join("+")
+        ),
     };
     let switch = app.last_switch.as_ref().map_or_else(String::new, |s| {
         format!(
@@ -269,7 +277,7 @@ fn line(app: &loadtest::AppLive) -> String {
         )
     });
     format!(
-        "{:<10} {:<24} {:>6}/s  requests {:>8}  errors {:>6}  late {:>5}{switch}",
+        "{:<10} {:<28} {:>6}/s  requests {:>8}  errors {:>6}  late {:>5}{switch}",
         app.app.as_str(),
         region,
         app.rate,

@@ -110,6 +110,9 @@ pub struct AppLive {
     pub current_region: Option<Region>,
     /// The Region of the latest successful response.
     pub last_region: Option<Region>,
+    /// Every Region that answered successfully in the last `live_window`: two while the
+    /// traffic is mixed, none while nothing succeeds.
+    pub recent_regions: Vec<Region>,
     /// Requests completed in the last full second.
     pub rate: u64,
     pub requests: u64,
@@ -233,6 +236,11 @@ impl Run {
                     app: a.target.app.clone(),
                     current_region: name(s.current_region(now, window)),
                     last_region: name(s.last_region),
+                    recent_regions: s
+                        .recent_regions(now, window)
+                        .into_iter()
+                        .filter_map(|i| self.shared.regions.get(i))
+                        .collect(),
                     rate: s.recent_rate(now),
                     requests: s.requests,
                     errors: s.error_total(),

@@ -295,16 +295,20 @@ impl AppStats {
         self.switches.observe(now, r, settle);
     }
 
-    /// The one Region that answered every successful response in the trailing `window`.
-    pub(crate) fn current_region(&self, now: Duration, window: Duration) -> Option<usize> {
-        let mut recent = self
-            .last_seen
+    /// The Regions that answered successfully in the trailing `window`.
+    pub(crate) fn recent_regions(&self, now: Duration, window: Duration) -> Vec<usize> {
+        self.last_seen
             .iter()
             .enumerate()
             .filter(|(_, seen)| seen.is_some_and(|t| now.saturating_sub(t) <= window))
-            .map(|(i, _)| i);
-        match (recent.next(), recent.next()) {
-            (Some(r), None) => Some(r),
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The one Region that answered every successful response in the trailing `window`.
+    pub(crate) fn current_region(&self, now: Duration, window: Duration) -> Option<usize> {
+        match self.recent_regions(now, window).as_slice() {
+            [one] => Some(*one),
             _ => None,
         }
     }
@@ -398,6 +402,7 @@ mod tests {
         assert_eq!(s.current_region(ms(20), ms(400)), Some(0));
         s.record(ms(20), ms(30), ok(1), ms(300));
         assert_eq!(s.current_region(ms(40), ms(400)), None);
+        assert_eq!(s.recent_regions(ms(40), ms(400)), vec![0, 1]);
         assert_eq!(s.current_region(ms(420), ms(400)), Some(1));
         assert_eq!(s.current_region(ms(900), ms(400)), None);
     }
