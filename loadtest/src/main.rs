@@ -28,6 +28,11 @@ struct Cli {
 enum Command {
     /// Send traffic to the deployment's apps until the duration passes or Ctrl-C, then report.
     Run(RunArgs),
+    /// Print the summary table of a report.json and draw its timeline.svg again, next to it.
+    Render {
+        /// A report.json written by `loadtest run` or `infra demo`.
+        report: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,8 +107,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Command::Run(args) = cli.command;
-    match runtime.block_on(run(args)) {
+    let result = match cli.command {
+        Command::Run(args) => runtime.block_on(run(args)),
+        Command::Render { report } => render(&report),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -145,6 +153,20 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         println!("\n{}", report.summary_table());
         println!("Report: {} and {}", json.display(), svg.display());
     }
+    Ok(())
+}
+
+fn render(path: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let report: loadtest::Report = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a loadtest report", path.display()))?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let (_, svg) = report
+        .write(dir)
+        .with_context(|| format!("cannot write to {}", dir.display()))?;
+    println!("{}", report.summary_table());
+    println!("Timeline: {}", svg.display());
     Ok(())
 }
 

@@ -70,7 +70,7 @@ fn draw_app<DB: DrawingBackend>(
         .margin(8)
         .x_label_area_size(28)
         .y_label_area_size(44)
-        .build_cartesian_2d(0f64..x_max, 0f64..110f64)
+        .build_cartesian_2d(0f64..x_max, 0f64..112f64)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -115,21 +115,20 @@ fn draw_app<DB: DrawingBackend>(
         .map_err(err)?
         .label("errors")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED.stroke_width(2)));
-    let vertical = |x: f64, color: RGBAColor| PathElement::new(vec![(x, 0.0), (x, 110.0)], color);
+    let vertical = |x: f64, color: RGBAColor| PathElement::new(vec![(x, 0.0), (x, 112.0)], color);
     let label_style = ("sans-serif", 11).into_font().color(&BLACK);
-    for mark in &report.marks {
+    // Labels of nearby events would overlap: they take turns on three rows.
+    let row = |i: usize, top: f64| top - 7.0 * (i % 3) as f64;
+    for (i, mark) in report.marks.iter().enumerate() {
         chart
             .draw_series([vertical(mark.at_seconds, BLACK.mix(0.4))])
             .map_err(err)?;
+        let at = (mark.at_seconds, row(i, 108.0));
         chart
-            .draw_series([Text::new(
-                mark.label.clone(),
-                (mark.at_seconds, 104.0),
-                label_style.clone(),
-            )])
+            .draw_series([Text::new(mark.label.clone(), at, label_style.clone())])
             .map_err(err)?;
     }
-    for switch in &app.switches {
+    for (i, switch) in app.switches.iter().enumerate() {
         chart
             .draw_series([vertical(switch.at_seconds, BLUE.mix(0.8))])
             .map_err(err)?;
@@ -137,17 +136,14 @@ fn draw_app<DB: DrawingBackend>(
             "-> {} (mixed {:.1} s)",
             switch.to, switch.mixed_window_seconds
         );
+        let at = (switch.at_seconds, row(i, 80.0));
         chart
-            .draw_series([Text::new(
-                text,
-                (switch.at_seconds, 96.0),
-                label_style.clone(),
-            )])
+            .draw_series([Text::new(text, at, label_style.clone())])
             .map_err(err)?;
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
+        .position(SeriesLabelPosition::MiddleLeft)
         .border_style(BLACK)
         .background_style(WHITE.mix(0.85))
         .draw()
