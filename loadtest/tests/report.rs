@@ -127,6 +127,26 @@ async fn the_cli_runs_and_reports() {
         stderr.contains("orders"),
         "the live view went to stderr: {stderr}"
     );
+
+    // `render` reads the report back: the same table, the timeline drawn again.
+    std::fs::remove_file(report_dir.join("timeline.svg")).unwrap();
+    let rendered = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .arg("render")
+        .arg(report_dir.join("report.json"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&rendered.stdout);
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    assert!(
+        stdout.contains("probe scenario") && stdout.contains("Timeline:"),
+        "{stdout}"
+    );
+    assert!(report_dir.join("timeline.svg").exists());
 }
 
 #[test]
