@@ -23,8 +23,16 @@ const WARM_UP: Duration = Duration::from_secs(1);
 const MEASURE: Duration = Duration::from_secs(5);
 
 fn main() {
-    let server = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let client = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let region: topology::Region = "us-east-1".parse().unwrap();
 
     let floor = server.block_on(serve(minimal_router()));
@@ -32,13 +40,23 @@ fn main() {
     let ours = server.block_on(serve(orders::local_router(region, table)));
     let id = client.block_on(create_order(ours));
 
-    println!("GET /orders/{{id}}, {CONNECTIONS} keep-alive connections, {}s each, server and client on one core each", MEASURE.as_secs());
-    let floor_result = client.block_on(measure(floor, "/orders/0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e".into()));
+    println!(
+        "GET /orders/{{id}}, {CONNECTIONS} keep-alive connections, {}s each, server and client on one core each",
+        MEASURE.as_secs()
+    );
+    let floor_result = client.block_on(measure(
+        floor,
+        "/orders/0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e".into(),
+    ));
     let ours_result = client.block_on(measure(ours, format!("/orders/{id}")));
     println!("{:<28} {:>10} {:>10} {:>10}", "", "req/s", "p50", "p99");
     floor_result.print("minimal axum handler");
     ours_result.print("orders (memory store)");
-    println!("overhead: {:.2}x the floor's time per request ({:.0}% of its rate)", floor_result.rps / ours_result.rps, 100.0 * ours_result.rps / floor_result.rps);
+    println!(
+        "overhead: {:.2}x the floor's time per request ({:.0}% of its rate)",
+        floor_result.rps / ours_result.rps,
+        100.0 * ours_result.rps / floor_result.rps
+    );
     drop(server);
 
     binary_size_and_start_time();
@@ -76,7 +94,10 @@ async fn create_order(addr: SocketAddr) -> String {
     assert_eq!(response.status(), 201, "POST /orders failed");
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let order: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    order["id"].as_str().expect("the created order has an id").to_owned()
+    order["id"]
+        .as_str()
+        .expect("the created order has an id")
+        .to_owned()
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -84,7 +105,9 @@ type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 async fn connect(addr: SocketAddr) -> Sender {
     let stream = TcpStream::connect(addr).await.unwrap();
     stream.set_nodelay(true).unwrap();
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     tokio::spawn(connection);
     sender
 }
@@ -97,7 +120,12 @@ struct Outcome {
 impl Outcome {
     fn print(&self, name: &str) {
         let us = |q: f64| format!("{} µs", self.latency.value_at_quantile(q));
-        println!("{name:<28} {:>10.0} {:>10} {:>10}", self.rps, us(0.50), us(0.99));
+        println!(
+            "{name:<28} {:>10.0} {:>10} {:>10}",
+            self.rps,
+            us(0.50),
+            us(0.99)
+        );
     }
 }
 
@@ -110,7 +138,10 @@ async fn measure(addr: SocketAddr, path: String) -> Outcome {
     for h in &histograms {
         latency.add(h).unwrap();
     }
-    Outcome { rps: latency.len() as f64 / elapsed, latency }
+    Outcome {
+        rps: latency.len() as f64 / elapsed,
+        latency,
+    }
 }
 
 async fn run_for(addr: SocketAddr, path: &str, length: Duration) -> Vec<Histogram<u64>> {
@@ -147,16 +178,32 @@ async fn run_for(addr: SocketAddr, path: &str, length: Duration) -> Vec<Histogra
 fn binary_size_and_start_time() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     println!("\nbuilding the release binary of orders (cargo build --release -p orders) …");
-    let status = Command::new(cargo).args(["build", "--release", "-p", "orders", "--quiet"]).status().unwrap();
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "orders", "--quiet"])
+        .status()
+        .unwrap();
     assert!(status.success(), "release build failed");
     let binary = target_dir().join("release/orders");
     let size = std::fs::metadata(&binary).unwrap().len();
-    println!("release binary {}: {:.1} MiB", binary.display(), size as f64 / 1048576.0);
+    println!(
+        "release binary {}: {:.1} MiB",
+        binary.display(),
+        size as f64 / 1048576.0
+    );
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let mut starts: Vec<Duration> = (0..10).map(|_| rt.block_on(start_to_first_200(&binary))).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut starts: Vec<Duration> = (0..10)
+        .map(|_| rt.block_on(start_to_first_200(&binary)))
+        .collect();
     starts.sort();
-    println!("start to first 200 (GET /health): median {:.1} ms, worst {:.1} ms", ms(starts[5]), ms(starts[9]));
+    println!(
+        "start to first 200 (GET /health): median {:.1} ms, worst {:.1} ms",
+        ms(starts[5]),
+        ms(starts[9])
+    );
 }
 
 fn ms(d: Duration) -> f64 {
@@ -170,25 +217,49 @@ fn target_dir() -> PathBuf {
 }
 
 async fn start_to_first_200(binary: &PathBuf) -> Duration {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let started = Instant::now();
     let mut child = Command::new(binary)
-        .args(["--listen", &addr.to_string(), "--region", "us-east-1", "--store", "memory"])
+        .args([
+            "--listen",
+            &addr.to_string(),
+            "--region",
+            "us-east-1",
+            "--store",
+            "memory",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let took = loop {
         if let Ok(stream) = TcpStream::connect(addr).await {
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .unwrap();
             tokio::spawn(connection);
-            let request = Request::get("/health").header("host", "orders").body(Full::new(Bytes::new())).unwrap();
-            if sender.send_request(request).await.is_ok_and(|r| r.status() == 200) {
+            let request = Request::get("/health")
+                .header("host", "orders")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            if sender
+                .send_request(request)
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
                 break started.elapsed();
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "orders did not answer within 10 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "orders did not answer within 10 s"
+        );
         tokio::time::sleep(Duration::from_micros(200)).await;
     };
     child.kill().ok();
