@@ -96,7 +96,8 @@ pub struct RunConfig {
     /// Connect, send and read the whole response within this, else the request is a timeout.
     pub request_timeout: Duration,
     /// A kept-alive connection older than this is closed instead of reused; zero disables
-    /// reuse (a new connection, hence a DNS lookup from the cache, per request).
+    /// reuse (a new connection per request). Every request resolves the name (from the
+    /// cache while the TTL lasts), so the report can tell responses over stale connections.
     pub max_connection_age: Duration,
     /// Which idle connection a request may reuse.
     pub connection_reuse: ConnectionReuse,
