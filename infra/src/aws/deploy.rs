@@ -126,7 +126,7 @@ pub async fn deploy(
             PhaseKind::Arc => {
                 let endpoints = cluster_endpoints(sdk, &names, &outputs).await?;
                 let partial = manifest::build(topology, &names, &outputs, endpoints)?;
-                initialize_routing_controls(sdk, &partial).await?;
+                initialize_routing_controls(&partial).await?;
             }
             PhaseKind::Data | PhaseKind::Apps => {}
         }
@@ -318,10 +318,9 @@ pub async fn cluster_endpoints(
 /// data plane, from the partial manifest built right after the ARC stack. Routing controls are
 /// created OFF and CloudFormation cannot set them; with both OFF Route 53 fails open to the
 /// primary and the safety rule would be unmet. Only apps whose two controls are both still OFF
-/// are touched, so a re-run never undoes a state an operator has set.
-pub async fn initialize_routing_controls(
-    sdk: &SdkConfig,
-    manifest: &Manifest,
-) -> anyhow::Result<()> {
-    super::routing::initialize(sdk, manifest).await
+/// are touched, so a re-run never undoes a state an operator has set. The calls go through the
+/// failover crate's client, which signs with the standard credential chain (`AWS_PROFILE`
+/// selects a profile) and talks to the cluster endpoints themselves, never `--endpoint-url`.
+pub async fn initialize_routing_controls(manifest: &Manifest) -> anyhow::Result<()> {
+    super::routing::initialize(manifest, failover::ClientConfig::default()).await
 }
