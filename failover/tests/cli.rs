@@ -312,3 +312,55 @@ async fn no_reachable_endpoint_exits_4() {
         run.stderr
     );
 }
+
+#[tokio::test]
+async fn a_shift_refused_by_a_safety_rule_exits_3_and_changes_nothing() {
+    // A batch that would leave orders with no Region ON is blocked; the rule then refuses
+    // every change to orders' controls for its wait period, which is what the CLI meets.
+    let w = common::world_with(|c| {
+        c.mutations_per_second = 1000.0;
+        c.safety_rule_wait_period = std::time::Duration::from_secs(30);
+    })
+    .await;
+    let client = w.client();
+    client.initialize().await.unwrap();
+    let orders = w.manifest.app(&common::World::app("orders")).unwrap();
+    let both_off = [
+        (orders.routing_control(&w.primary()).unwrap().clone(), false),
+        (
+            orders.routing_control(&w.secondary()).unwrap().clone(),
+            false,
+        ),
+    ];
+    assert!(
+        client
+            .set_routing_control_states(&both_off, &[])
+            .await
+            .is_err()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deployment.json");
+    w.manifest.save(&path).unwrap();
+    let to = w.secondary().to_string();
+
+    let run = failover(
+        dir.path(),
+        &[
+            "shift",
+            "orders",
+            "--to",
+            &to,
+            "--yes",
+            "--manifest",
+            path.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(orders.safety_rule_arn.as_str()),
+        "the refusal names the rule:\n{}",
+        run.stderr
+    );
+    assert_eq!(w.states("orders"), (true, false));
+}
