@@ -2,6 +2,7 @@
 //! second by second, with the marks and the Region switches drawn across.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::report::{AppReport, Report};
 
@@ -116,7 +117,16 @@ fn draw_app<DB: DrawingBackend>(
         .label("errors")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED.stroke_width(2)));
     let vertical = |x: f64, color: RGBAColor| PathElement::new(vec![(x, 0.0), (x, 112.0)], color);
-    let label_style = ("sans-serif", 11).into_font().color(&BLACK);
+    let font = ("sans-serif", 11).into_font().color(&BLACK);
+    // Labels start at their line, or end at it in the last quarter so they stay inside.
+    let label_style = |x: f64| {
+        let anchor = if x > x_max * 0.75 {
+            HPos::Right
+        } else {
+            HPos::Left
+        };
+        font.clone().pos(Pos::new(anchor, VPos::Top))
+    };
     // Labels of nearby events would overlap: they take turns on three rows.
     let row = |i: usize, top: f64| top - 7.0 * (i % 3) as f64;
     for (i, mark) in report.marks.iter().enumerate() {
@@ -125,7 +135,11 @@ fn draw_app<DB: DrawingBackend>(
             .map_err(err)?;
         let at = (mark.at_seconds, row(i, 108.0));
         chart
-            .draw_series([Text::new(mark.label.clone(), at, label_style.clone())])
+            .draw_series([Text::new(
+                mark.label.clone(),
+                at,
+                label_style(mark.at_seconds),
+            )])
             .map_err(err)?;
     }
     for (i, switch) in app.switches.iter().enumerate() {
@@ -138,7 +152,7 @@ fn draw_app<DB: DrawingBackend>(
         );
         let at = (switch.at_seconds, row(i, 80.0));
         chart
-            .draw_series([Text::new(text, at, label_style.clone())])
+            .draw_series([Text::new(text, at, label_style(switch.at_seconds))])
             .map_err(err)?;
     }
     chart
