@@ -1,5 +1,5 @@
 //! `infra local` as a user runs it: it starts, writes the manifest, answers DNS for the local
-//! domain, and on Ctrl-C (SIGINT) stops cleanly and removes the manifest.
+//! domain, and on Ctrl-C (SIGINT) or SIGTERM stops cleanly and removes the manifest.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -24,10 +24,21 @@ fn resolver(server: SocketAddr) -> TokioResolver {
 
 #[tokio::test]
 async fn infra_local_serves_until_ctrl_c_and_cleans_up() {
+    serves_until("INT", (33, 34)).await;
+}
+
+#[tokio::test]
+async fn infra_local_stops_cleanly_on_sigterm() {
+    serves_until("TERM", (35, 36)).await;
+}
+
+/// Runs `infra local` with its Regions on 127.0.`networks`.x, checks it serves, sends
+/// `signal` and expects a clean stop.
+async fn serves_until(signal: &str, networks: (u8, u8)) {
     let dir = tempfile::tempdir().unwrap();
     let text = include_str!("../../topology.toml")
-        .replace("\"127.0.1\"", "\"127.0.33\"")
-        .replace("\"127.0.2\"", "\"127.0.34\"")
+        .replace("\"127.0.1\"", &format!("\"127.0.{}\"", networks.0))
+        .replace("\"127.0.2\"", &format!("\"127.0.{}\"", networks.1))
         .replace("127.0.0.1:8053", "127.0.0.1:0")
         .replace("127.0.0.1:8080", "127.0.0.1:0")
         .replace("arc_first_port = 8091", "arc_first_port = 0");
@@ -57,7 +68,11 @@ async fn infra_local_serves_until_ctrl_c_and_cleans_up() {
         .await
         .unwrap();
     let ips: Vec<_> = answer.iter().map(|ip| ip.to_string()).collect();
-    assert_eq!(ips, vec!["127.0.33.2"], "orders answers from the primary");
+    assert_eq!(
+        ips,
+        vec![format!("127.0.{}.2", networks.0)],
+        "orders answers from the primary"
+    );
     let control = manifest
         .control_api
         .expect("a local manifest names its control API");
@@ -66,13 +81,13 @@ async fn infra_local_serves_until_ctrl_c_and_cleans_up() {
 
     let pid = child.id().unwrap().to_string();
     let sent = std::process::Command::new("kill")
-        .args(["-INT", &pid])
+        .args([&format!("-{signal}"), &pid])
         .status()
         .unwrap();
     assert!(sent.success());
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
-        .expect("it stops within 10 s of Ctrl-C")
+        .expect("it stops within 10 s of the signal")
         .unwrap();
     assert!(status.success(), "{status}");
     assert!(

@@ -49,7 +49,7 @@ pub struct DemoArgs {
     pub report: Option<PathBuf>,
 }
 
-/// Runs the local world until Ctrl-C: writes `.local/deployment.json`, prints what runs
+/// Runs the local world until Ctrl-C or SIGTERM: writes `.local/deployment.json`, prints what runs
 /// where, and removes the manifest again on a clean shutdown.
 pub async fn local(args: LocalArgs) -> anyhow::Result<()> {
     let topology = Topology::load(&args.config)?;
@@ -61,9 +61,7 @@ pub async fn local(args: LocalArgs) -> anyhow::Result<()> {
         .context("cannot write the manifest")?;
     print!("{}", describe(&world));
     println!("Manifest: {LOCAL_MANIFEST_PATH}. Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    kit::serve::shutdown_signal().await;
     println!("\nStopping the local world...");
     if let Some(task) = control {
         task.abort();

@@ -82,7 +82,9 @@ pub async fn run(router: Router, listen: SocketAddr) -> anyhow::Result<()> {
         .context("the HTTP server failed")
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, the signals a terminal, `kill`, systemd and
+/// container runtimes send to ask a process to stop.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
