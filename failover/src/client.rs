@@ -105,6 +105,8 @@ pub struct Client {
     manifest: Manifest,
     config: ClientConfig,
     sdk: OnceCell<Arc<Vec<Endpoint>>>,
+    /// Credentials and settings chosen by the caller, instead of the manifest's default.
+    shared: Option<aws_config::SdkConfig>,
     preferred: AtomicUsize,
 }
 
@@ -131,8 +133,18 @@ impl Client {
             manifest: manifest.clone(),
             config,
             sdk: OnceCell::new(),
+            shared: None,
             preferred: AtomicUsize::new(rand::random_range(0..endpoints.len())),
         })
+    }
+
+    /// Signs with `shared`'s credentials (for example those of `infra deploy --profile`)
+    /// instead of the manifest's default. Each endpoint keeps its own URL and signing Region,
+    /// and the client its own retries and timeouts.
+    pub fn with_sdk_config(mut self, shared: aws_config::SdkConfig) -> Self {
+        self.shared = Some(shared);
+        self.sdk = OnceCell::new();
+        self
     }
 
     /// The manifest this client was built from.
@@ -159,9 +171,10 @@ impl Client {
     async fn sdk(&self) -> Result<Arc<Vec<Endpoint>>, FailoverError> {
         self.sdk
             .get_or_try_init(|| async {
-                let base = match self.manifest.environment {
-                    Environment::Local => None,
-                    Environment::Aws => Some(
+                let base = match (&self.shared, self.manifest.environment) {
+                    (Some(shared), _) => Some(shared.clone()),
+                    (None, Environment::Local) => None,
+                    (None, Environment::Aws) => Some(
                         aws_config::defaults(aws_config::BehaviorVersion::latest())
                             .load()
                             .await,

@@ -244,6 +244,43 @@ async fn wiremock_endpoints_answering_500_429_or_garbage_are_skipped() {
 }
 
 #[tokio::test]
+async fn the_callers_credentials_sign_when_given() {
+    let w = common::world().await;
+    let (servers, client) = with_bad_servers(&w, vec![ResponseTemplate::new(500)]).await;
+    let shared = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    "AKIDFROMDEPLOY",
+                    "secret",
+                    None,
+                    None,
+                    "test",
+                ),
+            ),
+        )
+        .build();
+    let client = client.with_sdk_config(shared);
+    client.prefer_endpoint(0);
+    client.status().await.unwrap();
+    let got = servers[0].received_requests().await.unwrap();
+    let auth = got[0]
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(auth.contains("Credential=AKIDFROMDEPLOY/"), "{auth}");
+    // The endpoint's own Region still signs, not the shared config's.
+    let region = &w.manifest.cluster.endpoints[0].region;
+    assert!(
+        auth.contains(&format!("/{region}/route53-recovery-cluster/")),
+        "{auth}"
+    );
+}
+
+#[tokio::test]
 async fn a_validation_error_stops_at_once() {
     let w = common::world().await;
     let (servers, client) = with_bad_servers(

@@ -40,7 +40,7 @@ async fn primaries_go_on_and_a_rerun_leaves_an_operators_failover_alone() {
         );
     }
 
-    infra::aws::deploy::initialize_routing_controls(&manifest)
+    infra::aws::deploy::initialize_routing_controls(&manifest, &deploy_credentials())
         .await
         .unwrap();
     for app in &topology.apps {
@@ -70,7 +70,7 @@ async fn primaries_go_on_and_a_rerun_leaves_an_operators_failover_alone() {
         .unwrap();
     // The first endpoint is down during the re-run: the others answer.
     cluster.set_fault(0, Fault::Down).await.unwrap();
-    infra::aws::deploy::initialize_routing_controls(&manifest)
+    infra::aws::deploy::initialize_routing_controls(&manifest, &deploy_credentials())
         .await
         .unwrap();
     assert_eq!(state(&cluster, &topology, "orders", true), Some(false));
@@ -92,9 +92,21 @@ async fn no_reachable_endpoint_is_an_error_that_says_what_to_do() {
         deadline: Duration::from_secs(2),
         ..ClientConfig::default()
     };
-    let err = infra::aws::routing::initialize(&manifest, config)
+    let err = infra::aws::routing::initialize(&manifest, config, None)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("infra deploy"), "{err}");
     cluster.shutdown().await;
+}
+
+/// The deploy's configuration, as `--profile` would give it.
+fn deploy_credentials() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("AKIDDEPLOY", "secret", None, None, "test"),
+            ),
+        )
+        .build()
 }

@@ -126,7 +126,7 @@ pub async fn deploy(
             PhaseKind::Arc => {
                 let endpoints = cluster_endpoints(sdk, &names, &outputs).await?;
                 let partial = manifest::build(topology, &names, &outputs, endpoints)?;
-                initialize_routing_controls(&partial).await?;
+                initialize_routing_controls(&partial, sdk).await?;
             }
             PhaseKind::Data | PhaseKind::Apps => {}
         }
@@ -319,8 +319,11 @@ pub async fn cluster_endpoints(
 /// created OFF and CloudFormation cannot set them; with both OFF Route 53 fails open to the
 /// primary and the safety rule would be unmet. Only apps whose two controls are both still OFF
 /// are touched, so a re-run never undoes a state an operator has set. The calls go through the
-/// failover crate's client, which signs with the standard credential chain (`AWS_PROFILE`
-/// selects a profile) and talks to the cluster endpoints themselves, never `--endpoint-url`.
-pub async fn initialize_routing_controls(manifest: &Manifest) -> anyhow::Result<()> {
-    super::routing::initialize(manifest, failover::ClientConfig::default()).await
+/// failover crate's client, signed with the deploy's credentials (`--profile` included), to the
+/// cluster endpoints themselves: `--endpoint-url` does not apply to them.
+pub async fn initialize_routing_controls(
+    manifest: &Manifest,
+    sdk: &SdkConfig,
+) -> anyhow::Result<()> {
+    super::routing::initialize(manifest, failover::ClientConfig::default(), Some(sdk)).await
 }

@@ -2,14 +2,23 @@
 //! stack (CloudFormation creates routing controls OFF and cannot set them), with the failover
 //! crate's client: the same endpoint rotation and hedging the failover path uses.
 
+use aws_config::SdkConfig;
 use failover::{Client, ClientConfig};
 use topology::manifest::Manifest;
 
 /// For each app whose two routing controls are both OFF (as created), turns the primary ON and
 /// the secondary OFF; apps with a control ON (an operator's choice, or an earlier deploy) are
-/// left as they are. `config` bounds the calls (the deploy uses the failover defaults).
-pub async fn initialize(manifest: &Manifest, config: ClientConfig) -> anyhow::Result<()> {
-    let client = Client::from_manifest(manifest, config)?;
+/// left as they are. `config` bounds the calls (the deploy uses the failover defaults); `sdk`,
+/// when given, supplies the credentials (the deploy's own, so `--profile` applies here too).
+pub async fn initialize(
+    manifest: &Manifest,
+    config: ClientConfig,
+    sdk: Option<&SdkConfig>,
+) -> anyhow::Result<()> {
+    let mut client = Client::from_manifest(manifest, config)?;
+    if let Some(sdk) = sdk {
+        client = client.with_sdk_config(sdk.clone());
+    }
     let outcome = client.initialize().await.map_err(|e| {
         anyhow::anyhow!(
             "could not set the initial routing-control states: {e}; the stacks so far are \
