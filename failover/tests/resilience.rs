@@ -150,6 +150,16 @@ async fn failing_throttled_and_slow_endpoints_are_skipped() {
     assert_eq!(answer.endpoint, w.manifest.cluster.endpoints[3]);
 }
 
+fn header(request: &wiremock::Request, name: &str) -> String {
+    request
+        .headers
+        .get(name)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// A manifest whose first endpoints are wiremock servers, the last one the real cluster.
 async fn with_bad_servers(
     w: &World,
@@ -213,29 +223,16 @@ async fn wiremock_endpoints_answering_500_429_or_garbage_are_skipped() {
             1,
             "one attempt each: the SDK's own retries are off"
         );
-        let target = got[0]
-            .headers
-            .get("x-amz-target")
-            .unwrap()
-            .to_str()
-            .unwrap();
+        let target = header(&got[0], "x-amz-target");
         assert_eq!(target, "ToggleCustomerAPI.UpdateRoutingControlStates");
-        let auth = got[0]
-            .headers
-            .get("authorization")
-            .unwrap()
-            .to_str()
-            .unwrap();
+        let auth = header(&got[0], "authorization");
         assert!(auth.starts_with("AWS4-HMAC-SHA256"), "{auth}");
     }
     // Each endpoint is signed for its own Region.
-    let auth = servers[1].received_requests().await.unwrap()[0]
-        .headers
-        .get("authorization")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let auth = header(
+        &servers[1].received_requests().await.unwrap()[0],
+        "authorization",
+    );
     let region = &w.manifest.cluster.endpoints[1].region;
     assert!(
         auth.contains(&format!("/{region}/route53-recovery-cluster/aws4_request")),
@@ -265,12 +262,7 @@ async fn the_callers_credentials_sign_when_given() {
     client.prefer_endpoint(0);
     client.status().await.unwrap();
     let got = servers[0].received_requests().await.unwrap();
-    let auth = got[0]
-        .headers
-        .get("authorization")
-        .unwrap()
-        .to_str()
-        .unwrap();
+    let auth = header(&got[0], "authorization");
     assert!(auth.contains("Credential=AKIDFROMDEPLOY/"), "{auth}");
     // The endpoint's own Region still signs, not the shared config's.
     let region = &w.manifest.cluster.endpoints[0].region;
