@@ -101,11 +101,7 @@ impl World {
     /// ON, secondary OFF) through the data plane, as the AWS deploy initializes them.
     pub async fn start(topology: Topology) -> anyhow::Result<Self> {
         // `arc_first_port = 0` puts each endpoint on a free port (tests, parallel worlds).
-        let config = if topology.local.arc_first_port == 0 {
-            LocalClusterConfig::ephemeral(&topology)
-        } else {
-            LocalClusterConfig::from_topology(&topology)
-        };
+        let config = LocalClusterConfig::from_topology(&topology);
         let cluster = Arc::new(
             LocalCluster::start(&topology, config)
                 .await

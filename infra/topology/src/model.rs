@@ -333,13 +333,16 @@ impl Topology {
         format!("{network}.{}", index + 1).parse().ok()
     }
 
-    /// The local world's ARC cluster endpoints, one per ARC Region.
+    /// The local world's ARC cluster endpoints, one per ARC Region: ports `arc_first_port`
+    /// to `arc_first_port + 4`, or each on port 0 (a free port) when `arc_first_port` is 0.
     pub fn local_arc_endpoints(&self) -> Vec<(Region, SocketAddr)> {
+        let first = self.local.arc_first_port;
         crate::manifest::ARC_CLUSTER_REGIONS
             .iter()
             .zip(0u16..)
             .map(|(region, i)| {
-                let addr = SocketAddr::from(([127, 0, 0, 1], self.local.arc_first_port + i));
+                let port = if first == 0 { 0 } else { first + i };
+                let addr = SocketAddr::from(([127, 0, 0, 1], port));
                 (
                     region.parse().expect("constant Region names are valid"),
                     addr,
@@ -368,6 +371,19 @@ mod tests {
 
     fn with(edit: impl Fn(String) -> String) -> Result<Topology, TopologyError> {
         Topology::parse(&edit(include_str!("../../../topology.toml").to_owned()))
+    }
+
+    #[test]
+    fn arc_endpoints_take_consecutive_ports_or_free_ones() {
+        let ports = |t: Topology| -> Vec<u16> {
+            t.local_arc_endpoints()
+                .iter()
+                .map(|(_, a)| a.port())
+                .collect()
+        };
+        assert_eq!(ports(Topology::example()), [8091, 8092, 8093, 8094, 8095]);
+        let free = with(|s| s.replace("arc_first_port = 8091", "arc_first_port = 0")).unwrap();
+        assert_eq!(ports(free), [0; 5]);
     }
 
     #[test]
