@@ -153,12 +153,7 @@ fn function(t: &mut Template, app: &App) {
                     },
                     {
                         "Sid": "OwnTable", "Effect": "Allow",
-                        "Action": [
-                            "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                            "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchGetItem",
-                            "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
-                            "dynamodb:DescribeTable"
-                        ],
+                        "Action": kit::dynamo::IAM_ACTIONS,
                         "Resource": data_resources
                     }
                 ] }

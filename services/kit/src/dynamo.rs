@@ -24,6 +24,19 @@ use topology::Region;
 
 use crate::store::{Condition, HealthCheck, Item, ItemTable, PK, Page, StoreError, VERSION, Write};
 
+/// The IAM actions [`DynamoTable`] needs on its table and its indexes: the AWS templates grant
+/// exactly these. `TransactWriteItems` is authorized item by item, as the put, delete and
+/// condition-check actions. `CreateTable` is for local use only and is not granted.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:DescribeTable",
+];
+
 /// A DynamoDB client for `region` through the standard AWS configuration chain (env,
 /// profile, SSO, container or instance role). `endpoint` points it at a DynamoDB-compatible
 /// server (moto, DynamoDB Local); then, when no credentials are configured, placeholder
@@ -587,6 +600,50 @@ fn finish_page(mut items: Vec<Item>, limit: usize, more_in_store: bool) -> Page 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every DynamoDB operation this file calls is covered by [`IAM_ACTIONS`], and every
+    /// granted action is used: a new call without its grant would fail only on AWS.
+    #[test]
+    fn iam_actions_are_exactly_the_operations_called() {
+        let source = include_str!("dynamo.rs");
+        let source = &source[..source.find("#[cfg(test)]").unwrap()];
+        let called: std::collections::BTreeSet<&str> = [
+            "get_item",
+            "put_item",
+            "update_item",
+            "delete_item",
+            "query",
+            "scan",
+            "describe_table",
+            "batch_get_item",
+            "batch_write_item",
+            "transact_get_items",
+            "transact_write_items",
+            "execute_statement",
+        ]
+        .into_iter()
+        .filter(|op| source.contains(&format!(".{op}()")))
+        .collect();
+        let needed: std::collections::BTreeSet<&str> = called
+            .iter()
+            .flat_map(|op| match *op {
+                "get_item" => vec!["dynamodb:GetItem"],
+                "put_item" => vec!["dynamodb:PutItem"],
+                "delete_item" => vec!["dynamodb:DeleteItem"],
+                "query" => vec!["dynamodb:Query"],
+                "scan" => vec!["dynamodb:Scan"],
+                "describe_table" => vec!["dynamodb:DescribeTable"],
+                "transact_write_items" => vec![
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:ConditionCheckItem",
+                ],
+                other => panic!("`{other}` is called but has no IAM mapping here: add one"),
+            })
+            .collect();
+        let granted: std::collections::BTreeSet<&str> = IAM_ACTIONS.iter().copied().collect();
+        assert_eq!(needed, granted);
+    }
     use serde_json::json;
 
     #[test]
