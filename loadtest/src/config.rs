@@ -182,10 +182,10 @@ pub enum ConfigError {
     Resolver(String),
     #[error("cannot set up TLS for https apps: {0}")]
     Tls(String),
-    #[error("cannot read the CA file {path}: {source}")]
+    #[error("cannot read the CA file {path}: {reason}")]
     CaFile {
         path: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("a run needs a Tokio runtime: call Run::start from inside one")]
     NoRuntime,

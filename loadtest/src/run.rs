@@ -392,7 +392,7 @@ fn tls(config: &RunConfig, targets: &[AppTarget]) -> Result<Option<Tls>, ConfigE
         .map(|path| {
             std::fs::read(path).map_err(|source| ConfigError::CaFile {
                 path: path.display().to_string(),
-                source,
+                reason: source,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

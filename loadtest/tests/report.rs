@@ -188,5 +188,11 @@ fn the_cli_explains_every_flag_and_refuses_bad_input() {
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("run `infra local`"));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("run `infra local`"), "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file").count(),
+        1,
+        "the reason once: {stderr}"
+    );
 }

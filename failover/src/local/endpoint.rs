@@ -33,7 +33,7 @@ impl Endpoint {
             .map_err(|source| LocalClusterError::Bind {
                 region: region.clone(),
                 addr,
-                source,
+                reason: source,
             })?;
         Ok(Self {
             region,
@@ -80,7 +80,7 @@ async fn bind(region: &Region, addr: SocketAddr) -> Result<TcpListener, LocalClu
         .map_err(|source| LocalClusterError::Bind {
             region: region.clone(),
             addr,
-            source,
+            reason: source,
         })
 }
 

@@ -50,12 +50,12 @@ pub enum Fault {
 #[derive(Debug, thiserror::Error)]
 pub enum LocalClusterError {
     #[error(
-        "cannot listen on {addr} for the ARC endpoint in {region}: {source} (is another local world or cluster running? change `arc_first_port` in topology.toml)"
+        "cannot listen on {addr} for the ARC endpoint in {region}: {reason} (is another local world or cluster running? change `arc_first_port` in topology.toml)"
     )]
     Bind {
         region: Region,
         addr: SocketAddr,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("the cluster has {count} endpoints (0..{count}); there is no endpoint {index}")]
     NoSuchEndpoint { index: usize, count: usize },

@@ -39,10 +39,10 @@ pub enum PackageError {
         named: String,
         actual: String,
     },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {reason}")]
     Read {
         path: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("S3 {operation} on bucket {bucket} failed: {message}")]
     S3 {
@@ -72,7 +72,7 @@ pub fn find_packages(dir: &Path, topology: &Topology) -> Result<Vec<LambdaPackag
     let entries: Vec<String> = std::fs::read_dir(dir)
         .map_err(|source| PackageError::Read {
             path: shown.clone(),
-            source,
+            reason: source,
         })?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
@@ -113,7 +113,7 @@ fn check(dir: &Path, file: &str, app: &AppName) -> Result<LambdaPackage, Package
     let path = dir.join(file);
     let bytes = std::fs::read(&path).map_err(|source| PackageError::Read {
         path: path.display().to_string(),
-        source,
+        reason: source,
     })?;
     let named = named_hash(file, app).unwrap_or_default().to_owned();
     let actual = content_hash(&bytes);

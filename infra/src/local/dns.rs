@@ -50,11 +50,11 @@ pub enum DnsError {
         what: &'static str,
     },
     #[error(
-        "cannot listen for DNS on {addr}: {source} (another `infra local` running? change local.dns_listen in topology.toml)"
+        "cannot listen for DNS on {addr}: {reason} (another `infra local` running? change local.dns_listen in topology.toml)"
     )]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 }
 
@@ -391,7 +391,7 @@ impl DnsServer {
         let (udp, tcp) = bind_pair(listen).await?;
         let addr = udp.local_addr().map_err(|source| DnsError::Bind {
             addr: listen,
-            source,
+            reason: source,
         })?;
         let ns_address = match addr.ip() {
             std::net::IpAddr::V4(ip) => ip,
@@ -453,7 +453,7 @@ impl DnsServer {
 async fn bind_pair(listen: SocketAddr) -> Result<(UdpSocket, TcpListener), DnsError> {
     let bind_error = |source| DnsError::Bind {
         addr: listen,
-        source,
+        reason: source,
     };
     let mut attempts = if listen.port() == 0 { 10 } else { 1 };
     loop {

@@ -27,10 +27,10 @@ pub enum BindError {
     /// The loopback address does not exist on this machine (macOS has only 127.0.0.1).
     #[error("cannot listen on {addr}: the address does not exist on this machine")]
     AddressMissing { addr: SocketAddr },
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {reason}")]
     Other {
         addr: SocketAddr,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 }
 
@@ -111,9 +111,10 @@ impl Instance {
             fault_layer,
         ));
         let listener = bind(addr).await?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| BindError::Other { addr, source })?;
+        let addr = listener.local_addr().map_err(|source| BindError::Other {
+            addr,
+            reason: source,
+        })?;
         let instance = Arc::new(Self {
             app,
             region,
@@ -204,7 +205,10 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
         if source.kind() == std::io::ErrorKind::AddrNotAvailable {
             BindError::AddressMissing { addr }
         } else {
-            BindError::Other { addr, source }
+            BindError::Other {
+                addr,
+                reason: source,
+            }
         }
     })
 }

@@ -30,16 +30,16 @@ pub const ARC_CLUSTER_REGIONS: [&str; 5] = [
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error(
-        "cannot read manifest {path}: {source} (run `infra local` or `infra deploy` first, or pass --manifest)"
+        "cannot read manifest {path}: {reason} (run `infra local` or `infra deploy` first, or pass --manifest)"
     )]
     Read {
         path: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
-    #[error("cannot write manifest {path}: {source}")]
+    #[error("cannot write manifest {path}: {reason}")]
     Write {
         path: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("manifest {path} is not valid: {message}")]
     Invalid { path: String, message: String },
@@ -158,7 +158,7 @@ impl Manifest {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
             path: shown.clone(),
-            source,
+            reason: source,
         })?;
         Self::parse(&text, &shown)
     }
@@ -224,7 +224,7 @@ impl Manifest {
         let shown = path.display().to_string();
         let write = |source| ManifestError::Write {
             path: shown.clone(),
-            source,
+            reason: source,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(write)?;

@@ -12,10 +12,10 @@ use crate::{AppName, DomainName, Region};
 /// Why a topology was rejected. Each message names the file and what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {
-    #[error("cannot read topology file {path}: {source}")]
+    #[error("cannot read topology file {path}: {reason}")]
     Read {
         path: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("invalid topology{}: {message}", at(.path))]
     Invalid {
@@ -180,7 +180,7 @@ impl Topology {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
             path: shown.clone(),
-            source,
+            reason: source,
         })?;
         Self::parse(&text).map_err(|e| match e {
             TopologyError::Invalid { message, .. } => TopologyError::Invalid {
