@@ -47,4 +47,18 @@ async fn infra_demo_quick_passes_and_writes_its_report() {
     assert!(stdout.contains("Demo PASSED"), "{stdout}");
     assert!(report.join("report.json").is_file());
     assert!(report.join("timeline.svg").is_file());
+    // The verdict, for scripts: every step held, every move measured within its bound.
+    let verdict: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("demo.json")).unwrap()).unwrap();
+    assert_eq!(verdict["passed"], true, "{verdict:#}");
+    let steps = verdict["steps"].as_array().unwrap();
+    assert!(steps.len() >= 8, "{verdict:#}");
+    assert!(steps.iter().all(|s| s["held"] == true), "{verdict:#}");
+    let moves = verdict["moves"].as_array().unwrap();
+    assert_eq!(moves.len(), 3, "{verdict:#}");
+    for m in moves {
+        // TTL 1 s + health checks every 0.2 s, plus a second for the probe's own pace.
+        let seconds = m["seconds"].as_f64().unwrap_or(f64::MAX);
+        assert!(seconds < 2.2, "{m}");
+    }
 }

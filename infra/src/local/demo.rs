@@ -52,7 +52,7 @@ impl Pace {
 }
 
 /// One step's verdict.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 struct Step {
     name: String,
     expected: String,
@@ -99,15 +99,27 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let (json, svg) = report
         .write(&dir)
         .with_context(|| format!("cannot write the report to {}", dir.display()))?;
+    let moves = move_times(&report, &world, &moved);
+    let held = steps.iter().all(|s| s.held);
+    let seconds = started.elapsed().as_secs_f64();
+    let verdict = dir.join("demo.json");
+    let outcome = serde_json::json!({
+        "passed": held, "seconds": seconds, "steps": steps, "moves": moves,
+    });
+    std::fs::write(&verdict, format!("{outcome:#}\n"))
+        .with_context(|| format!("cannot write {}", verdict.display()))?;
     println!("\n{}", report.summary_table());
     print!("{}", verdicts(&steps));
-    print!("{}", move_times(&report, &world, &moved));
-    println!("Report: {} and {}", json.display(), svg.display());
-    let held = steps.iter().all(|s| s.held);
+    print!("{}", describe_moves(&moves, &world));
     println!(
-        "Demo {} in {:.1} s: {} of {} expectations held.",
+        "Report: {}, {} and {}",
+        json.display(),
+        svg.display(),
+        verdict.display()
+    );
+    println!(
+        "Demo {} in {seconds:.1} s: {} of {} expectations held.",
         if held { "PASSED" } else { "FAILED" },
-        started.elapsed().as_secs_f64(),
         steps.iter().filter(|s| s.held).count(),
         steps.len()
     );
@@ -576,11 +588,19 @@ fn regions_text(live: &LiveView, apps: &[AppName]) -> String {
 /// From the report: for each planned move, the time from the mark (just before the call to
 /// ARC) until every response came from the new Region (the first response from it plus the
 /// mixed window), next to the theoretical bound TTL + health-check interval.
-fn move_times(report: &Report, world: &World, (shifted, failed): &(AppName, AppName)) -> String {
-    let topology = world.topology();
-    let (primary, secondary) = (&topology.regions.primary, &topology.regions.secondary);
-    let bound = topology.local.ttl() + topology.local.health_check_interval();
-    let moves = [
+/// How long one move took, from its mark to 100 % of the app's traffic on the new Region.
+#[derive(serde::Serialize)]
+struct Move {
+    app: AppName,
+    after: String,
+    /// `None` when no switch to the target Region was recorded after the mark.
+    seconds: Option<f64>,
+}
+
+fn move_times(report: &Report, world: &World, (shifted, failed): &(AppName, AppName)) -> Vec<Move> {
+    let regions = &world.topology().regions;
+    let (primary, secondary) = (&regions.primary, &regions.secondary);
+    [
         (
             shifted,
             format!("shift {shifted} -> {secondary}"),
@@ -588,18 +608,32 @@ fn move_times(report: &Report, world: &World, (shifted, failed): &(AppName, AppN
         ),
         (failed, format!("evacuate {primary}"), secondary),
         (shifted, format!("fail back to {primary}"), primary),
-    ];
+    ]
+    .into_iter()
+    .map(|(app, after, to)| Move {
+        seconds: moved_after(report, &after, app, to),
+        app: app.clone(),
+        after,
+    })
+    .collect()
+}
+
+fn describe_moves(moves: &[Move], world: &World) -> String {
+    let local = &world.topology().local;
+    let bound = local.ttl() + local.health_check_interval();
     let mut out = format!(
         "\nTime to 100 % of an app's traffic on the new Region (theoretical bound: TTL + health-check interval = {:.1} s):\n",
         bound.as_secs_f64()
     );
-    for (app, mark, to) in moves {
-        let measured = moved_after(report, &mark, app, to)
+    for m in moves {
+        let measured = m
+            .seconds
             .map_or_else(|| "no switch recorded".to_owned(), |t| format!("{t:.2} s"));
         let _ = writeln!(
             out,
-            "  {app:<10} after `{mark}`: {measured}",
-            app = app.as_str()
+            "  {app:<10} after `{after}`: {measured}",
+            app = m.app.as_str(),
+            after = m.after
         );
     }
     out
