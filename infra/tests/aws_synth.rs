@@ -120,6 +120,97 @@ fn check_structure(topology: &Topology) {
     }
     tables_are_replicated_and_recoverable(topology, &plan);
     functions_are_arm64_and_route_without_the_stage(topology, &plan);
+    arc_resources_are_created_one_at_a_time(&plan);
+}
+
+/// The resources a resource waits for: those it refers to (`Ref`, `Fn::GetAtt`, `Fn::Sub`
+/// `${Id}`) and those in its `DependsOn`.
+fn direct_dependencies(doc: &Value, id: &str) -> BTreeSet<String> {
+    fn walk(value: &Value, ids: &BTreeSet<&String>, out: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    match (key.as_str(), inner) {
+                        ("Ref", Value::String(target)) => {
+                            out.insert(target.clone());
+                        }
+                        ("Fn::GetAtt", Value::Array(parts)) => {
+                            out.extend(parts[0].as_str().map(str::to_owned));
+                        }
+                        ("Fn::Sub", Value::String(text)) => {
+                            for id in ids {
+                                if text.contains(&format!("${{{id}}}"))
+                                    || text.contains(&format!("${{{id}."))
+                                {
+                                    out.insert((*id).clone());
+                                }
+                            }
+                        }
+                        _ => walk(inner, ids, out),
+                    }
+                }
+            }
+            Value::Array(list) => list.iter().for_each(|v| walk(v, ids, out)),
+            _ => {}
+        }
+    }
+    let resources = doc["Resources"].as_object().unwrap();
+    let ids: BTreeSet<&String> = resources.keys().collect();
+    let resource = &resources[id];
+    let mut out = BTreeSet::new();
+    walk(&resource["Properties"], &ids, &mut out);
+    match &resource["DependsOn"] {
+        Value::String(d) => {
+            out.insert(d.clone());
+        }
+        Value::Array(list) => out.extend(list.iter().map(|d| d.as_str().unwrap().to_owned())),
+        _ => {}
+    }
+    out.retain(|d| ids.contains(d));
+    out
+}
+
+/// Every resource `id` waits for, directly or not.
+fn all_dependencies(doc: &Value, id: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![id.to_owned()];
+    while let Some(next) = todo.pop() {
+        for d in direct_dependencies(doc, &next) {
+            if seen.insert(d.clone()) {
+                todo.push(d);
+            }
+        }
+    }
+    seen
+}
+
+/// ARC's control plane rejects concurrent changes in a cluster with a 409 that CloudFormation
+/// does not retry: of any two ARC configuration resources, one must wait for the other.
+fn arc_resources_are_created_one_at_a_time(plan: &Plan) {
+    let doc = find(plan, |k| *k == StackKind::Arc);
+    let arc: Vec<&String> = doc["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| {
+            r["Type"]
+                .as_str()
+                .unwrap()
+                .starts_with("AWS::Route53RecoveryControl::")
+        })
+        .map(|(id, _)| id)
+        .collect();
+    for a in &arc {
+        let before_a = all_dependencies(&doc, a);
+        for b in &arc {
+            if a < b {
+                assert!(
+                    before_a.contains(*b) || all_dependencies(&doc, b).contains(*a),
+                    "ARC resources {a} and {b} would be created concurrently"
+                );
+            }
+        }
+    }
 }
 
 fn find(plan: &Plan, kind: impl Fn(&StackKind) -> bool) -> Value {

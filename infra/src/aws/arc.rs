@@ -2,8 +2,13 @@
 //! one is reused), and per app a control panel, one routing control per Region, the safety
 //! rule (at least one of the two ON) and the `RECOVERY_CONTROL` health checks that bind the
 //! failover records to the routing controls.
+//!
+//! ARC's control-plane API answers 409 (ConflictException) to concurrent changes in one
+//! cluster, and CloudFormation's ARC resource handlers do not retry it: they fail the resource
+//! as if it already existed. So the ARC resources (control panels, routing controls, safety
+//! rules) are created one at a time, in one `DependsOn` chain (and deleted in its reverse).
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use topology::{App, Region, Topology};
 
 use super::plan::{RegionRole, StackPrefix};
@@ -59,8 +64,9 @@ pub fn template(topology: &Topology, prefix: &StackPrefix) -> Template {
             reference("Cluster")
         }
     };
+    let mut last = None;
     for app in &topology.apps {
-        app_controls(&mut t, topology, prefix, app, &cluster);
+        app_controls(&mut t, topology, prefix, app, &cluster, &mut last);
     }
     t.output(
         OUTPUT_CLUSTER_ARN,
@@ -76,19 +82,21 @@ fn app_controls(
     prefix: &StackPrefix,
     app: &App,
     cluster: &Value,
+    last: &mut Option<String>,
 ) {
     let id = pascal(app.name.as_str());
     let panel = format!("{id}ControlPanel");
-    t.resource(
+    let resource = t.resource(
         &panel,
         "AWS::Route53RecoveryControl::ControlPanel",
         json!({ "Name": format!("{prefix}-{}", app.name), "ClusterArn": cluster }),
     );
+    one_at_a_time(resource, &panel, last);
     let mut controls = Vec::new();
     for role in RegionRole::BOTH {
         let region = role.of(&topology.regions);
         let control = format!("{id}{}RoutingControl", role.pascal());
-        t.resource(
+        let resource = t.resource(
             &control,
             "AWS::Route53RecoveryControl::RoutingControl",
             json!({
@@ -97,6 +105,7 @@ fn app_controls(
                 "ControlPanelArn": reference(&panel),
             }),
         );
+        one_at_a_time(resource, &control, last);
         health_check(t, prefix, app, role, region, &control);
         t.output(
             &output_routing_control(app, role),
@@ -106,7 +115,7 @@ fn app_controls(
         controls.push(reference(&control));
     }
     let rule = format!("{id}SafetyRule");
-    t.resource(
+    let resource = t.resource(
         &rule,
         "AWS::Route53RecoveryControl::SafetyRule",
         json!({
@@ -120,6 +129,7 @@ fn app_controls(
             "RuleConfig": { "Type": "ATLEAST", "Threshold": 1, "Inverted": false },
         }),
     );
+    one_at_a_time(resource, &rule, last);
     t.output(
         &output_control_panel(app),
         &format!("Control panel of {}", app.name),
@@ -130,6 +140,20 @@ fn app_controls(
         &format!("Safety rule of {}: at least one Region ON", app.name),
         reference(&rule),
     );
+}
+
+/// Makes the ARC resource `id` wait for the one created before it (`last`), with `DependsOn`
+/// unless it already refers to it, and makes it the last one.
+fn one_at_a_time(resource: &mut Map<String, Value>, id: &str, last: &mut Option<String>) {
+    if let Some(previous) = last.as_deref() {
+        let refers = resource["Properties"]
+            .to_string()
+            .contains(&reference(previous).to_string());
+        if !refers {
+            resource.insert("DependsOn".into(), previous.into());
+        }
+    }
+    *last = Some(id.to_owned());
 }
 
 fn health_check(
