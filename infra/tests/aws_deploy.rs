@@ -456,6 +456,41 @@ fn a_missing_output_is_named_before_anything_is_deployed() {
     );
 }
 
+/// The hosted zone is looked up with no default Region configured (Route 53 is global, but
+/// the SDK cannot sign or resolve an endpoint without one).
+#[tokio::test]
+async fn the_hosted_zone_is_found_without_a_default_region() {
+    let moto = start_moto();
+    let with_region = sdk(&moto).await;
+    let zone = aws_sdk_route53::Client::new(&with_region)
+        .create_hosted_zone()
+        .name("example.com.")
+        .caller_reference(format!("zone-{}", std::process::id()))
+        .send()
+        .await
+        .unwrap();
+    let created = zone
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/");
+    let without_region = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                "test", "test", None, None, "test",
+            )),
+        )
+        .endpoint_url(&moto.endpoint)
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .build();
+    assert!(without_region.region().is_none());
+    let found = deploy::hosted_zone_id(&without_region, &Topology::example())
+        .await
+        .unwrap();
+    assert_eq!(found, created);
+}
+
 #[test]
 fn deploy_refuses_to_start_without_lambda_packages() {
     let rt = tokio::runtime::Runtime::new().unwrap();

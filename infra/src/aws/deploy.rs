@@ -238,9 +238,22 @@ async fn warn_about_cluster_cost(
     Ok(())
 }
 
+/// A Route 53 client. Route 53 is global, but the SDK still needs a Region to resolve the
+/// endpoint and sign; every other client of the deploy names its Region, so this one does too
+/// (the primary, which also picks the partition) rather than depend on a default Region being
+/// configured.
+pub fn route53(sdk: &SdkConfig, topology: &Topology) -> aws_sdk_route53::Client {
+    let conf = aws_sdk_route53::config::Builder::from(sdk)
+        .region(aws_sdk_route53::config::Region::new(
+            topology.regions.primary.to_string(),
+        ))
+        .build();
+    aws_sdk_route53::Client::from_conf(conf)
+}
+
 /// The Route 53 hosted zone of the topology's domain (a public zone named exactly so).
 pub async fn hosted_zone_id(sdk: &SdkConfig, topology: &Topology) -> anyhow::Result<String> {
-    let client = aws_sdk_route53::Client::new(sdk);
+    let client = route53(sdk, topology);
     let wanted = format!("{}.", topology.domain);
     let out = client
         .list_hosted_zones_by_name()
