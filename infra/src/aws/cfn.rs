@@ -263,7 +263,7 @@ impl Orchestrator {
             .stack_name(&id.name)
             .change_set_name(&name)
             .change_set_type(kind.clone())
-            .template_body(spec.template.to_pretty_string())
+            .template_body(spec.template.to_body())
             .set_parameters(Some(parameters))
             .capabilities(Capability::CapabilityIam)
             .description("Created by infra deploy")

@@ -113,6 +113,7 @@ pub async fn deploy(
         code_keys: package::code_keys(&packages),
     };
     let plan = Plan::new(topology, &options.prefix, &inputs);
+    plan.check_template_sizes().map_err(anyhow::Error::msg)?;
     let names = StackNames::new(topology, &options.prefix);
     let orchestrator = orchestrator(sdk, &plan, options.confirm, options.timing);
     let mut outputs = Outputs::new();

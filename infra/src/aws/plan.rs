@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use topology::{AppKind, AppName, Region, Regions, Topology};
 
-use super::template::Template;
+use super::template::{MAX_BODY_BYTES, Template};
 use super::{app, arc, bootstrap, data};
 
 /// The prefix of every stack and ARC resource name (`multi-region-api-orders`).
@@ -258,6 +258,23 @@ impl Plan {
         self.phases.iter().flat_map(|p| &p.stacks)
     }
 
+    /// Refuses, before any AWS call, a template CloudFormation would refuse for its size. The
+    /// ARC stack grows with the apps (about 3 KB each, ~15 apps fit).
+    pub fn check_template_sizes(&self) -> Result<(), String> {
+        for spec in self.stacks() {
+            let bytes = spec.template.to_body().len();
+            if bytes > MAX_BODY_BYTES {
+                return Err(format!(
+                    "the template of stack {} is {bytes} bytes, over CloudFormation's \
+                     {MAX_BODY_BYTES}-byte limit for a template sent inline; deploy fewer \
+                     apps per topology (split it, each with its own stack prefix)",
+                    spec.id
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The phase of this kind.
     pub fn phase(&self, kind: PhaseKind) -> Option<&Phase> {
         self.phases.iter().find(|p| p.kind == kind)
@@ -374,6 +391,28 @@ mod tests {
             let err = bad.parse::<StackPrefix>().unwrap_err();
             assert!(err.contains("stack prefix"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn templates_over_cloudformations_size_limit_are_refused_before_deploying() {
+        let plan = |apps: usize| {
+            let mut text = include_str!("../../../topology.toml").to_owned();
+            for i in 0..apps {
+                text.push_str(&format!(
+                    "\n[[apps]]\nname = \"extra{i}\"\nkind = \"service\"\n[apps.table]\nname = \"extra{i}\"\n"
+                ));
+            }
+            let topology = Topology::parse(&text).unwrap();
+            Plan::new(
+                &topology,
+                &StackPrefix::default(),
+                &DeployInputs::placeholders(&topology),
+            )
+        };
+        assert_eq!(plan(0).check_template_sizes(), Ok(()));
+        let err = plan(40).check_template_sizes().unwrap_err();
+        assert!(err.contains("multi-region-api-arc"), "{err}");
+        assert!(err.contains("51200-byte limit"), "{err}");
     }
 
     #[test]

@@ -86,11 +86,19 @@ impl Template {
         Value::Object(doc)
     }
 
-    /// The template as the pretty JSON `infra synth` writes and CloudFormation receives.
+    /// The template as the pretty JSON `infra synth` writes for review.
     pub fn to_pretty_string(&self) -> String {
         serde_json::to_string_pretty(&self.to_json()).expect("a JSON value always serializes")
     }
+
+    /// The template as the deploy sends it: compact JSON, at most [`MAX_BODY_BYTES`].
+    pub fn to_body(&self) -> String {
+        self.to_json().to_string()
+    }
 }
+
+/// CloudFormation's limit on a template sent inline (`TemplateBody`).
+pub const MAX_BODY_BYTES: usize = 51_200;
 
 /// `{"Ref": id}`
 pub fn reference(id: &str) -> Value {
