@@ -130,6 +130,33 @@ async fn when_every_endpoint_hangs_the_deadline_holds() {
 }
 
 #[tokio::test]
+async fn lifting_a_hang_releases_the_requests_it_held() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = common::world().await;
+    w.cluster.set_fault(0, Fault::Hang).await.unwrap();
+    // One raw request, no client retries or hedging: only the endpoint can answer it.
+    let mut stream = tokio::net::TcpStream::connect(w.cluster.addresses()[0])
+        .await
+        .unwrap();
+    let body = "{}";
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: arc\r\nx-amz-target: ToggleCustomerAPI.ListRoutingControls\r\n\
+         content-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut first = [0u8; 12];
+    let held = tokio::time::timeout(Duration::from_millis(300), stream.read(&mut first)).await;
+    assert!(held.is_err(), "a hanging endpoint answered");
+    w.cluster.set_fault(0, Fault::None).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut first))
+        .await
+        .expect("the held request is answered once the hang is lifted")
+        .unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 "), "{:?}", &first[..n]);
+}
+
+#[tokio::test]
 async fn failing_throttled_and_slow_endpoints_are_skipped() {
     let w = common::world().await;
     w.client().initialize().await.unwrap();

@@ -35,8 +35,8 @@ pub enum Fault {
     None,
     /// The listener is closed: connections are refused. Counts against the quorum.
     Down,
-    /// Accepts connections and requests, never answers. Still counts as up for the quorum
-    /// (it is the network path that is broken, not the endpoint).
+    /// Accepts connections and requests, and answers none until the fault is lifted. Still
+    /// counts as up for the quorum (it is the network path that is broken, not the endpoint).
     Hang,
     /// Answers after this delay.
     Slow(Duration),

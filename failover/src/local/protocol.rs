@@ -107,20 +107,29 @@ fn respond(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
         .expect("static headers are valid")
 }
 
+/// How often a hanging endpoint looks whether its fault was lifted.
+const HANG_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Serves one request on endpoint `index`, after applying that endpoint's fault.
 pub(crate) async fn handle(
     shared: Arc<Shared>,
     index: usize,
     request: http::Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
-    match shared.fault(index) {
-        Fault::Hang => std::future::pending().await,
-        Fault::Slow(delay) => tokio::time::sleep(delay).await,
-        Fault::Error => {
-            return ApiError::internal("injected fault: endpoint error").into_response();
+    loop {
+        match shared.fault(index) {
+            // Held while the fault lasts, so restoring the endpoint also releases (and closes)
+            // the requests it held instead of leaving them open for good.
+            Fault::Hang => tokio::time::sleep(HANG_CHECK).await,
+            Fault::Slow(delay) => break tokio::time::sleep(delay).await,
+            Fault::Error => {
+                return ApiError::internal("injected fault: endpoint error").into_response();
+            }
+            Fault::Throttle => {
+                return ApiError::throttled("injected fault: throttled").into_response();
+            }
+            Fault::None | Fault::Down => break,
         }
-        Fault::Throttle => return ApiError::throttled("injected fault: throttled").into_response(),
-        Fault::None | Fault::Down => {}
     }
     let (parts, body) = request.into_parts();
     let operation = match check_headers(&parts.method, &parts.headers) {
