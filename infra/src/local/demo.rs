@@ -347,8 +347,10 @@ impl Drill {
     fn record_move(&mut self, name: &str, moved: Option<Duration>, errors: u64, max_errors: u64) {
         let bound = self.bound;
         let measured = match moved {
+            // The live view needs a window of responses from one Region, so this reads a little
+            // later than the report's exact time printed at the end.
             Some(t) => format!(
-                "all traffic moved in {:.2} s, {errors} errors",
+                "the live view saw all traffic moved {:.2} s after the call, {errors} errors",
                 t.as_secs_f64()
             ),
             None => format!(
@@ -622,7 +624,7 @@ fn describe_moves(moves: &[Move], world: &World) -> String {
     let local = &world.topology().local;
     let bound = local.ttl() + local.health_check_interval();
     let mut out = format!(
-        "\nTime to 100 % of an app's traffic on the new Region (theoretical bound: TTL + health-check interval = {:.1} s):\n",
+        "\nTime from each call to 100 % of the app's traffic on the new Region, from the report (theoretical bound: TTL + health-check interval = {:.1} s):\n",
         bound.as_secs_f64()
     );
     for m in moves {
