@@ -59,6 +59,37 @@ fn destroy_lists_the_stacks_in_reverse_order_and_refuses_to_prompt_without_a_ter
     assert!(at("multi-region-api-arc") < at("multi-region-api-bootstrap"));
 }
 
+#[test]
+fn without_credentials_deploy_and_destroy_say_how_to_log_in_before_any_call() {
+    let config = root().join("topology.toml");
+    for command in ["deploy", "destroy"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_infra"))
+            .args([command, "--yes", "--config", config.to_str().unwrap()])
+            .args(["--endpoint-url", "http://127.0.0.1:9"])
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+            .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+            .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_REGION", "us-east-1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("infra runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command}: {stderr}");
+        assert!(
+            stderr.contains("no AWS credentials") && stderr.contains("aws sso login"),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("DispatchFailure"), "{command}: {stderr}");
+    }
+}
+
 /// A folder with a topology (hosted zone set, so no lookup is needed) and one package per
 /// service, as `just build-lambdas` leaves them.
 fn workspace(edit: impl Fn(String) -> String) -> (tempfile::TempDir, PathBuf, PathBuf) {
