@@ -138,19 +138,8 @@ async fn require_credentials(sdk: &aws_config::SdkConfig) -> anyhow::Result<()> 
         .provide_credentials()
         .await
         .map(drop)
-        .map_err(|e| anyhow::anyhow!("no AWS credentials ({}): {HOW}", chain(&e)))
-}
-
-/// An error and its causes on one line: the credential chain's reason is in a cause.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
+        // `{:#}` puts the causes on the line: the credential chain's reason is in one of them.
+        .map_err(|e| anyhow::anyhow!("no AWS credentials ({:#}): {HOW}", anyhow::Error::new(e)))
 }
 
 /// Deletes every stack, in reverse order.
