@@ -19,7 +19,7 @@ use crate::verify::{Verified, VerifyConfig, verify_all};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  done
-  1  other failure (ARC rejected the request as invalid, access denied, I/O)
+  1  other failure (no AWS credentials, ARC rejected the request as invalid, access denied)
   2  usage error: bad flags, unknown app or Region, missing or unknown manifest
   3  refused by a safety rule (the message names the rule's ARN); nothing changed
   4  no ARC cluster endpoint reachable, or the cluster lost its quorum; nothing changed

@@ -180,6 +180,9 @@ impl Client {
                             .await,
                     ),
                 };
+                if let Some(config) = &base {
+                    require_credentials(config).await?;
+                }
                 let built = self
                     .endpoints
                     .iter()
@@ -546,6 +549,22 @@ where
         },
         _ => AttemptError::Retryable(describe(&error)),
     }
+}
+
+/// Resolves the credentials once, before the first call: without them every endpoint would
+/// fail alike, and the error would read as a network problem (exit 4) instead of a login one.
+async fn require_credentials(config: &aws_config::SdkConfig) -> Result<(), FailoverError> {
+    use aws_credential_types::provider::ProvideCredentials;
+    const HOW: &str = "log in (`aws sso login --profile NAME`, then AWS_PROFILE=NAME), or set \
+                       AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+    let Some(provider) = config.credentials_provider() else {
+        return Err(FailoverError::Setup(format!("no AWS credentials: {HOW}")));
+    };
+    provider
+        .provide_credentials()
+        .await
+        .map(drop)
+        .map_err(|e| FailoverError::Setup(format!("no AWS credentials ({}): {HOW}", describe(&e))))
 }
 
 /// The error and its causes on one line (the SDK's Display alone says "dispatch failure").

@@ -6,7 +6,7 @@ use topology::{ManifestError, SafetyRuleArn};
 pub mod exit {
     /// Done.
     pub const OK: u8 = 0;
-    /// Anything else: ARC rejected the request as invalid, access denied, I/O errors.
+    /// Anything else: no AWS credentials, ARC rejected the request as invalid, access denied, I/O.
     pub const OTHER: u8 = 1;
     /// Usage error: bad flags, unknown app or Region, unreadable or unknown manifest.
     pub const USAGE: u8 = 2;

@@ -8,7 +8,10 @@ fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            EnvFilter::try_from_env("FAILOVER_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+            // The credential chain warns about every provider it tries; the error says what
+            // matters (FAILOVER_LOG=debug shows it all).
+            EnvFilter::try_from_env("FAILOVER_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("warn,aws_config=error,aws_runtime=error")),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -444,3 +444,57 @@ async fn local_cluster_runs_alone_and_the_cli_works_against_it() {
         .unwrap();
     assert!(stopped.success(), "{stopped}");
 }
+
+#[tokio::test]
+async fn on_aws_missing_credentials_are_a_login_problem_not_a_network_one() {
+    let (w, dir, _) = world_on_disk().await;
+    let mut manifest = w.manifest.clone();
+    manifest.environment = topology::manifest::Environment::Aws;
+    manifest.save(dir.path().join("aws.json")).unwrap();
+    let without = status_with_default_chain(dir.path(), false).await;
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert_eq!(without.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials") && stderr.contains("aws sso login"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("WARN"),
+        "no credential-chain noise:\n{stderr}"
+    );
+    // The same manifest with credentials from the standard chain works.
+    let with = status_with_default_chain(dir.path(), true).await;
+    let stderr = String::from_utf8_lossy(&with.stderr);
+    assert_eq!(with.status.code(), Some(0), "{stderr}");
+}
+
+/// `failover status --manifest aws.json` with only what the standard credential chain finds:
+/// nothing, or an access key in the environment.
+async fn status_with_default_chain(dir: &Path, credentials: bool) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_failover"));
+    command
+        .args(["status", "--manifest", "aws.json"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "FAILOVER_LOG",
+    ] {
+        command.env_remove(var);
+    }
+    if credentials {
+        command
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "secret");
+    }
+    command.output().await.unwrap()
+}
