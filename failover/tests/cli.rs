@@ -30,14 +30,20 @@ async fn failover(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
-/// A running cluster and its manifest written to a temporary folder.
+/// A running cluster, initialized, and its manifest written to a temporary folder.
 async fn world_on_disk() -> (common::World, tempfile::TempDir, PathBuf) {
     let w = common::world().await;
     w.client().initialize().await.unwrap();
+    let (dir, path) = on_disk(&w);
+    (w, dir, path)
+}
+
+/// `w`'s manifest written to a new temporary folder.
+fn on_disk(w: &common::World) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("deployment.json");
     w.manifest.save(&path).unwrap();
-    (w, dir, path)
+    (dir, path)
 }
 
 #[tokio::test]
@@ -325,22 +331,13 @@ async fn a_shift_refused_by_a_safety_rule_exits_3_and_changes_nothing() {
     let client = w.client();
     client.initialize().await.unwrap();
     let orders = w.manifest.app(&common::World::app("orders")).unwrap();
-    let both_off = [
-        (orders.routing_control(&w.primary()).unwrap().clone(), false),
-        (
-            orders.routing_control(&w.secondary()).unwrap().clone(),
-            false,
-        ),
-    ];
     assert!(
         client
-            .set_routing_control_states(&both_off, &[])
+            .set_routing_control_states(&w.both_off("orders"), &[])
             .await
             .is_err()
     );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("deployment.json");
-    w.manifest.save(&path).unwrap();
+    let (dir, path) = on_disk(&w);
     let to = w.secondary().to_string();
 
     let run = failover(

@@ -307,15 +307,9 @@ async fn a_batch_leaving_both_controls_off_is_refused_and_changes_nothing() {
     client.initialize().await.unwrap();
     let orders = w.manifest.app(&World::app("orders")).unwrap();
     let users = w.manifest.app(&World::app("users")).unwrap();
-    let both_off = vec![
-        // A harmless change to another app in the same batch must not be applied either.
-        (users.routing_control(&w.secondary()).unwrap().clone(), true),
-        (orders.routing_control(&w.primary()).unwrap().clone(), false),
-        (
-            orders.routing_control(&w.secondary()).unwrap().clone(),
-            false,
-        ),
-    ];
+    // A harmless change to another app in the same batch must not be applied either.
+    let mut both_off = vec![(users.routing_control(&w.secondary()).unwrap().clone(), true)];
+    both_off.extend(w.both_off("orders"));
     let err = client
         .set_routing_control_states(&both_off, &[])
         .await

@@ -65,6 +65,15 @@ impl World {
         self.manifest.regions.secondary.clone()
     }
 
+    /// The batch that turns both of `app`'s routing controls OFF: what its safety rule blocks.
+    pub fn both_off(&self, app: &str) -> Vec<(topology::RoutingControlArn, bool)> {
+        let entry = self.manifest.app(&Self::app(app)).unwrap();
+        [self.primary(), self.secondary()]
+            .iter()
+            .map(|r| (entry.routing_control(r).unwrap().clone(), false))
+            .collect()
+    }
+
     /// (primary ON?, secondary ON?) of `app`, read in process.
     pub fn states(&self, app: &str) -> (bool, bool) {
         let entry = self.manifest.app(&Self::app(app)).unwrap();
