@@ -551,9 +551,10 @@ where
     }
 }
 
-/// Resolves the credentials once, before the first call: without them every endpoint would
-/// fail alike, and the error would read as a network problem (exit 4) instead of a login one.
-async fn require_credentials(config: &aws_config::SdkConfig) -> Result<(), FailoverError> {
+/// Resolves `config`'s credentials once, before the first AWS call: without them every call
+/// fails alike, and the error reads as a network problem (here exit 4) instead of a login
+/// one. `infra deploy` and `destroy` check the same way.
+pub async fn require_credentials(config: &aws_config::SdkConfig) -> Result<(), FailoverError> {
     use aws_credential_types::provider::ProvideCredentials;
     const HOW: &str = "log in (`aws sso login --profile NAME`, then AWS_PROFILE=NAME), or set \
                        AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";

@@ -13,7 +13,7 @@ pub mod local;
 pub mod ops;
 pub mod verify;
 
-pub use client::{Answer, Answered, Client, ClientConfig, ListedControl};
+pub use client::{Answer, Answered, Client, ClientConfig, ListedControl, require_credentials};
 pub use error::{FailoverError, exit};
 pub use ops::{
     AppStatus, Batch, Change, ControlStatus, InitOutcome, ShiftOptions, ShiftOutcome, Status,

@@ -113,7 +113,7 @@ pub async fn synth(args: SynthArgs) -> anyhow::Result<()> {
 pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     let topology = Topology::load(&args.aws.config)?;
     let sdk = args.aws.settings().load().await;
-    require_credentials(&sdk).await?;
+    failover::require_credentials(&sdk).await?;
     let options = DeployOptions {
         prefix: args.aws.stack_prefix.clone(),
         lambda_dir: args.lambda_dir,
@@ -125,28 +125,11 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves the credentials once, before any AWS call, so that a missing login is one clear
-/// message rather than the first call's transport error.
-async fn require_credentials(sdk: &aws_config::SdkConfig) -> anyhow::Result<()> {
-    use aws_credential_types::provider::ProvideCredentials;
-    const HOW: &str = "log in (`aws sso login --profile NAME`, then `--profile NAME` or \
-                       AWS_PROFILE=NAME), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
-    let Some(provider) = sdk.credentials_provider() else {
-        anyhow::bail!("no AWS credentials: {HOW}");
-    };
-    provider
-        .provide_credentials()
-        .await
-        .map(drop)
-        // `{:#}` puts the causes on the line: the credential chain's reason is in one of them.
-        .map_err(|e| anyhow::anyhow!("no AWS credentials ({:#}): {HOW}", anyhow::Error::new(e)))
-}
-
 /// Deletes every stack, in reverse order.
 pub async fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
     let topology = Topology::load(&args.aws.config)?;
     let sdk = args.aws.settings().load().await;
-    require_credentials(&sdk).await?;
+    failover::require_credentials(&sdk).await?;
     let deleted = deploy::destroy(
         &topology,
         &sdk,
