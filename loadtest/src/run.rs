@@ -390,9 +390,9 @@ fn tls(config: &RunConfig, targets: &[AppTarget]) -> Result<Option<Tls>, ConfigE
         .extra_root_certificates
         .iter()
         .map(|path| {
-            std::fs::read(path).map_err(|source| ConfigError::CaFile {
+            std::fs::read(path).map_err(|reason| ConfigError::CaFile {
                 path: path.display().to_string(),
-                reason: source,
+                reason,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -30,10 +30,10 @@ impl Endpoint {
         let listener = bind(&region, addr).await?;
         let addr = listener
             .local_addr()
-            .map_err(|source| LocalClusterError::Bind {
+            .map_err(|reason| LocalClusterError::Bind {
                 region: region.clone(),
                 addr,
-                reason: source,
+                reason,
             })?;
         Ok(Self {
             region,
@@ -77,10 +77,10 @@ impl Drop for Endpoint {
 async fn bind(region: &Region, addr: SocketAddr) -> Result<TcpListener, LocalClusterError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| LocalClusterError::Bind {
+        .map_err(|reason| LocalClusterError::Bind {
             region: region.clone(),
             addr,
-            reason: source,
+            reason,
         })
 }
 

@@ -70,9 +70,9 @@ pub fn content_hash(bytes: &[u8]) -> String {
 pub fn find_packages(dir: &Path, topology: &Topology) -> Result<Vec<LambdaPackage>, PackageError> {
     let shown = dir.display().to_string();
     let entries: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|source| PackageError::Read {
+        .map_err(|reason| PackageError::Read {
             path: shown.clone(),
-            reason: source,
+            reason,
         })?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
@@ -111,9 +111,9 @@ pub fn find_packages(dir: &Path, topology: &Topology) -> Result<Vec<LambdaPackag
 
 fn check(dir: &Path, file: &str, app: &AppName) -> Result<LambdaPackage, PackageError> {
     let path = dir.join(file);
-    let bytes = std::fs::read(&path).map_err(|source| PackageError::Read {
+    let bytes = std::fs::read(&path).map_err(|reason| PackageError::Read {
         path: path.display().to_string(),
-        reason: source,
+        reason,
     })?;
     let named = named_hash(file, app).unwrap_or_default().to_owned();
     let actual = content_hash(&bytes);

@@ -389,9 +389,9 @@ impl DnsServer {
         listen: SocketAddr,
     ) -> Result<Self, DnsError> {
         let (udp, tcp) = bind_pair(listen).await?;
-        let addr = udp.local_addr().map_err(|source| DnsError::Bind {
+        let addr = udp.local_addr().map_err(|reason| DnsError::Bind {
             addr: listen,
-            reason: source,
+            reason,
         })?;
         let ns_address = match addr.ip() {
             std::net::IpAddr::V4(ip) => ip,
@@ -451,9 +451,9 @@ impl DnsServer {
 /// Binds a UDP socket and a TCP listener on the same address. With port 0, the TCP port is
 /// the one the system gave the UDP socket; if another process holds it on TCP, try again.
 async fn bind_pair(listen: SocketAddr) -> Result<(UdpSocket, TcpListener), DnsError> {
-    let bind_error = |source| DnsError::Bind {
+    let bind_error = |reason| DnsError::Bind {
         addr: listen,
-        reason: source,
+        reason,
     };
     let mut attempts = if listen.port() == 0 { 10 } else { 1 };
     loop {

@@ -111,10 +111,9 @@ impl Instance {
             fault_layer,
         ));
         let listener = bind(addr).await?;
-        let addr = listener.local_addr().map_err(|source| BindError::Other {
-            addr,
-            reason: source,
-        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|reason| BindError::Other { addr, reason })?;
         let instance = Arc::new(Self {
             app,
             region,
@@ -201,14 +200,11 @@ impl Drop for Instance {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
-    TcpListener::bind(addr).await.map_err(|source| {
-        if source.kind() == std::io::ErrorKind::AddrNotAvailable {
+    TcpListener::bind(addr).await.map_err(|reason| {
+        if reason.kind() == std::io::ErrorKind::AddrNotAvailable {
             BindError::AddressMissing { addr }
         } else {
-            BindError::Other {
-                addr,
-                reason: source,
-            }
+            BindError::Other { addr, reason }
         }
     })
 }

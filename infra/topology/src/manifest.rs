@@ -156,9 +156,9 @@ impl Manifest {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ManifestError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        let text = std::fs::read_to_string(path).map_err(|reason| ManifestError::Read {
             path: shown.clone(),
-            reason: source,
+            reason,
         })?;
         Self::parse(&text, &shown)
     }
@@ -222,9 +222,9 @@ impl Manifest {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ManifestError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let write = |source| ManifestError::Write {
+        let write = |reason| ManifestError::Write {
             path: shown.clone(),
-            reason: source,
+            reason,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(write)?;

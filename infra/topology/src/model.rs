@@ -178,9 +178,9 @@ impl Topology {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, TopologyError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|reason| TopologyError::Read {
             path: shown.clone(),
-            reason: source,
+            reason,
         })?;
         Self::parse(&text).map_err(|e| match e {
             TopologyError::Invalid { message, .. } => TopologyError::Invalid {

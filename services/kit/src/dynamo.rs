@@ -600,6 +600,7 @@ fn finish_page(mut items: Vec<Item>, limit: usize, more_in_store: bool) -> Page 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// Every DynamoDB operation this file calls is covered by [`IAM_ACTIONS`], and every
     /// granted action is used: a new call without its grant would fail only on AWS.
@@ -644,7 +645,6 @@ mod tests {
         let granted: std::collections::BTreeSet<&str> = IAM_ACTIONS.iter().copied().collect();
         assert_eq!(needed, granted);
     }
-    use serde_json::json;
 
     #[test]
     fn items_round_trip() {
