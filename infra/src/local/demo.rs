@@ -587,9 +587,6 @@ fn regions_text(live: &LiveView, apps: &[AppName]) -> String {
         .join(", ")
 }
 
-/// From the report: for each planned move, the time from the mark (just before the call to
-/// ARC) until every response came from the new Region (the first response from it plus the
-/// mixed window), next to the theoretical bound TTL + health-check interval.
 /// How long one move took, from its mark to 100 % of the app's traffic on the new Region.
 #[derive(serde::Serialize)]
 struct Move {
@@ -599,6 +596,9 @@ struct Move {
     seconds: Option<f64>,
 }
 
+/// From the report: for each planned move, the time from the mark (just before the call to
+/// ARC) until every response came from the new Region (the first response from it plus the
+/// mixed window).
 fn move_times(report: &Report, world: &World, (shifted, failed): &(AppName, AppName)) -> Vec<Move> {
     let regions = &world.topology().regions;
     let (primary, secondary) = (&regions.primary, &regions.secondary);
@@ -620,6 +620,7 @@ fn move_times(report: &Report, world: &World, (shifted, failed): &(AppName, AppN
     .collect()
 }
 
+/// The moves as the demo prints them, next to the theoretical bound TTL + health-check interval.
 fn describe_moves(moves: &[Move], world: &World) -> String {
     let local = &world.topology().local;
     let bound = local.ttl() + local.health_check_interval();
