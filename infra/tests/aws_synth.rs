@@ -200,15 +200,13 @@ fn arc_resources_are_created_one_at_a_time(plan: &Plan) {
         })
         .map(|(id, _)| id)
         .collect();
-    for a in &arc {
-        let before_a = all_dependencies(&doc, a);
-        for b in &arc {
-            if a < b {
-                assert!(
-                    before_a.contains(*b) || all_dependencies(&doc, b).contains(*a),
-                    "ARC resources {a} and {b} would be created concurrently"
-                );
-            }
+    let before: Vec<BTreeSet<String>> = arc.iter().map(|id| all_dependencies(&doc, id)).collect();
+    for (i, a) in arc.iter().enumerate() {
+        for (j, b) in arc.iter().enumerate().skip(i + 1) {
+            assert!(
+                before[i].contains(*b) || before[j].contains(*a),
+                "ARC resources {a} and {b} would be created concurrently"
+            );
         }
     }
 }
