@@ -25,6 +25,11 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The pinned moto release the venv gets.
+/// The suite's fixture topology (`testkit/fixtures/topology.toml`): four apps, `api` routing
+/// to `orders`, `payments` and `users`. Tests that need no service code use it instead of the
+/// workspace's `topology.toml`, which is the user's to edit.
+pub const FIXTURE_TOPOLOGY: &str = include_str!("../fixtures/topology.toml");
+
 pub const MOTO_VERSION: &str = "5.2.1";
 /// The pinned cfn-lint release the venv gets.
 pub const CFN_LINT_VERSION: &str = "1.51.0";

@@ -130,47 +130,122 @@ impl LocalSettings {
     }
 }
 
-/// One app: the `api` gateway or a service.
+/// One app: the `api` gateway or a service. What an app is follows from its type: only a
+/// gateway has routes, only a service has a table (`kind = "gateway" | "service"` in the file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct App {
-    pub name: AppName,
-    pub kind: AppKind,
-    /// For a gateway: path prefix → the app it proxies to.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub routes: BTreeMap<String, AppName>,
-    /// For a service: its DynamoDB global table.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<Table>,
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum App {
+    /// The shared public API: proxies path prefixes to the services' subdomains.
+    Gateway(GatewayApp),
+    /// A service with its own table.
+    Service(ServiceApp),
 }
 
-/// What an app is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AppKind {
-    /// The shared public API: proxies path prefixes to the services' subdomains.
-    Gateway,
-    /// A service with its own table.
-    Service,
+impl App {
+    /// The app's name, its subdomain label.
+    pub fn name(&self) -> &AppName {
+        match self {
+            Self::Gateway(g) => &g.name,
+            Self::Service(s) => &s.name,
+        }
+    }
+
+    /// The service, when this app is one.
+    pub fn as_service(&self) -> Option<&ServiceApp> {
+        match self {
+            Self::Service(s) => Some(s),
+            Self::Gateway(_) => None,
+        }
+    }
+
+    /// The gateway, when this app is one.
+    pub fn as_gateway(&self) -> Option<&GatewayApp> {
+        match self {
+            Self::Gateway(g) => Some(g),
+            Self::Service(_) => None,
+        }
+    }
+}
+
+/// A gateway app: path prefix (`/orders`) → the service it proxies to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayApp {
+    name: AppName,
+    #[serde(default)]
+    routes: BTreeMap<String, AppName>,
+}
+
+impl GatewayApp {
+    pub fn name(&self) -> &AppName {
+        &self.name
+    }
+
+    /// Path prefix → the service it proxies to, in prefix order.
+    pub fn routes(&self) -> &BTreeMap<String, AppName> {
+        &self.routes
+    }
+}
+
+/// A service app and its DynamoDB global table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceApp {
+    name: AppName,
+    table: Table,
+}
+
+impl ServiceApp {
+    pub fn name(&self) -> &AppName {
+        &self.name
+    }
+
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
 }
 
 /// A service's DynamoDB table. The partition key is always the string attribute `pk`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Table {
-    pub name: String,
+    name: String,
     #[serde(default)]
-    pub indexes: Vec<Index>,
+    indexes: Vec<Index>,
+}
+
+impl Table {
+    /// The table's name as written in the topology (deploys may prefix it).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its global secondary indexes.
+    pub fn indexes(&self) -> &[Index] {
+        &self.indexes
+    }
 }
 
 /// A global secondary index (string keys, all attributes projected).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Index {
-    pub name: String,
-    pub partition_key: String,
+    name: String,
+    partition_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sort_key: Option<String>,
+    sort_key: Option<String>,
+}
+
+impl Index {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn partition_key(&self) -> &str {
+        &self.partition_key
+    }
+    pub fn sort_key(&self) -> Option<&str> {
+        self.sort_key.as_deref()
+    }
 }
 
 impl Topology {
@@ -204,76 +279,45 @@ impl Topology {
         Ok(topology)
     }
 
-    /// The default topology shipped at the workspace root, for tests and examples.
-    pub fn example() -> Self {
-        Self::parse(include_str!("../../../topology.toml")).expect("the shipped topology is valid")
-    }
-
     fn check(&self) -> Result<(), String> {
         if self.regions.primary == self.regions.secondary {
             return Err("regions.primary and regions.secondary must differ".into());
         }
         let mut names = BTreeSet::new();
         for app in &self.apps {
-            if !names.insert(&app.name) {
-                return Err(format!("app `{}` is listed twice", app.name));
+            if !names.insert(app.name()) {
+                return Err(format!("app `{}` is listed twice", app.name()));
             }
         }
         if self.apps.is_empty() {
             return Err("list at least one app under [[apps]]".into());
         }
-        for app in &self.apps {
-            self.check_app(app)?;
+        for gateway in self.gateways() {
+            self.check_routes(gateway)?;
+        }
+        for service in self.services() {
+            check_table(service)?;
         }
         self.check_local()
     }
 
-    fn check_app(&self, app: &App) -> Result<(), String> {
-        match app.kind {
-            AppKind::Gateway => {
-                if app.table.is_some() {
-                    return Err(format!("gateway `{}` cannot have a table", app.name));
-                }
-                for (prefix, target) in &app.routes {
-                    let valid = prefix.starts_with('/')
-                        && prefix.len() > 1
-                        && !prefix.ends_with('/')
-                        && prefix[1..].split('/').all(|s| !s.is_empty());
-                    if !valid {
-                        return Err(format!(
-                            "route `{prefix}` of `{}` must look like `/orders`",
-                            app.name
-                        ));
-                    }
-                    match self.app(target) {
-                        Some(t) if t.kind == AppKind::Service => {}
-                        _ => {
-                            return Err(format!(
-                                "route `{prefix}` of `{}` points to `{target}`, which is not a service in [[apps]]",
-                                app.name
-                            ));
-                        }
-                    }
-                }
+    fn check_routes(&self, gateway: &GatewayApp) -> Result<(), String> {
+        for (prefix, target) in &gateway.routes {
+            let valid = prefix.starts_with('/')
+                && prefix.len() > 1
+                && !prefix.ends_with('/')
+                && prefix[1..].split('/').all(|s| !s.is_empty());
+            if !valid {
+                return Err(format!(
+                    "route `{prefix}` of `{}` must look like `/orders`",
+                    gateway.name
+                ));
             }
-            AppKind::Service => {
-                if !app.routes.is_empty() {
-                    return Err(format!("service `{}` cannot have routes", app.name));
-                }
-                let Some(table) = &app.table else {
-                    return Err(format!("service `{}` needs a [apps.table]", app.name));
-                };
-                if table.name.is_empty()
-                    || !table
-                        .name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                {
-                    return Err(format!(
-                        "table name `{}` of `{}` is not a DynamoDB table name",
-                        table.name, app.name
-                    ));
-                }
+            if self.service(target).is_none() {
+                return Err(format!(
+                    "route `{prefix}` of `{}` points to `{target}`, which is not a service in [[apps]]",
+                    gateway.name
+                ));
             }
         }
         Ok(())
@@ -318,17 +362,27 @@ impl Topology {
 
     /// The app called `name`.
     pub fn app(&self, name: &AppName) -> Option<&App> {
-        self.apps.iter().find(|a| a.name == *name)
+        self.apps.iter().find(|a| a.name() == name)
+    }
+
+    /// The service called `name`.
+    pub fn service(&self, name: &AppName) -> Option<&ServiceApp> {
+        self.app(name).and_then(App::as_service)
     }
 
     /// The services (apps with a table), in file order.
-    pub fn services(&self) -> impl Iterator<Item = &App> {
-        self.apps.iter().filter(|a| a.kind == AppKind::Service)
+    pub fn services(&self) -> impl Iterator<Item = &ServiceApp> {
+        self.apps.iter().filter_map(App::as_service)
+    }
+
+    /// The gateways (apps with routes), in file order.
+    pub fn gateways(&self) -> impl Iterator<Item = &GatewayApp> {
+        self.apps.iter().filter_map(App::as_gateway)
     }
 
     /// The loopback address of `app`'s instance in `region` in the local world.
     pub fn local_address(&self, app: &AppName, region: &Region) -> Option<Ipv4Addr> {
-        let index = self.apps.iter().position(|a| a.name == *app)?;
+        let index = self.apps.iter().position(|a| a.name() == app)?;
         let network = self.local.region_networks.get(region)?;
         format!("{network}.{}", index + 1).parse().ok()
     }
@@ -352,6 +406,21 @@ impl Topology {
     }
 }
 
+fn check_table(service: &ServiceApp) -> Result<(), String> {
+    let name = &service.table.name;
+    let valid = (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !valid {
+        return Err(format!(
+            "table name `{name}` of `{}` is not a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, `-`, `_`, `.`)",
+            service.name
+        ));
+    }
+    Ok(())
+}
+
 mod empty_is_none {
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -369,8 +438,12 @@ mod empty_is_none {
 mod tests {
     use super::*;
 
+    fn fixture() -> Topology {
+        Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap()
+    }
+
     fn with(edit: impl Fn(String) -> String) -> Result<Topology, TopologyError> {
-        Topology::parse(&edit(include_str!("../../../topology.toml").to_owned()))
+        Topology::parse(&edit(testkit::FIXTURE_TOPOLOGY.to_owned()))
     }
 
     #[test]
@@ -381,14 +454,20 @@ mod tests {
                 .map(|(_, a)| a.port())
                 .collect()
         };
-        assert_eq!(ports(Topology::example()), [8091, 8092, 8093, 8094, 8095]);
+        assert_eq!(ports(fixture()), [8091, 8092, 8093, 8094, 8095]);
         let free = with(|s| s.replace("arc_first_port = 8091", "arc_first_port = 0")).unwrap();
         assert_eq!(ports(free), [0; 5]);
     }
 
     #[test]
-    fn the_shipped_topology_is_valid() {
-        let t = Topology::example();
+    fn the_workspace_topology_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../topology.toml");
+        Topology::load(path).unwrap();
+    }
+
+    #[test]
+    fn the_fixture_is_laid_out_on_loopback() {
+        let t = fixture();
         assert_eq!(t.regions.primary.as_str(), "us-east-1");
         assert_eq!(t.apps.len(), 4);
         assert_eq!(t.services().count(), 3);
@@ -429,6 +508,23 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn an_app_is_a_gateway_or_a_service_by_its_shape() {
+        let t = fixture();
+        let api: AppName = "api".parse().unwrap();
+        assert_eq!(t.gateways().count(), 1);
+        assert_eq!(t.gateways().next().unwrap().routes().len(), 3);
+        assert!(t.service(&api).is_none());
+        let err = with(|s| s.replace("name = \"payments\"\nkind = \"service\"\n[apps.table]\nname = \"payments\"", "name = \"payments\"\nkind = \"service\""))
+            .unwrap_err();
+        assert!(err.to_string().contains("table"), "{err}");
+        let err = with(|s| s.replacen("kind = \"gateway\"", "kind = \"gateway\"\n[apps.table]\nname = \"gw\"", 1))
+            .unwrap_err();
+        assert!(err.to_string().contains("table"), "{err}");
+        let err = with(|s| s.replace("[apps.table]\nname = \"users\"", "[apps.table]\nname = \"u\"")).unwrap_err();
+        assert!(err.to_string().contains("not a DynamoDB table name"), "{err}");
     }
 
     #[test]
