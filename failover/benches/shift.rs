@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_route53recoverycluster as arc;
-use failover::local::{Fault, LocalCluster, LocalClusterConfig};
 use failover::{Client, ClientConfig, ShiftOptions};
+use local_arc::{Fault, LocalCluster, LocalClusterConfig};
 use topology::manifest::Manifest;
 use topology::{AppName, Region, Topology};
 
@@ -29,7 +29,7 @@ fn env(name: &str, default: u64) -> u64 {
 async fn main() {
     let runs = env("BENCH_RUNS", 20) as usize;
     let cap = Duration::from_secs(env("BENCH_CAP_SECS", 6));
-    let topology = Topology::example();
+    let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
     let config = LocalClusterConfig {
         safety_rule_wait_period: Duration::ZERO,
         ..LocalClusterConfig::ephemeral(&topology)

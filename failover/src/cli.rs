@@ -8,11 +8,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use topology::manifest::{LOCAL_MANIFEST_PATH, Manifest};
-use topology::{AppName, Region, SafetyRuleArn, Topology};
+use topology::{AppName, Region, SafetyRuleArn};
 
 use crate::client::{Answer, Client, ClientConfig};
 use crate::error::{FailoverError, exit};
-use crate::local::{LocalCluster, LocalClusterConfig};
 use crate::ops::{ShiftOptions, ShiftOutcome, Status};
 use crate::verify::{Verified, VerifyConfig, verify_all};
 
@@ -81,18 +80,6 @@ pub enum Command {
         region: Region,
         #[command(flatten)]
         change: ChangeArgs,
-    },
-    /// Run the local ARC cluster alone (five endpoints on loopback) until Ctrl-C.
-    LocalCluster {
-        /// The topology [default: topology.toml when present, else the built-in example].
-        #[arg(long, value_name = "PATH")]
-        config: Option<PathBuf>,
-        /// Write a manifest for the cluster here, to try the CLI against it.
-        #[arg(long, value_name = "PATH")]
-        write_manifest: Option<PathBuf>,
-        /// Set every app's primary ON / secondary OFF at start (as a deploy does).
-        #[arg(long)]
-        initialize: bool,
     },
 }
 
@@ -188,11 +175,6 @@ async fn dispatch(cli: Cli) -> Result<(), FailoverError> {
             let apps: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
             change_routing(&client, &apps, &to, change, cli.json).await
         }
-        Command::LocalCluster {
-            config: path,
-            write_manifest,
-            initialize,
-        } => local_cluster(path, write_manifest, initialize, config).await,
     }
 }
 
@@ -203,7 +185,7 @@ fn client(path: Option<&Path>, config: ClientConfig) -> Result<Client, FailoverE
         None if Path::new(LOCAL_MANIFEST_PATH).exists() => PathBuf::from(LOCAL_MANIFEST_PATH),
         None => {
             return Err(FailoverError::Usage(format!(
-                "no manifest: {LOCAL_MANIFEST_PATH} does not exist here. Start the local world (`infra local`) or deploy (`infra deploy`), or pass --manifest PATH"
+                "no manifest: {LOCAL_MANIFEST_PATH} does not exist here. Start the local world (`just local`, or `cargo run -p local-world -- run`) or deploy (`infra deploy`), or pass --manifest PATH"
             )));
         }
     };
@@ -420,47 +402,6 @@ fn names(apps: &[AppName]) -> String {
         .map(AppName::as_str)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-async fn local_cluster(
-    path: Option<PathBuf>,
-    write_manifest: Option<PathBuf>,
-    initialize: bool,
-    config: ClientConfig,
-) -> Result<(), FailoverError> {
-    let topology = match path {
-        Some(p) => Topology::load(&p),
-        None if Path::new("topology.toml").exists() => Topology::load("topology.toml"),
-        None => Ok(Topology::example()),
-    }
-    .map_err(|e| FailoverError::Usage(e.to_string()))?;
-    let cluster = LocalCluster::start(&topology, LocalClusterConfig::from_topology(&topology))
-        .await
-        .map_err(|e| FailoverError::Setup(e.to_string()))?;
-    let manifest = cluster.manifest(&topology);
-    println!("local ARC cluster {}", cluster.arn());
-    for (i, e) in cluster.endpoints().iter().enumerate() {
-        println!("  endpoint {i}: {:<15} {}", e.region.as_str(), e.url);
-    }
-    if let Some(path) = &write_manifest {
-        manifest.save(path)?;
-        println!("manifest written to {}", path.display());
-    }
-    if initialize {
-        let outcome = Client::from_manifest(&manifest, config)?
-            .initialize()
-            .await?;
-        println!("initialized (primary ON): {}", names(&outcome.initialized));
-    }
-    if !initialize {
-        println!(
-            "routing controls start OFF, as on AWS (pass --initialize to set the primaries ON)"
-        );
-    }
-    println!("serving until Ctrl-C");
-    let _ = tokio::signal::ctrl_c().await;
-    cluster.shutdown().await;
-    Ok(())
 }
 
 #[cfg(test)]

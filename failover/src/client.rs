@@ -599,8 +599,8 @@ mod tests {
 
     #[test]
     fn endpoint_urls_are_checked() {
-        let topology = topology::Topology::example();
-        let mut manifest = crate::local::manifest_for(&topology, vec![]);
+        let topology = topology::Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
+        let mut manifest = local_arc::manifest_for(&topology, vec![]);
         manifest.cluster.endpoints = vec![ClusterEndpoint {
             region: "us-east-1".parse().unwrap(),
             url: "127.0.0.1:1".into(),

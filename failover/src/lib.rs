@@ -1,7 +1,7 @@
 //! Failover for the multi-Region template: the Route 53 ARC data-plane client (every call
 //! rotates over the cluster's endpoints and survives most of them being unreachable), the
-//! `failover` CLI's logic, the local ARC cluster that stands in for ARC in the local world and
-//! in tests, and traffic verification after a shift.
+//! `failover` CLI's logic, and traffic verification after a shift. The local ARC cluster that
+//! stands in for ARC in the local world and in tests is the `local-arc` crate.
 //!
 //! Invariant: the failover path makes no control-plane call; everything it needs is in the
 //! deployment manifest.
@@ -9,7 +9,6 @@
 pub mod cli;
 pub mod client;
 pub mod error;
-pub mod local;
 pub mod ops;
 pub mod verify;
 

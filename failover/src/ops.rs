@@ -9,7 +9,7 @@ use topology::{AppName, Region, RoutingControlArn, SafetyRuleArn};
 
 use crate::client::{Answer, Client};
 use crate::error::FailoverError;
-use crate::local::MAX_BATCH;
+use topology::manifest::ARC_MAX_BATCH as MAX_BATCH;
 
 /// The state of one routing control.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

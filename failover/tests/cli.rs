@@ -5,7 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use failover::local::Fault;
+use local_arc::Fault;
 use tokio::process::Command;
 
 struct Run {
@@ -55,7 +55,6 @@ async fn help_documents_the_commands_and_exit_codes() {
         "status",
         "shift",
         "evacuate",
-        "local-cluster",
         "Exit codes",
         "safety rule",
         "quorum",
@@ -360,86 +359,6 @@ async fn a_shift_refused_by_a_safety_rule_exits_3_and_changes_nothing() {
         run.stderr
     );
     assert_eq!(w.states("orders"), (true, false));
-}
-
-#[tokio::test]
-async fn local_cluster_runs_alone_and_the_cli_works_against_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let topology =
-        include_str!("../../topology.toml").replace("arc_first_port = 8091", "arc_first_port = 0");
-    std::fs::write(dir.path().join("topology.toml"), topology).unwrap();
-    let mut cluster = Command::new(env!("CARGO_BIN_EXE_failover"))
-        .args([
-            "local-cluster",
-            "--write-manifest",
-            "m.json",
-            "--initialize",
-        ])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let manifest = dir.path().join("m.json");
-    let started = std::time::Instant::now();
-    let status = loop {
-        // The manifest appears before the primaries are ON: wait for both.
-        if manifest.exists() {
-            let run = failover(dir.path(), &["status", "--json", "--manifest", "m.json"]).await;
-            if run.code == 0 && !run.stdout.contains("\"active\": null") {
-                break run;
-            }
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(10),
-            "the cluster did not come up with its primaries ON"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
-    assert_eq!(status["apps"].as_array().unwrap().len(), 4, "{status}");
-    // Every one of the five endpoints answers on its own.
-    let written = topology::manifest::Manifest::load(&manifest).unwrap();
-    assert_eq!(written.cluster.endpoints.len(), 5);
-    for endpoint in &written.cluster.endpoints {
-        let mut alone = written.clone();
-        alone.cluster.endpoints = vec![endpoint.clone()];
-        alone.save(dir.path().join("alone.json")).unwrap();
-        let run = failover(dir.path(), &["status", "--manifest", "alone.json"]).await;
-        assert_eq!(
-            run.code, 0,
-            "{} does not answer: {}",
-            endpoint.url, run.stderr
-        );
-    }
-
-    let run = failover(
-        dir.path(),
-        &["evacuate", "us-east-1", "--yes", "--manifest", "m.json"],
-    )
-    .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let run = failover(dir.path(), &["status", "--manifest", "m.json"]).await;
-    assert_eq!(
-        run.stdout.matches("us-west-2\n").count(),
-        4,
-        "{}",
-        run.stdout
-    );
-
-    let pid = cluster.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), cluster.wait())
-        .await
-        .expect("it stops on Ctrl-C")
-        .unwrap();
-    assert!(stopped.success(), "{stopped}");
 }
 
 #[tokio::test]

@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::World;
-use failover::local::Fault;
 use failover::{Client, ClientConfig, FailoverError, ShiftOptions, exit};
+use local_arc::Fault;
 use topology::manifest::ClusterEndpoint;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};

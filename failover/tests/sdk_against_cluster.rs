@@ -213,18 +213,18 @@ async fn a_dry_run_sends_nothing() {
 /// The example topology with four more apps: eight apps, sixteen routing controls.
 async fn eight_apps(
     wait: std::time::Duration,
-) -> (failover::local::LocalCluster, topology::manifest::Manifest) {
-    let mut topology = topology::Topology::example();
-    let template = topology.apps[1].clone();
+) -> (local_arc::LocalCluster, topology::manifest::Manifest) {
+    let mut text = testkit::FIXTURE_TOPOLOGY.to_owned();
     for i in 0..4 {
-        let mut extra = template.clone();
-        extra.name = format!("extra{i}").parse().unwrap();
-        topology.apps.push(extra);
+        text.push_str(&format!(
+            "\n[[apps]]\nname = \"extra{i}\"\nkind = \"service\"\n[apps.table]\nname = \"extra{i}\"\n"
+        ));
     }
-    let mut config = failover::local::LocalClusterConfig::ephemeral(&topology);
+    let topology = topology::Topology::parse(&text).unwrap();
+    let mut config = local_arc::LocalClusterConfig::ephemeral(&topology);
     config.mutations_per_second = 1000.0;
     config.safety_rule_wait_period = wait;
-    let cluster = failover::local::LocalCluster::start(&topology, config)
+    let cluster = local_arc::LocalCluster::start(&topology, config)
         .await
         .unwrap();
     let manifest = cluster.manifest(&topology);

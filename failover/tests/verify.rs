@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use failover::local::manifest_for;
 use failover::{FailoverError, VerifyConfig, exit, verify};
 use hickory_resolver::proto::op::{Message, MessageType};
 use hickory_resolver::proto::rr::rdata::A;
 use hickory_resolver::proto::rr::{RData, Record, RecordType};
+use local_arc::manifest_for;
 use topology::manifest::Manifest;
 use topology::{AppName, Region, Topology};
 use wiremock::matchers::method;
@@ -89,7 +89,7 @@ async fn two_regions() -> Regions {
 }
 
 fn manifest(dns: Option<SocketAddr>, url: String) -> Manifest {
-    let mut m = manifest_for(&Topology::example(), vec![]);
+    let mut m = manifest_for(&Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(), vec![]);
     m.dns_server = dns;
     let orders = m
         .apps

@@ -1,7 +1,4 @@
-//! The `infra` binary's library: two targets for one topology.
-//!
-//! - [`aws`]: CloudFormation synthesis and the ordered deploy and destroy of both Regions;
-//! - [`local`]: the local world, the whole architecture on loopback, and its demo.
+//! The `infra` binary's library: CloudFormation synthesis and the ordered deploy and destroy
+//! of both Regions ([`aws`]). The local world is the `local-world` crate.
 
 pub mod aws;
-pub mod local;

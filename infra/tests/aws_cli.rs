@@ -103,8 +103,8 @@ fn workspace(edit: impl Fn(String) -> String) -> (tempfile::TempDir, PathBuf, Pa
     let lambda_dir = dir.path().join("lambda");
     std::fs::create_dir(&lambda_dir).unwrap();
     for app in Topology::parse(&text).unwrap().services() {
-        let bytes = format!("zip of {}", app.name).into_bytes();
-        let name = format!("{}-{}.zip", app.name, package::content_hash(&bytes));
+        let bytes = format!("zip of {}", app.name()).into_bytes();
+        let name = format!("{}-{}.zip", app.name(), package::content_hash(&bytes));
         std::fs::write(lambda_dir.join(name), bytes).unwrap();
     }
     (dir, config, lambda_dir)

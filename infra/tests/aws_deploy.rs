@@ -24,8 +24,8 @@ use infra::aws::plan::{
 use infra::aws::template::{Template, get_att, pascal, reference, sub};
 use infra::aws::{app, arc, bootstrap, data, manifest, package};
 use serde_json::json;
+use topology::Topology;
 use topology::manifest::{ClusterEndpoint, Manifest};
-use topology::{AppKind, Topology};
 
 mod aws_support;
 
@@ -100,12 +100,12 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                 json!(format!("{ACCOUNT_ARN}:cluster/c-1")),
             );
             for a in &topology.apps {
-                let panel = format!("{ACCOUNT_ARN}:controlpanel/p-{}", a.name);
+                let panel = format!("{ACCOUNT_ARN}:controlpanel/p-{}", a.name());
                 t.output(&arc::output_control_panel(a), "panel", json!(panel));
                 t.output(
                     &arc::output_safety_rule(a),
                     "rule",
-                    json!(format!("{panel}/safetyrule/s-{}", a.name)),
+                    json!(format!("{panel}/safetyrule/s-{}", a.name())),
                 );
                 for role in RegionRole::BOTH {
                     let rc = format!("{panel}/routingcontrol/rc-{}", role.pascal().to_lowercase());
@@ -113,25 +113,25 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                     t.output(
                         &arc::output_health_check(a, role),
                         "check",
-                        json!(health_check_id(a.name.as_str(), role)),
+                        json!(health_check_id(a.name().as_str(), role)),
                     );
                 }
             }
         }
         StackKind::Data => {
             for a in topology.services() {
-                let id = format!("{}Table", pascal(a.name.as_str()));
+                let id = format!("{}Table", pascal(a.name().as_str()));
                 t.resource(
                     &id,
                     "AWS::DynamoDB::Table",
                     json!({
-                        "TableName": a.table.as_ref().unwrap().name,
+                        "TableName": a.table().name,
                         "BillingMode": "PAY_PER_REQUEST",
                         "AttributeDefinitions": [ { "AttributeName": "pk", "AttributeType": "S" } ],
                         "KeySchema": [ { "AttributeName": "pk", "KeyType": "HASH" } ],
                     }),
                 );
-                t.output(&data::output_table_name(a), "table", reference(&id));
+                t.output(&data::output_table_name(a.name()), "table", reference(&id));
             }
         }
         StackKind::App(name, _) => {
@@ -143,7 +143,7 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                 sub("https://${HealthCheckId}.example/live"),
             );
             t.output("WiredHostedZone", "zone", reference(app::PARAM_HOSTED_ZONE));
-            if topology.app(name).unwrap().kind == AppKind::Service {
+            if topology.service(name).is_some() {
                 t.output("WiredBucket", "bucket", reference(app::PARAM_BUCKET));
                 t.output("WiredTable", "table", reference(app::PARAM_TABLE));
                 t.output("WiredCodeKey", "key", reference(app::PARAM_CODE_KEY));
@@ -161,9 +161,13 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
 /// One zip per service, named by content hash, as build-lambdas.sh writes them.
 fn packages(dir: &Path, topology: &Topology) -> Vec<package::LambdaPackage> {
     for a in topology.services() {
-        let bytes = format!("PK fake zip of {}", a.name).into_bytes();
+        let bytes = format!("PK fake zip of {}", a.name()).into_bytes();
         std::fs::write(
-            dir.join(format!("{}-{}.zip", a.name, package::content_hash(&bytes))),
+            dir.join(format!(
+                "{}-{}.zip",
+                a.name(),
+                package::content_hash(&bytes)
+            )),
             bytes,
         )
         .unwrap();
@@ -186,7 +190,7 @@ async fn created_at(orchestrator: &Orchestrator, id: &StackId) -> std::time::Sys
 /// The default topology cut to the gateway and one service (fewer stacks, the same paths),
 /// so that the moto tests stay fast on a busy machine.
 fn gateway_and_orders() -> Topology {
-    let text = include_str!("../../topology.toml");
+    let text = testkit::FIXTURE_TOPOLOGY;
     let mut blocks = text.split("[[apps]]");
     let head = blocks.next().unwrap();
     let kept: Vec<&str> = blocks
@@ -255,7 +259,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
     let orders = topology.app(&"orders".parse().unwrap()).unwrap();
     for role in RegionRole::BOTH {
         let region = role.of(&topology.regions);
-        let stack = &outputs[&names.app(&orders.name, region)];
+        let stack = &outputs[&names.app(orders.name(), region)];
         let bucket = &outputs[&names.bootstrap(region)][bootstrap::OUTPUT_ARTIFACTS_BUCKET];
         assert_eq!(
             &stack["WiredBucket"], bucket,
@@ -263,7 +267,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
         );
         assert_eq!(stack["WiredTable"], "orders");
         assert_eq!(stack["WiredHostedZone"], "Z0TEST");
-        assert_eq!(stack["WiredCodeKey"], inputs.code_keys[&orders.name]);
+        assert_eq!(stack["WiredCodeKey"], inputs.code_keys[orders.name()]);
         assert_eq!(
             stack[app::OUTPUT_REGIONAL_URL],
             format!("https://{}.example/live", health_check_id("orders", role))
@@ -276,7 +280,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
 
         // The package is in this Region's bucket, and a second upload skips it.
         let s3 = deploy::s3(&sdk, region);
-        let key = &inputs.code_keys[&orders.name];
+        let key = &inputs.code_keys[orders.name()];
         s3.head_object()
             .bucket(bucket)
             .key(key)
@@ -301,7 +305,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
     let read = Manifest::load(&path).unwrap();
     assert_eq!(read.environment, topology::manifest::Environment::Aws);
     assert_eq!(read.apps.len(), 2);
-    let entry = read.app(&orders.name).unwrap();
+    let entry = read.app(orders.name()).unwrap();
     assert_eq!(entry.hostname, "orders.example.com");
     assert_eq!(entry.url, "https://orders.example.com");
     let west = &topology.regions.secondary;
@@ -441,7 +445,7 @@ async fn a_failing_stack_is_reported_with_its_resource_and_reason_and_stops_the_
 
 #[test]
 fn a_missing_output_is_named_before_anything_is_deployed() {
-    let topology = Topology::example();
+    let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
     let plan = Plan::new(
         &topology,
         &StackPrefix::default(),
@@ -485,9 +489,12 @@ async fn the_hosted_zone_is_found_without_a_default_region() {
         .retry_config(RetryConfig::standard().with_max_attempts(1))
         .build();
     assert!(without_region.region().is_none());
-    let found = deploy::hosted_zone_id(&without_region, &Topology::example())
-        .await
-        .unwrap();
+    let found = deploy::hosted_zone_id(
+        &without_region,
+        &Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(found, created);
 }
 
@@ -511,7 +518,11 @@ fn deploy_refuses_to_start_without_lambda_packages() {
         timing: fast(),
     };
     let err = rt
-        .block_on(deploy::deploy(&Topology::example(), &sdk, &options))
+        .block_on(deploy::deploy(
+            &Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
+            &sdk,
+            &options,
+        ))
         .unwrap_err();
     assert!(err.to_string().contains("just build-lambdas"), "{err}");
     assert!(!dir.path().join("deployment.json").exists());

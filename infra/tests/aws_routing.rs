@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use failover::local::{Fault, LocalCluster, LocalClusterConfig};
 use failover::{Client, ClientConfig};
+use local_arc::{Fault, LocalCluster, LocalClusterConfig};
 use topology::{AppName, Topology};
 
 async fn cluster(topology: &Topology) -> LocalCluster {
@@ -29,12 +29,12 @@ fn state(cluster: &LocalCluster, topology: &Topology, app: &str, primary: bool) 
 
 #[tokio::test]
 async fn primaries_go_on_and_a_rerun_leaves_an_operators_failover_alone() {
-    let topology = Topology::example();
+    let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
     let cluster = cluster(&topology).await;
     let manifest = cluster.manifest(&topology);
     for app in &topology.apps {
         assert_eq!(
-            state(&cluster, &topology, app.name.as_str(), true),
+            state(&cluster, &topology, app.name().as_str(), true),
             Some(false),
             "created OFF"
         );
@@ -44,7 +44,7 @@ async fn primaries_go_on_and_a_rerun_leaves_an_operators_failover_alone() {
         .await
         .unwrap();
     for app in &topology.apps {
-        let name = app.name.as_str();
+        let name = app.name().as_str();
         assert_eq!(
             state(&cluster, &topology, name, true),
             Some(true),
@@ -81,7 +81,7 @@ async fn primaries_go_on_and_a_rerun_leaves_an_operators_failover_alone() {
 
 #[tokio::test]
 async fn no_reachable_endpoint_is_an_error_that_says_what_to_do() {
-    let topology = Topology::example();
+    let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
     let cluster = cluster(&topology).await;
     let manifest = cluster.manifest(&topology);
     for i in 0..manifest.cluster.endpoints.len() {

@@ -9,11 +9,11 @@ use std::process::Command;
 use infra::aws::plan::{ParamValue, Plan, RegionRole, StackKind, StackPrefix, StackSpec};
 use infra::aws::{app, arc, synth};
 use serde_json::Value;
-use topology::{AppKind, Topology};
+use topology::Topology;
 
 /// The default topology with two more services, one behind a two-segment route.
 fn topology_with_two_more_apps() -> Topology {
-    let text = include_str!("../../topology.toml").replace(
+    let text = testkit::FIXTURE_TOPOLOGY.replace(
         "\"/users\" = \"users\"",
         "\"/users\" = \"users\"\n\"/inventory\" = \"inventory\"\n\"/shipping/v1\" = \"shipping\"",
     ) + r#"
@@ -60,7 +60,7 @@ fn lint(dir: &Path) {
 
 #[test]
 fn every_template_of_the_default_topology_matches_its_snapshot() {
-    let plan = plan(&Topology::example());
+    let plan = plan(&Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap());
     let names: Vec<String> = plan.stacks().map(StackSpec::file_name).collect();
     assert_eq!(names.len(), 12, "{names:?}");
     for spec in plan.stacks() {
@@ -75,7 +75,12 @@ fn every_template_of_the_default_topology_matches_its_snapshot() {
 #[test]
 fn the_default_topology_is_lint_clean() {
     let dir = tempfile::tempdir().unwrap();
-    let written = synth::write(&Topology::example(), &StackPrefix::default(), dir.path()).unwrap();
+    let written = synth::write(
+        &Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
+        &StackPrefix::default(),
+        dir.path(),
+    )
+    .unwrap();
     assert_eq!(written.len(), 13, "12 templates and plan.json");
     lint(dir.path());
 }
@@ -103,7 +108,7 @@ fn a_topology_with_two_more_apps_is_lint_clean_and_complete() {
 
 #[test]
 fn the_default_topology_follows_the_structural_rules() {
-    check_structure(&Topology::example());
+    check_structure(&Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap());
 }
 
 fn check_structure(topology: &Topology) {
@@ -239,7 +244,7 @@ fn failover_record_is_bound_to_own_routing_control(
     let region = role.of(&topology.regions);
     let spec = plan
         .stacks()
-        .find(|s| s.kind == StackKind::App(app_def.name.clone(), role))
+        .find(|s| s.kind == StackKind::App(app_def.name().clone(), role))
         .expect("an app stack per app and Region");
     assert_eq!(&spec.id.region, region);
     let doc = spec.template.to_json();
@@ -249,11 +254,11 @@ fn failover_record_is_bound_to_own_routing_control(
     assert_eq!(record["Failover"], role.failover());
     assert_eq!(
         record["Name"],
-        format!("{}.{}.", app_def.name, topology.domain)
+        format!("{}.{}.", app_def.name(), topology.domain)
     );
     assert_eq!(
         record["SetIdentifier"],
-        format!("{}-{region}", app_def.name)
+        format!("{}-{region}", app_def.name())
     );
     assert_eq!(record["AliasTarget"]["EvaluateTargetHealth"], true);
     assert_eq!(
@@ -288,7 +293,7 @@ fn failover_record_is_bound_to_own_routing_control(
         control["Properties"]["Name"]
             .as_str()
             .unwrap()
-            .ends_with(&format!("-{}-{region}", app_def.name))
+            .ends_with(&format!("-{}-{region}", app_def.name()))
     );
     let panel_id = control["Properties"]["ControlPanelArn"]["Ref"]
         .as_str()
@@ -297,7 +302,7 @@ fn failover_record_is_bound_to_own_routing_control(
         arc_doc["Outputs"][arc::output_control_panel(app_def)]["Value"]["Ref"],
         panel_id,
         "{}'s routing control is in its own control panel",
-        app_def.name
+        app_def.name()
     );
     // The safety rule of that panel asserts at least one of the app's two controls is ON.
     let rule_id = arc_doc["Outputs"][arc::output_safety_rule(app_def)]["Value"]["Ref"]
@@ -407,10 +412,10 @@ fn tables_are_replicated_and_recoverable(topology: &Topology, plan: &Plan) {
         assert_eq!(p["SSESpecification"]["SSEEnabled"], true, "{id}");
     }
     for app_def in topology.services() {
-        let table = app_def.table.as_ref().unwrap();
+        let table = app_def.table();
         let id = format!(
             "{}Table",
-            infra::aws::template::pascal(app_def.name.as_str())
+            infra::aws::template::pascal(app_def.name().as_str())
         );
         let indexes: Vec<&str> = doc["Resources"][&id]["Properties"]["GlobalSecondaryIndexes"]
             .as_array()
@@ -431,10 +436,10 @@ fn functions_are_arm64_and_route_without_the_stage(topology: &Topology, plan: &P
         let app_def = topology.app(name).unwrap();
         let doc = spec.template.to_json();
         let functions = resources_of_type(&doc, "AWS::Lambda::Function");
-        if app_def.kind == AppKind::Gateway {
+        let Some(service) = app_def.as_service() else {
             assert!(functions.is_empty(), "the gateway runs no function");
             continue;
-        }
+        };
         let f = &functions[0].1["Properties"];
         assert_eq!(f["Runtime"], "provided.al2023");
         assert_eq!(f["Architectures"], serde_json::json!(["arm64"]));
@@ -464,7 +469,7 @@ fn functions_are_arm64_and_route_without_the_stage(topology: &Topology, plan: &P
             .as_array()
             .unwrap();
         let data = statements.iter().find(|s| s["Sid"] == "OwnTable").unwrap();
-        let indexes = &app_def.table.as_ref().unwrap().indexes;
+        let indexes = &service.table().indexes;
         assert_eq!(
             data["Resource"].as_array().unwrap().len(),
             1 + indexes.len()

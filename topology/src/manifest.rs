@@ -26,6 +26,22 @@ pub const ARC_CLUSTER_REGIONS: [&str; 5] = [
     "ap-southeast-2",
 ];
 
+/// The most routing controls one `UpdateRoutingControlStates` call may change (an ARC limit).
+pub const ARC_MAX_BATCH: usize = 10;
+
+/// The IAM actions a service's table adapter needs on its table and its indexes; the AWS
+/// templates grant exactly these. `TransactWriteItems` is authorized item by item, as the put,
+/// delete and condition-check actions. `CreateTable` is for local use only and is not granted.
+pub const SERVICE_TABLE_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:DescribeTable",
+];
+
 /// Why a manifest could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {

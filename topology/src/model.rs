@@ -209,9 +209,9 @@ impl ServiceApp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Table {
-    name: String,
+    pub name: String,
     #[serde(default)]
-    indexes: Vec<Index>,
+    pub indexes: Vec<Index>,
 }
 
 impl Table {
@@ -230,10 +230,10 @@ impl Table {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Index {
-    name: String,
-    partition_key: String,
+    pub name: String,
+    pub partition_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    sort_key: Option<String>,
+    pub sort_key: Option<String>,
 }
 
 impl Index {
@@ -517,14 +517,34 @@ mod tests {
         assert_eq!(t.gateways().count(), 1);
         assert_eq!(t.gateways().next().unwrap().routes().len(), 3);
         assert!(t.service(&api).is_none());
-        let err = with(|s| s.replace("name = \"payments\"\nkind = \"service\"\n[apps.table]\nname = \"payments\"", "name = \"payments\"\nkind = \"service\""))
-            .unwrap_err();
+        let err = with(|s| {
+            s.replace(
+                "name = \"payments\"\nkind = \"service\"\n[apps.table]\nname = \"payments\"",
+                "name = \"payments\"\nkind = \"service\"",
+            )
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("table"), "{err}");
-        let err = with(|s| s.replacen("kind = \"gateway\"", "kind = \"gateway\"\n[apps.table]\nname = \"gw\"", 1))
-            .unwrap_err();
+        let err = with(|s| {
+            s.replacen(
+                "kind = \"gateway\"",
+                "kind = \"gateway\"\n[apps.table]\nname = \"gw\"",
+                1,
+            )
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("table"), "{err}");
-        let err = with(|s| s.replace("[apps.table]\nname = \"users\"", "[apps.table]\nname = \"u\"")).unwrap_err();
-        assert!(err.to_string().contains("not a DynamoDB table name"), "{err}");
+        let err = with(|s| {
+            s.replace(
+                "[apps.table]\nname = \"users\"",
+                "[apps.table]\nname = \"u\"",
+            )
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("not a DynamoDB table name"),
+            "{err}"
+        );
     }
 
     #[test]

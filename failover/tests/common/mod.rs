@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use failover::local::{LocalCluster, LocalClusterConfig};
 use failover::{Client, ClientConfig};
+use local_arc::{LocalCluster, LocalClusterConfig};
 use topology::manifest::Manifest;
 use topology::{AppName, Region, Topology};
 
@@ -25,7 +25,7 @@ pub async fn world() -> World {
 }
 
 pub async fn world_with(tune: impl FnOnce(&mut LocalClusterConfig)) -> World {
-    let topology = Topology::example();
+    let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
     let mut config = LocalClusterConfig::ephemeral(&topology);
     tune(&mut config);
     let cluster = LocalCluster::start(&topology, config).await.unwrap();

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use topology::{App, AppKind, Topology};
+use topology::{App, GatewayApp, ServiceApp, Topology};
 
 use super::plan::{RegionRole, StackPrefix};
 use super::template::{Template, get_att, if_, pascal, reference, sub};
@@ -48,7 +48,7 @@ pub fn template(
     let region = role.of(&topology.regions);
     let mut t = Template::new(format!(
         "App {} in {region} ({}): Regional REST API, custom domain and failover record",
-        app.name,
+        app.name(),
         role.failover()
     ));
     parameters(&mut t, app);
@@ -56,17 +56,17 @@ pub fn template(
         "Api",
         "AWS::ApiGateway::RestApi",
         json!({
-            "Name": format!("{prefix}-{}", app.name),
-            "Description": format!("{} in {region}", app.name),
+            "Name": format!("{prefix}-{}", app.name()),
+            "Description": format!("{} in {region}", app.name()),
             "EndpointConfiguration": { "Types": ["REGIONAL"] },
         }),
     );
-    let methods = match app.kind {
-        AppKind::Service => {
-            function(&mut t, app);
+    let methods = match app {
+        App::Service(service) => {
+            function(&mut t, service);
             lambda_proxy(&mut t)
         }
-        AppKind::Gateway => gateway_routes(&mut t, topology, app),
+        App::Gateway(gateway) => gateway_routes(&mut t, topology, gateway),
     };
     stage(&mut t, &methods);
     custom_domain(&mut t, topology, app, role);
@@ -106,7 +106,7 @@ fn parameters(t: &mut Template, app: &App) {
         "CreateCertificate",
         json!({ "Fn::Equals": [reference(PARAM_CERTIFICATE), ""] }),
     );
-    if app.kind == AppKind::Service {
+    if app.as_service().is_some() {
         t.parameter(
             PARAM_BUCKET,
             "This Region's artifacts bucket (bootstrap stack)",
@@ -122,11 +122,11 @@ fn parameters(t: &mut Template, app: &App) {
 }
 
 /// The function, its log group and its least-privilege role: its own table and its GSIs only.
-fn function(t: &mut Template, app: &App) {
+fn function(t: &mut Template, app: &ServiceApp) {
     let table_arn =
         "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}";
     let mut data_resources = vec![sub(table_arn)];
-    for index in app.table.iter().flat_map(|table| &table.indexes) {
+    for index in &app.table().indexes {
         data_resources.push(sub(&format!("{table_arn}/index/{}", index.name)));
     }
     t.resource(
@@ -144,7 +144,7 @@ fn function(t: &mut Template, app: &App) {
                 "Action": "sts:AssumeRole"
             } ] },
             "Policies": [ {
-                "PolicyName": format!("{}-least-privilege", app.name),
+                "PolicyName": format!("{}-least-privilege", app.name()),
                 "PolicyDocument": { "Version": "2012-10-17", "Statement": [
                     {
                         "Sid": "OwnLogs", "Effect": "Allow",
@@ -153,7 +153,7 @@ fn function(t: &mut Template, app: &App) {
                     },
                     {
                         "Sid": "OwnTable", "Effect": "Allow",
-                        "Action": kit::dynamo::IAM_ACTIONS,
+                        "Action": topology::manifest::SERVICE_TABLE_ACTIONS,
                         "Resource": data_resources
                     }
                 ] }
@@ -164,7 +164,7 @@ fn function(t: &mut Template, app: &App) {
         "Function",
         "AWS::Lambda::Function",
         json!({
-            "Description": format!("The {} service", app.name),
+            "Description": format!("The {} service", app.name()),
             "Runtime": "provided.al2023",
             "Architectures": ["arm64"],
             "Handler": "bootstrap",
@@ -228,7 +228,7 @@ fn lambda_proxy(t: &mut Template) -> Vec<String> {
 }
 
 /// The gateway: MOCK `/` and `/health`, and an HTTP proxy per route to the service subdomain.
-fn gateway_routes(t: &mut Template, topology: &Topology, app: &App) -> Vec<String> {
+fn gateway_routes(t: &mut Template, topology: &Topology, app: &GatewayApp) -> Vec<String> {
     t.resource(
         "HealthResource",
         "AWS::ApiGateway::Resource",
@@ -239,18 +239,18 @@ fn gateway_routes(t: &mut Template, topology: &Topology, app: &App) -> Vec<Strin
         t,
         "RootMethod",
         get_att("Api", "RootResourceId"),
-        app.name.as_str(),
+        app.name().as_str(),
         false,
     );
     mock_method(
         t,
         "HealthMethod",
         reference("HealthResource"),
-        app.name.as_str(),
+        app.name().as_str(),
         true,
     );
     let mut created: Map<String, Value> = Map::new();
-    for (prefix, target) in &app.routes {
+    for (prefix, target) in app.routes() {
         let base = format!(
             "https://{}{prefix}",
             topology.domain.subdomain(target.as_str())
@@ -411,7 +411,7 @@ fn stage(t: &mut Template, methods: &[String]) {
 
 /// The Regional custom domain, its certificate, the base path mapping and the failover record.
 fn custom_domain(t: &mut Template, topology: &Topology, app: &App, role: RegionRole) {
-    let hostname = topology.domain.subdomain(app.name.as_str());
+    let hostname = topology.domain.subdomain(app.name().as_str());
     let region = role.of(&topology.regions);
     let certificate = t.resource(
         "Certificate",
@@ -445,7 +445,7 @@ fn custom_domain(t: &mut Template, topology: &Topology, app: &App, role: RegionR
             "HostedZoneId": reference(PARAM_HOSTED_ZONE),
             "Name": format!("{hostname}."),
             "Type": "A",
-            "SetIdentifier": format!("{}-{region}", app.name),
+            "SetIdentifier": format!("{}-{region}", app.name()),
             "Failover": role.failover(),
             "HealthCheckId": reference(PARAM_HEALTH_CHECK),
             "AliasTarget": {

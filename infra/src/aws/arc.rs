@@ -22,19 +22,19 @@ pub const OUTPUT_CLUSTER_ARN: &str = "ClusterArn";
 
 /// Output key of an app's control panel ARN.
 pub fn output_control_panel(app: &App) -> String {
-    format!("{}ControlPanelArn", pascal(app.name.as_str()))
+    format!("{}ControlPanelArn", pascal(app.name().as_str()))
 }
 
 /// Output key of an app's safety rule ARN.
 pub fn output_safety_rule(app: &App) -> String {
-    format!("{}SafetyRuleArn", pascal(app.name.as_str()))
+    format!("{}SafetyRuleArn", pascal(app.name().as_str()))
 }
 
 /// Output key of an app's routing control ARN in one Region.
 pub fn output_routing_control(app: &App, role: RegionRole) -> String {
     format!(
         "{}{}RoutingControlArn",
-        pascal(app.name.as_str()),
+        pascal(app.name().as_str()),
         role.pascal()
     )
 }
@@ -43,7 +43,7 @@ pub fn output_routing_control(app: &App, role: RegionRole) -> String {
 pub fn output_health_check(app: &App, role: RegionRole) -> String {
     format!(
         "{}{}HealthCheckId",
-        pascal(app.name.as_str()),
+        pascal(app.name().as_str()),
         role.pascal()
     )
 }
@@ -84,12 +84,12 @@ fn app_controls(
     cluster: &Value,
     last: &mut Option<String>,
 ) {
-    let id = pascal(app.name.as_str());
+    let id = pascal(app.name().as_str());
     let panel = format!("{id}ControlPanel");
     let resource = t.resource(
         &panel,
         "AWS::Route53RecoveryControl::ControlPanel",
-        json!({ "Name": format!("{prefix}-{}", app.name), "ClusterArn": cluster }),
+        json!({ "Name": format!("{prefix}-{}", app.name()), "ClusterArn": cluster }),
     );
     one_at_a_time(resource, &panel, last);
     let mut controls = Vec::new();
@@ -100,7 +100,7 @@ fn app_controls(
             &control,
             "AWS::Route53RecoveryControl::RoutingControl",
             json!({
-                "Name": format!("{prefix}-{}-{region}", app.name),
+                "Name": format!("{prefix}-{}-{region}", app.name()),
                 "ClusterArn": cluster,
                 "ControlPanelArn": reference(&panel),
             }),
@@ -109,7 +109,7 @@ fn app_controls(
         health_check(t, prefix, app, role, region, &control);
         t.output(
             &output_routing_control(app, role),
-            &format!("Routing control of {} in {region}", app.name),
+            &format!("Routing control of {} in {region}", app.name()),
             reference(&control),
         );
         controls.push(reference(&control));
@@ -119,7 +119,7 @@ fn app_controls(
         &rule,
         "AWS::Route53RecoveryControl::SafetyRule",
         json!({
-            "Name": format!("{prefix}-{}-at-least-one-on", app.name),
+            "Name": format!("{prefix}-{}-at-least-one-on", app.name()),
             "ControlPanelArn": reference(&panel),
             "AssertionRule": {
                 "AssertedControls": controls,
@@ -132,12 +132,12 @@ fn app_controls(
     one_at_a_time(resource, &rule, last);
     t.output(
         &output_control_panel(app),
-        &format!("Control panel of {}", app.name),
+        &format!("Control panel of {}", app.name()),
         reference(&panel),
     );
     t.output(
         &output_safety_rule(app),
-        &format!("Safety rule of {}: at least one Region ON", app.name),
+        &format!("Safety rule of {}: at least one Region ON", app.name()),
         reference(&rule),
     );
 }
@@ -164,20 +164,24 @@ fn health_check(
     region: &Region,
     control: &str,
 ) {
-    let check = format!("{}{}HealthCheck", pascal(app.name.as_str()), role.pascal());
+    let check = format!(
+        "{}{}HealthCheck",
+        pascal(app.name().as_str()),
+        role.pascal()
+    );
     t.resource(
         &check,
         "AWS::Route53::HealthCheck",
         json!({
             "HealthCheckConfig": { "Type": "RECOVERY_CONTROL", "RoutingControlArn": reference(control) },
-            "HealthCheckTags": [ { "Key": "Name", "Value": format!("{prefix}-{}-{region}", app.name) } ],
+            "HealthCheckTags": [ { "Key": "Name", "Value": format!("{prefix}-{}-{region}", app.name()) } ],
         }),
     );
     t.output(
         &output_health_check(app, role),
         &format!(
             "Health check of {} in {region}, bound to its routing control",
-            app.name
+            app.name()
         ),
         reference(&check),
     );

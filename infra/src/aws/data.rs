@@ -2,13 +2,13 @@
 //! replica in each Region (on demand, the service's GSIs, streams, PITR, encryption).
 
 use serde_json::{Value, json};
-use topology::{App, Table, Topology};
+use topology::{AppName, Table, Topology};
 
 use super::template::{Template, pascal, reference};
 
 /// Output key of a service's table name.
-pub fn output_table_name(app: &App) -> String {
-    format!("{}TableName", pascal(app.name.as_str()))
+pub fn output_table_name(app: &AppName) -> String {
+    format!("{}TableName", pascal(app.as_str()))
 }
 
 /// The partition key every service table uses (see `topology::Table`).
@@ -20,8 +20,8 @@ pub fn template(topology: &Topology) -> Template {
         "Data: one DynamoDB global table per service, replicated between the two Regions",
     );
     for app in topology.services() {
-        let Some(table) = &app.table else { continue };
-        let id = format!("{}Table", pascal(app.name.as_str()));
+        let table = app.table();
+        let id = format!("{}Table", pascal(app.name().as_str()));
         let replicas: Vec<Value> = topology
             .regions
             .both()
@@ -30,7 +30,7 @@ pub fn template(topology: &Topology) -> Template {
                 json!({
                     "Region": region.as_str(),
                     "PointInTimeRecoverySpecification": { "PointInTimeRecoveryEnabled": true },
-                    "Tags": [ { "Key": "app", "Value": app.name.as_str() } ],
+                    "Tags": [ { "Key": "app", "Value": app.name().as_str() } ],
                 })
             })
             .collect();
@@ -53,8 +53,8 @@ pub fn template(topology: &Topology) -> Template {
         resource.insert("DeletionPolicy".into(), "Delete".into());
         resource.insert("UpdateReplacePolicy".into(), "Delete".into());
         t.output(
-            &output_table_name(app),
-            &format!("The {} table", app.name),
+            &output_table_name(app.name()),
+            &format!("The {} table", app.name()),
             reference(&id),
         );
     }

@@ -65,7 +65,7 @@ fn app_entry(
     app_def: &App,
 ) -> Result<AppEntry, ManifestBuildError> {
     let arc = names.arc();
-    let hostname = topology.domain.subdomain(app_def.name.as_str());
+    let hostname = topology.domain.subdomain(app_def.name().as_str());
     let mut routing_controls = Vec::new();
     let mut regional_urls = Vec::new();
     for role in RegionRole::BOTH {
@@ -74,7 +74,7 @@ fn app_entry(
             region: region.clone(),
             arn: arc_output(outputs, &arc, &arc::output_routing_control(app_def, role))?,
         });
-        let stack = names.app(&app_def.name, &region);
+        let stack = names.app(app_def.name(), &region);
         if let Some(url) = outputs
             .get(&stack)
             .and_then(|o| o.get(app::OUTPUT_REGIONAL_URL))
@@ -86,7 +86,7 @@ fn app_entry(
         }
     }
     Ok(AppEntry {
-        name: app_def.name.clone(),
+        name: app_def.name().clone(),
         url: format!("https://{hostname}"),
         hostname,
         control_panel_arn: arc_output(outputs, &arc, &arc::output_control_panel(app_def))?,
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn a_missing_or_malformed_output_is_named() {
-        let topology = Topology::example();
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let names = StackNames::new(&topology, &StackPrefix::default());
         let err = build(&topology, &names, &Outputs::new(), vec![]).unwrap_err();
         assert!(err.to_string().contains("ClusterArn"), "{err}");

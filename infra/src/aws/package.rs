@@ -81,12 +81,12 @@ pub fn find_packages(dir: &Path, topology: &Topology) -> Result<Vec<LambdaPackag
         .map(|app| {
             let found: Vec<&String> = entries
                 .iter()
-                .filter(|f| named_hash(f, &app.name).is_some())
+                .filter(|f| named_hash(f, app.name()).is_some())
                 .collect();
             let file = match found[..] {
                 [] => {
                     return Err(PackageError::Missing {
-                        app: app.name.clone(),
+                        app: app.name().clone(),
                         dir: shown.clone(),
                     });
                 }
@@ -98,13 +98,13 @@ pub fn find_packages(dir: &Path, topology: &Topology) -> Result<Vec<LambdaPackag
                         .collect::<Vec<_>>()
                         .join(", ");
                     return Err(PackageError::Ambiguous {
-                        app: app.name.clone(),
+                        app: app.name().clone(),
                         dir: shown.clone(),
                         found,
                     });
                 }
             };
-            check(dir, file, &app.name)
+            check(dir, file, app.name())
         })
         .collect()
 }
@@ -251,10 +251,10 @@ mod tests {
     #[test]
     fn packages_are_found_and_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let topology = Topology::example();
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         for app in topology.services() {
-            let bytes = format!("zip of {}", app.name).into_bytes();
-            let name = format!("{}-{}.zip", app.name, content_hash(&bytes));
+            let bytes = format!("zip of {}", app.name()).into_bytes();
+            let name = format!("{}-{}.zip", app.name(), content_hash(&bytes));
             std::fs::write(dir.path().join(name), bytes).unwrap();
         }
         let found = find_packages(dir.path(), &topology).unwrap();
@@ -269,11 +269,11 @@ mod tests {
     #[test]
     fn a_renamed_package_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let topology = Topology::example();
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         for app in topology.services() {
             std::fs::write(
                 dir.path()
-                    .join(format!("{}-0000000000000000.zip", app.name)),
+                    .join(format!("{}-0000000000000000.zip", app.name())),
                 b"x",
             )
             .unwrap();
@@ -286,7 +286,11 @@ mod tests {
     #[test]
     fn a_missing_package_says_how_to_build_it() {
         let dir = tempfile::tempdir().unwrap();
-        let err = find_packages(dir.path(), &Topology::example()).unwrap_err();
+        let err = find_packages(
+            dir.path(),
+            &Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("just build-lambdas"), "{err}");
     }
 }

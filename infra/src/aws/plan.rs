@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use topology::{AppKind, AppName, Region, Regions, Topology};
+use topology::{AppName, Region, Regions, Topology};
 
 use super::template::{MAX_BODY_BYTES, Template};
 use super::{app, arc, bootstrap, data};
@@ -194,8 +194,8 @@ impl DeployInputs {
                 .services()
                 .map(|a| {
                     (
-                        a.name.clone(),
-                        format!("<{}-package, hashed at deploy>", a.name),
+                        a.name().clone(),
+                        format!("<{}-package, hashed at deploy>", a.name()),
                     )
                 })
                 .collect(),
@@ -302,10 +302,10 @@ fn app_stack(
             output(names.arc(), arc::output_health_check(app_def, role)),
         ),
     ];
-    if app_def.kind == AppKind::Service {
+    if app_def.as_service().is_some() {
         let key = inputs
             .code_keys
-            .get(&app_def.name)
+            .get(app_def.name())
             .cloned()
             .unwrap_or_default();
         parameters.extend([
@@ -319,13 +319,13 @@ fn app_stack(
             (app::PARAM_CODE_KEY.to_owned(), ParamValue::Literal(key)),
             (
                 app::PARAM_TABLE.to_owned(),
-                output(names.data(), data::output_table_name(app_def)),
+                output(names.data(), data::output_table_name(app_def.name())),
             ),
         ]);
     }
     StackSpec {
-        id: names.app(&app_def.name, region),
-        kind: StackKind::App(app_def.name.clone(), role),
+        id: names.app(app_def.name(), region),
+        kind: StackKind::App(app_def.name().clone(), role),
         template: app::template(topology, prefix, app_def, role),
         parameters,
     }
@@ -396,7 +396,7 @@ mod tests {
     #[test]
     fn templates_over_cloudformations_size_limit_are_refused_before_deploying() {
         let plan = |apps: usize| {
-            let mut text = include_str!("../../../topology.toml").to_owned();
+            let mut text = testkit::FIXTURE_TOPOLOGY.to_owned();
             for i in 0..apps {
                 text.push_str(&format!(
                     "\n[[apps]]\nname = \"extra{i}\"\nkind = \"service\"\n[apps.table]\nname = \"extra{i}\"\n"
@@ -417,7 +417,7 @@ mod tests {
 
     #[test]
     fn the_plan_deploys_in_four_phases_across_three_regions() {
-        let topology = Topology::example();
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let plan = Plan::new(
             &topology,
             &StackPrefix::default(),

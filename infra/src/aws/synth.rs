@@ -106,7 +106,12 @@ mod tests {
         let other = dir.path().join("notes.json");
         std::fs::write(&stale, "{}").unwrap();
         std::fs::write(&other, "{}").unwrap();
-        let written = write(&Topology::example(), &StackPrefix::default(), dir.path()).unwrap();
+        let written = write(
+            &Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
+            &StackPrefix::default(),
+            dir.path(),
+        )
+        .unwrap();
         assert_eq!(written.len(), 13);
         assert!(!stale.exists(), "a stale template is left behind");
         assert!(other.exists(), "only templates are removed");

@@ -1,6 +1,6 @@
 //! The `api` app's routing table: path prefix → the service subdomain that serves it.
 
-use topology::{AppKind, AppName, DomainName, Topology};
+use topology::{AppName, DomainName, Topology};
 
 /// Why a routing table could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,12 +45,11 @@ impl RoutingTable {
     ) -> Result<Self, RoutesError> {
         let app = topology
             .app(gateway)
-            .ok_or_else(|| RoutesError::UnknownApp(gateway.clone()))?;
-        if app.kind != AppKind::Gateway {
-            return Err(RoutesError::NotAGateway(gateway.clone()));
-        }
+            .ok_or_else(|| RoutesError::UnknownApp(gateway.clone()))?
+            .as_gateway()
+            .ok_or_else(|| RoutesError::NotAGateway(gateway.clone()))?;
         let routes = app
-            .routes
+            .routes()
             .iter()
             .map(|(prefix, target)| Route {
                 prefix: prefix.clone(),
@@ -91,7 +90,7 @@ mod tests {
     use super::*;
 
     fn table() -> RoutingTable {
-        let topology = Topology::example();
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         RoutingTable::from_topology(
             &topology,
             &"api".parse().unwrap(),
@@ -151,7 +150,7 @@ mod tests {
 
     #[test]
     fn only_gateways_have_a_table() {
-        let topology = Topology::example();
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let err = RoutingTable::from_topology(
             &topology,
             &"orders".parse().unwrap(),

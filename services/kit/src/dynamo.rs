@@ -25,17 +25,8 @@ use topology::Region;
 use crate::store::{Condition, HealthCheck, Item, ItemTable, PK, Page, StoreError, VERSION, Write};
 
 /// The IAM actions [`DynamoTable`] needs on its table and its indexes: the AWS templates grant
-/// exactly these. `TransactWriteItems` is authorized item by item, as the put, delete and
-/// condition-check actions. `CreateTable` is for local use only and is not granted.
-pub const IAM_ACTIONS: &[&str] = &[
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-    "dynamodb:DescribeTable",
-];
+/// exactly these (the list lives in the topology crate, which the deploy reads).
+pub use topology::manifest::SERVICE_TABLE_ACTIONS as IAM_ACTIONS;
 
 /// A DynamoDB client for `region` through the standard AWS configuration chain (env,
 /// profile, SSO, container or instance role). `endpoint` points it at a DynamoDB-compatible

@@ -47,11 +47,13 @@ pub mod http;
 pub mod memory;
 pub mod problem;
 pub mod serve;
+pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod validate;
 
 pub use problem::{FieldError, Problem};
+pub use service::{IndexSpec, Service};
 pub use topology::Region;
 
 /// The result of a handler or a domain operation seen from HTTP: errors are problems.

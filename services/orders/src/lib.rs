@@ -39,12 +39,27 @@ pub fn local_router(region: Region, table: Arc<MemoryTable>) -> Router {
     router(Arc::new(OrderTable::new(table)), region)
 }
 
-/// The orders table as topology.toml (compiled in) describes it: its name and the
-/// `by-user` index (partition `user_id`, sort `id`) that `GET /orders` queries.
+/// The orders table: its name and the `by-user` index (partition `user_id`, sort `id`) that
+/// `GET /orders` queries.
 pub fn table_spec() -> topology::Table {
-    let name: topology::AppName = NAME.parse().expect("`orders` is an app name");
-    topology::Topology::example()
-        .app(&name)
-        .and_then(|app| app.table.clone())
-        .expect("topology.toml describes the orders table")
+    topology::Table {
+        name: NAME.to_owned(),
+        indexes: vec![topology::Index {
+            name: "by-user".to_owned(),
+            partition_key: "user_id".to_owned(),
+            sort_key: Some("id".to_owned()),
+        }],
+    }
 }
+
+/// The orders service, as the local world and the binaries see it.
+pub const SERVICE: kit::Service = kit::Service {
+    name: NAME,
+    version: env!("CARGO_PKG_VERSION"),
+    indexes: &[kit::IndexSpec {
+        name: "by-user",
+        partition_key: "user_id",
+        sort_key: Some("id"),
+    }],
+    router: |table, region| router(Arc::new(OrderTable::new(table)), region),
+};

@@ -42,12 +42,18 @@ pub fn local_router(region: Region, table: Arc<MemoryTable>) -> Router {
     router(Arc::new(PaymentTable::new(table)), region)
 }
 
-/// The payments table as topology.toml (compiled in) describes it. It has no index:
-/// payments and idempotency records are read by key only.
+/// The payments table. It has no index: payments and idempotency records are read by key only.
 pub fn table_spec() -> topology::Table {
-    let name: topology::AppName = NAME.parse().expect("`payments` is an app name");
-    topology::Topology::example()
-        .app(&name)
-        .and_then(|app| app.table.clone())
-        .expect("topology.toml describes the payments table")
+    topology::Table {
+        name: NAME.to_owned(),
+        indexes: Vec::new(),
+    }
 }
+
+/// The payments service, as the local world and the binaries see it.
+pub const SERVICE: kit::Service = kit::Service {
+    name: NAME,
+    version: env!("CARGO_PKG_VERSION"),
+    indexes: &[],
+    router: |table, region| router(Arc::new(PaymentTable::new(table)), region),
+};

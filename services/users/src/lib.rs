@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use kit::ServiceInfo;
 use kit::memory::MemoryTable;
-use topology::{Region, Table, Topology};
+use topology::{Region, Table};
 
 pub use api::{CreateUser, UpdateUser, UserBody, UserList};
 pub use store::{DynamoUserStore, ItemUserStore, MemoryUserStore, UserStore, UserStoreError};
@@ -49,15 +49,18 @@ pub fn local_router(region: Region, table: Arc<MemoryTable>) -> Router {
     )
 }
 
-/// The service's DynamoDB table as `topology.toml` (built in) describes it.
+/// The service's DynamoDB table: no index, users are read by key or scanned.
 pub fn table() -> Table {
-    let topology = Topology::example();
-    topology
-        .services()
-        .find(|app| app.name.as_str() == NAME)
-        .and_then(|app| app.table.clone())
-        .unwrap_or_else(|| Table {
-            name: NAME.to_owned(),
-            indexes: Vec::new(),
-        })
+    Table {
+        name: NAME.to_owned(),
+        indexes: Vec::new(),
+    }
 }
+
+/// The users service, as the local world and the binaries see it.
+pub const SERVICE: kit::Service = kit::Service {
+    name: NAME,
+    version: env!("CARGO_PKG_VERSION"),
+    indexes: &[],
+    router: |table, region| router(Arc::new(ItemUserStore::new(table, region.clone())), region),
+};

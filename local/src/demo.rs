@@ -1,4 +1,4 @@
-//! `infra demo`: the local world with traffic and a scripted failover drill, narrated step by
+//! `local-world demo`: the local world with traffic and a scripted failover drill, narrated step by
 //! step with what was expected and what was measured, then the traffic report.
 //!
 //! The drill: steady state; shift `orders` to the secondary while the other apps stay put;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use failover::{Client, ClientConfig, ShiftOptions};
 use loadtest::{LiveView, Report, Run, RunConfig, Scenario};
-use topology::{AppKind, AppName, Region, Topology};
+use topology::{AppName, Region, Topology};
 
 use super::{DemoArgs, World, control, describe};
 
@@ -198,7 +198,7 @@ impl Drill {
     /// The service the drill uses for a role: the one named as in the shipped topology, else
     /// the `nth` service, so the drill still runs after a team renames its services.
     fn service(&self, name: &str, nth: usize) -> AppName {
-        let services: Vec<&AppName> = self.world.topology().services().map(|a| &a.name).collect();
+        let services: Vec<&AppName> = self.world.topology().services().map(|a| a.name()).collect();
         services
             .iter()
             .find(|a| a.as_str() == name)
@@ -316,14 +316,14 @@ impl Drill {
     /// hostname now: the gateway's and the upstream's Regions.
     async fn through_gateway(&self, service: &AppName) -> Option<(String, String)> {
         let topology = self.world.topology();
-        let gateway = topology.apps.iter().find(|a| a.kind == AppKind::Gateway)?;
+        let gateway = topology.gateways().next()?;
         let (prefix, _) = gateway
-            .routes
+            .routes()
             .iter()
             .find(|(_, target)| *target == service)?;
-        let address = self.world.dns().answer(&gateway.name)?.address;
+        let address = self.world.dns().answer(gateway.name())?.address;
         let port = topology.local.app_port;
-        let host = format!("{}.{}", gateway.name, topology.local.domain);
+        let host = format!("{}.{}", gateway.name(), topology.local.domain);
         let client = reqwest::Client::builder()
             .resolve(&host, SocketAddr::new(address.into(), port))
             .timeout(Duration::from_secs(2))
@@ -489,7 +489,7 @@ impl Drill {
                 .world
                 .topology()
                 .services()
-                .map(|a| a.name.clone())
+                .map(|a| a.name().clone())
                 .collect(),
             rate_per_app: (self.pace.rate_per_app / 4).max(2),
             duration: Some(self.pace.consistency),

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use topology::Region;
 
-use super::{LocalClusterError, Shared, protocol};
+use crate::{LocalClusterError, Shared, protocol};
 
 pub(crate) struct Endpoint {
     pub(crate) region: Region,

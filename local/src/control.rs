@@ -10,8 +10,8 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use failover::local::Fault;
 use kit::Problem;
+use local_arc::Fault;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 use topology::{AppName, Region};
@@ -26,7 +26,7 @@ use super::world::{AppState, World, WorldState};
 #[derive(OpenApi)]
 #[openapi(info(
     title = "local world control API",
-    description = "State and faults of the local world (`infra local`)."
+    description = "State and faults of the local world (`local-world run`)."
 ))]
 struct ApiDoc;
 

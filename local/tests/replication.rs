@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use infra::local::replication::Replicator;
 use kit::memory::{Condition, Item, MemoryTable};
+use local_world::replication::Replicator;
 use topology::Region;
 
 fn regions() -> (Region, Region) {

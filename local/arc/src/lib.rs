@@ -188,7 +188,7 @@ impl LocalCluster {
         let apps: Vec<AppControls> = topology
             .apps
             .iter()
-            .map(|app| app_controls(&app.name, topology))
+            .map(|app| app_controls(app.name(), topology))
             .collect();
         let mut state = ClusterState::default();
         for app in &apps {
@@ -325,7 +325,7 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
         .apps
         .iter()
         .map(|app| {
-            let a = app_controls(&app.name, topology);
+            let a = app_controls(app.name(), topology);
             AppEntry {
                 hostname: format!("{}.{domain}", a.app),
                 url: format!("http://{}.{domain}:{port}", a.app),
@@ -426,7 +426,7 @@ mod tests {
 
     #[test]
     fn arns_are_stable_and_distinct_per_app() {
-        let topology = Topology::example();
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let orders: AppName = "orders".parse().unwrap();
         let users: AppName = "users".parse().unwrap();
         let a = app_controls(&orders, &topology);

@@ -50,7 +50,7 @@ pub enum DnsError {
         what: &'static str,
     },
     #[error(
-        "cannot listen for DNS on {addr}: {reason} (another `infra local` running? change local.dns_listen in topology.toml)"
+        "cannot listen for DNS on {addr}: {reason} (another `local-world run` running? change local.dns_listen in topology.toml)"
     )]
     Bind {
         addr: SocketAddr,
@@ -113,9 +113,9 @@ impl ZoneConfig {
             .iter()
             .map(|app| {
                 Ok(FailoverPair {
-                    app: app.name.clone(),
-                    primary: target(&app.name, &regions.primary)?,
-                    secondary: target(&app.name, &regions.secondary)?,
+                    app: app.name().clone(),
+                    primary: target(app.name(), &regions.primary)?,
+                    secondary: target(app.name(), &regions.secondary)?,
                 })
             })
             .collect::<Result<_, DnsError>>()?;
@@ -516,12 +516,12 @@ mod tests {
             region: "us-east-1".parse().unwrap(),
             url: "http://127.0.0.1:1".into(),
         };
-        failover::local::manifest_for(topology, vec![endpoint])
+        local_arc::manifest_for(topology, vec![endpoint])
     }
 
     #[test]
     fn the_zone_pairs_each_app_with_its_addresses_and_controls() {
-        let topology = Topology::example();
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let manifest = manifest(&topology);
         let zone = ZoneConfig::from_manifest(&topology, &manifest).unwrap();
         assert_eq!(zone.pairs.len(), topology.apps.len());
@@ -542,7 +542,7 @@ mod tests {
 
     #[test]
     fn a_missing_routing_control_is_named() {
-        let topology = Topology::example();
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let mut manifest = manifest(&topology);
         manifest.apps[1].routing_controls.pop();
         let err = ZoneConfig::from_manifest(&topology, &manifest).unwrap_err();

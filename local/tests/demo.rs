@@ -23,7 +23,7 @@ async fn infra_demo_quick_passes_and_writes_its_report() {
     let started = Instant::now();
     let output = tokio::time::timeout(
         Duration::from_secs(60),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_infra"))
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_local-world"))
             .arg("demo")
             .arg("--quick")
             .arg("--config")

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use axum::Router;
-use failover::local::{LocalCluster, LocalClusterConfig};
 use kit::memory::MemoryTable;
+use local_arc::{LocalCluster, LocalClusterConfig};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use topology::manifest::{AppEntry, Cluster, Environment, MANIFEST_VERSION, Manifest, RegionalUrl};
-use topology::{App, AppKind, AppName, Region, RoutingControlArn, Topology};
+use topology::{App, AppName, Region, RoutingControlArn, Topology};
 
 use super::dns::{DnsServer, FailoverAnswer, RoutingControlStates, ZoneConfig};
 use super::instance::{BindError, Instance, InstanceStatus, loopback_alias_commands};
@@ -121,7 +121,7 @@ impl World {
             .await
             .with_context(|| {
                 format!(
-                    "cannot listen for the control API on {} (another `infra local` running? change local.control_listen in topology.toml)",
+                    "cannot listen for the control API on {} (another `local-world run` running? change local.control_listen in topology.toml)",
                     topology.local.control_listen
                 )
             })?;
@@ -132,8 +132,8 @@ impl World {
             .map(|app| {
                 let [p, s] = topology.regions.both();
                 (
-                    tables[&(app.name.clone(), p.clone())].clone(),
-                    tables[&(app.name.clone(), s.clone())].clone(),
+                    tables[&(app.name().clone(), p.clone())].clone(),
+                    tables[&(app.name().clone(), s.clone())].clone(),
                 )
             })
             .collect();
@@ -283,14 +283,14 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
         .iter()
         .map(|app| {
             let Some((control_panel_arn, routing_controls, safety_rule_arn)) =
-                cluster.app_controls(&app.name)
+                cluster.app_controls(app.name())
             else {
-                bail!("the local ARC cluster has no controls for `{}`", app.name);
+                bail!("the local ARC cluster has no controls for `{}`", app.name());
             };
             Ok(AppEntry {
-                name: app.name.clone(),
-                hostname: format!("{}.{domain}", app.name),
-                url: format!("http://{}.{domain}:{port}", app.name),
+                name: app.name().clone(),
+                hostname: format!("{}.{domain}", app.name()),
+                url: format!("http://{}.{domain}:{port}", app.name()),
                 control_panel_arn,
                 safety_rule_arn,
                 routing_controls,
@@ -300,7 +300,7 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
                     .into_iter()
                     .map(|region| RegionalUrl {
                         region: region.clone(),
-                        url: format!("http://{}.{region}.{domain}:{port}", app.name),
+                        url: format!("http://{}.{region}.{domain}:{port}", app.name()),
                     })
                     .collect(),
             })
@@ -324,26 +324,14 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
 fn tables(topology: &Topology) -> BTreeMap<(AppName, Region), Arc<MemoryTable>> {
     let mut tables = BTreeMap::new();
     for app in topology.services() {
-        let Some(table) = &app.table else { continue };
         for region in topology.regions.both() {
             tables.insert(
-                (app.name.clone(), region.clone()),
-                MemoryTable::new(&table.name, region.clone()),
+                (app.name().clone(), region.clone()),
+                MemoryTable::new(&app.table().name, region.clone()),
             );
         }
     }
     tables
-}
-
-/// The service implementations the local world can run, by app name. A team that renames
-/// or adds services maps them here.
-fn service_router(app: &AppName, region: Region, table: Arc<MemoryTable>) -> Option<Router> {
-    match app.as_str() {
-        "users" => Some(users::local_router(region, table)),
-        "orders" => Some(orders::local_router(region, table)),
-        "payments" => Some(payments::local_router(region, table)),
-        _ => None,
-    }
 }
 
 fn app_router(
@@ -353,20 +341,20 @@ fn app_router(
     tables: &BTreeMap<(AppName, Region), Arc<MemoryTable>>,
     dns_server: SocketAddr,
 ) -> anyhow::Result<Router> {
-    match app.kind {
-        AppKind::Gateway => {
-            let config =
-                gateway::GatewayConfig::local(topology, &app.name, region.clone(), dns_server)?;
+    match app {
+        App::Gateway(gateway) => {
+            let config = gateway::GatewayConfig::local(
+                topology,
+                gateway.name(),
+                region.clone(),
+                dns_server,
+            )?;
             Ok(gateway::router(config))
         }
-        AppKind::Service => {
-            let table = tables[&(app.name.clone(), region.clone())].clone();
-            service_router(&app.name, region.clone(), table).with_context(|| {
-                format!(
-                    "the local world has no implementation of service `{}`; map it in infra/src/local/world.rs",
-                    app.name
-                )
-            })
+        App::Service(service) => {
+            let table = tables[&(service.name().clone(), region.clone())].clone();
+            let implementation = crate::services::implementing(service)?;
+            Ok((implementation.router)(table, region.clone()))
         }
     }
 }
@@ -381,11 +369,11 @@ async fn start_instances(
     for app in &topology.apps {
         for region in topology.regions.both() {
             let ip = topology
-                .local_address(&app.name, region)
-                .with_context(|| format!("no loopback address for `{}` in {region}", app.name))?;
+                .local_address(app.name(), region)
+                .with_context(|| format!("no loopback address for `{}` in {region}", app.name()))?;
             let addr = SocketAddr::new(ip.into(), topology.local.app_port);
             let router = app_router(topology, app, region, tables, dns_server)?;
-            match Instance::start(app.name.clone(), region.clone(), addr, router).await {
+            match Instance::start(app.name().clone(), region.clone(), addr, router).await {
                 Ok(instance) => instances.push(instance),
                 Err(BindError::AddressMissing { .. }) => missing.push(addr.ip()),
                 Err(other) => return Err(other.into()),

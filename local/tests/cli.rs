@@ -1,4 +1,4 @@
-//! `infra local` as a user runs it: it starts, writes the manifest, answers DNS for the local
+//! `local-world run` as a user runs it: it starts, writes the manifest, answers DNS for the local
 //! domain, and on Ctrl-C (SIGINT) or SIGTERM stops cleanly and removes the manifest.
 
 use std::net::SocketAddr;
@@ -32,7 +32,7 @@ async fn infra_local_stops_cleanly_on_sigterm() {
     serves_until("TERM", (35, 36)).await;
 }
 
-/// Runs `infra local` with its Regions on 127.0.`networks`.x, checks it serves, sends
+/// Runs `local-world run` with its Regions on 127.0.`networks`.x, checks it serves, sends
 /// `signal` and expects a clean stop.
 async fn serves_until(signal: &str, networks: (u8, u8)) {
     let dir = tempfile::tempdir().unwrap();
@@ -43,8 +43,8 @@ async fn serves_until(signal: &str, networks: (u8, u8)) {
         .replace("127.0.0.1:8080", "127.0.0.1:0")
         .replace("arc_first_port = 8091", "arc_first_port = 0");
     std::fs::write(dir.path().join("topology.toml"), text).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_infra"))
-        .arg("local")
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-world"))
+        .arg("run")
         .current_dir(dir.path())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)

@@ -11,7 +11,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use infra::local::dns::{DnsServer, FailoverPair, RecordTarget, RoutingControlStates, ZoneConfig};
+use local_world::dns::{DnsServer, FailoverPair, RecordTarget, RoutingControlStates, ZoneConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use topology::{AppName, RoutingControlArn, Topology};
 
@@ -54,9 +54,9 @@ fn zone(topology: &Topology, interval: Duration) -> ZoneConfig {
             .apps
             .iter()
             .map(|a| FailoverPair {
-                app: a.name.clone(),
-                primary: target(&a.name, &regions.primary, 1),
-                secondary: target(&a.name, &regions.secondary, 2),
+                app: a.name().clone(),
+                primary: target(a.name(), &regions.primary, 1),
+                secondary: target(a.name(), &regions.secondary, 2),
             })
             .collect(),
     }
@@ -71,12 +71,12 @@ struct Fixture {
 
 impl Fixture {
     async fn start(primary_on: bool, secondary_on: bool, interval: Duration) -> Self {
-        let topology = Topology::example();
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let orders: AppName = "orders".parse().unwrap();
         let states = Arc::new(States::default());
         for app in &topology.apps {
-            states.set(&control(&app.name, 1), true);
-            states.set(&control(&app.name, 2), false);
+            states.set(&control(app.name(), 1), true);
+            states.set(&control(app.name(), 2), false);
         }
         states.set(&control(&orders, 1), primary_on);
         states.set(&control(&orders, 2), secondary_on);

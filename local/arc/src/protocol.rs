@@ -12,13 +12,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use topology::{ControlPanelArn, RoutingControlArn, SafetyRuleArn};
 
-use super::state::Refusal;
-use super::{Fault, Shared};
+use crate::state::Refusal;
+use crate::{Fault, Shared};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "ToggleCustomerAPI.";
-/// ARC's limit on UpdateRoutingControlStates.
-pub const MAX_BATCH: usize = 10;
+pub use topology::manifest::ARC_MAX_BATCH as MAX_BATCH;
 const MAX_BODY: usize = 64 * 1024;
 const DEFAULT_PAGE: usize = 500;
 /// The account the local cluster pretends to live in.

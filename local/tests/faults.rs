@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use infra::local::instance::{Degradation, Instance, InstanceStatus};
+use local_world::instance::{Degradation, Instance, InstanceStatus};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -1,14 +1,14 @@
 //! The local world end to end: both Regions, the DNS, the ARC cluster, the gateway and the
 //! replicated tables, driven as a user would (the failover library, the loadtest library,
 //! the control API). Each test runs its own world on its own loopback networks and on ports
-//! the system picks, so tests run in parallel with each other and with `infra local`.
+//! the system picks, so tests run in parallel with each other and with `local-world run`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use failover::{Client, ClientConfig, ShiftOptions};
-use infra::local::World;
 use loadtest::{Run, RunConfig, Scenario};
+use local_world::World;
 use topology::{AppName, Topology};
 
 /// The shipped topology on loopback networks of its own (`127.0.<n>.x`, `127.0.<n+1>.x`),
@@ -166,7 +166,7 @@ async fn quorum_loss_blocks_a_shift_and_changes_nothing() {
     for index in 0..3 {
         world
             .cluster()
-            .set_fault(index, failover::local::Fault::Down)
+            .set_fault(index, local_arc::Fault::Down)
             .await
             .unwrap();
     }
@@ -237,7 +237,7 @@ async fn replication_converges_and_every_acknowledged_write_is_found() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_api_shows_state_and_injects_faults() {
     let world = world(29).await;
-    let _control = infra::local::control::serve(world.clone()).unwrap();
+    let _control = local_world::control::serve(world.clone()).unwrap();
     let base = world.manifest().control_api.clone().unwrap();
     let http = reqwest::Client::new();
     let state: serde_json::Value = http

@@ -1,6 +1,7 @@
-//! The local world: the whole architecture on loopback (`infra local`) and its demo
-//! (`infra demo`), DESIGN §6.
+//! The local world: the whole architecture on loopback (`local-world run`) and its demo
+//! (`local-world demo`), with no AWS account, no Docker and no Python.
 //!
+//! - [`services`]: the services it runs, each described by its crate's descriptor;
 //! - [`dns`]: the local Route 53 (failover record pairs, health checks on routing controls);
 //! - [`instance`]: one app in one Region on its loopback address, with faults on demand;
 //! - [`replication`]: global tables between the Regions' stores;
@@ -13,6 +14,7 @@ pub mod demo;
 pub mod dns;
 pub mod instance;
 pub mod replication;
+pub mod services;
 pub mod world;
 
 use std::fmt::Write as _;
@@ -20,21 +22,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use local_arc::{LocalCluster, LocalClusterConfig};
 use topology::Topology;
 use topology::manifest::LOCAL_MANIFEST_PATH;
 
 pub use demo::demo;
 pub use world::World;
 
-/// Options of `infra local`.
+/// Options of `local-world run`.
 #[derive(Debug, clap::Args)]
-pub struct LocalArgs {
+pub struct RunArgs {
     /// The topology file to run.
     #[arg(long, default_value = "topology.toml")]
     pub config: PathBuf,
 }
 
-/// Options of `infra demo`.
+/// Options of `local-world demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// The topology file to run.
@@ -51,7 +54,7 @@ pub struct DemoArgs {
 
 /// Runs the local world until Ctrl-C or SIGTERM: writes `.local/deployment.json`, prints what runs
 /// where, and removes the manifest again on a clean shutdown.
-pub async fn local(args: LocalArgs) -> anyhow::Result<()> {
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let topology = Topology::load(&args.config)?;
     let world = Arc::new(World::start(topology).await?);
     let control = control::serve(world.clone());
@@ -74,6 +77,53 @@ pub async fn local(args: LocalArgs) -> anyhow::Result<()> {
         Err(_) => tracing::debug!("the world is still shared; its tasks end with the process"),
     }
     println!("Stopped.");
+    Ok(())
+}
+
+/// Options of `local-world arc-cluster`.
+#[derive(Debug, clap::Args)]
+pub struct ArcClusterArgs {
+    /// The topology file: its apps get a control panel, two routing controls and a safety rule.
+    #[arg(long, default_value = "topology.toml")]
+    pub config: PathBuf,
+    /// Write a manifest for the cluster here, to try `failover` against it.
+    #[arg(long, value_name = "PATH")]
+    pub write_manifest: Option<PathBuf>,
+    /// Set every app's primary ON / secondary OFF at start (as a deploy does).
+    #[arg(long)]
+    pub initialize: bool,
+}
+
+/// Runs the local ARC cluster alone until Ctrl-C or SIGTERM.
+pub async fn arc_cluster(args: ArcClusterArgs) -> anyhow::Result<()> {
+    let topology = Topology::load(&args.config)?;
+    let cluster = LocalCluster::start(&topology, LocalClusterConfig::from_topology(&topology))
+        .await
+        .context("cannot start the local ARC cluster")?;
+    let manifest = cluster.manifest(&topology);
+    println!("local ARC cluster {}", cluster.arn());
+    for (i, e) in cluster.endpoints().iter().enumerate() {
+        println!("  endpoint {i}: {:<15} {}", e.region.as_str(), e.url);
+    }
+    if let Some(path) = &args.write_manifest {
+        manifest.save(path)?;
+        println!("manifest written to {}", path.display());
+    }
+    if args.initialize {
+        let outcome =
+            failover::Client::from_manifest(&manifest, failover::ClientConfig::default())?
+                .initialize()
+                .await?;
+        let names: Vec<&str> = outcome.initialized.iter().map(|a| a.as_str()).collect();
+        println!("initialized (primary ON): {}", names.join(", "));
+    } else {
+        println!(
+            "routing controls start OFF, as on AWS (pass --initialize to set the primaries ON)"
+        );
+    }
+    println!("serving until Ctrl-C");
+    kit::serve::shutdown_signal().await;
+    cluster.shutdown().await;
     Ok(())
 }
 
