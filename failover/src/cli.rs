@@ -1,4 +1,4 @@
-//! The `failover` command line (DESIGN §8): flags, confirmation, output. `main.rs` only parses
+//! The `failover` command line: flags, confirmation, output. `main.rs` only parses
 //! and calls [`run`].
 
 use std::io::{BufRead, IsTerminal, Write};

@@ -2,7 +2,7 @@
 //!
 //! Per app it serves a failover record pair whose two health checks each follow one ARC routing
 //! control, read on an interval (the propagation delay of the real service), and answers by the
-//! three Route 53 failover rules of DESIGN §2:
+//! three Route 53 failover rules (docs/architecture.md):
 //!
 //! - primary healthy → primary;
 //! - primary unhealthy and secondary healthy → secondary;

@@ -1,4 +1,4 @@
-//! The test harness's real parts (DESIGN §5): a DynamoDB-compatible endpoint (moto's server
+//! The test harness's real parts: a DynamoDB-compatible endpoint (moto's server
 //! in a child process) and the `cfn-lint` binary.
 //!
 //! Each tool comes from `PATH` when it is there, else from the project's pinned tool

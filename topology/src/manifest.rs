@@ -1,4 +1,4 @@
-//! The deployment manifest (DESIGN §7): what a deploy wrote down, and all the failover path
+//! The deployment manifest (docs/architecture.md, "The deployment manifest"): what a deploy wrote down, and all the failover path
 //! needs. Written by `infra deploy` (AWS) and `infra local`; read by `failover` and `loadtest`.
 
 use std::net::SocketAddr;

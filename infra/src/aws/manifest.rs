@@ -1,4 +1,4 @@
-//! The deployment manifest (DESIGN §7) from the stacks' outputs and the cluster's endpoints.
+//! The deployment manifest (docs/architecture.md) from the stacks' outputs and the cluster's endpoints.
 
 use topology::manifest::{
     AppEntry, Cluster, ClusterEndpoint, Environment, MANIFEST_VERSION, Manifest, RegionalControl,

@@ -1,0 +1,24 @@
+//! Developer tasks as code: [`new_service`] scaffolds a service and wires it in; [`lambdas`]
+//! builds the Lambda packages the AWS deploy uploads.
+
+pub mod lambdas;
+pub mod new_service;
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root: the folder above this crate.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}
+
+/// Writes `text` to `path` through a temporary file in the same folder, so that a reader never
+/// sees half a file.
+pub(crate) fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let tmp = path.with_extension("xtask-tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+}
