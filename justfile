@@ -10,11 +10,15 @@ default:
 
 # Run the local world with traffic and a scripted failover drill, then report (no AWS account needed)
 demo *ARGS:
-    cargo run --release -p infra -- demo {{ARGS}}
+    cargo run -p local-world -- demo --config {{topology}} {{ARGS}}
 
 # Run the whole architecture on loopback until Ctrl-C
 local *ARGS:
-    cargo run --release -p infra -- local --config {{topology}} {{ARGS}}
+    cargo run -p local-world -- run --config {{topology}} {{ARGS}}
+
+# Add a service: services/NAME, wired into topology.toml, the gateway and the local world
+new-service NAME:
+    cargo xtask new-service {{NAME}}
 
 # Run the whole test suite (provisions moto and cfn-lint in a venv under target/ when missing)
 test *ARGS:
@@ -36,8 +40,8 @@ synth *ARGS:
     cargo run -p infra -- synth --config {{topology}} {{ARGS}}
 
 # Build each service for Lambda (arm64) into a content-addressed zip under target/lambda/
-build-lambdas:
-    bash infra/scripts/build-lambdas.sh
+build-lambdas *APPS:
+    cargo xtask build-lambdas {{APPS}}
 
 # Build, synthesize and deploy everything to both Regions, then write the manifest
 deploy-all *ARGS: build-lambdas

@@ -158,7 +158,7 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
     t
 }
 
-/// One zip per service, named by content hash, as build-lambdas.sh writes them.
+/// One zip per service, named by content hash, as `cargo xtask build-lambdas` writes them.
 fn packages(dir: &Path, topology: &Topology) -> Vec<package::LambdaPackage> {
     for a in topology.services() {
         let bytes = format!("PK fake zip of {}", a.name()).into_bytes();

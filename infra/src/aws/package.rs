@@ -1,5 +1,5 @@
 //! The Lambda packages: `target/lambda/<app>-<hash>.zip` (written by
-//! `infra/scripts/build-lambdas.sh`), uploaded by the deploy to each Region's artifacts bucket
+//! `cargo xtask build-lambdas`), uploaded by the deploy to each Region's artifacts bucket
 //! under a key that is their content hash, so an unchanged package is never uploaded twice and a
 //! changed one always updates the function.
 
