@@ -54,16 +54,16 @@ destroy-all *ARGS:
 
 # Which Region serves each app (reads the manifest)
 status *ARGS:
-    cargo run --release -p failover -- status {{ARGS}}
+    cargo run -p failover -- status {{ARGS}}
 
 # Move one app to a Region: just shift orders us-west-2
 shift APP REGION *ARGS:
-    cargo run --release -p failover -- shift {{APP}} --to {{REGION}} {{ARGS}}
+    cargo run -p failover -- shift {{APP}} --to {{REGION}} {{ARGS}}
 
 # Move every app away from a Region: just evacuate us-east-1
 evacuate REGION *ARGS:
-    cargo run --release -p failover -- evacuate {{REGION}} {{ARGS}}
+    cargo run -p failover -- evacuate {{REGION}} {{ARGS}}
 
 # Drive traffic at the deployment in the manifest and report which Region served it
 loadtest *ARGS:
-    cargo run --release -p loadtest -- run {{ARGS}}
+    cargo run -p loadtest -- run {{ARGS}}
