@@ -71,14 +71,68 @@ fn unreachable_text(operation: &str, failures: &[String], quorum_lost: bool) -> 
             "{operation}: no ARC cluster endpoint answered before the deadline; nothing was changed. Check the network path to the endpoints, or raise --deadline"
         )
     };
-    let tail: Vec<String> = failures
+    format!("{head}{}", last_error_per_endpoint(failures))
+}
+
+/// Each endpoint once, in the order they were first tried, with its last reason and how many
+/// attempts it failed: a quorum loss is five lines, however long the retries went on.
+fn last_error_per_endpoint(failures: &[String]) -> String {
+    let mut endpoints: Vec<(&str, &str, usize)> = Vec::new();
+    for failure in failures {
+        let (endpoint, reason) = failure
+            .split_once("): ")
+            .map_or((failure.as_str(), ""), |(e, r)| (e, r));
+        match endpoints.iter_mut().find(|(e, _, _)| *e == endpoint) {
+            Some(seen) => {
+                seen.1 = reason;
+                seen.2 += 1;
+            }
+            None => endpoints.push((endpoint, reason, 1)),
+        }
+    }
+    endpoints
         .iter()
-        .rev()
-        .take(10)
-        .rev()
-        .map(|f| format!("\n  - {f}"))
-        .collect();
-    format!("{head}{}", tail.concat())
+        .map(|(endpoint, reason, attempts)| {
+            let times = if *attempts == 1 {
+                String::new()
+            } else {
+                format!(" ({attempts} attempts)")
+            };
+            if reason.is_empty() {
+                format!("\n  - {endpoint}{times}")
+            } else {
+                format!("\n  - {endpoint}): {reason}{times}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_endpoint_is_listed_once_with_its_last_error() {
+        let failures: Vec<String> = (0..3)
+            .flat_map(|round| {
+                ["us-east-1 (http://a)", "us-west-2 (http://b)"]
+                    .map(|e| format!("{e}: attempt {round} failed"))
+            })
+            .collect();
+        let text = FailoverError::Unreachable {
+            operation: "ListRoutingControls",
+            failures,
+            quorum_lost: true,
+        }
+        .to_string();
+        assert_eq!(text.matches("us-east-1").count(), 1, "{text}");
+        assert_eq!(text.matches("us-west-2").count(), 1, "{text}");
+        assert!(
+            text.contains("us-east-1 (http://a): attempt 2 failed (3 attempts)"),
+            "{text}"
+        );
+        assert!(text.contains("quorum"), "{text}");
+    }
 }
 
 impl FailoverError {
