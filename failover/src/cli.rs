@@ -1,7 +1,7 @@
 //! The `failover` command line: flags, confirmation, output. `main.rs` only parses
 //! and calls [`run`].
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use topology::{AppName, Region, SafetyRuleArn};
 use crate::client::{Answer, Client, ClientConfig};
 use crate::error::{FailoverError, exit};
 use crate::ops::{ShiftOptions, ShiftOutcome, Status};
+use crate::prompt::PromptError;
 use crate::verify::{Verified, VerifyConfig, verify_all};
 
 const EXIT_CODES: &str = "\
@@ -103,23 +104,18 @@ pub struct ChangeArgs {
     pub verify_timeout: Duration,
 }
 
-/// `250ms`, `2s`, `1.5s`, `2m`.
+/// The longest timeout or deadline the CLI takes: anything longer is a typo.
+const LONGEST: Duration = Duration::from_secs(3600);
+
+/// `250ms`, `2s`, `1.5s`, `2m` (the topology's duration syntax), up to an hour.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (e.g. 500ms, 2s, 1m)"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" | "" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use ms, s or m)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+    let duration = topology::duration::parse(text).map_err(|e| e.to_string())?;
+    if duration >= LONGEST {
+        return Err(format!(
+            "`{text}` is longer than a failover timeout should be (under 1h)"
+        ));
+    }
+    Ok(duration)
 }
 
 /// Runs the command; returns the exit code.
@@ -256,25 +252,18 @@ async fn change_routing(
 
 /// Asks on the terminal; refuses to ask anything that is not one.
 fn confirm(plan: &ShiftOutcome) -> Result<(), FailoverError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(FailoverError::Usage(
-            "stdin is not a terminal, so there is no one to confirm this change: pass --yes to proceed (or --dry-run to see it)".into(),
-        ));
+    if std::io::stdin().is_terminal() {
+        print_plan(&mut std::io::stderr(), plan, "About to send");
     }
-    print_plan(&mut std::io::stderr(), plan, "About to send");
-    eprint!("Proceed? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| FailoverError::Usage(format!("cannot read the answer: {e}")))?;
-    if matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(())
-    } else {
-        Err(FailoverError::Usage(
+    match crate::prompt::confirm("Proceed?") {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(FailoverError::Usage(
             "not confirmed; nothing was changed".into(),
-        ))
+        )),
+        Err(PromptError::NotATerminal) => Err(FailoverError::Usage(
+            "stdin is not a terminal, so there is no one to confirm this change: pass --yes to proceed (or --dry-run to see it)".into(),
+        )),
+        Err(e) => Err(FailoverError::Usage(e.to_string())),
     }
 }
 

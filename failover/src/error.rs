@@ -107,6 +107,20 @@ fn last_error_per_endpoint(failures: &[String]) -> String {
         .collect()
 }
 
+impl FailoverError {
+    /// The binary's exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) | Self::Manifest(_) => exit::USAGE,
+            Self::Refused { .. } => exit::REFUSED,
+            Self::Unreachable { .. } => exit::UNREACHABLE,
+            Self::Verify(e) if e.is_timeout() => exit::VERIFY_TIMEOUT,
+            Self::Partial { source, .. } => source.exit_code(),
+            Self::Verify(_) | Self::Rejected { .. } | Self::Setup(_) => exit::OTHER,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,19 +146,5 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("quorum"), "{text}");
-    }
-}
-
-impl FailoverError {
-    /// The binary's exit code for this failure.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Usage(_) | Self::Manifest(_) => exit::USAGE,
-            Self::Refused { .. } => exit::REFUSED,
-            Self::Unreachable { .. } => exit::UNREACHABLE,
-            Self::Verify(e) if e.is_timeout() => exit::VERIFY_TIMEOUT,
-            Self::Partial { source, .. } => source.exit_code(),
-            Self::Verify(_) | Self::Rejected { .. } | Self::Setup(_) => exit::OTHER,
-        }
     }
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod error;
 pub mod ops;
+pub mod prompt;
 pub mod verify;
 
 pub use client::{Answer, Answered, Client, ClientConfig, ListedControl, require_credentials};

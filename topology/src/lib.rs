@@ -6,6 +6,7 @@
 //! dependency on purpose: the failover CLI and the local world must stay light.
 
 mod arn;
+pub mod duration;
 pub mod manifest;
 mod model;
 mod names;

@@ -61,9 +61,7 @@ fn services(root: &Path, named: &[String]) -> anyhow::Result<Vec<AppName>> {
     named
         .iter()
         .map(|name| {
-            let app: AppName = name
-                .parse()
-                .map_err(|e| anyhow::anyhow!("`{name}`: {e}"))?;
+            let app: AppName = name.parse().map_err(|e| anyhow::anyhow!("`{name}`: {e}"))?;
             topology
                 .service(&app)
                 .map(|s| s.name().clone())
@@ -89,7 +87,10 @@ fn tools_path(root: &Path) -> anyhow::Result<std::ffi::OsString> {
         .unwrap_or_else(|| root.join("target/lambda-tools"));
     let bin = venv.join("bin");
     if !bin.join("cargo-lambda").exists() {
-        eprintln!("installing cargo-lambda and ziglang into {}", venv.display());
+        eprintln!(
+            "installing cargo-lambda and ziglang into {}",
+            venv.display()
+        );
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
         run(Command::new(bin.join("pip")).args(["install", "--quiet", "cargo-lambda", "ziglang"]))?;
     }

@@ -79,7 +79,10 @@ pub fn run(root: &Path, name: &str) -> anyhow::Result<Created> {
     let name = parse_name(name)?;
     let service_dir = root.join("services").join(name.as_str());
     if service_dir.exists() {
-        bail!("{} exists already: choose another name", service_dir.display());
+        bail!(
+            "{} exists already: choose another name",
+            service_dir.display()
+        );
     }
     let originals = [
         (TOPOLOGY, read(root, TOPOLOGY)?),
@@ -349,12 +352,19 @@ name = "orders"
             "{manifest}"
         );
         let list = std::fs::read_to_string(ws.path().join(SERVICES_LIST)).unwrap();
-        assert!(list.contains("&orders::SERVICE, &inventory::SERVICE]"), "{list}");
+        assert!(
+            list.contains("&orders::SERVICE, &inventory::SERVICE]"),
+            "{list}"
+        );
         assert!(list.ends_with("fn other() {}\n"), "{list}");
         for (path, _) in TEMPLATE {
             let file = ws.path().join("services/inventory").join(path);
             let text = std::fs::read_to_string(&file).unwrap();
-            assert!(!text.contains("{{"), "{} keeps a placeholder", file.display());
+            assert!(
+                !text.contains("{{"),
+                "{} keeps a placeholder",
+                file.display()
+            );
         }
     }
 
