@@ -1,5 +1,6 @@
 //! Extractors whose rejections are problems: JSON bodies (415, 413, 400, 422 with the field's
-//! path), query strings and path parameters (400).
+//! path), query strings and path parameters (400), and resource ids in the path (404). The
+//! headers services act on have theirs in [`crate::headers`].
 
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -7,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+use crate::id::{Id, Noun};
 use crate::problem::{FieldError, Problem};
 
 /// The request body limit every service applies: 64 KiB.
@@ -182,6 +184,39 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
             .map_err(|r: PathRejection| {
                 Problem::bad_request(format!("invalid path: {}", r.body_text()))
             })
+    }
+}
+
+/// The id of a `K` in the path (the route's one parameter, e.g. `/orders/{id}`). An id that
+/// does not parse names no `K`, so it is a 404 like an unknown one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathId<K>(pub Id<K>);
+
+impl<K: Noun + 'static, S: Send + Sync> FromRequestParts<S> for PathId<K> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state).await?;
+        Id::parse(&raw)
+            .map(PathId)
+            .map_err(|_| crate::id::not_found::<K>(&raw))
+    }
+}
+
+impl<K: Noun> utoipa::IntoParams for PathId<K> {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        vec![
+            ParameterBuilder::new()
+                .name("id")
+                .parameter_in(ParameterIn::Path)
+                .required(utoipa::openapi::Required::True)
+                .description(Some(format!("The {}'s id", K::NOUN)))
+                .schema(Some(crate::id::schema()))
+                .build(),
+        ]
     }
 }
 

@@ -95,7 +95,7 @@ fn openapi_json(mut spec: utoipa::openapi::OpenApi, info: &ServiceInfo) -> Strin
     use utoipa::{PartialSchema, ToSchema};
     // Replace the whole info: utoipa-axum's default carries its own crate's metadata.
     spec.info = utoipa::openapi::InfoBuilder::new()
-        .title(info.name)
+        .title(info.name.as_ref())
         .version(info.version)
         .description(Some(format!(
             "The {} service in {}. Errors are RFC 9457 problem details (`application/problem+json`).",
@@ -239,7 +239,7 @@ mod tests {
         let region: topology::Region = "us-west-2".parse().unwrap();
         let table = MemoryTable::new("t", region.clone());
         let info = ServiceInfo {
-            name: "demo",
+            name: "demo".into(),
             version: "1.2.3",
             region,
         };
@@ -329,7 +329,7 @@ mod tests {
     async fn panics_are_problems_with_the_region() {
         let region: topology::Region = "us-west-2".parse().unwrap();
         let info = ServiceInfo {
-            name: "demo",
+            name: "demo".into(),
             version: "1",
             region: region.clone(),
         };

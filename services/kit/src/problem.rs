@@ -77,6 +77,16 @@ impl Problem {
         )
     }
 
+    /// 400: query parameters (or headers) that do not parse; lists every one. The same
+    /// status and `type` as any other request that cannot be read.
+    pub fn invalid_parameters(errors: Vec<FieldError>) -> Self {
+        Self {
+            detail: summary(&errors),
+            errors,
+            ..Self::bad_request("")
+        }
+    }
+
     /// 415: the body is not JSON.
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
         Self::new(
@@ -99,17 +109,14 @@ impl Problem {
 
     /// 422: well-formed, but some fields are invalid; lists them all.
     pub fn validation(errors: Vec<FieldError>) -> Self {
-        let detail = match errors.as_slice() {
-            [one] => format!("`{}`: {}", one.field, one.message),
-            many => format!("{} fields are invalid", many.len()),
-        };
         Self {
+            detail: summary(&errors),
             errors,
             ..Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
                 "Invalid request",
-                detail,
+                "",
             )
         }
     }
@@ -181,6 +188,14 @@ impl Problem {
     }
 }
 
+/// One field's error in words, or how many fields are wrong.
+fn summary(errors: &[FieldError]) -> String {
+    match errors {
+        [one] => format!("`{}`: {}", one.field, one.message),
+        many => format!("{} fields are invalid", many.len()),
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -220,7 +235,8 @@ pub struct ProblemDetails {
     pub status: u16,
     /// This occurrence.
     pub detail: String,
-    /// Present on validation problems (422): every offending field.
+    /// Present on validation problems (422) and unreadable parameters (400): every
+    /// offending field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }

@@ -137,7 +137,7 @@ async fn the_router_answers_api_gateway_events_under_lambda() {
     }
     let region: topology::Region = "us-east-1".parse().unwrap();
     let info = ServiceInfo {
-        name: "users",
+        name: "users".into(),
         version: "9.9.9",
         region: region.clone(),
     };

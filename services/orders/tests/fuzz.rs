@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ALICE, TestApp};
+use common::ALICE;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use reqwest::Method;
@@ -97,7 +97,7 @@ fn any_query() -> impl Strategy<Value = String> {
 #[test]
 fn random_requests_never_produce_a_5xx() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let app = runtime.block_on(TestApp::memory());
+    let app = runtime.block_on(testkit::spawn_app(&orders::SERVICE, testkit::Store::Memory));
     let mut runner = TestRunner::new(Config {
         cases: 128,
         ..Config::default()

@@ -3,23 +3,12 @@
 
 mod common;
 
-use common::{ALICE, BOB, TestApp, assert_problem, fields, order_body};
+use common::{ALICE, BOB, OrdersApp, TestApp, assert_problem, fields, order_body};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Runs each listed test body against both stores.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test] async fn $name() { super::$name(super::TestApp::memory().await).await; })*
-        }
-        mod dynamodb {
-            $(#[tokio::test] async fn $name() { super::$name(super::TestApp::dynamodb().await).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+testkit::on_both_stores!(
+    orders::SERVICE;
     place_read_and_cancel,
     lists_page_by_user_with_a_cursor,
     malformed_json_is_400,
@@ -314,7 +303,7 @@ async fn list_parameters_are_checked(app: TestApp) {
     ];
     for (query, field) in cases {
         let response = app.get(&format!("/orders?{query}")).await;
-        let problem = assert_problem(response, 422, "validation").await;
+        let problem = assert_problem(response, 400, "bad-request").await;
         assert_eq!(fields(&problem), [field], "{query}");
     }
 }
@@ -340,13 +329,9 @@ async fn health_and_identity(app: TestApp) {
 /// The store switched off: requests fail as 503 problems, and health says so.
 #[tokio::test]
 async fn an_unavailable_store_is_503() {
-    let table = kit::memory::MemoryTable::new("orders", common::region());
-    let router = orders::local_router(common::region(), table.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let client = reqwest::Client::new();
-    table.set_available(false);
+    let app = testkit::spawn_app(&orders::SERVICE, testkit::Store::Memory).await;
+    let (base, client) = (&app.base, &app.client);
+    app.set_available(false);
     let response = client
         .post(format!("{base}/orders"))
         .json(&order_body(ALICE))
@@ -362,5 +347,10 @@ async fn an_unavailable_store_is_503() {
     assert_problem(response, 503, "unavailable").await;
     let health = client.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(health.status(), 503);
-    server.abort();
+}
+
+/// The descriptor's router is the service: `GET /` names it as the descriptor does.
+#[tokio::test]
+async fn the_descriptor_serves_its_name() {
+    testkit::assert_serves_its_name(&orders::SERVICE).await;
 }

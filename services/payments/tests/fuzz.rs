@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ORDER, TestApp};
+use common::{ORDER, PaymentsApp};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
@@ -73,7 +73,7 @@ fn any_key() -> impl Strategy<Value = Option<String>> {
 fn random_requests_never_produce_a_5xx() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (app, payment_id) = runtime.block_on(async {
-        let app = TestApp::memory().await;
+        let app = testkit::spawn_app(&payments::SERVICE, testkit::Store::Memory).await;
         let paid = app.create_payment("seed").await;
         let id = paid["id"].as_str().unwrap().to_owned();
         (app, id)

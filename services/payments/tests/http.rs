@@ -3,22 +3,11 @@
 
 mod common;
 
-use common::{ORDER, TestApp, assert_problem, fields, payment_body};
+use common::{ORDER, PaymentsApp, TestApp, assert_problem, fields, payment_body};
 use serde_json::{Value, json};
 
-/// Runs each listed test body against both stores.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test] async fn $name() { super::$name(super::TestApp::memory().await).await; })*
-        }
-        mod dynamodb {
-            $(#[tokio::test] async fn $name() { super::$name(super::TestApp::dynamodb().await).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+testkit::on_both_stores!(
+    payments::SERVICE;
     capture_read_and_refund,
     the_same_key_and_body_replays_the_response,
     the_same_key_with_another_body_is_422,
@@ -371,12 +360,8 @@ async fn health_and_identity(app: TestApp) {
 /// says so, and the key stays usable once the store is back.
 #[tokio::test]
 async fn an_unavailable_store_is_503() {
-    let table = kit::memory::MemoryTable::new("payments", common::region());
-    let router = payments::local_router(common::region(), table.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let client = reqwest::Client::new();
+    let app = testkit::spawn_app(&payments::SERVICE, testkit::Store::Memory).await;
+    let (base, client) = (&app.base, &app.client);
     let pay = || {
         client
             .post(format!("{base}/payments"))
@@ -384,13 +369,18 @@ async fn an_unavailable_store_is_503() {
             .json(&payment_body(100))
             .send()
     };
-    table.set_available(false);
+    app.set_available(false);
     assert_problem(pay().await.unwrap(), 503, "unavailable").await;
     let health = client.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(health.status(), 503);
-    table.set_available(true);
+    app.set_available(true);
     let response = pay().await.unwrap();
     assert_eq!(response.status(), 201);
     assert!(!response.headers().contains_key("idempotent-replayed"));
-    server.abort();
+}
+
+/// The descriptor's router is the service: `GET /` names it as the descriptor does.
+#[tokio::test]
+async fn the_descriptor_serves_its_name() {
+    testkit::assert_serves_its_name(&payments::SERVICE).await;
 }

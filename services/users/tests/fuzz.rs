@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::TestApp;
+use common::UsersApp;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use reqwest::Method;
@@ -66,7 +66,7 @@ fn any_if_match() -> impl Strategy<Value = Option<String>> {
 fn random_bodies_never_produce_a_5xx() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (app, user_path) = runtime.block_on(async {
-        let app = TestApp::memory().await;
+        let app = testkit::spawn_app(&users::SERVICE, testkit::Store::Memory).await;
         let user = app.create_user("fuzz@example.com", "Fuzz").await;
         let path = format!("/users/{}", user["id"].as_str().unwrap());
         (app, path)
@@ -84,7 +84,7 @@ fn random_bodies_never_produce_a_5xx() {
                 } else {
                     (Method::PATCH, user_path.as_str())
                 };
-                app.send_raw(
+                app.send_if_match(
                     method,
                     path,
                     "application/json",

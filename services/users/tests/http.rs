@@ -3,23 +3,12 @@
 
 mod common;
 
-use common::{TestApp, assert_problem, fields};
+use common::{TestApp, UsersApp, assert_problem, fields};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Runs each listed test body against both stores.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test] async fn $name() { super::$name(super::TestApp::memory().await).await; })*
-        }
-        mod dynamodb {
-            $(#[tokio::test] async fn $name() { super::$name(super::TestApp::dynamodb().await).await; })*
-        }
-    };
-}
-
-on_both_stores!(
+testkit::on_both_stores!(
+    users::SERVICE;
     create_read_update_delete,
     lists_page_with_a_cursor,
     malformed_json_is_400,
@@ -129,7 +118,7 @@ async fn malformed_json_is_400(app: TestApp) {
         r#"{"email": "a@example.com", "name": "A"} x"#,
     ] {
         let response = app
-            .send_raw(
+            .send_if_match(
                 Method::POST,
                 "/users",
                 "application/json",
@@ -146,14 +135,14 @@ async fn wrong_content_type_is_415(app: TestApp) {
     let body = json!({"email": "a@example.com", "name": "A"}).to_string();
     for ct in ["text/plain", "application/x-www-form-urlencoded", ""] {
         let response = app
-            .send_raw(Method::POST, "/users", ct, body.clone(), None)
+            .send_if_match(Method::POST, "/users", ct, body.clone(), None)
             .await;
         assert_problem(response, 415, "unsupported-media-type").await;
     }
     let user = app.create_user("b@example.com", "B").await;
     let path = format!("/users/{}", user["id"].as_str().unwrap());
     let response = app
-        .send_raw(
+        .send_if_match(
             Method::PATCH,
             &path,
             "text/plain",
@@ -173,7 +162,7 @@ async fn bodies_over_64_kib_are_413(app: TestApp) {
     let name = "a".repeat(65 * 1024);
     let body = json!({"email": "a@example.com", "name": name}).to_string();
     let response = app
-        .send_raw(Method::POST, "/users", "application/json", body, None)
+        .send_if_match(Method::POST, "/users", "application/json", body, None)
         .await;
     assert_problem(response, 413, "payload-too-large").await;
     assert_eq!(app.item_count().await, 0);
@@ -378,8 +367,12 @@ async fn list_parameters_are_checked(app: TestApp) {
         ("limit=101", "limit"),
         ("cursor=nope", "cursor"),
     ] {
-        let problem =
-            assert_problem(app.get(&format!("/users?{query}")).await, 422, "validation").await;
+        let problem = assert_problem(
+            app.get(&format!("/users?{query}")).await,
+            400,
+            "bad-request",
+        )
+        .await;
         assert_eq!(fields(&problem), [field], "{query}");
     }
     assert_problem(app.get("/users?limit=many").await, 400, "bad-request").await;
@@ -408,13 +401,9 @@ async fn health_and_identity(app: TestApp) {
 /// The store switched off: requests fail as 503 problems, and health says so.
 #[tokio::test]
 async fn an_unavailable_store_is_503() {
-    let table = kit::memory::MemoryTable::new("users", common::region());
-    let router = users::local_router(common::region(), table.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let client = reqwest::Client::new();
-    table.set_available(false);
+    let app = testkit::spawn_app(&users::SERVICE, testkit::Store::Memory).await;
+    let (base, client) = (&app.base, &app.client);
+    app.set_available(false);
     let response = client
         .post(format!("{base}/users"))
         .json(&json!({"email": "a@example.com", "name": "A"}))
@@ -424,5 +413,10 @@ async fn an_unavailable_store_is_503() {
     assert_problem(response, 503, "unavailable").await;
     let health = client.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(health.status(), 503);
-    server.abort();
+}
+
+/// The descriptor's router is the service: `GET /` names it as the descriptor does.
+#[tokio::test]
+async fn the_descriptor_serves_its_name() {
+    testkit::assert_serves_its_name(&users::SERVICE).await;
 }
