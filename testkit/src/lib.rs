@@ -17,11 +17,13 @@
 //! ([`unique_name`]).
 
 #[cfg(feature = "service")]
+pub mod fuzz;
+#[cfg(feature = "service")]
 mod service;
 #[cfg(feature = "service")]
 pub use service::{
-    Binary, REGION, Store, TestApp, assert_problem, assert_serves_its_name, fields, region,
-    run_to_exit, spawn_app,
+    Binary, REGION, Store, TestApp, assert_problem, assert_serves_its_name, assert_shared_surface,
+    fields, get_json, region, run_to_exit, spawn_app, spawn_switched_off,
 };
 
 use std::ffi::OsString;

@@ -108,6 +108,14 @@ pub async fn spawn_app(service: &Service, store: Store) -> TestApp {
     }
 }
 
+/// `service` on a memory table that is switched off: every store call fails as
+/// unavailable (see [`TestApp::set_available`]).
+pub async fn spawn_switched_off(service: &Service) -> TestApp {
+    let app = spawn_app(service, Store::Memory).await;
+    app.set_available(false);
+    app
+}
+
 impl TestApp {
     /// The URL of `path`.
     pub fn url(&self, path: &str) -> String {
@@ -216,6 +224,39 @@ pub async fn assert_serves_its_name(service: &Service) {
     assert_eq!(root["service"], service.name, "{root}");
     assert_eq!(root["version"], service.version, "{root}");
     assert_eq!(root["region"], REGION, "{root}");
+}
+
+/// Asserts the surface every service shares: `GET /health` (store reachable, the app's
+/// Region), `GET /` naming `service`, `GET /openapi.json` documenting each of
+/// `operations` (`(path, method)`), and `GET /docs`. Returns the OpenAPI document.
+pub async fn assert_shared_surface(
+    app: &TestApp,
+    service: &Service,
+    operations: &[(&str, &str)],
+) -> Value {
+    let health = app.get("/health").await;
+    assert_eq!(health.status(), 200);
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(
+        (health["store"].as_str(), health["region"].as_str()),
+        (Some("reachable"), Some(REGION))
+    );
+    let root: Value = app.get("/").await.json().await.unwrap();
+    assert_eq!(root["service"], service.name);
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for (path, method) in operations {
+        assert!(
+            spec["paths"][path][method].is_object(),
+            "{method} {path} is documented"
+        );
+    }
+    assert_eq!(app.get("/docs").await.status(), 200);
+    spec
+}
+
+/// `GET url` as JSON.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 /// The fields a problem names in `errors`.

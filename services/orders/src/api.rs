@@ -320,10 +320,7 @@ async fn get_order(State(app): AppStateRef, PathId(id): PathId<Order>) -> ApiRes
 #[utoipa::path(
     get, path = "/orders", tag = "orders",
     params(ListQuery),
-    responses(
-        (status = 200, description = "One page", body = OrderList),
-        BadParameters, Unavailable,
-    )
+    responses((status = 200, description = "One page", body = OrderList), BadParameters, Unavailable)
 )]
 async fn list_orders(
     State(app): AppStateRef,

@@ -23,14 +23,11 @@ async fn place_and_read(base: &str) {
     assert_eq!(response.status(), 201);
     assert_eq!(response.headers()["x-region"], "us-west-2");
     let placed: Value = response.json().await.unwrap();
-    let read: Value = client
-        .get(format!("{base}/orders/{}", placed["id"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = testkit::get_json(
+        &client,
+        &format!("{base}/orders/{}", placed["id"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(read, placed);
     assert_eq!(read["region"], "us-west-2");
     assert!(started.elapsed() < Duration::from_secs(10));

@@ -25,14 +25,11 @@ async fn pay_and_read(base: &str) {
     let replayed = pay().await.unwrap();
     assert_eq!(replayed.headers()["idempotent-replayed"], "true");
     assert_eq!(replayed.json::<Value>().await.unwrap(), paid);
-    let read: Value = client
-        .get(format!("{base}/payments/{}", paid["id"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = testkit::get_json(
+        &client,
+        &format!("{base}/payments/{}", paid["id"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(read, paid);
     assert_eq!(read["region"], "us-west-2");
 }

@@ -8,22 +8,20 @@ use serde_json::{Value, json};
 
 testkit::on_both_stores!(
     payments::SERVICE;
-    capture_read_and_refund,
-    the_same_key_and_body_replays_the_response,
-    the_same_key_with_another_body_is_422,
-    refund_retries_replay_and_do_not_409,
-    refunding_a_refunded_payment_is_409,
-    a_missing_idempotency_key_is_428,
-    an_unusable_idempotency_key_is_400,
-    malformed_json_is_400,
-    wrong_content_type_is_415,
-    bodies_over_64_kib_are_413,
-    invalid_fields_are_422_naming_each,
-    unknown_ids_are_404,
-    twenty_concurrent_identical_posts_make_one_payment,
-    concurrent_refunds_refund_once,
+    capture_read_and_refund, the_same_key_and_body_replays_the_response,
+    the_same_key_with_another_body_is_422, refund_retries_replay_and_do_not_409,
+    refunding_a_refunded_payment_is_409, a_missing_idempotency_key_is_428,
+    an_unusable_idempotency_key_is_400, malformed_json_is_400, wrong_content_type_is_415,
+    bodies_over_64_kib_are_413, invalid_fields_are_422_naming_each, unknown_ids_are_404,
+    twenty_concurrent_identical_posts_make_one_payment, concurrent_refunds_refund_once,
     health_and_identity,
 );
+
+/// The descriptor's router is the service: `GET /` names it as the descriptor does.
+#[tokio::test]
+async fn the_descriptor_serves_its_name() {
+    testkit::assert_serves_its_name(&payments::SERVICE).await;
+}
 
 async fn capture_read_and_refund(app: TestApp) {
     let response = app.pay(&payment_body(2500), Some("pay-1")).await;
@@ -332,20 +330,33 @@ async fn concurrent_refunds_refund_once(app: TestApp) {
     );
 }
 
+/// The store switched off: requests fail as 503 problems (after bounded retries), health
+/// says so, and the key stays usable once the store is back.
+#[tokio::test]
+async fn an_unavailable_store_is_503() {
+    let app = testkit::spawn_app(&payments::SERVICE, testkit::Store::Memory).await;
+    let body = payment_body(100);
+    let pay = || app.pay(&body, Some("during-outage"));
+    app.set_available(false);
+    assert_problem(pay().await, 503, "unavailable").await;
+    assert_eq!(app.get("/health").await.status(), 503);
+    app.set_available(true);
+    let response = pay().await;
+    assert_eq!(response.status(), 201);
+    assert!(!response.headers().contains_key("idempotent-replayed"));
+}
+
 async fn health_and_identity(app: TestApp) {
-    let health = app.get("/health").await;
-    assert_eq!(health.status(), 200);
-    let health: Value = health.json().await.unwrap();
-    assert_eq!(
-        (health["store"].as_str(), health["region"].as_str()),
-        (Some("reachable"), Some("us-east-1"))
-    );
-    let root: Value = app.get("/").await.json().await.unwrap();
-    assert_eq!(root["service"], "payments");
-    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
-    assert!(spec["paths"]["/payments"]["post"].is_object());
-    assert!(spec["paths"]["/payments/{id}"]["get"].is_object());
-    assert!(spec["paths"]["/payments/{id}/refund"]["post"].is_object());
+    let spec = testkit::assert_shared_surface(
+        &app,
+        &payments::SERVICE,
+        &[
+            ("/payments", "post"),
+            ("/payments/{id}", "get"),
+            ("/payments/{id}/refund", "post"),
+        ],
+    )
+    .await;
     let params = spec["paths"]["/payments"]["post"]["parameters"].to_string();
     assert!(params.contains("Idempotency-Key"), "{params}");
     let created = &spec["paths"]["/payments"]["post"]["responses"]["201"];
@@ -353,34 +364,4 @@ async fn health_and_identity(app: TestApp) {
         created["headers"]["idempotent-replayed"].is_object(),
         "{created}"
     );
-    assert_eq!(app.get("/docs").await.status(), 200);
-}
-
-/// The store switched off: requests fail as 503 problems (after bounded retries), health
-/// says so, and the key stays usable once the store is back.
-#[tokio::test]
-async fn an_unavailable_store_is_503() {
-    let app = testkit::spawn_app(&payments::SERVICE, testkit::Store::Memory).await;
-    let (base, client) = (&app.base, &app.client);
-    let pay = || {
-        client
-            .post(format!("{base}/payments"))
-            .header("idempotency-key", "during-outage")
-            .json(&payment_body(100))
-            .send()
-    };
-    app.set_available(false);
-    assert_problem(pay().await.unwrap(), 503, "unavailable").await;
-    let health = client.get(format!("{base}/health")).send().await.unwrap();
-    assert_eq!(health.status(), 503);
-    app.set_available(true);
-    let response = pay().await.unwrap();
-    assert_eq!(response.status(), 201);
-    assert!(!response.headers().contains_key("idempotent-replayed"));
-}
-
-/// The descriptor's router is the service: `GET /` names it as the descriptor does.
-#[tokio::test]
-async fn the_descriptor_serves_its_name() {
-    testkit::assert_serves_its_name(&payments::SERVICE).await;
 }

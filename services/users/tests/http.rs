@@ -9,23 +9,19 @@ use serde_json::{Value, json};
 
 testkit::on_both_stores!(
     users::SERVICE;
-    create_read_update_delete,
-    lists_page_with_a_cursor,
-    malformed_json_is_400,
-    wrong_content_type_is_415,
-    bodies_over_64_kib_are_413,
-    invalid_fields_are_422_naming_each,
-    shape_errors_are_422_naming_the_field,
-    unknown_ids_are_404,
-    duplicate_emails_are_409,
-    concurrent_creates_with_one_email_make_one_user,
-    stale_if_match_is_412,
-    concurrent_patches_at_one_version_make_one_change,
-    if_match_is_required_to_patch,
-    patch_to_a_taken_email_is_409,
-    list_parameters_are_checked,
-    health_and_identity,
+    create_read_update_delete, lists_page_with_a_cursor, malformed_json_is_400,
+    wrong_content_type_is_415, bodies_over_64_kib_are_413, invalid_fields_are_422_naming_each,
+    shape_errors_are_422_naming_the_field, unknown_ids_are_404, duplicate_emails_are_409,
+    concurrent_creates_with_one_email_make_one_user, stale_if_match_is_412,
+    concurrent_patches_at_one_version_make_one_change, if_match_is_required_to_patch,
+    patch_to_a_taken_email_is_409, list_parameters_are_checked, health_and_identity,
 );
+
+/// The descriptor's router is the service: `GET /` names it as the descriptor does.
+#[tokio::test]
+async fn the_descriptor_serves_its_name() {
+    testkit::assert_serves_its_name(&users::SERVICE).await;
+}
 
 async fn create_read_update_delete(app: TestApp) {
     let response = app
@@ -380,43 +376,28 @@ async fn list_parameters_are_checked(app: TestApp) {
     assert_eq!(empty, json!({"items": []}));
 }
 
-async fn health_and_identity(app: TestApp) {
-    let health = app.get("/health").await;
-    assert_eq!(health.status(), 200);
-    let health: Value = health.json().await.unwrap();
-    assert_eq!(
-        (health["store"].as_str(), health["region"].as_str()),
-        (Some("reachable"), Some("us-east-1"))
-    );
-    let root: Value = app.get("/").await.json().await.unwrap();
-    assert_eq!(root["service"], "users");
-    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
-    for path in ["/users", "/users/{id}"] {
-        assert!(spec["paths"][path].is_object(), "{path} is documented");
-    }
-    assert!(spec["paths"]["/users/{id}"]["patch"].is_object());
-    assert_eq!(app.get("/docs").await.status(), 200);
-}
-
 /// The store switched off: requests fail as 503 problems, and health says so.
 #[tokio::test]
 async fn an_unavailable_store_is_503() {
-    let app = testkit::spawn_app(&users::SERVICE, testkit::Store::Memory).await;
-    let (base, client) = (&app.base, &app.client);
-    app.set_available(false);
-    let response = client
-        .post(format!("{base}/users"))
-        .json(&json!({"email": "a@example.com", "name": "A"}))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 503, "unavailable").await;
-    let health = client.get(format!("{base}/health")).send().await.unwrap();
-    assert_eq!(health.status(), 503);
+    let app = testkit::spawn_switched_off(&users::SERVICE).await;
+    let created = app
+        .post_json("/users", &json!({"email": "a@example.com", "name": "A"}))
+        .await;
+    assert_problem(created, 503, "unavailable").await;
+    assert_eq!(app.get("/health").await.status(), 503);
 }
 
-/// The descriptor's router is the service: `GET /` names it as the descriptor does.
-#[tokio::test]
-async fn the_descriptor_serves_its_name() {
-    testkit::assert_serves_its_name(&users::SERVICE).await;
+async fn health_and_identity(app: TestApp) {
+    testkit::assert_shared_surface(
+        &app,
+        &users::SERVICE,
+        &[
+            ("/users", "post"),
+            ("/users", "get"),
+            ("/users/{id}", "get"),
+            ("/users/{id}", "patch"),
+            ("/users/{id}", "delete"),
+        ],
+    )
+    .await;
 }
