@@ -41,7 +41,7 @@ pub enum Store {
 /// Runs each listed test body (an `async fn(TestApp)`) against both stores, as
 /// `memory::<name>` and `dynamodb::<name>`.
 ///
-/// ```ignore
+/// ```text
 /// testkit::on_both_stores!(orders::SERVICE; place_read_and_cancel, unknown_ids_are_404);
 /// ```
 #[macro_export]
@@ -184,9 +184,11 @@ impl TestApp {
 }
 
 /// Asserts a problem+json answer of `status` and slug `kind`, with the headers every
-/// response carries; returns its body.
+/// response carries, whose `type` URI resolves to a page the same service serves; returns
+/// its body.
 pub async fn assert_problem(response: reqwest::Response, status: u16, kind: &str) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");
+    let url = response.url().clone();
     let headers = response.headers().clone();
     assert_eq!(headers["content-type"], "application/problem+json");
     assert_eq!(headers["x-region"], REGION, "x-region on errors too");
@@ -209,6 +211,13 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, kind: &str
     assert!(
         body["detail"].as_str().is_some_and(|t| !t.is_empty()),
         "{body}"
+    );
+    let page = url.join(body["type"].as_str().unwrap()).unwrap();
+    let documented = reqwest::get(page.clone()).await.unwrap();
+    assert_eq!(
+        documented.status(),
+        200,
+        "{page} documents the problem type"
     );
     body
 }

@@ -69,9 +69,9 @@ problem_responses! {
     NotFound {
         404 => "Nothing has this id",
     }
-    /// 428 for a required precondition header that is missing.
+    /// 428 for a required `If-Match` that is missing.
     PreconditionRequired {
-        428 => "A required header (`If-Match` or `Idempotency-Key`) is missing",
+        428 => "`If-Match` is missing: send the version last read (its `ETag`)",
     }
     /// 503 when the store cannot be reached: retry, or fail over.
     Unavailable {

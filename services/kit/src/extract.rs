@@ -89,20 +89,23 @@ pub fn is_json(headers: &HeaderMap) -> bool {
             || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
 }
 
-/// Parses a JSON document into `T`: a syntax error is a 400, a document that does not fit
+/// Parses a JSON document into `T`: a syntax error anywhere is a 400, checked before the
+/// document meets `T`; a document that does not fit
 /// `T` is a 422 whose one field error names the path (`items[0].quantity`). The document
 /// must be an object: serde would otherwise accept a struct written as an array
 /// (`["a@example.com", "Ada"]`), which no client means to send. (Nested structs written as
 /// arrays are still accepted: serde's derive allows it and this check only sees the top.)
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    // Syntax first: a body that is not JSON at all (`{"x":`) is a 400 before any field of
+    // it is judged, whatever `T` would have said about its first member.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map_err(|e| Problem::bad_request(format!("malformed JSON: {e}")))?;
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
-        return Err(
-            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-                Ok(_) => Problem::validation(vec![FieldError::new("$", "expected a JSON object")]),
-                Err(e) => Problem::bad_request(format!("malformed JSON: {e}")),
-            },
-        );
+        return Err(Problem::validation(vec![FieldError::new(
+            "$",
+            "expected a JSON object",
+        )]));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize(&mut de) {
@@ -286,6 +289,8 @@ mod tests {
     fn syntax_errors_are_bad_requests() {
         for body in [
             r#"{"user": "#,
+            r#"{"x":"#,
+            r#"{"user": "a", "items": [], "extra": "#,
             "",
             "nul",
             r#"{"user": "a", "items": []} trailing"#,

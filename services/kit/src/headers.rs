@@ -4,7 +4,9 @@
 //! OpenAPI document (`params(IfMatch)`) with the format it enforces.
 //!
 //! Statuses: a header that is present but does not parse is 400; a required `If-Match` that
-//! is missing is 428 (RFC 6585); a required `Idempotency-Key` that is missing is 428 too.
+//! is missing is 428 (RFC 6585). A missing `Idempotency-Key` is 400, as the IETF httpapi
+//! draft "The Idempotency-Key HTTP Header Field" says (and a key reused with another
+//! payload 422, which the service decides, since only it knows what was sent first).
 
 use std::fmt;
 use std::str::FromStr;
@@ -96,8 +98,17 @@ fn header_str<'a>(
         .transpose()
 }
 
+/// The header names as documents spell them: problems name headers this way.
+const HEADER_IF_MATCH: &str = "If-Match";
+const HEADER_IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
 fn bad_header(name: &HeaderName, rule: &str) -> Problem {
-    Problem::invalid_parameters(vec![crate::FieldError::new(name.as_str(), rule)])
+    let spelled = if name == header::IF_MATCH {
+        HEADER_IF_MATCH
+    } else {
+        HEADER_IDEMPOTENCY_KEY
+    };
+    Problem::invalid_parameters(vec![crate::FieldError::new(spelled, rule)])
 }
 
 /// An optional `If-Match: "<version>"`: `IfMatch(None)` when absent; a value that is not
@@ -138,7 +149,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequiredIfMatch {
 
 /// The `Idempotency-Key` a client sends so that retrying a request cannot apply it twice:
 /// 1 to [`IdempotencyKey::MAX_LEN`] visible ASCII characters. As an extractor it is
-/// required: missing is a 428, unusable a 400.
+/// required: missing or unusable is a 400 naming the header.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(String);
 
@@ -191,10 +202,11 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
         let rule = IdempotencyKeyError.to_string();
         let Some(raw) = header_str(parts, &IDEMPOTENCY_KEY, &rule)? else {
-            return Err(Problem::precondition_required(
-                "this request needs an `Idempotency-Key` header: a unique value per operation, \
-                 sent again unchanged when retrying (a UUID is a good choice)",
-            ));
+            return Err(Problem::invalid_parameters(vec![crate::FieldError::new(
+                HEADER_IDEMPOTENCY_KEY,
+                "is required: send a unique value per operation, the same again when \
+                 retrying it (a UUID is a good choice)",
+            )]));
         };
         raw.parse().map_err(|_| bad_header(&IDEMPOTENCY_KEY, &rule))
     }
@@ -221,7 +233,7 @@ fn header_parameter(name: &str, required: bool, pattern: &str, description: &str
 impl utoipa::IntoParams for IfMatch {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         vec![header_parameter(
-            "If-Match",
+            HEADER_IF_MATCH,
             false,
             Version::IF_MATCH_PATTERN,
             "Apply only at this version (the ETag last read), e.g. `\"3\"`",
@@ -232,7 +244,7 @@ impl utoipa::IntoParams for IfMatch {
 impl utoipa::IntoParams for RequiredIfMatch {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         vec![header_parameter(
-            "If-Match",
+            HEADER_IF_MATCH,
             true,
             Version::IF_MATCH_PATTERN,
             "The version last read (its ETag), e.g. `\"3\"`; missing is 428, stale is 412",
@@ -243,10 +255,10 @@ impl utoipa::IntoParams for RequiredIfMatch {
 impl utoipa::IntoParams for IdempotencyKey {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         vec![header_parameter(
-            "Idempotency-Key",
+            HEADER_IDEMPOTENCY_KEY,
             true,
             IdempotencyKey::PATTERN,
-            "One per operation, sent again unchanged on retries",
+            "One per operation, sent again unchanged on retries; missing or unusable is 400",
         )]
     }
 }
@@ -321,17 +333,16 @@ mod tests {
     #[tokio::test]
     async fn idempotency_key_headers() {
         let key = |v: HeaderValue| Some((IDEMPOTENCY_KEY, v));
-        assert_eq!(
-            status(extract::<IdempotencyKey>(None).await),
-            StatusCode::PRECONDITION_REQUIRED
-        );
+        let missing = extract::<IdempotencyKey>(None).await.unwrap_err();
+        assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+        assert_eq!(missing.errors[0].field, "Idempotency-Key");
         for bad in [
             HeaderValue::from_static("has space"),
             HeaderValue::from_bytes(b"\xff").unwrap(),
         ] {
             let problem = extract::<IdempotencyKey>(key(bad)).await.unwrap_err();
             assert_eq!(problem.status, StatusCode::BAD_REQUEST);
-            assert_eq!(problem.errors[0].field, "idempotency-key");
+            assert_eq!(problem.errors[0].field, "Idempotency-Key");
         }
         let ok = extract::<IdempotencyKey>(key(HeaderValue::from_static("key-1"))).await;
         assert_eq!(ok.unwrap().as_str(), "key-1");

@@ -15,7 +15,7 @@ use kit::docs::{BadParameters, JsonBody, NotFound, Unavailable};
 use kit::extract::{Json, PathId, Query};
 use kit::money::Money;
 use kit::paging::{self, PageQuery};
-use kit::problem::{PROBLEM_JSON, ProblemDetails};
+use kit::problem::{PROBLEM_JSON, ProblemDetails, ProblemType};
 use kit::time::Timestamp;
 use kit::validate::Fields;
 use kit::{ApiResult, Problem, Region};
@@ -24,6 +24,17 @@ use crate::domain::{
     DomainError, LineItem, Lines, NewOrder, Order, OrderId, OrderStatus, Quantity, Sku, UserId,
 };
 use crate::store::{CancelOutcome, OrderStore};
+
+/// A cancellation of an order that is not pending.
+const NOT_PENDING: ProblemType = ProblemType {
+    slug: "order-not-pending",
+    title: "Conflict",
+    description: "Only a pending order can be cancelled; this one is not (it was cancelled \
+                  already, perhaps by a concurrent request).",
+};
+
+/// The problem types the orders service answers with, besides the kit's.
+pub const PROBLEMS: &[ProblemType] = &[NOT_PENDING];
 
 /// What the handlers share.
 struct AppState {
@@ -272,7 +283,7 @@ fn not_pending(order: &Order) -> Problem {
         "order {} is {}; only a pending order can be cancelled",
         order.id, order.status
     ))
-    .with_kind("order-not-pending")
+    .with_kind(NOT_PENDING.slug)
 }
 
 fn order_response(status: StatusCode, order: &Order) -> Response {

@@ -111,6 +111,7 @@ async fn lists_page_by_user_with_a_cursor(app: TestApp) {
 async fn malformed_json_is_400(app: TestApp) {
     let trailing = format!("{} x", order_body(ALICE));
     for body in [
+        r#"{"x":"#,
         r#"{"user_id": "#,
         "not json",
         &trailing,

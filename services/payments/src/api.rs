@@ -1,9 +1,10 @@
 //! The payments HTTP API: request and response bodies, the `Idempotency-Key` contract, and
 //! the handlers, each annotated for the OpenAPI document.
 //!
-//! The idempotency contract, for `POST /payments` and `POST /payments/{id}/refund`:
-//! - the `Idempotency-Key` header is required: missing → 428 `precondition-required`;
-//!   not 1–255 visible ASCII characters → 400;
+//! The idempotency contract, for `POST /payments` and `POST /payments/{id}/refund`, as the
+//! IETF httpapi draft "The Idempotency-Key HTTP Header Field" describes it:
+//! - the `Idempotency-Key` header is required: missing, or not 1–255 visible ASCII
+//!   characters → 400 `bad-request` naming the header;
 //! - the first request with a key is applied, and its response is stored with the key;
 //! - a later request with the same key and the same content gets that stored response
 //!   (same status, same body) with the header `idempotent-replayed: true`;
@@ -12,6 +13,10 @@
 //!   Content is compared after parsing, so JSON whitespace or member order do not matter.
 //! - only successes are stored: a request refused (4xx) may be corrected and resent with
 //!   the same key.
+//! - the draft's 409 for "the first request with this key is still in flight" is never
+//!   needed: the key's record and the write it guards are one transaction, so no request
+//!   can see a key whose write has not happened; concurrent requests with one key get one
+//!   write and its response replayed.
 
 use std::sync::Arc;
 
@@ -23,11 +28,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use kit::docs::{JsonBody, NotFound, PreconditionRequired, Unavailable};
+use kit::docs::{JsonBody, NotFound, Unavailable};
 use kit::extract::{PathId, RawJson, parse_json};
 use kit::headers::{IDEMPOTENT_REPLAYED, IdempotencyKey};
 use kit::money::Money;
-use kit::problem::{PROBLEM_JSON, ProblemDetails};
+use kit::problem::{PROBLEM_JSON, ProblemDetails, ProblemType};
 use kit::time::Timestamp;
 use kit::validate::Fields;
 use kit::{ApiResult, Problem, Region};
@@ -37,6 +42,25 @@ use crate::domain::{
     PaymentStatus,
 };
 use crate::store::{Applied, PaymentStore};
+
+/// A key sent again with other content.
+const KEY_REUSED: ProblemType = ProblemType {
+    slug: "idempotency-key-reused",
+    title: "Idempotency key reused",
+    description: "This `Idempotency-Key` was already used for a different request (another body, \
+                  or another operation). A key names one operation: send a new key for a new one.",
+};
+
+/// A refund of a payment that is not captured.
+const NOT_CAPTURED: ProblemType = ProblemType {
+    slug: "payment-not-captured",
+    title: "Conflict",
+    description: "Only a captured payment can be refunded; this one is not (it was refunded \
+                  already, by a request with another key).",
+};
+
+/// The problem types the payments service answers with, besides the kit's.
+pub const PROBLEMS: &[ProblemType] = &[KEY_REUSED, NOT_CAPTURED];
 
 /// What the handlers share.
 struct AppState {
@@ -130,8 +154,8 @@ fn replay(record: &IdempotencyRecord, fingerprint: &Fingerprint) -> ApiResult<Re
     if record.fingerprint != *fingerprint {
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
-            "Idempotency key reused",
+            KEY_REUSED.slug,
+            KEY_REUSED.title,
             format!(
                 "the Idempotency-Key `{}` was already used for a different request; \
                  use a new key for a new operation",
@@ -179,7 +203,7 @@ fn not_captured(payment: &Payment) -> Problem {
         "payment {} is {}; only a captured payment can be refunded",
         payment.id, payment.status
     ))
-    .with_kind("payment-not-captured")
+    .with_kind(NOT_CAPTURED.slug)
 }
 
 /// Take a payment (status `captured`). Idempotent with the required `Idempotency-Key`: 20
@@ -192,7 +216,7 @@ fn not_captured(payment: &Payment) -> Problem {
         (status = 201, description = "The payment, captured (or this response replayed, with `idempotent-replayed: true`)", body = PaymentBody,
          headers(("location" = String, description = "The payment's URL (not on replays)"),
                  ("idempotent-replayed" = String, description = "`true` when this is the stored response of an earlier request with the same key"))),
-        JsonBody, PreconditionRequired, Unavailable,
+        JsonBody, Unavailable,
     )
 )]
 async fn create_payment(
@@ -242,10 +266,10 @@ async fn get_payment(State(app): AppStateRef, PathId(id): PathId<Payment>) -> Ap
     responses(
         (status = 200, description = "The payment, refunded (or this response replayed, with `idempotent-replayed: true`)", body = PaymentBody,
          headers(("idempotent-replayed" = String, description = "`true` when this is the stored response of an earlier request with the same key"))),
-        (status = 400, description = "An unusable Idempotency-Key", body = ProblemDetails, content_type = PROBLEM_JSON),
+        (status = 400, description = "A missing or unusable Idempotency-Key", body = ProblemDetails, content_type = PROBLEM_JSON),
         (status = 409, description = "The payment is not captured", body = ProblemDetails, content_type = PROBLEM_JSON),
         (status = 422, description = "The key was used for another request", body = ProblemDetails, content_type = PROBLEM_JSON),
-        NotFound, PreconditionRequired, Unavailable,
+        NotFound, Unavailable,
     )
 )]
 async fn refund_payment(

@@ -34,9 +34,10 @@ pub const SERVICE: Service = Service {
 /// kit's shared surface (`/`, `/health`, `/openapi.json`, `/docs`, headers, limits).
 pub fn router(store: Arc<dyn PaymentStore>, region: Region) -> Router {
     let health: Arc<dyn HealthCheck> = store.clone();
-    kit::http::service_router(
+    kit::http::service_router_with_problems(
         SERVICE.info(region.clone()),
         health,
         api::routes(store, region),
+        api::PROBLEMS,
     )
 }

@@ -13,13 +13,23 @@ use kit::docs::{BadParameters, JsonBody, NotFound, PreconditionRequired, Unavail
 use kit::extract::{Json, PathId, Query};
 use kit::headers::{IfMatch, RequiredIfMatch};
 use kit::paging::{self, PageQuery};
-use kit::problem::{FieldError, PROBLEM_JSON, Problem, ProblemDetails};
+use kit::problem::{FieldError, PROBLEM_JSON, Problem, ProblemDetails, ProblemType};
 use kit::time::Timestamp;
 use kit::validate::Fields;
 use topology::Region;
 
 use crate::domain::{Email, User, UserChange, UserId, UserName};
 use crate::store::{UserStore, UserStoreError};
+
+/// A create or change to an email another user has.
+const DUPLICATE_EMAIL: ProblemType = ProblemType {
+    slug: "duplicate-email",
+    title: "Conflict",
+    description: "Another user has this email address (emails are unique, ignoring case).",
+};
+
+/// The problem types the users service answers with, besides the kit's.
+pub const PROBLEMS: &[ProblemType] = &[DUPLICATE_EMAIL];
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -238,9 +248,8 @@ fn with_etag(status: StatusCode, user: &User) -> Response {
 fn problem(err: UserStoreError) -> Problem {
     match err {
         UserStoreError::NotFound(id) => not_found(id),
-        UserStoreError::EmailTaken => {
-            Problem::conflict("a user with this email already exists").with_kind("duplicate-email")
-        }
+        UserStoreError::EmailTaken => Problem::conflict("a user with this email already exists")
+            .with_kind(DUPLICATE_EMAIL.slug),
         UserStoreError::VersionMismatch { expected, current } => Problem::precondition_failed(
             format!("`If-Match` is {expected} but the user is at version {current}; read it again"),
         ),

@@ -41,5 +41,5 @@ pub fn router(store: Arc<dyn UserStore>, region: Region) -> Router {
         .routes(routes!(api::create_user, api::list_users))
         .routes(routes!(api::get_user, api::update_user, api::delete_user))
         .with_state(state);
-    kit::http::service_router(info, health, api)
+    kit::http::service_router_with_problems(info, health, api, crate::api::PROBLEMS)
 }
