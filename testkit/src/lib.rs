@@ -1,5 +1,7 @@
-//! The test harness's real parts: a DynamoDB-compatible endpoint (moto's server
-//! in a child process) and the `cfn-lint` binary.
+//! The test harness's real parts: a DynamoDB-compatible endpoint (moto's server in a child
+//! process) and the `cfn-lint` binary; with the `service` feature, the harness every
+//! service's tests share (an app from its descriptor on either store, its binary, the
+//! problem checks).
 //!
 //! Each tool comes from `PATH` when it is there, else from the project's pinned tool
 //! environment: a Python venv at `$CARGO_TARGET_DIR/toolenv` (or `target/toolenv`), created
@@ -13,6 +15,16 @@
 //! from the test process, and the pipe's end (the process exiting, even by SIGKILL) makes
 //! the watchdog kill the server. Tests share the server, so each uses its own table names
 //! ([`unique_name`]).
+
+#[cfg(feature = "service")]
+pub mod fuzz;
+#[cfg(feature = "service")]
+mod service;
+#[cfg(feature = "service")]
+pub use service::{
+    Binary, REGION, Store, TestApp, assert_problem, assert_serves_its_name, assert_shared_surface,
+    fields, get_json, region, run_to_exit, spawn_app, spawn_switched_off,
+};
 
 use std::ffi::OsString;
 use std::fs::{self, File};

@@ -36,8 +36,8 @@ fn main() {
     let region: topology::Region = "us-east-1".parse().unwrap();
 
     let floor = server.block_on(serve(minimal_router()));
-    let table = kit::memory::MemoryTable::new("orders", region.clone());
-    let ours = server.block_on(serve(orders::local_router(region, table)));
+    let table = kit::memory::MemoryTable::new(orders::SERVICE.name, region.clone());
+    let ours = server.block_on(serve((orders::SERVICE.router)(table, region)));
     let id = client.block_on(create_order(ours));
 
     println!(

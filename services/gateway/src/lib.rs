@@ -1,6 +1,6 @@
 //! The `api` app: one public base URL whose path prefixes (`/orders`, `/payments`, `/users`)
 //! are proxied to the services' own subdomains, so each service fails over on its own while a
-//! consumer keeps one URL (DESIGN §2).
+//! consumer keeps one URL.
 //!
 //! On AWS the infra crate renders the same [`RoutingTable`] as API Gateway HTTP proxy
 //! integrations; in the local world this crate runs it as an HTTP reverse proxy that resolves
@@ -97,8 +97,7 @@ impl HealthCheck for AlwaysHealthy {
 /// routed prefix (`/orders`, `/orders/...`) proxied with any method.
 pub fn router(config: GatewayConfig) -> Router {
     let info = ServiceInfo {
-        // One small string per router built; ServiceInfo names are static by design.
-        name: Box::leak(config.app.to_string().into_boxed_str()),
+        name: config.app.to_string().into(),
         version: env!("CARGO_PKG_VERSION"),
         region: config.region.clone(),
     };

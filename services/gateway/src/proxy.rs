@@ -173,7 +173,7 @@ impl Proxy {
         };
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        if let Some(region) = parts.headers.remove("x-region") {
+        if let Some(region) = parts.headers.remove(kit::X_REGION) {
             parts
                 .headers
                 .insert(HeaderName::from_static(X_UPSTREAM_REGION), region);

@@ -1,5 +1,6 @@
 //! Extractors whose rejections are problems: JSON bodies (415, 413, 400, 422 with the field's
-//! path), query strings and path parameters (400).
+//! path), query strings and path parameters (400), and resource ids in the path (404). The
+//! headers services act on have theirs in [`crate::headers`].
 
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -7,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+use crate::id::{Id, Noun};
 use crate::problem::{FieldError, Problem};
 
 /// The request body limit every service applies: 64 KiB.
@@ -87,20 +89,23 @@ pub fn is_json(headers: &HeaderMap) -> bool {
             || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
 }
 
-/// Parses a JSON document into `T`: a syntax error is a 400, a document that does not fit
+/// Parses a JSON document into `T`: a syntax error anywhere is a 400, checked before the
+/// document meets `T`; a document that does not fit
 /// `T` is a 422 whose one field error names the path (`items[0].quantity`). The document
 /// must be an object: serde would otherwise accept a struct written as an array
 /// (`["a@example.com", "Ada"]`), which no client means to send. (Nested structs written as
 /// arrays are still accepted: serde's derive allows it and this check only sees the top.)
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    // Syntax first: a body that is not JSON at all (`{"x":`) is a 400 before any field of
+    // it is judged, whatever `T` would have said about its first member.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map_err(|e| Problem::bad_request(format!("malformed JSON: {e}")))?;
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
-        return Err(
-            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-                Ok(_) => Problem::validation(vec![FieldError::new("$", "expected a JSON object")]),
-                Err(e) => Problem::bad_request(format!("malformed JSON: {e}")),
-            },
-        );
+        return Err(Problem::validation(vec![FieldError::new(
+            "$",
+            "expected a JSON object",
+        )]));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize(&mut de) {
@@ -185,6 +190,39 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     }
 }
 
+/// The id of a `K` in the path (the route's one parameter, e.g. `/orders/{id}`). An id that
+/// does not parse names no `K`, so it is a 404 like an unknown one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathId<K>(pub Id<K>);
+
+impl<K: Noun + 'static, S: Send + Sync> FromRequestParts<S> for PathId<K> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state).await?;
+        Id::parse(&raw)
+            .map(PathId)
+            .map_err(|_| crate::id::not_found::<K>(&raw))
+    }
+}
+
+impl<K: Noun> utoipa::IntoParams for PathId<K> {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        vec![
+            ParameterBuilder::new()
+                .name("id")
+                .parameter_in(ParameterIn::Path)
+                .required(utoipa::openapi::Required::True)
+                .description(Some(format!("The {}'s id", K::NOUN)))
+                .schema(Some(crate::id::schema()))
+                .build(),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +289,8 @@ mod tests {
     fn syntax_errors_are_bad_requests() {
         for body in [
             r#"{"user": "#,
+            r#"{"x":"#,
+            r#"{"user": "a", "items": [], "extra": "#,
             "",
             "nul",
             r#"{"user": "a", "items": []} trailing"#,

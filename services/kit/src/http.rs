@@ -24,7 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::ServiceInfo;
 use crate::extract::BODY_LIMIT;
-use crate::problem::{FieldError, Problem, ProblemDetails};
+use crate::problem::{COMMON_TYPES, FieldError, Problem, ProblemDetails, ProblemType};
 use crate::store::HealthCheck;
 
 /// The header naming the Region that answered, on every response.
@@ -45,6 +45,8 @@ struct Common {
     health: Arc<dyn HealthCheck>,
     root: Bytes,
     openapi: Bytes,
+    /// Every problem type this service answers with: the kit's and the service's own.
+    problems: Vec<ProblemType>,
 }
 
 /// Wraps a service's routes with the shared surface:
@@ -57,6 +59,18 @@ pub fn service_router(
     health: Arc<dyn HealthCheck>,
     api: OpenApiRouter,
 ) -> Router {
+    service_router_with_problems(info, health, api, &[])
+}
+
+/// [`service_router`] for a service that answers problem types of its own (with
+/// [`Problem::with_kind`]): `GET /problems/<slug>` documents each of `problems` next to the
+/// kit's [`COMMON_TYPES`], so every `type` URI the service sends resolves to a page.
+pub fn service_router_with_problems(
+    info: ServiceInfo,
+    health: Arc<dyn HealthCheck>,
+    api: OpenApiRouter,
+    problems: &[ProblemType],
+) -> Router {
     let (routes, spec) = api.split_for_parts();
     let region =
         HeaderValue::from_str(info.region.as_str()).expect("a Region name is a valid header value");
@@ -66,6 +80,7 @@ pub fn service_router(
                 .to_string(),
         ),
         openapi: Bytes::from(openapi_json(spec, &info)),
+        problems: COMMON_TYPES.iter().chain(problems).copied().collect(),
         info,
         health,
     });
@@ -74,6 +89,7 @@ pub fn service_router(
         .route("/health", get(health_handler))
         .route("/openapi.json", get(openapi))
         .route("/docs", get(docs))
+        .route("/problems/{slug}", get(problem_page))
         .with_state(common)
         .merge(routes)
         .fallback(not_found)
@@ -95,7 +111,7 @@ fn openapi_json(mut spec: utoipa::openapi::OpenApi, info: &ServiceInfo) -> Strin
     use utoipa::{PartialSchema, ToSchema};
     // Replace the whole info: utoipa-axum's default carries its own crate's metadata.
     spec.info = utoipa::openapi::InfoBuilder::new()
-        .title(info.name)
+        .title(info.name.as_ref())
         .version(info.version)
         .description(Some(format!(
             "The {} service in {}. Errors are RFC 9457 problem details (`application/problem+json`).",
@@ -175,6 +191,33 @@ async fn docs() -> Response {
         .into_response()
 }
 
+/// The page a problem's `type` URI names: what the problem means and what to do.
+async fn problem_page(
+    State(common): State<Arc<Common>>,
+    axum::extract::Path(slug): axum::extract::Path<String>,
+) -> Response {
+    let Some(problem) = common.problems.iter().find(|p| p.slug == slug) else {
+        return Problem::not_found(format!("no problem type `{slug}`")).into_response();
+    };
+    let page = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
+         <body><h1>{title}</h1>\n<p><code>type: /problems/{slug}</code></p>\n<p>{description}</p>\n\
+         <p>Errors are RFC 9457 problem details (<code>application/problem+json</code>); \
+         the <a href=\"/docs\">API reference</a> lists which operations answer with it.</p></body></html>\n",
+        title = escape(problem.title),
+        slug = escape(problem.slug),
+        description = escape(problem.description),
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 async fn health_handler(State(common): State<Arc<Common>>) -> Response {
     let checked = tokio::time::timeout(HEALTH_TIMEOUT, common.health.check()).await;
     let (status, store, error) = match checked {
@@ -239,7 +282,7 @@ mod tests {
         let region: topology::Region = "us-west-2".parse().unwrap();
         let table = MemoryTable::new("t", region.clone());
         let info = ServiceInfo {
-            name: "demo",
+            name: "demo".into(),
             version: "1.2.3",
             region,
         };
@@ -329,7 +372,7 @@ mod tests {
     async fn panics_are_problems_with_the_region() {
         let region: topology::Region = "us-west-2".parse().unwrap();
         let info = ServiceInfo {
-            name: "demo",
+            name: "demo".into(),
             version: "1",
             region: region.clone(),
         };
@@ -345,7 +388,7 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(headers[X_REGION], "us-west-2");
         assert!(headers.contains_key(X_REQUEST_ID));
-        assert_eq!(body["type"], "https://problems.multi-region.dev/internal");
+        assert_eq!(body["type"], "/problems/internal");
     }
 
     #[tokio::test]
@@ -377,6 +420,47 @@ mod tests {
             .map(|c| Ok(Bytes::copy_from_slice(c)))
             .collect();
         Body::from_stream(futures::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn problem_types_resolve_to_pages() {
+        let (router, _) = app();
+        let (_, _, problem) = call(&router, get_req("/nope")).await;
+        let page_path = problem["type"].as_str().unwrap().to_owned();
+        assert_eq!(page_path, "/problems/not-found");
+        let response = router.clone().oneshot(get_req(&page_path)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[X_REGION], "us-west-2");
+        let html = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&html).contains("<h1>Not found</h1>"));
+        let (status, _, body) = call(&router, get_req("/problems/no-such-type")).await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (StatusCode::NOT_FOUND, Some("/problems/not-found"))
+        );
+        // A service's own kinds are documented when it names them.
+        let region: topology::Region = "us-west-2".parse().unwrap();
+        let info = ServiceInfo {
+            name: "demo".into(),
+            version: "1",
+            region: region.clone(),
+        };
+        let own = ProblemType {
+            slug: "duplicate-email",
+            title: "Duplicate email",
+            description: "Taken.",
+        };
+        let router = service_router_with_problems(
+            info,
+            MemoryTable::new("t", region),
+            OpenApiRouter::new(),
+            &[own],
+        );
+        let response = router
+            .oneshot(get_req("/problems/duplicate-email"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
     }
 
     #[tokio::test]

@@ -1,15 +1,17 @@
-//! What every service shares: Region identity, RFC 9457 errors, JSON extraction with proper
-//! rejections, field validation, the item-store port with its in-memory and DynamoDB adapters,
-//! the common HTTP surface (`/`, `/health`, `/openapi.json`, `/docs`, `x-region`,
-//! `x-request-id`, body limit) and one entry point that serves locally or under Lambda.
+//! What every service shares: Region identity, RFC 9457 errors and their OpenAPI
+//! documentation, JSON, query, header and path-id extraction with proper rejections, field
+//! validation, the shared value types (ids, money, timestamps, paging), the item-store port
+//! with its in-memory and DynamoDB adapters and item codecs, the common HTTP surface (`/`,
+//! `/health`, `/openapi.json`, `/docs`, `x-region`, `x-request-id`, body limit) and one entry
+//! point that serves locally or under Lambda.
 //!
-//! A service crate adds only its domain types, its store port and its handlers; see
-//! `services/users` for the reference layout. The smallest service on the kit:
+//! A service crate adds only its domain types, its store over [`store::ItemTable`] and its
+//! routes, and describes itself with one [`Service`] value. The smallest service on the kit:
 //!
 //! ```
 //! use std::sync::Arc;
-//! use axum::extract::State;
-//! use kit::{ApiResult, Problem, ServiceInfo, extract::Json, memory::MemoryTable,
+//! use axum::{extract::State, http::StatusCode};
+//! use kit::{ApiResult, Problem, Region, Service, extract::Json,
 //!           store::{Condition, ItemTable, StoreError}, validate::Fields};
 //! use serde_json::json;
 //! use utoipa_axum::{router::OpenApiRouter, routes};
@@ -19,51 +21,105 @@
 //! struct CreateNote { text: String }
 //!
 //! /// Creates a note.
-//! #[utoipa::path(post, path = "/notes", request_body = CreateNote, responses((status = 201)))]
-//! async fn create(State(table): State<Arc<MemoryTable>>, Json(body): Json<CreateNote>)
-//!     -> ApiResult<axum::http::StatusCode> {
+//! #[utoipa::path(post, path = "/notes", request_body = CreateNote,
+//!     responses((status = 201), kit::docs::JsonBody, kit::docs::Unavailable))]
+//! async fn create(State(table): State<Arc<dyn ItemTable>>, Json(body): Json<CreateNote>)
+//!     -> ApiResult<StatusCode> {
 //!     let mut fields = Fields::new();
 //!     let text = fields.check("text", if body.text.is_empty() { Err("empty") } else { Ok(body.text) });
 //!     let text = fields.finish(text)?; // 422 naming `text`
-//!     let item = json!({"pk": format!("NOTE#{text}"), "version": 1}).as_object().cloned().unwrap();
-//!     match ItemTable::put(&*table, item, Condition::NotExists).await {
-//!         Ok(()) => Ok(axum::http::StatusCode::CREATED),
+//!     let item = kit::codec::item(json!({"pk": format!("NOTE#{text}"), "version": 1}));
+//!     match table.put(item, Condition::NotExists).await {
+//!         Ok(()) => Ok(StatusCode::CREATED),
 //!         Err(StoreError::ConditionFailed { .. }) => Err(Problem::conflict("that note exists")),
 //!         Err(other) => Err(other.into()), // 503 when the store is down
 //!     }
 //! }
 //!
-//! let region: kit::Region = "us-east-1".parse().unwrap();
-//! let table = MemoryTable::new("notes", region.clone());
-//! let api = OpenApiRouter::new().routes(routes!(create)).with_state(table.clone());
-//! let info = ServiceInfo { name: "notes", version: "0.1.0", region };
-//! let app: axum::Router = kit::http::service_router(info, table, api);
-//! // main: kit::telemetry::init("notes"); kit::serve::run(app, args.listen).await
+//! fn router(table: Arc<dyn ItemTable>, region: Region) -> axum::Router {
+//!     let api = OpenApiRouter::new().routes(routes!(create)).with_state(table.clone());
+//!     kit::http::service_router(NOTES.info(region), table, api)
+//! }
+//!
+//! /// The notes service.
+//! pub const NOTES: Service = Service {
+//!     name: "notes", version: "0.1.0", indexes: &[], router,
+//! };
+//! // main.rs: fn main() -> anyhow::Result<()> { kit::serve::main(&notes::NOTES) }
+//!
+//! let region: Region = "us-east-1".parse().unwrap();
+//! let app: axum::Router = (NOTES.router)(kit::memory::MemoryTable::new("notes", region.clone()), region);
 //! ```
 
+pub mod codec;
+pub mod docs;
 pub mod dynamo;
 pub mod extract;
+pub mod headers;
 pub mod http;
+pub mod id;
 pub mod memory;
+pub mod money;
+pub mod paging;
 pub mod problem;
 pub mod serve;
-pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod time;
 pub mod validate;
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
+pub use http::X_REGION;
 pub use problem::{FieldError, Problem};
-pub use service::{IndexSpec, Service};
 pub use topology::Region;
 
 /// The result of a handler or a domain operation seen from HTTP: errors are problems.
 pub type ApiResult<T> = Result<T, Problem>;
 
+/// What a service is: everything the local world, the binaries and Lambda need.
+#[derive(Debug, Clone, Copy)]
+pub struct Service {
+    /// The app's name in topology.toml, e.g. "orders".
+    pub name: &'static str,
+    /// The crate's version, env!("CARGO_PKG_VERSION").
+    pub version: &'static str,
+    /// The secondary indexes of its table that it queries (the table's partition key is
+    /// always `pk`).
+    pub indexes: &'static [IndexSpec],
+    /// The whole service (the kit's shared surface included) over its table, answering
+    /// as `region`.
+    pub router: fn(Arc<dyn store::ItemTable>, Region) -> axum::Router,
+}
+
+impl Service {
+    /// Who answers, for the shared surface (`GET /`, `x-region`).
+    pub fn info(&self, region: Region) -> ServiceInfo {
+        ServiceInfo {
+            name: Cow::Borrowed(self.name),
+            version: self.version,
+            region,
+        }
+    }
+}
+
+/// A global secondary index of a service's table: string keys, all attributes projected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSpec {
+    /// The index's name, e.g. `by-user`.
+    pub name: &'static str,
+    /// Its partition key attribute, e.g. `user_id`: what `ItemTable::query` matches on.
+    pub partition_key: &'static str,
+    /// Its sort key attribute, if any.
+    pub sort_key: Option<&'static str>,
+}
+
 /// Who is answering: reported by `GET /`, `GET /health` and the `x-region` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceInfo {
     /// The app's name, e.g. `users`.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// The build's version, usually `env!("CARGO_PKG_VERSION")`.
     pub version: &'static str,
     /// The Region this instance serves.

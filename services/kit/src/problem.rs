@@ -5,7 +5,79 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// The base of every problem `type` URI; the slug that follows is stable and documented.
-pub const PROBLEM_TYPE_BASE: &str = "https://problems.multi-region.dev/";
+/// A URI reference relative to the service (RFC 9457 §3.1.1): every service serves a page
+/// for each of its types at `GET /problems/<slug>` (see [`crate::http`]).
+pub const PROBLEM_TYPE_BASE: &str = "/problems/";
+
+/// A kind of problem, documented at `/problems/<slug>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemType {
+    /// The stable slug, as in [`Problem::kind`].
+    pub slug: &'static str,
+    /// Its title, as in the problem's `title`.
+    pub title: &'static str,
+    /// What it means and what a client does about it.
+    pub description: &'static str,
+}
+
+/// The kinds every service can answer, from the kit's constructors.
+pub const COMMON_TYPES: &[ProblemType] = &[
+    ProblemType {
+        slug: "bad-request",
+        title: "Bad request",
+        description: "The request cannot be read: its body is not JSON, or a query parameter or header does not parse. `errors` names each parameter or header. Fix the request; retrying it unchanged gets the same answer.",
+    },
+    ProblemType {
+        slug: "unsupported-media-type",
+        title: "Unsupported media type",
+        description: "The body is not sent as JSON. Send it with `content-type: application/json`.",
+    },
+    ProblemType {
+        slug: "payload-too-large",
+        title: "Payload too large",
+        description: "The body is over the 64 KiB limit.",
+    },
+    ProblemType {
+        slug: "validation",
+        title: "Invalid request",
+        description: "The body is well-formed JSON, but some fields are missing, unknown or invalid. `errors` lists every one with its JSON path and what is wrong.",
+    },
+    ProblemType {
+        slug: "not-found",
+        title: "Not found",
+        description: "Nothing has this id (or the path is not a route). An id that is not one (not a lowercase, hyphenated UUIDv7) names nothing either.",
+    },
+    ProblemType {
+        slug: "method-not-allowed",
+        title: "Method not allowed",
+        description: "The resource does not accept this method; the `Allow` header lists those it does.",
+    },
+    ProblemType {
+        slug: "conflict",
+        title: "Conflict",
+        description: "The resource changed while the request was processed. Read it again and retry.",
+    },
+    ProblemType {
+        slug: "precondition-failed",
+        title: "Precondition failed",
+        description: "`If-Match` names a version that is not the current one: someone else changed the resource. Read it again (its `ETag`) and retry with that version.",
+    },
+    ProblemType {
+        slug: "precondition-required",
+        title: "Precondition required",
+        description: "The operation changes a resource and needs `If-Match` with the version last read (its `ETag`), so that no change is made blind.",
+    },
+    ProblemType {
+        slug: "unavailable",
+        title: "Service unavailable",
+        description: "The data store cannot be reached. Retry later, or in the other Region.",
+    },
+    ProblemType {
+        slug: "internal",
+        title: "Internal error",
+        description: "An unexpected error; it has been logged. Retrying may help.",
+    },
+];
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -77,6 +149,16 @@ impl Problem {
         )
     }
 
+    /// 400: query parameters (or headers) that do not parse; lists every one. The same
+    /// status and `type` as any other request that cannot be read.
+    pub fn invalid_parameters(errors: Vec<FieldError>) -> Self {
+        Self {
+            detail: summary(&errors),
+            errors,
+            ..Self::bad_request("")
+        }
+    }
+
     /// 415: the body is not JSON.
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
         Self::new(
@@ -99,17 +181,14 @@ impl Problem {
 
     /// 422: well-formed, but some fields are invalid; lists them all.
     pub fn validation(errors: Vec<FieldError>) -> Self {
-        let detail = match errors.as_slice() {
-            [one] => format!("`{}`: {}", one.field, one.message),
-            many => format!("{} fields are invalid", many.len()),
-        };
         Self {
+            detail: summary(&errors),
             errors,
             ..Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
                 "Invalid request",
-                detail,
+                "",
             )
         }
     }
@@ -144,7 +223,7 @@ impl Problem {
         )
     }
 
-    /// 428: a required precondition header (`If-Match`, `Idempotency-Key`) is missing.
+    /// 428: a required `If-Match` is missing.
     pub fn precondition_required(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::PRECONDITION_REQUIRED,
@@ -181,6 +260,14 @@ impl Problem {
     }
 }
 
+/// One field's error in words, or how many fields are wrong.
+fn summary(errors: &[FieldError]) -> String {
+    match errors {
+        [one] => format!("`{}`: {}", one.field, one.message),
+        many => format!("{} fields are invalid", many.len()),
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -211,7 +298,8 @@ struct ProblemBody<'a> {
 /// `#[utoipa::path(responses(...))]`. Only documentation: responses are built from [`Problem`].
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ProblemDetails {
-    /// A stable URI per kind of problem: `https://problems.multi-region.dev/<slug>`.
+    /// A stable URI per kind of problem, relative to the service: `/problems/<slug>`, a page
+    /// that says what it means.
     #[serde(rename = "type")]
     pub kind: String,
     /// Constant per kind.
@@ -220,7 +308,8 @@ pub struct ProblemDetails {
     pub status: u16,
     /// This occurrence.
     pub detail: String,
-    /// Present on validation problems (422): every offending field.
+    /// Present on validation problems (422) and unreadable parameters (400): every
+    /// offending field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
@@ -245,6 +334,25 @@ impl IntoResponse for Problem {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_constructor_kind_is_documented() {
+        let kinds = [
+            Problem::bad_request("").kind,
+            Problem::unsupported_media_type("").kind,
+            Problem::payload_too_large("").kind,
+            Problem::validation(vec![]).kind,
+            Problem::not_found("").kind,
+            Problem::method_not_allowed("").kind,
+            Problem::conflict("").kind,
+            Problem::precondition_failed("").kind,
+            Problem::precondition_required("").kind,
+            Problem::unavailable("").kind,
+            Problem::internal("").kind,
+        ];
+        let documented: Vec<_> = COMMON_TYPES.iter().map(|t| t.slug).collect();
+        assert_eq!(kinds.to_vec(), documented);
+    }
+
     use super::*;
     use axum::body::to_bytes;
 
@@ -268,7 +376,7 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(ct, PROBLEM_JSON);
-        assert_eq!(body["type"], "https://problems.multi-region.dev/validation");
+        assert_eq!(body["type"], "/problems/validation");
         assert_eq!(body["status"], 422);
         assert_eq!(body["errors"][1]["field"], "items[0].quantity");
     }
@@ -286,10 +394,7 @@ mod tests {
         let (status, _, body) =
             body_of(Problem::conflict("taken").with_kind("duplicate-email")).await;
         assert_eq!(status, StatusCode::CONFLICT);
-        assert_eq!(
-            body["type"],
-            "https://problems.multi-region.dev/duplicate-email"
-        );
+        assert_eq!(body["type"], "/problems/duplicate-email");
         assert_eq!(body["detail"], "taken");
     }
 }

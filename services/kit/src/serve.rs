@@ -1,14 +1,21 @@
-//! One entry point for every service binary: flags and env, then serving the Router locally
-//! (axum, graceful shutdown on Ctrl-C) or under Lambda when `AWS_LAMBDA_RUNTIME_API` is set.
+//! One entry point for every service binary: [`main`] parses the flags (and env), picks the
+//! store (memory or DynamoDB), builds the service's router from its [`Service`] descriptor
+//! and serves it locally (axum, graceful shutdown on Ctrl-C) or under Lambda when
+//! `AWS_LAMBDA_RUNTIME_API` is set.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use clap::{CommandFactory, FromArgMatches};
 
 use topology::Region;
 
 use crate::dynamo::{self, DynamoTable};
+use crate::memory::MemoryTable;
+use crate::store::ItemTable;
+use crate::{IndexSpec, Service};
 
 /// Which store adapter a service runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -19,7 +26,7 @@ pub enum StoreKind {
     Dynamodb,
 }
 
-/// The flags every service binary takes; flatten into the binary's clap parser.
+/// The flags every service binary takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on (ignored under Lambda).
@@ -31,7 +38,7 @@ pub struct ServeArgs {
     /// Where the data lives.
     #[arg(long, env = "STORE", value_enum, default_value = "memory")]
     pub store: StoreKind,
-    /// The DynamoDB table name [default: the service's table in topology.toml].
+    /// The table's name [default: the service's name].
     #[arg(long, env = "TABLE_NAME")]
     pub table: Option<String>,
     /// A DynamoDB-compatible endpoint (moto, DynamoDB Local) instead of AWS.
@@ -42,25 +49,77 @@ pub struct ServeArgs {
     pub create_table: bool,
 }
 
+#[derive(Debug, clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
 impl ServeArgs {
-    /// The DynamoDB table these flags describe: `table` from the topology, renamed by
-    /// `--table`, through a client for `--region` and `--dynamodb-endpoint`; created first
-    /// when `--create-table` is given.
-    pub async fn dynamo_table(&self, table: &topology::Table) -> anyhow::Result<DynamoTable> {
-        let mut table = table.clone();
-        if let Some(name) = &self.table {
-            table.name.clone_from(name);
+    /// The flags of `service`'s binary from the command line and env; exits with a message
+    /// naming the flag when they are wrong (or printing `--help` / `--version`).
+    pub fn parse_for(service: &Service) -> Self {
+        let command = Cli::command()
+            .name(service.name)
+            .bin_name(service.name)
+            .version(service.version)
+            .about(format!("The {} service, locally or under Lambda.", service.name))
+            .after_help(format!(
+                "Examples:\n  {name} --listen 127.0.0.1:8081 --region us-east-1\n  \
+                 {name} --store dynamodb --dynamodb-endpoint http://127.0.0.1:5000 --create-table\n\n\
+                 Under Lambda (AWS_LAMBDA_RUNTIME_API set) --listen is ignored.",
+                name = service.name
+            ));
+        let matches = command.get_matches();
+        match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli.serve,
+            Err(e) => e.exit(),
         }
+    }
+
+    /// The table these flags choose for `service`: in memory, or the DynamoDB table named
+    /// `--table` (default: the service's name) with the service's indexes, created first
+    /// when `--create-table` is given.
+    pub async fn table(&self, service: &Service) -> anyhow::Result<Arc<dyn ItemTable>> {
+        let name = self.table.as_deref().unwrap_or(service.name);
+        Ok(match self.store {
+            StoreKind::Memory => MemoryTable::new(name, self.region.clone()),
+            StoreKind::Dynamodb => Arc::new(self.dynamo_table(name, service.indexes).await?),
+        })
+    }
+
+    /// The DynamoDB table `name` with `indexes`, through a client for `--region` and
+    /// `--dynamodb-endpoint`; created first when `--create-table` is given.
+    pub async fn dynamo_table(
+        &self,
+        name: &str,
+        indexes: &'static [IndexSpec],
+    ) -> anyhow::Result<DynamoTable> {
         let client = dynamo::client(&self.region, self.dynamodb_endpoint.as_deref()).await;
-        let table = DynamoTable::new(client, table);
+        let table = DynamoTable::new(client, name, indexes);
         if self.create_table {
             table
                 .create()
                 .await
-                .with_context(|| format!("cannot create table {}", table.name()))?;
+                .with_context(|| format!("cannot create table {name}"))?;
         }
         Ok(table)
     }
+}
+
+/// The whole of a service binary's `main`: flags, logging, store, router, serving.
+pub fn main(service: &Service) -> anyhow::Result<()> {
+    let args = ServeArgs::parse_for(service);
+    crate::telemetry::init(service.name);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(async {
+            let table = args.table(service).await?;
+            let router = (service.router)(table, args.region.clone());
+            run(router, args.listen).await
+        })
 }
 
 /// Serves `router`: under Lambda when `AWS_LAMBDA_RUNTIME_API` is set, else on `listen`
@@ -110,12 +169,6 @@ pub async fn shutdown_signal() {
 mod tests {
     use super::*;
     use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        serve: ServeArgs,
-    }
 
     #[test]
     fn flags_parse_with_defaults() {

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::problem::Problem;
 
+pub use crate::codec::{attr_str, attr_u64};
+
 /// One stored item: attribute name → value. Always has the string attribute `pk`.
 pub type Item = serde_json::Map<String, Value>;
 
@@ -170,20 +172,6 @@ impl<T: ItemTable + ?Sized> HealthCheck for Arc<T> {
     async fn check(&self) -> Result<(), StoreError> {
         (**self).check().await
     }
-}
-
-/// Reads a string attribute of an item, or says which one is missing.
-pub fn attr_str<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
-    item.get(name).and_then(Value::as_str).ok_or_else(|| {
-        StoreError::Corrupt(format!("attribute `{name}` is missing or not a string"))
-    })
-}
-
-/// Reads an unsigned number attribute of an item, or says which one is missing.
-pub fn attr_u64(item: &Item, name: &str) -> Result<u64, StoreError> {
-    item.get(name).and_then(Value::as_u64).ok_or_else(|| {
-        StoreError::Corrupt(format!("attribute `{name}` is missing or not a number"))
-    })
 }
 
 #[cfg(test)]

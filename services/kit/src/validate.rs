@@ -63,13 +63,27 @@ impl Fields {
     /// The parsed value when every check passed, else one 422 listing every error.
     /// Combine several values with `Option::zip`.
     pub fn finish<T>(self, value: Option<T>) -> Result<T, Problem> {
+        self.finish_as(value, Problem::validation)
+    }
+
+    /// Like [`Fields::finish`] for query parameters and headers: one 400 listing every
+    /// error. A parameter that does not parse makes the request unreadable, as a malformed
+    /// body does; 422 is for a readable body whose fields break the domain's rules.
+    pub fn finish_query<T>(self, value: Option<T>) -> Result<T, Problem> {
+        self.finish_as(value, Problem::invalid_parameters)
+    }
+
+    fn finish_as<T>(
+        self,
+        value: Option<T>,
+        problem: fn(Vec<FieldError>) -> Problem,
+    ) -> Result<T, Problem> {
         match value {
             Some(value) if self.errors.is_empty() => Ok(value),
-            Some(_) => Err(Problem::validation(self.errors)),
             None if self.errors.is_empty() => Err(Problem::internal(
                 "a field check returned None without recording an error",
             )),
-            None => Err(Problem::validation(self.errors)),
+            _ => Err(problem(self.errors)),
         }
     }
 }
@@ -96,5 +110,18 @@ mod tests {
         assert_eq!(problem.status.as_u16(), 422);
         let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["a", "c"]);
+    }
+
+    #[test]
+    fn query_errors_are_400s_listing_every_parameter() {
+        let mut f = Fields::new();
+        let a = f.check("limit", Err::<u8, _>("bad limit"));
+        let problem = f.finish_query(a).unwrap_err();
+        assert_eq!(
+            (problem.status.as_u16(), problem.kind),
+            (400, "bad-request")
+        );
+        assert_eq!(problem.errors[0].field, "limit");
+        assert_eq!(problem.detail, "`limit`: bad limit");
     }
 }

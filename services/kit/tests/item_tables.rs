@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use kit::IndexSpec;
 use kit::dynamo::DynamoTable;
 use kit::memory::MemoryTable;
 use kit::store::{Condition, HealthCheck, Item, ItemTable, StoreError, Write};
 use serde_json::{Value, json};
-use topology::{Index, Region, Table};
+use topology::Region;
 
 fn region() -> Region {
     "us-east-1".parse().unwrap()
@@ -24,15 +25,12 @@ async fn memory() -> Arc<dyn ItemTable> {
 async fn dynamodb() -> Arc<dyn ItemTable> {
     let endpoint = tokio::task::spawn_blocking(testkit::moto).await.unwrap();
     let client = kit::dynamo::client(&region(), Some(endpoint)).await;
-    let spec = Table {
-        name: testkit::unique_name("kit"),
-        indexes: vec![Index {
-            name: "by-user".into(),
-            partition_key: "user_id".into(),
-            sort_key: Some("id".into()),
-        }],
-    };
-    let table = DynamoTable::new(client, spec);
+    const BY_USER: &[IndexSpec] = &[IndexSpec {
+        name: "by-user",
+        partition_key: "user_id",
+        sort_key: Some("id"),
+    }];
+    let table = DynamoTable::new(client, testkit::unique_name("kit"), BY_USER);
     table.create().await.unwrap();
     table
         .create()
@@ -229,13 +227,7 @@ async fn a_dead_endpoint_is_unavailable_quickly() {
         .unwrap()
         .port();
     let client = kit::dynamo::client(&region(), Some(&format!("http://127.0.0.1:{port}"))).await;
-    let table = DynamoTable::new(
-        client,
-        Table {
-            name: "t".into(),
-            indexes: vec![],
-        },
-    );
+    let table = DynamoTable::new(client, "t", &[]);
     let started = std::time::Instant::now();
     let err = table.get("A").await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
@@ -250,13 +242,7 @@ async fn a_dead_endpoint_is_unavailable_quickly() {
 async fn a_missing_table_fails_health_with_a_short_reason() {
     let endpoint = tokio::task::spawn_blocking(testkit::moto).await.unwrap();
     let client = kit::dynamo::client(&region(), Some(endpoint)).await;
-    let table = DynamoTable::new(
-        client,
-        Table {
-            name: testkit::unique_name("absent"),
-            indexes: vec![],
-        },
-    );
+    let table = DynamoTable::new(client, testkit::unique_name("absent"), &[]);
     let err = table.check().await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("ResourceNotFoundException"), "{text}");

@@ -137,7 +137,7 @@ async fn the_router_answers_api_gateway_events_under_lambda() {
     }
     let region: topology::Region = "us-east-1".parse().unwrap();
     let info = ServiceInfo {
-        name: "users",
+        name: "users".into(),
         version: "9.9.9",
         region: region.clone(),
     };
@@ -170,7 +170,7 @@ async fn the_router_answers_api_gateway_events_under_lambda() {
     let (_, second) = recv(&mut rx).await;
     assert_eq!(second["statusCode"], 404, "{second}");
     let body: Value = serde_json::from_str(second["body"].as_str().unwrap()).unwrap();
-    assert_eq!(body["type"], "https://problems.multi-region.dev/not-found");
+    assert_eq!(body["type"], "/problems/not-found");
 
     runtime_server.abort();
 }

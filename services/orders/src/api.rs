@@ -6,24 +6,35 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use kit::extract::{Json, Path, Query};
-use kit::problem::ProblemDetails;
+use kit::docs::{BadParameters, JsonBody, NotFound, Unavailable};
+use kit::extract::{Json, PathId, Query};
+use kit::money::Money;
+use kit::paging::{self, PageQuery};
+use kit::problem::{PROBLEM_JSON, ProblemDetails, ProblemType};
+use kit::time::Timestamp;
 use kit::validate::Fields;
 use kit::{ApiResult, Problem, Region};
 
 use crate::domain::{
-    Currency, DomainError, LineItem, Lines, Money, NewOrder, Order, OrderId, OrderStatus, Quantity,
-    Sku, UserId,
+    DomainError, LineItem, Lines, NewOrder, Order, OrderId, OrderStatus, Quantity, Sku, UserId,
 };
 use crate::store::{CancelOutcome, OrderStore};
+
+/// A cancellation of an order that is not pending.
+const NOT_PENDING: ProblemType = ProblemType {
+    slug: "order-not-pending",
+    title: "Conflict",
+    description: "Only a pending order can be cancelled; this one is not (it was cancelled \
+                  already, perhaps by a concurrent request).",
+};
+
+/// The problem types the orders service answers with, besides the kit's.
+pub const PROBLEMS: &[ProblemType] = &[NOT_PENDING];
 
 /// What the handlers share.
 struct AppState {
@@ -48,7 +59,7 @@ pub fn routes(store: Arc<dyn OrderStore>, region: Region) -> OpenApiRouter {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
-    /// The user placing the order (a UUID).
+    /// The user placing the order (a user id: a UUIDv7, lowercase and hyphenated).
     #[schema(format = Uuid, example = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e")]
     pub user_id: String,
     /// ISO 4217 code, three uppercase letters.
@@ -78,7 +89,7 @@ impl CreateOrder {
     pub fn parse(&self) -> ApiResult<NewOrder> {
         let mut fields = Fields::new();
         let user_id = fields.check("user_id", self.user_id.parse::<UserId>());
-        let currency = fields.check("currency", self.currency.parse::<Currency>());
+        let currency = fields.check("currency", self.currency.parse());
         let lines = self.parse_lines(&mut fields);
         let ((user_id, currency), lines) = fields.finish(user_id.zip(currency).zip(lines))?;
         Ok(NewOrder {
@@ -118,29 +129,27 @@ impl CreateOrder {
 }
 
 /// An order as the API shows it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderBody {
-    #[schema(format = Uuid)]
-    pub id: String,
-    #[schema(format = Uuid)]
-    pub user_id: String,
-    #[schema(example = "EUR")]
-    pub currency: String,
+    pub id: OrderId,
+    pub user_id: UserId,
+    #[schema(value_type = String, example = "EUR")]
+    pub currency: kit::money::Currency,
     pub items: Vec<LineItemBody>,
     /// The sum of the lines' totals, in minor units.
     pub total_cents: u64,
     pub status: OrderStatus,
     /// Starts at 1; every write adds one.
     pub version: u64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// The Region that last wrote the order.
     #[schema(example = "us-east-1")]
     pub region: String,
 }
 
 /// One line of an order as the API shows it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LineItemBody {
     pub sku: String,
     pub quantity: u32,
@@ -164,9 +173,9 @@ impl From<&Order> for OrderBody {
             })
             .collect();
         Self {
-            id: order.id.to_string(),
-            user_id: order.user_id.to_string(),
-            currency: order.currency.to_string(),
+            id: order.id,
+            user_id: order.user_id,
+            currency: order.currency,
             items,
             total_cents: order.total().minor(),
             status: order.status,
@@ -179,7 +188,7 @@ impl From<&Order> for OrderBody {
 }
 
 /// One page of a user's orders.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderList {
     /// Oldest first.
     pub items: Vec<OrderBody>,
@@ -188,22 +197,20 @@ pub struct OrderList {
     pub next_cursor: Option<String>,
 }
 
-/// The query of `GET /orders`; every value is checked by hand so that a bad one is a 422
-/// naming it, like a bad body field.
+/// The query of `GET /orders`: whose orders, and the paging parameters of every listing.
+/// Values are strings here and parsed by hand, so that a bad one is a 400 naming it.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Whose orders (required).
+    /// Whose orders (required): a user id.
+    #[param(required = true, format = Uuid, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
     pub user_id: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(pattern = "^[1-9][0-9]?$|^100$", example = "20")]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
-
-/// The default and largest page sizes of `GET /orders`.
-pub const DEFAULT_LIMIT: usize = 20;
-pub const MAX_LIMIT: usize = 100;
 
 /// A parsed `GET /orders` query.
 struct Listing {
@@ -219,65 +226,56 @@ impl ListQuery {
             Some(raw) => fields.check("user_id", raw.parse::<UserId>()),
             None => fields.check("user_id", Err::<UserId, _>("is required")),
         };
-        let limit = fields.check_optional("limit", self.limit.as_deref().map(parse_limit));
-        let cursor = fields.check_optional("cursor", self.cursor.as_deref().map(Cursor::decode));
-        let ((user, limit), cursor) = fields.finish(user.zip(limit).zip(cursor))?;
+        let paging = PageQuery {
+            limit: self.limit.clone(),
+            cursor: self.cursor.clone(),
+        };
+        let page = paging.check::<Cursor>(&mut fields);
+        let (user, (limit, cursor)) = fields.finish_query(user.zip(page))?;
         if let Some(cursor) = &cursor
             && cursor.user != user
         {
-            return Err(Problem::validation(vec![kit::FieldError::new(
+            return Err(Problem::invalid_parameters(vec![kit::FieldError::new(
                 "cursor",
                 "belongs to another user's listing",
             )]));
         }
         Ok(Listing {
             user,
-            limit: limit.unwrap_or(DEFAULT_LIMIT),
+            limit: limit.get(),
             after: cursor.map(|c| c.after),
         })
     }
 }
 
-fn parse_limit(raw: &str) -> Result<usize, String> {
-    match raw.parse::<usize>() {
-        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(format!("must be an integer from 1 to {MAX_LIMIT}")),
-    }
-}
-
-/// Where a listing continues: opaque to clients (base64url), and bound to the user whose
-/// listing produced it, so a cursor cannot be replayed against another partition.
+/// Where a listing continues, bound to the user whose listing produced it, so a cursor
+/// cannot be replayed against another partition. Opaque to clients ([`paging::encode`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Cursor {
     user: UserId,
     after: OrderId,
 }
 
-impl Cursor {
-    fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}/{}", self.user, self.after))
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.user, self.after)
     }
+}
 
-    fn decode(raw: &str) -> Result<Self, &'static str> {
-        const BAD: &str = "is not a cursor returned by this listing";
-        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| BAD)?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| BAD)?;
-        let (user, after) = text.split_once('/').ok_or(BAD)?;
+impl std::str::FromStr for Cursor {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let (user, after) = text.split_once('/').ok_or(())?;
         Ok(Self {
-            user: user.parse().map_err(|_| BAD)?,
-            after: after.parse().map_err(|_| BAD)?,
+            user: user.parse().map_err(drop)?,
+            after: after.parse().map_err(drop)?,
         })
     }
 }
 
-/// An order id from the path; a malformed one names no order, so it is a 404 like an
-/// unknown one.
-fn order_id(raw: &str) -> ApiResult<OrderId> {
-    raw.parse().map_err(|_| not_found(raw))
-}
-
-fn not_found(id: impl std::fmt::Display) -> Problem {
-    Problem::not_found(format!("no order with id `{id}`"))
+fn not_found(id: OrderId) -> Problem {
+    kit::id::not_found::<Order>(&id)
 }
 
 fn not_pending(order: &Order) -> Problem {
@@ -285,7 +283,7 @@ fn not_pending(order: &Order) -> Problem {
         "order {} is {}; only a pending order can be cancelled",
         order.id, order.status
     ))
-    .with_kind("order-not-pending")
+    .with_kind(NOT_PENDING.slug)
 }
 
 fn order_response(status: StatusCode, order: &Order) -> Response {
@@ -299,11 +297,7 @@ fn order_response(status: StatusCode, order: &Order) -> Response {
     responses(
         (status = 201, description = "The order, placed", body = OrderBody,
          headers(("location" = String, description = "The order's URL"))),
-        (status = 400, description = "Malformed JSON", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, each named", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 503, description = "The store is unavailable", body = ProblemDetails, content_type = "application/problem+json"),
+        JsonBody, Unavailable,
     )
 )]
 async fn create_order(
@@ -311,7 +305,7 @@ async fn create_order(
     Json(request): Json<CreateOrder>,
 ) -> ApiResult<Response> {
     let new = request.parse()?;
-    let order = Order::place(new, Utc::now(), app.region.clone());
+    let order = Order::place(new, Timestamp::now(), app.region.clone());
     app.store.create(&order).await?;
     let mut response = order_response(StatusCode::CREATED, &order);
     if let Ok(location) = HeaderValue::from_str(&format!("/orders/{}", order.id)) {
@@ -323,15 +317,10 @@ async fn create_order(
 /// One order.
 #[utoipa::path(
     get, path = "/orders/{id}", tag = "orders",
-    params(("id" = String, Path, description = "The order's id")),
-    responses(
-        (status = 200, description = "The order", body = OrderBody),
-        (status = 404, description = "No such order", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 503, description = "The store is unavailable", body = ProblemDetails, content_type = "application/problem+json"),
-    )
+    params(PathId<Order>),
+    responses((status = 200, description = "The order", body = OrderBody), NotFound, Unavailable)
 )]
-async fn get_order(State(app): AppStateRef, Path(id): Path<String>) -> ApiResult<Response> {
-    let id = order_id(&id)?;
+async fn get_order(State(app): AppStateRef, PathId(id): PathId<Order>) -> ApiResult<Response> {
     let order = app.store.get(&id).await?.ok_or_else(|| not_found(id))?;
     Ok(order_response(StatusCode::OK, &order))
 }
@@ -342,11 +331,7 @@ async fn get_order(State(app): AppStateRef, Path(id): Path<String>) -> ApiResult
 #[utoipa::path(
     get, path = "/orders", tag = "orders",
     params(ListQuery),
-    responses(
-        (status = 200, description = "One page", body = OrderList),
-        (status = 422, description = "Invalid `user_id`, `limit` or `cursor`", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 503, description = "The store is unavailable", body = ProblemDetails, content_type = "application/problem+json"),
-    )
+    responses((status = 200, description = "One page", body = OrderList), BadParameters, Unavailable)
 )]
 async fn list_orders(
     State(app): AppStateRef,
@@ -358,11 +343,10 @@ async fn list_orders(
         .list_by_user(&listing.user, listing.limit, listing.after.as_ref())
         .await?;
     let next_cursor = page.next.map(|after| {
-        Cursor {
+        paging::encode(&Cursor {
             user: listing.user,
             after,
-        }
-        .encode()
+        })
     });
     let body = OrderList {
         items: page.orders.iter().map(OrderBody::from).collect(),
@@ -375,19 +359,17 @@ async fn list_orders(
 /// pending, so of two racing cancellations exactly one succeeds and the other gets a 409.
 #[utoipa::path(
     post, path = "/orders/{id}/cancel", tag = "orders",
-    params(("id" = String, Path, description = "The order's id")),
+    params(PathId<Order>),
     responses(
         (status = 200, description = "The order, cancelled", body = OrderBody),
-        (status = 404, description = "No such order", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "The order is not pending", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 503, description = "The store is unavailable", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The order is not pending", body = ProblemDetails, content_type = PROBLEM_JSON),
+        NotFound, Unavailable,
     )
 )]
-async fn cancel_order(State(app): AppStateRef, Path(id): Path<String>) -> ApiResult<Response> {
-    let id = order_id(&id)?;
+async fn cancel_order(State(app): AppStateRef, PathId(id): PathId<Order>) -> ApiResult<Response> {
     let order = app.store.get(&id).await?.ok_or_else(|| not_found(id))?;
     let cancelled = order
-        .cancelled(Utc::now(), app.region.clone())
+        .cancelled(Timestamp::now(), app.region.clone())
         .map_err(|_| not_pending(&order))?;
     match app.store.cancel(&cancelled).await? {
         CancelOutcome::Cancelled => Ok(order_response(StatusCode::OK, &cancelled)),
@@ -411,6 +393,12 @@ mod tests {
 
     fn fields_of(problem: Problem) -> Vec<String> {
         assert_eq!(problem.status, StatusCode::UNPROCESSABLE_ENTITY);
+        problem.errors.into_iter().map(|e| e.field).collect()
+    }
+
+    /// Query parameters that do not parse make the request unreadable: 400, each named.
+    fn parameters_of(problem: Problem) -> Vec<String> {
+        assert_eq!(problem.status, StatusCode::BAD_REQUEST);
         problem.errors.into_iter().map(|e| e.field).collect()
     }
 
@@ -465,16 +453,16 @@ mod tests {
             user: ALICE.parse().unwrap(),
             after: OrderId::new(),
         };
-        let encoded = cursor.encode();
+        let encoded = paging::encode(&cursor);
         assert!(!encoded.contains(ALICE), "cursors are opaque");
-        assert_eq!(Cursor::decode(&encoded).unwrap(), cursor);
+        assert_eq!(paging::decode::<Cursor>(&encoded).unwrap(), cursor);
         for bad in [
             "",
             "!!!",
             "bm90IGEgY3Vyc29y",
-            &URL_SAFE_NO_PAD.encode(format!("{ALICE}/x")),
+            &paging::encode(&format!("{ALICE}/x")),
         ] {
-            assert!(Cursor::decode(bad).is_err(), "{bad}");
+            assert!(paging::decode::<Cursor>(bad).is_err(), "{bad}");
         }
     }
 
@@ -486,20 +474,19 @@ mod tests {
             cursor: cursor.map(Into::into),
         };
         let ok = q(Some(ALICE), None, None).parse().unwrap();
-        assert_eq!((ok.limit, ok.after), (DEFAULT_LIMIT, None));
+        assert_eq!((ok.limit, ok.after), (paging::DEFAULT_LIMIT, None));
         assert_eq!(
             q(Some(ALICE), Some("100"), None).parse().unwrap().limit,
             100
         );
         let problem = q(None, Some("0"), Some("zz")).parse().err().unwrap();
-        assert_eq!(fields_of(problem), ["user_id", "limit", "cursor"]);
+        assert_eq!(parameters_of(problem), ["user_id", "limit", "cursor"]);
         let bob = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8f";
-        let bobs = Cursor {
+        let bobs = paging::encode(&Cursor {
             user: bob.parse().unwrap(),
             after: OrderId::new(),
-        }
-        .encode();
+        });
         let problem = q(Some(ALICE), None, Some(&bobs)).parse().err().unwrap();
-        assert_eq!(fields_of(problem), ["cursor"]);
+        assert_eq!(parameters_of(problem), ["cursor"]);
     }
 }

@@ -4,26 +4,19 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use kit::id::{Id, Noun};
+use kit::money::{Currency, Money};
+use kit::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use topology::Region;
-use uuid::Uuid;
 
 /// Why a value was rejected; the message is shown to the client next to the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
-    #[error("must be a UUID such as `0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e`")]
-    Uuid,
-    #[error("must be an order id (a UUIDv7)")]
-    OrderId,
     #[error("must be 1 to {max} characters: letters, digits, `-`, `_` or `.`, starting with a letter or digit", max = Sku::MAX_LEN)]
     Sku,
     #[error("must be an integer from 1 to {max}", max = Quantity::MAX)]
     Quantity,
-    #[error("must be an ISO 4217 code: three uppercase letters such as `EUR`")]
-    Currency,
-    #[error("must be an integer from 0 to {max} (minor units, e.g. cents)", max = Money::MAX)]
-    Money,
     #[error("the order total is over {max} minor units", max = Money::MAX)]
     TotalTooLarge,
     #[error("must hold 1 to {max} items", max = Order::MAX_ITEMS)]
@@ -31,73 +24,22 @@ pub enum DomainError {
 }
 
 /// An order's id: a UUIDv7, so ids sort by creation time (the `by-user` index's sort key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct OrderId(Uuid);
+pub type OrderId = Id<Order>;
 
-impl OrderId {
-    /// A new id, ordered after every id made earlier by this process.
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
+impl Noun for Order {
+    const NOUN: &'static str = "order";
 }
 
-impl Default for OrderId {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The user who places orders, as the users service names them.
+pub enum User {}
+
+impl Noun for User {
+    const NOUN: &'static str = "user";
 }
 
-impl FromStr for OrderId {
-    type Err = DomainError;
-
-    /// Accepts only the canonical hyphenated form of a version 7 UUID: every order id this
-    /// service hands out has that form, so anything else names no order.
-    fn from_str(s: &str) -> Result<Self, DomainError> {
-        let uuid = parse_canonical_uuid(s).map_err(|_| DomainError::OrderId)?;
-        if uuid.get_version_num() == 7 {
-            Ok(Self(uuid))
-        } else {
-            Err(DomainError::OrderId)
-        }
-    }
-}
-
-impl fmt::Display for OrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-/// The user who placed an order: a UUID as the users service hands out. Kept in its
-/// canonical lowercase form, since it is the `by-user` index's partition key and must
-/// compare byte for byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct UserId(Uuid);
-
-impl FromStr for UserId {
-    type Err = DomainError;
-
-    fn from_str(s: &str) -> Result<Self, DomainError> {
-        parse_canonical_uuid(s).map(Self)
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-/// Parses the 36-character hyphenated form only (either case), not the braced, URN or
-/// simple forms `Uuid::parse_str` also takes, so that one id has one spelling.
-fn parse_canonical_uuid(s: &str) -> Result<Uuid, DomainError> {
-    if s.len() != 36 {
-        return Err(DomainError::Uuid);
-    }
-    Uuid::try_parse(s).map_err(|_| DomainError::Uuid)
-}
+/// The user who placed an order: an id as the users service hands out, in its one spelling,
+/// since it is the `by-user` index's partition key and must compare byte for byte.
+pub type UserId = Id<User>;
 
 /// A stock-keeping unit: what the customer orders.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -154,85 +96,6 @@ impl Quantity {
     }
 }
 
-/// An ISO 4217 currency code: three uppercase ASCII letters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Currency([u8; 3]);
-
-impl Currency {
-    /// The code, e.g. `EUR`.
-    pub fn as_str(&self) -> &str {
-        // Valid by construction: three ASCII uppercase letters.
-        std::str::from_utf8(&self.0).unwrap_or("XXX")
-    }
-}
-
-impl FromStr for Currency {
-    type Err = DomainError;
-
-    fn from_str(s: &str) -> Result<Self, DomainError> {
-        match <[u8; 3]>::try_from(s.as_bytes()) {
-            Ok(code) if code.iter().all(u8::is_ascii_uppercase) => Ok(Self(code)),
-            _ => Err(DomainError::Currency),
-        }
-    }
-}
-
-impl fmt::Display for Currency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for Currency {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-/// An amount of money in integer minor units (cents), never negative, never above
-/// [`Money::MAX`]: the largest integer a JSON number carries exactly in every client
-/// (JavaScript's `Number.MAX_SAFE_INTEGER`). All arithmetic is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
-#[serde(transparent)]
-pub struct Money(u64);
-
-impl Money {
-    /// The largest amount: 2^53 − 1 minor units.
-    pub const MAX: u64 = (1 << 53) - 1;
-
-    /// Zero.
-    pub const ZERO: Money = Money(0);
-
-    /// An amount in minor units; a negative or oversized amount is refused.
-    pub fn from_minor(units: i128) -> Result<Self, DomainError> {
-        match u64::try_from(units) {
-            Ok(n) if n <= Self::MAX => Ok(Self(n)),
-            _ => Err(DomainError::Money),
-        }
-    }
-
-    /// The amount in minor units.
-    pub fn minor(self) -> u64 {
-        self.0
-    }
-
-    /// `self + other`, or `None` past [`Money::MAX`].
-    pub fn checked_add(self, other: Money) -> Option<Money> {
-        self.0
-            .checked_add(other.0)
-            .filter(|n| *n <= Self::MAX)
-            .map(Money)
-    }
-
-    /// `self × quantity`, or `None` past [`Money::MAX`].
-    pub fn checked_times(self, quantity: Quantity) -> Option<Money> {
-        self.0
-            .checked_mul(u64::from(quantity.get()))
-            .filter(|n| *n <= Self::MAX)
-            .map(Money)
-    }
-}
-
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineItem {
@@ -244,7 +107,7 @@ pub struct LineItem {
 impl LineItem {
     /// `quantity × unit_price`, or `None` when it is over [`Money::MAX`].
     pub fn total(&self) -> Option<Money> {
-        self.unit_price.checked_times(self.quantity)
+        self.unit_price.checked_times(self.quantity.get())
     }
 }
 
@@ -356,8 +219,8 @@ pub struct Order {
     pub status: OrderStatus,
     /// Starts at 1; every write adds one.
     pub version: u64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// The Region that last wrote the order.
     pub region: Region,
 }
@@ -367,8 +230,7 @@ impl Order {
     pub const MAX_ITEMS: usize = 100;
 
     /// A new pending order placed at `now` in `region`.
-    pub fn place(new: NewOrder, now: DateTime<Utc>, region: Region) -> Self {
-        let now = stored_precision(now);
+    pub fn place(new: NewOrder, now: Timestamp, region: Region) -> Self {
         Self {
             id: OrderId::new(),
             user_id: new.user_id,
@@ -383,11 +245,11 @@ impl Order {
     }
 
     /// This order, cancelled at `now` in `region`, one version later.
-    pub fn cancelled(&self, now: DateTime<Utc>, region: Region) -> Result<Order, TransitionError> {
+    pub fn cancelled(&self, now: Timestamp, region: Region) -> Result<Order, TransitionError> {
         Ok(Order {
             status: self.status.cancel()?,
             version: self.version + 1,
-            updated_at: stored_precision(now),
+            updated_at: now,
             region,
             ..self.clone()
         })
@@ -397,12 +259,6 @@ impl Order {
     pub fn total(&self) -> Money {
         self.lines.total()
     }
-}
-
-/// Times are kept to the microsecond, the precision they are stored with, so an order
-/// reads back exactly as it was written.
-fn stored_precision(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.trunc_subsecs(6)
 }
 
 #[cfg(test)]
@@ -423,49 +279,7 @@ mod tests {
             currency: "EUR".parse().unwrap(),
             lines: Lines::new(vec![line("SKU-1", 2, 1250)]).unwrap(),
         };
-        Order::place(new, Utc::now(), "us-east-1".parse().unwrap())
-    }
-
-    #[test]
-    fn order_ids_are_uuid_v7_and_time_ordered() {
-        let a = OrderId::new();
-        let b = OrderId::new();
-        assert!(a < b);
-        assert_eq!(a.to_string().parse::<OrderId>().unwrap(), a);
-        assert!(a.to_string().len() == 36 && a.to_string() == a.to_string().to_lowercase());
-    }
-
-    #[test]
-    fn order_ids_refuse_other_uuids_and_spellings() {
-        let v4 = "6f1c1f4e-3b1a-4b8e-9a8e-2f0c1d2e3f4a";
-        let id = OrderId::new().to_string();
-        for bad in [
-            v4,
-            "",
-            "42",
-            &id[..35],
-            &format!("{{{id}}}"),
-            &id.replace('-', ""),
-        ] {
-            assert_eq!(bad.parse::<OrderId>(), Err(DomainError::OrderId), "{bad}");
-        }
-        // Uppercase is the same id, shown in canonical lowercase.
-        let upper: OrderId = id.to_uppercase().parse().unwrap();
-        assert_eq!(upper.to_string(), id);
-    }
-
-    #[test]
-    fn user_ids_are_canonical_uuids() {
-        let id: UserId = "0190B7A4-5F7E-7C3A-9D2E-3F4A5B6C7D8E".parse().unwrap();
-        assert_eq!(id.to_string(), "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e");
-        for bad in [
-            "",
-            "user-1",
-            "0190b7a45f7e7c3a9d2e3f4a5b6c7d8e",
-            "urn:uuid:0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e",
-        ] {
-            assert_eq!(bad.parse::<UserId>(), Err(DomainError::Uuid), "{bad}");
-        }
+        Order::place(new, Timestamp::now(), "us-east-1".parse().unwrap())
     }
 
     #[test]
@@ -495,44 +309,6 @@ mod tests {
         for bad in [0, -1, i128::from(Quantity::MAX) + 1, i128::MAX] {
             assert_eq!(Quantity::new(bad), Err(DomainError::Quantity), "{bad}");
         }
-    }
-
-    #[test]
-    fn currencies() {
-        assert_eq!("EUR".parse::<Currency>().unwrap().to_string(), "EUR");
-        for bad in ["", "eur", "EU", "EURO", "E1R", "ÉUR"] {
-            assert_eq!(bad.parse::<Currency>(), Err(DomainError::Currency), "{bad}");
-        }
-        let json = serde_json::to_string(&"USD".parse::<Currency>().unwrap()).unwrap();
-        assert_eq!(json, r#""USD""#);
-    }
-
-    #[test]
-    fn money_bounds_and_checked_arithmetic() {
-        assert_eq!(Money::from_minor(0).unwrap(), Money::ZERO);
-        assert_eq!(
-            Money::from_minor(Money::MAX as i128).unwrap().minor(),
-            Money::MAX
-        );
-        assert_eq!(Money::from_minor(-1), Err(DomainError::Money));
-        assert_eq!(
-            Money::from_minor(Money::MAX as i128 + 1),
-            Err(DomainError::Money)
-        );
-        let max = Money::from_minor(Money::MAX as i128).unwrap();
-        let one = Money::from_minor(1).unwrap();
-        assert_eq!(max.checked_add(one), None);
-        assert_eq!(one.checked_add(one).unwrap().minor(), 2);
-        let q = Quantity::new(3).unwrap();
-        assert_eq!(
-            Money::from_minor(7)
-                .unwrap()
-                .checked_times(q)
-                .unwrap()
-                .minor(),
-            21
-        );
-        assert_eq!(max.checked_times(q), None);
     }
 
     #[test]

@@ -13,14 +13,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use kit::store::{Condition, HealthCheck, Item, ItemTable, PK, StoreError, attr_str, attr_u64};
+use kit::codec::{attr_object, attr_parse, attr_time, attr_u64, corrupt, item};
+use kit::money::Money;
+use kit::store::{Condition, HealthCheck, Item, ItemTable, PK, StoreError};
 
-use crate::domain::{
-    Currency, LineItem, Lines, Money, Order, OrderId, OrderStatus, Quantity, Sku, UserId,
-};
+use crate::domain::{LineItem, Lines, Order, OrderId, OrderStatus, Quantity, UserId};
 
 /// The attribute the `by-user` index is partitioned on (topology.toml).
 pub const USER_ID: &str = "user_id";
@@ -137,10 +136,6 @@ fn id_of_pk(pk: &str) -> Result<OrderId, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("`{pk}` is not an order's key")))
 }
 
-fn timestamp(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
 /// An order as a stored item. `id` and `user_id` are the `by-user` index's keys.
 pub fn to_item(order: &Order) -> Item {
     let items: Vec<Value> = order
@@ -155,7 +150,7 @@ pub fn to_item(order: &Order) -> Item {
             })
         })
         .collect();
-    let value = json!({
+    item(json!({
         PK: pk(&order.id),
         "id": order.id.to_string(),
         USER_ID: order.user_id.to_string(),
@@ -164,39 +159,16 @@ pub fn to_item(order: &Order) -> Item {
         "total_cents": order.total().minor(),
         "status": order.status.as_str(),
         "version": order.version,
-        "created_at": timestamp(&order.created_at),
-        "updated_at": timestamp(&order.updated_at),
+        "created_at": order.created_at.to_string(),
+        "updated_at": order.updated_at.to_string(),
         "region": order.region.as_str(),
-    });
-    match value {
-        Value::Object(item) => item,
-        _ => unreachable!("json! of an object literal is an object"),
-    }
-}
-
-fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("`{what}`: {err}"))
-}
-
-fn parse_attr<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError>
-where
-    T::Err: std::fmt::Display,
-{
-    attr_str(item, name)?.parse().map_err(|e| corrupt(name, e))
-}
-
-fn parse_time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(attr_str(item, name)?)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| corrupt(name, e))
+    }))
 }
 
 fn line_from(value: &Value) -> Result<LineItem, StoreError> {
-    let line = value
-        .as_object()
-        .ok_or_else(|| corrupt("items", "not an object"))?;
+    let line = attr_object(value, "items")?;
     Ok(LineItem {
-        sku: parse_attr::<Sku>(line, "sku")?,
+        sku: attr_parse(line, "sku")?,
         quantity: Quantity::new(attr_u64(line, "quantity")?.into())
             .map_err(|e| corrupt("quantity", e))?,
         unit_price: Money::from_minor(attr_u64(line, "unit_price_cents")?.into())
@@ -214,15 +186,15 @@ pub fn from_item(item: &Item) -> Result<Order, StoreError> {
         .map(line_from)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Order {
-        id: parse_attr::<OrderId>(item, "id")?,
-        user_id: parse_attr::<UserId>(item, USER_ID)?,
-        currency: parse_attr::<Currency>(item, "currency")?,
+        id: attr_parse(item, "id")?,
+        user_id: attr_parse(item, USER_ID)?,
+        currency: attr_parse(item, "currency")?,
         lines: Lines::new(lines).map_err(|e| corrupt("items", e))?,
-        status: parse_attr::<OrderStatus>(item, "status")?,
+        status: attr_parse(item, "status")?,
         version: attr_u64(item, "version")?,
-        created_at: parse_time(item, "created_at")?,
-        updated_at: parse_time(item, "updated_at")?,
-        region: parse_attr(item, "region")?,
+        created_at: attr_time(item, "created_at")?,
+        updated_at: attr_time(item, "updated_at")?,
+        region: attr_parse(item, "region")?,
     })
 }
 
@@ -231,6 +203,7 @@ mod tests {
     use super::*;
     use crate::domain::NewOrder;
     use kit::memory::MemoryTable;
+    use kit::time::Timestamp;
 
     fn region() -> topology::Region {
         "us-east-1".parse().unwrap()
@@ -247,7 +220,7 @@ mod tests {
             currency: "EUR".parse().unwrap(),
             lines: Lines::new(vec![line]).unwrap(),
         };
-        Order::place(new, Utc::now(), region())
+        Order::place(new, Timestamp::now(), region())
     }
 
     const ALICE: &str = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e";
@@ -301,21 +274,23 @@ mod tests {
         let (store, _) = store();
         let order = new_order(ALICE);
         store.create(&order).await.unwrap();
-        let cancelled = order.cancelled(Utc::now(), region()).unwrap();
+        let cancelled = order.cancelled(Timestamp::now(), region()).unwrap();
         assert_eq!(
             store.cancel(&cancelled).await.unwrap(),
             CancelOutcome::Cancelled
         );
         assert_eq!(store.get(&order.id).await.unwrap(), Some(cancelled.clone()));
         // A second writer that read the pending order too must not win.
-        let stale = order.cancelled(Utc::now(), region()).unwrap();
+        let stale = order.cancelled(Timestamp::now(), region()).unwrap();
         assert_eq!(
             store.cancel(&stale).await.unwrap(),
             CancelOutcome::NotPending
         );
         assert_eq!(store.get(&order.id).await.unwrap(), Some(cancelled));
         // An order that does not exist is not created by a cancellation.
-        let ghost = new_order(ALICE).cancelled(Utc::now(), region()).unwrap();
+        let ghost = new_order(ALICE)
+            .cancelled(Timestamp::now(), region())
+            .unwrap();
         assert_eq!(
             store.cancel(&ghost).await.unwrap(),
             CancelOutcome::NotPending

@@ -3,32 +3,19 @@
 
 mod common;
 
-use common::{ALICE, TestApp};
+use common::ALICE;
 use proptest::prelude::*;
+use proptest::strategy::BoxedStrategy;
 use proptest::test_runner::{Config, TestRunner};
 use reqwest::Method;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+use testkit::fuzz;
 
-fn any_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
-        ".{0,40}".prop_map(Value::String),
-        "[A-Z]{3}".prop_map(Value::String),
-        Just(json!(ALICE)),
-    ];
-    leaf.prop_recursive(3, 24, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(".{0,8}", inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+fn any_json() -> BoxedStrategy<Value> {
+    fuzz::any_json(vec![
+        "[A-Z]{3}".prop_map(Value::String).boxed(),
+        Just(json!(ALICE)).boxed(),
+    ])
 }
 
 /// A line near the real shape: the real keys with extreme numbers or any values.
@@ -43,36 +30,32 @@ fn line_like() -> impl Strategy<Value = Value> {
 }
 
 /// Bodies near the real shape: the real keys, sometimes missing, sometimes an extra key.
-fn order_like() -> impl Strategy<Value = Value> {
-    (
-        prop::option::of(prop_oneof![Just(json!(ALICE)), any_json()]),
-        prop::option::of(prop_oneof!["[A-Z]{3}".prop_map(Value::String), any_json()]),
-        prop::option::of(prop_oneof![
-            prop::collection::vec(line_like(), 0..4).prop_map(Value::Array),
-            any_json()
-        ]),
-        prop::option::of((".{0,8}", any_json())),
+fn order_like() -> BoxedStrategy<Value> {
+    fuzz::object_like(
+        vec![
+            (
+                "user_id",
+                prop_oneof![Just(json!(ALICE)), any_json()].boxed(),
+            ),
+            (
+                "currency",
+                prop_oneof!["[A-Z]{3}".prop_map(Value::String), any_json()].boxed(),
+            ),
+            (
+                "items",
+                prop_oneof![
+                    prop::collection::vec(line_like(), 0..4).prop_map(Value::Array),
+                    any_json()
+                ]
+                .boxed(),
+            ),
+        ],
+        any_json(),
     )
-        .prop_map(|(user, currency, items, extra)| {
-            let mut body = Map::new();
-            for (k, v) in [("user_id", user), ("currency", currency), ("items", items)] {
-                if let Some(v) = v {
-                    body.insert(k.into(), v);
-                }
-            }
-            if let Some((k, v)) = extra {
-                body.insert(k, v);
-            }
-            Value::Object(body)
-        })
 }
 
-fn any_body() -> impl Strategy<Value = String> {
-    prop_oneof![
-        3 => order_like().prop_map(|v| v.to_string()),
-        1 => any_json().prop_map(|v| v.to_string()),
-        1 => ".{0,64}",
-    ]
+fn any_body() -> BoxedStrategy<String> {
+    fuzz::any_body(order_like(), any_json())
 }
 
 /// Query strings for `GET /orders`, percent-encoding left to chance.
@@ -97,7 +80,7 @@ fn any_query() -> impl Strategy<Value = String> {
 #[test]
 fn random_requests_never_produce_a_5xx() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let app = runtime.block_on(TestApp::memory());
+    let app = runtime.block_on(testkit::spawn_app(&orders::SERVICE, testkit::Store::Memory));
     let mut runner = TestRunner::new(Config {
         cases: 128,
         ..Config::default()

@@ -1,9 +1,10 @@
 //! The payments HTTP API: request and response bodies, the `Idempotency-Key` contract, and
 //! the handlers, each annotated for the OpenAPI document.
 //!
-//! The idempotency contract, for `POST /payments` and `POST /payments/{id}/refund`:
-//! - the `Idempotency-Key` header is required: missing → 428 `precondition-required`;
-//!   not 1–255 visible ASCII characters → 400;
+//! The idempotency contract, for `POST /payments` and `POST /payments/{id}/refund`, as the
+//! IETF httpapi draft "The Idempotency-Key HTTP Header Field" describes it:
+//! - the `Idempotency-Key` header is required: missing, or not 1–255 visible ASCII
+//!   characters → 400 `bad-request` naming the header;
 //! - the first request with a key is applied, and its response is stored with the key;
 //! - a later request with the same key and the same content gets that stored response
 //!   (same status, same body) with the header `idempotent-replayed: true`;
@@ -12,34 +13,54 @@
 //!   Content is compared after parsing, so JSON whitespace or member order do not matter.
 //! - only successes are stored: a request refused (4xx) may be corrected and resent with
 //!   the same key.
+//! - the draft's 409 for "the first request with this key is still in flight" is never
+//!   needed: the key's record and the write it guards are one transaction, so no request
+//!   can see a key whose write has not happened; concurrent requests with one key get one
+//!   write and its response replayed.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use kit::extract::{Path, RawJson, parse_json};
-use kit::problem::ProblemDetails;
+use kit::docs::{JsonBody, NotFound, Unavailable};
+use kit::extract::{PathId, RawJson, parse_json};
+use kit::headers::{IDEMPOTENT_REPLAYED, IdempotencyKey};
+use kit::money::Money;
+use kit::problem::{PROBLEM_JSON, ProblemDetails, ProblemType};
+use kit::time::Timestamp;
 use kit::validate::Fields;
 use kit::{ApiResult, Problem, Region};
 
 use crate::domain::{
-    Currency, Fingerprint, IdempotencyKey, IdempotencyRecord, Money, NewPayment, OrderId, Payment,
-    PaymentId, PaymentStatus,
+    Fingerprint, IdempotencyRecord, MIN_AMOUNT, NewPayment, OrderId, Payment, PaymentId,
+    PaymentStatus,
 };
 use crate::store::{Applied, PaymentStore};
 
-/// The request header naming an idempotency key.
-pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// A key sent again with other content.
+const KEY_REUSED: ProblemType = ProblemType {
+    slug: "idempotency-key-reused",
+    title: "Idempotency key reused",
+    description: "This `Idempotency-Key` was already used for a different request (another body, \
+                  or another operation). A key names one operation: send a new key for a new one.",
+};
 
-/// The response header marking a replayed response.
-pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// A refund of a payment that is not captured.
+const NOT_CAPTURED: ProblemType = ProblemType {
+    slug: "payment-not-captured",
+    title: "Conflict",
+    description: "Only a captured payment can be refunded; this one is not (it was refunded \
+                  already, by a request with another key).",
+};
+
+/// The problem types the payments service answers with, besides the kit's.
+pub const PROBLEMS: &[ProblemType] = &[KEY_REUSED, NOT_CAPTURED];
 
 /// What the handlers share.
 struct AppState {
@@ -64,7 +85,7 @@ pub fn routes(store: Arc<dyn PaymentStore>, region: Region) -> OpenApiRouter {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePayment {
-    /// The order paid for (a UUID).
+    /// The order paid for (an order id: a UUIDv7, lowercase and hyphenated).
     #[schema(format = Uuid, example = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e")]
     pub order_id: String,
     /// The amount in minor units (cents), 1 to 2^53 − 1.
@@ -80,8 +101,11 @@ impl CreatePayment {
     pub fn parse(&self) -> ApiResult<NewPayment> {
         let mut fields = Fields::new();
         let order_id = fields.check("order_id", self.order_id.parse::<OrderId>());
-        let amount = fields.check("amount_cents", Money::from_minor(self.amount_cents.into()));
-        let currency = fields.check("currency", self.currency.parse::<Currency>());
+        let amount = fields.check(
+            "amount_cents",
+            Money::at_least(MIN_AMOUNT, self.amount_cents.into()),
+        );
+        let currency = fields.check("currency", self.currency.parse());
         let ((order_id, amount), currency) = fields.finish(order_id.zip(amount).zip(currency))?;
         Ok(NewPayment {
             order_id,
@@ -92,20 +116,18 @@ impl CreatePayment {
 }
 
 /// A payment as the API shows it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentBody {
-    #[schema(format = Uuid)]
-    pub id: String,
-    #[schema(format = Uuid)]
-    pub order_id: String,
+    pub id: PaymentId,
+    pub order_id: OrderId,
     pub amount_cents: u64,
-    #[schema(example = "EUR")]
-    pub currency: String,
+    #[schema(value_type = String, example = "EUR")]
+    pub currency: kit::money::Currency,
     pub status: PaymentStatus,
     /// Starts at 1; every write adds one.
     pub version: u64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// The Region that last wrote the payment.
     #[schema(example = "us-east-1")]
     pub region: String,
@@ -114,10 +136,10 @@ pub struct PaymentBody {
 impl From<&Payment> for PaymentBody {
     fn from(p: &Payment) -> Self {
         Self {
-            id: p.id.to_string(),
-            order_id: p.order_id.to_string(),
+            id: p.id,
+            order_id: p.order_id,
             amount_cents: p.amount.minor(),
-            currency: p.currency.to_string(),
+            currency: p.currency,
             status: p.status,
             version: p.version,
             created_at: p.created_at,
@@ -127,33 +149,13 @@ impl From<&Payment> for PaymentBody {
     }
 }
 
-/// The request's idempotency key: 428 when missing, 400 when unusable.
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<IdempotencyKey> {
-    let Some(value) = headers.get(&IDEMPOTENCY_KEY) else {
-        return Err(Problem::precondition_required(
-            "this request needs an `Idempotency-Key` header: a unique value per operation, \
-             sent again unchanged when retrying (a UUID is a good choice)",
-        ));
-    };
-    value
-        .to_str()
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| {
-            Problem::bad_request(format!(
-                "the `Idempotency-Key` header must be 1 to {} visible ASCII characters",
-                IdempotencyKey::MAX_LEN
-            ))
-        })
-}
-
 /// The stored response of a key used before, if the request is the same; else a 422.
 fn replay(record: &IdempotencyRecord, fingerprint: &Fingerprint) -> ApiResult<Response> {
     if record.fingerprint != *fingerprint {
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
-            "Idempotency key reused",
+            KEY_REUSED.slug,
+            KEY_REUSED.title,
             format!(
                 "the Idempotency-Key `{}` was already used for a different request; \
                  use a new key for a new operation",
@@ -192,13 +194,8 @@ fn first_response(
     })
 }
 
-/// A payment id from the path; a malformed one names no payment, so it is a 404.
-fn payment_id(raw: &str) -> ApiResult<PaymentId> {
-    raw.parse().map_err(|_| not_found(raw))
-}
-
-fn not_found(id: impl std::fmt::Display) -> Problem {
-    Problem::not_found(format!("no payment with id `{id}`"))
+fn not_found(id: PaymentId) -> Problem {
+    kit::id::not_found::<Payment>(&id)
 }
 
 fn not_captured(payment: &Payment) -> Problem {
@@ -206,7 +203,7 @@ fn not_captured(payment: &Payment) -> Problem {
         "payment {} is {}; only a captured payment can be refunded",
         payment.id, payment.status
     ))
-    .with_kind("payment-not-captured")
+    .with_kind(NOT_CAPTURED.slug)
 }
 
 /// Take a payment (status `captured`). Idempotent with the required `Idempotency-Key`: 20
@@ -214,28 +211,22 @@ fn not_captured(payment: &Payment) -> Problem {
 #[utoipa::path(
     post, path = "/payments", tag = "payments",
     request_body = CreatePayment,
-    params(("Idempotency-Key" = String, Header, description = "Required; one per operation, unchanged on retries")),
+    params(IdempotencyKey),
     responses(
         (status = 201, description = "The payment, captured (or this response replayed, with `idempotent-replayed: true`)", body = PaymentBody,
          headers(("location" = String, description = "The payment's URL (not on replays)"),
                  ("idempotent-replayed" = String, description = "`true` when this is the stored response of an earlier request with the same key"))),
-        (status = 400, description = "Malformed JSON or an unusable Idempotency-Key", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, or the key was used for another request", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 428, description = "No Idempotency-Key header", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 503, description = "The store is unavailable", body = ProblemDetails, content_type = "application/problem+json"),
+        JsonBody, Unavailable,
     )
 )]
 async fn create_payment(
     State(app): AppStateRef,
-    headers: HeaderMap,
+    key: IdempotencyKey,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
-    let key = idempotency_key(&headers)?;
     let new = parse_json::<CreatePayment>(&body)?.parse()?;
     let fingerprint = Fingerprint::of_capture(&new);
-    let payment = Payment::capture(new, Utc::now(), app.region.clone());
+    let payment = Payment::capture(new, Timestamp::now(), app.region.clone());
     let record = first_response(
         &app,
         key,
@@ -259,15 +250,10 @@ async fn create_payment(
 /// One payment.
 #[utoipa::path(
     get, path = "/payments/{id}", tag = "payments",
-    params(("id" = String, Path, description = "The payment's id")),
-    responses(
-        (status = 200, description = "The payment", body = PaymentBody),
-        (status = 404, description = "No such payment", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 503, description = "The store is unavailable", body = ProblemDetails, content_type = "application/problem+json"),
-    )
+    params(PathId<Payment>),
+    responses((status = 200, description = "The payment", body = PaymentBody), NotFound, Unavailable)
 )]
-async fn get_payment(State(app): AppStateRef, Path(id): Path<String>) -> ApiResult<Response> {
-    let id = payment_id(&id)?;
+async fn get_payment(State(app): AppStateRef, PathId(id): PathId<Payment>) -> ApiResult<Response> {
     let payment = app.store.get(&id).await?.ok_or_else(|| not_found(id))?;
     Ok((StatusCode::OK, axum::Json(PaymentBody::from(&payment))).into_response())
 }
@@ -276,28 +262,22 @@ async fn get_payment(State(app): AppStateRef, Path(id): Path<String>) -> ApiResu
 /// `Idempotency-Key`: a retry gets the first refund's response replayed, not a 409.
 #[utoipa::path(
     post, path = "/payments/{id}/refund", tag = "payments",
-    params(
-        ("id" = String, Path, description = "The payment's id"),
-        ("Idempotency-Key" = String, Header, description = "Required; one per operation, unchanged on retries"),
-    ),
+    params(IdempotencyKey, PathId<Payment>),
     responses(
         (status = 200, description = "The payment, refunded (or this response replayed, with `idempotent-replayed: true`)", body = PaymentBody,
          headers(("idempotent-replayed" = String, description = "`true` when this is the stored response of an earlier request with the same key"))),
-        (status = 400, description = "An unusable Idempotency-Key", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 404, description = "No such payment", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "The payment is not captured", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "The key was used for another request", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 428, description = "No Idempotency-Key header", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 503, description = "The store is unavailable", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "A missing or unusable Idempotency-Key", body = ProblemDetails, content_type = PROBLEM_JSON),
+        (status = 409, description = "The payment is not captured", body = ProblemDetails, content_type = PROBLEM_JSON),
+        (status = 422, description = "The key was used for another request", body = ProblemDetails, content_type = PROBLEM_JSON),
+        NotFound, Unavailable,
     )
 )]
 async fn refund_payment(
     State(app): AppStateRef,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    // Before the id: a request without a key is refused whatever it names.
+    key: IdempotencyKey,
+    PathId(id): PathId<Payment>,
 ) -> ApiResult<Response> {
-    let key = idempotency_key(&headers)?;
-    let id = payment_id(&id)?;
     let fingerprint = Fingerprint::of_refund(&id);
     // A retry of a refund that went through must replay it, not meet the 409 its new
     // state would give; the transaction below still decides races.
@@ -305,7 +285,7 @@ async fn refund_payment(
         return replay(&existing, &fingerprint);
     }
     let payment = app.store.get(&id).await?.ok_or_else(|| not_found(id))?;
-    let applied = match payment.refunded(Utc::now(), app.region.clone()) {
+    let applied = match payment.refunded(Timestamp::now(), app.region.clone()) {
         Ok(refunded) => {
             let record = first_response(
                 &app,
@@ -342,7 +322,7 @@ async fn not_refundable(
     }
     match app.store.get(id).await? {
         Some(now) => Err(not_captured(&now)),
-        None => Err(not_found(id)),
+        None => Err(not_found(*id)),
     }
 }
 
@@ -369,34 +349,13 @@ mod tests {
     }
 
     #[test]
-    fn idempotency_key_headers() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(
-            idempotency_key(&headers).unwrap_err().status,
-            StatusCode::PRECONDITION_REQUIRED
-        );
-        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("has space"));
-        assert_eq!(
-            idempotency_key(&headers).unwrap_err().status,
-            StatusCode::BAD_REQUEST
-        );
-        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_bytes(b"\xff").unwrap());
-        assert_eq!(
-            idempotency_key(&headers).unwrap_err().status,
-            StatusCode::BAD_REQUEST
-        );
-        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("key-1"));
-        assert_eq!(idempotency_key(&headers).unwrap().as_str(), "key-1");
-    }
-
-    #[test]
     fn replays_only_the_same_request() {
         let record = IdempotencyRecord {
             key: "k".parse().unwrap(),
             fingerprint: Fingerprint::of("a", &[]),
             status: 201,
             body: r#"{"id":"x"}"#.into(),
-            created_at: Utc::now(),
+            created_at: Timestamp::now(),
             region: "us-east-1".parse().unwrap(),
         };
         let response = replay(&record, &Fingerprint::of("a", &[])).unwrap();

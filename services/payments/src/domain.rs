@@ -1,149 +1,37 @@
 //! The payments domain: values parsed once at the edge and valid by construction, the
 //! payment and its state machine, and idempotency keys with the fingerprint of the request
 //! they were first used for. Nothing here knows about HTTP or the store.
-//!
-//! `Currency` and `Money` mirror the orders service's on purpose: services share no domain
-//! crate, so each can be renamed, changed and deployed on its own.
 
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use kit::headers::IdempotencyKey;
+use kit::id::{Id, Noun};
+use kit::money::{Currency, Money};
+use kit::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use topology::Region;
-use uuid::Uuid;
-
-/// Why a value was rejected; the message is shown to the client next to the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DomainError {
-    #[error("must be an order id (a UUID such as `0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e`)")]
-    OrderId,
-    #[error("must be a payment id (a UUIDv7)")]
-    PaymentId,
-    #[error("must be an ISO 4217 code: three uppercase letters such as `EUR`")]
-    Currency,
-    #[error("must be an integer from 1 to {max} (minor units, e.g. cents)", max = Money::MAX)]
-    Amount,
-    #[error(
-        "must be 1 to {max} printable ASCII characters (a UUID is a good choice)",
-        max = IdempotencyKey::MAX_LEN
-    )]
-    IdempotencyKey,
-}
-
-/// Parses the 36-character hyphenated form of a UUID only (either case).
-fn parse_canonical_uuid(s: &str) -> Option<Uuid> {
-    (s.len() == 36).then(|| Uuid::try_parse(s).ok()).flatten()
-}
 
 /// A payment's id: a UUIDv7, time-ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PaymentId(Uuid);
+pub type PaymentId = Id<Payment>;
 
-impl PaymentId {
-    /// A new id.
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
+impl Noun for Payment {
+    const NOUN: &'static str = "payment";
 }
 
-impl Default for PaymentId {
-    fn default() -> Self {
-        Self::new()
-    }
+/// The order a payment pays for, as the orders service names it.
+pub enum Order {}
+
+impl Noun for Order {
+    const NOUN: &'static str = "order";
 }
 
-impl FromStr for PaymentId {
-    type Err = DomainError;
+/// The id of the order a payment pays for.
+pub type OrderId = Id<Order>;
 
-    /// Only a version 7 UUID in its hyphenated form: every id this service hands out has
-    /// that form, so anything else names no payment.
-    fn from_str(s: &str) -> Result<Self, DomainError> {
-        match parse_canonical_uuid(s) {
-            Some(uuid) if uuid.get_version_num() == 7 => Ok(Self(uuid)),
-            _ => Err(DomainError::PaymentId),
-        }
-    }
-}
-
-impl fmt::Display for PaymentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-/// The order a payment pays for, as the orders service names it (a UUID).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct OrderId(Uuid);
-
-impl FromStr for OrderId {
-    type Err = DomainError;
-
-    fn from_str(s: &str) -> Result<Self, DomainError> {
-        parse_canonical_uuid(s)
-            .map(Self)
-            .ok_or(DomainError::OrderId)
-    }
-}
-
-impl fmt::Display for OrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-/// An ISO 4217 currency code: three uppercase ASCII letters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Currency([u8; 3]);
-
-impl Currency {
-    /// The code, e.g. `EUR`.
-    pub fn as_str(&self) -> &str {
-        // Valid by construction: three ASCII uppercase letters.
-        std::str::from_utf8(&self.0).unwrap_or("XXX")
-    }
-}
-
-impl FromStr for Currency {
-    type Err = DomainError;
-
-    fn from_str(s: &str) -> Result<Self, DomainError> {
-        match <[u8; 3]>::try_from(s.as_bytes()) {
-            Ok(code) if code.iter().all(u8::is_ascii_uppercase) => Ok(Self(code)),
-            _ => Err(DomainError::Currency),
-        }
-    }
-}
-
-impl fmt::Display for Currency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A payment's amount in integer minor units (cents): at least 1, at most [`Money::MAX`],
-/// the largest integer a JSON number carries exactly in every client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Money(u64);
-
-impl Money {
-    /// 2^53 − 1 minor units.
-    pub const MAX: u64 = (1 << 53) - 1;
-
-    /// An amount in minor units; zero, negative or oversized amounts are refused.
-    pub fn from_minor(units: i128) -> Result<Self, DomainError> {
-        match u64::try_from(units) {
-            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
-            _ => Err(DomainError::Amount),
-        }
-    }
-
-    /// The amount in minor units.
-    pub fn minor(self) -> u64 {
-        self.0
-    }
-}
+/// The smallest amount a payment takes, in minor units.
+pub const MIN_AMOUNT: u64 = 1;
 
 /// Where a payment is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -220,16 +108,15 @@ pub struct Payment {
     pub status: PaymentStatus,
     /// Starts at 1; every write adds one.
     pub version: u64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// The Region that last wrote the payment.
     pub region: Region,
 }
 
 impl Payment {
     /// A new captured payment, made at `now` in `region`.
-    pub fn capture(new: NewPayment, now: DateTime<Utc>, region: Region) -> Self {
-        let now = stored_precision(now);
+    pub fn capture(new: NewPayment, now: Timestamp, region: Region) -> Self {
         Self {
             id: PaymentId::new(),
             order_id: new.order_id,
@@ -244,55 +131,14 @@ impl Payment {
     }
 
     /// This payment, refunded at `now` in `region`, one version later.
-    pub fn refunded(&self, now: DateTime<Utc>, region: Region) -> Result<Payment, TransitionError> {
+    pub fn refunded(&self, now: Timestamp, region: Region) -> Result<Payment, TransitionError> {
         Ok(Payment {
             status: self.status.refund()?,
             version: self.version + 1,
-            updated_at: stored_precision(now),
+            updated_at: now,
             region,
             ..self.clone()
         })
-    }
-}
-
-/// Times are kept to the microsecond, the precision they are stored with.
-fn stored_precision(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.trunc_subsecs(6)
-}
-
-/// The `Idempotency-Key` a client sends so that retrying a request cannot apply it twice.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    /// The longest key accepted.
-    pub const MAX_LEN: usize = 255;
-
-    /// The key as sent.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for IdempotencyKey {
-    type Err = DomainError;
-
-    /// Visible ASCII only (no spaces or control characters), so a key is the same bytes
-    /// in a header, a log line and a store key.
-    fn from_str(s: &str) -> Result<Self, DomainError> {
-        let ok =
-            !s.is_empty() && s.len() <= Self::MAX_LEN && s.bytes().all(|b| b.is_ascii_graphic());
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(DomainError::IdempotencyKey)
-        }
-    }
-}
-
-impl fmt::Display for IdempotencyKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -352,7 +198,7 @@ pub struct IdempotencyRecord {
     pub status: u16,
     /// The response body, byte for byte.
     pub body: String,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     /// The Region that answered first.
     pub region: Region,
 }
@@ -366,91 +212,13 @@ mod tests {
     fn new_payment(cents: i128) -> NewPayment {
         NewPayment {
             order_id: ORDER.parse().unwrap(),
-            amount: Money::from_minor(cents).unwrap(),
+            amount: Money::at_least(MIN_AMOUNT, cents).unwrap(),
             currency: "EUR".parse().unwrap(),
         }
     }
 
     fn region(s: &str) -> Region {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn payment_ids_are_uuid_v7() {
-        let a = PaymentId::new();
-        assert!(a < PaymentId::new());
-        assert_eq!(a.to_string().parse::<PaymentId>().unwrap(), a);
-        for bad in [
-            "",
-            ORDER.replace('7', "4").as_str(),
-            "6f1c1f4e-3b1a-4b8e-9a8e-2f0c1d2e3f4a",
-            &a.to_string()[1..],
-        ] {
-            assert_eq!(
-                bad.parse::<PaymentId>(),
-                Err(DomainError::PaymentId),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn order_ids_are_canonical_uuids() {
-        let id: OrderId = ORDER.to_uppercase().parse().unwrap();
-        assert_eq!(id.to_string(), ORDER);
-        for bad in [
-            "",
-            "order-1",
-            &ORDER.replace('-', ""),
-            &format!("{{{ORDER}}}"),
-        ] {
-            assert_eq!(bad.parse::<OrderId>(), Err(DomainError::OrderId), "{bad}");
-        }
-    }
-
-    #[test]
-    fn currencies() {
-        assert_eq!("JPY".parse::<Currency>().unwrap().as_str(), "JPY");
-        for bad in ["", "usd", "US", "USDX", "U$D"] {
-            assert_eq!(bad.parse::<Currency>(), Err(DomainError::Currency), "{bad}");
-        }
-    }
-
-    #[test]
-    fn amounts_are_positive_and_bounded() {
-        assert_eq!(Money::from_minor(1).unwrap().minor(), 1);
-        assert_eq!(
-            Money::from_minor(Money::MAX.into()).unwrap().minor(),
-            Money::MAX
-        );
-        for bad in [0, -1, i128::from(Money::MAX) + 1, i128::MAX, i128::MIN] {
-            assert_eq!(Money::from_minor(bad), Err(DomainError::Amount), "{bad}");
-        }
-    }
-
-    #[test]
-    fn idempotency_keys() {
-        for good in [
-            "a",
-            "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e",
-            &"k".repeat(IdempotencyKey::MAX_LEN),
-            "~!#",
-        ] {
-            assert_eq!(good.parse::<IdempotencyKey>().unwrap().as_str(), good);
-        }
-        for bad in [
-            "",
-            "has space",
-            "tab\t",
-            "é",
-            &"k".repeat(IdempotencyKey::MAX_LEN + 1),
-        ] {
-            assert_eq!(
-                bad.parse::<IdempotencyKey>(),
-                Err(DomainError::IdempotencyKey),
-                "{bad:?}"
-            );
-        }
     }
 
     #[test]
@@ -498,7 +266,7 @@ mod tests {
 
     #[test]
     fn capture_then_refund() {
-        let p = Payment::capture(new_payment(4200), Utc::now(), region("us-east-1"));
+        let p = Payment::capture(new_payment(4200), Timestamp::now(), region("us-east-1"));
         assert_eq!(
             (p.status, p.version, p.amount.minor()),
             (PaymentStatus::Captured, 1, 4200)
@@ -518,6 +286,6 @@ mod tests {
             (r.region.as_str(), r.created_at),
             ("us-west-2", p.created_at)
         );
-        assert!(r.refunded(Utc::now(), region("us-east-1")).is_err());
+        assert!(r.refunded(Timestamp::now(), region("us-east-1")).is_err());
     }
 }

@@ -22,16 +22,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use serde_json::{Value, json};
+use chrono::TimeDelta;
+use serde_json::json;
 
-use kit::store::{
-    Condition, HealthCheck, Item, ItemTable, PK, StoreError, Write, attr_str, attr_u64,
-};
+use kit::codec::{attr_parse, attr_str, attr_time, attr_u64, corrupt, item};
+use kit::headers::IdempotencyKey;
+use kit::money::Money;
+use kit::store::{Condition, HealthCheck, Item, ItemTable, PK, StoreError, Write};
 
 use crate::domain::{
-    Currency, Fingerprint, IdempotencyKey, IdempotencyRecord, Money, OrderId, Payment, PaymentId,
-    PaymentStatus,
+    Fingerprint, IdempotencyRecord, MIN_AMOUNT, Payment, PaymentId, PaymentStatus,
 };
 
 /// How long an idempotency record is meant to live: the item carries `expires_at` (epoch
@@ -205,20 +205,9 @@ pub fn record_pk(key: &IdempotencyKey) -> String {
     format!("IDEM#{key}")
 }
 
-fn timestamp(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-fn object(value: Value) -> Item {
-    match value {
-        Value::Object(item) => item,
-        _ => unreachable!("json! of an object literal is an object"),
-    }
-}
-
 /// A payment as a stored item.
 pub fn payment_to_item(p: &Payment) -> Item {
-    object(json!({
+    item(json!({
         PK: payment_pk(&p.id),
         "id": p.id.to_string(),
         "order_id": p.order_id.to_string(),
@@ -226,56 +215,39 @@ pub fn payment_to_item(p: &Payment) -> Item {
         "currency": p.currency.as_str(),
         "status": p.status.as_str(),
         "version": p.version,
-        "created_at": timestamp(&p.created_at),
-        "updated_at": timestamp(&p.updated_at),
+        "created_at": p.created_at.to_string(),
+        "updated_at": p.updated_at.to_string(),
         "region": p.region.as_str(),
     }))
 }
 
 /// An idempotency record as a stored item.
 pub fn record_to_item(r: &IdempotencyRecord) -> Item {
-    object(json!({
+    item(json!({
         PK: record_pk(&r.key),
         "key": r.key.as_str(),
         "fingerprint": r.fingerprint.as_str(),
         "status": r.status,
         "body": r.body,
-        "created_at": timestamp(&r.created_at),
+        "created_at": r.created_at.to_string(),
         "region": r.region.as_str(),
-        "expires_at": (r.created_at + IDEMPOTENCY_WINDOW).timestamp(),
+        "expires_at": (r.created_at + IDEMPOTENCY_WINDOW).as_datetime().timestamp(),
     }))
-}
-
-fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("`{what}`: {err}"))
-}
-
-fn parse_attr<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError>
-where
-    T::Err: std::fmt::Display,
-{
-    attr_str(item, name)?.parse().map_err(|e| corrupt(name, e))
-}
-
-fn parse_time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(attr_str(item, name)?)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| corrupt(name, e))
 }
 
 /// A stored item as a payment; anything that does not parse is [`StoreError::Corrupt`].
 pub fn payment_from_item(item: &Item) -> Result<Payment, StoreError> {
     Ok(Payment {
-        id: parse_attr::<PaymentId>(item, "id")?,
-        order_id: parse_attr::<OrderId>(item, "order_id")?,
-        amount: Money::from_minor(attr_u64(item, "amount_cents")?.into())
+        id: attr_parse(item, "id")?,
+        order_id: attr_parse(item, "order_id")?,
+        amount: Money::at_least(MIN_AMOUNT, attr_u64(item, "amount_cents")?.into())
             .map_err(|e| corrupt("amount_cents", e))?,
-        currency: parse_attr::<Currency>(item, "currency")?,
-        status: parse_attr::<PaymentStatus>(item, "status")?,
+        currency: attr_parse(item, "currency")?,
+        status: attr_parse(item, "status")?,
         version: attr_u64(item, "version")?,
-        created_at: parse_time(item, "created_at")?,
-        updated_at: parse_time(item, "updated_at")?,
-        region: parse_attr(item, "region")?,
+        created_at: attr_time(item, "created_at")?,
+        updated_at: attr_time(item, "updated_at")?,
+        region: attr_parse(item, "region")?,
     })
 }
 
@@ -283,12 +255,12 @@ pub fn payment_from_item(item: &Item) -> Result<Payment, StoreError> {
 pub fn record_from_item(item: &Item) -> Result<IdempotencyRecord, StoreError> {
     let status = attr_u64(item, "status")?;
     Ok(IdempotencyRecord {
-        key: parse_attr(item, "key")?,
+        key: attr_parse(item, "key")?,
         fingerprint: Fingerprint::from_stored(attr_str(item, "fingerprint")?.to_owned()),
         status: u16::try_from(status).map_err(|e| corrupt("status", e))?,
         body: attr_str(item, "body")?.to_owned(),
-        created_at: parse_time(item, "created_at")?,
-        region: parse_attr(item, "region")?,
+        created_at: attr_time(item, "created_at")?,
+        region: attr_parse(item, "region")?,
     })
 }
 
@@ -297,6 +269,7 @@ mod tests {
     use super::*;
     use crate::domain::NewPayment;
     use kit::memory::MemoryTable;
+    use kit::time::Timestamp;
 
     fn region() -> topology::Region {
         "us-east-1".parse().unwrap()
@@ -305,10 +278,10 @@ mod tests {
     fn payment() -> Payment {
         let new = NewPayment {
             order_id: "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e".parse().unwrap(),
-            amount: Money::from_minor(4200).unwrap(),
+            amount: Money::at_least(MIN_AMOUNT, 4200).unwrap(),
             currency: "EUR".parse().unwrap(),
         };
-        Payment::capture(new, Utc::now(), region())
+        Payment::capture(new, Timestamp::now(), region())
     }
 
     fn record(key: &str, fingerprint: &str, body: &str) -> IdempotencyRecord {
@@ -317,7 +290,7 @@ mod tests {
             fingerprint: Fingerprint::of(fingerprint, &[]),
             status: 201,
             body: body.into(),
-            created_at: chrono::SubsecRound::trunc_subsecs(Utc::now(), 6),
+            created_at: Timestamp::now(),
             region: region(),
         }
     }
@@ -336,7 +309,7 @@ mod tests {
         let r = record("k-1", "x", r#"{"id":"1"}"#);
         let item = record_to_item(&r);
         assert_eq!(item["pk"], "IDEM#k-1");
-        assert!(item["expires_at"].as_i64().unwrap() > Utc::now().timestamp());
+        assert!(item["expires_at"].as_i64().unwrap() > chrono::Utc::now().timestamp());
         assert_eq!(record_from_item(&item).unwrap(), r);
     }
 
@@ -379,7 +352,7 @@ mod tests {
         let (store, table) = store();
         let p = payment();
         store.capture(&p, &record("pay", "a", "{}")).await.unwrap();
-        let refunded = p.refunded(Utc::now(), region()).unwrap();
+        let refunded = p.refunded(Timestamp::now(), region()).unwrap();
         let r1 = record("refund-1", "r", "{}");
         assert_eq!(
             store.refund(&refunded, &r1).await.unwrap(),
@@ -387,7 +360,7 @@ mod tests {
         );
         assert_eq!(store.get(&p.id).await.unwrap(), Some(refunded.clone()));
         // A stale refund under a new key: the state changed, and its key stays unused.
-        let again = p.refunded(Utc::now(), region()).unwrap();
+        let again = p.refunded(Timestamp::now(), region()).unwrap();
         let r2 = record("refund-2", "r", "{}");
         assert_eq!(
             store.refund(&again, &r2).await.unwrap(),

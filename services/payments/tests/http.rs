@@ -3,38 +3,25 @@
 
 mod common;
 
-use common::{ORDER, TestApp, assert_problem, fields, payment_body};
+use common::{ORDER, PaymentsApp, TestApp, assert_problem, fields, payment_body};
 use serde_json::{Value, json};
 
-/// Runs each listed test body against both stores.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test] async fn $name() { super::$name(super::TestApp::memory().await).await; })*
-        }
-        mod dynamodb {
-            $(#[tokio::test] async fn $name() { super::$name(super::TestApp::dynamodb().await).await; })*
-        }
-    };
-}
-
-on_both_stores!(
-    capture_read_and_refund,
-    the_same_key_and_body_replays_the_response,
-    the_same_key_with_another_body_is_422,
-    refund_retries_replay_and_do_not_409,
-    refunding_a_refunded_payment_is_409,
-    a_missing_idempotency_key_is_428,
-    an_unusable_idempotency_key_is_400,
-    malformed_json_is_400,
-    wrong_content_type_is_415,
-    bodies_over_64_kib_are_413,
-    invalid_fields_are_422_naming_each,
-    unknown_ids_are_404,
-    twenty_concurrent_identical_posts_make_one_payment,
-    concurrent_refunds_refund_once,
+testkit::on_both_stores!(
+    payments::SERVICE;
+    capture_read_and_refund, the_same_key_and_body_replays_the_response,
+    the_same_key_with_another_body_is_422, refund_retries_replay_and_do_not_409,
+    refunding_a_refunded_payment_is_409, a_missing_idempotency_key_is_400,
+    an_unusable_idempotency_key_is_400, malformed_json_is_400, wrong_content_type_is_415,
+    bodies_over_64_kib_are_413, invalid_fields_are_422_naming_each, unknown_ids_are_404,
+    twenty_concurrent_identical_posts_make_one_payment, concurrent_refunds_refund_once,
     health_and_identity,
 );
+
+/// The descriptor's router is the service: `GET /` names it as the descriptor does.
+#[tokio::test]
+async fn the_descriptor_serves_its_name() {
+    testkit::assert_serves_its_name(&payments::SERVICE).await;
+}
 
 async fn capture_read_and_refund(app: TestApp) {
     let response = app.pay(&payment_body(2500), Some("pay-1")).await;
@@ -168,9 +155,10 @@ async fn refunding_a_refunded_payment_is_409(app: TestApp) {
     assert_eq!(read["version"], 2);
 }
 
-async fn a_missing_idempotency_key_is_428(app: TestApp) {
+async fn a_missing_idempotency_key_is_400(app: TestApp) {
     let response = app.pay(&payment_body(100), None).await;
-    let problem = assert_problem(response, 428, "precondition-required").await;
+    let problem = assert_problem(response, 400, "bad-request").await;
+    assert_eq!(fields(&problem), ["Idempotency-Key"]);
     assert!(
         problem["detail"]
             .as_str()
@@ -179,7 +167,7 @@ async fn a_missing_idempotency_key_is_428(app: TestApp) {
     );
     let paid = app.create_payment("pay").await;
     let response = app.refund(paid["id"].as_str().unwrap(), None).await;
-    assert_problem(response, 428, "precondition-required").await;
+    assert_problem(response, 400, "bad-request").await;
     assert_eq!(
         app.item_count().await,
         2,
@@ -198,7 +186,7 @@ async fn an_unusable_idempotency_key_is_400(app: TestApp) {
 
 async fn malformed_json_is_400(app: TestApp) {
     let trailing = format!("{} x", payment_body(100));
-    for body in [r#"{"order_id": "#, "not json", &trailing, ""] {
+    for body in [r#"{"x":"#, r#"{"order_id": "#, "not json", &trailing, ""] {
         let response = app
             .post_raw("/payments", "application/json", body.into(), Some("k"))
             .await;
@@ -343,20 +331,33 @@ async fn concurrent_refunds_refund_once(app: TestApp) {
     );
 }
 
+/// The store switched off: requests fail as 503 problems (after bounded retries), health
+/// says so, and the key stays usable once the store is back.
+#[tokio::test]
+async fn an_unavailable_store_is_503() {
+    let app = testkit::spawn_app(&payments::SERVICE, testkit::Store::Memory).await;
+    let body = payment_body(100);
+    let pay = || app.pay(&body, Some("during-outage"));
+    app.set_available(false);
+    assert_problem(pay().await, 503, "unavailable").await;
+    assert_eq!(app.get("/health").await.status(), 503);
+    app.set_available(true);
+    let response = pay().await;
+    assert_eq!(response.status(), 201);
+    assert!(!response.headers().contains_key("idempotent-replayed"));
+}
+
 async fn health_and_identity(app: TestApp) {
-    let health = app.get("/health").await;
-    assert_eq!(health.status(), 200);
-    let health: Value = health.json().await.unwrap();
-    assert_eq!(
-        (health["store"].as_str(), health["region"].as_str()),
-        (Some("reachable"), Some("us-east-1"))
-    );
-    let root: Value = app.get("/").await.json().await.unwrap();
-    assert_eq!(root["service"], "payments");
-    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
-    assert!(spec["paths"]["/payments"]["post"].is_object());
-    assert!(spec["paths"]["/payments/{id}"]["get"].is_object());
-    assert!(spec["paths"]["/payments/{id}/refund"]["post"].is_object());
+    let spec = testkit::assert_shared_surface(
+        &app,
+        &payments::SERVICE,
+        &[
+            ("/payments", "post"),
+            ("/payments/{id}", "get"),
+            ("/payments/{id}/refund", "post"),
+        ],
+    )
+    .await;
     let params = spec["paths"]["/payments"]["post"]["parameters"].to_string();
     assert!(params.contains("Idempotency-Key"), "{params}");
     let created = &spec["paths"]["/payments"]["post"]["responses"]["201"];
@@ -364,33 +365,4 @@ async fn health_and_identity(app: TestApp) {
         created["headers"]["idempotent-replayed"].is_object(),
         "{created}"
     );
-    assert_eq!(app.get("/docs").await.status(), 200);
-}
-
-/// The store switched off: requests fail as 503 problems (after bounded retries), health
-/// says so, and the key stays usable once the store is back.
-#[tokio::test]
-async fn an_unavailable_store_is_503() {
-    let table = kit::memory::MemoryTable::new("payments", common::region());
-    let router = payments::local_router(common::region(), table.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let client = reqwest::Client::new();
-    let pay = || {
-        client
-            .post(format!("{base}/payments"))
-            .header("idempotency-key", "during-outage")
-            .json(&payment_body(100))
-            .send()
-    };
-    table.set_available(false);
-    assert_problem(pay().await.unwrap(), 503, "unavailable").await;
-    let health = client.get(format!("{base}/health")).send().await.unwrap();
-    assert_eq!(health.status(), 503);
-    table.set_available(true);
-    let response = pay().await.unwrap();
-    assert_eq!(response.status(), 201);
-    assert!(!response.headers().contains_key("idempotent-replayed"));
-    server.abort();
 }

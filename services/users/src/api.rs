@@ -3,20 +3,33 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use kit::ApiResult;
-use kit::extract::{Json, Path, Query};
-use kit::problem::{FieldError, Problem, ProblemDetails};
+use kit::docs::{BadParameters, JsonBody, NotFound, PreconditionRequired, Unavailable};
+use kit::extract::{Json, PathId, Query};
+use kit::headers::{IfMatch, RequiredIfMatch};
+use kit::paging::{self, PageQuery};
+use kit::problem::{FieldError, PROBLEM_JSON, Problem, ProblemDetails, ProblemType};
+use kit::time::Timestamp;
 use kit::validate::Fields;
 use topology::Region;
 
-use crate::domain::{DomainError, Email, User, UserChange, UserId, UserName, Version};
+use crate::domain::{Email, User, UserChange, UserId, UserName};
 use crate::store::{UserStore, UserStoreError};
+
+/// A create or change to an email another user has.
+const DUPLICATE_EMAIL: ProblemType = ProblemType {
+    slug: "duplicate-email",
+    title: "Conflict",
+    description: "Another user has this email address (emails are unique, ignoring case).",
+};
+
+/// The problem types the users service answers with, besides the kit's.
+pub const PROBLEMS: &[ProblemType] = &[DUPLICATE_EMAIL];
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -49,14 +62,13 @@ pub struct UpdateUser {
 /// A user as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserBody {
-    /// A UUIDv7.
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     /// Increases with every change; send it back in `If-Match`.
     pub version: u64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// The Region that last wrote the user.
     pub region: String,
 }
@@ -64,7 +76,7 @@ pub struct UserBody {
 impl From<&User> for UserBody {
     fn from(u: &User) -> Self {
         Self {
-            id: u.id.to_string(),
+            id: u.id,
             email: u.email.as_str().to_owned(),
             name: u.name.as_str().to_owned(),
             version: u.version.get(),
@@ -84,30 +96,14 @@ pub struct UserList {
     pub next_cursor: Option<String>,
 }
 
-/// The query of `GET /users`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Page size, 1 to 100 (default 20).
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page (opaque).
-    pub cursor: Option<String>,
-}
-
-const DEFAULT_LIMIT: u32 = 20;
-const MAX_LIMIT: u32 = 100;
-
 /// Creates a user.
 #[utoipa::path(
     post, path = "/users", tag = "users",
     request_body = CreateUser,
     responses(
         (status = 201, description = "Created; `Location` and `ETag` headers set", body = UserBody),
-        (status = 400, description = "Malformed JSON", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "The email is already registered", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, all listed", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The email is already registered", body = ProblemDetails, content_type = PROBLEM_JSON),
+        JsonBody, Unavailable,
     )
 )]
 pub async fn create_user(
@@ -118,7 +114,7 @@ pub async fn create_user(
     let email = fields.check("email", Email::parse(&body.email));
     let name = fields.check("name", UserName::parse(&body.name));
     let (email, name) = fields.finish(email.zip(name))?;
-    let user = User::new(email, name, state.region.clone(), Utc::now());
+    let user = User::new(email, name, state.region.clone(), Timestamp::now());
     state.store.create(&user).await.map_err(problem)?;
     let location = format!("/users/{}", user.id);
     let mut response = with_etag(StatusCode::CREATED, &user);
@@ -131,17 +127,16 @@ pub async fn create_user(
 /// Reads a user.
 #[utoipa::path(
     get, path = "/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "The user's id")),
+    params(PathId<User>),
     responses(
         (status = 200, description = "The user; `ETag` is its version", body = UserBody),
-        (status = 404, description = "No such user", body = ProblemDetails, content_type = "application/problem+json"),
+        NotFound, Unavailable,
     )
 )]
 pub async fn get_user(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId<User>,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
     match state.store.get(id).await.map_err(problem)? {
         Some(user) => Ok(with_etag(StatusCode::OK, &user)),
         None => Err(not_found(id)),
@@ -151,66 +146,47 @@ pub async fn get_user(
 /// Lists users, a page at a time.
 #[utoipa::path(
     get, path = "/users", tag = "users",
-    params(ListQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "A page of users", body = UserList),
-        (status = 400, description = "Unreadable query string", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "`limit` or `cursor` invalid", body = ProblemDetails, content_type = "application/problem+json"),
+        BadParameters, Unavailable,
     )
 )]
 pub async fn list_users(
     State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<PageQuery>,
 ) -> ApiResult<axum::Json<UserList>> {
-    let mut fields = Fields::new();
-    let limit = fields.check("limit", page_limit(query.limit));
-    let cursor = fields.check_optional("cursor", query.cursor.as_deref().map(UserId::parse));
-    let (limit, cursor) = fields.finish(limit.zip(cursor))?;
-    let page = state.store.list(limit, cursor).await.map_err(problem)?;
+    let (limit, after) = query.parse::<UserId>()?;
+    let page = state
+        .store
+        .list(limit.get(), after)
+        .await
+        .map_err(problem)?;
     Ok(axum::Json(UserList {
         items: page.users.iter().map(UserBody::from).collect(),
-        next_cursor: page.next.map(|id| id.to_string()),
+        next_cursor: page.next.map(|id| paging::encode(&id)),
     }))
-}
-
-fn page_limit(limit: Option<u32>) -> Result<usize, String> {
-    match limit.unwrap_or(DEFAULT_LIMIT) {
-        n @ 1..=MAX_LIMIT => Ok(n as usize),
-        _ => Err(format!("must be between 1 and {MAX_LIMIT}")),
-    }
 }
 
 /// Changes a user's email and/or name. Requires `If-Match: "<version>"` (the `ETag` of the
 /// last read): a missing `If-Match` is 428, a stale one 412, so no update is ever lost.
 #[utoipa::path(
     patch, path = "/users/{id}", tag = "users",
-    params(
-        ("id" = String, Path, description = "The user's id"),
-        ("If-Match" = String, Header, description = "The version last read, e.g. `\"3\"`"),
-    ),
+    params(PathId<User>, RequiredIfMatch),
     request_body = UpdateUser,
     responses(
         (status = 200, description = "The changed user; `ETag` is its new version", body = UserBody),
-        (status = 400, description = "Malformed JSON or `If-Match`", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 404, description = "No such user", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "The new email is already registered, or a concurrent change", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is not the current version", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 428, description = "`If-Match` is missing", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The new email is already registered, or a concurrent change", body = ProblemDetails, content_type = PROBLEM_JSON),
+        (status = 412, description = "`If-Match` is not the current version", body = ProblemDetails, content_type = PROBLEM_JSON),
+        JsonBody, NotFound, PreconditionRequired, Unavailable,
     )
 )]
 pub async fn update_user(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    PathId(id): PathId<User>,
+    RequiredIfMatch(expected): RequiredIfMatch,
     Json(body): Json<UpdateUser>,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
-    let expected = if_match(&headers)?.ok_or_else(|| {
-        Problem::precondition_required(
-            "send `If-Match` with the user's current version (its ETag) to change it",
-        )
-    })?;
     let change = parse_change(body)?;
     let user = state
         .store
@@ -239,47 +215,25 @@ fn parse_change(body: UpdateUser) -> ApiResult<UserChange> {
 /// version is 412.
 #[utoipa::path(
     delete, path = "/users/{id}", tag = "users",
-    params(
-        ("id" = String, Path, description = "The user's id"),
-        ("If-Match" = Option<String>, Header, description = "Delete only at this version"),
-    ),
+    params(PathId<User>, IfMatch),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such user", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 412, description = "`If-Match` is not the current version", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "A concurrent change", body = ProblemDetails, content_type = PROBLEM_JSON),
+        (status = 412, description = "`If-Match` is not the current version", body = ProblemDetails, content_type = PROBLEM_JSON),
+        BadParameters, NotFound, Unavailable,
     )
 )]
 pub async fn delete_user(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    PathId(id): PathId<User>,
+    IfMatch(expected): IfMatch,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id(&id)?;
-    let expected = if_match(&headers)?;
     state.store.delete(id, expected).await.map_err(problem)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// An id in a path: one that cannot be a user id names no user, hence 404.
-fn parse_id(raw: &str) -> ApiResult<UserId> {
-    UserId::parse(raw).map_err(|_| Problem::not_found(format!("no user has id `{raw}`")))
-}
-
 fn not_found(id: UserId) -> Problem {
-    Problem::not_found(format!("no user has id {id}"))
-}
-
-fn if_match(headers: &HeaderMap) -> ApiResult<Option<Version>> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let parsed = value
-        .to_str()
-        .map_err(|_| DomainError::Version)
-        .and_then(Version::parse_if_match);
-    parsed
-        .map(Some)
-        .map_err(|e| Problem::bad_request(format!("`If-Match` {e}")))
+    kit::id::not_found::<User>(&id)
 }
 
 fn with_etag(status: StatusCode, user: &User) -> Response {
@@ -294,9 +248,8 @@ fn with_etag(status: StatusCode, user: &User) -> Response {
 fn problem(err: UserStoreError) -> Problem {
     match err {
         UserStoreError::NotFound(id) => not_found(id),
-        UserStoreError::EmailTaken => {
-            Problem::conflict("a user with this email already exists").with_kind("duplicate-email")
-        }
+        UserStoreError::EmailTaken => Problem::conflict("a user with this email already exists")
+            .with_kind(DUPLICATE_EMAIL.slug),
         UserStoreError::VersionMismatch { expected, current } => Problem::precondition_failed(
             format!("`If-Match` is {expected} but the user is at version {current}; read it again"),
         ),

@@ -1,77 +1,28 @@
 //! The users domain: parsed once at the edge, valid by construction afterwards.
 
 use std::fmt;
-use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use kit::headers::Version;
+use kit::id::{Id, Noun};
+use kit::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use topology::Region;
 
 /// Why an input is not a valid domain value. Messages are for API clients.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
-    #[error("must be a UUIDv7 user id")]
-    UserId,
     #[error("must be an email address like `ada@example.com` (at most 254 characters)")]
     Email,
     #[error("must be 1 to {max} characters, not only spaces, without control characters", max = UserName::MAX_CHARS)]
     UserName,
-    #[error("must be a positive integer version, as in `If-Match: \"3\"`")]
-    Version,
 }
 
 /// A user's id: a UUIDv7, so ids sort by creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct UserId(Uuid);
+pub type UserId = Id<User>;
 
-impl UserId {
-    /// A new id, stamped now.
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Parses an id; only UUIDv7s are ids of this service.
-    pub fn parse(s: &str) -> Result<Self, DomainError> {
-        match Uuid::try_parse(s) {
-            Ok(u) if u.get_version_num() == 7 => Ok(Self(u)),
-            _ => Err(DomainError::UserId),
-        }
-    }
-}
-
-impl Default for UserId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for UserId {
-    type Err = DomainError;
-    fn from_str(s: &str) -> Result<Self, DomainError> {
-        Self::parse(s)
-    }
-}
-
-impl TryFrom<String> for UserId {
-    type Error = DomainError;
-    fn try_from(s: String) -> Result<Self, DomainError> {
-        Self::parse(&s)
-    }
-}
-
-impl From<UserId> for String {
-    fn from(id: UserId) -> String {
-        id.to_string()
-    }
+impl Noun for User {
+    const NOUN: &'static str = "user";
 }
 
 /// An email address, normalised: trimmed and lowercased, so uniqueness ignores case.
@@ -118,6 +69,13 @@ impl fmt::Display for Email {
     }
 }
 
+impl std::str::FromStr for Email {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        Self::parse(s)
+    }
+}
+
 impl TryFrom<String> for Email {
     type Error = DomainError;
     fn try_from(s: String) -> Result<Self, DomainError> {
@@ -157,6 +115,13 @@ impl UserName {
     }
 }
 
+impl std::str::FromStr for UserName {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        Self::parse(s)
+    }
+}
+
 impl TryFrom<String> for UserName {
     type Error = DomainError;
     fn try_from(s: String) -> Result<Self, DomainError> {
@@ -170,58 +135,6 @@ impl From<UserName> for String {
     }
 }
 
-/// A user's version, for optimistic concurrency: 1 when created, +1 on every change.
-/// Sent as the `ETag` and expected back in `If-Match`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Version(u64);
-
-impl Version {
-    /// The version of a new user.
-    pub const FIRST: Version = Version(1);
-
-    /// A version from its number; 0 is not a version.
-    pub fn new(n: u64) -> Result<Self, DomainError> {
-        if n == 0 {
-            Err(DomainError::Version)
-        } else {
-            Ok(Self(n))
-        }
-    }
-
-    /// Parses an `If-Match` value: `3`, `"3"` or `W/"3"` (one entity tag, no `*`).
-    pub fn parse_if_match(s: &str) -> Result<Self, DomainError> {
-        let s = s.trim();
-        let s = s.strip_prefix("W/").unwrap_or(s);
-        let s = s
-            .strip_prefix('"')
-            .and_then(|s| s.strip_suffix('"'))
-            .unwrap_or(s);
-        let n = s.parse::<u64>().map_err(|_| DomainError::Version)?;
-        Self::new(n)
-    }
-
-    /// The number.
-    pub fn get(self) -> u64 {
-        self.0
-    }
-
-    /// The version after a change; saturates (2^64 changes do not happen).
-    pub fn next(self) -> Self {
-        Self(self.0.saturating_add(1))
-    }
-
-    /// The strong entity tag: `"3"`.
-    pub fn etag(self) -> String {
-        format!("\"{}\"", self.0)
-    }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
 /// A user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -229,8 +142,8 @@ pub struct User {
     pub email: Email,
     pub name: UserName,
     pub version: Version,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// The Region that last wrote the user.
     pub region: Region,
 }
@@ -251,7 +164,7 @@ impl UserChange {
 
 impl User {
     /// A new user, version 1, written now in `region`.
-    pub fn new(email: Email, name: UserName, region: Region, now: DateTime<Utc>) -> Self {
+    pub fn new(email: Email, name: UserName, region: Region, now: Timestamp) -> Self {
         Self {
             id: UserId::new(),
             email,
@@ -264,7 +177,7 @@ impl User {
     }
 
     /// The user after `change`, written now in `region`: the next version.
-    pub fn changed(&self, change: UserChange, region: Region, now: DateTime<Utc>) -> Self {
+    pub fn changed(&self, change: UserChange, region: Region, now: Timestamp) -> Self {
         Self {
             id: self.id,
             email: change.email.unwrap_or_else(|| self.email.clone()),
@@ -280,20 +193,6 @@ impl User {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn user_ids_are_uuid_v7() {
-        let id = UserId::new();
-        assert_eq!(UserId::parse(&id.to_string()), Ok(id));
-        assert_eq!(
-            UserId::parse(&Uuid::new_v4().to_string()),
-            Err(DomainError::UserId)
-        );
-        assert_eq!(UserId::parse("nope"), Err(DomainError::UserId));
-        assert_eq!(UserId::parse(""), Err(DomainError::UserId));
-        let later = UserId::new();
-        assert!(later > id, "ids sort by creation time");
-    }
 
     #[test]
     fn emails_are_normalised() {
@@ -345,36 +244,10 @@ mod tests {
     }
 
     #[test]
-    fn versions_and_if_match() {
-        assert_eq!(Version::parse_if_match("3").unwrap().get(), 3);
-        assert_eq!(Version::parse_if_match("\"3\"").unwrap().get(), 3);
-        assert_eq!(Version::parse_if_match("W/\"3\"").unwrap().get(), 3);
-        for bad in [
-            "",
-            "0",
-            "\"0\"",
-            "*",
-            "-1",
-            "abc",
-            "\"3",
-            "1.5",
-            "99999999999999999999",
-        ] {
-            assert_eq!(
-                Version::parse_if_match(bad),
-                Err(DomainError::Version),
-                "{bad:?}"
-            );
-        }
-        assert_eq!(Version::FIRST.next().etag(), "\"2\"");
-        assert_eq!(Version::new(u64::MAX).unwrap().next().get(), u64::MAX);
-    }
-
-    #[test]
     fn changes_bump_the_version_and_keep_the_rest() {
         let east: Region = "us-east-1".parse().unwrap();
         let west: Region = "us-west-2".parse().unwrap();
-        let t0 = Utc::now();
+        let t0 = Timestamp::now();
         let user = User::new(
             Email::parse("ada@example.com").unwrap(),
             UserName::parse("Ada").unwrap(),

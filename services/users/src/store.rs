@@ -15,17 +15,16 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use kit::dynamo::DynamoTable;
+use kit::codec::{attr_parse, attr_time, attr_u64, corrupt, item};
+use kit::headers::Version;
 use kit::memory::MemoryTable;
-use kit::store::{
-    Condition, HealthCheck, Item, ItemTable, PK, StoreError, Write, attr_str, attr_u64,
-};
+use kit::store::{Condition, HealthCheck, Item, ItemTable, PK, StoreError, Write};
+use kit::time::Timestamp;
 use topology::Region;
 
-use crate::domain::{Email, User, UserChange, UserId, UserName, Version};
+use crate::domain::{Email, User, UserChange, UserId};
 
 /// Why a store operation did not happen.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -77,8 +76,8 @@ pub trait UserStore: HealthCheck + Send + Sync {
 }
 
 /// The users store over any item table: `ItemUserStore<MemoryTable>` is the memory
-/// adapter, `ItemUserStore<DynamoTable>` the DynamoDB one (condition expressions and
-/// `TransactWriteItems`, in `kit::dynamo`).
+/// adapter, `ItemUserStore<dyn ItemTable>` runs on whichever table the service is given
+/// (DynamoDB's condition expressions and `TransactWriteItems` live in `kit::dynamo`).
 pub struct ItemUserStore<T: ?Sized> {
     table: Arc<T>,
     /// Stamped on every item this instance writes.
@@ -87,8 +86,6 @@ pub struct ItemUserStore<T: ?Sized> {
 
 /// The in-memory adapter.
 pub type MemoryUserStore = ItemUserStore<MemoryTable>;
-/// The DynamoDB adapter.
-pub type DynamoUserStore = ItemUserStore<DynamoTable>;
 
 impl<T: ItemTable + ?Sized> ItemUserStore<T> {
     /// A store on `table`, writing as `region`.
@@ -129,53 +126,37 @@ fn email_pk(email: &Email) -> String {
 }
 
 fn to_item(user: &User) -> Item {
-    let value = json!({
+    item(json!({
         PK: user_pk(user.id),
         "id": user.id.to_string(),
         "email": user.email.as_str(),
         "name": user.name.as_str(),
         "version": user.version.get(),
-        "created_at": user.created_at.to_rfc3339(),
-        "updated_at": user.updated_at.to_rfc3339(),
-        "region": user.region.as_str(),
-    });
-    into_map(value)
-}
-
-fn email_item(user: &User) -> Item {
-    into_map(json!({
-        PK: email_pk(&user.email),
-        "user_id": user.id.to_string(),
-        "version": user.version.get(),
-        "updated_at": user.updated_at.to_rfc3339(),
+        "created_at": user.created_at.to_string(),
+        "updated_at": user.updated_at.to_string(),
         "region": user.region.as_str(),
     }))
 }
 
-fn into_map(value: Value) -> Item {
-    match value {
-        Value::Object(map) => map,
-        _ => Item::new(),
-    }
+fn email_item(user: &User) -> Item {
+    item(json!({
+        PK: email_pk(&user.email),
+        "user_id": user.id.to_string(),
+        "version": user.version.get(),
+        "updated_at": user.updated_at.to_string(),
+        "region": user.region.as_str(),
+    }))
 }
 
 fn from_item(item: &Item) -> Result<User, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("user item: {what}"));
-    let time = |name: &str| -> Result<DateTime<Utc>, StoreError> {
-        DateTime::parse_from_rfc3339(attr_str(item, name)?)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| corrupt(name))
-    };
     Ok(User {
-        id: UserId::parse(attr_str(item, "id")?).map_err(|_| corrupt("id"))?,
-        email: Email::parse(attr_str(item, "email")?).map_err(|_| corrupt("email"))?,
-        name: UserName::parse(attr_str(item, "name")?).map_err(|_| corrupt("name"))?,
-        version: Version::new(attr_u64(item, "version")?).map_err(|_| corrupt("version"))?,
-        created_at: time("created_at")?,
-        updated_at: time("updated_at")?,
-        region: attr_str(item, "region")?
-            .parse()
-            .map_err(|_| corrupt("region"))?,
+        id: attr_parse(item, "id")?,
+        email: attr_parse(item, "email")?,
+        name: attr_parse(item, "name")?,
+        version: Version::new(attr_u64(item, "version")?).map_err(|e| corrupt("version", e))?,
+        created_at: attr_time(item, "created_at")?,
+        updated_at: attr_time(item, "updated_at")?,
+        region: attr_parse(item, "region")?,
     })
 }
 
@@ -249,7 +230,7 @@ impl<T: ItemTable + ?Sized> UserStore for ItemUserStore<T> {
                 current: current.version,
             });
         }
-        let updated = current.changed(change, self.region.clone(), Utc::now());
+        let updated = current.changed(change, self.region.clone(), Timestamp::now());
         let mut writes = vec![Write::Put {
             item: to_item(&updated),
             condition: Condition::VersionIs(expected.get()),
@@ -317,6 +298,7 @@ impl<T: ItemTable + ?Sized> UserStore for ItemUserStore<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::UserName;
 
     fn region() -> Region {
         "us-east-1".parse().unwrap()
@@ -331,7 +313,7 @@ mod tests {
             Email::parse(email).unwrap(),
             UserName::parse("Ada").unwrap(),
             region(),
-            Utc::now(),
+            Timestamp::now(),
         )
     }
 
@@ -339,7 +321,7 @@ mod tests {
     fn items_round_trip() {
         let u = user("ada@example.com");
         let back = from_item(&to_item(&u)).unwrap();
-        // RFC 3339 keeps nanoseconds, so the round trip is exact.
+        // Timestamps are kept and stored to the microsecond, so the round trip is exact.
         assert_eq!(back, u);
         let mut broken = to_item(&u);
         broken.insert("email".into(), json!("not an email"));

@@ -2,60 +2,32 @@
 
 mod common;
 
-use common::TestApp;
+use common::UsersApp;
 use proptest::prelude::*;
+use proptest::strategy::BoxedStrategy;
 use proptest::test_runner::{Config, TestRunner};
 use reqwest::Method;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use testkit::fuzz;
 
-fn any_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
-        ".{0,40}".prop_map(Value::String),
-        "[a-z]{1,10}@[a-z]{1,10}\\.[a-z]{2,3}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(3, 24, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(".{0,8}", inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
+fn any_json() -> BoxedStrategy<Value> {
+    fuzz::any_json(vec![
+        "[a-z]{1,10}@[a-z]{1,10}\\.[a-z]{2,3}"
+            .prop_map(Value::String)
+            .boxed(),
+    ])
 }
 
 /// Bodies near the real shape: the real keys with any values, sometimes an extra key.
-fn user_like() -> impl Strategy<Value = Value> {
-    (
-        prop::option::of(any_json()),
-        prop::option::of(any_json()),
-        prop::option::of((".{0,8}", any_json())),
+fn user_like() -> BoxedStrategy<Value> {
+    fuzz::object_like(
+        vec![("email", any_json()), ("name", any_json())],
+        any_json(),
     )
-        .prop_map(|(email, name, extra)| {
-            let mut body = Map::new();
-            if let Some(e) = email {
-                body.insert("email".into(), e);
-            }
-            if let Some(n) = name {
-                body.insert("name".into(), n);
-            }
-            if let Some((k, v)) = extra {
-                body.insert(k, v);
-            }
-            Value::Object(body)
-        })
 }
 
-fn any_body() -> impl Strategy<Value = String> {
-    prop_oneof![
-        user_like().prop_map(|v| v.to_string()),
-        any_json().prop_map(|v| v.to_string()),
-        ".{0,64}",
-    ]
+fn any_body() -> BoxedStrategy<String> {
+    fuzz::any_body(user_like(), any_json())
 }
 
 fn any_if_match() -> impl Strategy<Value = Option<String>> {
@@ -66,7 +38,7 @@ fn any_if_match() -> impl Strategy<Value = Option<String>> {
 fn random_bodies_never_produce_a_5xx() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (app, user_path) = runtime.block_on(async {
-        let app = TestApp::memory().await;
+        let app = testkit::spawn_app(&users::SERVICE, testkit::Store::Memory).await;
         let user = app.create_user("fuzz@example.com", "Fuzz").await;
         let path = format!("/users/{}", user["id"].as_str().unwrap());
         (app, path)
@@ -84,7 +56,7 @@ fn random_bodies_never_produce_a_5xx() {
                 } else {
                     (Method::PATCH, user_path.as_str())
                 };
-                app.send_raw(
+                app.send_if_match(
                     method,
                     path,
                     "application/json",

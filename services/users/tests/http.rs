@@ -3,40 +3,25 @@
 
 mod common;
 
-use common::{TestApp, assert_problem, fields};
+use common::{TestApp, UsersApp, assert_problem, fields};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Runs each listed test body against both stores.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test] async fn $name() { super::$name(super::TestApp::memory().await).await; })*
-        }
-        mod dynamodb {
-            $(#[tokio::test] async fn $name() { super::$name(super::TestApp::dynamodb().await).await; })*
-        }
-    };
-}
-
-on_both_stores!(
-    create_read_update_delete,
-    lists_page_with_a_cursor,
-    malformed_json_is_400,
-    wrong_content_type_is_415,
-    bodies_over_64_kib_are_413,
-    invalid_fields_are_422_naming_each,
-    shape_errors_are_422_naming_the_field,
-    unknown_ids_are_404,
-    duplicate_emails_are_409,
-    concurrent_creates_with_one_email_make_one_user,
-    stale_if_match_is_412,
-    concurrent_patches_at_one_version_make_one_change,
-    if_match_is_required_to_patch,
-    patch_to_a_taken_email_is_409,
-    list_parameters_are_checked,
-    health_and_identity,
+testkit::on_both_stores!(
+    users::SERVICE;
+    create_read_update_delete, lists_page_with_a_cursor, malformed_json_is_400,
+    wrong_content_type_is_415, bodies_over_64_kib_are_413, invalid_fields_are_422_naming_each,
+    shape_errors_are_422_naming_the_field, unknown_ids_are_404, duplicate_emails_are_409,
+    concurrent_creates_with_one_email_make_one_user, stale_if_match_is_412,
+    concurrent_patches_at_one_version_make_one_change, if_match_is_required_to_patch,
+    patch_to_a_taken_email_is_409, list_parameters_are_checked, health_and_identity,
 );
+
+/// The descriptor's router is the service: `GET /` names it as the descriptor does.
+#[tokio::test]
+async fn the_descriptor_serves_its_name() {
+    testkit::assert_serves_its_name(&users::SERVICE).await;
+}
 
 async fn create_read_update_delete(app: TestApp) {
     let response = app
@@ -124,12 +109,13 @@ async fn lists_page_with_a_cursor(app: TestApp) {
 
 async fn malformed_json_is_400(app: TestApp) {
     for body in [
+        r#"{"x":"#,
         r#"{"email": "a@example.com", "name": "#,
         "not json",
         r#"{"email": "a@example.com", "name": "A"} x"#,
     ] {
         let response = app
-            .send_raw(
+            .send_if_match(
                 Method::POST,
                 "/users",
                 "application/json",
@@ -146,14 +132,14 @@ async fn wrong_content_type_is_415(app: TestApp) {
     let body = json!({"email": "a@example.com", "name": "A"}).to_string();
     for ct in ["text/plain", "application/x-www-form-urlencoded", ""] {
         let response = app
-            .send_raw(Method::POST, "/users", ct, body.clone(), None)
+            .send_if_match(Method::POST, "/users", ct, body.clone(), None)
             .await;
         assert_problem(response, 415, "unsupported-media-type").await;
     }
     let user = app.create_user("b@example.com", "B").await;
     let path = format!("/users/{}", user["id"].as_str().unwrap());
     let response = app
-        .send_raw(
+        .send_if_match(
             Method::PATCH,
             &path,
             "text/plain",
@@ -173,7 +159,7 @@ async fn bodies_over_64_kib_are_413(app: TestApp) {
     let name = "a".repeat(65 * 1024);
     let body = json!({"email": "a@example.com", "name": name}).to_string();
     let response = app
-        .send_raw(Method::POST, "/users", "application/json", body, None)
+        .send_if_match(Method::POST, "/users", "application/json", body, None)
         .await;
     assert_problem(response, 413, "payload-too-large").await;
     assert_eq!(app.item_count().await, 0);
@@ -378,8 +364,12 @@ async fn list_parameters_are_checked(app: TestApp) {
         ("limit=101", "limit"),
         ("cursor=nope", "cursor"),
     ] {
-        let problem =
-            assert_problem(app.get(&format!("/users?{query}")).await, 422, "validation").await;
+        let problem = assert_problem(
+            app.get(&format!("/users?{query}")).await,
+            400,
+            "bad-request",
+        )
+        .await;
         assert_eq!(fields(&problem), [field], "{query}");
     }
     assert_problem(app.get("/users?limit=many").await, 400, "bad-request").await;
@@ -387,42 +377,28 @@ async fn list_parameters_are_checked(app: TestApp) {
     assert_eq!(empty, json!({"items": []}));
 }
 
-async fn health_and_identity(app: TestApp) {
-    let health = app.get("/health").await;
-    assert_eq!(health.status(), 200);
-    let health: Value = health.json().await.unwrap();
-    assert_eq!(
-        (health["store"].as_str(), health["region"].as_str()),
-        (Some("reachable"), Some("us-east-1"))
-    );
-    let root: Value = app.get("/").await.json().await.unwrap();
-    assert_eq!(root["service"], "users");
-    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
-    for path in ["/users", "/users/{id}"] {
-        assert!(spec["paths"][path].is_object(), "{path} is documented");
-    }
-    assert!(spec["paths"]["/users/{id}"]["patch"].is_object());
-    assert_eq!(app.get("/docs").await.status(), 200);
-}
-
 /// The store switched off: requests fail as 503 problems, and health says so.
 #[tokio::test]
 async fn an_unavailable_store_is_503() {
-    let table = kit::memory::MemoryTable::new("users", common::region());
-    let router = users::local_router(common::region(), table.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let client = reqwest::Client::new();
-    table.set_available(false);
-    let response = client
-        .post(format!("{base}/users"))
-        .json(&json!({"email": "a@example.com", "name": "A"}))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 503, "unavailable").await;
-    let health = client.get(format!("{base}/health")).send().await.unwrap();
-    assert_eq!(health.status(), 503);
-    server.abort();
+    let app = testkit::spawn_switched_off(&users::SERVICE).await;
+    let created = app
+        .post_json("/users", &json!({"email": "a@example.com", "name": "A"}))
+        .await;
+    assert_problem(created, 503, "unavailable").await;
+    assert_eq!(app.get("/health").await.status(), 503);
+}
+
+async fn health_and_identity(app: TestApp) {
+    testkit::assert_shared_surface(
+        &app,
+        &users::SERVICE,
+        &[
+            ("/users", "post"),
+            ("/users", "get"),
+            ("/users/{id}", "get"),
+            ("/users/{id}", "patch"),
+            ("/users/{id}", "delete"),
+        ],
+    )
+    .await;
 }

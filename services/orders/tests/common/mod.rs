@@ -1,122 +1,31 @@
-//! The real orders app on a random loopback port, on either store, and helpers to talk to it.
+//! What the orders tests add to the shared harness (`testkit`): two users, a valid order and
+//! the calls the tests make often.
 
-#![allow(dead_code)] // each test binary uses a different subset
+#![allow(dead_code, unused_imports)] // each test binary uses a different subset
 
-use std::sync::Arc;
-
-use kit::dynamo::DynamoTable;
-use kit::memory::MemoryTable;
-use kit::store::ItemTable;
 use serde_json::{Value, json};
-use topology::{Region, Table};
+pub use testkit::{TestApp, assert_problem, fields};
 
 pub const ALICE: &str = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e";
 pub const BOB: &str = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8f";
 
-pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
-    /// The app's table, to check what was (not) written.
-    pub table: Arc<dyn ItemTable>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-pub fn region() -> Region {
-    "us-east-1".parse().unwrap()
-}
-
-impl TestApp {
-    /// The service on an in-memory table.
-    pub async fn memory() -> Self {
-        let table = MemoryTable::new("orders", region());
-        Self::spawn(orders::local_router(region(), table.clone()), table).await
-    }
-
-    /// The service on a fresh DynamoDB table (with the `by-user` index) in this test
-    /// binary's moto server.
-    pub async fn dynamodb() -> Self {
-        let endpoint = tokio::task::spawn_blocking(testkit::moto).await.unwrap();
-        let client = kit::dynamo::client(&region(), Some(endpoint)).await;
-        let spec = Table {
-            name: testkit::unique_name("orders"),
-            ..orders::table_spec()
-        };
-        let table = Arc::new(DynamoTable::new(client, spec));
-        table.create().await.expect("create the table in moto");
-        let store = orders::OrderTable::new(table.clone());
-        Self::spawn(orders::router(Arc::new(store), region()), table).await
-    }
-
-    async fn spawn(router: axum::Router, table: Arc<dyn ItemTable>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        });
-        Self {
-            base,
-            client: reqwest::Client::new(),
-            table,
-            server,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// How many items the table holds.
-    pub async fn item_count(&self) -> usize {
-        self.table.scan("", 1000, None).await.unwrap().items.len()
-    }
-
-    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.send_raw(
-            reqwest::Method::POST,
-            path,
-            "application/json",
-            body.to_string(),
-        )
-        .await
-    }
-
-    pub async fn send_raw(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        content_type: &str,
-        body: String,
-    ) -> reqwest::Response {
-        self.client
-            .request(method, self.url(path))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.unwrap()
-    }
-
+/// The orders calls, on the shared test app.
+pub trait OrdersApp {
     /// `POST /orders/{id}/cancel` without a body.
-    pub async fn cancel(&self, id: &str) -> reqwest::Response {
-        self.client
-            .post(self.url(&format!("/orders/{id}/cancel")))
+    async fn cancel(&self, id: &str) -> reqwest::Response;
+    /// Places an order of `user` and returns its body.
+    async fn place(&self, user: &str) -> Value;
+}
+
+impl OrdersApp for TestApp {
+    async fn cancel(&self, id: &str) -> reqwest::Response {
+        self.request(reqwest::Method::POST, &format!("/orders/{id}/cancel"))
             .send()
             .await
             .unwrap()
     }
 
-    /// Places an order of `user` and returns its body.
-    pub async fn place(&self, user: &str) -> Value {
+    async fn place(&self, user: &str) -> Value {
         let response = self.post_json("/orders", &order_body(user)).await;
         assert_eq!(response.status(), 201, "placing an order for {user}");
         response.json().await.unwrap()
@@ -133,41 +42,4 @@ pub fn order_body(user: &str) -> Value {
             {"sku": "SKU-2", "quantity": 1, "unit_price_cents": 99}
         ]
     })
-}
-
-/// Asserts a problem+json answer of `status` and slug `kind`; returns its body.
-pub async fn assert_problem(response: reqwest::Response, status: u16, kind: &str) -> Value {
-    assert_eq!(response.status().as_u16(), status, "status");
-    let headers = response.headers().clone();
-    assert_eq!(headers["content-type"], "application/problem+json");
-    assert_eq!(headers["x-region"], "us-east-1", "x-region on errors too");
-    assert!(headers.contains_key("x-request-id"));
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        body["type"],
-        format!("https://problems.multi-region.dev/{kind}"),
-        "{body}"
-    );
-    assert_eq!(body["status"], status, "{body}");
-    assert!(
-        body["title"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
-    assert!(
-        body["detail"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
-    body
-}
-
-/// The fields a validation problem names.
-pub fn fields(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
