@@ -102,6 +102,7 @@ pub struct Response {
     /// The `x-region` header, or the body's `region` when the header is missing.
     pub region: Option<HeaderValue>,
     pub body: Bytes,
+    pub headers: http::HeaderMap,
     /// The connection was opened to an address DNS no longer answers.
     pub stale: bool,
 }
@@ -167,16 +168,6 @@ impl Outgoing {
             path: path.into(),
             headers: Vec::new(),
             json: None,
-        }
-    }
-
-    /// `POST path` with a JSON body.
-    pub fn post(path: impl Into<String>, json: &serde_json::Value) -> Self {
-        Self {
-            method: Method::POST,
-            path: path.into(),
-            headers: Vec::new(),
-            json: Some(Bytes::from(json.to_string())),
         }
     }
 }
@@ -264,6 +255,7 @@ impl Client {
             status: parts.status,
             region,
             body,
+            headers: parts.headers,
             stale: addr != current,
         })
     }

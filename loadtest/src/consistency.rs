@@ -18,7 +18,6 @@ use topology::{AppName, Region};
 
 use crate::client::{Client, Outgoing};
 use crate::report::secs;
-use crate::scenario::Service;
 use crate::stats::RegionTable;
 use crate::target::BaseUrl;
 
@@ -66,18 +65,17 @@ impl Tracker {
         }
     }
 
-    /// Remembers an acknowledged write of item `id` of `service`.
+    /// Remembers an acknowledged write, read back at `path`.
     pub(crate) fn acknowledged(
         &self,
         app: &AppName,
-        service: Service,
-        id: &str,
+        path: String,
         written_region: Option<usize>,
         targets: Vec<ReadTarget>,
     ) {
         let write = TrackedWrite {
             app: app.clone(),
-            path: format!("{}/{id}", service.collection()),
+            path,
             written_region,
             acked_at: self.start.elapsed(),
             found_at: vec![None; targets.len()],

@@ -22,6 +22,8 @@
 mod client;
 mod config;
 mod consistency;
+mod discover;
+mod openapi;
 mod report;
 mod resolve;
 mod run;

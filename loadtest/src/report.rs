@@ -62,6 +62,11 @@ pub struct Settings {
 pub struct AppReport {
     pub app: AppName,
     pub url: String,
+    /// The operations its traffic used, as `METHOD path`, from the OpenAPI documents (a
+    /// gateway's name the app each route reaches); `GET /` for the probe.
+    pub operations: Vec<String>,
+    /// Why some or all of its traffic fell back to the probe, e.g. an unreadable document.
+    pub warnings: Vec<String>,
     /// Requests sent that completed, with a response or an error.
     pub requests: u64,
     /// 2xx and 3xx responses.
@@ -250,6 +255,7 @@ impl Report {
                 regions
             );
         }
+        self.write_traffic(&mut out);
         self.write_switches(&mut out);
         if !self.marks.is_empty() {
             let _ = writeln!(out, "Marks:");
@@ -282,6 +288,29 @@ impl Report {
             }
         }
         out
+    }
+
+    /// What each app was sent, and why any of it fell back to the probe.
+    fn write_traffic(&self, out: &mut String) {
+        if self.scenario != Scenario::Probe {
+            let _ = writeln!(out, "Operations (from each service's OpenAPI document):");
+            for app in &self.apps {
+                let _ = writeln!(
+                    out,
+                    "  {:<10} {}",
+                    app.app.as_str(),
+                    app.operations.join(", ")
+                );
+            }
+        }
+        for app in self.apps.iter().filter(|a| !a.warnings.is_empty()) {
+            let _ = writeln!(
+                out,
+                "  warning: {}: {}",
+                app.app.as_str(),
+                app.warnings.join("; ")
+            );
+        }
     }
 
     fn write_switches(&self, out: &mut String) {

@@ -327,6 +327,7 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
         .map(|app| {
             let a = app_controls(&app.name, topology);
             AppEntry {
+                routes: Default::default(),
                 hostname: format!("{}.{domain}", a.app),
                 url: format!("http://{}.{domain}:{port}", a.app),
                 control_panel_arn: a.control_panel.clone(),

@@ -86,6 +86,7 @@ fn app_entry(
         }
     }
     Ok(AppEntry {
+        routes: Default::default(),
         name: app_def.name.clone(),
         url: format!("https://{hostname}"),
         hostname,

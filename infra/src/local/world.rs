@@ -288,6 +288,7 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
                 bail!("the local ARC cluster has no controls for `{}`", app.name);
             };
             Ok(AppEntry {
+                routes: Default::default(),
                 name: app.name.clone(),
                 hostname: format!("{}.{domain}", app.name),
                 url: format!("http://{}.{domain}:{port}", app.name),
