@@ -35,7 +35,7 @@ mod timeline;
 pub use client::ErrorKind;
 pub use config::{ConfigError, ConnectionReuse, RunConfig, Scenario, parse_duration};
 pub use report::{
-    AppReport, ConsistencyReport, ErrorCounts, Latency, LostWrite, Mark, REPORT_SCHEMA_VERSION,
+    AppReport, ConsistencyReport, Counts, ErrorCounts, Latency, LostWrite, Mark, REPORT_SCHEMA_VERSION,
     Report, Second, Settings, Switch,
 };
 pub use run::{AppLive, LiveSwitch, LiveView, Run};

@@ -14,7 +14,7 @@ use crate::config::{ConnectionReuse, Scenario};
 pub use crate::consistency::{ConsistencyReport, LostWrite};
 
 /// The version of the report's JSON form; it changes when a field changes meaning or goes.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 /// Seconds as the report writes them: a float with millisecond precision.
 pub(crate) fn secs(d: Duration) -> f64 {
@@ -67,19 +67,29 @@ pub struct AppReport {
     pub operations: Vec<String>,
     /// Why some or all of its traffic fell back to the probe, e.g. an unreadable document.
     pub warnings: Vec<String>,
+    /// Requests sent: `requests + in_flight_at_end`.
+    pub sent: u64,
     /// Requests sent that completed, with a response or an error.
     pub requests: u64,
+    /// Requests that got an HTTP response, of any status.
+    pub answered: u64,
     /// 2xx and 3xx responses.
     pub successes: u64,
     /// Requests sent after their due time because `max_in_flight` was reached (included in
     /// `requests`; their latency counts from the due time).
     pub late: u64,
-    /// Requests never sent: no slot freed within the request timeout of their due time.
+    /// Requests never sent: no slot freed within the request timeout of their due time, or
+    /// still waiting for one when the run stopped.
     pub not_sent: u64,
+    /// Requests sent but not completed when the run reported, after waiting the stop grace
+    /// period (`RunConfig::stop_grace`): neither an answer nor an error.
+    pub in_flight_at_end: u64,
     pub errors: ErrorCounts,
     /// One example message per error kind seen.
     pub error_samples: BTreeMap<String, String>,
-    /// From each request's due time to its complete response (responses of any status).
+    /// From each request's due time to its completion, over every completed request:
+    /// responses of any status, and failures at the time they failed (a timeout at the
+    /// timeout).
     pub latency_ms: Latency,
     /// Successful responses per Region.
     pub responses_by_region: BTreeMap<String, u64>,
@@ -119,6 +129,65 @@ impl ErrorCounts {
             status_4xx,
             other,
             total: counts.iter().sum(),
+        }
+    }
+}
+
+impl std::ops::AddAssign<&ErrorCounts> for ErrorCounts {
+    fn add_assign(&mut self, o: &ErrorCounts) {
+        self.dns += o.dns;
+        self.connect_refused += o.connect_refused;
+        self.timeout += o.timeout;
+        self.status_5xx += o.status_5xx;
+        self.status_4xx += o.status_4xx;
+        self.other += o.other;
+        self.total += o.total;
+    }
+}
+
+/// The counts a verdict rests on, for one app or a whole run: every request due is either
+/// not sent, in flight at the end, or completed (answered, or failed without an answer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Requests the schedule made due: `sent + not_sent`.
+    pub due: u64,
+    pub sent: u64,
+    /// Requests that got an HTTP response, of any status.
+    pub answered: u64,
+    /// Errors by kind: error statuses and requests that failed without a response.
+    pub errors: ErrorCounts,
+    pub not_sent: u64,
+    pub in_flight_at_end: u64,
+}
+
+impl Counts {
+    /// Nothing failed, nothing went unsent, nothing was left without an outcome.
+    pub fn clean(&self) -> bool {
+        self.errors.total == 0 && self.not_sent == 0 && self.in_flight_at_end == 0
+    }
+}
+
+impl std::ops::AddAssign<&Counts> for Counts {
+    fn add_assign(&mut self, o: &Counts) {
+        self.due += o.due;
+        self.sent += o.sent;
+        self.answered += o.answered;
+        self.errors += &o.errors;
+        self.not_sent += o.not_sent;
+        self.in_flight_at_end += o.in_flight_at_end;
+    }
+}
+
+impl AppReport {
+    /// This app's verdict counts.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            due: self.sent + self.not_sent,
+            sent: self.sent,
+            answered: self.answered,
+            errors: self.errors.clone(),
+            not_sent: self.not_sent,
+            in_flight_at_end: self.in_flight_at_end,
         }
     }
 }
@@ -176,6 +245,15 @@ impl Report {
         self.apps.iter().find(|a| a.app == *app)
     }
 
+    /// The verdict counts of every app together.
+    pub fn counts(&self) -> Counts {
+        let mut total = Counts::default();
+        for app in &self.apps {
+            total += &app.counts();
+        }
+        total
+    }
+
     /// The consistency scenario's findings.
     pub fn consistency(&self) -> &ConsistencyReport {
         &self.consistency
@@ -212,14 +290,16 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<10} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}  responses by Region",
+            "{:<10} {:>8} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}  responses by Region",
             "app",
-            "requests",
+            "sent",
+            "done",
             "ok",
             "errors",
             "dns/refused/timeout/5xx/4xx/other",
             "late",
             "unsent",
+            "inflight",
             "p50 ms",
             "p90 ms",
             "p99 ms",
@@ -240,14 +320,16 @@ impl Report {
             let l = &app.latency_ms;
             let _ = writeln!(
                 out,
-                "{:<10} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {}",
+                "{:<10} {:>8} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>6} {:>8} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {}",
                 app.app.as_str(),
+                app.sent,
                 app.requests,
                 app.successes,
                 e.total,
                 kinds,
                 app.late,
                 app.not_sent,
+                app.in_flight_at_end,
                 l.p50,
                 l.p90,
                 l.p99,
@@ -255,6 +337,10 @@ impl Report {
                 regions
             );
         }
+        let _ = writeln!(
+            out,
+            "(latency: due time to completion of every completed request, failures at the time they failed; inflight: sent, no outcome when the run reported)"
+        );
         self.write_traffic(&mut out);
         self.write_switches(&mut out);
         if !self.marks.is_empty() {

@@ -459,3 +459,37 @@ async fn an_unresolvable_name_is_a_dns_error() {
     assert_eq!(orders.errors.dns, orders.requests);
     assert!(orders.requests >= 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_an_outcome_at_the_end_are_counted_in_flight() {
+    let dns = Dns::start(5).await;
+    let world = TwoRegions::start(55, FakeStore::new(Duration::ZERO, 0)).await;
+    let manifest = manifest(&world, &dns, &["users"], false);
+    let run = Run::start(
+        &manifest,
+        RunConfig {
+            rate_per_app: 20,
+            duration: Some(Duration::from_secs(1)),
+            request_timeout: Duration::from_secs(30),
+            stop_grace: Duration::from_millis(300),
+            ..RunConfig::default()
+        },
+    )
+    .unwrap();
+    // Halfway, the server stops answering until long after the run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    *world.primary.stall_until.lock().unwrap() = Some(Instant::now() + Duration::from_secs(20));
+    let report = run.wait().await;
+    println!("{}", report.summary_table());
+    let users = report.app(&app("users")).unwrap();
+    let counts = users.counts();
+    assert_eq!(counts.due, 20, "{counts:?}");
+    assert_eq!(counts.not_sent, 0);
+    assert!(
+        (7..=13).contains(&counts.in_flight_at_end),
+        "about half hang: {counts:?}"
+    );
+    assert_eq!(users.requests + users.in_flight_at_end, users.sent);
+    assert_eq!(users.errors.total, 0, "no error: they simply never ended");
+    assert!(!counts.clean() && !report.counts().clean());
+}

@@ -1,6 +1,7 @@
 //! The report of a run, built from what its apps recorded.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::report::{
@@ -54,6 +55,8 @@ impl Run {
 
 fn app_report(app: &AppState, plan: Option<&AppPlan>, regions: &RegionTable) -> AppReport {
     let s = app.stats();
+    // Read after the stats' lock: every request counted complete was counted sent before.
+    let sent = app.sent.load(Ordering::Relaxed).max(s.requests);
     let region_name = |i: usize| {
         regions
             .get(i)
@@ -87,10 +90,13 @@ fn app_report(app: &AppState, plan: Option<&AppPlan>, regions: &RegionTable) -> 
         url: app.target.url.clone(),
         operations: plan.map_or_else(Vec::new, |p| p.operations.clone()),
         warnings: plan.map_or_else(Vec::new, |p| p.warnings.clone()),
+        sent,
         requests: s.requests,
+        answered: s.answered,
         successes: s.successes,
         late: s.late,
         not_sent: s.not_sent,
+        in_flight_at_end: sent - s.requests,
         errors: ErrorCounts::from_array(s.errors),
         error_samples: s
             .sample_errors

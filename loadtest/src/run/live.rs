@@ -35,6 +35,9 @@ pub struct AppLive {
     pub recent_regions: Vec<Region>,
     /// Requests completed in the last full second.
     pub rate: u64,
+    /// Requests sent so far; `sent - requests` are in flight.
+    pub sent: u64,
+    /// Requests completed so far.
     pub requests: u64,
     pub errors: u64,
     pub late: u64,
@@ -78,6 +81,7 @@ impl Run {
                         .filter_map(|i| self.shared.regions.get(i))
                         .collect(),
                     rate: s.recent_rate(now),
+                    sent: a.sent.load(std::sync::atomic::Ordering::Relaxed),
                     requests: s.requests,
                     errors: s.error_total(),
                     late: s.late,

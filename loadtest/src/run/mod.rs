@@ -12,6 +12,7 @@ mod schedule;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -55,10 +56,14 @@ struct Shared {
     tracker: Option<Tracker>,
     marks: Mutex<Vec<Mark>>,
     dns_server: Option<SocketAddr>,
+    /// Set by [`Run::stop`]: no backlogged request starts any more.
+    stopping: AtomicBool,
 }
 
 struct AppState {
     target: AppTarget,
+    /// Requests sent (started); those not completed yet are in flight.
+    sent: AtomicU64,
     stats: Mutex<AppStats>,
     slots: Arc<Semaphore>,
     /// Due times of requests that found every slot taken, oldest first: the next free slot
@@ -116,6 +121,7 @@ impl Run {
             .iter()
             .cloned()
             .map(|target| AppState {
+                sent: AtomicU64::new(0),
                 stats: Mutex::new(AppStats::new()),
                 slots: Arc::new(Semaphore::new(config.max_in_flight)),
                 backlog: Mutex::new(VecDeque::new()),
@@ -132,6 +138,7 @@ impl Run {
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             dns_server: manifest.dns_server,
             marks: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
             config,
             start,
             apps,
@@ -234,10 +241,13 @@ impl Run {
         self.stop().await
     }
 
-    /// Stops sending, waits for requests in flight (each bounded by the request timeout) and,
-    /// in the consistency scenario, for the read-back grace period; then reports.
+    /// Stops sending, waits for requests in flight (up to `stop_grace`; each is bounded by
+    /// the request timeout) and, in the consistency scenario, for the read-back grace period;
+    /// then reports. Requests still waiting for a slot are counted not sent, those still in
+    /// flight `in_flight_at_end`.
     pub async fn stop(mut self) -> Report {
         let stopped = Instant::now();
+        self.shared.stopping.store(true, Ordering::SeqCst);
         let _ = self.stop_tx.send(true);
         for scheduler in self.schedulers.drain(..) {
             let _ = scheduler.await;
@@ -261,15 +271,17 @@ impl Run {
 
     async fn drain(&self) {
         let c = &self.shared.config;
-        let limit = c.request_timeout * 2 + Duration::from_secs(1);
         let permits = u32::try_from(c.max_in_flight).unwrap_or(u32::MAX);
         let all_back = async {
             for app in &self.shared.apps {
                 let _ = app.slots.acquire_many(permits).await;
             }
         };
-        if tokio::time::timeout(limit, all_back).await.is_err() {
-            tracing::warn!("requests still in flight after {limit:?}; reporting without them");
+        if tokio::time::timeout(c.stop_grace, all_back).await.is_err() {
+            tracing::warn!(
+                "requests still in flight {:?} after the stop; counted as in flight at the end",
+                c.stop_grace
+            );
         }
         for app in &self.shared.apps {
             let left = std::mem::take(&mut *app.backlog());

@@ -1,6 +1,7 @@
 //! One request: planned from the app's operations, sent under the request timeout, recorded,
 //! and its answer given back to the planner (created ids, new versions) and the tracker.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::client::ErrorKind;
@@ -17,6 +18,7 @@ pub(super) async fn request(shared: &Shared, app: usize, due: Instant, late: boo
     let a = &shared.apps[app];
     let c = &shared.config;
     let planned = planner.plan(app);
+    a.sent.fetch_add(1, Ordering::Relaxed);
     let sent = tokio::time::timeout(
         c.request_timeout,
         shared.client.send(&a.target.base, &planned.out),

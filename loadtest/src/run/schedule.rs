@@ -136,6 +136,10 @@ async fn serve(
     let mut next = Some((due, late));
     while let Some((due, late)) = next {
         request(&shared, app, due, late).await;
+        if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            // What is still backlogged was never sent: the stop counts it.
+            break;
+        }
         next = shared.apps[app]
             .pop_backlog(shared.config.request_timeout)
             .map(|due| (due, true));
