@@ -11,7 +11,7 @@ use topology::manifest::Manifest;
 
 use crate::client::{Client, Outgoing};
 use crate::config::Scenario;
-use crate::consistency::ReadTarget;
+use crate::tracker::ReadTarget;
 use crate::openapi::{Derivation, Document, derive};
 use crate::scenario::{AppPlan, Planner, Pool, Source};
 use crate::target::AppTarget;

@@ -21,7 +21,8 @@
 
 mod client;
 mod config;
-mod consistency;
+pub mod consistency;
+mod tracker;
 mod discover;
 mod openapi;
 mod report;

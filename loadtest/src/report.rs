@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use topology::{AppName, Region};
 
 use crate::config::{ConnectionReuse, Scenario};
-pub use crate::consistency::{ConsistencyReport, LostWrite};
+pub use crate::tracker::{ConsistencyReport, LostWrite};
 
 /// The version of the report's JSON form; it changes when a field changes meaning or goes.
 pub const REPORT_SCHEMA_VERSION: u32 = 2;

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::client::Outgoing;
 use crate::config::Scenario;
-use crate::consistency::ReadTarget;
+use crate::tracker::ReadTarget;
 use crate::openapi::{Collection, HeaderFill, QueryFill, ServiceApi, UpdateKind};
 
 /// How long a created item waits before the mixed scenario reads or updates it: doing so at

@@ -7,6 +7,7 @@ mod document;
 mod template;
 
 pub(crate) use derive::{
-    Collection, Derivation, HeaderFill, ItemPath, QueryFill, ServiceApi, UpdateKind, derive,
+    Collection, Derivation, HeaderFill, ItemPath, QueryFill, ServiceApi, Update, UpdateKind,
+    derive,
 };
 pub(crate) use document::Document;

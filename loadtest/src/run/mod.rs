@@ -22,7 +22,7 @@ use topology::manifest::Manifest;
 
 use crate::client::{Client, Tls};
 use crate::config::{ConfigError, RunConfig, Scenario};
-use crate::consistency::Tracker;
+use crate::tracker::Tracker;
 use crate::discover::Discovery;
 use crate::report::{Mark, Report, secs};
 use crate::resolve::Resolver;

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::client::ErrorKind;
-use crate::consistency::ReadTarget;
+use crate::tracker::ReadTarget;
 use crate::stats::Outcome;
 
 use super::Shared;
