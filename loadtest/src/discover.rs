@@ -11,10 +11,10 @@ use topology::manifest::Manifest;
 
 use crate::client::{Client, Outgoing};
 use crate::config::Scenario;
-use crate::tracker::ReadTarget;
 use crate::openapi::{Derivation, Document, derive};
 use crate::scenario::{AppPlan, Planner, Pool, Source};
 use crate::target::AppTarget;
+use crate::tracker::ReadTarget;
 
 /// Where each service's document is read, and how patiently.
 pub(crate) struct Discovery<'a> {
@@ -73,10 +73,11 @@ impl Discovery<'_> {
                             })
                     })
                     .collect();
-                plan.operations.extend(api.operations().into_iter().map(|op| match &prefix {
-                    Some(_) => format!("{op} (to {owner})"),
-                    None => op,
-                }));
+                plan.operations
+                    .extend(api.operations().into_iter().map(|op| match &prefix {
+                        Some(_) => format!("{op} (to {owner})"),
+                        None => op,
+                    }));
                 plan.sources.push(Source {
                     api,
                     pools: pools_of_source,
@@ -141,7 +142,8 @@ impl Discovery<'_> {
                 tokio::time::sleep(RETRY_AFTER).await;
             }
             let out = Outgoing::get("/openapi.json");
-            let got = tokio::time::timeout(self.timeout, self.client.send(&target.base, &out)).await;
+            let got =
+                tokio::time::timeout(self.timeout, self.client.send(&target.base, &out)).await;
             let why = match got {
                 Ok(Ok(r)) if r.status.is_success() => {
                     return Document::parse(&r.body)

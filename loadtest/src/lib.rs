@@ -22,21 +22,23 @@
 mod client;
 mod config;
 pub mod consistency;
-mod tracker;
 mod discover;
 mod openapi;
+mod output;
 mod report;
 mod resolve;
 mod run;
 mod scenario;
 mod stats;
+mod summary;
 mod target;
 mod timeline;
+mod tracker;
 
 pub use client::ErrorKind;
 pub use config::{ConfigError, ConnectionReuse, RunConfig, Scenario, parse_duration};
 pub use report::{
-    AppReport, ConsistencyReport, Counts, ErrorCounts, Latency, LostWrite, Mark, REPORT_SCHEMA_VERSION,
-    Report, Second, Settings, Switch,
+    AppReport, ConsistencyReport, Counts, ErrorCounts, Latency, LostWrite, Mark,
+    REPORT_SCHEMA_VERSION, Report, Second, Settings, Switch,
 };
 pub use run::{AppLive, LiveSwitch, LiveView, Run};

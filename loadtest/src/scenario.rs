@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use crate::client::Outgoing;
 use crate::config::Scenario;
-use crate::tracker::ReadTarget;
 use crate::openapi::{Collection, HeaderFill, QueryFill, ServiceApi, UpdateKind};
+use crate::tracker::ReadTarget;
 
 /// How long a created item waits before the mixed scenario reads or updates it: doing so at
 /// once would mostly measure replication lag, which the consistency scenario does on purpose.
@@ -204,7 +204,10 @@ impl Planner {
             out,
             effect: Effect::Create {
                 pool,
-                param: c.read.as_ref().map_or_else(|| "id".into(), |r| r.param.clone()),
+                param: c
+                    .read
+                    .as_ref()
+                    .map_or_else(|| "id".into(), |r| r.param.clone()),
                 filters,
                 sent: sent.unwrap_or(Value::Null),
             },
@@ -258,7 +261,11 @@ impl Planner {
             return None;
         }
         let body = update.body.as_ref().map(|b| b.instantiate());
-        let mut out = request(update.method.clone(), update.path.of(&item.id), body.as_ref());
+        let mut out = request(
+            update.method.clone(),
+            update.path.of(&item.id),
+            body.as_ref(),
+        );
         add_headers(&mut out, &update.headers, item.version.as_ref());
         Some(Planned {
             out,
@@ -482,12 +489,22 @@ mod tests {
         assert_eq!(update.out.method, Method::PATCH);
         let if_match = update.out.headers.iter().find(|(n, _)| n == "if-match");
         assert_eq!(if_match.unwrap().1, "\"1\"");
-        assert!(planner.update(users, 0).is_none(), "taken while its update is out");
-        planner.finish(update, Some((&HeaderMap::new(), br#"{"id": "u1", "version": 2}"#)));
+        assert!(
+            planner.update(users, 0).is_none(),
+            "taken while its update is out"
+        );
+        planner.finish(
+            update,
+            Some((&HeaderMap::new(), br#"{"id": "u1", "version": 2}"#)),
+        );
         settle(&planner);
         let again = planner.update(users, 0).unwrap();
         let if_match = again.out.headers.iter().find(|(n, _)| n == "if-match");
-        assert_eq!(if_match.unwrap().1, "\"2\"", "the version the update returned");
+        assert_eq!(
+            if_match.unwrap().1,
+            "\"2\"",
+            "the version the update returned"
+        );
     }
 
     #[test]
@@ -497,7 +514,10 @@ mod tests {
             include_str!("../tests/fixtures/openapi/orders.json"),
         );
         let orders = &planner.apps[0].sources[0].api.collections[0];
-        assert!(planner.list(orders, 0).is_none(), "no item to filter by yet");
+        assert!(
+            planner.list(orders, 0).is_none(),
+            "no item to filter by yet"
+        );
         let create = planner.create(orders, 0).unwrap();
         let user = {
             let sent: Value = serde_json::from_slice(create.out.json.as_ref().unwrap()).unwrap();
@@ -513,7 +533,10 @@ mod tests {
 
     #[test]
     fn ids_and_versions_from_write_responses() {
-        assert_eq!(text_field(&serde_json::json!({"id": 7}), "id").as_deref(), Some("7"));
+        assert_eq!(
+            text_field(&serde_json::json!({"id": 7}), "id").as_deref(),
+            Some("7")
+        );
         assert_eq!(
             version_of(&HeaderMap::new(), &serde_json::json!({"version": 3})).unwrap(),
             "\"3\""

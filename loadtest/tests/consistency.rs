@@ -57,7 +57,10 @@ impl World {
     /// Stores `item` in Region `from` and, after the lag, in the other if it is newer there.
     fn write(self: &Arc<Self>, from: usize, item: Value) {
         let id = item["id"].as_str().unwrap().to_owned();
-        self.items[from].lock().unwrap().insert(id.clone(), item.clone());
+        self.items[from]
+            .lock()
+            .unwrap()
+            .insert(id.clone(), item.clone());
         if !self.link[from].load(Ordering::SeqCst) {
             return;
         }
@@ -131,9 +134,7 @@ async fn handle(
         .unwrap_or_default();
     let mut response = (status, [("x-region", node.region)], axum::Json(body)).into_response();
     if !etag.is_empty() {
-        response
-            .headers_mut()
-            .insert("etag", etag.parse().unwrap());
+        response.headers_mut().insert("etag", etag.parse().unwrap());
     }
     response
 }
@@ -209,8 +210,14 @@ async fn writes_replicate_intact_and_the_later_of_two_concurrent_updates_wins() 
         .unwrap();
     println!("{}", result.summary());
     assert!(result.passed(), "{result:#?}");
-    assert_eq!((result.sent, result.acknowledged, result.verified), (10, 10, 10));
-    assert_eq!((result.create.as_str(), result.read.as_str()), ("POST /users", "GET /users/{id}"));
+    assert_eq!(
+        (result.sent, result.acknowledged, result.verified),
+        (10, 10, 10)
+    );
+    assert_eq!(
+        (result.create.as_str(), result.read.as_str()),
+        ("POST /users", "GET /users/{id}")
+    );
     let worst = result.worst_replication_delay_seconds.unwrap();
     assert!((0.14..1.0).contains(&worst), "{worst}");
     let LastWriterWins::Done {
@@ -248,7 +255,10 @@ async fn a_broken_link_is_reported_item_by_item() {
         .unwrap();
     println!("{}", result.summary());
     assert!(!result.passed());
-    assert_eq!((result.sent, result.acknowledged, result.verified), (5, 5, 0));
+    assert_eq!(
+        (result.sent, result.acknowledged, result.verified),
+        (5, 5, 0)
+    );
     assert_eq!(result.failures.len(), 5, "{:?}", result.failures);
     for f in &result.failures {
         assert_eq!(f.step, Step::Read(SECONDARY.parse().unwrap()));
@@ -278,7 +288,11 @@ async fn writes_in_the_secondary_and_a_service_without_an_update() {
     assert!(result.passed(), "{result:#?}");
     assert_eq!(result.write_region.as_str(), SECONDARY);
     assert!(
-        world.items[1].lock().unwrap().values().all(|i| i["region"] == SECONDARY),
+        world.items[1]
+            .lock()
+            .unwrap()
+            .values()
+            .all(|i| i["region"] == SECONDARY),
         "written in the secondary"
     );
     let LastWriterWins::Skipped { reason } = &result.last_writer_wins else {

@@ -307,7 +307,8 @@ async fn the_mixed_scenario_speaks_the_services_api() {
     // Every operation comes from the documents; the gateway's from the apps it routes to.
     let api = report.app(&app("api")).unwrap();
     assert!(
-        api.operations.contains(&"POST /orders (to orders)".to_owned()),
+        api.operations
+            .contains(&"POST /orders (to orders)".to_owned()),
         "{:?}",
         api.operations
     );
@@ -334,7 +335,9 @@ async fn the_mixed_scenario_speaks_the_services_api() {
     );
     let host = |h: &axum::http::HeaderMap| h["host"].to_str().unwrap().to_owned();
     assert!(
-        creates.iter().any(|(_, _, h, _)| host(h).starts_with("api.")),
+        creates
+            .iter()
+            .any(|(_, _, h, _)| host(h).starts_with("api.")),
         "writes through the gateway"
     );
     let updates = log
@@ -363,7 +366,10 @@ async fn the_mixed_scenario_speaks_the_services_api() {
         }
     }
     for (method, _, headers, _) in log.iter().filter(|(m, ..)| m == "PATCH") {
-        assert!(headers.contains_key("if-match"), "{method} without If-Match");
+        assert!(
+            headers.contains_key("if-match"),
+            "{method} without If-Match"
+        );
     }
 }
 
@@ -390,7 +396,10 @@ async fn an_app_without_a_readable_document_gets_the_probe_and_a_warning() {
         warnings.contains("/openapi.json") && warnings.contains("404"),
         "{warnings}"
     );
-    assert!(report.summary_table().contains(&warnings), "the summary shows why");
+    assert!(
+        report.summary_table().contains(&warnings),
+        "the summary shows why"
+    );
     let log = world.primary.log.lock().unwrap();
     assert!(
         log.iter()

@@ -284,7 +284,11 @@ fn list(doc: &Document, op: &Operation, create: Option<&Create>) -> Result<List,
         .map(|b| b.properties().iter().map(|(n, _)| n.as_str()).collect())
         .unwrap_or_default();
     let mut query = Vec::new();
-    for p in doc.parameters(op).into_iter().filter(|p| p.location == "query") {
+    for p in doc
+        .parameters(op)
+        .into_iter()
+        .filter(|p| p.location == "query")
+    {
         if fields.contains(&p.name.as_str()) {
             query.push((p.name.clone(), QueryFill::Field(p.name.clone())));
         } else if p.required {
@@ -347,7 +351,9 @@ fn header(doc: &Document, p: &Parameter, versioned: bool) -> Result<HeaderFill, 
     match name.as_str() {
         "idempotency-key" => Ok(HeaderFill::Fresh(name)),
         "if-match" if versioned => Ok(HeaderFill::Version(name)),
-        "if-match" => Err(Unbuildable("`If-Match` is required where no item is read".into())),
+        "if-match" => Err(Unbuildable(
+            "`If-Match` is required where no item is read".into(),
+        )),
         _ => Ok(HeaderFill::Value(name, param_template(doc, p)?)),
     }
 }
@@ -375,18 +381,17 @@ fn encode_segment(id: &str) -> String {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Derivation {
-        let text = match name {
-            "users" => include_str!("../../tests/fixtures/openapi/users.json"),
-            "orders" => include_str!("../../tests/fixtures/openapi/orders.json"),
-            _ => include_str!("../../tests/fixtures/openapi/payments.json"),
-        };
+    const USERS: &str = include_str!("../../tests/fixtures/openapi/users.json");
+    const ORDERS: &str = include_str!("../../tests/fixtures/openapi/orders.json");
+    const PAYMENTS: &str = include_str!("../../tests/fixtures/openapi/payments.json");
+
+    fn fixture(text: &str) -> Derivation {
         derive(&Document::parse(text.as_bytes()).unwrap())
     }
 
     #[test]
     fn a_collection_with_create_list_read_and_a_versioned_patch() {
-        let d = fixture("users");
+        let d = fixture(USERS);
         assert_eq!(
             d.api.operations(),
             [
@@ -397,7 +402,14 @@ mod tests {
             ]
         );
         let users = &d.api.collections[0];
-        let body = users.create.as_ref().unwrap().body.as_ref().unwrap().instantiate();
+        let body = users
+            .create
+            .as_ref()
+            .unwrap()
+            .body
+            .as_ref()
+            .unwrap()
+            .instantiate();
         assert_eq!(body["name"], "Ada Lovelace");
         assert!(body["email"].as_str().unwrap().ends_with("@example.com"));
         // Optional query parameters that are no field of the items are left out.
@@ -417,15 +429,25 @@ mod tests {
 
     #[test]
     fn nested_bodies_and_a_listing_filtered_by_a_field_of_the_items() {
-        let d = fixture("orders");
+        let d = fixture(ORDERS);
         let orders = &d.api.collections[0];
-        let body = orders.create.as_ref().unwrap().body.as_ref().unwrap().instantiate();
+        let body = orders
+            .create
+            .as_ref()
+            .unwrap()
+            .body
+            .as_ref()
+            .unwrap()
+            .instantiate();
         assert_eq!(body["currency"], "EUR");
         assert_eq!(body["items"][0]["sku"], "SKU-1");
         assert_eq!(body["items"][0]["quantity"], 2);
         let user = body["user_id"].as_str().unwrap();
         assert!(uuid::Uuid::parse_str(user).is_ok());
-        assert_ne!(user, "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e", "references stay fresh");
+        assert_ne!(
+            user, "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e",
+            "references stay fresh"
+        );
         assert_eq!(
             orders.list.as_ref().unwrap().query,
             [("user_id".to_owned(), QueryFill::Field("user_id".into()))]
@@ -433,7 +455,11 @@ mod tests {
         // No PATCH or PUT: the item's action is its update, sent once.
         let update = orders.update.as_ref().unwrap();
         assert_eq!(
-            (update.method.clone(), update.path.template.as_str(), update.kind),
+            (
+                update.method.clone(),
+                update.path.template.as_str(),
+                update.kind
+            ),
             (Method::POST, "/orders/{id}/cancel", UpdateKind::Action)
         );
         assert!(update.body.is_none() && update.headers.is_empty());
@@ -441,7 +467,7 @@ mod tests {
 
     #[test]
     fn required_headers_get_fresh_keys() {
-        let d = fixture("payments");
+        let d = fixture(PAYMENTS);
         assert_eq!(
             d.api.operations(),
             [
@@ -452,14 +478,17 @@ mod tests {
         );
         let payments = &d.api.collections[0];
         let key = HeaderFill::Fresh(HeaderName::from_static("idempotency-key"));
-        assert_eq!(payments.create.as_ref().unwrap().headers, [key.clone()]);
+        assert_eq!(
+            payments.create.as_ref().unwrap().headers,
+            std::slice::from_ref(&key)
+        );
         assert_eq!(payments.update.as_ref().unwrap().headers, [key]);
         assert!(payments.list.is_none());
     }
 
     #[test]
     fn a_gateway_route_keeps_the_collections_under_its_prefix() {
-        let d = fixture("orders");
+        let d = fixture(ORDERS);
         assert_eq!(d.api.under("/orders").collections.len(), 1);
         assert!(d.api.under("/order").is_empty());
         assert!(d.api.under("/payments").is_empty());
@@ -483,9 +512,15 @@ mod tests {
         let d = derive(&doc);
         assert_eq!(d.api.operations(), ["GET /docs"]);
         let skipped = d.skipped.join("\n");
-        assert!(skipped.contains("POST /blobs: its request body is not JSON"), "{skipped}");
+        assert!(
+            skipped.contains("POST /blobs: its request body is not JSON"),
+            "{skipped}"
+        );
         assert!(skipped.contains("POST /things: `If-Match`"), "{skipped}");
-        assert!(skipped.contains("no usable create gives item ids"), "{skipped}");
+        assert!(
+            skipped.contains("no usable create gives item ids"),
+            "{skipped}"
+        );
         let empty = Document::parse(br#"{"openapi": "3.1.0", "paths": {}}"#).unwrap();
         assert!(derive(&empty).api.is_empty());
     }

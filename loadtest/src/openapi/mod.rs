@@ -7,7 +7,6 @@ mod document;
 mod template;
 
 pub(crate) use derive::{
-    Collection, Derivation, HeaderFill, ItemPath, QueryFill, ServiceApi, Update, UpdateKind,
-    derive,
+    Collection, Derivation, HeaderFill, ItemPath, QueryFill, ServiceApi, Update, UpdateKind, derive,
 };
 pub(crate) use document::Document;

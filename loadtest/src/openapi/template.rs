@@ -15,15 +15,29 @@ pub(crate) enum Template {
     /// services do not check references.
     Uuid,
     /// A unique address each time, built on `example` when there is one.
-    Email { example: Option<String> },
+    Email {
+        example: Option<String>,
+    },
     /// The current time, RFC 3339 (`format: date-time`).
     DateTime,
     /// A plain string of an allowed length.
-    Text { min: usize, max: usize },
-    Integer { min: i64, max: i64 },
-    Number { min: f64, max: f64 },
+    Text {
+        min: usize,
+        max: usize,
+    },
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    Number {
+        min: f64,
+        max: f64,
+    },
     Bool,
-    Array { item: Box<Template>, len: usize },
+    Array {
+        item: Box<Template>,
+        len: usize,
+    },
     /// The properties to send, in the document's order.
     Object(Vec<(String, Template)>),
 }
@@ -122,7 +136,9 @@ fn fixed_or_fresh(example: Value, format: Option<&str>) -> Template {
 
 fn build(doc: &Document, schema: &Value, depth: usize) -> Result<Template, Unbuildable> {
     if depth > MAX_DEPTH {
-        return Err(Unbuildable("the schema nests too deeply (recursive?)".into()));
+        return Err(Unbuildable(
+            "the schema nests too deeply (recursive?)".into(),
+        ));
     }
     let schema = doc
         .resolve(schema)
@@ -186,7 +202,10 @@ fn build(doc: &Document, schema: &Value, depth: usize) -> Result<Template, Unbui
 fn primary_type(schema: &Value) -> Option<&str> {
     match schema.get("type")? {
         Value::String(s) => Some(s),
-        Value::Array(types) => types.iter().filter_map(Value::as_str).find(|t| *t != "null"),
+        Value::Array(types) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null"),
         _ => None,
     }
 }
@@ -200,7 +219,10 @@ fn string(schema: &Value, format: Option<&str>) -> Template {
         Some("uri") | Some("url") => Template::Fixed(Value::String("https://example.test/".into())),
         _ => {
             let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(1);
-            let max = schema.get("maxLength").and_then(Value::as_u64).unwrap_or(64);
+            let max = schema
+                .get("maxLength")
+                .and_then(Value::as_u64)
+                .unwrap_or(64);
             let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
             Template::Text {
                 min: to_usize(min),
@@ -239,7 +261,8 @@ fn object(doc: &Document, schema: &Value, depth: usize) -> Result<Template, Unbu
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let read_only = |p: &Value| doc.resolve(p).and_then(|p| p.get("readOnly")) == Some(&true.into());
+    let read_only =
+        |p: &Value| doc.resolve(p).and_then(|p| p.get("readOnly")) == Some(&true.into());
     let mut out = Vec::new();
     for (name, prop) in &props {
         // Required properties; when none is required (an update), every writable one.
@@ -344,7 +367,10 @@ mod tests {
         }));
         let t = Template::of(&d, &json!({"$ref": "#/components/schemas/New"}), None).unwrap();
         let v = t.instantiate();
-        assert!(uuid::Uuid::parse_str(v["ref"].as_str().unwrap()).is_ok(), "{v}");
+        assert!(
+            uuid::Uuid::parse_str(v["ref"].as_str().unwrap()).is_ok(),
+            "{v}"
+        );
         assert_eq!(v["state"], "open");
         let qty = v["lines"][0]["qty"].as_i64().unwrap();
         assert!((1..=3).contains(&qty), "{v}");
@@ -356,14 +382,19 @@ mod tests {
 
     #[test]
     fn examples_win_but_addresses_stay_unique() {
-        let d = doc(json!({"New": {"type": "object", "required": ["email", "name"], "properties": {
+        let d = doc(
+            json!({"New": {"type": "object", "required": ["email", "name"], "properties": {
             "email": {"type": "string", "example": "ada@example.com"},
-            "name": {"type": "string", "example": "Ada"}}}}));
+            "name": {"type": "string", "example": "Ada"}}}}),
+        );
         let t = Template::of(&d, &json!({"$ref": "#/components/schemas/New"}), None).unwrap();
         let (a, b) = (t.instantiate(), t.instantiate());
         assert_eq!(a["name"], "Ada");
         let email = a["email"].as_str().unwrap();
-        assert!(email.starts_with("ada+lt") && email.ends_with("@example.com"), "{email}");
+        assert!(
+            email.starts_with("ada+lt") && email.ends_with("@example.com"),
+            "{email}"
+        );
         assert_ne!(a["email"], b["email"]);
         let whole = Template::of(&d, &json!({}), Some(&json!({"name": "x"}))).unwrap();
         assert_eq!(whole.instantiate(), json!({"name": "x"}));
@@ -386,17 +417,26 @@ mod tests {
             .unwrap()
             .informed_by(&create);
         let v = t.instantiate();
-        assert!(v["email"].as_str().unwrap().ends_with("@example.com"), "{v}");
+        assert!(
+            v["email"].as_str().unwrap().ends_with("@example.com"),
+            "{v}"
+        );
         assert!(v.get("id").is_none());
     }
 
     #[test]
     fn what_cannot_be_built_says_why() {
-        let d = doc(json!({"Bad": {"type": "object", "required": ["blob"], "properties": {
-            "blob": {"type": "array"}}}}));
+        let d = doc(
+            json!({"Bad": {"type": "object", "required": ["blob"], "properties": {
+            "blob": {"type": "array"}}}}),
+        );
         let err = Template::of(&d, &json!({"$ref": "#/components/schemas/Bad"}), None).unwrap_err();
-        assert!(err.0.contains("`blob`") && err.0.contains("items"), "{err:?}");
-        let err = Template::of(&d, &json!({"$ref": "#/components/schemas/Nope"}), None).unwrap_err();
+        assert!(
+            err.0.contains("`blob`") && err.0.contains("items"),
+            "{err:?}"
+        );
+        let err =
+            Template::of(&d, &json!({"$ref": "#/components/schemas/Nope"}), None).unwrap_err();
         assert!(err.0.contains("does not resolve"), "{err:?}");
     }
 

@@ -5,8 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::report::{
-    AppReport, ErrorCounts, Latency, REPORT_SCHEMA_VERSION, Report, Second, Settings, Switch,
-    secs,
+    AppReport, ErrorCounts, Latency, REPORT_SCHEMA_VERSION, Report, Second, Settings, Switch, secs,
 };
 use crate::scenario::AppPlan;
 use crate::stats::RegionTable;

@@ -22,13 +22,13 @@ use topology::manifest::Manifest;
 
 use crate::client::{Client, Tls};
 use crate::config::{ConfigError, RunConfig, Scenario};
-use crate::tracker::Tracker;
 use crate::discover::Discovery;
 use crate::report::{Mark, Report, secs};
 use crate::resolve::Resolver;
 use crate::scenario::Planner;
 use crate::stats::{AppStats, RegionTable};
 use crate::target::{AppTarget, Scheme};
+use crate::tracker::Tracker;
 
 pub use live::{AppLive, LiveSwitch, LiveView};
 

@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::client::ErrorKind;
-use crate::tracker::ReadTarget;
 use crate::stats::Outcome;
+use crate::tracker::ReadTarget;
 
 use super::Shared;
 
