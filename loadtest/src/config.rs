@@ -15,9 +15,11 @@ pub enum Scenario {
     /// `GET /` on each app: the seed's probe, done properly.
     #[default]
     Probe,
-    /// Realistic reads and writes on each service, through its subdomain and through `api`.
+    /// Creates, reads, listings and updates derived from each service's OpenAPI document, on
+    /// its own URL and through each gateway that routes to it.
     Mixed,
-    /// Writes whose every acknowledgement is remembered and read back from each Region.
+    /// Creates (from the documents) whose every acknowledgement is remembered and read back
+    /// from each Region.
     Consistency,
 }
 

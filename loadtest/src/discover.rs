@@ -177,6 +177,7 @@ impl Discovery<'_> {
             .into_iter()
             .map(|(region, base)| ReadTarget {
                 region: regions.iter().position(|r| **r == region),
+                expect: Some(region),
                 base,
             })
             .collect()

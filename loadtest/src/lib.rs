@@ -6,6 +6,12 @@
 //! attributes every response to the Region that served it (`x-region`). The report counts
 //! requests and errors by kind, measures latency, finds the Region switches with their mixed
 //! windows, and, in the consistency scenario, every acknowledged write that was never found.
+//! Every request due is accounted for: completed, not sent, or in flight at the end.
+//!
+//! The `mixed` and `consistency` scenarios know no service by name: each run reads every
+//! app's `GET /openapi.json` and derives its traffic from it. [`consistency::check`] is a
+//! consistency check of one service across both Regions (writes in one, reads from both,
+//! last writer wins), for drills.
 //!
 //! ```no_run
 //! # async fn demo(manifest: topology::manifest::Manifest) -> Result<(), Box<dyn std::error::Error>> {

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use topology::{AppName, Region};
 
-use crate::client::{Client, Outgoing};
+use crate::client::{Client, Outgoing, X_REGION};
 use crate::report::secs;
 use crate::stats::RegionTable;
 use crate::target::BaseUrl;
@@ -26,6 +26,8 @@ use crate::target::BaseUrl;
 pub(crate) struct ReadTarget {
     /// The Region index this target always reaches, or `None` for the app's failover URL.
     pub region: Option<usize>,
+    /// That Region's name: a read there counts only when its `x-region` names it.
+    pub expect: Option<Region>,
     pub base: BaseUrl,
 }
 
@@ -95,7 +97,7 @@ impl Tracker {
 
     /// Reads back every write not yet found everywhere, once.
     pub(crate) async fn check_round(&self, client: &Client, timeout: Duration) {
-        let due: Vec<(usize, usize, BaseUrl, String)> = {
+        let due: Vec<(usize, usize, ReadTarget, String)> = {
             let writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
             writes
                 .iter()
@@ -106,18 +108,20 @@ impl Tracker {
                         .iter()
                         .enumerate()
                         .filter(|(_, f)| f.is_none())
-                        .map(move |(t, _)| {
-                            (w, t, write.targets[t].base.clone(), write.path.clone())
-                        })
+                        .map(move |(t, _)| (w, t, write.targets[t].clone(), write.path.clone()))
                 })
                 .take(READS_PER_ROUND)
                 .collect()
         };
         let found: Vec<(usize, usize, Duration)> = futures::stream::iter(due)
-            .map(|(w, t, base, path)| async move {
+            .map(|(w, t, target, path)| async move {
                 let out = Outgoing::get(path);
-                let read = tokio::time::timeout(timeout, client.send(&base, &out)).await;
-                let ok = matches!(read, Ok(Ok(r)) if r.status.is_success());
+                let read = tokio::time::timeout(timeout, client.send(&target.base, &out)).await;
+                // A Regional URL answered by another Region did not find it there.
+                let ok = matches!(read, Ok(Ok(r)) if r.status.is_success()
+                && target.expect.as_ref().is_none_or(|region| {
+                    r.headers.get(X_REGION).is_some_and(|v| v == region.as_str())
+                }));
                 ok.then(|| (w, t, self.start.elapsed()))
             })
             .buffer_unordered(READ_CONCURRENCY)

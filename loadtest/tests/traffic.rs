@@ -502,3 +502,33 @@ async fn requests_without_an_outcome_at_the_end_are_counted_in_flight() {
     assert_eq!(users.errors.total, 0, "no error: they simply never ended");
     assert!(!counts.clean() && !report.counts().clean());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regional_read_answered_by_the_other_region_does_not_count() {
+    let dns = Dns::start(5).await;
+    let world = TwoRegions::start(56, FakeStore::new(Duration::ZERO, 0)).await;
+    let mut manifest = manifest(&world, &dns, &["orders"], true);
+    // The secondary's Regional URL reaches the primary: nothing is ever read in the secondary.
+    let primary_url = manifest.apps[0].regional_urls[0].url.clone();
+    manifest.apps[0].regional_urls[1].url = primary_url;
+    let run = Run::start(
+        &manifest,
+        RunConfig {
+            rate_per_app: 10,
+            duration: Some(Duration::from_secs(1)),
+            scenario: Scenario::Consistency,
+            consistency_grace: Duration::from_millis(500),
+            ..RunConfig::default()
+        },
+    )
+    .unwrap();
+    let report = run.wait().await;
+    let c = report.consistency();
+    assert!(c.acknowledged >= 8, "{c:?}");
+    assert_eq!(c.never_found, c.acknowledged);
+    assert!(
+        c.lost.iter().all(|l| l.missing_from == [SECONDARY]),
+        "{:?}",
+        c.lost
+    );
+}

@@ -71,6 +71,7 @@ pub(super) async fn request(shared: &Shared, app: usize, due: Instant, late: boo
     if let (Some(tracker), Some(path)) = (&shared.tracker, created.path) {
         let mut targets = vec![ReadTarget {
             region: None,
+            expect: None,
             base: a.target.base.clone(),
         }];
         targets.extend(planner.pools[created.pool].regional.iter().cloned());
