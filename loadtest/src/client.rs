@@ -24,7 +24,8 @@ use crate::config::ConnectionReuse;
 use crate::resolve::Resolver;
 use crate::target::{BaseUrl, Scheme};
 
-/// The header naming the Region that served a response.
+/// The header naming the Region that served a response: the services set it (the kit's
+/// `X_REGION`); loadtest keeps its own copy because it must not depend on the kit.
 pub const X_REGION: HeaderName = HeaderName::from_static("x-region");
 
 /// How a request failed, as the report counts it.
@@ -102,6 +103,7 @@ pub struct Response {
     /// The `x-region` header, or the body's `region` when the header is missing.
     pub region: Option<HeaderValue>,
     pub body: Bytes,
+    pub headers: http::HeaderMap,
     /// The connection was opened to an address DNS no longer answers.
     pub stale: bool,
 }
@@ -167,16 +169,6 @@ impl Outgoing {
             path: path.into(),
             headers: Vec::new(),
             json: None,
-        }
-    }
-
-    /// `POST path` with a JSON body.
-    pub fn post(path: impl Into<String>, json: &serde_json::Value) -> Self {
-        Self {
-            method: Method::POST,
-            path: path.into(),
-            headers: Vec::new(),
-            json: Some(Bytes::from(json.to_string())),
         }
     }
 }
@@ -264,6 +256,7 @@ impl Client {
             status: parts.status,
             region,
             body,
+            headers: parts.headers,
             stale: addr != current,
         })
     }

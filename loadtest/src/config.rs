@@ -15,9 +15,11 @@ pub enum Scenario {
     /// `GET /` on each app: the seed's probe, done properly.
     #[default]
     Probe,
-    /// Realistic reads and writes on each service, through its subdomain and through `api`.
+    /// Creates, reads, listings and updates derived from each service's OpenAPI document, on
+    /// its own URL and through each gateway that routes to it.
     Mixed,
-    /// Writes whose every acknowledgement is remembered and read back from each Region.
+    /// Creates (from the documents) whose every acknowledgement is remembered and read back
+    /// from each Region.
     Consistency,
 }
 
@@ -105,6 +107,10 @@ pub struct RunConfig {
     /// in this trailing window; also how long a Region must stay silent before a switch away
     /// from it is considered complete.
     pub live_window: Duration,
+    /// How long [`crate::Run::stop`] waits for requests in flight; those still without an
+    /// outcome then are counted `in_flight_at_end`. Each request is bounded by
+    /// `request_timeout`, so a grace above it counts only requests that are stuck.
+    pub stop_grace: Duration,
     /// Consistency scenario: how long after the run stops unfound writes are still looked for.
     pub consistency_grace: Duration,
     /// Consistency scenario: how often an unfound write is read again.
@@ -125,6 +131,7 @@ impl Default for RunConfig {
             max_connection_age: Duration::from_millis(500),
             connection_reuse: ConnectionReuse::PerHost,
             live_window: Duration::from_millis(400),
+            stop_grace: Duration::from_millis(2500),
             consistency_grace: Duration::from_secs(5),
             read_back_interval: Duration::from_millis(100),
             extra_root_certificates: Vec::new(),

@@ -1,257 +1,811 @@
-//! The consistency scenario's memory: every acknowledged write, read back until each read
-//! target has returned it, through the app's own URL (whichever Region serves it then) and
-//! directly from each Region when the manifest lists Regional URLs.
+//! A consistency check of one service across both Regions, for drills such as `infra demo`.
 //!
-//! A write some target never returned by the end of the grace period is reported as never
-//! found. The replication delay of a write in a Region other than the one that acknowledged it
-//! is the time from the acknowledgement to the first read there that found it; reads repeat
-//! every `read_back_interval`, so each delay is an upper bound within that interval plus one
-//! read's latency.
+//! Given the manifest and an app, [`check`]:
+//! 1. writes N items in a chosen Region, sending each create to that Region's own instance
+//!    (the app's Regional URL), never through failover DNS;
+//! 2. reads each item back from both Regions' instances until the body carries every field
+//!    written and `x-region` names the Region read, within the replication deadline;
+//! 3. requires every write acknowledged and every acknowledged write found, or lists each
+//!    failure with its reason;
+//! 4. probes last-writer-wins: one item updated from both Regions at once (within one
+//!    replication window), then reports which write won (by the item's `updated_at` and
+//!    `region` as the service returns them) and whether both Regions converged to one item.
+//!
+//! The operations come from the service's own OpenAPI document, as for the scenarios: no
+//! service is known here by name.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use http::{HeaderValue, Method};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use topology::manifest::Manifest;
 use topology::{AppName, Region};
 
-use crate::client::{Client, Outgoing};
+use crate::client::{Client, Outgoing, Response, Tls, X_REGION};
+use crate::config::{ConfigError, ConnectionReuse};
+use crate::openapi::{Collection, Document, Update, derive};
 use crate::report::secs;
-use crate::scenario::Service;
-use crate::stats::RegionTable;
-use crate::target::BaseUrl;
+use crate::resolve::Resolver;
+use crate::scenario::{add_headers, request, text_field, version_of};
+use crate::target::{AppTarget, BaseUrl, Scheme};
 
-/// Where a write is read back from.
-#[derive(Debug, Clone)]
-pub(crate) struct ReadTarget {
-    /// The Region index this target always reaches, or `None` for the app's failover URL.
-    pub region: Option<usize>,
-    pub base: BaseUrl,
+/// What to check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckConfig {
+    /// The service to check.
+    pub app: AppName,
+    /// The Region whose instance receives the writes.
+    pub write_region: Region,
+    /// How many items to write.
+    pub writes: usize,
+    /// How long after its acknowledgement an item may take to be readable in both Regions.
+    pub replication_deadline: Duration,
+    /// Each request's time limit.
+    pub request_timeout: Duration,
+    /// How often an item not found yet is read again.
+    pub read_interval: Duration,
+    /// Whether to run the last-writer-wins probe.
+    pub last_writer_wins: bool,
+    /// PEM files of certificate authorities to trust for `https` URLs, besides the system's.
+    pub extra_root_certificates: Vec<PathBuf>,
 }
 
-#[derive(Debug)]
-struct TrackedWrite {
-    app: AppName,
-    path: String,
-    written_region: Option<usize>,
-    acked_at: Duration,
-    targets: Vec<ReadTarget>,
-    found_at: Vec<Option<Duration>>,
-}
-
-impl TrackedWrite {
-    fn complete(&self) -> bool {
-        self.found_at.iter().all(Option::is_some)
-    }
-}
-
-/// Every acknowledged write of a run and what reading it back found.
-pub(crate) struct Tracker {
-    start: Instant,
-    writes: Mutex<Vec<TrackedWrite>>,
-    reads: AtomicU64,
-}
-
-/// How many reads run at once, and at most per round, so a slow Region cannot pile them up.
-const READ_CONCURRENCY: usize = 32;
-const READS_PER_ROUND: usize = 512;
-
-impl Tracker {
-    pub(crate) fn new(start: Instant) -> Self {
+impl CheckConfig {
+    /// `writes` items of `app` written in `write_region`, a 5 s replication deadline, and the
+    /// last-writer-wins probe.
+    pub fn new(app: AppName, write_region: Region, writes: usize) -> Self {
         Self {
-            start,
-            writes: Mutex::new(Vec::new()),
-            reads: AtomicU64::new(0),
+            app,
+            write_region,
+            writes,
+            replication_deadline: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(2),
+            read_interval: Duration::from_millis(100),
+            last_writer_wins: true,
+            extra_root_certificates: Vec::new(),
         }
     }
+}
 
-    /// Remembers an acknowledged write of item `id` of `service`.
-    pub(crate) fn acknowledged(
-        &self,
-        app: &AppName,
-        service: Service,
-        id: &str,
-        written_region: Option<usize>,
-        targets: Vec<ReadTarget>,
-    ) {
-        let write = TrackedWrite {
-            app: app.clone(),
-            path: format!("{}/{id}", service.collection()),
-            written_region,
-            acked_at: self.start.elapsed(),
-            found_at: vec![None; targets.len()],
-            targets,
+/// Why the check could not run at all (a failed write or read is a finding, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("`{0}` is not an app of the manifest")]
+    UnknownApp(AppName),
+    #[error(
+        "`{app}` has no Regional URL for {region} in the manifest: the check writes and reads each Region's instance directly"
+    )]
+    NoRegionalUrl { app: AppName, region: Region },
+    #[error("cannot read `{app}`'s OpenAPI document at {url}: {reason}")]
+    Document {
+        app: AppName,
+        url: String,
+        reason: String,
+    },
+    #[error(
+        "`{app}`'s OpenAPI document has no collection with a create and a read by id: {reason}"
+    )]
+    NoOperations { app: AppName, reason: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// Which step of the check failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "step", content = "region")]
+pub enum Step {
+    /// The create, in the write Region.
+    Write,
+    /// The read-back in a Region.
+    Read(Region),
+}
+
+/// One failed write or read-back, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The item's path, once the write gave it an id.
+    pub item: Option<String>,
+    #[serde(flatten)]
+    pub step: Step,
+    pub reason: String,
+}
+
+/// One of the two concurrent updates of the last-writer-wins probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LwwWrite {
+    /// The Region whose instance the update was sent to.
+    pub region: Region,
+    /// Its status code, or why there was no response.
+    pub outcome: String,
+    pub acknowledged: bool,
+    /// The item's `updated_at` as this write's response returned it.
+    pub updated_at: Option<String>,
+}
+
+/// What the last-writer-wins probe found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum LastWriterWins {
+    /// Not run, and why (no update operation in the document, or not asked for).
+    Skipped { reason: String },
+    /// The probe could not get to the concurrent writes.
+    Failed { reason: String },
+    /// Both Regions updated the item at once.
+    Done {
+        /// The item's path.
+        item: String,
+        /// The update used, `METHOD path`.
+        operation: String,
+        writes: Vec<LwwWrite>,
+        /// The Region of the write that both Regions ended with (the item's `region`).
+        winner: Option<Region>,
+        /// The item's `updated_at` in the end.
+        final_updated_at: Option<String>,
+        /// Whether the winner is the write with the later `updated_at`.
+        later_write_won: Option<bool>,
+        /// Whether both Regions returned the same item within the replication deadline.
+        converged: bool,
+        converged_after_seconds: Option<f64>,
+    },
+}
+
+/// Everything the check did and found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsistencyCheck {
+    pub app: AppName,
+    pub write_region: Region,
+    /// The Regions every item was read back from.
+    pub read_regions: Vec<Region>,
+    /// The create used, `POST /things`.
+    pub create: String,
+    /// The read used, `GET /things/{id}`.
+    pub read: String,
+    /// Creates sent.
+    pub sent: u64,
+    /// Creates answered with a 2xx and an id.
+    pub acknowledged: u64,
+    /// Acknowledged items read back intact from every Region.
+    pub verified: u64,
+    /// Reads sent.
+    pub reads: u64,
+    /// The longest time from an acknowledgement to the first intact read in the other Region.
+    pub worst_replication_delay_seconds: Option<f64>,
+    /// Every failed write and read-back.
+    pub failures: Vec<Failure>,
+    pub last_writer_wins: LastWriterWins,
+}
+
+impl ConsistencyCheck {
+    /// Every write acknowledged and found intact in both Regions; the last-writer-wins probe,
+    /// if run, acknowledged both writes and converged.
+    pub fn passed(&self) -> bool {
+        let lww = match &self.last_writer_wins {
+            LastWriterWins::Skipped { .. } => true,
+            LastWriterWins::Failed { .. } => false,
+            LastWriterWins::Done {
+                writes, converged, ..
+            } => *converged && writes.iter().all(|w| w.acknowledged),
         };
-        self.writes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(write);
+        self.sent > 0
+            && self.acknowledged == self.sent
+            && self.verified == self.acknowledged
+            && self.failures.is_empty()
+            && lww
     }
 
-    /// Whether every acknowledged write has been found by every target.
-    pub(crate) fn all_found(&self) -> bool {
-        let writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-        writes.iter().all(TrackedWrite::complete)
+    /// What was sent and read, and what was found, for people.
+    pub fn summary(&self) -> String {
+        let regions: Vec<&str> = self.read_regions.iter().map(Region::as_str).collect();
+        let mut out = format!(
+            "{}: {} x {} in {}, {} acknowledged; {} read back from {} ({} reads), {} intact; worst replication delay {}",
+            self.app,
+            self.sent,
+            self.create,
+            self.write_region,
+            self.acknowledged,
+            self.read,
+            regions.join(" and "),
+            self.reads,
+            self.verified,
+            self.worst_replication_delay_seconds
+                .map_or_else(|| "not observed".into(), |d| format!("{d:.3} s")),
+        );
+        for f in &self.failures {
+            let step = match &f.step {
+                Step::Write => "write".to_owned(),
+                Step::Read(r) => format!("read in {r}"),
+            };
+            out += &format!(
+                "\n  failed {step} {}: {}",
+                f.item.as_deref().unwrap_or("(no id)"),
+                f.reason
+            );
+        }
+        out += &match &self.last_writer_wins {
+            LastWriterWins::Skipped { reason } => {
+                format!("\n  last writer wins: skipped ({reason})")
+            }
+            LastWriterWins::Failed { reason } => format!("\n  last writer wins: failed ({reason})"),
+            LastWriterWins::Done {
+                item,
+                operation,
+                writes,
+                winner,
+                later_write_won,
+                converged,
+                converged_after_seconds,
+                ..
+            } => {
+                let sent: Vec<String> = writes
+                    .iter()
+                    .map(|w| format!("{} {}", w.region, w.outcome))
+                    .collect();
+                format!(
+                    "\n  last writer wins: {operation} on {item} from both Regions ({}); won: {}{}; {}",
+                    sent.join(", "),
+                    winner.as_ref().map_or("unknown", Region::as_str),
+                    match later_write_won {
+                        Some(true) => " (the later write)",
+                        Some(false) => " (NOT the later write)",
+                        None => "",
+                    },
+                    match (converged, converged_after_seconds) {
+                        (true, Some(s)) => format!("both Regions converged in {s:.3} s"),
+                        _ => "the Regions did NOT converge".into(),
+                    }
+                )
+            }
+        };
+        out
     }
+}
 
-    /// Reads back every write not yet found everywhere, once.
-    pub(crate) async fn check_round(&self, client: &Client, timeout: Duration) {
-        let due: Vec<(usize, usize, BaseUrl, String)> = {
-            let writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-            writes
-                .iter()
-                .enumerate()
-                .flat_map(|(w, write)| {
-                    write
-                        .found_at
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, f)| f.is_none())
-                        .map(move |(t, _)| {
-                            (w, t, write.targets[t].base.clone(), write.path.clone())
-                        })
+/// Runs the check. Must be called inside a Tokio runtime.
+pub async fn check(
+    manifest: &Manifest,
+    config: &CheckConfig,
+) -> Result<ConsistencyCheck, CheckError> {
+    let entry = manifest
+        .app(&config.app)
+        .ok_or_else(|| CheckError::UnknownApp(config.app.clone()))?;
+    let target = AppTarget::from_entry(entry)?;
+    let regions: Vec<Region> = manifest.regions.both().into_iter().cloned().collect();
+    let mut bases = Vec::new();
+    for region in &regions {
+        let base = target
+            .regional
+            .iter()
+            .find(|(r, _)| r == region)
+            .map(|(_, b)| b.clone())
+            .ok_or_else(|| CheckError::NoRegionalUrl {
+                app: config.app.clone(),
+                region: region.clone(),
+            })?;
+        bases.push((region.clone(), base));
+    }
+    let client = client(manifest, config, &bases)?;
+    let writer = bases
+        .iter()
+        .find(|(r, _)| *r == config.write_region)
+        .map(|(_, b)| b.clone())
+        .ok_or_else(|| CheckError::NoRegionalUrl {
+            app: config.app.clone(),
+            region: config.write_region.clone(),
+        })?;
+    let collection = collection(&client, config, &writer).await?;
+    let probe = Probe {
+        client: &client,
+        config,
+        collection: &collection,
+        writer: &writer,
+        bases: &bases,
+    };
+    Ok(probe.run().await)
+}
+
+fn client(
+    manifest: &Manifest,
+    config: &CheckConfig,
+    bases: &[(Region, BaseUrl)],
+) -> Result<Client, CheckError> {
+    let tls = if bases.iter().any(|(_, b)| b.scheme == Scheme::Https) {
+        let pems = config
+            .extra_root_certificates
+            .iter()
+            .map(|path| {
+                std::fs::read(path).map_err(|reason| ConfigError::CaFile {
+                    path: path.display().to_string(),
+                    reason,
                 })
-                .take(READS_PER_ROUND)
-                .collect()
-        };
-        let found: Vec<(usize, usize, Duration)> = futures::stream::iter(due)
-            .map(|(w, t, base, path)| async move {
-                let out = Outgoing::get(path);
-                let read = tokio::time::timeout(timeout, client.send(&base, &out)).await;
-                let ok = matches!(read, Ok(Ok(r)) if r.status.is_success());
-                ok.then(|| (w, t, self.start.elapsed()))
             })
-            .buffer_unordered(READ_CONCURRENCY)
-            .filter_map(|x| async move { x })
+            .collect::<Result<Vec<_>, _>>()?;
+        Some(Tls::new(&pems).map_err(ConfigError::Tls)?)
+    } else {
+        None
+    };
+    let resolver = Resolver::new(manifest.dns_server)?;
+    Ok(Client::new(
+        resolver,
+        ConnectionReuse::PerHost,
+        Duration::from_secs(5),
+        tls,
+    ))
+}
+
+/// The first collection of the service's document with a create and a read by id.
+async fn collection(
+    client: &Client,
+    config: &CheckConfig,
+    writer: &BaseUrl,
+) -> Result<Collection, CheckError> {
+    let url = format!(
+        "{}://{}{}/openapi.json",
+        scheme(writer),
+        writer.authority,
+        writer.prefix
+    );
+    let doc_error = |reason: String| CheckError::Document {
+        app: config.app.clone(),
+        url: url.clone(),
+        reason,
+    };
+    let got = tokio::time::timeout(
+        config.request_timeout,
+        client.send(writer, &Outgoing::get("/openapi.json")),
+    )
+    .await
+    .map_err(|_| doc_error(format!("no answer within {:?}", config.request_timeout)))?
+    .map_err(|e| doc_error(e.detail))?;
+    if !got.status.is_success() {
+        return Err(doc_error(format!("answered {}", got.status)));
+    }
+    let derivation = derive(&Document::parse(&got.body).map_err(doc_error)?);
+    derivation
+        .api
+        .collections
+        .iter()
+        .find(|c| c.create.is_some() && c.read.is_some())
+        .cloned()
+        .ok_or_else(|| CheckError::NoOperations {
+            app: config.app.clone(),
+            reason: if derivation.skipped.is_empty() {
+                "none is declared".into()
+            } else {
+                derivation.skipped.join("; ")
+            },
+        })
+}
+
+fn scheme(base: &BaseUrl) -> &'static str {
+    match base.scheme {
+        Scheme::Http => "http",
+        Scheme::Https => "https",
+    }
+}
+
+/// One check in progress.
+struct Probe<'a> {
+    client: &'a Client,
+    config: &'a CheckConfig,
+    collection: &'a Collection,
+    writer: &'a BaseUrl,
+    bases: &'a [(Region, BaseUrl)],
+}
+
+/// An acknowledged write being read back.
+struct Written {
+    id: String,
+    path: String,
+    sent: Value,
+    acked: Instant,
+    /// Per Region (in `bases` order): when an intact read found it, or the last reason not.
+    found: Vec<Result<Instant, String>>,
+}
+
+/// How many requests the check has out at once.
+const CONCURRENCY: usize = 16;
+
+impl Probe<'_> {
+    async fn run(&self) -> ConsistencyCheck {
+        let c = self.collection;
+        let read = c
+            .read
+            .as_ref()
+            .map_or_else(String::new, |r| r.template.clone());
+        let mut result = ConsistencyCheck {
+            app: self.config.app.clone(),
+            write_region: self.config.write_region.clone(),
+            read_regions: self.bases.iter().map(|(r, _)| r.clone()).collect(),
+            create: format!("POST {}", c.path),
+            read: format!("GET {read}"),
+            sent: 0,
+            acknowledged: 0,
+            verified: 0,
+            reads: 0,
+            worst_replication_delay_seconds: None,
+            failures: Vec::new(),
+            last_writer_wins: LastWriterWins::Skipped {
+                reason: "not asked for".into(),
+            },
+        };
+        let writes: Vec<Result<Written, Failure>> = futures::stream::iter(0..self.config.writes)
+            .map(|_| self.create())
+            .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        self.reads.fetch_add(found.len() as u64, Ordering::Relaxed);
-        let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-        for (w, t, at) in found {
-            writes[w].found_at[t].get_or_insert(at);
-        }
-    }
-
-    /// Reads back until stopped (`stop` turns true), then until every write is found or
-    /// `grace` has passed.
-    pub(crate) async fn run(
-        &self,
-        client: &Client,
-        interval: Duration,
-        timeout: Duration,
-        grace: Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) {
-        loop {
-            let stopped = tokio::select! {
-                _ = tokio::time::sleep(interval) => false,
-                // A bool, not the watch's guard: the guard must not live across an await.
-                _ = async { stop.wait_for(|s| *s).await.is_ok() } => true,
-            };
-            if stopped {
-                break;
+        result.sent = writes.len() as u64;
+        let mut written = Vec::new();
+        for w in writes {
+            match w {
+                Ok(w) => written.push(w),
+                Err(f) => result.failures.push(f),
             }
-            self.check_round(client, timeout).await;
         }
-        let deadline = Instant::now() + grace;
-        while !self.all_found() && Instant::now() < deadline {
-            self.check_round(client, timeout).await;
-            tokio::time::sleep(interval).await;
+        result.acknowledged = written.len() as u64;
+        result.reads = self.read_back(&mut written).await;
+        self.tally(&written, &mut result);
+        if self.config.last_writer_wins {
+            result.last_writer_wins = self.last_writer_wins(&mut result.reads).await;
+        }
+        result
+    }
+
+    /// One create in the write Region.
+    async fn create(&self) -> Result<Written, Failure> {
+        let failure = |item: Option<String>, reason: String| Failure {
+            item,
+            step: Step::Write,
+            reason,
+        };
+        let create = self
+            .collection
+            .create
+            .as_ref()
+            .ok_or_else(|| failure(None, "no create".into()))?;
+        let read = self
+            .collection
+            .read
+            .as_ref()
+            .ok_or_else(|| failure(None, "no read".into()))?;
+        let sent = create
+            .body
+            .as_ref()
+            .map_or(Value::Null, |b| b.instantiate());
+        let mut out = request(Method::POST, self.collection.path.clone(), Some(&sent));
+        add_headers(&mut out, &create.headers, None);
+        let response = self
+            .send(self.writer, &out)
+            .await
+            .map_err(|e| failure(None, e))?;
+        let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        let id = text_field(&body, &read.param).or_else(|| text_field(&body, "id"));
+        let path = id.as_ref().map(|id| read.of(id));
+        if !response.status.is_success() {
+            return Err(failure(path, format!("answered {}", response.status)));
+        }
+        let (Some(id), Some(path)) = (id, path) else {
+            return Err(failure(None, "the response has no id".into()));
+        };
+        if let Err(why) = region_is(&response, &self.config.write_region) {
+            return Err(failure(Some(path), why));
+        }
+        Ok(Written {
+            id,
+            path,
+            sent,
+            acked: Instant::now(),
+            found: vec![Err("not read yet".into()); self.bases.len()],
+        })
+    }
+
+    /// Reads every written item from every Region until intact or past its deadline; the
+    /// number of reads sent.
+    async fn read_back(&self, written: &mut [Written]) -> u64 {
+        let mut reads = 0;
+        loop {
+            let now = Instant::now();
+            let due: Vec<(usize, usize)> = written
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| now < w.acked + self.config.replication_deadline)
+                .flat_map(|(i, w)| {
+                    (0..self.bases.len())
+                        .filter(move |r| w.found[*r].is_err())
+                        .map(move |r| (i, r))
+                })
+                .collect();
+            if due.is_empty() {
+                return reads;
+            }
+            reads += due.len() as u64;
+            let results: Vec<(usize, usize, Result<Instant, String>)> = futures::stream::iter(due)
+                .map(|(i, r)| {
+                    let (region, base) = &self.bases[r];
+                    let (path, sent) = (&written[i].path, &written[i].sent);
+                    async move {
+                        let got = self.read_intact(base, region, path, sent).await;
+                        (i, r, got.map(|_| Instant::now()))
+                    }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            for (i, r, got) in results {
+                written[i].found[r] = got;
+            }
+            tokio::time::sleep(self.config.read_interval).await;
         }
     }
 
-    /// The scenario's report.
-    pub(crate) fn report(&self, regions: &RegionTable) -> ConsistencyReport {
-        let writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-        let name = |i: Option<usize>| i.and_then(|i| regions.get(i));
-        let mut report = ConsistencyReport {
-            acknowledged: writes.len() as u64,
-            reads: self.reads.load(Ordering::Relaxed),
-            ..ConsistencyReport::default()
-        };
-        for write in writes.iter() {
-            for (target, found) in write.targets.iter().zip(&write.found_at) {
-                let replicated = target.region.is_some() && target.region != write.written_region;
-                if let (true, Some(found)) = (replicated, found) {
-                    let delay = found.saturating_sub(write.acked_at);
-                    report.worst_delay = report.worst_delay.max(Some(delay));
+    /// Reads `path` in `region`: the body, when it carries every field of `sent` and
+    /// `x-region` names `region`.
+    async fn read_intact(
+        &self,
+        base: &BaseUrl,
+        region: &Region,
+        path: &str,
+        sent: &Value,
+    ) -> Result<(Value, Option<HeaderValue>), String> {
+        let response = self.send(base, &Outgoing::get(path)).await?;
+        if !response.status.is_success() {
+            return Err(format!("answered {}", response.status));
+        }
+        region_is(&response, region)?;
+        let body: Value = serde_json::from_slice(&response.body)
+            .map_err(|e| format!("the body is not JSON: {e}"))?;
+        if let Some(diff) = differs(sent, &body, "") {
+            return Err(diff);
+        }
+        let version = version_of(&response.headers, &body);
+        Ok((body, version))
+    }
+
+    fn tally(&self, written: &[Written], result: &mut ConsistencyCheck) {
+        let writer = self
+            .bases
+            .iter()
+            .position(|(r, _)| *r == self.config.write_region);
+        let mut worst: Option<Duration> = None;
+        for w in written {
+            let mut intact = true;
+            for (r, found) in w.found.iter().enumerate() {
+                match found {
+                    Ok(at) if Some(r) != writer => {
+                        let delay = at.saturating_duration_since(w.acked);
+                        worst = worst.max(Some(delay));
+                    }
+                    Ok(_) => {}
+                    Err(reason) => {
+                        intact = false;
+                        result.failures.push(Failure {
+                            item: Some(w.path.clone()),
+                            step: Step::Read(self.bases[r].0.clone()),
+                            reason: format!(
+                                "not found intact within {:?} of its acknowledgement: {reason}",
+                                self.config.replication_deadline
+                            ),
+                        });
+                    }
                 }
             }
-            if write.complete() {
-                continue;
-            }
-            report.never_found += 1;
-            if report.lost.len() < MAX_LISTED {
-                report.lost.push(LostWrite {
-                    app: write.app.clone(),
-                    path: write.path.clone(),
-                    written_region: name(write.written_region),
-                    acknowledged_at_seconds: secs(write.acked_at),
-                    missing_from: write
-                        .targets
-                        .iter()
-                        .zip(&write.found_at)
-                        .filter(|(_, f)| f.is_none())
-                        .map(|(t, _)| {
-                            name(t.region).map_or_else(|| "served".to_owned(), |r| r.to_string())
-                        })
-                        .collect(),
-                });
-            }
+            result.verified += u64::from(intact);
         }
-        report
+        result.worst_replication_delay_seconds = worst.map(secs);
     }
-}
 
-/// How many lost writes the report lists one by one.
-const MAX_LISTED: usize = 100;
-
-/// What the consistency scenario found.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ConsistencyReport {
-    /// Writes the services acknowledged (2xx with an `id`).
-    pub acknowledged: u64,
-    /// Acknowledged writes that some read target never returned: lost, or not replicated
-    /// within the run and its grace period.
-    pub never_found: u64,
-    /// Successful read-backs.
-    pub reads: u64,
-    /// The longest time from an acknowledgement to the first read that found the write in
-    /// another Region; `None` when no write was read from another Region.
-    #[serde(rename = "worst_replication_delay_seconds", with = "opt_secs")]
-    pub worst_delay: Option<Duration>,
-    /// The first writes never found (at most 100).
-    pub lost: Vec<LostWrite>,
-}
-
-/// One acknowledged write that was never found everywhere.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LostWrite {
-    pub app: AppName,
-    /// The path it is read from, e.g. `/orders/0190…`.
-    pub path: String,
-    /// The Region that acknowledged it (its `x-region`).
-    pub written_region: Option<Region>,
-    pub acknowledged_at_seconds: f64,
-    /// The read targets that never returned it: Region names, or `served` for the app's URL.
-    pub missing_from: Vec<String>,
-}
-
-mod opt_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(d) => s.serialize_some(&super::secs(*d)),
-            None => s.serialize_none(),
+    async fn send(&self, base: &BaseUrl, out: &Outgoing) -> Result<Response, String> {
+        match tokio::time::timeout(self.config.request_timeout, self.client.send(base, out)).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(format!("{}: {}", e.kind.as_str(), e.detail)),
+            Err(_) => Err(format!(
+                "no response within {:?}",
+                self.config.request_timeout
+            )),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let v: Option<f64> = Option::deserialize(d)?;
-        Ok(v.and_then(|s| Duration::try_from_secs_f64(s).ok()))
+    /// One item, written and replicated, then updated from both Regions at once.
+    async fn last_writer_wins(&self, reads: &mut u64) -> LastWriterWins {
+        let Some(update) = &self.collection.update else {
+            return LastWriterWins::Skipped {
+                reason: format!(
+                    "the document has no update of {} (PATCH, PUT or a POST action on the item)",
+                    self.collection.path
+                ),
+            };
+        };
+        let written = match self.create().await {
+            Ok(w) => w,
+            Err(f) => {
+                return LastWriterWins::Failed {
+                    reason: format!("its item could not be written: {}", f.reason),
+                };
+            }
+        };
+        let mut one = [written];
+        *reads += self.read_back(&mut one).await;
+        let [written] = one;
+        // Each Region's version of the item, read there, for `If-Match`.
+        let mut versions = Vec::new();
+        for (region, base) in self.bases {
+            *reads += 1;
+            match self
+                .read_intact(base, region, &written.path, &written.sent)
+                .await
+            {
+                Ok((_, version)) => versions.push(version),
+                Err(why) => {
+                    return LastWriterWins::Failed {
+                        reason: format!(
+                            "{} did not replicate to {region} in time: {why}",
+                            written.path
+                        ),
+                    };
+                }
+            }
+        }
+        let target = written.path.clone();
+        let path = update.path.of(&written.id);
+        let sends = self
+            .bases
+            .iter()
+            .zip(&versions)
+            .map(|((region, base), version)| {
+                let out = update_request(update, &path, version.as_ref());
+                async move { (region.clone(), self.send(base, &out).await) }
+            });
+        let answers = futures::future::join_all(sends).await;
+        let writes: Vec<LwwWrite> = answers
+            .into_iter()
+            .map(|(region, got)| match got {
+                Ok(r) => {
+                    let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+                    LwwWrite {
+                        region,
+                        outcome: r.status.to_string(),
+                        acknowledged: r.status.is_success(),
+                        updated_at: text_field(&body, "updated_at"),
+                    }
+                }
+                Err(why) => LwwWrite {
+                    region,
+                    outcome: why,
+                    acknowledged: false,
+                    updated_at: None,
+                },
+            })
+            .collect();
+        let sent_at = Instant::now();
+        let (converged, last) = self.converge(&target, reads).await;
+        let final_item = last.as_ref();
+        let final_region = final_item
+            .and_then(|b| text_field(b, "region"))
+            .and_then(|r| r.parse::<Region>().ok());
+        let final_updated_at = final_item.and_then(|b| text_field(b, "updated_at"));
+        let later = writes
+            .iter()
+            .filter(|w| w.acknowledged)
+            .filter_map(|w| Some((w.updated_at.clone()?, w.region.clone())))
+            .max();
+        LastWriterWins::Done {
+            item: target,
+            operation: format!("{} {}", update.method, update.path.template),
+            later_write_won: match (&later, &final_region) {
+                (Some((_, region)), Some(winner)) => Some(region == winner),
+                _ => None,
+            },
+            writes,
+            winner: final_region,
+            final_updated_at,
+            converged: converged.is_some(),
+            converged_after_seconds: converged
+                .map(|at| secs(at.saturating_duration_since(sent_at))),
+        }
+    }
+
+    /// Reads `path` from every Region until all return the same item, or the deadline; when
+    /// they converged, and the last item read.
+    async fn converge(&self, path: &str, reads: &mut u64) -> (Option<Instant>, Option<Value>) {
+        let deadline = Instant::now() + self.config.replication_deadline;
+        let mut last = None;
+        loop {
+            let mut bodies: BTreeMap<usize, Value> = BTreeMap::new();
+            for (i, (_, base)) in self.bases.iter().enumerate() {
+                *reads += 1;
+                if let Ok(r) = self.send(base, &Outgoing::get(path)).await
+                    && r.status.is_success()
+                    && let Ok(body) = serde_json::from_slice::<Value>(&r.body)
+                {
+                    bodies.insert(i, body);
+                }
+            }
+            let mut values = bodies.values();
+            let first = values.next().cloned();
+            let same =
+                bodies.len() == self.bases.len() && values.all(|b| Some(b) == first.as_ref());
+            last = first.or(last);
+            if same {
+                return (Some(Instant::now()), last);
+            }
+            if Instant::now() >= deadline {
+                return (None, last);
+            }
+            tokio::time::sleep(self.config.read_interval).await;
+        }
+    }
+}
+
+fn update_request(update: &Update, path: &str, version: Option<&HeaderValue>) -> Outgoing {
+    let body = update.body.as_ref().map(|b| b.instantiate());
+    let mut out = request(update.method.clone(), path.to_owned(), body.as_ref());
+    add_headers(&mut out, &update.headers, version);
+    out
+}
+
+/// Whether the response's `x-region` header names `region`.
+fn region_is(response: &Response, region: &Region) -> Result<(), String> {
+    match response.headers.get(X_REGION).map(|v| v.to_str()) {
+        Some(Ok(v)) if v == region.as_str() => Ok(()),
+        Some(Ok(v)) => Err(format!("x-region is {v}, not {region}")),
+        _ => Err("the response has no x-region header".into()),
+    }
+}
+
+/// Where `got` does not carry what `sent` wrote: every field of an object, every element of
+/// an array, every other value equal. `None` when it does.
+fn differs(sent: &Value, got: &Value, at: &str) -> Option<String> {
+    match (sent, got) {
+        (Value::Null, _) => None,
+        (Value::Object(s), Value::Object(g)) => s.iter().find_map(|(k, v)| {
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            match g.get(k) {
+                Some(gv) => differs(v, gv, &here),
+                None => Some(format!("`{here}` is missing")),
+            }
+        }),
+        (Value::Array(s), Value::Array(g)) if s.len() == g.len() => s
+            .iter()
+            .zip(g)
+            .enumerate()
+            .find_map(|(i, (sv, gv))| differs(sv, gv, &format!("{at}[{i}]"))),
+        (s, g) if s == g => None,
+        // Services may normalise text (an address in lower case).
+        (Value::String(s), Value::String(g)) if s.eq_ignore_ascii_case(g) => None,
+        (s, g) => Some(format!("`{at}` is {g}, but {s} was written")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_read_must_carry_every_written_field() {
+        let sent = json!({"name": "Ada", "items": [{"sku": "A", "quantity": 2}]});
+        let got =
+            json!({"id": "1", "name": "Ada", "items": [{"sku": "A", "quantity": 2, "total": 4}]});
+        assert_eq!(differs(&sent, &got, ""), None);
+        let wrong = json!({"name": "Ada", "items": [{"sku": "A", "quantity": 3}]});
+        assert_eq!(
+            differs(&sent, &wrong, "").unwrap(),
+            "`items[0].quantity` is 3, but 2 was written"
+        );
+        assert_eq!(
+            differs(&sent, &json!({"items": got["items"]}), "").unwrap(),
+            "`name` is missing"
+        );
+        assert_eq!(
+            differs(&json!({"e": "A@X.test"}), &json!({"e": "a@x.test"}), ""),
+            None
+        );
     }
 }

@@ -6,6 +6,12 @@
 //! attributes every response to the Region that served it (`x-region`). The report counts
 //! requests and errors by kind, measures latency, finds the Region switches with their mixed
 //! windows, and, in the consistency scenario, every acknowledged write that was never found.
+//! Every request due is accounted for: completed, not sent, or in flight at the end.
+//!
+//! The `mixed` and `consistency` scenarios know no service by name: each run reads every
+//! app's `GET /openapi.json` and derives its traffic from it. [`consistency::check`] is a
+//! consistency check of one service across both Regions (writes in one, reads from both,
+//! last writer wins), for drills.
 //!
 //! ```no_run
 //! # async fn demo(manifest: topology::manifest::Manifest) -> Result<(), Box<dyn std::error::Error>> {
@@ -21,19 +27,24 @@
 
 mod client;
 mod config;
-mod consistency;
+pub mod consistency;
+mod discover;
+mod openapi;
+mod output;
 mod report;
 mod resolve;
 mod run;
 mod scenario;
 mod stats;
+mod summary;
 mod target;
 mod timeline;
+mod tracker;
 
 pub use client::ErrorKind;
 pub use config::{ConfigError, ConnectionReuse, RunConfig, Scenario, parse_duration};
 pub use report::{
-    AppReport, ConsistencyReport, ErrorCounts, Latency, LostWrite, Mark, REPORT_SCHEMA_VERSION,
-    Report, Second, Settings, Switch,
+    AppReport, ConsistencyReport, Counts, ErrorCounts, Latency, LostWrite, Mark,
+    REPORT_SCHEMA_VERSION, Report, Second, Settings, Switch,
 };
 pub use run::{AppLive, LiveSwitch, LiveView, Run};

@@ -49,8 +49,9 @@ struct RunArgs {
     /// How long to send, e.g. 30s, 2m, 500ms; default: until Ctrl-C.
     #[arg(long, value_parser = duration)]
     duration: Option<Duration>,
-    /// probe: GET / on each app; mixed: reads and writes on each service and through api;
-    /// consistency: writes read back from each Region, reporting any never found.
+    /// probe: GET / on each app; mixed: creates, reads, listings and updates derived from each
+    /// service's /openapi.json (a gateway's through its routes); consistency: creates read back
+    /// from each Region, reporting any never found.
     #[arg(long, default_value = "probe", value_parser = scenario)]
     scenario: Scenario,
     /// Folder for report.json and timeline.svg; default: .local/loadtest-<unix time>.

@@ -1,20 +1,18 @@
-//! The report of a run: serde types (their JSON form is documented in `REPORT_SCHEMA.md` and
-//! `report.schema.json`), a summary table for people, and the files a run leaves behind.
+//! The report of a run: serde types, their JSON form documented in `REPORT_SCHEMA.md` and
+//! `report.schema.json`. The summary table is in `summary`, the files a run leaves behind
+//! (with the timeline drawn from these types) in `output`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::io;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use topology::{AppName, Region};
 
 use crate::config::{ConnectionReuse, Scenario};
-pub use crate::consistency::{ConsistencyReport, LostWrite};
+pub use crate::tracker::{ConsistencyReport, LostWrite};
 
 /// The version of the report's JSON form; it changes when a field changes meaning or goes.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 /// Seconds as the report writes them: a float with millisecond precision.
 pub(crate) fn secs(d: Duration) -> f64 {
@@ -62,19 +60,34 @@ pub struct Settings {
 pub struct AppReport {
     pub app: AppName,
     pub url: String,
+    /// The operations its traffic used, as `METHOD path`, from the OpenAPI documents (a
+    /// gateway's name the app each route reaches); `GET /` for the probe.
+    pub operations: Vec<String>,
+    /// Why some or all of its traffic fell back to the probe, e.g. an unreadable document.
+    pub warnings: Vec<String>,
+    /// Requests sent: `requests + in_flight_at_end`.
+    pub sent: u64,
     /// Requests sent that completed, with a response or an error.
     pub requests: u64,
+    /// Requests that got an HTTP response, of any status.
+    pub answered: u64,
     /// 2xx and 3xx responses.
     pub successes: u64,
     /// Requests sent after their due time because `max_in_flight` was reached (included in
     /// `requests`; their latency counts from the due time).
     pub late: u64,
-    /// Requests never sent: no slot freed within the request timeout of their due time.
+    /// Requests never sent: no slot freed within the request timeout of their due time, or
+    /// still waiting for one when the run stopped.
     pub not_sent: u64,
+    /// Requests sent but not completed when the run reported, after waiting the stop grace
+    /// period (`RunConfig::stop_grace`): neither an answer nor an error.
+    pub in_flight_at_end: u64,
     pub errors: ErrorCounts,
     /// One example message per error kind seen.
     pub error_samples: BTreeMap<String, String>,
-    /// From each request's due time to its complete response (responses of any status).
+    /// From each request's due time to its completion, over every completed request:
+    /// responses of any status, and failures at the time they failed (a timeout at the
+    /// timeout).
     pub latency_ms: Latency,
     /// Successful responses per Region.
     pub responses_by_region: BTreeMap<String, u64>,
@@ -114,6 +127,65 @@ impl ErrorCounts {
             status_4xx,
             other,
             total: counts.iter().sum(),
+        }
+    }
+}
+
+impl std::ops::AddAssign<&ErrorCounts> for ErrorCounts {
+    fn add_assign(&mut self, o: &ErrorCounts) {
+        self.dns += o.dns;
+        self.connect_refused += o.connect_refused;
+        self.timeout += o.timeout;
+        self.status_5xx += o.status_5xx;
+        self.status_4xx += o.status_4xx;
+        self.other += o.other;
+        self.total += o.total;
+    }
+}
+
+/// The counts a verdict rests on, for one app or a whole run: every request due is either
+/// not sent, in flight at the end, or completed (answered, or failed without an answer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Requests the schedule made due: `sent + not_sent`.
+    pub due: u64,
+    pub sent: u64,
+    /// Requests that got an HTTP response, of any status.
+    pub answered: u64,
+    /// Errors by kind: error statuses and requests that failed without a response.
+    pub errors: ErrorCounts,
+    pub not_sent: u64,
+    pub in_flight_at_end: u64,
+}
+
+impl Counts {
+    /// Nothing failed, nothing went unsent, nothing was left without an outcome.
+    pub fn clean(&self) -> bool {
+        self.errors.total == 0 && self.not_sent == 0 && self.in_flight_at_end == 0
+    }
+}
+
+impl std::ops::AddAssign<&Counts> for Counts {
+    fn add_assign(&mut self, o: &Counts) {
+        self.due += o.due;
+        self.sent += o.sent;
+        self.answered += o.answered;
+        self.errors += &o.errors;
+        self.not_sent += o.not_sent;
+        self.in_flight_at_end += o.in_flight_at_end;
+    }
+}
+
+impl AppReport {
+    /// This app's verdict counts.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            due: self.sent + self.not_sent,
+            sent: self.sent,
+            answered: self.answered,
+            errors: self.errors.clone(),
+            not_sent: self.not_sent,
+            in_flight_at_end: self.in_flight_at_end,
         }
     }
 }
@@ -171,6 +243,15 @@ impl Report {
         self.apps.iter().find(|a| a.app == *app)
     }
 
+    /// The verdict counts of every app together.
+    pub fn counts(&self) -> Counts {
+        let mut total = Counts::default();
+        for app in &self.apps {
+            total += &app.counts();
+        }
+        total
+    }
+
     /// The consistency scenario's findings.
     pub fn consistency(&self) -> &ConsistencyReport {
         &self.consistency
@@ -179,140 +260,5 @@ impl Report {
     /// The report as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-    }
-
-    /// Writes `report.json` and `timeline.svg` into `dir` (created if needed).
-    pub fn write(&self, dir: impl AsRef<Path>) -> io::Result<(PathBuf, PathBuf)> {
-        let dir = dir.as_ref();
-        std::fs::create_dir_all(dir)?;
-        let json = dir.join("report.json");
-        std::fs::write(&json, self.to_json() + "\n")?;
-        let svg = dir.join("timeline.svg");
-        let drawing = crate::timeline::render(self).map_err(io::Error::other)?;
-        std::fs::write(&svg, drawing)?;
-        Ok((json, svg))
-    }
-
-    /// A table a person reads at a glance: per app the counts, errors by kind, latency,
-    /// Regions and switches; then the marks and the consistency findings.
-    pub fn summary_table(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{} scenario, {:.1} s, {} requests/s per app, {} connections opened",
-            self.scenario,
-            self.duration_seconds,
-            self.settings.rate_per_app,
-            self.connections_opened
-        );
-        let _ = writeln!(
-            out,
-            "{:<10} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}  responses by Region",
-            "app",
-            "requests",
-            "ok",
-            "errors",
-            "dns/refused/timeout/5xx/4xx/other",
-            "late",
-            "unsent",
-            "p50 ms",
-            "p90 ms",
-            "p99 ms",
-            "max ms",
-        );
-        for app in &self.apps {
-            let e = &app.errors;
-            let kinds = format!(
-                "{}/{}/{}/{}/{}/{}",
-                e.dns, e.connect_refused, e.timeout, e.status_5xx, e.status_4xx, e.other
-            );
-            let regions = app
-                .responses_by_region
-                .iter()
-                .map(|(r, n)| format!("{r} {n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let l = &app.latency_ms;
-            let _ = writeln!(
-                out,
-                "{:<10} {:>8} {:>8} {:>7}  {:<33} {:>6} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {}",
-                app.app.as_str(),
-                app.requests,
-                app.successes,
-                e.total,
-                kinds,
-                app.late,
-                app.not_sent,
-                l.p50,
-                l.p90,
-                l.p99,
-                l.max,
-                regions
-            );
-        }
-        self.write_switches(&mut out);
-        if !self.marks.is_empty() {
-            let _ = writeln!(out, "Marks:");
-            for m in &self.marks {
-                let _ = writeln!(out, "  {:>7.2} s  {}", m.at_seconds, m.label);
-            }
-        }
-        if self.scenario == Scenario::Consistency {
-            let c = &self.consistency;
-            let _ = writeln!(
-                out,
-                "Consistency: {} writes acknowledged, {} never found, worst replication delay {}",
-                c.acknowledged,
-                c.never_found,
-                c.worst_delay.map_or_else(
-                    || "not observed".to_owned(),
-                    |d| format!("{:.3} s", d.as_secs_f64())
-                )
-            );
-            for lost in &c.lost {
-                let _ = writeln!(
-                    out,
-                    "  never found: {} {} (acknowledged by {} at {:.2} s; missing from {})",
-                    lost.app,
-                    lost.path,
-                    lost.written_region.as_ref().map_or("?", Region::as_str),
-                    lost.acknowledged_at_seconds,
-                    lost.missing_from.join(", ")
-                );
-            }
-        }
-        out
-    }
-
-    fn write_switches(&self, out: &mut String) {
-        let switches: Vec<(&AppReport, &Switch)> = self
-            .apps
-            .iter()
-            .flat_map(|a| a.switches.iter().map(move |s| (a, s)))
-            .collect();
-        if switches.is_empty() {
-            let _ = writeln!(out, "Region switches: none");
-            return;
-        }
-        let _ = writeln!(out, "Region switches:");
-        for (app, s) in switches {
-            let _ = writeln!(
-                out,
-                "  {:<10} {} -> {} at {:.2} s, mixed window {:.2} s",
-                app.app.as_str(),
-                s.from,
-                s.to,
-                s.at_seconds,
-                s.mixed_window_seconds
-            );
-        }
-        let stale: u64 = self.apps.iter().map(|a| a.stale_connection_responses).sum();
-        if stale > 0 {
-            let _ = writeln!(
-                out,
-                "  {stale} responses came over kept-alive connections to an address DNS no longer answered (max connection age {:.1} s)",
-                self.settings.max_connection_age_seconds
-            );
-        }
     }
 }

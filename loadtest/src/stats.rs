@@ -170,11 +170,16 @@ impl SwitchTracker {
 
 /// Everything observed for one app.
 pub(crate) struct AppStats {
+    /// Requests completed, with a response or an error.
     pub requests: u64,
+    /// Requests that got an HTTP response, of any status.
+    pub answered: u64,
     pub successes: u64,
     pub late: u64,
     pub not_sent: u64,
     pub errors: [u64; 6],
+    /// From due time to completion, of every completed request: failures count at the time
+    /// they failed (a timeout at the timeout), so p99 and max see them.
     pub latency_us: Histogram<u64>,
     pub by_region: Vec<u64>,
     /// Successful responses without a recognisable Region.
@@ -205,6 +210,7 @@ impl AppStats {
     pub(crate) fn new() -> Self {
         Self {
             requests: 0,
+            answered: 0,
             successes: 0,
             late: 0,
             not_sent: 0,
@@ -247,15 +253,16 @@ impl AppStats {
         settle: Duration,
     ) {
         self.requests += 1;
+        let latency = now.saturating_sub(due).as_micros();
+        self.latency_us
+            .saturating_record(u64::try_from(latency).unwrap_or(u64::MAX).max(1));
         let error = match outcome {
             Outcome::Response {
                 status,
                 region,
                 stale,
             } => {
-                let latency = now.saturating_sub(due).as_micros();
-                self.latency_us
-                    .saturating_record(u64::try_from(latency).unwrap_or(u64::MAX).max(1));
+                self.answered += 1;
                 self.stale_connection += u64::from(stale);
                 match ErrorKind::of_status(status) {
                     Some(kind) => Some((kind, status.to_string())),
@@ -434,5 +441,27 @@ mod tests {
         assert_eq!((s.requests, s.successes, s.error_total()), (2, 0, 2));
         assert_eq!(s.seconds[1].errors, 1);
         assert_eq!(s.latency_us.max() / 1000, 200);
+        assert_eq!(s.answered, 1, "the refusal got no response");
+    }
+
+    #[test]
+    fn failures_count_in_latency_at_their_elapsed_time() {
+        let mut s = AppStats::new();
+        let timeout = Outcome::Failed {
+            kind: ErrorKind::Timeout,
+            detail: "no complete response within 2s",
+        };
+        s.record(ms(0), ms(2000), timeout, ms(300));
+        for i in 1..10 {
+            let ok = Outcome::Response {
+                status: http::StatusCode::OK,
+                region: Some(0),
+                stale: false,
+            };
+            s.record(ms(i * 100), ms(i * 100 + 5), ok, ms(300));
+        }
+        assert_eq!(s.latency_us.len(), 10);
+        assert_eq!(s.latency_us.max() / 1000, 2000, "the timeout is the max");
+        assert!(s.latency_us.value_at_quantile(0.5) < 10_000);
     }
 }

@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Dns, FakeStore, PRIMARY, SECONDARY, TwoRegions, manifest};
+use common::{Dns, FakeStore, PRIMARY, SECONDARY, TwoRegions, manifest, route};
 use loadtest::{ConnectionReuse, Report, Run, RunConfig, Scenario};
 use topology::AppName;
 
@@ -281,7 +281,13 @@ async fn the_consistency_scenario_reports_a_dropped_write() {
 async fn the_mixed_scenario_speaks_the_services_api() {
     let dns = Dns::start(5).await;
     let world = TwoRegions::start(47, FakeStore::new(Duration::ZERO, 0)).await;
-    let manifest = manifest(&world, &dns, &["users", "orders", "payments", "api"], false);
+    let mut manifest = manifest(&world, &dns, &["users", "orders", "payments", "api"], false);
+    let routes = [
+        ("/users", "users"),
+        ("/orders", "orders"),
+        ("/payments", "payments"),
+    ];
+    route(&mut manifest, "api", &routes);
     let run = Run::start(
         &manifest,
         RunConfig {
@@ -296,19 +302,50 @@ async fn the_mixed_scenario_speaks_the_services_api() {
     println!("{}", report.summary_table());
     for a in &report.apps {
         assert_eq!(a.errors.total, 0, "{}: {:?}", a.app, a.error_samples);
+        assert!(a.warnings.is_empty(), "{}: {:?}", a.app, a.warnings);
     }
+    // Every operation comes from the documents; the gateway's from the apps it routes to.
+    let api = report.app(&app("api")).unwrap();
+    assert!(
+        api.operations
+            .contains(&"POST /orders (to orders)".to_owned()),
+        "{:?}",
+        api.operations
+    );
+    assert!(
+        report
+            .app(&app("users"))
+            .unwrap()
+            .operations
+            .contains(&"PATCH /users/{id}".to_owned())
+    );
     let log = world.primary.log.lock().unwrap();
-    let posts: Vec<_> = log.iter().filter(|(m, ..)| m == "POST").collect();
+    let creates: Vec<_> = log
+        .iter()
+        .filter(|(m, p, ..)| m == "POST" && p.matches('/').count() == 1)
+        .collect();
     let reads = log
         .iter()
         .filter(|(m, p, ..)| m == "GET" && p.len() > 10)
         .count();
     assert!(
-        posts.len() > 20 && reads > 5,
-        "{} posts, {reads} reads by id",
-        posts.len()
+        creates.len() > 20 && reads > 5,
+        "{} creates, {reads} reads by id",
+        creates.len()
     );
-    for (_, path, headers, body) in &posts {
+    let host = |h: &axum::http::HeaderMap| h["host"].to_str().unwrap().to_owned();
+    assert!(
+        creates
+            .iter()
+            .any(|(_, _, h, _)| host(h).starts_with("api.")),
+        "writes through the gateway"
+    );
+    let updates = log
+        .iter()
+        .filter(|(m, p, ..)| m == "PATCH" || (m == "POST" && p.matches('/').count() == 3))
+        .count();
+    assert!(updates > 0, "updates of items created earlier");
+    for (_, path, headers, body) in &creates {
         let body: serde_json::Value = serde_json::from_slice(body).unwrap();
         match path.as_str() {
             "/users" => {
@@ -328,6 +365,50 @@ async fn the_mixed_scenario_speaks_the_services_api() {
             other => panic!("unexpected write to {other}"),
         }
     }
+    for (method, _, headers, _) in log.iter().filter(|(m, ..)| m == "PATCH") {
+        assert!(
+            headers.contains_key("if-match"),
+            "{method} without If-Match"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_without_a_readable_document_gets_the_probe_and_a_warning() {
+    let dns = Dns::start(5).await;
+    let world = TwoRegions::start(54, FakeStore::new(Duration::ZERO, 0)).await;
+    let manifest = manifest(&world, &dns, &["inventory"], false);
+    let run = Run::start(
+        &manifest,
+        RunConfig {
+            rate_per_app: 20,
+            duration: Some(Duration::from_millis(500)),
+            scenario: Scenario::Mixed,
+            ..RunConfig::default()
+        },
+    )
+    .unwrap();
+    let report = run.wait().await;
+    let inventory = report.app(&app("inventory")).unwrap();
+    assert_eq!(inventory.operations, ["GET /"]);
+    let warnings = inventory.warnings.join("; ");
+    assert!(
+        warnings.contains("/openapi.json") && warnings.contains("404"),
+        "{warnings}"
+    );
+    assert!(
+        report.summary_table().contains(&warnings),
+        "the summary shows why"
+    );
+    let log = world.primary.log.lock().unwrap();
+    assert!(
+        log.iter()
+            .filter(|(_, p, ..)| p != "/openapi.json")
+            .all(|(m, p, ..)| m == "GET" && p == "/"),
+        "only the probe"
+    );
+    assert_eq!(inventory.errors.total, 0);
+    assert_eq!(inventory.requests, 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,4 +467,68 @@ async fn an_unresolvable_name_is_a_dns_error() {
     let orders = report.app(&app("orders")).unwrap();
     assert_eq!(orders.errors.dns, orders.requests);
     assert!(orders.requests >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_an_outcome_at_the_end_are_counted_in_flight() {
+    let dns = Dns::start(5).await;
+    let world = TwoRegions::start(55, FakeStore::new(Duration::ZERO, 0)).await;
+    let manifest = manifest(&world, &dns, &["users"], false);
+    let run = Run::start(
+        &manifest,
+        RunConfig {
+            rate_per_app: 20,
+            duration: Some(Duration::from_secs(1)),
+            request_timeout: Duration::from_secs(30),
+            stop_grace: Duration::from_millis(300),
+            ..RunConfig::default()
+        },
+    )
+    .unwrap();
+    // Halfway, the server stops answering until long after the run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    *world.primary.stall_until.lock().unwrap() = Some(Instant::now() + Duration::from_secs(20));
+    let report = run.wait().await;
+    println!("{}", report.summary_table());
+    let users = report.app(&app("users")).unwrap();
+    let counts = users.counts();
+    assert_eq!(counts.due, 20, "{counts:?}");
+    assert_eq!(counts.not_sent, 0);
+    assert!(
+        (7..=13).contains(&counts.in_flight_at_end),
+        "about half hang: {counts:?}"
+    );
+    assert_eq!(users.requests + users.in_flight_at_end, users.sent);
+    assert_eq!(users.errors.total, 0, "no error: they simply never ended");
+    assert!(!counts.clean() && !report.counts().clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regional_read_answered_by_the_other_region_does_not_count() {
+    let dns = Dns::start(5).await;
+    let world = TwoRegions::start(56, FakeStore::new(Duration::ZERO, 0)).await;
+    let mut manifest = manifest(&world, &dns, &["orders"], true);
+    // The secondary's Regional URL reaches the primary: nothing is ever read in the secondary.
+    let primary_url = manifest.apps[0].regional_urls[0].url.clone();
+    manifest.apps[0].regional_urls[1].url = primary_url;
+    let run = Run::start(
+        &manifest,
+        RunConfig {
+            rate_per_app: 10,
+            duration: Some(Duration::from_secs(1)),
+            scenario: Scenario::Consistency,
+            consistency_grace: Duration::from_millis(500),
+            ..RunConfig::default()
+        },
+    )
+    .unwrap();
+    let report = run.wait().await;
+    let c = report.consistency();
+    assert!(c.acknowledged >= 8, "{c:?}");
+    assert_eq!(c.never_found, c.acknowledged);
+    assert!(
+        c.lost.iter().all(|l| l.missing_from == [SECONDARY]),
+        "{:?}",
+        c.lost
+    );
 }

@@ -288,6 +288,10 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
                 bail!("the local ARC cluster has no controls for `{}`", app.name());
             };
             Ok(AppEntry {
+                routes: app
+                    .as_gateway()
+                    .map(|g| g.routes().clone())
+                    .unwrap_or_default(),
                 name: app.name().clone(),
                 hostname: format!("{}.{domain}", app.name()),
                 url: format!("http://{}.{domain}:{port}", app.name()),

@@ -1,6 +1,7 @@
 //! The deployment manifest (docs/architecture.md, "The deployment manifest"): what a deploy wrote down, and all the failover path
 //! needs. Written by `infra deploy` (AWS) and `infra local`; read by `failover` and `loadtest`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -123,6 +124,10 @@ pub struct AppEntry {
     pub routing_controls: Vec<RegionalControl>,
     /// A URL that reaches the app's instance in one Region directly, bypassing failover.
     pub regional_urls: Vec<RegionalUrl>,
+    /// A gateway app's routes: path prefix (`/orders`) → the app it proxies to; empty for a
+    /// service.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, AppName>,
 }
 
 /// The routing control for one Region of an app.
@@ -295,6 +300,7 @@ mod tests {
                     })
                     .collect(),
                 regional_urls: vec![],
+                routes: BTreeMap::new(),
             }],
             dns_server: Some("127.0.0.1:8053".parse().unwrap()),
             control_api: None,

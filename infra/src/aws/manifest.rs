@@ -86,6 +86,10 @@ fn app_entry(
         }
     }
     Ok(AppEntry {
+        routes: app_def
+            .as_gateway()
+            .map(|g| g.routes().clone())
+            .unwrap_or_default(),
         name: app_def.name().clone(),
         url: format!("https://{hostname}"),
         hostname,

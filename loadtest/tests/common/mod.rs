@@ -192,21 +192,69 @@ async fn handle(
         .log
         .lock()
         .unwrap()
-        .push((method.clone(), path.clone(), headers, body));
-    let (status, json) = answer(&instance, &method, &path);
+        .push((method.clone(), path.clone(), headers.clone(), body));
+    let (status, json) = answer(&instance, &method, &path, &headers);
     let response = (status, [("x-region", instance.region)], axum::Json(json)).into_response();
     instance.served.fetch_add(1, Ordering::SeqCst);
     response
 }
 
-fn answer(instance: &Instance, method: &Method, path: &str) -> (StatusCode, serde_json::Value) {
+/// The OpenAPI document of the app a request's `Host` names (its first label), from
+/// `tests/fixtures/openapi/<app>.json`; none for other apps.
+pub fn document_for(headers: &HeaderMap) -> Option<serde_json::Value> {
+    let host = headers.get("host")?.to_str().ok()?;
+    let app = host.split(['.', ':']).next()?;
+    if !app.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+        return None;
+    }
+    let path = format!(
+        "{}/tests/fixtures/openapi/{app}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+fn answer(
+    instance: &Instance,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> (StatusCode, serde_json::Value) {
     let region = instance.region;
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let stored = |id: &str| {
+        instance.store.regions[instance.index]
+            .lock()
+            .unwrap()
+            .contains(id)
+    };
+    let missing = || {
+        (
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"title": "not found"}),
+        )
+    };
     match (method.as_str(), segments.as_slice()) {
         ("GET", [""]) => (
             StatusCode::OK,
             serde_json::json!({"service": "fake", "region": region}),
         ),
+        ("GET", ["openapi.json"]) => match document_for(headers) {
+            Some(doc) => (StatusCode::OK, doc),
+            None => missing(),
+        },
+        ("GET", [_collection]) => (StatusCode::OK, serde_json::json!({"items": []})),
+        // An update, or an action on an item: the item must exist here.
+        ("PATCH" | "PUT", [_collection, id]) | ("POST", [_collection, id, _]) => {
+            if stored(id) {
+                (
+                    StatusCode::OK,
+                    serde_json::json!({"id": id, "region": region, "version": 2}),
+                )
+            } else {
+                missing()
+            }
+        }
         ("POST", [_collection]) => {
             let store = &instance.store;
             let n = store.writes.fetch_add(1, Ordering::SeqCst) + 1;
@@ -371,6 +419,7 @@ pub fn manifest(world: &TwoRegions, dns: &Dns, apps: &[&str], regional_urls: boo
                     })
                     .collect(),
                 regional_urls: regional,
+                routes: Default::default(),
             }
         })
         .collect();
@@ -398,3 +447,17 @@ pub fn manifest(world: &TwoRegions, dns: &Dns, apps: &[&str], regional_urls: boo
     }
 }
 pub mod schema;
+
+/// Makes `gateway` route each `(prefix, app)` of `routes`, as a gateway app's entry does.
+pub fn route(manifest: &mut Manifest, gateway: &str, routes: &[(&str, &str)]) {
+    let entry = manifest
+        .apps
+        .iter_mut()
+        .find(|a| a.name.as_str() == gateway)
+        .expect("the gateway is in the manifest");
+    for (prefix, app) in routes {
+        entry
+            .routes
+            .insert((*prefix).to_owned(), app.parse().unwrap());
+    }
+}

@@ -327,6 +327,10 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
         .map(|app| {
             let a = app_controls(app.name(), topology);
             AppEntry {
+                routes: app
+                    .as_gateway()
+                    .map(|g| g.routes().clone())
+                    .unwrap_or_default(),
                 hostname: format!("{}.{domain}", a.app),
                 url: format!("http://{}.{domain}:{port}", a.app),
                 control_panel_arn: a.control_panel.clone(),
