@@ -33,6 +33,9 @@ name = "shipping"
     Topology::parse(&text).expect("the extended topology is valid")
 }
 
+/// The DynamoDB client's whole-operation timeout in `kit::dynamo`, retries included.
+const DYNAMODB_OPERATION_TIMEOUT_SECONDS: u64 = 12;
+
 fn plan(topology: &Topology) -> Plan {
     synth::plan(topology, &StackPrefix::default())
 }
@@ -75,7 +78,13 @@ fn every_template_of_the_default_topology_matches_its_snapshot() {
 #[test]
 fn the_default_topology_is_lint_clean() {
     let dir = tempfile::tempdir().unwrap();
-    let written = synth::write(&Topology::example(), &StackPrefix::default(), dir.path()).unwrap();
+    let written = synth::write(
+        &Topology::example(),
+        &StackPrefix::default(),
+        None,
+        dir.path(),
+    )
+    .unwrap();
     assert_eq!(written.len(), 13, "12 templates and plan.json");
     lint(dir.path());
 }
@@ -84,7 +93,7 @@ fn the_default_topology_is_lint_clean() {
 fn a_topology_with_two_more_apps_is_lint_clean_and_complete() {
     let topology = topology_with_two_more_apps();
     let dir = tempfile::tempdir().unwrap();
-    let written = synth::write(&topology, &StackPrefix::default(), dir.path()).unwrap();
+    let written = synth::write(&topology, &StackPrefix::default(), None, dir.path()).unwrap();
     assert_eq!(written.len(), 2 + 1 + 1 + 6 * 2 + 1);
     lint(dir.path());
     check_structure(&topology);
@@ -352,7 +361,10 @@ fn iam_is_explicit(stack: &str, doc: &Value) {
             other => panic!("{stack}: action {other} is not explicit"),
         };
         for action in actions {
-            assert!(!action.contains('*'), "{stack}: wildcard action {action}");
+            // Denying every action (as for insecure transport) is the strict side of a wildcard.
+            if statement["Effect"] != "Deny" {
+                assert!(!action.contains('*'), "{stack}: wildcard action {action}");
+            }
             assert!(
                 action.contains(':'),
                 "{stack}: action {action} names no service"
@@ -447,18 +459,23 @@ fn functions_are_arm64_and_route_without_the_stage(topology: &Topology, plan: &P
             .iter()
             .find(|(k, _)| k == app::PARAM_TABLE)
             .unwrap();
-        match &table_param.1 {
-            ParamValue::Output { key, .. } => {
-                assert_eq!(
-                    key,
-                    &format!("{}TableName", infra::aws::template::pascal(name.as_str()))
-                )
-            }
-            other => panic!(
-                "{}: table not wired from the data stack: {other:?}",
-                spec.id
-            ),
-        }
+        // A deterministic name, the one the data stack gives the table: no Region's app
+        // stack waits for the data stack's Region.
+        let data = find(plan, |k| *k == StackKind::Data);
+        let table_id = format!("{}Table", infra::aws::template::pascal(name.as_str()));
+        let created = &data["Resources"][&table_id]["Properties"]["TableName"];
+        assert_eq!(
+            table_param.1,
+            ParamValue::Literal(created.as_str().unwrap().to_owned()),
+            "{}",
+            spec.id
+        );
+        assert!(
+            f["Timeout"].as_u64().unwrap() > DYNAMODB_OPERATION_TIMEOUT_SECONDS,
+            "{}: the function times out before the DynamoDB client gives up, so callers get \
+             API Gateway's 502 instead of the service's 503",
+            spec.id
+        );
         let role = resources_of_type(&doc, "AWS::IAM::Role")[0].1;
         let statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
             .as_array()
@@ -474,4 +491,175 @@ fn functions_are_arm64_and_route_without_the_stage(topology: &Topology, plan: &P
             assert!(arn.contains(":table/${TableName}"), "{arn}");
         }
     }
+}
+
+fn with_prefix(prefix: &str) -> StackPrefix {
+    prefix.parse().unwrap()
+}
+
+#[test]
+fn table_names_carry_the_stack_prefix_in_the_data_stack_and_the_app_stacks() {
+    let topology = Topology::example();
+    let plan = synth::plan(&topology, &with_prefix("shop-staging"));
+    let data = find(&plan, |k| *k == StackKind::Data);
+    let names: BTreeSet<&str> = resources_of_type(&data, "AWS::DynamoDB::GlobalTable")
+        .iter()
+        .map(|(_, t)| t["Properties"]["TableName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "shop-staging-orders",
+            "shop-staging-payments",
+            "shop-staging-users"
+        ])
+    );
+    for spec in plan.stacks() {
+        for (key, value) in &spec.parameters {
+            if key == app::PARAM_TABLE {
+                let ParamValue::Literal(name) = value else {
+                    panic!("{}: {value:?}", spec.id)
+                };
+                assert!(names.contains(name.as_str()), "{}: {name}", spec.id);
+            }
+        }
+    }
+}
+
+#[test]
+fn arc_names_over_64_characters_are_refused_at_synth_naming_the_resource() {
+    let app = "a".repeat(32);
+    let text = include_str!("../../topology.toml").to_owned()
+        + &format!(
+            "\n[[apps]]\nname = \"{app}\"\nkind = \"service\"\n[apps.table]\nname = \"t\"\n"
+        );
+    let topology = Topology::parse(&text).unwrap();
+    let prefix = with_prefix(&"p".repeat(40));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cfn");
+    let err = synth::write(&topology, &prefix, None, &out)
+        .unwrap_err()
+        .to_string();
+    let names_one = [
+        "control panel of `",
+        "routing control of `",
+        "safety rule of `",
+    ]
+    .iter()
+    .any(|what| err.contains(what));
+    assert!(names_one && err.contains("limit of 64"), "{err}");
+    assert!(!out.exists(), "nothing is written");
+    // A 28-character app name under the default prefix fits.
+    let text = text.replace(&app, &"a".repeat(28));
+    let topology = Topology::parse(&text).unwrap();
+    synth::write(&topology, &StackPrefix::default(), None, &out).unwrap();
+    let arc = find(&plan(&topology), |k| *k == StackKind::Arc);
+    for (id, r) in arc["Resources"].as_object().unwrap() {
+        if let Some(name) = r["Properties"]["Name"].as_str() {
+            assert!(name.len() <= 64, "{id}: {name}");
+        }
+    }
+}
+
+#[test]
+fn the_account_wide_api_gateway_logging_setting_outlives_a_destroy() {
+    let plan = plan(&Topology::example());
+    let bootstrap = find(&plan, |k| *k == StackKind::Bootstrap);
+    for id in ["ApiGatewayAccount", "ApiGatewayCloudWatchRole"] {
+        let r = &bootstrap["Resources"][id];
+        assert_eq!(r["DeletionPolicy"], "Retain", "{id}");
+        assert_eq!(r["UpdateReplacePolicy"], "Retain", "{id}");
+    }
+}
+
+#[test]
+fn data_is_protected_by_default_and_a_sandbox_opts_out_explicitly() {
+    let check = |topology: &Topology, policy: &str, protection: bool| {
+        let data = find(&plan(topology), |k| *k == StackKind::Data);
+        for (id, table) in resources_of_type(&data, "AWS::DynamoDB::GlobalTable") {
+            assert_eq!(table["DeletionPolicy"], policy, "{id}");
+            assert_eq!(table["UpdateReplacePolicy"], policy, "{id}");
+            for replica in table["Properties"]["Replicas"].as_array().unwrap() {
+                assert_eq!(replica["DeletionProtectionEnabled"], protection, "{id}");
+            }
+        }
+    };
+    check(&Topology::example(), "Retain", true);
+    let sandbox = Topology::parse(
+        &include_str!("../../topology.toml")
+            .replace("[local]\n", "[aws]\nprotect_data = false\n\n[local]\n"),
+    )
+    .unwrap();
+    check(&sandbox, "Delete", false);
+}
+
+#[test]
+fn insecure_transport_is_denied_for_every_s3_action_and_the_zone_id_is_typed() {
+    let plan = plan(&Topology::example());
+    let bootstrap = find(&plan, |k| *k == StackKind::Bootstrap);
+    let statement = &bootstrap["Resources"]["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]
+        ["Statement"][0];
+    assert_eq!(statement["Sid"], "DenyInsecureTransport");
+    assert_eq!(statement["Action"], "s3:*");
+    for spec in plan.stacks() {
+        if let StackKind::App(..) = spec.kind {
+            let doc = spec.template.to_json();
+            assert_eq!(
+                doc["Parameters"][app::PARAM_HOSTED_ZONE]["Type"],
+                "AWS::Route53::HostedZone::Id",
+                "{}",
+                spec.id
+            );
+        }
+    }
+}
+
+#[test]
+fn a_region_scoped_synth_writes_only_that_regions_stacks_and_reads_nothing_from_the_other() {
+    let topology = Topology::example();
+    let dir = tempfile::tempdir().unwrap();
+    let west = &topology.regions.secondary;
+    let written = synth::write(&topology, &StackPrefix::default(), Some(west), dir.path()).unwrap();
+    // bootstrap, ARC (us-west-2 is ARC's Region) and the four apps, plus plan.json.
+    assert_eq!(written.len(), 1 + 1 + 4 + 1, "{written:?}");
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    let text = plan.to_string();
+    assert!(!text.contains("us-east-1"), "{text}");
+    assert!(!text.contains("-data"), "{text}");
+    for phase in plan["phases"].as_array().unwrap() {
+        for stack in phase["stacks"].as_array().unwrap() {
+            assert_eq!(stack["region"], "us-west-2");
+        }
+    }
+    lint(dir.path());
+
+    // The primary's: its app stacks keep the health checks (made by the ARC stack in
+    // us-west-2) and the zone (not looked up) they have.
+    let east = &topology.regions.primary;
+    let plan = synth::region_plan(&topology, &StackPrefix::default(), Some(east)).unwrap();
+    let mut kept = 0;
+    for spec in plan.stacks() {
+        assert_eq!(&spec.id.region, east);
+        for (key, value) in &spec.parameters {
+            match value {
+                ParamValue::Output { stack, .. } => assert_eq!(&stack.region, east, "{key}"),
+                ParamValue::Previous => kept += 1,
+                ParamValue::Literal(_) => {}
+            }
+        }
+    }
+    assert_eq!(
+        kept,
+        4 * 2,
+        "HealthCheckId and HostedZoneId of each app stack"
+    );
+    let err = synth::region_plan(
+        &topology,
+        &StackPrefix::default(),
+        Some(&"eu-west-1".parse().unwrap()),
+    )
+    .unwrap_err();
+    assert!(err.contains("--region eu-west-1"), "{err}");
 }

@@ -16,6 +16,11 @@ use super::template::{Template, get_att, if_, pascal, reference, sub};
 
 /// The stage name; it prefixes paths on the execute-api URL, never on the custom domain.
 pub const STAGE: &str = "live";
+/// The function's timeout, seconds: longer than the DynamoDB client's whole-operation timeout
+/// (12 s, retries included, in `kit::dynamo`), so that a slow table ends in the service's own
+/// 503 problem rather than in API Gateway's 502 for a function that timed out; shorter than
+/// API Gateway's 29 s integration timeout.
+pub const FUNCTION_TIMEOUT_SECONDS: u32 = 20;
 /// Log retention for function and access logs, days.
 const LOG_RETENTION_DAYS: u32 = 30;
 /// Stage throttling: steady requests per second and burst, per Region.
@@ -87,8 +92,9 @@ pub fn template(
 }
 
 fn parameters(t: &mut Template, app: &App) {
-    t.parameter(
+    t.typed_parameter(
         PARAM_HOSTED_ZONE,
+        "AWS::Route53::HostedZone::Id",
         "The Route 53 hosted zone of the domain",
         None,
     );
@@ -169,7 +175,7 @@ fn function(t: &mut Template, app: &App) {
             "Architectures": ["arm64"],
             "Handler": "bootstrap",
             "MemorySize": 256,
-            "Timeout": 10,
+            "Timeout": FUNCTION_TIMEOUT_SECONDS,
             "Code": { "S3Bucket": reference(PARAM_BUCKET), "S3Key": reference(PARAM_CODE_KEY) },
             "Role": get_att("FunctionRole", "Arn"),
             "LoggingConfig": { "LogGroup": reference("FunctionLogGroup"), "LogFormat": "JSON" },

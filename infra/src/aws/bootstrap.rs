@@ -1,7 +1,7 @@
 //! The bootstrap stack, one per Region: the artifacts bucket the Lambda packages are uploaded
 //! to, and API Gateway's account-level role for writing access logs to CloudWatch Logs.
 
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use super::template::{Template, get_att, reference, sub};
 
@@ -40,7 +40,7 @@ pub fn template() -> Template {
             "Bucket": reference("ArtifactsBucket"),
             "PolicyDocument": { "Version": "2012-10-17", "Statement": [ {
                 "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:DeleteObject"],
+                "Action": "s3:*",
                 "Resource": [ get_att("ArtifactsBucket", "Arn"), sub("${ArtifactsBucket.Arn}/*") ],
                 "Condition": { "Bool": { "aws:SecureTransport": "false" } }
             } ] }
@@ -57,8 +57,12 @@ pub fn template() -> Template {
 
 /// API Gateway writes access logs through one role per account and Region
 /// (`AWS::ApiGateway::Account`); without it, a stage with access logging fails to deploy.
+///
+/// That setting is shared by every API in the account and Region, so both resources are
+/// retained: `infra destroy` must not leave other APIs pointing at a deleted role. A later
+/// deploy sets the same setting again with a new role, which is harmless.
 fn api_gateway_logging_role(t: &mut Template) {
-    t.resource(
+    let role = t.resource(
         "ApiGatewayCloudWatchRole",
         "AWS::IAM::Role",
         json!({
@@ -83,9 +87,17 @@ fn api_gateway_logging_role(t: &mut Template) {
             } ]
         }),
     );
-    t.resource(
+    retain(role);
+    let account = t.resource(
         "ApiGatewayAccount",
         "AWS::ApiGateway::Account",
         json!({ "CloudWatchRoleArn": get_att("ApiGatewayCloudWatchRole", "Arn") }),
     );
+    retain(account);
+}
+
+/// Keeps the resource when its stack is deleted or the resource is replaced.
+fn retain(resource: &mut Map<String, Value>) {
+    resource.insert("DeletionPolicy".into(), "Retain".into());
+    resource.insert("UpdateReplacePolicy".into(), "Retain".into());
 }

@@ -33,7 +33,19 @@ impl Template {
 
     /// Declares a `String` parameter.
     pub fn parameter(&mut self, id: &str, description: &str, default: Option<&str>) {
-        let mut p = json!({ "Type": "String", "Description": description });
+        self.typed_parameter(id, "String", description, default);
+    }
+
+    /// Declares a parameter of an AWS-specific type (such as `AWS::Route53::HostedZone::Id`),
+    /// which CloudFormation checks against the account before it creates anything.
+    pub fn typed_parameter(
+        &mut self,
+        id: &str,
+        kind: &str,
+        description: &str,
+        default: Option<&str>,
+    ) {
+        let mut p = json!({ "Type": kind, "Description": description });
         if let Some(default) = default {
             p["Default"] = default.into();
         }

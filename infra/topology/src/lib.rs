@@ -13,6 +13,7 @@ mod names;
 pub use arn::{ClusterArn, ControlPanelArn, RoutingControlArn, SafetyRuleArn};
 pub use manifest::{Manifest, ManifestError};
 pub use model::{
-    App, AppKind, ArcSettings, Index, LocalSettings, Regions, Table, Topology, TopologyError,
+    App, AppKind, ArcSettings, AwsSettings, Index, LocalSettings, Regions, Table, Topology,
+    TopologyError,
 };
 pub use names::{AppName, DomainName, NameError, Region};
