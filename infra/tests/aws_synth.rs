@@ -61,6 +61,82 @@ fn lint(dir: &Path) {
     );
 }
 
+/// checkov on every template of `dir`: no failing check that is not suppressed, and every
+/// suppression (in the resource's `Metadata.checkov.skip`) says why.
+fn checkov(dir: &Path) {
+    let out = Command::new(testkit::checkov())
+        .args(["--directory"])
+        .arg(dir)
+        .args([
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--compact",
+        ])
+        .args(["--quiet", "--output", "json"])
+        .output()
+        .expect("checkov runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "checkov's report is not JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let failed: Vec<String> = report["results"]["failed_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| format!("{} {} {}", f["check_id"], f["file_path"], f["resource"]))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "checkov failures:\n{}",
+        failed.join("\n")
+    );
+    assert_eq!(
+        report["summary"]["parsing_errors"], 0,
+        "{}",
+        report["summary"]
+    );
+    assert!(
+        out.status.success(),
+        "checkov exited {:?}",
+        out.status.code()
+    );
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".template.json") {
+            continue;
+        }
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (id, resource) in doc["Resources"].as_object().unwrap() {
+            for skip in resource["Metadata"]["checkov"]["skip"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let reason = skip["comment"].as_str().unwrap_or_default();
+                assert!(
+                    reason.len() > 20,
+                    "{}: {id} skips {} without a reason",
+                    path.display(),
+                    skip["id"]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_template_passes_checkov_or_says_why_not() {
+    for topology in [Topology::example(), topology_with_two_more_apps()] {
+        let dir = tempfile::tempdir().unwrap();
+        synth::write(&topology, &StackPrefix::default(), None, dir.path()).unwrap();
+        checkov(dir.path());
+    }
+}
+
 #[test]
 fn every_template_of_the_default_topology_matches_its_snapshot() {
     let plan = plan(&Topology::example());
@@ -126,6 +202,13 @@ fn check_structure(topology: &Topology) {
         let doc = spec.template.to_json();
         iam_is_explicit(&spec.id.name, &doc);
         custom_domains_use_tls_1_2(&spec.id.name, &doc);
+        for (_, stage) in resources_of_type(&doc, "AWS::ApiGateway::Stage") {
+            assert_eq!(
+                stage["Properties"]["TracingEnabled"], true,
+                "{}: X-Ray",
+                spec.id
+            );
+        }
     }
     tables_are_replicated_and_recoverable(topology, &plan);
     functions_are_arm64_and_route_without_the_stage(topology, &plan);
@@ -360,6 +443,9 @@ fn iam_is_explicit(stack: &str, doc: &Value) {
             Value::Array(list) => list.iter().map(|a| a.as_str().unwrap()).collect(),
             other => panic!("{stack}: action {other} is not explicit"),
         };
+        // Only actions that support no resource-level permission may name every resource.
+        let resource_less = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+        let on_every_resource_is_the_only_way = actions.iter().all(|a| resource_less.contains(a));
         for action in actions {
             // Denying every action (as for insecure transport) is the strict side of a wildcard.
             if statement["Effect"] != "Deny" {
@@ -371,10 +457,12 @@ fn iam_is_explicit(stack: &str, doc: &Value) {
             );
         }
         assert!(statement.get("NotAction").is_none(), "{stack}: NotAction");
-        assert_ne!(
-            statement["Resource"], "*",
-            "{stack}: a statement on every resource"
-        );
+        if !on_every_resource_is_the_only_way {
+            assert_ne!(
+                statement["Resource"], "*",
+                "{stack}: a statement on every resource"
+            );
+        }
         assert!(
             !statement["Resource"].is_null(),
             "{stack}: a statement without resources"
@@ -450,6 +538,7 @@ fn functions_are_arm64_and_route_without_the_stage(topology: &Topology, plan: &P
         let f = &functions[0].1["Properties"];
         assert_eq!(f["Runtime"], "provided.al2023");
         assert_eq!(f["Architectures"], serde_json::json!(["arm64"]));
+        assert_eq!(f["TracingConfig"]["Mode"], "Active", "{}: X-Ray", spec.id);
         assert_eq!(
             f["Environment"]["Variables"]["AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH"],
             "true"

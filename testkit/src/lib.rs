@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod checkov;
+pub use checkov::{CHECKOV_VERSION, checkov, try_checkov};
+
 /// The pinned moto release the venv gets.
 pub const MOTO_VERSION: &str = "5.2.1";
 /// The pinned cfn-lint release the venv gets.

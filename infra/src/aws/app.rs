@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use topology::{App, AppKind, Topology};
 
 use super::plan::{RegionRole, StackPrefix};
-use super::template::{Template, get_att, if_, pascal, reference, sub};
+use super::template::{Template, get_att, if_, pascal, reference, skip_checks, sub};
 
 /// The stage name; it prefixes paths on the execute-api URL, never on the custom domain.
 pub const STAGE: &str = "live";
@@ -74,6 +74,21 @@ pub fn template(
         AppKind::Gateway => gateway_routes(&mut t, topology, app),
     };
     stage(&mut t, &methods);
+    // After the deployment's hash: a changed reason is no reason to redeploy the API.
+    let open = match (app.kind, topology.aws.gateway_only) {
+        (AppKind::Gateway, _) => {
+            "the public API, open by design; add an authorizer for the API's own users"
+        }
+        (AppKind::Service, true) => {
+            "reachable only through the api gateway: the function refuses calls without the gateway's secret header (aws.gateway_only)"
+        }
+        (AppKind::Service, false) => "open by the topology's choice (aws.gateway_only = false)",
+    };
+    for id in &methods {
+        if let Some(method) = t.get_resource_mut(id) {
+            skip_checks(method, &[("CKV_AWS_59", open)]);
+        }
+    }
     custom_domain(&mut t, topology, app, role);
     t.output(OUTPUT_API_ID, "The REST API", reference("Api"));
     t.output(
@@ -135,11 +150,7 @@ fn function(t: &mut Template, app: &App) {
     for index in app.table.iter().flat_map(|table| &table.indexes) {
         data_resources.push(sub(&format!("{table_arn}/index/{}", index.name)));
     }
-    t.resource(
-        "FunctionLogGroup",
-        "AWS::Logs::LogGroup",
-        json!({ "RetentionInDays": LOG_RETENTION_DAYS }),
-    );
+    log_group(t, "FunctionLogGroup");
     t.resource(
         "FunctionRole",
         "AWS::IAM::Role",
@@ -161,12 +172,18 @@ fn function(t: &mut Template, app: &App) {
                         "Sid": "OwnTable", "Effect": "Allow",
                         "Action": kit::dynamo::IAM_ACTIONS,
                         "Resource": data_resources
+                    },
+                    {
+                        // X-Ray's write actions support no resource-level permissions.
+                        "Sid": "Tracing", "Effect": "Allow",
+                        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                        "Resource": "*"
                     }
                 ] }
             } ]
         }),
     );
-    t.resource(
+    let function = t.resource(
         "Function",
         "AWS::Lambda::Function",
         json!({
@@ -179,6 +196,8 @@ fn function(t: &mut Template, app: &App) {
             "Code": { "S3Bucket": reference(PARAM_BUCKET), "S3Key": reference(PARAM_CODE_KEY) },
             "Role": get_att("FunctionRole", "Arn"),
             "LoggingConfig": { "LogGroup": reference("FunctionLogGroup"), "LogFormat": "JSON" },
+            // One request followed from the gateway's stage into the function that served it.
+            "TracingConfig": { "Mode": "Active" },
             "Environment": { "Variables": {
                 "STORE": "dynamodb",
                 "TABLE_NAME": reference(PARAM_TABLE),
@@ -189,6 +208,27 @@ fn function(t: &mut Template, app: &App) {
                 "RUST_LOG": "info"
             } }
         }),
+    );
+    skip_checks(
+        function,
+        &[
+            (
+                "CKV_AWS_115",
+                "no reserved concurrency: the stage's throttling bounds the load, and a cap would limit the surviving Region after a failover",
+            ),
+            (
+                "CKV_AWS_116",
+                "invoked synchronously by API Gateway; a dead-letter queue only applies to asynchronous invocations",
+            ),
+            (
+                "CKV_AWS_117",
+                "reaches only DynamoDB and CloudWatch over their IAM-authenticated public endpoints; a VPC would need NAT or endpoints in each Region",
+            ),
+            (
+                "CKV_AWS_173",
+                "environment variables are encrypted at rest with Lambda's AWS managed key; none is a credential",
+            ),
+        ],
     );
     t.resource(
         "FunctionInvokePermission",
@@ -369,6 +409,22 @@ fn method<'t>(
     t.resource(id, "AWS::ApiGateway::Method", properties)
 }
 
+/// A log group kept [`LOG_RETENTION_DAYS`].
+fn log_group(t: &mut Template, id: &str) {
+    let group = t.resource(
+        id,
+        "AWS::Logs::LogGroup",
+        json!({ "RetentionInDays": LOG_RETENTION_DAYS }),
+    );
+    skip_checks(
+        group,
+        &[(
+            "CKV_AWS_158",
+            "request metadata only, no payloads; encrypted at rest by CloudWatch Logs; add a customer-managed KMS key where policy requires one",
+        )],
+    );
+}
+
 /// The deployment (named by a hash of the methods, so a changed API is redeployed), the
 /// stage with throttling and JSON access logs, and their log group.
 fn stage(t: &mut Template, methods: &[String]) {
@@ -384,11 +440,7 @@ fn stage(t: &mut Template, methods: &[String]) {
         json!({ "RestApiId": reference("Api"), "Description": "Deployed by infra" }),
     );
     resource.insert("DependsOn".into(), json!(methods));
-    t.resource(
-        "AccessLogGroup",
-        "AWS::Logs::LogGroup",
-        json!({ "RetentionInDays": LOG_RETENTION_DAYS }),
-    );
+    log_group(t, "AccessLogGroup");
     let format = json!({
         "requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
         "requestTime": "$context.requestTime", "httpMethod": "$context.httpMethod",
@@ -396,13 +448,14 @@ fn stage(t: &mut Template, methods: &[String]) {
         "status": "$context.status", "responseLength": "$context.responseLength",
         "integrationLatency": "$context.integrationLatency"
     });
-    t.resource(
+    let stage = t.resource(
         "Stage",
         "AWS::ApiGateway::Stage",
         json!({
             "RestApiId": reference("Api"),
             "DeploymentId": reference(&deployment),
             "StageName": STAGE,
+            "TracingEnabled": true,
             "AccessLogSetting": {
                 "DestinationArn": get_att("AccessLogGroup", "Arn"),
                 "Format": format.to_string()
@@ -412,6 +465,13 @@ fn stage(t: &mut Template, methods: &[String]) {
                 "ThrottlingRateLimit": THROTTLE_RATE, "ThrottlingBurstLimit": THROTTLE_BURST
             } ]
         }),
+    );
+    skip_checks(
+        stage,
+        &[(
+            "CKV_AWS_120",
+            "no response cache: answers are per request and must reflect the latest write, also right after a failover",
+        )],
     );
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::template::{Template, get_att, reference, sub};
+use super::template::{Template, get_att, reference, skip_checks, sub};
 
 /// Output: the artifacts bucket's name.
 pub const OUTPUT_ARTIFACTS_BUCKET: &str = "ArtifactsBucketName";
@@ -13,7 +13,7 @@ pub fn template() -> Template {
     let mut t = Template::new(
         "Bootstrap: the artifacts bucket for Lambda packages and API Gateway's CloudWatch Logs role",
     );
-    t.resource(
+    let bucket = t.resource(
         "ArtifactsBucket",
         "AWS::S3::Bucket",
         json!({
@@ -32,6 +32,13 @@ pub fn template() -> Template {
                 "NoncurrentVersionExpiration": { "NoncurrentDays": 30 }
             } ] }
         }),
+    );
+    skip_checks(
+        bucket,
+        &[(
+            "CKV_AWS_18",
+            "holds only the Lambda packages the deploy writes; CloudTrail records who changes them",
+        )],
     );
     t.resource(
         "ArtifactsBucketPolicy",
