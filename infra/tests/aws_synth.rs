@@ -752,3 +752,74 @@ fn a_region_scoped_synth_writes_only_that_regions_stacks_and_reads_nothing_from_
     .unwrap_err();
     assert!(err.contains("--region eu-west-1"), "{err}");
 }
+
+/// With `aws.gateway_only` (the default) the gateway's integrations send the secret that every
+/// service's function expects, both resolved in their own Region from the secret the primary's
+/// bootstrap stack creates and replicates; without it, none of that exists.
+#[test]
+fn services_accept_only_the_gateways_calls_unless_the_topology_opts_out() {
+    let reference = "{{resolve:secretsmanager:multi-region-api-gateway-secret:SecretString}}";
+    let header = "integration.request.header.x-gateway-secret";
+    let check = |topology: &Topology, on: bool| {
+        let plan = plan(topology);
+        for spec in plan.stacks() {
+            let doc = spec.template.to_json();
+            match &spec.kind {
+                StackKind::Bootstrap => {
+                    let secret = &doc["Resources"]["GatewaySecret"];
+                    if on && spec.id.region == topology.regions.primary {
+                        assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
+                        let p = &secret["Properties"];
+                        assert_eq!(p["Name"], "multi-region-api-gateway-secret");
+                        assert_eq!(
+                            p["ReplicaRegions"][0]["Region"],
+                            topology.regions.secondary.as_str()
+                        );
+                    } else {
+                        assert!(secret.is_null(), "{}", spec.id);
+                    }
+                }
+                StackKind::App(name, _) if topology.app(name).unwrap().kind == AppKind::Gateway => {
+                    let stage = &doc["Resources"]["Stage"]["Properties"];
+                    let proxies: Vec<_> = resources_of_type(&doc, "AWS::ApiGateway::Method")
+                        .into_iter()
+                        .filter(|(_, m)| m["Properties"]["Integration"]["Type"] == "HTTP_PROXY")
+                        .collect();
+                    assert!(!proxies.is_empty());
+                    for (id, m) in proxies {
+                        let sent = &m["Properties"]["Integration"]["RequestParameters"][header];
+                        if on {
+                            assert_eq!(sent, "stageVariables.gatewaySecret", "{}: {id}", spec.id);
+                        } else {
+                            assert!(sent.is_null(), "{}: {id}", spec.id);
+                        }
+                    }
+                    if on {
+                        assert_eq!(stage["Variables"]["gatewaySecret"], reference);
+                    } else {
+                        assert!(stage.get("Variables").is_none());
+                    }
+                }
+                StackKind::App(..) => {
+                    let f = &doc["Resources"]["Function"]["Properties"]["Environment"]["Variables"];
+                    if on {
+                        assert_eq!(f["GATEWAY_SECRET"], reference, "{}", spec.id);
+                    } else {
+                        assert!(f.get("GATEWAY_SECRET").is_none(), "{}", spec.id);
+                    }
+                }
+                _ => {}
+            }
+        }
+    };
+    check(&Topology::example(), true);
+    let open = Topology::parse(
+        &include_str!("../../topology.toml")
+            .replace("[local]\n", "[aws]\ngateway_only = false\n\n[local]\n"),
+    )
+    .unwrap();
+    check(&open, false);
+    let dir = tempfile::tempdir().unwrap();
+    synth::write(&open, &StackPrefix::default(), None, dir.path()).unwrap();
+    lint(dir.path());
+}

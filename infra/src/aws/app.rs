@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use topology::{App, AppKind, Topology};
 
+use super::bootstrap;
 use super::plan::{RegionRole, StackPrefix};
 use super::template::{Template, get_att, if_, pascal, reference, skip_checks, sub};
 
@@ -68,12 +69,18 @@ pub fn template(
     );
     let methods = match app.kind {
         AppKind::Service => {
-            function(&mut t, app);
+            function(&mut t, topology, prefix, app);
             lambda_proxy(&mut t)
         }
         AppKind::Gateway => gateway_routes(&mut t, topology, app),
     };
     stage(&mut t, &methods);
+    if app.kind == AppKind::Gateway && topology.aws.gateway_only {
+        let stage = t.get_resource_mut("Stage").expect("the stage exists");
+        stage["Properties"]["Variables"] = json!({
+            GATEWAY_SECRET_VARIABLE: bootstrap::gateway_secret_reference(prefix)
+        });
+    }
     // After the deployment's hash: a changed reason is no reason to redeploy the API.
     let open = match (app.kind, topology.aws.gateway_only) {
         (AppKind::Gateway, _) => {
@@ -143,10 +150,24 @@ fn parameters(t: &mut Template, app: &App) {
 }
 
 /// The function, its log group and its least-privilege role: its own table and its GSIs only.
-fn function(t: &mut Template, app: &App) {
+/// With `aws.gateway_only` it gets the gateway secret to expect.
+fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &App) {
     let table_arn =
         "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}";
     let mut data_resources = vec![sub(table_arn)];
+    let mut environment = json!({
+        "STORE": "dynamodb",
+        "TABLE_NAME": reference(PARAM_TABLE),
+        // lambda_http re-adds the stage to REST event paths unless told not to; without
+        // the stage, `/orders/1` routes the same on the execute-api URL and on the
+        // custom domain (whose base path mapping adds no prefix).
+        "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
+        "RUST_LOG": "info"
+    });
+    if topology.aws.gateway_only {
+        environment[kit::gateway_only::GATEWAY_SECRET_ENV] =
+            bootstrap::gateway_secret_reference(prefix).into();
+    }
     for index in app.table.iter().flat_map(|table| &table.indexes) {
         data_resources.push(sub(&format!("{table_arn}/index/{}", index.name)));
     }
@@ -198,15 +219,7 @@ fn function(t: &mut Template, app: &App) {
             "LoggingConfig": { "LogGroup": reference("FunctionLogGroup"), "LogFormat": "JSON" },
             // One request followed from the gateway's stage into the function that served it.
             "TracingConfig": { "Mode": "Active" },
-            "Environment": { "Variables": {
-                "STORE": "dynamodb",
-                "TABLE_NAME": reference(PARAM_TABLE),
-                // lambda_http re-adds the stage to REST event paths unless told not to; without
-                // the stage, `/orders/1` routes the same on the execute-api URL and on the
-                // custom domain (whose base path mapping adds no prefix).
-                "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
-                "RUST_LOG": "info"
-            } }
+            "Environment": { "Variables": environment }
         }),
     );
     skip_checks(
@@ -308,7 +321,7 @@ fn gateway_routes(t: &mut Template, topology: &Topology, app: &App) -> Vec<Strin
             &format!("{id}Method"),
             parent.clone(),
             "ANY",
-            http_proxy(&base, false),
+            http_proxy(&base, false, topology.aws.gateway_only),
             None,
         );
         let proxy = format!("{id}ProxyResource");
@@ -322,7 +335,11 @@ fn gateway_routes(t: &mut Template, topology: &Topology, app: &App) -> Vec<Strin
             &format!("{id}ProxyMethod"),
             reference(&proxy),
             "ANY",
-            http_proxy(&format!("{base}/{{proxy}}"), true),
+            http_proxy(
+                &format!("{base}/{{proxy}}"),
+                true,
+                topology.aws.gateway_only,
+            ),
             Some(json!({ "method.request.path.proxy": true })),
         );
         methods.push(format!("{id}Method"));
@@ -352,16 +369,36 @@ fn resource_chain(t: &mut Template, created: &mut Map<String, Value>, path: &str
     parent
 }
 
-fn http_proxy(uri: &str, with_proxy_path: bool) -> Value {
+/// The stage variable that holds the gateway secret on the gateway's stage.
+const GATEWAY_SECRET_VARIABLE: &str = "gatewaySecret";
+
+/// An HTTP proxy integration to `uri`; with `gateway_only` it adds the gateway secret (from
+/// the stage variable, replacing any value a client sent) as the header services expect.
+fn http_proxy(uri: &str, with_proxy_path: bool, gateway_only: bool) -> Value {
     let mut integration = json!({
         "Type": "HTTP_PROXY",
         "IntegrationHttpMethod": "ANY",
         "Uri": uri,
         "TimeoutInMillis": 29000,
     });
+    let mut parameters = serde_json::Map::new();
     if with_proxy_path {
-        integration["RequestParameters"] =
-            json!({ "integration.request.path.proxy": "method.request.path.proxy" });
+        parameters.insert(
+            "integration.request.path.proxy".into(),
+            "method.request.path.proxy".into(),
+        );
+    }
+    if gateway_only {
+        parameters.insert(
+            format!(
+                "integration.request.header.{}",
+                kit::gateway_only::X_GATEWAY_SECRET
+            ),
+            format!("stageVariables.{GATEWAY_SECRET_VARIABLE}").into(),
+        );
+    }
+    if !parameters.is_empty() {
+        integration["RequestParameters"] = Value::Object(parameters);
     }
     integration
 }

@@ -228,7 +228,7 @@ impl Plan {
             .map(|region| StackSpec {
                 id: names.bootstrap(region),
                 kind: StackKind::Bootstrap,
-                template: bootstrap::template(),
+                template: bootstrap::template(topology, prefix, region),
                 parameters: vec![],
             })
             .collect();

@@ -69,25 +69,25 @@ pub fn service_router(
         info,
         health,
     });
-    Router::new()
+    let router = Router::new()
         .route("/", get(root))
         .route("/health", get(health_handler))
         .route("/openapi.json", get(openapi))
         .route("/docs", get(docs))
         .with_state(common)
         .merge(routes)
-        .fallback(not_found)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetResponseHeaderLayer::overriding(X_REGION, region))
-                .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeUuidV7))
-                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-                .layer(TraceLayer::new_for_http().make_span_with(span_for))
-                .layer(CatchPanicLayer::custom(panic_response))
-                .layer(middleware::from_fn(reject_large_bodies))
-                .layer(middleware::map_response(method_not_allowed))
-                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
-        )
+        .fallback(not_found);
+    crate::gateway_only::guard(router, crate::gateway_only::GatewaySecret::from_env()).layer(
+        ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(X_REGION, region))
+            .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeUuidV7))
+            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+            .layer(TraceLayer::new_for_http().make_span_with(span_for))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(middleware::from_fn(reject_large_bodies))
+            .layer(middleware::map_response(method_not_allowed))
+            .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+    )
 }
 
 fn openapi_json(mut spec: utoipa::openapi::OpenApi, info: &ServiceInfo) -> String {

@@ -43,6 +43,7 @@
 
 pub mod dynamo;
 pub mod extract;
+pub mod gateway_only;
 pub mod http;
 pub mod memory;
 pub mod problem;
