@@ -95,8 +95,7 @@ fn without_credentials_deploy_and_destroy_say_how_to_log_in_before_any_call() {
 fn workspace(edit: impl Fn(String) -> String) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let text = edit(
-        include_str!("../../topology.toml")
-            .replace("hosted_zone_id = \"\"", "hosted_zone_id = \"Z0TEST\""),
+        testkit::FIXTURE_TOPOLOGY.replace("hosted_zone_id = \"\"", "hosted_zone_id = \"Z0TEST\""),
     );
     let config = dir.path().join("topology.toml");
     std::fs::write(&config, &text).unwrap();
@@ -220,4 +219,77 @@ fn deploy_gives_no_cost_warning_when_reusing_a_cluster() {
     );
     // It got as far as asking ARC for the given cluster's endpoints (moto has no ARC).
     assert!(stderr.contains(arn), "{stderr}");
+}
+
+#[test]
+fn synth_for_one_region_writes_only_its_stacks_and_refuses_a_region_outside_the_topology() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = root().join("topology.toml");
+    let out_dir = dir.path().join("cfn");
+    let args = |region: &str| {
+        vec![
+            "synth".to_owned(),
+            "--config".into(),
+            config.to_str().unwrap().into(),
+            "--out".into(),
+            out_dir.to_str().unwrap().into(),
+            "--region".into(),
+            region.into(),
+        ]
+    };
+    let args_west = args("us-west-2");
+    let out = infra(&args_west.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{out:?}");
+    let plan = std::fs::read_to_string(out_dir.join("plan.json")).unwrap();
+    assert!(!plan.contains("us-east-1"), "{plan}");
+    for entry in std::fs::read_dir(&out_dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            name == "plan.json" || name.ends_with(".us-west-2.template.json"),
+            "{name}"
+        );
+    }
+    let args_elsewhere = args("eu-west-1");
+    let out = infra(
+        &args_elsewhere
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--region eu-west-1"), "{stderr}");
+}
+
+#[test]
+fn a_region_scoped_deploy_before_any_full_deploy_is_refused_before_any_change() {
+    let moto = aws_support::start_moto();
+    let (dir, config, lambda_dir) = workspace(|t| t);
+    let manifest = dir.path().join("deployment.json");
+    let out = infra(&[
+        "deploy",
+        "--config",
+        config.to_str().unwrap(),
+        "--endpoint-url",
+        &moto.endpoint,
+        "--lambda-dir",
+        lambda_dir.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--yes",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("does not exist yet") && stderr.contains("without --region"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("create:"),
+        "no change set was made: {stdout}"
+    );
+    assert!(!manifest.exists());
 }

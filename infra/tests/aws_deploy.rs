@@ -18,8 +18,8 @@ use infra::aws::cfn::{DeployError, Orchestrator, Outputs, StackOutcome, Timing};
 use infra::aws::confirm::Confirm;
 use infra::aws::deploy::{self, destroy_plan, upload_packages};
 use infra::aws::plan::{
-    DeployInputs, PhaseKind, Plan, RegionRole, StackId, StackKind, StackNames, StackPrefix,
-    StackSpec,
+    DeployInputs, ParamValue, PhaseKind, Plan, RegionRole, StackId, StackKind, StackNames,
+    StackPrefix, StackSpec,
 };
 use infra::aws::template::{Template, get_att, pascal, reference, sub};
 use infra::aws::{app, arc, bootstrap, data, manifest, package};
@@ -125,7 +125,7 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                     &id,
                     "AWS::DynamoDB::Table",
                     json!({
-                        "TableName": a.table().name,
+                        "TableName": data::table_name(&StackPrefix::default(), a.table()),
                         "BillingMode": "PAY_PER_REQUEST",
                         "AttributeDefinitions": [ { "AttributeName": "pk", "AttributeType": "S" } ],
                         "KeySchema": [ { "AttributeName": "pk", "KeyType": "HASH" } ],
@@ -158,7 +158,7 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
     t
 }
 
-/// One zip per service, named by content hash, as `cargo xtask build-lambdas` writes them.
+/// One zip per service, named by content hash, as build-lambdas.sh writes them.
 fn packages(dir: &Path, topology: &Topology) -> Vec<package::LambdaPackage> {
     for a in topology.services() {
         let bytes = format!("PK fake zip of {}", a.name()).into_bytes();
@@ -212,7 +212,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
     let dir = tempfile::tempdir().unwrap();
     let pkgs = packages(dir.path(), &topology);
     let inputs = DeployInputs {
-        hosted_zone_id: "Z0TEST".into(),
+        hosted_zone_id: Some("Z0TEST".into()),
         code_keys: package::code_keys(&pkgs),
     };
     let plan = rehearsal_plan(&topology, &inputs);
@@ -265,7 +265,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
             &stack["WiredBucket"], bucket,
             "this Region's artifacts bucket"
         );
-        assert_eq!(stack["WiredTable"], "orders");
+        assert_eq!(stack["WiredTable"], "multi-region-api-orders");
         assert_eq!(stack["WiredHostedZone"], "Z0TEST");
         assert_eq!(stack["WiredCodeKey"], inputs.code_keys[orders.name()]);
         assert_eq!(
@@ -377,7 +377,7 @@ async fn a_failing_stack_is_reported_with_its_resource_and_reason_and_stops_the_
     let dir = tempfile::tempdir().unwrap();
     let pkgs = packages(dir.path(), &topology);
     let inputs = DeployInputs {
-        hosted_zone_id: "Z0TEST".into(),
+        hosted_zone_id: Some("Z0TEST".into()),
         code_keys: package::code_keys(&pkgs),
     };
     let mut plan = rehearsal_plan(&topology, &inputs);
@@ -512,6 +512,7 @@ fn deploy_refuses_to_start_without_lambda_packages() {
     );
     let options = deploy::DeployOptions {
         prefix: StackPrefix::default(),
+        region: None,
         lambda_dir: dir.path().to_path_buf(),
         manifest_path: dir.path().join("deployment.json"),
         confirm: Confirm::new(true),
@@ -526,4 +527,188 @@ fn deploy_refuses_to_start_without_lambda_packages() {
         .unwrap_err();
     assert!(err.to_string().contains("just build-lambdas"), "{err}");
     assert!(!dir.path().join("deployment.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_scoped_deploy_touches_only_its_region_and_keeps_the_other_regions_values() {
+    let moto = start_moto();
+    let sdk = sdk(&moto).await;
+    let topology = gateway_and_orders();
+    let dir = tempfile::tempdir().unwrap();
+    let pkgs = packages(dir.path(), &topology);
+    let inputs = DeployInputs {
+        hosted_zone_id: Some("Z0TEST".into()),
+        code_keys: package::code_keys(&pkgs),
+    };
+    let names = StackNames::new(&topology, &StackPrefix::default());
+    let (east, west) = (&topology.regions.primary, &topology.regions.secondary);
+    let orders = topology.app(&"orders".parse().unwrap()).unwrap();
+    // During the outage the hosted zone is not looked up (Route 53's API is not this Region's).
+    let outage_inputs = DeployInputs {
+        hosted_zone_id: None,
+        ..inputs.clone()
+    };
+    let scoped = |region| {
+        rehearsal_plan(&topology, &outage_inputs)
+            .for_region(&topology, region)
+            .unwrap()
+    };
+
+    // Before any full deploy, a scoped deploy has no previous values to keep: refused up
+    // front, naming the stack and the parameter, and nothing is created.
+    let plan = scoped(east);
+    let orchestrator = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast());
+    let err = orchestrator
+        .check_previous_values(plan.stacks())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DeployError::NoPreviousValue { stack, .. } if stack.region == *east),
+        "{err}"
+    );
+    assert!(err.to_string().contains("without --region"), "{err}");
+    for spec in plan.stacks() {
+        assert!(orchestrator.describe(&spec.id).await.unwrap().is_none());
+    }
+
+    // A full deploy first, as in normal times.
+    let full = rehearsal_plan(&topology, &inputs);
+    let everywhere = deploy::orchestrator(&sdk, &full, Confirm::new(true), fast());
+    let mut outputs = Outputs::new();
+    for phase in &full.phases {
+        everywhere.deploy_phase(phase, &mut outputs).await.unwrap();
+        if phase.kind == PhaseKind::Bootstrap {
+            upload_packages(&sdk, &full, &outputs, &pkgs).await.unwrap();
+        }
+    }
+
+    // A hotfix of orders, deployed to each Region alone in turn.
+    let fixed = dir.path().join("fixed");
+    std::fs::create_dir(&fixed).unwrap();
+    let bytes = b"PK the hotfix".to_vec();
+    std::fs::write(
+        fixed.join(format!("orders-{}.zip", package::content_hash(&bytes))),
+        bytes,
+    )
+    .unwrap();
+    let hotfix = package::find_packages(&fixed, &topology).unwrap();
+    let outage_inputs = DeployInputs {
+        code_keys: package::code_keys(&hotfix),
+        ..outage_inputs
+    };
+    let new_key = &outage_inputs.code_keys[orders.name()];
+    assert_ne!(new_key, &inputs.code_keys[orders.name()]);
+    for (region, other) in [(west, east), (east, west)] {
+        let plan = rehearsal_plan(&topology, &outage_inputs)
+            .for_region(&topology, region)
+            .unwrap();
+        for spec in plan.stacks() {
+            assert_eq!(spec.id.region, *region, "{} is in another Region", spec.id);
+            for (key, value) in &spec.parameters {
+                assert!(
+                    !matches!(value, ParamValue::Output { stack, .. } if stack.region == *other),
+                    "{} takes {key} from {other}",
+                    spec.id
+                );
+            }
+        }
+        // Its orchestrator has a client for this Region only: a call elsewhere would fail.
+        assert_eq!(deploy::regions(&plan), std::slice::from_ref(region));
+        let orchestrator = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast());
+        orchestrator
+            .check_previous_values(plan.stacks())
+            .await
+            .unwrap();
+        let mut scoped_outputs = Outputs::new();
+        for phase in &plan.phases {
+            orchestrator
+                .deploy_phase(phase, &mut scoped_outputs)
+                .await
+                .unwrap();
+            if phase.kind == PhaseKind::Bootstrap {
+                upload_packages(&sdk, &plan, &scoped_outputs, &hotfix)
+                    .await
+                    .unwrap();
+            }
+        }
+        let stack = &scoped_outputs[&names.app(orders.name(), region)];
+        assert_eq!(&stack["WiredCodeKey"], new_key, "the hotfix is deployed");
+        assert_eq!(stack["WiredHostedZone"], "Z0TEST", "the zone is kept");
+        assert_eq!(stack["WiredTable"], "multi-region-api-orders");
+        // The health check came from the ARC stack (in us-west-2): kept, not re-read.
+        assert_eq!(
+            stack[app::OUTPUT_REGIONAL_URL],
+            outputs[&names.app(orders.name(), region)][app::OUTPUT_REGIONAL_URL]
+        );
+        // The other Region's stack is untouched.
+        let untouched = everywhere
+            .outputs_of(&names.app(orders.name(), other))
+            .await
+            .unwrap();
+        if region == west {
+            assert_eq!(untouched["WiredCodeKey"], inputs.code_keys[orders.name()]);
+        }
+        let s3 = deploy::s3(&sdk, region);
+        let bucket = &outputs[&names.bootstrap(region)][bootstrap::OUTPUT_ARTIFACTS_BUCKET];
+        s3.head_object()
+            .bucket(bucket)
+            .key(new_key)
+            .send()
+            .await
+            .expect("the hotfix is in this Region's bucket");
+    }
+}
+
+#[test]
+fn a_region_scoped_deploy_updates_only_that_regions_urls_in_the_last_manifest() {
+    let topology = gateway_and_orders();
+    let names = StackNames::new(&topology, &StackPrefix::default());
+    let (east, west) = (&topology.regions.primary, &topology.regions.secondary);
+    let mut outputs = Outputs::new();
+    let arc_outputs = outputs.entry(names.arc()).or_default();
+    arc_outputs.insert(
+        arc::OUTPUT_CLUSTER_ARN.into(),
+        format!("{ACCOUNT_ARN}:cluster/c-1"),
+    );
+    for a in &topology.apps {
+        let panel = format!("{ACCOUNT_ARN}:controlpanel/p-{}", a.name());
+        arc_outputs.insert(arc::output_control_panel(a), panel.clone());
+        arc_outputs.insert(
+            arc::output_safety_rule(a),
+            format!("{panel}/safetyrule/s-1"),
+        );
+        for role in RegionRole::BOTH {
+            arc_outputs.insert(
+                arc::output_routing_control(a, role),
+                format!("{panel}/routingcontrol/rc-{}", role.pascal()),
+            );
+        }
+    }
+    for a in &topology.apps {
+        for region in [east, west] {
+            outputs
+                .entry(names.app(a.name(), region))
+                .or_default()
+                .insert(
+                    app::OUTPUT_REGIONAL_URL.into(),
+                    format!("https://old-{}-{region}", a.name()),
+                );
+        }
+    }
+    let mut manifest = manifest::build(&topology, &names, &outputs, vec![]).unwrap();
+    let mut scoped = Outputs::new();
+    scoped
+        .entry(names.app(&"orders".parse().unwrap(), west))
+        .or_default()
+        .insert(app::OUTPUT_REGIONAL_URL.into(), "https://new-orders".into());
+    manifest::update_regional_urls(&mut manifest, &names, &scoped, west);
+    let orders = manifest.app(&"orders".parse().unwrap()).unwrap();
+    assert_eq!(orders.regional_url(west).unwrap(), "https://new-orders");
+    assert_eq!(
+        orders.regional_url(east).unwrap(),
+        "https://old-orders-us-east-1"
+    );
+    let api = manifest.app(&"api".parse().unwrap()).unwrap();
+    assert_eq!(api.regional_url(west).unwrap(), "https://old-api-us-west-2");
+    assert_eq!(orders.regional_urls[0].region, *east, "primary first");
 }

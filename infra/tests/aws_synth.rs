@@ -33,6 +33,9 @@ name = "shipping"
     Topology::parse(&text).expect("the extended topology is valid")
 }
 
+/// The DynamoDB client's whole-operation timeout in `kit::dynamo`, retries included.
+const DYNAMODB_OPERATION_TIMEOUT_SECONDS: u64 = 12;
+
 fn plan(topology: &Topology) -> Plan {
     synth::plan(topology, &StackPrefix::default())
 }
@@ -58,6 +61,85 @@ fn lint(dir: &Path) {
     );
 }
 
+/// checkov on every template of `dir`: no failing check that is not suppressed, and every
+/// suppression (in the resource's `Metadata.checkov.skip`) says why.
+fn checkov(dir: &Path) {
+    let out = Command::new(testkit::checkov())
+        .args(["--directory"])
+        .arg(dir)
+        .args([
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--compact",
+        ])
+        .args(["--quiet", "--output", "json"])
+        .output()
+        .expect("checkov runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "checkov's report is not JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let failed: Vec<String> = report["results"]["failed_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| format!("{} {} {}", f["check_id"], f["file_path"], f["resource"]))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "checkov failures:\n{}",
+        failed.join("\n")
+    );
+    assert_eq!(
+        report["summary"]["parsing_errors"], 0,
+        "{}",
+        report["summary"]
+    );
+    assert!(
+        out.status.success(),
+        "checkov exited {:?}",
+        out.status.code()
+    );
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.to_string_lossy().ends_with(".template.json") {
+            continue;
+        }
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (id, resource) in doc["Resources"].as_object().unwrap() {
+            for skip in resource["Metadata"]["checkov"]["skip"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let reason = skip["comment"].as_str().unwrap_or_default();
+                assert!(
+                    reason.len() > 20,
+                    "{}: {id} skips {} without a reason",
+                    path.display(),
+                    skip["id"]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_template_passes_checkov_or_says_why_not() {
+    for topology in [
+        Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
+        topology_with_two_more_apps(),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        synth::write(&topology, &StackPrefix::default(), None, dir.path()).unwrap();
+        checkov(dir.path());
+    }
+}
+
 #[test]
 fn every_template_of_the_default_topology_matches_its_snapshot() {
     let plan = plan(&Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap());
@@ -78,6 +160,7 @@ fn the_default_topology_is_lint_clean() {
     let written = synth::write(
         &Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
         &StackPrefix::default(),
+        None,
         dir.path(),
     )
     .unwrap();
@@ -89,7 +172,7 @@ fn the_default_topology_is_lint_clean() {
 fn a_topology_with_two_more_apps_is_lint_clean_and_complete() {
     let topology = topology_with_two_more_apps();
     let dir = tempfile::tempdir().unwrap();
-    let written = synth::write(&topology, &StackPrefix::default(), dir.path()).unwrap();
+    let written = synth::write(&topology, &StackPrefix::default(), None, dir.path()).unwrap();
     assert_eq!(written.len(), 2 + 1 + 1 + 6 * 2 + 1);
     lint(dir.path());
     check_structure(&topology);
@@ -122,6 +205,13 @@ fn check_structure(topology: &Topology) {
         let doc = spec.template.to_json();
         iam_is_explicit(&spec.id.name, &doc);
         custom_domains_use_tls_1_2(&spec.id.name, &doc);
+        for (_, stage) in resources_of_type(&doc, "AWS::ApiGateway::Stage") {
+            assert_eq!(
+                stage["Properties"]["TracingEnabled"], true,
+                "{}: X-Ray",
+                spec.id
+            );
+        }
     }
     tables_are_replicated_and_recoverable(topology, &plan);
     functions_are_arm64_and_route_without_the_stage(topology, &plan);
@@ -356,18 +446,26 @@ fn iam_is_explicit(stack: &str, doc: &Value) {
             Value::Array(list) => list.iter().map(|a| a.as_str().unwrap()).collect(),
             other => panic!("{stack}: action {other} is not explicit"),
         };
+        // Only actions that support no resource-level permission may name every resource.
+        let resource_less = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+        let on_every_resource_is_the_only_way = actions.iter().all(|a| resource_less.contains(a));
         for action in actions {
-            assert!(!action.contains('*'), "{stack}: wildcard action {action}");
+            // Denying every action (as for insecure transport) is the strict side of a wildcard.
+            if statement["Effect"] != "Deny" {
+                assert!(!action.contains('*'), "{stack}: wildcard action {action}");
+            }
             assert!(
                 action.contains(':'),
                 "{stack}: action {action} names no service"
             );
         }
         assert!(statement.get("NotAction").is_none(), "{stack}: NotAction");
-        assert_ne!(
-            statement["Resource"], "*",
-            "{stack}: a statement on every resource"
-        );
+        if !on_every_resource_is_the_only_way {
+            assert_ne!(
+                statement["Resource"], "*",
+                "{stack}: a statement on every resource"
+            );
+        }
         assert!(
             !statement["Resource"].is_null(),
             "{stack}: a statement without resources"
@@ -443,6 +541,7 @@ fn functions_are_arm64_and_route_without_the_stage(topology: &Topology, plan: &P
         let f = &functions[0].1["Properties"];
         assert_eq!(f["Runtime"], "provided.al2023");
         assert_eq!(f["Architectures"], serde_json::json!(["arm64"]));
+        assert_eq!(f["TracingConfig"]["Mode"], "Active", "{}: X-Ray", spec.id);
         assert_eq!(
             f["Environment"]["Variables"]["AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH"],
             "true"
@@ -452,18 +551,23 @@ fn functions_are_arm64_and_route_without_the_stage(topology: &Topology, plan: &P
             .iter()
             .find(|(k, _)| k == app::PARAM_TABLE)
             .unwrap();
-        match &table_param.1 {
-            ParamValue::Output { key, .. } => {
-                assert_eq!(
-                    key,
-                    &format!("{}TableName", infra::aws::template::pascal(name.as_str()))
-                )
-            }
-            other => panic!(
-                "{}: table not wired from the data stack: {other:?}",
-                spec.id
-            ),
-        }
+        // A deterministic name, the one the data stack gives the table: no Region's app
+        // stack waits for the data stack's Region.
+        let data = find(plan, |k| *k == StackKind::Data);
+        let table_id = format!("{}Table", infra::aws::template::pascal(name.as_str()));
+        let created = &data["Resources"][&table_id]["Properties"]["TableName"];
+        assert_eq!(
+            table_param.1,
+            ParamValue::Literal(created.as_str().unwrap().to_owned()),
+            "{}",
+            spec.id
+        );
+        assert!(
+            f["Timeout"].as_u64().unwrap() > DYNAMODB_OPERATION_TIMEOUT_SECONDS,
+            "{}: the function times out before the DynamoDB client gives up, so callers get \
+             API Gateway's 502 instead of the service's 503",
+            spec.id
+        );
         let role = resources_of_type(&doc, "AWS::IAM::Role")[0].1;
         let statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
             .as_array()
@@ -479,4 +583,248 @@ fn functions_are_arm64_and_route_without_the_stage(topology: &Topology, plan: &P
             assert!(arn.contains(":table/${TableName}"), "{arn}");
         }
     }
+}
+
+fn with_prefix(prefix: &str) -> StackPrefix {
+    prefix.parse().unwrap()
+}
+
+#[test]
+fn table_names_carry_the_stack_prefix_in_the_data_stack_and_the_app_stacks() {
+    let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
+    let plan = synth::plan(&topology, &with_prefix("shop-staging"));
+    let data = find(&plan, |k| *k == StackKind::Data);
+    let names: BTreeSet<&str> = resources_of_type(&data, "AWS::DynamoDB::GlobalTable")
+        .iter()
+        .map(|(_, t)| t["Properties"]["TableName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "shop-staging-orders",
+            "shop-staging-payments",
+            "shop-staging-users"
+        ])
+    );
+    for spec in plan.stacks() {
+        for (key, value) in &spec.parameters {
+            if key == app::PARAM_TABLE {
+                let ParamValue::Literal(name) = value else {
+                    panic!("{}: {value:?}", spec.id)
+                };
+                assert!(names.contains(name.as_str()), "{}: {name}", spec.id);
+            }
+        }
+    }
+}
+
+#[test]
+fn arc_names_over_64_characters_are_refused_at_synth_naming_the_resource() {
+    let app = "a".repeat(32);
+    let text = testkit::FIXTURE_TOPOLOGY.to_owned()
+        + &format!(
+            "\n[[apps]]\nname = \"{app}\"\nkind = \"service\"\n[apps.table]\nname = \"t\"\n"
+        );
+    let topology = Topology::parse(&text).unwrap();
+    let prefix = with_prefix(&"p".repeat(40));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cfn");
+    let err = synth::write(&topology, &prefix, None, &out)
+        .unwrap_err()
+        .to_string();
+    let names_one = [
+        "control panel of `",
+        "routing control of `",
+        "safety rule of `",
+    ]
+    .iter()
+    .any(|what| err.contains(what));
+    assert!(names_one && err.contains("limit of 64"), "{err}");
+    assert!(!out.exists(), "nothing is written");
+    // A 28-character app name under the default prefix fits.
+    let text = text.replace(&app, &"a".repeat(28));
+    let topology = Topology::parse(&text).unwrap();
+    synth::write(&topology, &StackPrefix::default(), None, &out).unwrap();
+    let arc = find(&plan(&topology), |k| *k == StackKind::Arc);
+    for (id, r) in arc["Resources"].as_object().unwrap() {
+        if let Some(name) = r["Properties"]["Name"].as_str() {
+            assert!(name.len() <= 64, "{id}: {name}");
+        }
+    }
+}
+
+#[test]
+fn the_account_wide_api_gateway_logging_setting_outlives_a_destroy() {
+    let plan = plan(&Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap());
+    let bootstrap = find(&plan, |k| *k == StackKind::Bootstrap);
+    for id in ["ApiGatewayAccount", "ApiGatewayCloudWatchRole"] {
+        let r = &bootstrap["Resources"][id];
+        assert_eq!(r["DeletionPolicy"], "Retain", "{id}");
+        assert_eq!(r["UpdateReplacePolicy"], "Retain", "{id}");
+    }
+}
+
+#[test]
+fn data_is_protected_by_default_and_a_sandbox_opts_out_explicitly() {
+    let check = |topology: &Topology, policy: &str, protection: bool| {
+        let data = find(&plan(topology), |k| *k == StackKind::Data);
+        for (id, table) in resources_of_type(&data, "AWS::DynamoDB::GlobalTable") {
+            assert_eq!(table["DeletionPolicy"], policy, "{id}");
+            assert_eq!(table["UpdateReplacePolicy"], policy, "{id}");
+            for replica in table["Properties"]["Replicas"].as_array().unwrap() {
+                assert_eq!(replica["DeletionProtectionEnabled"], protection, "{id}");
+            }
+        }
+    };
+    check(
+        &Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
+        "Retain",
+        true,
+    );
+    let sandbox = Topology::parse(
+        &testkit::FIXTURE_TOPOLOGY.replace("[local]\n", "[aws]\nprotect_data = false\n\n[local]\n"),
+    )
+    .unwrap();
+    check(&sandbox, "Delete", false);
+}
+
+#[test]
+fn insecure_transport_is_denied_for_every_s3_action_and_the_zone_id_is_typed() {
+    let plan = plan(&Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap());
+    let bootstrap = find(&plan, |k| *k == StackKind::Bootstrap);
+    let statement = &bootstrap["Resources"]["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]
+        ["Statement"][0];
+    assert_eq!(statement["Sid"], "DenyInsecureTransport");
+    assert_eq!(statement["Action"], "s3:*");
+    for spec in plan.stacks() {
+        if let StackKind::App(..) = spec.kind {
+            let doc = spec.template.to_json();
+            assert_eq!(
+                doc["Parameters"][app::PARAM_HOSTED_ZONE]["Type"],
+                "AWS::Route53::HostedZone::Id",
+                "{}",
+                spec.id
+            );
+        }
+    }
+}
+
+#[test]
+fn a_region_scoped_synth_writes_only_that_regions_stacks_and_reads_nothing_from_the_other() {
+    let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let west = &topology.regions.secondary;
+    let written = synth::write(&topology, &StackPrefix::default(), Some(west), dir.path()).unwrap();
+    // bootstrap, ARC (us-west-2 is ARC's Region) and the four apps, plus plan.json.
+    assert_eq!(written.len(), 1 + 1 + 4 + 1, "{written:?}");
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    let text = plan.to_string();
+    assert!(!text.contains("us-east-1"), "{text}");
+    assert!(!text.contains("-data"), "{text}");
+    for phase in plan["phases"].as_array().unwrap() {
+        for stack in phase["stacks"].as_array().unwrap() {
+            assert_eq!(stack["region"], "us-west-2");
+        }
+    }
+    lint(dir.path());
+
+    // The primary's: its app stacks keep the health checks (made by the ARC stack in
+    // us-west-2) and the zone (not looked up) they have.
+    let east = &topology.regions.primary;
+    let plan = synth::region_plan(&topology, &StackPrefix::default(), Some(east)).unwrap();
+    let mut kept = 0;
+    for spec in plan.stacks() {
+        assert_eq!(&spec.id.region, east);
+        for (key, value) in &spec.parameters {
+            match value {
+                ParamValue::Output { stack, .. } => assert_eq!(&stack.region, east, "{key}"),
+                ParamValue::Previous => kept += 1,
+                ParamValue::Literal(_) => {}
+            }
+        }
+    }
+    assert_eq!(
+        kept,
+        4 * 2,
+        "HealthCheckId and HostedZoneId of each app stack"
+    );
+    let err = synth::region_plan(
+        &topology,
+        &StackPrefix::default(),
+        Some(&"eu-west-1".parse().unwrap()),
+    )
+    .unwrap_err();
+    assert!(err.contains("--region eu-west-1"), "{err}");
+}
+
+/// With `aws.gateway_only` (the default) the gateway's integrations send the secret that every
+/// service's function expects, both resolved in their own Region from the secret the primary's
+/// bootstrap stack creates and replicates; without it, none of that exists.
+#[test]
+fn services_accept_only_the_gateways_calls_unless_the_topology_opts_out() {
+    let reference = "{{resolve:secretsmanager:multi-region-api-gateway-secret:SecretString}}";
+    let header = "integration.request.header.x-gateway-secret";
+    let check = |topology: &Topology, on: bool| {
+        let plan = plan(topology);
+        for spec in plan.stacks() {
+            let doc = spec.template.to_json();
+            match &spec.kind {
+                StackKind::Bootstrap => {
+                    let secret = &doc["Resources"]["GatewaySecret"];
+                    if on && spec.id.region == topology.regions.primary {
+                        assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
+                        let p = &secret["Properties"];
+                        assert_eq!(p["Name"], "multi-region-api-gateway-secret");
+                        assert_eq!(
+                            p["ReplicaRegions"][0]["Region"],
+                            topology.regions.secondary.as_str()
+                        );
+                    } else {
+                        assert!(secret.is_null(), "{}", spec.id);
+                    }
+                }
+                StackKind::App(name, _) if topology.app(name).unwrap().as_gateway().is_some() => {
+                    let stage = &doc["Resources"]["Stage"]["Properties"];
+                    let proxies: Vec<_> = resources_of_type(&doc, "AWS::ApiGateway::Method")
+                        .into_iter()
+                        .filter(|(_, m)| m["Properties"]["Integration"]["Type"] == "HTTP_PROXY")
+                        .collect();
+                    assert!(!proxies.is_empty());
+                    for (id, m) in proxies {
+                        let sent = &m["Properties"]["Integration"]["RequestParameters"][header];
+                        if on {
+                            assert_eq!(sent, "stageVariables.gatewaySecret", "{}: {id}", spec.id);
+                        } else {
+                            assert!(sent.is_null(), "{}: {id}", spec.id);
+                        }
+                    }
+                    if on {
+                        assert_eq!(stage["Variables"]["gatewaySecret"], reference);
+                    } else {
+                        assert!(stage.get("Variables").is_none());
+                    }
+                }
+                StackKind::App(..) => {
+                    let f = &doc["Resources"]["Function"]["Properties"]["Environment"]["Variables"];
+                    if on {
+                        assert_eq!(f["GATEWAY_SECRET"], reference, "{}", spec.id);
+                    } else {
+                        assert!(f.get("GATEWAY_SECRET").is_none(), "{}", spec.id);
+                    }
+                }
+                _ => {}
+            }
+        }
+    };
+    check(&Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(), true);
+    let open = Topology::parse(
+        &testkit::FIXTURE_TOPOLOGY.replace("[local]\n", "[aws]\ngateway_only = false\n\n[local]\n"),
+    )
+    .unwrap();
+    check(&open, false);
+    let dir = tempfile::tempdir().unwrap();
+    synth::write(&open, &StackPrefix::default(), None, dir.path()).unwrap();
+    lint(dir.path());
 }

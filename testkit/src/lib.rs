@@ -36,6 +36,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod checkov;
+pub use checkov::{CHECKOV_VERSION, checkov, try_checkov};
+
 /// The pinned moto release the venv gets.
 /// The suite's fixture topology (`testkit/fixtures/topology.toml`): four apps, `api` routing
 /// to `orders`, `payments` and `users`. Tests that need no service code use it instead of the

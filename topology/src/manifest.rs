@@ -43,6 +43,16 @@ pub const SERVICE_TABLE_ACTIONS: &[&str] = &[
     "dynamodb:DescribeTable",
 ];
 
+/// The header the `api` gateway adds to every call it forwards, carrying the deployment's
+/// gateway secret; services with gateway-only access refuse calls without it.
+pub const GATEWAY_SECRET_HEADER: &str = "x-gateway-secret";
+
+/// The environment variable that gives a service instance the gateway secret to expect.
+pub const GATEWAY_SECRET_ENV: &str = "GATEWAY_SECRET";
+
+/// The header naming the Region that answered, on every response of every app.
+pub const REGION_HEADER: &str = "x-region";
+
 /// Why a manifest could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {

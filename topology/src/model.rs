@@ -42,6 +42,9 @@ pub struct Topology {
     pub regions: Regions,
     #[serde(default)]
     pub arc: ArcSettings,
+    /// What the AWS deployment protects (optional section, safe defaults).
+    #[serde(default)]
+    pub aws: AwsSettings,
     pub local: LocalSettings,
     pub apps: Vec<App>,
 }
@@ -100,6 +103,33 @@ impl Default for ArcSettings {
 
 fn default_wait_period_ms() -> u64 {
     5000
+}
+
+/// How the AWS deployment protects the apps and their data. Both default to on; a sandbox
+/// turns them off explicitly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    /// Service APIs accept only calls that came through the `api` gateway.
+    #[serde(default = "yes")]
+    pub gateway_only: bool,
+    /// The tables outlive `infra destroy` (retained, with deletion protection). `false` lets
+    /// a destroy delete them and their data.
+    #[serde(default = "yes")]
+    pub protect_data: bool,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            gateway_only: true,
+            protect_data: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How the local world lays the architecture out on loopback.
@@ -457,6 +487,21 @@ mod tests {
         assert_eq!(ports(fixture()), [8091, 8092, 8093, 8094, 8095]);
         let free = with(|s| s.replace("arc_first_port = 8091", "arc_first_port = 0")).unwrap();
         assert_eq!(ports(free), [0; 5]);
+    }
+
+    #[test]
+    fn aws_protections_default_to_on_and_can_be_turned_off() {
+        let t = fixture();
+        assert!(t.aws.gateway_only && t.aws.protect_data);
+        let sandbox = with(|s| {
+            s.replace(
+                "[local]\n",
+                "[aws]\ngateway_only = false\nprotect_data = false\n\n[local]\n",
+            )
+        })
+        .unwrap();
+        assert!(!sandbox.aws.gateway_only && !sandbox.aws.protect_data);
+        assert!(with(|s| s.replace("[local]\n", "[aws]\nprotect = false\n[local]\n")).is_err());
     }
 
     #[test]

@@ -11,11 +11,17 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use topology::{App, GatewayApp, ServiceApp, Topology};
 
+use super::bootstrap;
 use super::plan::{RegionRole, StackPrefix};
-use super::template::{Template, get_att, if_, pascal, reference, sub};
+use super::template::{Template, get_att, if_, pascal, reference, skip_checks, sub};
 
 /// The stage name; it prefixes paths on the execute-api URL, never on the custom domain.
 pub const STAGE: &str = "live";
+/// The function's timeout, seconds: longer than the DynamoDB client's whole-operation timeout
+/// (12 s, retries included, in `kit::dynamo`), so that a slow table ends in the service's own
+/// 503 problem rather than in API Gateway's 502 for a function that timed out; shorter than
+/// API Gateway's 29 s integration timeout.
+pub const FUNCTION_TIMEOUT_SECONDS: u32 = 20;
 /// Log retention for function and access logs, days.
 const LOG_RETENTION_DAYS: u32 = 30;
 /// Stage throttling: steady requests per second and burst, per Region.
@@ -63,12 +69,31 @@ pub fn template(
     );
     let methods = match app {
         App::Service(service) => {
-            function(&mut t, service);
+            function(&mut t, topology, prefix, service);
             lambda_proxy(&mut t)
         }
         App::Gateway(gateway) => gateway_routes(&mut t, topology, gateway),
     };
     stage(&mut t, &methods);
+    if app.as_gateway().is_some() && topology.aws.gateway_only {
+        let stage = t.get_resource_mut("Stage").expect("the stage exists");
+        stage["Properties"]["Variables"] = json!({
+            GATEWAY_SECRET_VARIABLE: bootstrap::gateway_secret_reference(prefix)
+        });
+    }
+    // After the deployment's hash: a changed reason is no reason to redeploy the API.
+    let open = match (app.as_service().is_some(), topology.aws.gateway_only) {
+        (false, _) => "the public API, open by design; add an authorizer for the API's own users",
+        (true, true) => {
+            "reachable only through the api gateway: the function refuses calls without the gateway's secret header (aws.gateway_only)"
+        }
+        (true, false) => "open by the topology's choice (aws.gateway_only = false)",
+    };
+    for id in &methods {
+        if let Some(method) = t.get_resource_mut(id) {
+            skip_checks(method, &[("CKV_AWS_59", open)]);
+        }
+    }
     custom_domain(&mut t, topology, app, role);
     t.output(OUTPUT_API_ID, "The REST API", reference("Api"));
     t.output(
@@ -87,8 +112,9 @@ pub fn template(
 }
 
 fn parameters(t: &mut Template, app: &App) {
-    t.parameter(
+    t.typed_parameter(
         PARAM_HOSTED_ZONE,
+        "AWS::Route53::HostedZone::Id",
         "The Route 53 hosted zone of the domain",
         None,
     );
@@ -122,18 +148,28 @@ fn parameters(t: &mut Template, app: &App) {
 }
 
 /// The function, its log group and its least-privilege role: its own table and its GSIs only.
-fn function(t: &mut Template, app: &ServiceApp) {
+/// With `aws.gateway_only` it gets the gateway secret to expect.
+fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &ServiceApp) {
     let table_arn =
         "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}";
     let mut data_resources = vec![sub(table_arn)];
+    let mut environment = json!({
+        "STORE": "dynamodb",
+        "TABLE_NAME": reference(PARAM_TABLE),
+        // lambda_http re-adds the stage to REST event paths unless told not to; without
+        // the stage, `/orders/1` routes the same on the execute-api URL and on the
+        // custom domain (whose base path mapping adds no prefix).
+        "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
+        "RUST_LOG": "info"
+    });
+    if topology.aws.gateway_only {
+        environment[topology::manifest::GATEWAY_SECRET_ENV] =
+            bootstrap::gateway_secret_reference(prefix).into();
+    }
     for index in &app.table().indexes {
         data_resources.push(sub(&format!("{table_arn}/index/{}", index.name)));
     }
-    t.resource(
-        "FunctionLogGroup",
-        "AWS::Logs::LogGroup",
-        json!({ "RetentionInDays": LOG_RETENTION_DAYS }),
-    );
+    log_group(t, "FunctionLogGroup");
     t.resource(
         "FunctionRole",
         "AWS::IAM::Role",
@@ -155,12 +191,18 @@ fn function(t: &mut Template, app: &ServiceApp) {
                         "Sid": "OwnTable", "Effect": "Allow",
                         "Action": topology::manifest::SERVICE_TABLE_ACTIONS,
                         "Resource": data_resources
+                    },
+                    {
+                        // X-Ray's write actions support no resource-level permissions.
+                        "Sid": "Tracing", "Effect": "Allow",
+                        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                        "Resource": "*"
                     }
                 ] }
             } ]
         }),
     );
-    t.resource(
+    let function = t.resource(
         "Function",
         "AWS::Lambda::Function",
         json!({
@@ -169,20 +211,35 @@ fn function(t: &mut Template, app: &ServiceApp) {
             "Architectures": ["arm64"],
             "Handler": "bootstrap",
             "MemorySize": 256,
-            "Timeout": 10,
+            "Timeout": FUNCTION_TIMEOUT_SECONDS,
             "Code": { "S3Bucket": reference(PARAM_BUCKET), "S3Key": reference(PARAM_CODE_KEY) },
             "Role": get_att("FunctionRole", "Arn"),
             "LoggingConfig": { "LogGroup": reference("FunctionLogGroup"), "LogFormat": "JSON" },
-            "Environment": { "Variables": {
-                "STORE": "dynamodb",
-                "TABLE_NAME": reference(PARAM_TABLE),
-                // lambda_http re-adds the stage to REST event paths unless told not to; without
-                // the stage, `/orders/1` routes the same on the execute-api URL and on the
-                // custom domain (whose base path mapping adds no prefix).
-                "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
-                "RUST_LOG": "info"
-            } }
+            // One request followed from the gateway's stage into the function that served it.
+            "TracingConfig": { "Mode": "Active" },
+            "Environment": { "Variables": environment }
         }),
+    );
+    skip_checks(
+        function,
+        &[
+            (
+                "CKV_AWS_115",
+                "no reserved concurrency: the stage's throttling bounds the load, and a cap would limit the surviving Region after a failover",
+            ),
+            (
+                "CKV_AWS_116",
+                "invoked synchronously by API Gateway; a dead-letter queue only applies to asynchronous invocations",
+            ),
+            (
+                "CKV_AWS_117",
+                "reaches only DynamoDB and CloudWatch over their IAM-authenticated public endpoints; a VPC would need NAT or endpoints in each Region",
+            ),
+            (
+                "CKV_AWS_173",
+                "environment variables are encrypted at rest with Lambda's AWS managed key; none is a credential",
+            ),
+        ],
     );
     t.resource(
         "FunctionInvokePermission",
@@ -262,7 +319,7 @@ fn gateway_routes(t: &mut Template, topology: &Topology, app: &GatewayApp) -> Ve
             &format!("{id}Method"),
             parent.clone(),
             "ANY",
-            http_proxy(&base, false),
+            http_proxy(&base, false, topology.aws.gateway_only),
             None,
         );
         let proxy = format!("{id}ProxyResource");
@@ -276,7 +333,11 @@ fn gateway_routes(t: &mut Template, topology: &Topology, app: &GatewayApp) -> Ve
             &format!("{id}ProxyMethod"),
             reference(&proxy),
             "ANY",
-            http_proxy(&format!("{base}/{{proxy}}"), true),
+            http_proxy(
+                &format!("{base}/{{proxy}}"),
+                true,
+                topology.aws.gateway_only,
+            ),
             Some(json!({ "method.request.path.proxy": true })),
         );
         methods.push(format!("{id}Method"));
@@ -306,16 +367,36 @@ fn resource_chain(t: &mut Template, created: &mut Map<String, Value>, path: &str
     parent
 }
 
-fn http_proxy(uri: &str, with_proxy_path: bool) -> Value {
+/// The stage variable that holds the gateway secret on the gateway's stage.
+const GATEWAY_SECRET_VARIABLE: &str = "gatewaySecret";
+
+/// An HTTP proxy integration to `uri`; with `gateway_only` it adds the gateway secret (from
+/// the stage variable, replacing any value a client sent) as the header services expect.
+fn http_proxy(uri: &str, with_proxy_path: bool, gateway_only: bool) -> Value {
     let mut integration = json!({
         "Type": "HTTP_PROXY",
         "IntegrationHttpMethod": "ANY",
         "Uri": uri,
         "TimeoutInMillis": 29000,
     });
+    let mut parameters = serde_json::Map::new();
     if with_proxy_path {
-        integration["RequestParameters"] =
-            json!({ "integration.request.path.proxy": "method.request.path.proxy" });
+        parameters.insert(
+            "integration.request.path.proxy".into(),
+            "method.request.path.proxy".into(),
+        );
+    }
+    if gateway_only {
+        parameters.insert(
+            format!(
+                "integration.request.header.{}",
+                topology::manifest::GATEWAY_SECRET_HEADER
+            ),
+            format!("stageVariables.{GATEWAY_SECRET_VARIABLE}").into(),
+        );
+    }
+    if !parameters.is_empty() {
+        integration["RequestParameters"] = Value::Object(parameters);
     }
     integration
 }
@@ -363,6 +444,22 @@ fn method<'t>(
     t.resource(id, "AWS::ApiGateway::Method", properties)
 }
 
+/// A log group kept [`LOG_RETENTION_DAYS`].
+fn log_group(t: &mut Template, id: &str) {
+    let group = t.resource(
+        id,
+        "AWS::Logs::LogGroup",
+        json!({ "RetentionInDays": LOG_RETENTION_DAYS }),
+    );
+    skip_checks(
+        group,
+        &[(
+            "CKV_AWS_158",
+            "request metadata only, no payloads; encrypted at rest by CloudWatch Logs; add a customer-managed KMS key where policy requires one",
+        )],
+    );
+}
+
 /// The deployment (named by a hash of the methods, so a changed API is redeployed), the
 /// stage with throttling and JSON access logs, and their log group.
 fn stage(t: &mut Template, methods: &[String]) {
@@ -378,11 +475,7 @@ fn stage(t: &mut Template, methods: &[String]) {
         json!({ "RestApiId": reference("Api"), "Description": "Deployed by infra" }),
     );
     resource.insert("DependsOn".into(), json!(methods));
-    t.resource(
-        "AccessLogGroup",
-        "AWS::Logs::LogGroup",
-        json!({ "RetentionInDays": LOG_RETENTION_DAYS }),
-    );
+    log_group(t, "AccessLogGroup");
     let format = json!({
         "requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
         "requestTime": "$context.requestTime", "httpMethod": "$context.httpMethod",
@@ -390,13 +483,14 @@ fn stage(t: &mut Template, methods: &[String]) {
         "status": "$context.status", "responseLength": "$context.responseLength",
         "integrationLatency": "$context.integrationLatency"
     });
-    t.resource(
+    let stage = t.resource(
         "Stage",
         "AWS::ApiGateway::Stage",
         json!({
             "RestApiId": reference("Api"),
             "DeploymentId": reference(&deployment),
             "StageName": STAGE,
+            "TracingEnabled": true,
             "AccessLogSetting": {
                 "DestinationArn": get_att("AccessLogGroup", "Arn"),
                 "Format": format.to_string()
@@ -406,6 +500,13 @@ fn stage(t: &mut Template, methods: &[String]) {
                 "ThrottlingRateLimit": THROTTLE_RATE, "ThrottlingBurstLimit": THROTTLE_BURST
             } ]
         }),
+    );
+    skip_checks(
+        stage,
+        &[(
+            "CKV_AWS_120",
+            "no response cache: answers are per request and must reflect the latest write, also right after a failover",
+        )],
     );
 }
 

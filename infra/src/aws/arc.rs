@@ -48,6 +48,62 @@ pub fn output_health_check(app: &App, role: RegionRole) -> String {
     )
 }
 
+/// ARC's limit on the names of clusters, control panels, routing controls and safety rules.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// The cluster's name.
+fn cluster_name(prefix: &StackPrefix) -> String {
+    prefix.to_string()
+}
+
+/// The name of an app's control panel.
+fn control_panel_name(prefix: &StackPrefix, app: &App) -> String {
+    format!("{prefix}-{}", app.name())
+}
+
+/// The name of an app's routing control in `region`.
+fn routing_control_name(prefix: &StackPrefix, app: &App, region: &Region) -> String {
+    format!("{prefix}-{}-{region}", app.name())
+}
+
+/// The name of an app's safety rule.
+fn safety_rule_name(prefix: &StackPrefix, app: &App) -> String {
+    format!("{prefix}-{}-at-least-one-on", app.name())
+}
+
+/// Refuses, before any AWS call, a name ARC would refuse (over [`MAX_NAME_LEN`]): CloudFormation
+/// would roll the ARC stack back, cluster included, only after creating part of it.
+pub fn check_names(topology: &Topology, prefix: &StackPrefix) -> Result<(), String> {
+    let mut names = Vec::new();
+    if topology.arc.existing_cluster_arn.is_none() {
+        names.push(("the ARC cluster".to_owned(), cluster_name(prefix)));
+    }
+    for app in &topology.apps {
+        names.push((
+            format!("the control panel of `{}`", app.name()),
+            control_panel_name(prefix, app),
+        ));
+        for region in topology.regions.both() {
+            names.push((
+                format!("the routing control of `{}` in {region}", app.name()),
+                routing_control_name(prefix, app, region),
+            ));
+        }
+        names.push((
+            format!("the safety rule of `{}`", app.name()),
+            safety_rule_name(prefix, app),
+        ));
+    }
+    match names.iter().find(|(_, name)| name.len() > MAX_NAME_LEN) {
+        None => Ok(()),
+        Some((what, name)) => Err(format!(
+            "the name of {what}, `{name}`, is {} characters, over ARC's limit of {MAX_NAME_LEN}; \
+             use a shorter --stack-prefix or app name",
+            name.len()
+        )),
+    }
+}
+
 /// The ARC template.
 pub fn template(topology: &Topology, prefix: &StackPrefix) -> Template {
     let mut t = Template::new(
@@ -59,7 +115,7 @@ pub fn template(topology: &Topology, prefix: &StackPrefix) -> Template {
             t.resource(
                 "Cluster",
                 "AWS::Route53RecoveryControl::Cluster",
-                json!({ "Name": prefix.as_str() }),
+                json!({ "Name": cluster_name(prefix) }),
             );
             reference("Cluster")
         }
@@ -89,7 +145,7 @@ fn app_controls(
     let resource = t.resource(
         &panel,
         "AWS::Route53RecoveryControl::ControlPanel",
-        json!({ "Name": format!("{prefix}-{}", app.name()), "ClusterArn": cluster }),
+        json!({ "Name": control_panel_name(prefix, app), "ClusterArn": cluster }),
     );
     one_at_a_time(resource, &panel, last);
     let mut controls = Vec::new();
@@ -100,7 +156,7 @@ fn app_controls(
             &control,
             "AWS::Route53RecoveryControl::RoutingControl",
             json!({
-                "Name": format!("{prefix}-{}-{region}", app.name()),
+                "Name": routing_control_name(prefix, app, region),
                 "ClusterArn": cluster,
                 "ControlPanelArn": reference(&panel),
             }),
@@ -119,7 +175,7 @@ fn app_controls(
         &rule,
         "AWS::Route53RecoveryControl::SafetyRule",
         json!({
-            "Name": format!("{prefix}-{}-at-least-one-on", app.name()),
+            "Name": safety_rule_name(prefix, app),
             "ControlPanelArn": reference(&panel),
             "AssertionRule": {
                 "AssertedControls": controls,

@@ -29,6 +29,12 @@ pub enum DeployError {
         key: String,
         from: StackId,
     },
+    #[error(
+        "stack {stack} does not exist yet, so its parameter `{key}` has no value to keep: a \
+         Region-scoped deploy only updates stacks a full deploy created; run `infra deploy` \
+         without --region once both Regions answer"
+    )]
+    NoPreviousValue { stack: StackId, key: String },
     #[error("no CloudFormation client for Region {0}")]
     NoClient(Region),
     #[error("{operation} on stack {stack} failed: {message}")]
@@ -228,6 +234,30 @@ impl Orchestrator {
             .collect())
     }
 
+    /// Refuses, before any change, stacks that would keep a parameter's previous value but do
+    /// not exist yet (a Region-scoped deploy of an app no full deploy created).
+    pub async fn check_previous_values<'s>(
+        &self,
+        stacks: impl IntoIterator<Item = &'s StackSpec>,
+    ) -> Result<(), DeployError> {
+        for spec in stacks {
+            let kept = spec
+                .parameters
+                .iter()
+                .find(|(_, value)| *value == ParamValue::Previous);
+            if let Some((key, _)) = kept
+                && change_set_type(&spec.id, self.describe(&spec.id).await?.as_ref())?
+                    == ChangeSetType::Create
+            {
+                return Err(DeployError::NoPreviousValue {
+                    stack: spec.id.clone(),
+                    key: key.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The stack, or `None` when it does not exist (or was deleted).
     pub async fn describe(&self, id: &StackId) -> Result<Option<Stack>, DeployError> {
         let client = self.client(&id.region)?;
@@ -257,6 +287,17 @@ impl Orchestrator {
         let client = self.client(&id.region)?;
         let existing = self.describe(id).await?;
         let kind = change_set_type(id, existing.as_ref())?;
+        if kind == ChangeSetType::Create
+            && let Some(key) = parameters
+                .iter()
+                .find(|p| p.use_previous_value() == Some(true))
+                .and_then(|p| p.parameter_key())
+        {
+            return Err(DeployError::NoPreviousValue {
+                stack: id.clone(),
+                key: key.to_owned(),
+            });
+        }
         let name = format!("infra-{}", millis_now());
         client
             .create_change_set()
@@ -492,6 +533,12 @@ pub fn resolve_parameters(
         .iter()
         .map(|(key, value)| {
             let value = match value {
+                ParamValue::Previous => {
+                    return Ok(Parameter::builder()
+                        .parameter_key(key)
+                        .use_previous_value(true)
+                        .build());
+                }
                 ParamValue::Literal(v) => v.clone(),
                 ParamValue::Output { stack, key: output } => outputs
                     .get(stack)

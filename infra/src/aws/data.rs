@@ -1,10 +1,21 @@
 //! The data stack, in the primary Region: one DynamoDB global table per service, with a
 //! replica in each Region (on demand, the service's GSIs, streams, PITR, encryption).
+//!
+//! Table names carry the stack prefix (`multi-region-api-orders`): `TableName` is create-only
+//! and unique per account and Region, so a second environment in the same account needs its
+//! own names. Being deterministic, the name is also what the app stacks of either Region are
+//! given, without reading the data stack (which lives in the primary Region).
 
 use serde_json::{Value, json};
 use topology::{AppName, Table, Topology};
 
+use super::plan::StackPrefix;
 use super::template::{Template, pascal, reference};
+
+/// The DynamoDB table name of a service under `prefix`: `<prefix>-<table>`.
+pub fn table_name(prefix: &StackPrefix, table: &Table) -> String {
+    format!("{prefix}-{}", table.name)
+}
 
 /// Output key of a service's table name.
 pub fn output_table_name(app: &AppName) -> String {
@@ -15,7 +26,8 @@ pub fn output_table_name(app: &AppName) -> String {
 const PARTITION_KEY: &str = "pk";
 
 /// The data template.
-pub fn template(topology: &Topology) -> Template {
+pub fn template(topology: &Topology, prefix: &StackPrefix) -> Template {
+    let protect = topology.aws.protect_data;
     let mut t = Template::new(
         "Data: one DynamoDB global table per service, replicated between the two Regions",
     );
@@ -30,12 +42,13 @@ pub fn template(topology: &Topology) -> Template {
                 json!({
                     "Region": region.as_str(),
                     "PointInTimeRecoverySpecification": { "PointInTimeRecoveryEnabled": true },
+                    "DeletionProtectionEnabled": protect,
                     "Tags": [ { "Key": "app", "Value": app.name().as_str() } ],
                 })
             })
             .collect();
         let mut properties = json!({
-            "TableName": table.name,
+            "TableName": table_name(prefix, table),
             "BillingMode": "PAY_PER_REQUEST",
             "AttributeDefinitions": attribute_definitions(table),
             "KeySchema": [ { "AttributeName": PARTITION_KEY, "KeyType": "HASH" } ],
@@ -48,10 +61,11 @@ pub fn template(topology: &Topology) -> Template {
             properties["GlobalSecondaryIndexes"] = indexes(table);
         }
         let resource = t.resource(&id, "AWS::DynamoDB::GlobalTable", properties);
-        // `infra destroy` means it: the tables go with the stacks. Change both to `Retain`
-        // for data you want to outlive a destroy.
-        resource.insert("DeletionPolicy".into(), "Delete".into());
-        resource.insert("UpdateReplacePolicy".into(), "Delete".into());
+        // Data outlives a destroy unless the topology opts out (`aws.protect_data = false`):
+        // a retained table keeps its deletion protection, so deleting it is a deliberate act.
+        let policy = if protect { "Retain" } else { "Delete" };
+        resource.insert("DeletionPolicy".into(), policy.into());
+        resource.insert("UpdateReplacePolicy".into(), policy.into());
         t.output(
             &output_table_name(app.name()),
             &format!("The {} table", app.name()),

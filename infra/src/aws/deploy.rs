@@ -1,5 +1,10 @@
 //! The whole deploy and destroy: bootstrap → packages uploaded → ARC → initial routing-control
 //! states → data → app stacks (both Regions at once) → manifest; and the reverse.
+//!
+//! A Region-scoped deploy (`--region R`, for when the other Region is down) deploys only R's
+//! stacks and calls only R's APIs: values from the other Region's stacks keep the value the
+//! stacks already have, the routing controls are left as they are, and the last manifest gets
+//! R's new Regional URLs.
 
 use anyhow::{Context, bail};
 use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
@@ -90,6 +95,8 @@ pub fn orchestrator(
 #[derive(Debug, Clone)]
 pub struct DeployOptions {
     pub prefix: StackPrefix,
+    /// Deploy only this Region's stacks (`None`: both Regions).
+    pub region: Option<Region>,
     pub lambda_dir: std::path::PathBuf,
     pub manifest_path: std::path::PathBuf,
     pub confirm: Confirm,
@@ -104,18 +111,27 @@ pub async fn deploy(
 ) -> anyhow::Result<Manifest> {
     // Everything that can be checked locally is checked before the first AWS call.
     let packages = package::find_packages(&options.lambda_dir, topology)?;
-    let hosted_zone_id = match &topology.hosted_zone_id {
-        Some(id) => id.clone(),
-        None => hosted_zone_id(sdk, topology).await?,
+    arc::check_names(topology, &options.prefix).map_err(anyhow::Error::msg)?;
+    let hosted_zone_id = match (&topology.hosted_zone_id, &options.region) {
+        (Some(id), _) => Some(id.clone()),
+        (None, None) => Some(hosted_zone_id(sdk, topology).await?),
+        // Route 53's API is not this Region's: the app stacks keep the zone they have.
+        (None, Some(_)) => None,
     };
     let inputs = DeployInputs {
         hosted_zone_id,
         code_keys: package::code_keys(&packages),
     };
-    let plan = Plan::new(topology, &options.prefix, &inputs);
+    let mut plan = Plan::new(topology, &options.prefix, &inputs);
+    if let Some(region) = &options.region {
+        plan = plan
+            .for_region(topology, region)
+            .map_err(anyhow::Error::msg)?;
+    }
     plan.check_template_sizes().map_err(anyhow::Error::msg)?;
     let names = StackNames::new(topology, &options.prefix);
     let orchestrator = orchestrator(sdk, &plan, options.confirm, options.timing);
+    orchestrator.check_previous_values(plan.stacks()).await?;
     let mut outputs = Outputs::new();
     for phase in &plan.phases {
         if phase.kind == PhaseKind::Arc {
@@ -124,19 +140,52 @@ pub async fn deploy(
         orchestrator.deploy_phase(phase, &mut outputs).await?;
         match phase.kind {
             PhaseKind::Bootstrap => upload_packages(sdk, &plan, &outputs, &packages).await?,
-            PhaseKind::Arc => {
+            PhaseKind::Arc if options.region.is_none() => {
                 let endpoints = cluster_endpoints(sdk, &names, &outputs).await?;
                 let partial = manifest::build(topology, &names, &outputs, endpoints)?;
                 initialize_routing_controls(&partial, sdk).await?;
             }
+            PhaseKind::Arc => println!(
+                "routing-control states left as they are (setting them calls ARC endpoints in \
+                 other Regions); check them with `failover status`"
+            ),
             PhaseKind::Data | PhaseKind::Apps => {}
         }
+    }
+    if let Some(region) = &options.region {
+        return update_manifest(topology, &names, &outputs, region, &options.manifest_path);
     }
     let endpoints = cluster_endpoints(sdk, &names, &outputs).await?;
     let manifest = manifest::build(topology, &names, &outputs, endpoints)?;
     manifest.save(&options.manifest_path)?;
     println!("manifest written to {}", options.manifest_path.display());
     Ok(manifest)
+}
+
+/// After a Region-scoped deploy: the last manifest, with `region`'s Regional URLs from the
+/// outputs (everything else in it comes from the full deploy that wrote it).
+fn update_manifest(
+    topology: &Topology,
+    names: &StackNames,
+    outputs: &Outputs,
+    region: &Region,
+    path: &std::path::Path,
+) -> anyhow::Result<Manifest> {
+    let mut last = Manifest::load(path).with_context(|| {
+        format!(
+            "the stacks of {region} are deployed, but the manifest at {} could not be updated \
+             (a Region-scoped deploy updates the one a full deploy wrote; pass --manifest PATH)",
+            path.display()
+        )
+    })?;
+    manifest::update_regional_urls(&mut last, names, outputs, region);
+    last.save(path)?;
+    println!(
+        "manifest {} updated with the Regional URLs of {region} ({} app(s))",
+        path.display(),
+        topology.apps.len()
+    );
+    Ok(last)
 }
 
 /// Deletes every stack of `topology`, in reverse order; returns the stacks deleted.
@@ -153,9 +202,17 @@ pub async fn destroy(
     for spec in plan.phases.iter().rev().flat_map(|p| &p.stacks) {
         println!("  {}", spec.id);
     }
-    println!(
-        "including the DynamoDB tables and their data, and the ARC cluster unless it was given by ARN."
-    );
+    if topology.aws.protect_data {
+        println!(
+            "The DynamoDB tables are retained, with their data and deletion protection \
+             (aws.protect_data); the ARC cluster is deleted unless it was given by ARN."
+        );
+    } else {
+        println!(
+            "including the DynamoDB tables and their data (aws.protect_data = false), and the \
+             ARC cluster unless it was given by ARN."
+        );
+    }
     if !confirm.ask("Delete these stacks?").await? {
         return Err(DeployError::Declined.into());
     }

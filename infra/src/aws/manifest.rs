@@ -58,6 +58,34 @@ pub fn build(
     })
 }
 
+/// Sets, in `manifest`, the Regional URL of each app deployed in `region` to the one in
+/// `outputs` (after a Region-scoped deploy); apps without outputs keep theirs.
+pub fn update_regional_urls(
+    manifest: &mut Manifest,
+    names: &StackNames,
+    outputs: &Outputs,
+    region: &topology::Region,
+) {
+    for entry in &mut manifest.apps {
+        let stack = names.app(&entry.name, region);
+        let Some(url) = outputs
+            .get(&stack)
+            .and_then(|o| o.get(app::OUTPUT_REGIONAL_URL))
+        else {
+            continue;
+        };
+        entry.regional_urls.retain(|u| u.region != *region);
+        entry.regional_urls.push(RegionalUrl {
+            region: region.clone(),
+            url: url.clone(),
+        });
+        entry.regional_urls.sort_by(|a, b| {
+            let rank = |r: &topology::Region| manifest.regions.primary != *r;
+            rank(&a.region).cmp(&rank(&b.region))
+        });
+    }
+}
+
 fn app_entry(
     topology: &Topology,
     names: &StackNames,

@@ -23,7 +23,7 @@ pub mod template;
 
 use std::path::PathBuf;
 
-use topology::Topology;
+use topology::{Region, Topology};
 
 use self::cfn::Timing;
 use self::confirm::Confirm;
@@ -72,6 +72,9 @@ pub struct SynthArgs {
     /// Prefix of every stack and ARC resource name.
     #[arg(long, default_value_t = StackPrefix::default())]
     pub stack_prefix: StackPrefix,
+    /// Only the stacks of this Region: what `infra deploy --region` deploys.
+    #[arg(long)]
+    pub region: Option<Region>,
 }
 
 /// `infra deploy`: deploy every stack, in order, and write the manifest.
@@ -79,6 +82,10 @@ pub struct SynthArgs {
 pub struct DeployArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
+    /// Deploy only this Region's stacks, calling no other Region's API (for when the other
+    /// Region is down); updates the Regional URLs in the existing manifest.
+    #[arg(long)]
+    pub region: Option<Region>,
     /// Where to write the deployment manifest that `failover` and `loadtest` read.
     #[arg(long, default_value = "deployment.json")]
     pub manifest: PathBuf,
@@ -97,7 +104,12 @@ pub struct DestroyArgs {
 /// Writes the templates of every stack of the topology.
 pub async fn synth(args: SynthArgs) -> anyhow::Result<()> {
     let topology = Topology::load(&args.config)?;
-    let written = synth::write(&topology, &args.stack_prefix, &args.out)?;
+    let written = synth::write(
+        &topology,
+        &args.stack_prefix,
+        args.region.as_ref(),
+        &args.out,
+    )?;
     for path in &written {
         println!("{}", path.display());
     }
@@ -116,6 +128,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     failover::require_credentials(&sdk).await?;
     let options = DeployOptions {
         prefix: args.aws.stack_prefix.clone(),
+        region: args.region,
         lambda_dir: args.lambda_dir,
         manifest_path: args.manifest,
         confirm: Confirm::new(args.aws.yes),

@@ -118,6 +118,10 @@ pub enum ParamValue {
         stack: StackId,
         key: String,
     },
+    /// The value the existing stack already has (CloudFormation's `UsePreviousValue`): what a
+    /// Region-scoped deploy passes instead of an output of another Region's stack, or of a
+    /// value it would have to look up outside its Region.
+    Previous,
 }
 
 /// One stack to deploy.
@@ -177,7 +181,9 @@ pub struct Phase {
 /// Values only the deploy knows: the hosted zone and the content-addressed Lambda packages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployInputs {
-    pub hosted_zone_id: String,
+    /// `None`: keep the value the app stacks already have (a Region-scoped deploy does not
+    /// look the zone up in Route 53's API).
+    pub hosted_zone_id: Option<String>,
     /// Per service, its package's key in the artifacts buckets.
     pub code_keys: BTreeMap<AppName, String>,
 }
@@ -186,10 +192,12 @@ impl DeployInputs {
     /// Stand-ins for `infra synth`, which deploys nothing.
     pub fn placeholders(topology: &Topology) -> Self {
         Self {
-            hosted_zone_id: topology
-                .hosted_zone_id
-                .clone()
-                .unwrap_or_else(|| "<looked up at deploy>".into()),
+            hosted_zone_id: Some(
+                topology
+                    .hosted_zone_id
+                    .clone()
+                    .unwrap_or_else(|| "<looked up at deploy>".into()),
+            ),
             code_keys: topology
                 .services()
                 .map(|a| {
@@ -220,7 +228,7 @@ impl Plan {
             .map(|region| StackSpec {
                 id: names.bootstrap(region),
                 kind: StackKind::Bootstrap,
-                template: bootstrap::template(),
+                template: bootstrap::template(topology, prefix, region),
                 parameters: vec![],
             })
             .collect();
@@ -233,7 +241,7 @@ impl Plan {
         let data = StackSpec {
             id: names.data(),
             kind: StackKind::Data,
-            template: data::template(topology),
+            template: data::template(topology, prefix),
             parameters: vec![],
         };
         let mut apps = Vec::new();
@@ -251,6 +259,31 @@ impl Plan {
                 phase(PhaseKind::Apps, apps),
             ],
         }
+    }
+
+    /// Only the stacks of `region`, for a deploy while the other Region is down: a parameter
+    /// that came from another Region's stack keeps the value it already has. Phases left
+    /// without stacks are dropped.
+    pub fn for_region(mut self, topology: &Topology, region: &Region) -> Result<Self, String> {
+        if !topology.regions.contains(region) {
+            return Err(format!(
+                "--region {region} is neither of the topology's Regions ({} and {})",
+                topology.regions.primary, topology.regions.secondary
+            ));
+        }
+        for phase in &mut self.phases {
+            phase.stacks.retain(|spec| spec.id.region == *region);
+            for spec in &mut phase.stacks {
+                for (_, value) in &mut spec.parameters {
+                    if matches!(value, ParamValue::Output { stack, .. } if stack.region != *region)
+                    {
+                        *value = ParamValue::Previous;
+                    }
+                }
+            }
+        }
+        self.phases.retain(|phase| !phase.stacks.is_empty());
+        Ok(self)
     }
 
     /// Every stack, in deploy order.
@@ -292,17 +325,18 @@ fn app_stack(
     let region = role.of(&topology.regions);
     let literal = |v: &str| ParamValue::Literal(v.to_owned());
     let output = |stack: StackId, key: String| ParamValue::Output { stack, key };
+    let hosted_zone = match &inputs.hosted_zone_id {
+        Some(id) => literal(id),
+        None => ParamValue::Previous,
+    };
     let mut parameters = vec![
-        (
-            app::PARAM_HOSTED_ZONE.to_owned(),
-            literal(&inputs.hosted_zone_id),
-        ),
+        (app::PARAM_HOSTED_ZONE.to_owned(), hosted_zone),
         (
             app::PARAM_HEALTH_CHECK.to_owned(),
             output(names.arc(), arc::output_health_check(app_def, role)),
         ),
     ];
-    if app_def.as_service().is_some() {
+    if let Some(service) = app_def.as_service() {
         let key = inputs
             .code_keys
             .get(app_def.name())
@@ -317,11 +351,16 @@ fn app_stack(
                 ),
             ),
             (app::PARAM_CODE_KEY.to_owned(), ParamValue::Literal(key)),
-            (
-                app::PARAM_TABLE.to_owned(),
-                output(names.data(), data::output_table_name(app_def.name())),
-            ),
         ]);
+        // The table's name is deterministic, so neither Region's app stack depends on the
+        // data stack's Region being reachable.
+        {
+            let table = service.table();
+            parameters.push((
+                app::PARAM_TABLE.to_owned(),
+                literal(&data::table_name(prefix, table)),
+            ));
+        }
     }
     StackSpec {
         id: names.app(app_def.name(), region),
@@ -396,7 +435,7 @@ mod tests {
     #[test]
     fn templates_over_cloudformations_size_limit_are_refused_before_deploying() {
         let plan = |apps: usize| {
-            let mut text = testkit::FIXTURE_TOPOLOGY.to_owned();
+            let mut text = include_str!("../../../topology.toml").to_owned();
             for i in 0..apps {
                 text.push_str(&format!(
                     "\n[[apps]]\nname = \"extra{i}\"\nkind = \"service\"\n[apps.table]\nname = \"extra{i}\"\n"

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde_json::{Value, json};
-use topology::Topology;
+use topology::{Region, Topology};
 
+use super::arc;
 use super::plan::{DeployInputs, ParamValue, Plan, StackPrefix};
 
 /// The plan `infra synth` renders: the deploy-time values are placeholders.
@@ -14,14 +15,35 @@ pub fn plan(topology: &Topology, prefix: &StackPrefix) -> Plan {
     Plan::new(topology, prefix, &DeployInputs::placeholders(topology))
 }
 
-/// Writes every template and `plan.json` under `out`; returns the files written.
+/// The plan of `infra synth --region R` (or of the whole deploy, without a Region): what
+/// `infra deploy --region R` deploys. It does not look the hosted zone up, so without
+/// `hosted_zone_id` in the topology the app stacks keep the zone they have.
+pub fn region_plan(
+    topology: &Topology,
+    prefix: &StackPrefix,
+    region: Option<&Region>,
+) -> Result<Plan, String> {
+    arc::check_names(topology, prefix)?;
+    let Some(region) = region else {
+        return Ok(plan(topology, prefix));
+    };
+    let inputs = DeployInputs {
+        hosted_zone_id: topology.hosted_zone_id.clone(),
+        ..DeployInputs::placeholders(topology)
+    };
+    Plan::new(topology, prefix, &inputs).for_region(topology, region)
+}
+
+/// Writes the templates of the stacks of `region` (every stack, without one) and `plan.json`
+/// under `out`; returns the files written.
 pub fn write(
     topology: &Topology,
     prefix: &StackPrefix,
+    region: Option<&Region>,
     out: &Path,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    let plan = region_plan(topology, prefix, region).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let plan = plan(topology, prefix);
     remove_stale_templates(out, &plan)?;
     let mut written = Vec::new();
     for spec in plan.stacks() {
@@ -75,6 +97,7 @@ pub fn describe(plan: &Plan) -> Value {
                                 ParamValue::Output { stack, key } => json!({
                                     "output_of": stack.name, "region": stack.region.as_str(), "key": key
                                 }),
+                                ParamValue::Previous => json!({ "previous_value": true }),
                             };
                             (key.clone(), v)
                         })
@@ -109,6 +132,7 @@ mod tests {
         let written = write(
             &Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
             &StackPrefix::default(),
+            None,
             dir.path(),
         )
         .unwrap();

@@ -33,7 +33,19 @@ impl Template {
 
     /// Declares a `String` parameter.
     pub fn parameter(&mut self, id: &str, description: &str, default: Option<&str>) {
-        let mut p = json!({ "Type": "String", "Description": description });
+        self.typed_parameter(id, "String", description, default);
+    }
+
+    /// Declares a parameter of an AWS-specific type (such as `AWS::Route53::HostedZone::Id`),
+    /// which CloudFormation checks against the account before it creates anything.
+    pub fn typed_parameter(
+        &mut self,
+        id: &str,
+        kind: &str,
+        description: &str,
+        default: Option<&str>,
+    ) {
+        let mut p = json!({ "Type": kind, "Description": description });
         if let Some(default) = default {
             p["Default"] = default.into();
         }
@@ -61,6 +73,11 @@ impl Template {
             id.to_owned(),
             json!({ "Description": description, "Value": value }),
         );
+    }
+
+    /// The resource `id`, to change, if declared.
+    pub fn get_resource_mut(&mut self, id: &str) -> Option<&mut Map<String, Value>> {
+        self.resources.get_mut(id).and_then(Value::as_object_mut)
     }
 
     /// The resource `id`, if declared.
@@ -94,6 +111,25 @@ impl Template {
     /// The template as the deploy sends it: compact JSON, at most [`MAX_BODY_BYTES`].
     pub fn to_body(&self) -> String {
         self.to_json().to_string()
+    }
+}
+
+/// Records, in the resource's `Metadata`, checkov checks that do not apply to it and why
+/// (checkov's own suppression format), so that the suite's checkov run fails only on what
+/// nobody has decided about.
+pub fn skip_checks(resource: &mut Map<String, Value>, checks: &[(&str, &str)]) {
+    let metadata = resource
+        .entry("Metadata")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("Metadata is an object");
+    let skip = metadata
+        .entry("checkov")
+        .or_insert_with(|| json!({ "skip": [] }))["skip"]
+        .as_array_mut()
+        .expect("checkov.skip is a list");
+    for (id, comment) in checks {
+        skip.push(json!({ "id": id, "comment": comment }));
     }
 }
 
@@ -143,6 +179,17 @@ mod tests {
         assert_eq!(pascal("my-app"), "MyApp");
         assert_eq!(pascal("us-east-1"), "UsEast1");
         assert_eq!(pascal("/orders/{proxy+}"), "OrdersProxy");
+    }
+
+    #[test]
+    fn skipped_checks_accumulate_in_the_metadata() {
+        let mut t = Template::new("d");
+        let r = t.resource("B", "AWS::S3::Bucket", json!({}));
+        skip_checks(r, &[("CKV_AWS_18", "why")]);
+        skip_checks(r, &[("CKV_AWS_21", "why not")]);
+        let skip = &t.to_json()["Resources"]["B"]["Metadata"]["checkov"]["skip"];
+        assert_eq!(skip[0], json!({ "id": "CKV_AWS_18", "comment": "why" }));
+        assert_eq!(skip[1]["id"], "CKV_AWS_21");
     }
 
     #[test]

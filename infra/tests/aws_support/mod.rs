@@ -110,7 +110,8 @@ pub fn start_moto() -> Moto {
         endpoint: format!("http://127.0.0.1:{port}"),
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // Generous: python imports moto slowly on a busy machine.
+    let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
         let exited = moto.child.try_wait().unwrap().is_some();
         if exited || Instant::now() > deadline {

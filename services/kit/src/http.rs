@@ -28,7 +28,7 @@ use crate::problem::{COMMON_TYPES, FieldError, Problem, ProblemDetails, ProblemT
 use crate::store::HealthCheck;
 
 /// The header naming the Region that answered, on every response.
-pub const X_REGION: HeaderName = HeaderName::from_static("x-region");
+pub const X_REGION: HeaderName = HeaderName::from_static(topology::manifest::REGION_HEADER);
 
 /// The request id header: kept from the request, else a new UUIDv7; echoed on the response.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -84,7 +84,7 @@ pub fn service_router_with_problems(
         info,
         health,
     });
-    Router::new()
+    let router = Router::new()
         .route("/", get(root))
         .route("/health", get(health_handler))
         .route("/openapi.json", get(openapi))
@@ -92,18 +92,18 @@ pub fn service_router_with_problems(
         .route("/problems/{slug}", get(problem_page))
         .with_state(common)
         .merge(routes)
-        .fallback(not_found)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetResponseHeaderLayer::overriding(X_REGION, region))
-                .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeUuidV7))
-                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-                .layer(TraceLayer::new_for_http().make_span_with(span_for))
-                .layer(CatchPanicLayer::custom(panic_response))
-                .layer(middleware::from_fn(reject_large_bodies))
-                .layer(middleware::map_response(method_not_allowed))
-                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
-        )
+        .fallback(not_found);
+    crate::gateway_only::guard(router, crate::gateway_only::GatewaySecret::from_env()).layer(
+        ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(X_REGION, region))
+            .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeUuidV7))
+            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+            .layer(TraceLayer::new_for_http().make_span_with(span_for))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(middleware::from_fn(reject_large_bodies))
+            .layer(middleware::map_response(method_not_allowed))
+            .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+    )
 }
 
 fn openapi_json(mut spec: utoipa::openapi::OpenApi, info: &ServiceInfo) -> String {

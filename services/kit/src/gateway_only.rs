@@ -1,0 +1,168 @@
+//! Gateway-only access: a service that accepts only calls which came through the `api`
+//! gateway, so the gateway stays the one public entry point even though every service has its
+//! own domain (and, on AWS, its own execute-api URL).
+//!
+//! The gateway adds a shared secret to every call it forwards, in [`X_GATEWAY_SECRET`]; a
+//! service configured with that secret ([`GATEWAY_SECRET_ENV`], set on its Lambda function by
+//! the app stack) answers any other call with `403` problem+json. The probes `/` and `/health`
+//! stay open: they carry no data, and failover verification and on-call checks call the
+//! service's own hostname. Without the variable (tests, a topology with
+//! `aws.gateway_only = false`) nothing is checked.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+
+use crate::problem::Problem;
+
+/// The header the gateway adds to every call it forwards to a service.
+pub const X_GATEWAY_SECRET: HeaderName =
+    HeaderName::from_static(topology::manifest::GATEWAY_SECRET_HEADER);
+
+/// The environment variable that gives a service the secret to expect.
+pub const GATEWAY_SECRET_ENV: &str = topology::manifest::GATEWAY_SECRET_ENV;
+
+/// Paths that answer without the secret.
+const OPEN_PATHS: [&str; 2] = ["/", "/health"];
+
+/// The shared secret. Its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GatewaySecret(Arc<str>);
+
+impl GatewaySecret {
+    /// The secret, or `None` when `value` is empty or not a valid header value.
+    pub fn new(value: &str) -> Option<Self> {
+        let valid = !value.is_empty() && HeaderValue::from_str(value).is_ok();
+        valid.then(|| Self(value.into()))
+    }
+
+    /// The secret from [`GATEWAY_SECRET_ENV`], if set and not empty.
+    pub fn from_env() -> Option<Self> {
+        Self::new(&std::env::var(GATEWAY_SECRET_ENV).ok()?)
+    }
+
+    /// The value a gateway puts in [`X_GATEWAY_SECRET`].
+    pub fn header_value(&self) -> HeaderValue {
+        let mut value = HeaderValue::from_str(&self.0).expect("checked in new");
+        value.set_sensitive(true);
+        value
+    }
+
+    /// Whether `presented` is the secret, in time independent of where they differ.
+    fn matches(&self, presented: &[u8]) -> bool {
+        let expected = self.0.as_bytes();
+        presented.len() == expected.len()
+            && presented
+                .iter()
+                .zip(expected)
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    }
+}
+
+impl std::fmt::Debug for GatewaySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GatewaySecret(..)")
+    }
+}
+
+/// `router`, answering only calls that carry `secret` (when there is one) outside the probes.
+pub fn guard(router: Router, secret: Option<GatewaySecret>) -> Router {
+    match secret {
+        Some(secret) => router.layer(middleware::from_fn_with_state(secret, check)),
+        None => router,
+    }
+}
+
+async fn check(State(secret): State<GatewaySecret>, request: Request, next: Next) -> Response {
+    let presented = request.headers().get(&X_GATEWAY_SECRET);
+    if OPEN_PATHS.contains(&request.uri().path())
+        || presented.is_some_and(|v| secret.matches(v.as_bytes()))
+    {
+        return next.run(request).await;
+    }
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "gateway-only",
+        "Call through the API gateway",
+        "this service answers only calls that come through the api gateway; \
+         send the request to the gateway's URL instead",
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    fn app(secret: Option<GatewaySecret>) -> Router {
+        let router = Router::new()
+            .route("/", get(|| async { "probe" }))
+            .route("/health", get(|| async { "ok" }))
+            .route("/orders", get(|| async { "data" }));
+        guard(router, secret)
+    }
+
+    async fn status(app: &Router, path: &str, header: Option<&str>) -> StatusCode {
+        let mut request = Request::get(path);
+        if let Some(value) = header {
+            request = request.header(X_GATEWAY_SECRET, value);
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        response.status()
+    }
+
+    #[tokio::test]
+    async fn only_calls_with_the_gateways_secret_reach_the_data() {
+        let secret = GatewaySecret::new("s3cr3t-value").unwrap();
+        let app = app(Some(secret));
+        assert_eq!(
+            status(&app, "/orders", Some("s3cr3t-value")).await,
+            StatusCode::OK
+        );
+        for wrong in [None, Some("s3cr3t-valuf"), Some("s3cr3t"), Some("")] {
+            assert_eq!(
+                status(&app, "/orders", wrong).await,
+                StatusCode::FORBIDDEN,
+                "{wrong:?}"
+            );
+        }
+        // The probes answer anyone.
+        assert_eq!(status(&app, "/", None).await, StatusCode::OK);
+        assert_eq!(status(&app, "/health", None).await, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn the_refusal_is_a_problem_and_without_a_secret_nothing_is_checked() {
+        let app_with = app(GatewaySecret::new("x"));
+        let response = app_with
+            .oneshot(Request::get("/orders").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        assert_eq!(status(&app(None), "/orders", None).await, StatusCode::OK);
+    }
+
+    #[test]
+    fn an_empty_secret_is_no_secret_and_debug_hides_it() {
+        assert!(GatewaySecret::new("").is_none());
+        assert!(GatewaySecret::new("bad\nvalue").is_none());
+        let secret = GatewaySecret::new("hidden").unwrap();
+        assert!(!format!("{secret:?}").contains("hidden"));
+        assert!(secret.header_value().is_sensitive());
+    }
+}
