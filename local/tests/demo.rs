@@ -1,13 +1,15 @@
 //! `infra demo --quick`, run as a user runs it: the binary, on a topology of its own
 //! (own loopback networks, free ports), must pass its drill and write its report.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn infra_demo_quick_passes_and_writes_its_report() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("topology.toml");
-    let text = include_str!("../../topology.toml")
+    let text = common::topology_text()
         .replace("\"127.0.1\"", "\"127.0.31\"")
         .replace("\"127.0.2\"", "\"127.0.32\"")
         .replace("127.0.0.1:8053", "127.0.0.1:0")
