@@ -29,6 +29,9 @@ pub fn routes_text(delta: &ProbeSnapshot) -> String {
             out.push_str("; ");
         }
         let _ = write!(out, "{route}: {} sent, {} answered", c.sent, c.answered);
+        if c.in_flight > 0 {
+            let _ = write!(out, ", {} in flight", c.in_flight);
+        }
         if c.failed > 0 {
             let _ = write!(out, ", {} failed", c.failed);
             if let Some(why) = &c.last_failure {
