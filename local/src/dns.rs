@@ -12,11 +12,16 @@
 //! (`orders.us-west-2.example.test`), NXDOMAIN for unknown names in the zone and REFUSED for
 //! names outside it. Every answer carries the configured TTL, so clients cache as they would
 //! against Route 53.
+//!
+//! A health-check interval of zero is a fault for tests: propagation becomes instant (every
+//! answer reads the routing controls directly), which Route 53 never does; the demo's
+//! propagation check must then fail.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, NS, SOA};
@@ -161,6 +166,11 @@ struct ZoneAnswerer {
     /// `<region>.<domain>`: names that exist only because names below them do.
     empty_non_terminals: Vec<LowerName>,
     health: Arc<RwLock<HealthTable>>,
+    /// Set when propagation is instant (a zero health-check interval): answers read the
+    /// routing controls themselves instead of the last health checks.
+    instant: Option<Arc<dyn RoutingControlStates>>,
+    /// Queries received, whatever their name or answer.
+    queries: AtomicU64,
 }
 
 fn dns_name(text: &str) -> Result<Name, DnsError> {
@@ -175,6 +185,7 @@ impl ZoneAnswerer {
         config: &ZoneConfig,
         ns_address: Ipv4Addr,
         health: Arc<RwLock<HealthTable>>,
+        instant: Option<Arc<dyn RoutingControlStates>>,
     ) -> Result<Self, DnsError> {
         let domain = config.domain.as_str();
         let mut failover = BTreeMap::new();
@@ -201,13 +212,22 @@ impl ZoneAnswerer {
             direct,
             empty_non_terminals,
             health,
+            instant,
+            queries: AtomicU64::new(0),
         })
     }
 
     /// The current failover answer for `pair`, by the Route 53 rules.
     fn failover_answer(&self, pair: &FailoverPair) -> FailoverAnswer {
         let health = self.health.read().unwrap_or_else(|e| e.into_inner());
-        let healthy = |t: &RecordTarget| health.get(&t.routing_control).copied().unwrap_or(false);
+        let healthy = |t: &RecordTarget| {
+            let live = self
+                .instant
+                .as_ref()
+                .and_then(|s| s.state(&t.routing_control));
+            live.or_else(|| health.get(&t.routing_control).copied())
+                .unwrap_or(false)
+        };
         let (primary_healthy, secondary_healthy) =
             (healthy(&pair.primary), healthy(&pair.secondary));
         let target = if answers_primary(primary_healthy, secondary_healthy) {
@@ -303,6 +323,7 @@ impl ZoneAnswerer {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
+        self.queries.fetch_add(1, Ordering::Relaxed);
         let edns = request.edns.as_ref().map(|req| {
             let mut edns = Edns::new();
             edns.set_max_payload(req.max_payload().max(512));
@@ -376,13 +397,16 @@ pub struct DnsServer {
     addr: SocketAddr,
     server: Server<Handler>,
     answerer: Arc<ZoneAnswerer>,
-    checker: JoinHandle<()>,
+    /// When the health checks last read the routing controls.
+    last_check: Arc<Mutex<Instant>>,
+    checker: Option<JoinHandle<()>>,
 }
 
 impl DnsServer {
     /// Binds UDP and TCP on `listen` (port 0: any free port, the same for both), evaluates every
     /// health check once, and starts serving. The health checks then run every
-    /// `config.health_check_interval`.
+    /// `config.health_check_interval`; an interval of zero makes propagation instant (a fault
+    /// for tests, see the module's docs).
     pub async fn start(
         config: &ZoneConfig,
         states: Arc<dyn RoutingControlStates>,
@@ -409,13 +433,20 @@ impl DnsServer {
             })
             .collect();
         evaluate_health_checks(&controls, states.as_ref(), &health);
-        let checker = tokio::spawn(run_health_checks(
-            controls,
-            states,
-            health.clone(),
-            config.health_check_interval,
-        ));
-        let answerer = Arc::new(ZoneAnswerer::new(config, ns_address, health)?);
+        let last_check = Arc::new(Mutex::new(Instant::now()));
+        let interval = config.health_check_interval;
+        let (checker, instant) = if interval.is_zero() {
+            (None, Some(states))
+        } else {
+            let checks = HealthChecks {
+                controls,
+                states,
+                health: health.clone(),
+                last_check: last_check.clone(),
+            };
+            (Some(tokio::spawn(checks.run(interval))), None)
+        };
+        let answerer = Arc::new(ZoneAnswerer::new(config, ns_address, health, instant)?);
         let mut server = Server::new(Handler(answerer.clone()));
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(10), 64);
@@ -423,8 +454,25 @@ impl DnsServer {
             addr,
             server,
             answerer,
+            last_check,
             checker,
         })
+    }
+
+    /// How many queries the server has received (every name, type and transport).
+    pub fn queries(&self) -> u64 {
+        self.answerer.queries.load(Ordering::Relaxed)
+    }
+
+    /// When the health checks last read the routing controls: a DNS answer can reflect a
+    /// routing-control change only from the next check on (unless propagation is instant).
+    pub fn last_health_check(&self) -> Instant {
+        *self.last_check.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether answers follow the routing controls at once (a zero health-check interval).
+    pub fn propagation_is_instant(&self) -> bool {
+        self.answerer.instant.is_some()
     }
 
     /// The address the server answers on (UDP and TCP).
@@ -441,7 +489,9 @@ impl DnsServer {
 
     /// Stops serving and stops the health checks.
     pub async fn shutdown(mut self) {
-        self.checker.abort();
+        if let Some(checker) = &self.checker {
+            checker.abort();
+        }
         if let Err(error) = self.server.shutdown_gracefully().await {
             tracing::debug!(%error, "DNS server shut down with an error");
         }
@@ -483,18 +533,25 @@ fn evaluate_health_checks(
     table.extend(fresh);
 }
 
-async fn run_health_checks(
+/// The health checks of every record: they read the routing controls on an interval.
+struct HealthChecks {
     controls: Vec<RoutingControlArn>,
     states: Arc<dyn RoutingControlStates>,
     health: Arc<RwLock<HealthTable>>,
-    interval: Duration,
-) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
+    last_check: Arc<Mutex<Instant>>,
+}
+
+impl HealthChecks {
+    async fn run(self, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
-        evaluate_health_checks(&controls, states.as_ref(), &health);
+        loop {
+            ticker.tick().await;
+            // Stamped before reading: a check stamped before a change cannot have seen it.
+            *self.last_check.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            evaluate_health_checks(&self.controls, self.states.as_ref(), &self.health);
+        }
     }
 }
 

@@ -7,14 +7,19 @@
 //! - [`replication`]: global tables between the Regions' stores;
 //! - [`world`]: all of it assembled, with the deployment manifest;
 //! - [`control`]: the control API (state and faults) of a running world;
-//! - [`demo`]: the scripted failover drill with traffic and a report.
+//! - [`demo`]: the scripted failover drill with traffic and a report;
+//! - [`probe`]: the drill's reads of every service route, direct and through the gateway;
+//! - [`measure`] and [`verdict`]: what the drill measures and what it expects of it.
 
 pub mod control;
 pub mod demo;
 pub mod dns;
 pub mod instance;
+pub mod measure;
+pub mod probe;
 pub mod replication;
 pub mod services;
+pub mod verdict;
 pub mod world;
 
 use std::fmt::Write as _;
@@ -50,6 +55,14 @@ pub struct DemoArgs {
     /// under `.local/demo-<time>`.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// After the drill, shift the first service N more times, each at a random phase of the
+    /// clients' TTL cycle, and judge the move times' median and worst against their bound.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub shifts: u32,
+    /// Keep the world running after the drill (the control API, DNS and every app) until
+    /// Ctrl-C, to look around.
+    #[arg(long)]
+    pub keep_running: bool,
 }
 
 /// Runs the local world until Ctrl-C or SIGTERM: writes `.local/deployment.json`, prints what runs

@@ -6,9 +6,15 @@
 //! link applies each change once it is `lag` old. The lag can change at run time (the control
 //! API raises it to show the consistency window), and each link's backlog (how many changes
 //! wait, and since when) is observable.
+//!
+//! A change leaves the queue only once the replica has taken it: while the replica is down the
+//! link retries, as a global table's replica catches up after an outage. A change that waited
+//! longer than the retention (a DynamoDB stream keeps records 24 hours), or that the link
+//! missed because it fell behind the feed, is counted as lost, and [`Replicator::drained`]
+//! never reports a world with a lost change as drained.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,8 +24,13 @@ use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 use topology::Region;
 
-/// How often a waiting link looks again at the lag, so a lowered lag takes effect promptly.
+/// How often a waiting link looks again at the lag (so a lowered lag takes effect promptly)
+/// and retries a replica that is down.
 const LAG_RECHECK: Duration = Duration::from_millis(25);
+
+/// How long a change waits for a replica that is down before it is lost: a DynamoDB stream's
+/// retention.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The backlog of one link (one table, one direction).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -33,8 +44,11 @@ pub struct LinkBacklog {
     pub pending: usize,
     /// How long the oldest pending change has waited, in milliseconds.
     pub oldest_ms: Option<u64>,
-    /// Changes the link missed because it fell more than the feed's capacity behind.
+    /// Changes that never reached the replica: missed because the link fell more than the
+    /// feed's capacity behind, or given up after waiting longer than the retention.
     pub lost: u64,
+    /// Whether the link is severed (a fault: it discards what it receives, uncounted).
+    pub severed: bool,
 }
 
 /// The whole replication state, as the control API shows it.
@@ -43,6 +57,8 @@ pub struct ReplicationStatus {
     pub lag_ms: u64,
     pub pending: usize,
     pub oldest_ms: Option<u64>,
+    /// Changes lost on every link so far.
+    pub lost: u64,
     pub links: Vec<LinkBacklog>,
 }
 
@@ -50,6 +66,19 @@ struct Queue {
     changes: Mutex<VecDeque<(Instant, Change)>>,
     arrived: Notify,
     lost: AtomicU64,
+    severed: AtomicBool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Instant, Change)>> {
+        self.changes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What every link shares: the lag and the retention, both changeable at run time.
+struct Timing {
+    lag_ms: AtomicU64,
+    retention_ms: AtomicU64,
 }
 
 struct Link {
@@ -62,48 +91,75 @@ struct Link {
 
 /// Replication between the two Regions' tables.
 pub struct Replicator {
-    lag_ms: Arc<AtomicU64>,
+    timing: Arc<Timing>,
     links: Vec<Link>,
 }
 
 impl Replicator {
     /// Starts replicating both ways between each pair of the same table in two Regions.
     pub fn start(pairs: &[(Arc<MemoryTable>, Arc<MemoryTable>)], lag: Duration) -> Self {
-        let lag_ms = Arc::new(AtomicU64::new(millis(lag)));
+        let timing = Arc::new(Timing {
+            lag_ms: AtomicU64::new(millis(lag)),
+            retention_ms: AtomicU64::new(millis(DEFAULT_RETENTION)),
+        });
         let links = pairs
             .iter()
             .flat_map(|(a, b)| [(a, b), (b, a)])
-            .map(|(from, to)| Link::start(from.clone(), to.clone(), lag_ms.clone()))
+            .map(|(from, to)| Link::start(from.clone(), to.clone(), timing.clone()))
             .collect();
-        Self { lag_ms, links }
+        Self { timing, links }
     }
 
     /// The replication lag now.
     pub fn lag(&self) -> Duration {
-        Duration::from_millis(self.lag_ms.load(Ordering::Relaxed))
+        Duration::from_millis(self.timing.lag_ms.load(Ordering::Relaxed))
     }
 
     /// Changes the lag; pending changes are applied by the new lag.
     pub fn set_lag(&self, lag: Duration) {
-        self.lag_ms.store(millis(lag), Ordering::Relaxed);
+        self.timing.lag_ms.store(millis(lag), Ordering::Relaxed);
+    }
+
+    /// How long a change waits for a replica that is down before it is counted as lost
+    /// (default [`DEFAULT_RETENTION`]).
+    pub fn set_retention(&self, retention: Duration) {
+        self.timing
+            .retention_ms
+            .store(millis(retention), Ordering::Relaxed);
+    }
+
+    /// Fault injection: severs (or heals) replication from `from` to `to`, one way, for every
+    /// table. A severed link discards what it receives without counting it, like a replica
+    /// that silently stopped receiving: only reading the data back can tell.
+    pub fn sever(&self, from: &Region, to: &Region, severed: bool) {
+        for link in self.links.iter().filter(|l| l.from == *from && l.to == *to) {
+            link.queue.severed.store(severed, Ordering::Relaxed);
+        }
     }
 
     /// The backlog of every link and in total.
     pub fn status(&self) -> ReplicationStatus {
         let links: Vec<LinkBacklog> = self.links.iter().map(Link::backlog).collect();
         ReplicationStatus {
-            lag_ms: self.lag_ms.load(Ordering::Relaxed),
+            lag_ms: self.timing.lag_ms.load(Ordering::Relaxed),
             pending: links.iter().map(|l| l.pending).sum(),
             oldest_ms: links.iter().filter_map(|l| l.oldest_ms).max(),
+            lost: links.iter().map(|l| l.lost).sum(),
             links,
         }
     }
 
-    /// Waits until no change is pending, or `timeout` passes; returns whether it drained.
+    /// Waits until no change is pending, or `timeout` passes; returns whether every change
+    /// reached its replica: `false` while a change is pending, and `false` for good once one
+    /// is lost.
     pub async fn drained(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.status().pending == 0 {
+            let status = self.status();
+            if status.lost > 0 {
+                return false;
+            }
+            if status.pending == 0 {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -129,14 +185,15 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl Link {
-    fn start(from: Arc<MemoryTable>, to: Arc<MemoryTable>, lag_ms: Arc<AtomicU64>) -> Self {
+    fn start(from: Arc<MemoryTable>, to: Arc<MemoryTable>, timing: Arc<Timing>) -> Self {
         let queue = Arc::new(Queue {
             changes: Mutex::new(VecDeque::new()),
             arrived: Notify::new(),
             lost: AtomicU64::new(0),
+            severed: AtomicBool::new(false),
         });
         let receiver = tokio::spawn(receive(from.subscribe(), queue.clone()));
-        let applier = tokio::spawn(apply(to.clone(), queue.clone(), lag_ms));
+        let applier = tokio::spawn(apply(to.clone(), queue.clone(), timing));
         Self {
             table: from.name().to_owned(),
             from: from.region().clone(),
@@ -147,7 +204,7 @@ impl Link {
     }
 
     fn backlog(&self) -> LinkBacklog {
-        let changes = self.queue.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let changes = self.queue.lock();
         LinkBacklog {
             table: self.table.clone(),
             from: self.from.clone(),
@@ -155,6 +212,7 @@ impl Link {
             pending: changes.len(),
             oldest_ms: changes.front().map(|(at, _)| millis(at.elapsed())),
             lost: self.queue.lost.load(Ordering::Relaxed),
+            severed: self.queue.severed.load(Ordering::Relaxed),
         }
     }
 }
@@ -162,12 +220,9 @@ impl Link {
 async fn receive(mut feed: broadcast::Receiver<Change>, queue: Arc<Queue>) {
     loop {
         match feed.recv().await {
+            Ok(_) if queue.severed.load(Ordering::Relaxed) => {}
             Ok(change) => {
-                queue
-                    .changes
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_back((Instant::now(), change));
+                queue.lock().push_back((Instant::now(), change));
                 queue.arrived.notify_one();
             }
             Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -179,37 +234,38 @@ async fn receive(mut feed: broadcast::Receiver<Change>, queue: Arc<Queue>) {
     }
 }
 
-async fn apply(to: Arc<MemoryTable>, queue: Arc<Queue>, lag_ms: Arc<AtomicU64>) {
+async fn apply(to: Arc<MemoryTable>, queue: Arc<Queue>, timing: Arc<Timing>) {
     loop {
-        let front = queue
-            .changes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .front()
-            .map(|(at, _)| *at);
-        let Some(received) = front else {
+        // Only this task removes changes, so the front stays the front until it is removed.
+        let front = queue.lock().front().cloned();
+        let Some((received, change)) = front else {
             queue.arrived.notified().await;
             continue;
         };
-        let due = received + Duration::from_millis(lag_ms.load(Ordering::Relaxed));
+        let due = received + Duration::from_millis(timing.lag_ms.load(Ordering::Relaxed));
         let now = Instant::now();
-        // A replica that is down keeps its changes waiting, as a global table's replica
-        // catches up after an outage.
-        if now < due || !to.is_available() {
-            let wait = due
-                .saturating_duration_since(now)
-                .clamp(Duration::from_millis(1), LAG_RECHECK);
+        if now < due {
+            let wait = (due - now).clamp(Duration::from_millis(1), LAG_RECHECK);
             tokio::time::sleep(wait).await;
             continue;
         }
-        let change = queue
-            .changes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()
-            .map(|(_, c)| c);
-        if let Some(change) = change {
-            to.apply_replicated(&change);
+        match to.apply_replicated(&change) {
+            // Applied, or superseded by a newer write: either way the replica has it.
+            Ok(_) => {
+                queue.lock().pop_front();
+            }
+            Err(error) => {
+                let retention = Duration::from_millis(timing.retention_ms.load(Ordering::Relaxed));
+                if received.elapsed() > retention {
+                    tracing::warn!(%error, table = %to.name(), pk = %change.pk, "a replicated change waited past the retention and is lost");
+                    queue.lock().pop_front();
+                    queue.lost.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    // The replica is down: keep the change and retry, as a global table's
+                    // replica catches up after an outage.
+                    tokio::time::sleep(LAG_RECHECK).await;
+                }
+            }
         }
     }
 }

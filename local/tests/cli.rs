@@ -1,6 +1,8 @@
 //! `local-world run` as a user runs it: it starts, writes the manifest, answers DNS for the local
 //! domain, and on Ctrl-C (SIGINT) or SIGTERM stops cleanly and removes the manifest.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -36,7 +38,7 @@ async fn infra_local_stops_cleanly_on_sigterm() {
 /// `signal` and expects a clean stop.
 async fn serves_until(signal: &str, networks: (u8, u8)) {
     let dir = tempfile::tempdir().unwrap();
-    let text = include_str!("../../topology.toml")
+    let text = common::topology_text()
         .replace("\"127.0.1\"", &format!("\"127.0.{}\"", networks.0))
         .replace("\"127.0.2\"", &format!("\"127.0.{}\"", networks.1))
         .replace("127.0.0.1:8053", "127.0.0.1:0")
@@ -63,15 +65,16 @@ async fn serves_until(signal: &str, networks: (u8, u8)) {
     let dns = manifest
         .dns_server
         .expect("a local manifest names its DNS server");
+    let first = common::first();
     let answer = resolver(dns)
-        .lookup_ip("orders.example.test.")
+        .lookup_ip(format!("{first}.example.test."))
         .await
         .unwrap();
     let ips: Vec<_> = answer.iter().map(|ip| ip.to_string()).collect();
     assert_eq!(
         ips,
         vec![format!("127.0.{}.2", networks.0)],
-        "orders answers from the primary"
+        "{first} answers from the primary"
     );
     let control = manifest
         .control_api

@@ -1,15 +1,25 @@
-//! `infra demo --quick`, run as a user runs it: the binary, on a topology of its own
+//! `local-world demo --quick`, run as a user runs it: the binary, on a topology of its own
 //! (own loopback networks, free ports), must pass its drill and write its report.
 
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-#[tokio::test]
-async fn infra_demo_quick_passes_and_writes_its_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("topology.toml");
-    let text = include_str!("../../topology.toml")
-        .replace("\"127.0.1\"", "\"127.0.31\"")
-        .replace("\"127.0.2\"", "\"127.0.32\"")
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::Mutex;
+
+/// One demo at a time: two drills side by side on a small machine measure each other.
+static ONE_DEMO: Mutex<()> = Mutex::const_new(());
+
+/// Writes the fixture topology on loopback networks `127.0.<network>` and `<network + 1>`,
+/// with free ports and a fast clock, into `dir`.
+fn write_topology(dir: &Path, network: u8) -> std::path::PathBuf {
+    let config = dir.join("topology.toml");
+    let text = common::topology_text()
+        .replace("\"127.0.1\"", &format!("\"127.0.{network}\""))
+        .replace("\"127.0.2\"", &format!("\"127.0.{}\"", network + 1))
         .replace("127.0.0.1:8053", "127.0.0.1:0")
         .replace("127.0.0.1:8080", "127.0.0.1:0")
         .replace("arc_first_port = 8091", "arc_first_port = 0")
@@ -19,6 +29,14 @@ async fn infra_demo_quick_passes_and_writes_its_report() {
             "health_check_interval_ms = 200",
         );
     std::fs::write(&config, text).unwrap();
+    config
+}
+
+#[tokio::test]
+async fn infra_demo_quick_passes_and_writes_its_report() {
+    let _one = ONE_DEMO.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_topology(dir.path(), 31);
     let report = dir.path().join("report");
     let started = Instant::now();
     let output = tokio::time::timeout(
@@ -45,6 +63,10 @@ async fn infra_demo_quick_passes_and_writes_its_report() {
         "the demo failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("Demo PASSED"), "{stdout}");
+    assert!(
+        stdout.contains("control API: http://127.0.0.1:"),
+        "{stdout}"
+    );
     assert!(report.join("report.json").is_file());
     assert!(report.join("timeline.svg").is_file());
     // The verdict, for scripts: every step held, every move measured within its bound.
@@ -61,4 +83,61 @@ async fn infra_demo_quick_passes_and_writes_its_report() {
         let seconds = m["seconds"].as_f64().unwrap_or(f64::MAX);
         assert!(seconds < 2.2, "{m}");
     }
+}
+
+#[tokio::test]
+async fn keep_running_serves_after_the_drill_until_ctrl_c() {
+    let _one = ONE_DEMO.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_topology(dir.path(), 37);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-world"))
+        .args(["demo", "--quick", "--keep-running", "--config"])
+        .arg(&config)
+        .arg("--report")
+        .arg(dir.path().join("report"))
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut control, mut result) = (None, None);
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("control API: ").nth(1) {
+                control = rest.split("/state").next().map(str::to_owned);
+            }
+            if line.starts_with("Demo ") {
+                result = Some(line.clone());
+            }
+            if line.contains("keeps running") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the demo did not finish within 60 s");
+    let result = result.expect("the demo prints its result");
+    assert!(result.contains("PASSED"), "{result}");
+    let control = control.expect("the demo prints the control API's URL at start");
+    let state = reqwest::get(format!("{control}/state")).await.unwrap();
+    assert_eq!(state.status(), 200, "the world still runs after the drill");
+
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("it stops on Ctrl-C")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        reqwest::get(format!("{control}/state")).await.is_err(),
+        "stopped"
+    );
 }

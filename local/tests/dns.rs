@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gateway::UpstreamResolver;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
@@ -39,7 +40,7 @@ fn control(app: &AppName, n: u8) -> RoutingControlArn {
     .unwrap()
 }
 
-fn zone(topology: &Topology, interval: Duration) -> ZoneConfig {
+fn zone(topology: &Topology, interval: Duration, ttl: Duration) -> ZoneConfig {
     let regions = &topology.regions;
     let target = |app: &AppName, region: &topology::Region, n| RecordTarget {
         region: region.clone(),
@@ -48,7 +49,7 @@ fn zone(topology: &Topology, interval: Duration) -> ZoneConfig {
     };
     ZoneConfig {
         domain: topology.local.domain.clone(),
-        ttl: topology.local.ttl(),
+        ttl,
         health_check_interval: interval,
         pairs: topology
             .apps
@@ -71,8 +72,18 @@ struct Fixture {
 
 impl Fixture {
     async fn start(primary_on: bool, secondary_on: bool, interval: Duration) -> Self {
+        Self::start_with_ttl(primary_on, secondary_on, interval, Duration::from_secs(5)).await
+    }
+
+    async fn start_with_ttl(
+        primary_on: bool,
+        secondary_on: bool,
+        interval: Duration,
+        ttl: Duration,
+    ) -> Self {
         let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
-        let orders: AppName = "orders".parse().unwrap();
+        // Services by position: the first one plays the shifted app.
+        let orders = topology.services().next().unwrap().name().clone();
         let states = Arc::new(States::default());
         for app in &topology.apps {
             states.set(&control(app.name(), 1), true);
@@ -81,7 +92,7 @@ impl Fixture {
         states.set(&control(&orders, 1), primary_on);
         states.set(&control(&orders, 2), secondary_on);
         let server = DnsServer::start(
-            &zone(&topology, interval),
+            &zone(&topology, interval, ttl),
             states.clone(),
             "127.0.0.1:0".parse().unwrap(),
         )
@@ -93,6 +104,11 @@ impl Fixture {
             server,
             orders,
         }
+    }
+
+    /// `<app>.<domain>.`, the failover record's name.
+    fn name(&self, app: &AppName) -> String {
+        format!("{app}.{}.", self.topology.local.domain)
     }
 
     fn address(&self, app: &AppName, primary: bool) -> Ipv4Addr {
@@ -169,7 +185,7 @@ async fn failover_answers_follow_the_three_route53_rules_over_udp_and_tcp() {
             let response = query(
                 f.server.local_addr(),
                 transport,
-                "orders.example.test.",
+                &f.name(&f.orders),
                 RecordType::A,
             )
             .await;
@@ -198,7 +214,10 @@ async fn direct_names_ttl_soa_ns_and_negative_answers() {
     let direct = query(
         addr,
         Transport::Udp,
-        "ORDERS.us-west-2.example.test.",
+        &format!(
+            "{}.us-west-2.example.test.",
+            f.orders.as_str().to_uppercase()
+        ),
         RecordType::A,
     )
     .await;
@@ -227,13 +246,7 @@ async fn direct_names_ttl_soa_ns_and_negative_answers() {
         "NXDOMAIN carries the zone's SOA"
     );
 
-    let nodata = query(
-        addr,
-        Transport::Tcp,
-        "orders.example.test.",
-        RecordType::AAAA,
-    )
-    .await;
+    let nodata = query(addr, Transport::Tcp, &f.name(&f.orders), RecordType::AAAA).await;
     assert_eq!(nodata.metadata.response_code, ResponseCode::NoError);
     assert!(nodata.answers.is_empty());
 
@@ -250,7 +263,13 @@ async fn direct_names_ttl_soa_ns_and_negative_answers() {
         "an empty non-terminal exists"
     );
 
-    let outside = query(addr, Transport::Udp, "orders.example.com.", RecordType::A).await;
+    let outside = query(
+        addr,
+        Transport::Udp,
+        &format!("{}.example.com.", f.orders),
+        RecordType::A,
+    )
+    .await;
     assert_eq!(outside.metadata.response_code, ResponseCode::Refused);
     f.server.shutdown().await;
 }
@@ -282,7 +301,7 @@ async fn a_stock_resolver_sees_the_ttl_and_nxdomain() {
     let f = Fixture::start(true, false, Duration::from_secs(1)).await;
     for tcp in [false, true] {
         let resolver = resolver(f.server.local_addr(), tcp);
-        let lookup = resolver.lookup_ip("orders.example.test.").await.unwrap();
+        let lookup = resolver.lookup_ip(f.name(&f.orders)).await.unwrap();
         let ips: Vec<IpAddr> = lookup.iter().collect();
         assert_eq!(ips, vec![IpAddr::V4(f.address(&f.orders, true))]);
         let ttl = lookup.valid_until() - Instant::now();
@@ -312,7 +331,7 @@ async fn a_routing_control_change_shows_within_one_check_interval() {
         let response = query(
             f.server.local_addr(),
             Transport::Udp,
-            "orders.example.test.",
+            &f.name(&f.orders),
             RecordType::A,
         )
         .await;
@@ -327,14 +346,141 @@ async fn a_routing_control_change_shows_within_one_check_interval() {
         "moved after {moved:?}"
     );
     // The other apps stay put.
-    let users: AppName = "users".parse().unwrap();
+    let users = f.topology.services().last().unwrap().name().clone();
     let response = query(
         f.server.local_addr(),
         Transport::Tcp,
-        "users.example.test.",
+        &f.name(&users),
         RecordType::A,
     )
     .await;
     assert_eq!(a_records(&response), vec![(f.address(&users, true), 5)]);
+    f.server.shutdown().await;
+}
+
+/// Waits until the server's health checks have just run, so that a change made now is the
+/// furthest it can be from the next check.
+async fn just_after_a_health_check(server: &DnsServer) -> Instant {
+    let last = server.last_health_check();
+    let started = Instant::now();
+    loop {
+        let now = server.last_health_check();
+        if now != last {
+            return now;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no health check ran"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test]
+async fn just_after_a_change_the_old_answer_is_still_served() {
+    let interval = Duration::from_millis(400);
+    let f = Fixture::start(true, false, interval).await;
+    let (primary, secondary) = (f.address(&f.orders, true), f.address(&f.orders, false));
+    let checked = just_after_a_health_check(&f.server).await;
+    // A planned shift, made just after a check: propagation waits for the next one.
+    f.states.set(&control(&f.orders, 2), true);
+    f.states.set(&control(&f.orders, 1), false);
+    let changed = Instant::now();
+    let name = f.name(&f.orders);
+    let mut old_answers = 0;
+    let moved = loop {
+        let response = query(f.server.local_addr(), Transport::Udp, &name, RecordType::A).await;
+        if a_records(&response) == vec![(secondary, 5)] {
+            break changed.elapsed();
+        }
+        assert_eq!(a_records(&response), vec![(primary, 5)]);
+        old_answers += 1;
+        assert!(changed.elapsed() < interval * 3, "the answer never moved");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    println!("{old_answers} old answers, moved {moved:?} after the change");
+    assert!(
+        old_answers >= 1,
+        "the first answer after the change is the old one"
+    );
+    // It moved at the next check, not before: at least most of an interval after the last.
+    let since_check = checked.elapsed() - changed.elapsed() + moved;
+    assert!(
+        since_check >= interval - Duration::from_millis(50),
+        "moved {since_check:?} after the last check, the interval is {interval:?}"
+    );
+    assert!(
+        moved <= interval + Duration::from_millis(100),
+        "moved after {moved:?}"
+    );
+    assert_eq!(f.server.answer(&f.orders).unwrap().address, secondary);
+    assert!(!f.server.propagation_is_instant());
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_zero_check_interval_makes_propagation_instant() {
+    // A fault for tests: the demo's propagation check must catch it.
+    let f = Fixture::start(true, false, Duration::ZERO).await;
+    assert!(f.server.propagation_is_instant());
+    f.states.set(&control(&f.orders, 2), true);
+    f.states.set(&control(&f.orders, 1), false);
+    let name = f.name(&f.orders);
+    let response = query(f.server.local_addr(), Transport::Udp, &name, RecordType::A).await;
+    assert_eq!(a_records(&response), vec![(f.address(&f.orders, false), 5)]);
+    f.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cached_answer_is_reused_until_its_ttl_expires() {
+    let ttl = Duration::from_secs(1);
+    let interval = Duration::from_millis(100);
+    let f = Fixture::start_with_ttl(true, false, interval, ttl).await;
+    let (primary, secondary) = (f.address(&f.orders, true), f.address(&f.orders, false));
+    // The project's TTL-caching resolver, the one the gateway uses for its upstreams.
+    let resolver = UpstreamResolver::new(f.server.local_addr()).unwrap();
+    let host = format!("{}.{}", f.orders, f.topology.local.domain);
+    let before = f.server.queries();
+    assert_eq!(resolver.resolve(&host).await.unwrap(), IpAddr::V4(primary));
+    let first = Instant::now();
+    // One lookup asks for A and AAAA records (the zone has none of the latter).
+    let per_lookup = f.server.queries() - before;
+    assert!(per_lookup >= 1, "the first lookup asks the server");
+
+    // The answer moves on the server, but the cache keeps the old one for its TTL.
+    f.states.set(&control(&f.orders, 2), true);
+    f.states.set(&control(&f.orders, 1), false);
+    tokio::time::sleep(interval * 3).await;
+    assert_eq!(f.server.answer(&f.orders).unwrap().address, secondary);
+    let mut cached = 0;
+    while first.elapsed() < ttl - Duration::from_millis(200) {
+        assert_eq!(
+            resolver.resolve(&host).await.unwrap(),
+            IpAddr::V4(primary),
+            "a cached answer is used until its TTL expires"
+        );
+        cached += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cached >= 5, "{cached}");
+    assert_eq!(
+        f.server.queries() - before,
+        per_lookup,
+        "{cached} lookups within the TTL sent no query"
+    );
+
+    // Once it expires, the next lookup asks again and sees the new answer.
+    tokio::time::sleep(
+        (first + ttl + Duration::from_millis(100)).saturating_duration_since(Instant::now()),
+    )
+    .await;
+    assert_eq!(
+        resolver.resolve(&host).await.unwrap(),
+        IpAddr::V4(secondary)
+    );
+    assert!(
+        f.server.queries() - before > per_lookup,
+        "the server is asked again after the TTL"
+    );
     f.server.shutdown().await;
 }

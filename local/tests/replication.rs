@@ -96,3 +96,89 @@ async fn the_lag_changes_at_run_time_and_a_down_replica_catches_up() {
     assert!(replicator.drained(Duration::from_secs(1)).await);
     assert_eq!(value(&west, "y").as_deref(), Some("2"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_going_down_mid_stream_loses_no_change() {
+    let (east, west) = pair();
+    let replicator = Replicator::start(&[(east.clone(), west.clone())], Duration::ZERO);
+    // The replica flaps while changes stream in: every change must arrive once it is back.
+    let flapping = {
+        let west = west.clone();
+        tokio::spawn(async move {
+            for i in 0..60 {
+                west.set_available(i % 2 == 1);
+                tokio::time::sleep(Duration::from_millis(7)).await;
+            }
+            west.set_available(true);
+        })
+    };
+    let count = 400;
+    for n in 0..count {
+        east.put(item(&format!("k{n}"), &n.to_string()), Condition::NotExists)
+            .unwrap();
+        if n % 4 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    flapping.await.unwrap();
+    assert!(replicator.drained(Duration::from_secs(3)).await);
+    let status = replicator.status();
+    assert_eq!(status.lost, 0, "{status:?}");
+    for n in 0..count {
+        assert_eq!(
+            value(&west, &format!("k{n}")).as_deref(),
+            Some(n.to_string().as_str()),
+            "change k{n} reached the replica"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_change_past_the_retention_is_lost_and_counted() {
+    let (east, west) = pair();
+    let replicator = Replicator::start(&[(east.clone(), west.clone())], Duration::from_millis(10));
+    replicator.set_retention(Duration::from_millis(100));
+    west.set_available(false);
+    east.put(item("gone", "1"), Condition::NotExists).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    west.set_available(true);
+    let status = replicator.status();
+    assert_eq!(status.lost, 1, "{status:?}");
+    assert_eq!(status.pending, 0, "{status:?}");
+    assert_eq!(status.links[0].lost, 1, "{status:?}");
+    let started = Instant::now();
+    assert!(
+        !replicator.drained(Duration::from_secs(1)).await,
+        "a lost change is never drained"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "it says so at once"
+    );
+    assert_eq!(value(&west, "gone"), None);
+}
+
+#[tokio::test]
+async fn a_severed_link_is_one_way_and_only_a_read_back_shows_it() {
+    let (east, west) = pair();
+    let replicator = Replicator::start(&[(east.clone(), west.clone())], Duration::from_millis(10));
+    replicator.sever(east.region(), west.region(), true);
+    assert!(replicator.status().links[0].severed);
+    east.put(item("a", "east"), Condition::NotExists).unwrap();
+    west.put(item("b", "west"), Condition::NotExists).unwrap();
+    // Let the links receive both changes from the feeds.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Nothing pending, nothing counted: the backlog cannot see a severed link.
+    assert!(replicator.drained(Duration::from_secs(1)).await);
+    assert_eq!(value(&west, "a"), None, "primary → secondary is broken");
+    assert_eq!(
+        value(&east, "b").as_deref(),
+        Some("west"),
+        "the other way works"
+    );
+    replicator.sever(east.region(), west.region(), false);
+    east.put(item("c", "east"), Condition::NotExists).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(replicator.drained(Duration::from_secs(1)).await);
+    assert_eq!(value(&west, "c").as_deref(), Some("east"));
+}

@@ -6,15 +6,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use failover::{Client, ClientConfig, ShiftOptions};
 use loadtest::{Run, RunConfig, Scenario};
 use local_world::World;
 use topology::{AppName, Topology};
 
-/// The shipped topology on loopback networks of its own (`127.0.<n>.x`, `127.0.<n+1>.x`),
-/// every listener on a free port, and a fast clock: TTL 1 s, health checks every 200 ms.
+/// The fixture topology (this build's services) on loopback networks of its own
+/// (`127.0.<n>.x`, `127.0.<n+1>.x`), every listener on a free port, and a fast clock: TTL 1 s,
+/// health checks every 200 ms.
 fn topology(network: u8) -> Topology {
-    let text = include_str!("../../topology.toml")
+    let text = common::topology_text()
         .replace("\"127.0.1\"", &format!("\"127.0.{network}\""))
         .replace("\"127.0.2\"", &format!("\"127.0.{}\"", network + 1))
         .replace("127.0.0.1:8053", "127.0.0.1:0")
@@ -27,10 +30,6 @@ fn topology(network: u8) -> Topology {
         )
         .replace("replication_lag_ms = 250", "replication_lag_ms = 100");
     Topology::parse(&text).unwrap()
-}
-
-fn app(name: &str) -> AppName {
-    name.parse().unwrap()
 }
 
 async fn world(network: u8) -> Arc<World> {
@@ -60,12 +59,12 @@ fn probe(world: &World, apps: Vec<AppName>) -> Run {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planned_shift_moves_all_traffic_within_the_bound_without_errors() {
     let world = world(21).await;
-    let orders = app("orders");
+    let orders = common::first();
     let (primary, secondary) = (
         world.topology().regions.primary.clone(),
         world.topology().regions.secondary.clone(),
     );
-    let run = probe(&world, vec![orders.clone(), app("api")]);
+    let run = probe(&world, vec![orders.clone(), common::gateway()]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         run.live().app(&orders).unwrap().current_region.as_ref(),
@@ -100,7 +99,10 @@ async fn a_planned_shift_moves_all_traffic_within_the_bound_without_errors() {
         "a planned shift loses no request"
     );
     assert_eq!(
-        live.app(&app("api")).unwrap().current_region.as_ref(),
+        live.app(&common::gateway())
+            .unwrap()
+            .current_region
+            .as_ref(),
         Some(&primary),
         "the other apps stay put"
     );
@@ -110,7 +112,7 @@ async fn a_planned_shift_moves_all_traffic_within_the_bound_without_errors() {
         "DNS answers the secondary"
     );
     // Through the gateway in the primary, /orders now answers from the secondary.
-    let api = world.instance(&app("api"), &primary).unwrap().addr;
+    let api = world.instance(&common::gateway(), &primary).unwrap().addr;
     let http = reqwest::Client::builder()
         .resolve("api.example.test", api)
         .timeout(Duration::from_secs(3))
@@ -118,7 +120,7 @@ async fn a_planned_shift_moves_all_traffic_within_the_bound_without_errors() {
         .unwrap();
     let response = http
         .get(format!(
-            "http://api.example.test:{}/orders?limit=1",
+            "http://api.example.test:{}/{orders}?limit=1",
             api.port()
         ))
         .send()
@@ -133,7 +135,7 @@ async fn a_planned_shift_moves_all_traffic_within_the_bound_without_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_primary_without_a_shift_fails_only_that_app() {
     let world = world(23).await;
-    let payments = app("payments");
+    let payments = common::second();
     let primary = world.topology().regions.primary.clone();
     let apps: Vec<AppName> = world
         .manifest()
@@ -161,7 +163,7 @@ async fn a_stopped_primary_without_a_shift_fails_only_that_app() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quorum_loss_blocks_a_shift_and_changes_nothing() {
     let world = world(25).await;
-    let orders = app("orders");
+    let orders = common::first();
     let secondary = world.topology().regions.secondary.clone();
     for index in 0..3 {
         world
@@ -212,7 +214,7 @@ async fn replication_converges_and_every_acknowledged_write_is_found() {
     let world = world(27).await;
     world.replicator().set_lag(Duration::from_millis(300));
     let config = RunConfig {
-        apps: vec![app("users"), app("orders"), app("payments")],
+        apps: common::services(),
         rate_per_app: 10,
         duration: Some(Duration::from_secs(2)),
         scenario: Scenario::Consistency,
@@ -227,9 +229,9 @@ async fn replication_converges_and_every_acknowledged_write_is_found() {
     assert_eq!(consistency.never_found, 0, "no acknowledged write is lost");
     // Both Regions hold the same items once the backlog is empty.
     let [primary, secondary] = world.topology().regions.both();
-    for service in ["users", "orders", "payments"] {
-        let a = world.table(&app(service), primary).unwrap().len();
-        let b = world.table(&app(service), secondary).unwrap().len();
+    for service in common::services() {
+        let a = world.table(&service, primary).unwrap().len();
+        let b = world.table(&service, secondary).unwrap().len();
         assert_eq!(a, b, "{service} converged");
     }
 }
@@ -248,12 +250,16 @@ async fn the_control_api_shows_state_and_injects_faults() {
         .json()
         .await
         .unwrap();
-    assert_eq!(state["apps"].as_array().unwrap().len(), 4);
+    let (first, last) = (common::first(), common::last());
+    assert_eq!(
+        state["apps"].as_array().unwrap().len(),
+        common::services().len() + 1
+    );
     assert_eq!(state["apps"][1]["dns_answer"]["region"], "us-east-1");
     assert_eq!(state["arc_endpoints"].as_array().unwrap().len(), 5);
 
     let stopped: serde_json::Value = http
-        .post(format!("{base}/faults/apps/orders/us-east-1"))
+        .post(format!("{base}/faults/apps/{first}/us-east-1"))
         .json(&serde_json::json!({"action": "stop"}))
         .send()
         .await
@@ -262,14 +268,14 @@ async fn the_control_api_shows_state_and_injects_faults() {
         .await
         .unwrap();
     assert_eq!(stopped["regions"][0]["instance"]["status"], "stopped");
-    let orders = world.manifest().app(&app("orders")).unwrap();
-    let direct = orders
+    let entry = world.manifest().app(&first).unwrap();
+    let direct = entry
         .regional_url(&world.topology().regions.primary)
         .unwrap();
-    assert!(direct.contains("orders.us-east-1."), "{direct}");
+    assert!(direct.contains(&format!("{first}.us-east-1.")), "{direct}");
 
     let down: serde_json::Value = http
-        .post(format!("{base}/faults/apps/users/us-west-2"))
+        .post(format!("{base}/faults/apps/{last}/us-west-2"))
         .json(&serde_json::json!({"action": "store_down"}))
         .send()
         .await
@@ -280,16 +286,16 @@ async fn the_control_api_shows_state_and_injects_faults() {
     assert_eq!(down["regions"][1]["store_available"], false);
     let health = reqwest::Client::builder()
         .resolve(
-            "users.example.test",
+            &format!("{last}.example.test"),
             world
-                .instance(&app("users"), &world.topology().regions.secondary)
+                .instance(&last, &world.topology().regions.secondary)
                 .unwrap()
                 .addr,
         )
         .build()
         .unwrap()
         .get(format!(
-            "http://users.example.test:{}/health",
+            "http://{last}.example.test:{}/health",
             world.topology().local.app_port
         ))
         .send()

@@ -227,15 +227,11 @@ impl MemoryTable {
 
     /// Applies a change that replicated from another Region's table, if it is newer than
     /// what is stored (last writer wins on `at`, ties broken by origin Region name). Returns
-    /// whether it was applied. A replicated write does not re-enter the change feed. A
-    /// switched-off table drops the change and returns `false`.
-    pub fn apply_replicated(&self, change: &Change) -> bool {
-        self.try_apply_replicated(change).unwrap_or(false)
-    }
-
-    /// Like [`MemoryTable::apply_replicated`], but a switched-off table is an error, so a
-    /// replicator can keep the change and deliver it when the table is back.
-    pub fn try_apply_replicated(&self, change: &Change) -> Result<bool, StoreError> {
+    /// whether it was applied (`false`: a newer write was already there). A replicated write
+    /// does not re-enter the change feed. A switched-off table answers
+    /// [`StoreError::Unavailable`] and changes nothing, so the replicator keeps the change and
+    /// delivers it when the table is back: a change is never dropped silently.
+    pub fn apply_replicated(&self, change: &Change) -> Result<bool, StoreError> {
         let mut slots = self.lock()?;
         if let Some(slot) = slots.get(&change.pk)
             && !slot.older_than(change.at, &change.origin)
@@ -468,8 +464,8 @@ mod tests {
             .unwrap();
         let from_west = west_feed.recv().await.unwrap();
         // West wrote later: its write wins in both Regions, whatever the delivery order.
-        assert!(!west.apply_replicated(&from_east));
-        assert!(east.apply_replicated(&from_west));
+        assert_eq!(west.apply_replicated(&from_east), Ok(false));
+        assert_eq!(east.apply_replicated(&from_west), Ok(true));
         assert_eq!(east.get("a").unwrap().unwrap()["v"], "west");
         assert_eq!(west.get("a").unwrap().unwrap()["v"], "west");
         assert!(
@@ -483,21 +479,23 @@ mod tests {
             ..from_east.clone()
         };
         assert!(
-            !east.apply_replicated(&tie),
+            east.apply_replicated(&tie) == Ok(false),
             "an identical change is applied once"
         );
         // A delete replicates as a tombstone that an older put cannot undo.
         let mut delete = from_west.clone();
         delete.new_image = None;
         delete.at += TimeDelta::seconds(1);
-        assert!(east.apply_replicated(&delete));
-        assert!(!east.apply_replicated(&from_west));
+        assert_eq!(east.apply_replicated(&delete), Ok(true));
+        assert_eq!(east.apply_replicated(&from_west), Ok(false));
         assert_eq!(east.get("a").unwrap(), None);
         // A switched-off replica refuses the change, so the replicator can retry it later.
         west.set_available(false);
-        assert!(west.try_apply_replicated(&delete).is_err());
-        assert!(!west.apply_replicated(&delete));
+        assert!(matches!(
+            west.apply_replicated(&delete),
+            Err(StoreError::Unavailable(_))
+        ));
         west.set_available(true);
-        assert_eq!(west.try_apply_replicated(&delete), Ok(true));
+        assert_eq!(west.apply_replicated(&delete), Ok(true));
     }
 }

@@ -1,0 +1,88 @@
+//! The local world's test fixture: a topology built from the services this build has, so that a
+//! team that renames, adds or removes services (crate and `topology.toml`) keeps a green suite.
+//!
+//! Its settings are the suite's fixture topology's (`testkit::FIXTURE_TOPOLOGY`); its apps are
+//! the gateway `api`, routing `/<name>` to each service, and one service per entry of
+//! `local_world::services::SERVICES`, with the table and indexes its descriptor needs. Tests
+//! pick services by position ([`first`], [`second`]), never by name.
+
+#![allow(dead_code)] // Each test binary uses its own part of the fixture.
+
+use std::fmt::Write as _;
+
+use local_world::services::SERVICES;
+use topology::AppName;
+
+/// The gateway of the fixture.
+pub const GATEWAY: &str = "api";
+
+/// The fixture topology's text: the testkit fixture's settings (loopback networks `127.0.1`
+/// and `127.0.2`, ports 8053, 8080, 8091, TTL 5 s, checks every 1000 ms, lag 250 ms), then the
+/// apps of this build. Tests edit the settings with `str::replace`, as on a user's file.
+pub fn topology_text() -> String {
+    let fixture = testkit::FIXTURE_TOPOLOGY;
+    let settings = fixture
+        .find("\n[[apps]]")
+        .map_or(fixture, |end| &fixture[..end]);
+    let mut text = format!("{settings}\n\n[[apps]]\nname = \"{GATEWAY}\"\nkind = \"gateway\"\n");
+    text.push_str("[apps.routes]\n");
+    for service in SERVICES {
+        let _ = writeln!(text, "\"/{0}\" = \"{0}\"", service.name);
+    }
+    for service in SERVICES {
+        let _ = write!(
+            text,
+            "\n[[apps]]\nname = \"{0}\"\nkind = \"service\"\n[apps.table]\nname = \"{0}\"\n",
+            service.name
+        );
+        let indexes: Vec<String> = service
+            .indexes
+            .iter()
+            .map(|i| {
+                let sort = i
+                    .sort_key
+                    .map(|k| format!(", sort_key = \"{k}\""))
+                    .unwrap_or_default();
+                format!(
+                    "{{ name = \"{}\", partition_key = \"{}\"{sort} }}",
+                    i.name, i.partition_key
+                )
+            })
+            .collect();
+        if !indexes.is_empty() {
+            let _ = writeln!(text, "indexes = [{}]", indexes.join(", "));
+        }
+    }
+    text
+}
+
+/// Every service of this build, in the order of [`SERVICES`] (and of the fixture's apps).
+pub fn services() -> Vec<AppName> {
+    SERVICES
+        .iter()
+        .map(|s| s.name.parse().expect("a descriptor names a valid app"))
+        .collect()
+}
+
+/// The first service (the fixture's second app, after the gateway).
+pub fn first() -> AppName {
+    services()[0].clone()
+}
+
+/// The second service; the suite needs at least two.
+pub fn second() -> AppName {
+    services()
+        .get(1)
+        .cloned()
+        .expect("the local world's tests need at least two services")
+}
+
+/// The last service.
+pub fn last() -> AppName {
+    services().last().cloned().expect("at least one service")
+}
+
+/// The gateway's name.
+pub fn gateway() -> AppName {
+    GATEWAY.parse().unwrap()
+}
