@@ -14,6 +14,8 @@
 //! the watchdog kill the server. Tests share the server, so each uses its own table names
 //! ([`unique_name`]).
 
+pub mod browser;
+
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{Read, Write as _};
