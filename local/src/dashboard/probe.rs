@@ -80,7 +80,7 @@ impl Probe {
         let live = self.run.live();
         let per_bin = (BIN.as_millis() / TICK.as_millis()).max(1) as u64;
         self.samples += 1;
-        let open_new = self.samples % per_bin == 0;
+        let open_new = self.samples.is_multiple_of(per_bin);
         let traffic = live
             .apps
             .iter()

@@ -15,7 +15,7 @@ const EVENT_SYMBOLS = {
   control: '⇄', dns: '◎', traffic: '➜', fault: '⚡', quorum: '⚠',
   replication: '↻', action: '✔', refused: '⛔',
 };
-const CHART = { width: 600, height: 90 };
+const CHART = { width: 600, height: 56 };
 
 let view = null;
 let structure = '';
@@ -173,13 +173,22 @@ function buildApp(a, v) {
     el('div', { class: 'app-head' },
       el('h3', { text: a.app }),
       el('span', { class: 'kind', text: a.kind }),
-      el('span', { class: 'host', text: a.hostname })),
+      el('span', { class: 'host', text: a.hostname }),
+      el('div', { class: 'shifts' }, ...shiftButtons(a, v))),
     el('div', { class: 'routing' },
       el('span', {}, 'Serving: ', el('span', { class: 'serving', 'data-region': '' })),
       el('span', {}, 'Route 53 answers: ', el('span', { class: 'dns', 'data-region': '' }))),
     chart,
-    el('p', { class: 'chart-summary' }),
-    el('div', { class: 'shifts' }, ...v.regions.map((region) => el('button', {
+    el('p', { class: 'chart-summary' }, el('span', { class: 'axis', text: '← 30 s ago' }), el('span', { class: 'numbers' }), el('span', { class: 'axis', text: 'now →' })),
+    el('table', {},
+      el('thead', {}, el('tr', {},
+        ...['Region', 'Routing control', 'Health check', 'Instance', 'Store', 'Faults']
+          .map((t) => el('th', { scope: 'col', text: t })))),
+      el('tbody', {}, ...rows)));
+}
+
+function shiftButtons(a, v) {
+  return v.regions.map((region) => el('button', {
       type: 'button',
       'data-action': 'shift',
       'data-region': region,
@@ -190,12 +199,7 @@ function buildApp(a, v) {
         url: '/actions/shift',
         body: { app: a.app, to: region },
       }),
-    }))),
-    el('table', {},
-      el('thead', {}, el('tr', {},
-        ...['Region', 'Routing control', 'Health check', 'Instance', 'Store', 'Faults']
-          .map((t) => el('th', { scope: 'col', text: t })))),
-      el('tbody', {}, ...rows)));
+  }));
 }
 
 function buildRegionRow(a, r) {
@@ -241,7 +245,7 @@ function buildRegionRow(a, r) {
   });
   return el('tr', { 'data-region': region },
     el('th', { scope: 'row' }, regionSpan(region)),
-    el('td', {}, el('span', { class: 'control' }), ' ', toggle),
+    el('td', { class: 'nowrap' }, el('span', { class: 'control' }), ' ', toggle),
     el('td', { class: 'health' }),
     el('td', { class: 'instance' }),
     el('td', { class: 'store' }),
@@ -312,7 +316,7 @@ function updateApp(a, v) {
   setRegion(dns, a.dns_answer, '— (no answer)');
   if (a.dns_address) dns.append(` (${a.dns_address})`);
   drawChart(card.querySelector('.chart'), t, v);
-  setText(card.querySelector('.chart-summary'), summary(t, v));
+  setText(card.querySelector('.chart-summary .numbers'), summary(t, v));
   for (const r of a.regions) {
     const row = card.querySelector(`tr[data-region="${CSS.escape(r.region)}"]`);
     if (!row) continue;
@@ -324,8 +328,10 @@ function updateApp(a, v) {
     setText(toggle, on ? 'Turn OFF' : 'Turn ON');
     toggle.setAttribute('aria-label', `Turn ${a.app}'s routing control in ${r.region} ${on ? 'OFF' : 'ON'}`);
     const health = row.querySelector('.health');
+    // A health check on an OFF routing control is meant to fail: only a failing one on an
+    // ON control (a change still propagating) is a warning.
     setText(health, r.healthy === true ? '✓ healthy' : r.healthy === false ? '✗ unhealthy' : '?');
-    health.className = `health ${r.healthy ? '' : 'bad'}`;
+    health.className = `health ${r.healthy === false ? (on ? 'bad' : 'off') : ''}`;
     const instance = row.querySelector('.instance');
     setText(instance, instanceText(r.instance));
     instance.className = `instance ${r.instance.status === 'running' ? '' : r.instance.status === 'stopped' ? 'bad' : 'warn'}`;
