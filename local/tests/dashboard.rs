@@ -5,8 +5,10 @@
 //!
 //! `UPDATE_SCREENSHOT=1` writes the screenshot taken during the failover to
 //! `docs/dashboard.png`.
+//!
+//! The tests share one pair of loopback networks, so they take turns.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
@@ -30,6 +32,38 @@ fn topology() -> Topology {
             "health_check_interval_ms = 200",
         );
     Topology::parse(&text).unwrap()
+}
+
+/// Held by each test: both use the networks 127.0.61.x and 127.0.62.x.
+static NETWORKS: Mutex<()> = Mutex::new(());
+
+/// A world on the test topology with its control API (and so the dashboard) serving.
+fn start_world(runtime: &tokio::runtime::Runtime) -> Arc<World> {
+    runtime.block_on(async {
+        let world = tokio::time::timeout(Duration::from_secs(10), World::start(topology()))
+            .await
+            .expect("the world starts within 10 s")
+            .unwrap();
+        let world = Arc::new(world);
+        local_world::control::serve(world.clone()).expect("the control API's listener");
+        world
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn stop(runtime: &tokio::runtime::Runtime, world: Arc<World>) {
+    runtime.block_on(async {
+        if let Ok(world) = Arc::try_unwrap(world) {
+            world.shutdown().await;
+        }
+    });
 }
 
 fn launch(profile: &std::path::Path) -> Browser {
@@ -114,20 +148,9 @@ fn outcome_is(tab: &Tab, what: &str, outcome: &str) {
 fn the_dashboard_shows_the_world_and_drives_a_failover() {
     let chromium = testkit::browser::chromium();
     println!("driving {}", chromium.display());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let world = runtime.block_on(async {
-        let world = tokio::time::timeout(Duration::from_secs(10), World::start(topology()))
-            .await
-            .expect("the world starts within 10 s")
-            .unwrap();
-        let world = Arc::new(world);
-        local_world::control::serve(world.clone()).expect("the control API's listener");
-        world
-    });
+    let _networks = NETWORKS.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = runtime();
+    let world = start_world(&runtime);
     let url = world.manifest().control_api.clone().unwrap();
     let topology = world.topology();
     let [primary, secondary]: [Region; 2] = topology.regions.both().map(Clone::clone);
@@ -298,9 +321,148 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
 
     drop(tab);
     drop(browser);
+    stop(&runtime, world);
+}
+
+/// Posts `body` to `path` of the control API; answers the status and the JSON body.
+async fn post(url: &str, path: &str, body: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[test]
+fn the_page_its_events_and_its_actions_answer_as_the_failover_library_does() {
+    let _networks = NETWORKS.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = runtime();
+    let world = start_world(&runtime);
+    let url = world.manifest().control_api.clone().unwrap();
+    let service = world.topology().services().next().unwrap().name().clone();
+    let [primary, secondary] = world.topology().regions.both().map(Clone::clone);
     runtime.block_on(async {
-        if let Ok(world) = Arc::try_unwrap(world) {
-            world.shutdown().await;
+        let page = reqwest::get(format!("{url}/")).await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("/assets/app.js"), "the page loads its script");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "no CDN"
+        );
+        for (asset, kind) in [("app.js", "text/javascript"), ("style.css", "text/css")] {
+            let response = reqwest::get(format!("{url}/assets/{asset}")).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let content_type = response.headers()["content-type"].to_str().unwrap();
+            assert!(content_type.starts_with(kind), "{asset}: {content_type}");
         }
+
+        // The first event is the whole view, at once.
+        let mut events = reqwest::get(format!("{url}/events")).await.unwrap();
+        assert!(
+            events.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let mut text = String::new();
+        while !text.contains("\n\n") {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), events.chunk())
+                .await
+                .expect("a view within 5 s")
+                .unwrap()
+                .expect("the stream stays open");
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        let data = text
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .expect("a data line");
+        assert!(text.starts_with("event: view"), "{text}");
+        let view: Value = serde_json::from_str(data).unwrap();
+        let shown: Vec<&str> = view["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["app"].as_str().unwrap())
+            .collect();
+        let expected: Vec<&str> = world
+            .manifest()
+            .apps
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(shown, expected);
+        assert_eq!(view["arc"]["quorum"]["health"], "healthy");
+        drop(events);
+
+        // Bad input: a clear 4xx, nothing changed.
+        let (status, problem) = post(
+            &url,
+            "/actions/shift",
+            r#"{"app": "nope", "to": "us-west-2"}"#,
+        )
+        .await;
+        assert_eq!(status, 404, "{problem}");
+        let (status, _) = post(&url, "/actions/shift", "{").await;
+        assert_eq!(status, 400);
+        let (status, problem) = post(
+            &url,
+            "/actions/shift",
+            &format!(r#"{{"app": "{service}"}}"#),
+        )
+        .await;
+        assert_eq!(status, 422, "{problem}");
+        let (status, problem) =
+            post(&url, "/actions/evacuate", r#"{"from": "eu-central-1"}"#).await;
+        assert_eq!(status, 404, "{problem}");
+
+        // Three of five endpoints down: the cluster has lost its quorum, the shift is refused
+        // as `failover` refuses it, and nothing changed.
+        for index in 0..3 {
+            let (status, _) = post(
+                &url,
+                &format!("/faults/arc/{index}"),
+                r#"{"fault": "down"}"#,
+            )
+            .await;
+            assert_eq!(status, 200);
+        }
+        let shift = format!(r#"{{"app": "{service}", "to": "{secondary}"}}"#);
+        let (status, problem) = post(&url, "/actions/shift", &shift).await;
+        assert_eq!(status, 503, "{problem}");
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("arc-quorum-lost"),
+            "{problem}"
+        );
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("lost its quorum"),
+            "{problem}"
+        );
+        assert_eq!(world.dns().answer(&service).unwrap().region, primary);
+
+        // Back to a majority, the same shift goes through.
+        let (status, _) = post(&url, "/faults/arc/0", r#"{"fault": "none"}"#).await;
+        assert_eq!(status, 200);
+        let (status, outcome) = post(&url, "/actions/shift", &shift).await;
+        assert_eq!(status, 200, "{outcome}");
+        assert!(
+            outcome["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{service} now ON in {secondary}")),
+            "{outcome}"
+        );
     });
+    stop(&runtime, world);
 }

@@ -116,7 +116,9 @@ async function act({ question, label, method = 'POST', url, body, fields }) {
     if (response.ok) {
       showOutcome('ok', `${label}: ${answer.message || 'done'}`);
     } else {
-      const kind = response.status === 409 ? 'refused' : 'failed';
+      // A safety rule (409) or a cluster without quorum refuses the change: nothing changed.
+      const refused = response.status === 409 || /arc-(quorum-lost|unreachable)$/.test(answer.type || '');
+      const kind = refused ? 'refused' : 'failed';
       showOutcome(kind, `${label}: ${answer.detail || answer.title || `HTTP ${response.status}`}`);
     }
   } catch (error) {
