@@ -96,8 +96,8 @@ impl Dashboard {
 }
 
 /// The dashboard's routes over `world`: the page (`/` and `/assets/...`), its events
-/// (`/events`) and its actions (`/actions/...`). Starts the sampler, which ends when the
-/// routes are dropped.
+/// (`/events`) and its actions (`/actions/...`). Starts the sampler (on the current Tokio
+/// runtime), which ends when the routes are dropped.
 pub fn router(world: Arc<World>) -> Router {
     let client =
         failover::Client::from_manifest(world.manifest(), failover::ClientConfig::default())
@@ -110,7 +110,10 @@ pub fn router(world: Arc<World>) -> Router {
         timeline: Mutex::new(Timeline::default()),
         views,
     });
-    tokio::spawn(sample(Arc::downgrade(&dashboard)));
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn(sample(Arc::downgrade(&dashboard)))),
+        Err(_) => tracing::warn!("no Tokio runtime: the dashboard will show no updates"),
+    }
     Router::new()
         .route("/", get(index))
         .route("/assets/style.css", get(style))
