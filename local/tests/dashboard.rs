@@ -281,6 +281,27 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
     assert!(quorum.as_str().unwrap().contains("degraded"), "{quorum}");
     assert!(quorum.as_str().unwrap().contains("3 of 5"), "{quorum}");
 
+    // A fault with parameters, from the confirmation dialog's fields: another app degraded.
+    let other = apps.iter().find(|a| **a != service).unwrap();
+    let row = format!(".app[data-app=\"{other}\"] tr[data-region=\"{primary}\"]");
+    click(&tab, &format!("{row} button[data-fault=degrade]"));
+    wait_for(
+        &tab,
+        "the degrade fields",
+        "document.querySelectorAll('#confirm-fields input').length === 2",
+        Duration::from_secs(3),
+    );
+    click(&tab, "#confirm-ok");
+    outcome_is(&tab, "the degradation", "ok");
+    wait_for(
+        &tab,
+        &format!("{other} shown degraded in {primary}"),
+        &format!(
+            "document.querySelector('{row} .instance').textContent.includes('degraded: 50% errors, +200 ms')"
+        ),
+        Duration::from_secs(3),
+    );
+
     // The safety rule forbids turning off the only ON routing control: the page shows the
     // refusal, and nothing changed.
     let toggle =
