@@ -82,8 +82,9 @@ pub struct LagChange {
     pub lag_ms: u64,
 }
 
-/// The control API's router over `world`.
+/// The control API's router over `world`, with the dashboard at `/`.
 pub fn router(world: Arc<World>) -> Router {
+    let dashboard = super::dashboard::router(world.clone());
     let (router, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(get_state))
         .routes(routes!(app_fault))
@@ -92,7 +93,7 @@ pub fn router(world: Arc<World>) -> Router {
         .with_state(world)
         .split_for_parts();
     let spec = spec.to_json().unwrap_or_default();
-    router.route(
+    router.merge(dashboard).route(
         "/openapi.json",
         axum::routing::get(move || async move {
             ([("content-type", "application/json")], spec.clone())

@@ -7,11 +7,13 @@
 //! - [`replication`]: global tables between the Regions' stores;
 //! - [`world`]: all of it assembled, with the deployment manifest;
 //! - [`control`]: the control API (state and faults) of a running world;
+//! - [`dashboard`]: the page at the control API's `/` that shows the world live and drives it;
 //! - [`demo`]: the scripted failover drill with traffic and a report;
 //! - [`probe`]: the drill's reads of every service route, direct and through the gateway;
 //! - [`measure`] and [`verdict`]: what the drill measures and what it expects of it.
 
 pub mod control;
+pub mod dashboard;
 pub mod demo;
 pub mod dns;
 pub mod instance;
@@ -192,6 +194,7 @@ pub fn describe(world: &World) -> String {
         .collect();
     let _ = writeln!(out, "ARC cluster     {}", endpoints.join(", "));
     if let Some(control) = &manifest.control_api {
+        let _ = writeln!(out, "Dashboard       {control}/  (open it in a browser)");
         let _ = writeln!(
             out,
             "Control API     {control}/state (faults: POST /faults/..., OpenAPI: {control}/openapi.json)"

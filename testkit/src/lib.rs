@@ -16,6 +16,7 @@
 //! the watchdog kill the server. Tests share the server, so each uses its own table names
 //! ([`unique_name`]).
 
+pub mod browser;
 #[cfg(feature = "service")]
 pub mod fuzz;
 #[cfg(feature = "service")]

@@ -1,0 +1,489 @@
+//! The dashboard in a real headless Chromium, driven as a person drives it: it opens the page
+//! of a running world, starts the probe, shifts the first service to the secondary Region with
+//! a click and a keyboard confirmation, watches the page show the move within the failover
+//! bound, takes two ARC endpoints down, and tries a change the safety rule forbids.
+//!
+//! `UPDATE_SCREENSHOT=1` writes the screenshot taken during the failover to
+//! `docs/dashboard.png`.
+//!
+//! The tests share one pair of loopback networks, so they take turns.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
+use headless_chrome::{Browser, LaunchOptions, Tab};
+use local_world::World;
+use serde_json::Value;
+use topology::{AppName, Region, Topology};
+
+/// The fixture topology on loopback networks of its own (`127.0.61.x`, `127.0.62.x`), every
+/// listener on a free port, and a fast clock: TTL 1 s, health checks every 200 ms.
+fn topology() -> Topology {
+    let text = testkit::FIXTURE_TOPOLOGY
+        .replace("\"127.0.1\"", "\"127.0.61\"")
+        .replace("\"127.0.2\"", "\"127.0.62\"")
+        .replace("127.0.0.1:8053", "127.0.0.1:0")
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("arc_first_port = 8091", "arc_first_port = 0")
+        .replace("ttl_seconds = 5", "ttl_seconds = 1")
+        .replace(
+            "health_check_interval_ms = 1000",
+            "health_check_interval_ms = 200",
+        );
+    Topology::parse(&text).unwrap()
+}
+
+/// Held by each test: both use the networks 127.0.61.x and 127.0.62.x.
+static NETWORKS: Mutex<()> = Mutex::new(());
+
+/// A world on the test topology with its control API (and so the dashboard) serving.
+fn start_world(runtime: &tokio::runtime::Runtime) -> Arc<World> {
+    runtime.block_on(async {
+        let world = tokio::time::timeout(Duration::from_secs(10), World::start(topology()))
+            .await
+            .expect("the world starts within 10 s")
+            .unwrap();
+        let world = Arc::new(world);
+        local_world::control::serve(world.clone()).expect("the control API's listener");
+        world
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn stop(runtime: &tokio::runtime::Runtime, world: Arc<World>) {
+    runtime.block_on(async {
+        if let Ok(world) = Arc::try_unwrap(world) {
+            world.shutdown().await;
+        }
+    });
+}
+
+fn launch(profile: &std::path::Path) -> Browser {
+    let flags: Vec<&std::ffi::OsStr> = testkit::browser::FLAGS
+        .iter()
+        .map(std::ffi::OsStr::new)
+        .collect();
+    let options = LaunchOptions::default_builder()
+        .path(Some(testkit::browser::chromium()))
+        .headless(true)
+        .sandbox(false)
+        .args(flags)
+        .user_data_dir(Some(profile.to_path_buf()))
+        .window_size(Some((1600, 1150)))
+        .idle_browser_timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    Browser::new(options).expect("Chromium starts")
+}
+
+/// The value of a JavaScript expression in the page.
+fn js(tab: &Tab, expression: &str) -> Value {
+    tab.evaluate(expression, false)
+        .unwrap_or_else(|e| panic!("evaluating `{expression}`: {e}"))
+        .value
+        .unwrap_or(Value::Null)
+}
+
+/// Waits until `expression` is true in the page, polling every 50 ms.
+fn wait_for(tab: &Tab, what: &str, expression: &str, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        if js(tab, expression) == Value::Bool(true) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{what}: not within {timeout:?}; outcome line: {}",
+            js(tab, "document.getElementById('outcome').textContent")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn card(app: &AppName) -> String {
+    format!("document.querySelector('.app[data-app=\"{app}\"]')")
+}
+
+fn serving(app: &AppName) -> String {
+    format!("{}.querySelector('.serving').dataset.region", card(app))
+}
+
+/// Clicks the element `selector` with the mouse, as a person does.
+fn click(tab: &Tab, selector: &str) {
+    tab.wait_for_element(selector)
+        .unwrap_or_else(|e| panic!("no `{selector}` on the page: {e}"))
+        .click()
+        .unwrap_or_else(|e| panic!("clicking `{selector}`: {e}"));
+}
+
+/// Waits for the confirmation dialog and confirms with the mouse.
+fn confirm(tab: &Tab) {
+    wait_for(
+        tab,
+        "the confirmation dialog",
+        "document.getElementById('confirm').open",
+        Duration::from_secs(3),
+    );
+    click(tab, "#confirm-ok");
+}
+
+fn outcome_is(tab: &Tab, what: &str, outcome: &str) {
+    wait_for(
+        tab,
+        what,
+        &format!("document.getElementById('outcome').dataset.outcome === '{outcome}'"),
+        Duration::from_secs(10),
+    );
+}
+
+#[test]
+fn the_dashboard_shows_the_world_and_drives_a_failover() {
+    let chromium = testkit::browser::chromium();
+    println!("driving {}", chromium.display());
+    let _networks = NETWORKS.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = runtime();
+    let world = start_world(&runtime);
+    let url = world.manifest().control_api.clone().unwrap();
+    let topology = world.topology();
+    let [primary, secondary]: [Region; 2] = topology.regions.both().map(Clone::clone);
+    let service = topology.services().next().unwrap().name().clone();
+    let local = &topology.local;
+    let bound = local.ttl() + local.health_check_interval() + Duration::from_secs(1);
+
+    let profile = tempfile::tempdir().unwrap();
+    let browser = launch(profile.path());
+    let tab = browser.new_tab().unwrap();
+    tab.set_default_timeout(Duration::from_secs(10));
+    tab.navigate_to(&format!("{url}/"))
+        .unwrap()
+        .wait_until_navigated()
+        .unwrap();
+
+    // Every app of the topology is shown, then, once the probe runs, with its serving Region.
+    let apps: Vec<AppName> = topology.apps.iter().map(|a| a.name().clone()).collect();
+    wait_for(
+        &tab,
+        "every app's card",
+        &format!(
+            "document.querySelectorAll('.app').length === {}",
+            apps.len()
+        ),
+        Duration::from_secs(5),
+    );
+    click(&tab, "#probe-toggle");
+    for app in &apps {
+        wait_for(
+            &tab,
+            &format!("{app} served by {primary}"),
+            &format!("{} === '{primary}'", serving(app)),
+            Duration::from_secs(10),
+        );
+        let shown = js(&tab, &format!("{}.textContent", card(app)));
+        assert!(
+            shown.as_str().unwrap().contains(app.as_str()),
+            "the card names {app}"
+        );
+    }
+    assert_eq!(
+        js(&tab, "document.getElementById('quorum').dataset.health"),
+        "healthy"
+    );
+
+    // "Shift orders to us-west-2", confirmed from the keyboard (the dialog focuses Confirm).
+    let label = format!("Shift {service} to {secondary}");
+    let shift = format!(
+        "{}.querySelector('button[data-action=shift][data-region=\"{secondary}\"]')",
+        card(&service)
+    );
+    assert_eq!(js(&tab, &format!("{shift}.textContent")), label.as_str());
+    tab.find_element_by_xpath(&format!("//button[normalize-space()='{label}']"))
+        .unwrap()
+        .click()
+        .unwrap();
+    wait_for(
+        &tab,
+        "the confirmation dialog, focused on Confirm",
+        "document.getElementById('confirm').open && document.activeElement.id === 'confirm-ok'",
+        Duration::from_secs(3),
+    );
+    let confirmed = Instant::now();
+    tab.press_key("Enter").unwrap();
+    wait_for(
+        &tab,
+        &format!("{service} served by {secondary}"),
+        &format!("{} === '{secondary}'", serving(&service)),
+        bound * 3,
+    );
+    let moved = confirmed.elapsed();
+    println!(
+        "the page shows {service} on {secondary} {moved:?} after the confirmation (bound {bound:?})"
+    );
+    assert!(moved <= bound, "shown after {moved:?}, bound {bound:?}");
+    outcome_is(&tab, "the shift's outcome", "ok");
+    let outcome = js(&tab, "document.getElementById('outcome').textContent");
+    assert!(
+        outcome
+            .as_str()
+            .unwrap()
+            .contains(&format!("{service} now ON in {secondary}")),
+        "{outcome}"
+    );
+    for app in apps.iter().filter(|a| **a != service) {
+        assert_eq!(js(&tab, &serving(app)), primary.as_str(), "{app} stays put");
+    }
+    let dns = format!("{}.querySelector('.dns').dataset.region", card(&service));
+    assert_eq!(
+        js(&tab, &dns),
+        secondary.as_str(),
+        "Route 53 answers the secondary"
+    );
+
+    // The screenshot during the failover: the chart shows the traffic moving.
+    std::thread::sleep(Duration::from_millis(1500));
+    js(&tab, "window.scrollTo(0, 0)");
+    let png = tab
+        .capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true)
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    if std::env::var_os("UPDATE_SCREENSHOT").is_some_and(|v| v == "1") {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dashboard.png");
+        std::fs::write(path, &png).unwrap();
+        println!("wrote {path}");
+    }
+
+    // Two ARC endpoints down, from the page: the quorum is shown degraded.
+    for index in 0..2 {
+        js(
+            &tab,
+            &format!(
+                "document.querySelector('#endpoints tr[data-endpoint=\"{index}\"] select').value = 'down'"
+            ),
+        );
+        click(&tab, &format!("button[data-endpoint=\"{index}\"]"));
+        confirm(&tab);
+        outcome_is(&tab, "an endpoint down", "ok");
+    }
+    wait_for(
+        &tab,
+        "the quorum shown degraded",
+        "document.getElementById('quorum').dataset.health === 'degraded'",
+        Duration::from_secs(3),
+    );
+    let quorum = js(&tab, "document.getElementById('quorum').textContent");
+    assert!(quorum.as_str().unwrap().contains("degraded"), "{quorum}");
+    assert!(quorum.as_str().unwrap().contains("3 of 5"), "{quorum}");
+
+    // A fault with parameters, from the confirmation dialog's fields: another app degraded.
+    let other = apps.iter().find(|a| **a != service).unwrap();
+    let row = format!(".app[data-app=\"{other}\"] tr[data-region=\"{primary}\"]");
+    click(&tab, &format!("{row} button[data-fault=degrade]"));
+    wait_for(
+        &tab,
+        "the degrade fields",
+        "document.querySelectorAll('#confirm-fields input').length === 2",
+        Duration::from_secs(3),
+    );
+    click(&tab, "#confirm-ok");
+    outcome_is(&tab, "the degradation", "ok");
+    wait_for(
+        &tab,
+        &format!("{other} shown degraded in {primary}"),
+        &format!(
+            "document.querySelector('{row} .instance').textContent.includes('degraded: 50% errors, +200 ms')"
+        ),
+        Duration::from_secs(3),
+    );
+
+    // The safety rule forbids turning off the only ON routing control: the page shows the
+    // refusal, and nothing changed.
+    let toggle =
+        format!(".app[data-app=\"{service}\"] tr[data-region=\"{secondary}\"] button.toggle");
+    assert_eq!(
+        js(
+            &tab,
+            &format!("document.querySelector('{toggle}').textContent")
+        ),
+        "Turn OFF"
+    );
+    click(&tab, &toggle);
+    confirm(&tab);
+    outcome_is(&tab, "the refusal", "refused");
+    let refusal = js(&tab, "document.getElementById('outcome').textContent");
+    assert!(
+        refusal.as_str().unwrap().contains("refused by safety rule"),
+        "{refusal}"
+    );
+    let control = &world.manifest().app(&service).unwrap().routing_controls;
+    let on_secondary = control.iter().find(|c| c.region == secondary).unwrap();
+    assert_eq!(
+        world.cluster().routing_control_state(&on_secondary.arn),
+        Some(true),
+        "nothing changed"
+    );
+    wait_for(
+        &tab,
+        "the refusal on the timeline",
+        "[...document.querySelectorAll('#events li[data-kind=refused]')].some(li => li.textContent.includes('refused by safety rule'))",
+        Duration::from_secs(3),
+    );
+    assert_eq!(
+        js(&tab, &format!("{} === '{secondary}'", serving(&service))),
+        true,
+        "traffic stays on {secondary}"
+    );
+
+    drop(tab);
+    drop(browser);
+    stop(&runtime, world);
+}
+
+/// Posts `body` to `path` of the control API; answers the status and the JSON body.
+async fn post(url: &str, path: &str, body: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[test]
+fn the_page_its_events_and_its_actions_answer_as_the_failover_library_does() {
+    let _networks = NETWORKS.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = runtime();
+    let world = start_world(&runtime);
+    let url = world.manifest().control_api.clone().unwrap();
+    let service = world.topology().services().next().unwrap().name().clone();
+    let [primary, secondary] = world.topology().regions.both().map(Clone::clone);
+    runtime.block_on(async {
+        let page = reqwest::get(format!("{url}/")).await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("/assets/app.js"), "the page loads its script");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "no CDN"
+        );
+        for (asset, kind) in [("app.js", "text/javascript"), ("style.css", "text/css")] {
+            let response = reqwest::get(format!("{url}/assets/{asset}")).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let content_type = response.headers()["content-type"].to_str().unwrap();
+            assert!(content_type.starts_with(kind), "{asset}: {content_type}");
+        }
+
+        // The first event is the whole view, at once.
+        let mut events = reqwest::get(format!("{url}/events")).await.unwrap();
+        assert!(
+            events.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let mut text = String::new();
+        while !text.contains("\n\n") {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), events.chunk())
+                .await
+                .expect("a view within 5 s")
+                .unwrap()
+                .expect("the stream stays open");
+            text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        let data = text
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .expect("a data line");
+        assert!(text.starts_with("event: view"), "{text}");
+        let view: Value = serde_json::from_str(data).unwrap();
+        let shown: Vec<&str> = view["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["app"].as_str().unwrap())
+            .collect();
+        let expected: Vec<&str> = world
+            .manifest()
+            .apps
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(shown, expected);
+        assert_eq!(view["arc"]["quorum"]["health"], "healthy");
+        drop(events);
+
+        // Bad input: a clear 4xx, nothing changed.
+        let (status, problem) = post(
+            &url,
+            "/actions/shift",
+            r#"{"app": "nope", "to": "us-west-2"}"#,
+        )
+        .await;
+        assert_eq!(status, 404, "{problem}");
+        let (status, _) = post(&url, "/actions/shift", "{").await;
+        assert_eq!(status, 400);
+        let (status, problem) = post(
+            &url,
+            "/actions/shift",
+            &format!(r#"{{"app": "{service}"}}"#),
+        )
+        .await;
+        assert_eq!(status, 422, "{problem}");
+        let (status, problem) =
+            post(&url, "/actions/evacuate", r#"{"from": "eu-central-1"}"#).await;
+        assert_eq!(status, 404, "{problem}");
+
+        // Three of five endpoints down: the cluster has lost its quorum, the shift is refused
+        // as `failover` refuses it, and nothing changed.
+        for index in 0..3 {
+            let (status, _) = post(
+                &url,
+                &format!("/faults/arc/{index}"),
+                r#"{"fault": "down"}"#,
+            )
+            .await;
+            assert_eq!(status, 200);
+        }
+        let shift = format!(r#"{{"app": "{service}", "to": "{secondary}"}}"#);
+        let (status, problem) = post(&url, "/actions/shift", &shift).await;
+        assert_eq!(status, 503, "{problem}");
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("arc-quorum-lost"),
+            "{problem}"
+        );
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("lost its quorum"),
+            "{problem}"
+        );
+        assert_eq!(world.dns().answer(&service).unwrap().region, primary);
+
+        // Back to a majority, the same shift goes through.
+        let (status, _) = post(&url, "/faults/arc/0", r#"{"fault": "none"}"#).await;
+        assert_eq!(status, 200);
+        let (status, outcome) = post(&url, "/actions/shift", &shift).await;
+        assert_eq!(status, 200, "{outcome}");
+        assert!(
+            outcome["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{service} now ON in {secondary}")),
+            "{outcome}"
+        );
+    });
+    stop(&runtime, world);
+}
