@@ -371,6 +371,8 @@ pub fn manifest(world: &TwoRegions, dns: &Dns, apps: &[&str], regional_urls: boo
                     })
                     .collect(),
                 regional_urls: regional,
+                tables: Vec::new(),
+                dns_targets: Vec::new(),
             }
         })
         .collect();
@@ -395,6 +397,7 @@ pub fn manifest(world: &TwoRegions, dns: &Dns, apps: &[&str], regional_urls: boo
         apps: entries,
         dns_server: Some(dns.addr),
         control_api: None,
+        name_servers: Vec::new(),
     }
 }
 pub mod schema;

@@ -344,6 +344,8 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
                         })
                     })
                     .collect(),
+                tables: Vec::new(),
+                dns_targets: Vec::new(),
                 name: a.app,
             }
         })
@@ -360,6 +362,7 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
         apps,
         dns_server: None,
         control_api: None,
+        name_servers: Vec::new(),
     }
 }
 
