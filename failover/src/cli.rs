@@ -233,10 +233,12 @@ async fn change_routing(
     // Build (and check) the plan first: a bad app or Region fails before any prompt.
     let plan = client.shift(apps, to, opts.clone()).await?;
     let gate = read_gate(client, &plan.apps, to, &change).await?;
+    let refusal = gate.as_ref().and_then(GateReport::refusal);
     if change.dry_run {
         if json {
             let mut value = serde_json::to_value(&plan).expect("plain data serializes");
             value["gate"] = serde_json::to_value(&gate).expect("plain data serializes");
+            value["gate_refuses"] = (refusal.is_some() && !change.force).into();
             println!("{}", to_json(&value));
         } else {
             print_plan(
@@ -247,22 +249,23 @@ async fn change_routing(
             if let Some(gate) = &gate {
                 print_gate(&mut std::io::stdout(), gate);
             }
-        }
-        return match gate.as_ref().and_then(GateReport::refusal) {
-            Some(refusal) if !change.force => Err(refusal),
-            _ => Ok(()),
-        };
-    }
-    if let Some(gate) = &gate {
-        if !json {
-            print_gate(&mut std::io::stderr(), gate);
-        }
-        if let Some(refusal) = gate.refusal() {
-            if !change.force {
-                return Err(refusal);
+            match &refusal {
+                Some(refusal) if !change.force => {
+                    println!("the move would be refused (exit 6): {refusal}");
+                }
+                _ => println!("the gate would let this move through"),
             }
-            eprintln!("warning: --force: moving although {refusal}");
         }
+        return Ok(());
+    }
+    if let Some(gate) = gate.as_ref().filter(|_| !json) {
+        print_gate(&mut std::io::stderr(), gate);
+    }
+    if let Some(refusal) = refusal {
+        if !change.force {
+            return Err(refusal);
+        }
+        eprintln!("warning: --force: moving although {refusal}");
     }
     if !change.yes {
         confirm(&plan)?;

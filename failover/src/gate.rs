@@ -40,7 +40,8 @@ pub struct GateConfig {
     pub max_lag: Duration,
     /// Timeout of one reading.
     pub timeout: Duration,
-    /// CloudWatch's URL instead of `https://monitoring.{region}.amazonaws.com` (tests).
+    /// CloudWatch's URL instead of `https://monitoring.{region}.amazonaws.com`; by default
+    /// the SDKs' `AWS_ENDPOINT_URL_CLOUDWATCH`, when set (a VPC endpoint, a test server).
     pub cloudwatch_endpoint: Option<String>,
 }
 
@@ -49,7 +50,9 @@ impl Default for GateConfig {
         Self {
             max_lag: DEFAULT_MAX_LAG,
             timeout: Duration::from_secs(5),
-            cloudwatch_endpoint: None,
+            cloudwatch_endpoint: std::env::var("AWS_ENDPOINT_URL_CLOUDWATCH")
+                .ok()
+                .filter(|url| !url.is_empty()),
         }
     }
 }
