@@ -251,7 +251,7 @@ async fn change_routing(
             }
             match &refusal {
                 Some(refusal) if !change.force => {
-                    println!("the move would be refused (exit 6): {refusal}");
+                    println!("without --dry-run the gate would refuse this move (exit 6)");
                 }
                 _ => println!("the gate would let this move through"),
             }

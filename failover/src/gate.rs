@@ -140,7 +140,7 @@ pub async fn read(
                 region: to.clone(),
                 lag_ms: None,
                 pending: None,
-                source: "no table in the manifest: not gated".into(),
+                source: "no table in the manifest".into(),
             });
             continue;
         };

@@ -126,8 +126,9 @@ impl Verified {
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(
-        "verification failed at stage {} for {app}: after {waited:?}, {last} (the routing controls are changed)",
-        stage.label()
+        "verification failed at stage {} for {app}: after {:.1} s, {last} (the routing controls are changed)",
+        stage.label(),
+        waited.as_secs_f64()
     )]
     Stage {
         app: AppName,
@@ -306,7 +307,13 @@ impl<'a> Run<'a> {
     }
 
     /// Looks until `look` passes (`Ok(detail)`) or the time is up; `Err` is what it saw.
-    async fn stage<F, Fut>(&mut self, stage: StageName, look: F) -> Result<(), VerifyError>
+    /// `asked` names who a look asks, for a look that gets no answer.
+    async fn stage<F, Fut>(
+        &mut self,
+        stage: StageName,
+        asked: &str,
+        look: F,
+    ) -> Result<(), VerifyError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<String, String>>,
@@ -314,11 +321,18 @@ impl<'a> Run<'a> {
         let deadline = self.since + self.config.timeout;
         loop {
             self.polls += 1;
-            let seen = match tokio::time::timeout(self.config.request_timeout, look()).await {
+            // No look outlasts the deadline by much: a hung server fails the stage on time.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let limit = self
+                .config
+                .request_timeout
+                .min(left)
+                .max(Duration::from_millis(50));
+            let seen = match tokio::time::timeout(limit, look()).await {
                 Ok(seen) => seen,
                 Err(_) => Err(format!(
-                    "no answer within {:?}",
-                    self.config.request_timeout
+                    "{asked} gave no answer within {:.1} s",
+                    limit.as_secs_f64()
                 )),
             };
             let elapsed_ms = Some(millis(self.since.elapsed()));
@@ -373,7 +387,7 @@ impl<'a> Run<'a> {
         let (region, other) = (self.region.clone(), other.clone());
         let pair = [on, off];
         let pair = &pair;
-        self.stage(StageName::Quorum, || async {
+        self.stage(StageName::Quorum, "the cluster endpoints", || async {
             let reads =
                 futures::future::join_all((0..endpoints.len()).map(|i| client.states_at(i, pair)))
                     .await;
@@ -417,7 +431,8 @@ impl<'a> Run<'a> {
             let region = self.region.clone();
             match Resolver::authoritative(manifest, self.config.request_timeout).await {
                 Ok(Some(authoritative)) => {
-                    self.stage(StageName::Authoritative, || async {
+                    let asked = authoritative.describe();
+                    self.stage(StageName::Authoritative, &asked, || async {
                         let ips = authoritative.resolve(host, port).await?;
                         expected.judge(&ips, &region, &authoritative.describe()).await
                     })
@@ -430,14 +445,16 @@ impl<'a> Run<'a> {
                 Err(message) => return Err(self.setup(message)),
             }
             let recursive = &prepared.recursive;
-            self.stage(StageName::Recursive, || async {
+            let asked = recursive.describe();
+            self.stage(StageName::Recursive, &asked, || async {
                 let ips = recursive.resolve(host, port).await?;
                 expected.judge(&ips, &region, &recursive.describe()).await
             })
             .await?;
         }
         let region = self.region.clone();
-        self.stage(StageName::Http, || async {
+        let asked = format!("GET {}", prepared.url);
+        self.stage(StageName::Http, &asked, || async {
             let ips = prepared.recursive.resolve(host, port).await?;
             let ip = *ips.first().ok_or("no address")?;
             let seen = get_region(&prepared.url, host, SocketAddr::new(ip, port)).await?;

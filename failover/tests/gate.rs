@@ -194,7 +194,9 @@ async fn the_cli_exits_6_changes_nothing_and_force_moves_anyway() {
     assert!(
         run.stdout.contains("replication gate")
             && run.stdout.contains("BEHIND 9.0 s")
-            && run.stdout.contains("would be refused (exit 6)"),
+            && run
+                .stdout
+                .contains("the gate would refuse this move (exit 6)"),
         "the dry run shows the reading:\n{}",
         run.stdout
     );

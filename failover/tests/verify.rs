@@ -378,6 +378,11 @@ async fn a_hung_recursive_resolver_fails_at_stage_3() {
         "{err}"
     );
     assert!(err.to_string().contains("stage 3"), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("a caching resolver at {hung} gave no answer")),
+        "names the resolver that hung: {err}"
+    );
     assert!(err.is_timeout());
 }
 
