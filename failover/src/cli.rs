@@ -276,12 +276,14 @@ async fn change_routing(
         ..VerifyConfig::default()
     };
     // Before the shift: the recursive resolver caches the answer clients hold now.
+    // All apps at once: a hung resolver delays the shift by one timeout, not one per app.
     let prepared = if change.verify {
-        let mut prepared = Vec::new();
-        for app in &plan.apps {
-            prepared.push(prepare(client.manifest(), app, &config).await?);
-        }
-        prepared
+        futures::future::try_join_all(
+            plan.apps
+                .iter()
+                .map(|app| prepare(client.manifest(), app, &config)),
+        )
+        .await?
     } else {
         Vec::new()
     };
