@@ -2,6 +2,7 @@
 //! and calls [`run`].
 
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,9 +13,10 @@ use topology::{AppName, Region, SafetyRuleArn};
 
 use crate::client::{Answer, Client, ClientConfig};
 use crate::error::{FailoverError, exit};
+use crate::gate::{GateConfig, GateReport, seconds};
 use crate::ops::{ShiftOptions, ShiftOutcome, Status};
 use crate::prompt::PromptError;
-use crate::verify::{Verified, VerifyConfig, verify_all};
+use crate::verify::{Outcome, Verified, VerifyConfig, VerifyError, prepare, verify_all};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -23,10 +25,22 @@ Exit codes:
   2  usage error: bad flags, unknown app or Region, missing or unknown manifest
   3  refused by a safety rule (the message names the rule's ARN); nothing changed
   4  no ARC cluster endpoint reachable, or the cluster lost its quorum; nothing changed
-  5  --verify: the routing controls changed, but traffic did not reach the target Region in time
+  5  --verify: the routing controls changed, but a stage did not show the target Region in time
+     (the failed stage and what it saw are printed)
+  6  refused: replication behind. The target Region's copy of a moved app's table lags more
+     than --max-replication-lag (default 5s); nothing changed. --force moves anyway
 
-Only ARC data-plane calls are made (UpdateRoutingControlStates, ListRoutingControls): no
-control-plane call, no DNS edit, no redeploy. Each call tries the cluster's endpoints in turn,
+Before a move, the replication gate reads each moved service's table in the target Region:
+locally from the world's control API, on AWS the table's ReplicationLatency metric (CloudWatch
+GetMetricData, in the Region the changes come from). --dry-run shows the reading.
+
+--verify times four stages from the call: (1) the new states read back from 3 cluster
+endpoints, each asked alone; (2) the zone's authoritative DNS answer; (3) a recursive
+resolver's answer (the system resolver on AWS; --resolver names another); (4) the first
+GET / answered with the target Region's x-region.
+
+Only ARC data-plane calls are made (UpdateRoutingControlStates, GetRoutingControlState,
+ListRoutingControls): no control-plane call, no DNS edit, no redeploy. Each call tries the cluster's endpoints in turn,
 starting with the last one that answered, and succeeds while any one endpoint answers.
 
 Examples:
@@ -37,7 +51,7 @@ Examples:
 
 /// Move apps between Regions with Route 53 ARC routing controls.
 #[derive(Debug, Parser)]
-#[command(name = "failover", version, after_long_help = EXIT_CODES, after_help = "Exit codes: 0 done, 1 other, 2 usage, 3 refused by a safety rule, 4 no endpoint/quorum lost, 5 verification timed out (see --help)")]
+#[command(name = "failover", version, after_long_help = EXIT_CODES, after_help = "Exit codes: 0 done, 1 other, 2 usage, 3 refused by a safety rule, 4 no endpoint/quorum lost, 5 verification failed at a stage, 6 refused: replication behind (see --help)")]
 pub struct Cli {
     /// The deployment manifest [default: .local/deployment.json, when present].
     #[arg(long, global = true, env = "FAILOVER_MANIFEST")]
@@ -96,12 +110,23 @@ pub struct ChangeArgs {
     /// Break glass: bypass these safety rules (each named by its ARN).
     #[arg(long, value_name = "RULE_ARN", num_args = 1..)]
     pub override_safety_rules: Vec<SafetyRuleArn>,
-    /// After the change, wait until DNS and `GET /` show the target Region; print the time.
+    /// After the change, time each stage until traffic reaches the target Region: quorum
+    /// read-back, authoritative DNS, recursive DNS, `GET /`.
     #[arg(long)]
     pub verify: bool,
-    /// How long --verify waits.
+    /// How long --verify waits, from the call.
     #[arg(long, value_parser = parse_duration, default_value = "120s", value_name = "DURATION")]
     pub verify_timeout: Duration,
+    /// The recursive resolver --verify asks at stage 3 (IP:PORT), instead of the system's.
+    #[arg(long, value_name = "IP:PORT")]
+    pub resolver: Option<SocketAddr>,
+    /// Refuse (exit 6) when the target Region's copy of a moved app's table lags more.
+    #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
+    pub max_replication_lag: Duration,
+    /// Move even when replication is behind or its lag cannot be read (writes not yet
+    /// replicated may be served stale or overwritten).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The longest timeout or deadline the CLI takes: anything longer is a typo.
@@ -125,7 +150,8 @@ pub async fn run(cli: Cli) -> u8 {
         Ok(()) => exit::OK,
         Err(error) => {
             let code = error.exit_code();
-            if json {
+            // A failed verification printed its own document (the shift and every stage).
+            if json && !matches!(error, FailoverError::Verify(VerifyError::Stage { .. })) {
                 println!(
                     "{}",
                     json!({ "error": error.to_string(), "exit_code": code })
@@ -202,21 +228,62 @@ async fn change_routing(
     };
     // Build (and check) the plan first: a bad app or Region fails before any prompt.
     let plan = client.shift(apps, to, opts.clone()).await?;
+    let gate = read_gate(client, &plan.apps, to, &change).await?;
+    let refusal = gate.as_ref().and_then(GateReport::refusal);
     if change.dry_run {
         if json {
-            println!("{}", to_json(&plan));
+            let mut value = serde_json::to_value(&plan).expect("plain data serializes");
+            value["gate"] = serde_json::to_value(&gate).expect("plain data serializes");
+            value["gate_refuses"] = (refusal.is_some() && !change.force).into();
+            println!("{}", to_json(&value));
         } else {
             print_plan(
                 &mut std::io::stdout(),
                 &plan,
                 "dry run: nothing sent. Would send",
             );
+            if let Some(gate) = &gate {
+                print_gate(&mut std::io::stdout(), gate);
+            }
+            match &refusal {
+                Some(refusal) if !change.force => {
+                    println!("without --dry-run the gate would refuse this move (exit 6)");
+                }
+                _ => println!("the gate would let this move through"),
+            }
         }
         return Ok(());
+    }
+    if let Some(gate) = gate.as_ref().filter(|_| !json) {
+        print_gate(&mut std::io::stderr(), gate);
+    }
+    if let Some(refusal) = refusal {
+        if !change.force {
+            return Err(refusal);
+        }
+        eprintln!("warning: --force: moving although {refusal}");
     }
     if !change.yes {
         confirm(&plan)?;
     }
+    let config = VerifyConfig {
+        timeout: change.verify_timeout,
+        resolver: change.resolver,
+        ..VerifyConfig::default()
+    };
+    // Before the shift: the recursive resolver caches the answer clients hold now.
+    // All apps at once: a hung resolver delays the shift by one timeout, not one per app.
+    let prepared = if change.verify {
+        futures::future::try_join_all(
+            plan.apps
+                .iter()
+                .map(|app| prepare(client.manifest(), app, &config)),
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    let since = tokio::time::Instant::now();
     let outcome = client
         .shift(
             apps,
@@ -230,24 +297,61 @@ async fn change_routing(
     if !json {
         print_outcome(&outcome);
     }
-    let verified = if change.verify {
-        let config = VerifyConfig {
-            timeout: change.verify_timeout,
-            ..VerifyConfig::default()
-        };
-        if !json {
-            eprintln!("verifying: waiting for DNS and GET / to show {to} ...");
+    if !change.verify {
+        if json {
+            println!("{}", json!({ "gate": gate, "shift": outcome }));
         }
-        Some(verify_all(client.manifest(), &outcome.apps, to, &config).await?)
-    } else {
-        None
-    };
-    if json {
-        println!("{}", json!({ "shift": outcome, "verified": verified }));
-    } else if let Some(verified) = verified {
-        print_verified(&verified);
+        return Ok(());
     }
-    Ok(())
+    if !json {
+        eprintln!("verifying: timing each stage until traffic reaches {to} ...");
+    }
+    let results = verify_all(client, &prepared, to, since, &config).await;
+    let mut reports: Vec<Verified> = Vec::new();
+    let mut failure: Option<VerifyError> = None;
+    for result in results {
+        match result {
+            Ok(report) => reports.push(report),
+            Err(error) => {
+                if let Some(report) = error.report() {
+                    reports.push(report.clone());
+                }
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    if json {
+        let mut doc = json!({ "gate": gate, "shift": outcome, "verified": reports });
+        if let Some(error) = failure.as_ref().filter(|e| e.is_timeout()) {
+            doc["error"] = error.to_string().into();
+            doc["exit_code"] = exit::VERIFY_TIMEOUT.into();
+        }
+        println!("{}", to_json(&doc));
+    } else {
+        print_verified(&reports);
+    }
+    failure.map_or(Ok(()), |e| Err(FailoverError::Verify(e)))
+}
+
+/// The gate's reading, or `None` when forced past a reading that failed.
+async fn read_gate(
+    client: &Client,
+    apps: &[AppName],
+    to: &Region,
+    change: &ChangeArgs,
+) -> Result<Option<GateReport>, FailoverError> {
+    let config = GateConfig {
+        max_lag: change.max_replication_lag,
+        ..GateConfig::default()
+    };
+    match crate::gate::read(client.manifest(), apps, to, &config).await {
+        Ok(report) => Ok(Some(report)),
+        Err(error) if change.force => {
+            eprintln!("warning: --force: moving without the replication gate: {error}");
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Asks on the terminal; refuses to ask anything that is not one.
@@ -373,16 +477,63 @@ fn print_outcome(outcome: &ShiftOutcome) {
     );
 }
 
+/// The gate's readings: on stdout for a dry run, on stderr before a move.
+fn print_gate(out: &mut dyn Write, gate: &GateReport) {
+    let mut text = format!(
+        "replication gate (refuses above {}):\n",
+        seconds(gate.max_lag_ms)
+    );
+    for r in &gate.readings {
+        let verdict = match r.lag_ms {
+            None => "not gated".to_owned(),
+            Some(lag) if lag > gate.max_lag_ms => format!("BEHIND {}", seconds(lag)),
+            Some(lag) => format!("ok, {} behind", seconds(lag)),
+        };
+        let pending = r
+            .pending
+            .map_or_else(String::new, |p| format!(", {p} pending"));
+        text.push_str(&format!(
+            "  {:<10} {:<15} {:<16} {verdict}{pending}  ({})\n",
+            r.app.as_str(),
+            r.region.as_str(),
+            r.table.as_deref().unwrap_or("-"),
+            r.source
+        ));
+    }
+    let _ = out.write_all(text.as_bytes());
+}
+
+/// The stages of each app as a table: time from the call, outcome, what was seen.
 fn print_verified(verified: &[Verified]) {
+    println!(
+        "{:<10}  {:<21}  {:>8}  {:<7}  SEEN",
+        "APP", "STAGE", "T+", "RESULT"
+    );
     for v in verified {
-        println!(
-            "verified: {} answers from {} after {:.1} s ({} look{})",
-            v.app,
-            v.region,
-            v.elapsed_ms as f64 / 1000.0,
-            v.polls,
-            if v.polls == 1 { "" } else { "s" }
-        );
+        for stage in &v.stages {
+            let at = stage.elapsed_ms.map_or_else(|| "-".to_owned(), seconds);
+            let outcome = match stage.outcome {
+                Outcome::Passed => "ok",
+                Outcome::Failed => "FAILED",
+                Outcome::Skipped => "skipped",
+            };
+            println!(
+                "{:<10}  {:<21}  {at:>8}  {outcome:<7}  {}",
+                v.app.as_str(),
+                stage.stage.label(),
+                stage.detail
+            );
+        }
+        if v.passed() {
+            println!(
+                "verified: {} answers from {} after {} ({} look{})",
+                v.app,
+                v.region,
+                seconds(v.elapsed_ms),
+                v.polls,
+                if v.polls == 1 { "" } else { "s" }
+            );
+        }
     }
 }
 

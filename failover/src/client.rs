@@ -335,6 +335,33 @@ impl Client {
         .await
     }
 
+    /// The states of `arns` (`true` = ON), asked of endpoint `index` alone: no rotation, one
+    /// attempt per control. `--verify` asks several endpoints this way to see a quorum agree.
+    pub async fn states_at(
+        &self,
+        index: usize,
+        arns: &[&RoutingControlArn],
+    ) -> Result<Vec<bool>, String> {
+        let endpoints = self.sdk().await.map_err(|e| e.to_string())?;
+        let endpoint = endpoints
+            .get(index)
+            .ok_or_else(|| format!("no cluster endpoint #{index}"))?;
+        let mut states = Vec::with_capacity(arns.len());
+        for arn in arns {
+            let call = endpoint
+                .sdk
+                .get_routing_control_state()
+                .routing_control_arn(arn.as_str())
+                .send();
+            let out = tokio::time::timeout(self.config.attempt_timeout, call)
+                .await
+                .map_err(|_| format!("no answer within {:?}", self.config.attempt_timeout))?
+                .map_err(|e| describe(&e))?;
+            states.push(out.routing_control_state() == &RoutingControlState::On);
+        }
+        Ok(states)
+    }
+
     /// One page of ListRoutingControls (optionally of one control panel).
     pub async fn list_routing_controls_page(
         &self,

@@ -16,6 +16,9 @@ pub mod exit {
     pub const UNREACHABLE: u8 = 4;
     /// The change was made, but traffic did not reach the target Region in time.
     pub const VERIFY_TIMEOUT: u8 = 5;
+    /// Refused by the replication gate: the target Region's copy of a table is behind; nothing
+    /// was changed.
+    pub const REPLICATION_BEHIND: u8 = 6;
 }
 
 /// Why a failover operation did not complete.
@@ -56,6 +59,19 @@ pub enum FailoverError {
         total: usize,
         source: Box<FailoverError>,
     },
+    /// The replication gate refused: a target replica is further behind than allowed.
+    #[error(
+        "refused: replication behind: {} (more than --max-replication-lag {max:?}); nothing was changed. Wait for it to catch up, or pass --force",
+        tables.join("; ")
+    )]
+    ReplicationBehind {
+        /// One line per table behind: the table, its app, its Region and the lag measured.
+        tables: Vec<String>,
+        max: std::time::Duration,
+    },
+    /// The replication gate could not read a lag.
+    #[error("{0}; nothing was changed (pass --force to move without the gate)")]
+    Gate(String),
     /// The client could not be set up (e.g. no AWS credentials).
     #[error("{0}")]
     Setup(String),
@@ -115,8 +131,9 @@ impl FailoverError {
             Self::Refused { .. } => exit::REFUSED,
             Self::Unreachable { .. } => exit::UNREACHABLE,
             Self::Verify(e) if e.is_timeout() => exit::VERIFY_TIMEOUT,
+            Self::ReplicationBehind { .. } => exit::REPLICATION_BEHIND,
             Self::Partial { source, .. } => source.exit_code(),
-            Self::Verify(_) | Self::Rejected { .. } | Self::Setup(_) => exit::OTHER,
+            Self::Verify(_) | Self::Rejected { .. } | Self::Setup(_) | Self::Gate(_) => exit::OTHER,
         }
     }
 }

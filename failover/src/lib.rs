@@ -9,13 +9,18 @@
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod gate;
 pub mod ops;
 pub mod prompt;
 pub mod verify;
 
 pub use client::{Answer, Answered, Client, ClientConfig, ListedControl, require_credentials};
 pub use error::{FailoverError, exit};
+pub use gate::{DEFAULT_MAX_LAG, GateConfig, GateReport, Reading};
 pub use ops::{
     AppStatus, Batch, Change, ControlStatus, InitOutcome, ShiftOptions, ShiftOutcome, Status,
 };
-pub use verify::{Verified, VerifyConfig, VerifyError, verify, verify_all};
+pub use verify::{
+    Outcome, Prepared, QUORUM, Stage, StageName, Verified, VerifyConfig, VerifyError, prepare,
+    verify, verify_all, verify_shift,
+};

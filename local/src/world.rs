@@ -307,6 +307,8 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
                         url: format!("http://{}.{region}.{domain}:{port}", app.name()),
                     })
                     .collect(),
+                tables: topology::manifest::tables_of(app, &topology.regions),
+                dns_targets: Vec::new(),
             })
         })
         .collect::<anyhow::Result<_>>()?;
@@ -322,6 +324,7 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
         apps,
         dns_server: None,
         control_api: None,
+        name_servers: Vec::new(),
     })
 }
 

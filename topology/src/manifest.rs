@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AppName, ClusterArn, ControlPanelArn, DomainName, Region, Regions, RoutingControlArn,
+    App, AppName, ClusterArn, ControlPanelArn, DomainName, Region, Regions, RoutingControlArn,
     SafetyRuleArn,
 };
 
@@ -101,6 +101,10 @@ pub struct Manifest {
     /// The local world's control API (state and faults), e.g. `http://127.0.0.1:8080`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_api: Option<String>,
+    /// The hosted zone's own name servers (AWS), e.g. `ns-123.awsdns-45.com`: `failover --verify`
+    /// asks them for the authoritative answer. Empty in older manifests and in the local world.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub name_servers: Vec<String>,
 }
 
 /// The ARC cluster and its Regional endpoints.
@@ -138,6 +142,15 @@ pub struct AppEntry {
     /// service.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub routes: BTreeMap<String, AppName>,
+    /// A service's table, per Region (the replication gate reads each replica's lag). Empty
+    /// for a gateway and in older manifests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<RegionalName>,
+    /// Per Region, the name the app's failover record points to (on AWS the custom domain's
+    /// Regional target): what the app's hostname resolves to while that Region serves.
+    /// Empty in older manifests and in the local world, whose Regional URLs name the hosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_targets: Vec<RegionalName>,
 }
 
 /// The routing control for one Region of an app.
@@ -156,7 +169,49 @@ pub struct RegionalUrl {
     pub url: String,
 }
 
+/// A name (of a table, of a DNS target) in one Region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionalName {
+    pub region: Region,
+    pub name: String,
+}
+
+/// A service's table in each Region (a global table has the same name in every Region); none
+/// for a gateway.
+pub fn tables_of(app: &App, regions: &Regions) -> Vec<RegionalName> {
+    let Some(service) = app.as_service() else {
+        return Vec::new();
+    };
+    regions
+        .both()
+        .into_iter()
+        .map(|region| RegionalName {
+            region: region.clone(),
+            name: service.table().name().to_owned(),
+        })
+        .collect()
+}
+
+/// The name listed for `region`, if any.
+fn in_region<'a>(names: &'a [RegionalName], region: &Region) -> Option<&'a str> {
+    names
+        .iter()
+        .find(|n| n.region == *region)
+        .map(|n| n.name.as_str())
+}
+
 impl AppEntry {
+    /// This app's table in `region` (`None` for a gateway, or when the manifest predates it).
+    pub fn table(&self, region: &Region) -> Option<&str> {
+        in_region(&self.tables, region)
+    }
+
+    /// The name the app's hostname resolves through while `region` serves, if recorded.
+    pub fn dns_target(&self, region: &Region) -> Option<&str> {
+        in_region(&self.dns_targets, region)
+    }
+
     /// The routing control of this app in `region`.
     pub fn routing_control(&self, region: &Region) -> Option<&RoutingControlArn> {
         self.routing_controls
@@ -311,9 +366,15 @@ mod tests {
                     .collect(),
                 regional_urls: vec![],
                 routes: BTreeMap::new(),
+                tables: vec![RegionalName {
+                    region: "us-west-2".parse().unwrap(),
+                    name: "orders".into(),
+                }],
+                dns_targets: vec![],
             }],
             dns_server: Some("127.0.0.1:8053".parse().unwrap()),
             control_api: None,
+            name_servers: vec!["ns-1.awsdns-01.org".into()],
         }
     }
 
@@ -346,11 +407,27 @@ mod tests {
     }
 
     #[test]
+    fn a_manifest_without_the_optional_fields_still_loads() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        for key in ["name_servers", "dns_server"] {
+            v.as_object_mut().unwrap().remove(key);
+        }
+        for key in ["tables", "dns_targets"] {
+            v["apps"][0].as_object_mut().unwrap().remove(key);
+        }
+        let m = Manifest::parse(&v.to_string(), "old.json").unwrap();
+        assert!(m.name_servers.is_empty());
+        assert_eq!(m.apps[0].table(&"us-west-2".parse().unwrap()), None);
+    }
+
+    #[test]
     fn lookups_by_region() {
         let m = sample();
         let app = m.app(&"orders".parse().unwrap()).unwrap();
         let west: Region = "us-west-2".parse().unwrap();
         let arn = app.routing_control(&west).unwrap();
         assert_eq!(app.region_of(arn), Some(&west));
+        assert_eq!(app.table(&west), Some("orders"));
+        assert_eq!(app.table(&"us-east-1".parse().unwrap()), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use topology::manifest::{
     AppEntry, Cluster, ClusterEndpoint, Environment, MANIFEST_VERSION, Manifest, RegionalControl,
-    RegionalUrl,
+    RegionalName, RegionalUrl,
 };
 use topology::{App, Topology};
 
@@ -55,6 +55,8 @@ pub fn build(
         apps,
         dns_server: None,
         control_api: None,
+        // Written by the deploy once it reads the hosted zone's delegation set.
+        name_servers: Vec::new(),
     })
 }
 
@@ -96,6 +98,7 @@ fn app_entry(
     let hostname = topology.domain.subdomain(app_def.name().as_str());
     let mut routing_controls = Vec::new();
     let mut regional_urls = Vec::new();
+    let mut dns_targets = Vec::new();
     for role in RegionRole::BOTH {
         let region = role.of(&topology.regions).clone();
         routing_controls.push(RegionalControl {
@@ -108,8 +111,17 @@ fn app_entry(
             .and_then(|o| o.get(app::OUTPUT_REGIONAL_URL))
         {
             regional_urls.push(RegionalUrl {
-                region,
+                region: region.clone(),
                 url: url.clone(),
+            });
+        }
+        if let Some(name) = outputs
+            .get(&stack)
+            .and_then(|o| o.get(app::OUTPUT_REGIONAL_DOMAIN))
+        {
+            dns_targets.push(RegionalName {
+                region,
+                name: name.clone(),
             });
         }
     }
@@ -125,6 +137,8 @@ fn app_entry(
         safety_rule_arn: arc_output(outputs, &arc, &arc::output_safety_rule(app_def))?,
         routing_controls,
         regional_urls,
+        tables: topology::manifest::tables_of(app_def, &topology.regions),
+        dns_targets,
     })
 }
 

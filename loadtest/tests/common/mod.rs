@@ -420,6 +420,8 @@ pub fn manifest(world: &TwoRegions, dns: &Dns, apps: &[&str], regional_urls: boo
                     .collect(),
                 regional_urls: regional,
                 routes: Default::default(),
+                tables: Vec::new(),
+                dns_targets: Vec::new(),
             }
         })
         .collect();
@@ -444,6 +446,7 @@ pub fn manifest(world: &TwoRegions, dns: &Dns, apps: &[&str], regional_urls: boo
         apps: entries,
         dns_server: Some(dns.addr),
         control_api: None,
+        name_servers: Vec::new(),
     }
 }
 pub mod schema;

@@ -348,6 +348,8 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
                         })
                     })
                     .collect(),
+                tables: Vec::new(),
+                dns_targets: Vec::new(),
                 name: a.app,
             }
         })
@@ -364,6 +366,7 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
         apps,
         dns_server: None,
         control_api: None,
+        name_servers: Vec::new(),
     }
 }
 

@@ -231,6 +231,9 @@ fn problem(error: &FailoverError) -> Problem {
         FailoverError::Unreachable { .. } => {
             Problem::unavailable(detail).with_kind("arc-unreachable")
         }
+        FailoverError::ReplicationBehind { .. } => {
+            Problem::conflict(detail).with_kind("replication-behind")
+        }
         FailoverError::Usage(_) | FailoverError::Manifest(_) => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-action",
@@ -242,14 +245,15 @@ fn problem(error: &FailoverError) -> Problem {
             problem.detail = detail;
             problem
         }
-        FailoverError::Rejected { .. } | FailoverError::Verify(_) | FailoverError::Setup(_) => {
-            Problem::new(
-                StatusCode::BAD_GATEWAY,
-                "arc-rejected",
-                "ARC did not make the change",
-                detail,
-            )
-        }
+        FailoverError::Rejected { .. }
+        | FailoverError::Verify(_)
+        | FailoverError::Setup(_)
+        | FailoverError::Gate(_) => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "arc-rejected",
+            "ARC did not make the change",
+            detail,
+        ),
     }
 }
 
