@@ -623,7 +623,7 @@ fn arc_names_over_64_characters_are_refused_at_synth_naming_the_resource() {
     let app = "a".repeat(32);
     let text = testkit::FIXTURE_TOPOLOGY.to_owned()
         + &format!(
-            "\n[[apps]]\nname = \"{app}\"\nkind = \"service\"\n[apps.table]\nname = \"t\"\n"
+            "\n[[apps]]\nname = \"{app}\"\nkind = \"service\"\n[apps.table]\nname = \"tbl\"\n"
         );
     let topology = Topology::parse(&text).unwrap();
     let prefix = with_prefix(&"p".repeat(40));
