@@ -18,6 +18,8 @@
 //! ([`unique_name`]).
 
 #[cfg(feature = "service")]
+pub mod contract;
+#[cfg(feature = "service")]
 pub mod fuzz;
 #[cfg(feature = "service")]
 mod service;
@@ -244,7 +246,11 @@ fn moto_python() -> Result<PathBuf, ToolError> {
     }
     let venv = venv_dir(std::env::var_os("CARGO_TARGET_DIR"));
     ensure_venv(&venv)?;
-    let python = venv_bin(&venv).join(if cfg!(windows) { "python.exe" } else { "python" });
+    let python = venv_bin(&venv).join(if cfg!(windows) {
+        "python.exe"
+    } else {
+        "python"
+    });
     if imports_moto(&python) {
         Ok(python)
     } else {
