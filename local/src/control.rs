@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use kit::Problem;
+use kit::extract::{Json as Body, Path};
 use local_arc::Fault;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
@@ -24,15 +25,20 @@ use super::replication::ReplicationStatus;
 use super::world::{AppState, World, WorldState};
 
 #[derive(OpenApi)]
-#[openapi(info(
-    title = "local world control API",
-    description = "State and faults of the local world (`local-world run`)."
-))]
+#[openapi(
+    components(schemas(kit::problem::ProblemDetails, kit::FieldError)),
+    info(
+        title = "local world control API",
+        description = "State and faults of the local world (`local-world run`)."
+    )
+)]
 struct ApiDoc;
 
-/// A fault for one app's instance in one Region.
+/// A fault for one app's instance in one Region: `{"fault": "stop"}`,
+/// `{"fault": "degrade", "latency_ms": 300, "error_rate": 0.25}`. The field is `fault`, as for
+/// ARC endpoints; `action`, its former name, is still read.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case", tag = "action")]
+#[serde(rename_all = "snake_case", tag = "fault")]
 pub enum AppFault {
     /// Close the listener: connections are refused.
     Stop,
@@ -61,6 +67,21 @@ pub enum EndpointFault {
     Error,
     /// Answer every request with a 429 ThrottlingException.
     Throttle,
+}
+
+impl AppFault {
+    /// The fault a body names, reading the former field name `action` when `fault` is
+    /// absent. A body that is not one is a 422 naming the field.
+    fn from_body(mut body: serde_json::Value) -> Result<Self, Problem> {
+        if let Some(map) = body.as_object_mut()
+            && !map.contains_key("fault")
+            && let Some(action) = map.remove("action")
+        {
+            map.insert("fault".into(), action);
+        }
+        serde_json::from_value(body)
+            .map_err(|e| Problem::validation(vec![kit::FieldError::new("fault", e.to_string())]))
+    }
 }
 
 impl From<EndpointFault> for Fault {
@@ -139,14 +160,19 @@ fn parse_app_region(world: &World, app: &str, region: &str) -> Result<(AppName, 
     path = "/faults/apps/{app}/{region}",
     params(("app" = String, Path), ("region" = String, Path)),
     request_body = AppFault,
-    responses((status = 200, body = AppState), (status = 404, description = "unknown app or Region"))
+    responses(
+        (status = 200, body = AppState),
+        (status = 404, description = "unknown app or Region"),
+        kit::docs::JsonBody,
+    )
 )]
 async fn app_fault(
     State(world): State<Arc<World>>,
     Path((app, region)): Path<(String, String)>,
-    Json(fault): Json<AppFault>,
+    Body(body): Body<serde_json::Value>,
 ) -> Result<impl IntoResponse, Problem> {
     let (app, region) = parse_app_region(&world, &app, &region)?;
+    let fault = AppFault::from_body(body)?;
     let instance = world.instance(&app, &region).expect("checked above");
     match fault {
         AppFault::Stop => instance.stop().await,
@@ -189,12 +215,16 @@ async fn app_fault(
     path = "/faults/arc/{index}",
     params(("index" = usize, Path, description = "0-based, in manifest order")),
     request_body = EndpointFault,
-    responses((status = 200, body = WorldState), (status = 404, description = "no such endpoint"))
+    responses(
+        (status = 200, body = WorldState),
+        (status = 404, description = "no such endpoint"),
+        kit::docs::JsonBody,
+    )
 )]
 async fn endpoint_fault(
     State(world): State<Arc<World>>,
     Path(index): Path<usize>,
-    Json(body): Json<EndpointFault>,
+    Body(body): Body<EndpointFault>,
 ) -> Result<Json<WorldState>, Problem> {
     let count = world.manifest().cluster.endpoints.len();
     if index >= count {
@@ -215,14 +245,49 @@ async fn endpoint_fault(
     put,
     path = "/replication/lag",
     request_body = LagChange,
-    responses((status = 200, body = ReplicationStatus))
+    responses((status = 200, body = ReplicationStatus), kit::docs::JsonBody)
 )]
 async fn set_lag(
     State(world): State<Arc<World>>,
-    Json(change): Json<LagChange>,
+    Body(change): Body<LagChange>,
 ) -> Json<ReplicationStatus> {
     world
         .replicator()
         .set_lag(Duration::from_millis(change.lag_ms));
     Json(world.replicator().status())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn app_faults_are_named_by_fault_and_still_by_action() {
+        assert!(matches!(
+            AppFault::from_body(json!({"fault": "stop"})),
+            Ok(AppFault::Stop)
+        ));
+        assert!(matches!(
+            AppFault::from_body(json!({"action": "store_down"})),
+            Ok(AppFault::StoreDown)
+        ));
+        let d =
+            AppFault::from_body(json!({"fault": "degrade", "latency_ms": 5, "error_rate": 0.5}));
+        assert!(matches!(d, Ok(AppFault::Degrade(_))), "{d:?}");
+    }
+
+    #[test]
+    fn a_body_that_is_no_fault_is_a_422_naming_the_field() {
+        for bad in [
+            json!({}),
+            json!({"fault": "explode"}),
+            json!({"action": 3}),
+            json!([]),
+        ] {
+            let problem = AppFault::from_body(bad.clone()).unwrap_err();
+            assert_eq!(problem.status.as_u16(), 422, "{bad}");
+            assert_eq!(problem.errors[0].field, "fault", "{bad}");
+        }
+    }
 }

@@ -10,13 +10,16 @@
 //! `MULTI_REGION_TOOLS=venv` to ignore `PATH` (to check the venv path on a machine that has
 //! the tools installed).
 //!
-//! One moto server runs per test binary, on a free loopback port. It dies with the test
+//! One moto server runs per test binary, on a free loopback port, serving one request at a
+//! time (moto's own `moto_server` does not isolate concurrent transactions; DynamoDB does). It dies with the test
 //! process however that ends: it runs under a small shell watchdog whose stdin is a pipe
 //! from the test process, and the pipe's end (the process exiting, even by SIGKILL) makes
 //! the watchdog kill the server. Tests share the server, so each uses its own table names
 //! ([`unique_name`]).
 
 pub mod browser;
+#[cfg(feature = "service")]
+pub mod contract;
 #[cfg(feature = "service")]
 pub mod fuzz;
 #[cfg(feature = "service")]
@@ -117,22 +120,36 @@ struct MotoServer {
 }
 
 /// The watchdog: starts moto in the background, waits for its stdin to reach end of file
-/// (the test process is gone), then stops moto. `$0` is moto_server, `$1` the port, `$2` the
-/// log file.
+/// (the test process is gone), then stops moto. `$0` is the Python that has moto, `$1` the
+/// port, `$2` the log file, `$3` the launcher ([`LAUNCHER`]).
 const WATCHDOG: &str = r#"
-"$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 &
+"$0" -c "$3" "$1" >"$2" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null' EXIT HUP INT TERM
 while read -r _line; do :; done
 "#;
 
+/// Serves moto's app on one thread, one request at a time. `moto_server` serves each
+/// request on its own thread, and moto's backends do not isolate those threads: two
+/// concurrent `TransactWriteItems` conditioned on the same absent item could both succeed.
+/// Real DynamoDB serializes them; serving requests one after another gives the same
+/// guarantee. The argument is the port.
+const LAUNCHER: &str = r#"
+import sys
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+
+app = DomainDispatcherApplication(create_backend_app)
+run_simple("127.0.0.1", int(sys.argv[1]), app, threaded=False, processes=1)
+"#;
+
 impl MotoServer {
     fn start() -> Result<Self, ToolError> {
-        let binary = tool("moto_server")?;
+        let python = moto_python()?;
         let mut last = String::new();
         // A port picked free can be taken before moto binds it: try a few.
         for _ in 0..3 {
-            match Self::start_on(&binary, free_port()?) {
+            match Self::start_on(&python, free_port()?) {
                 Ok(server) => return Ok(server),
                 Err(why) => last = why,
             }
@@ -140,15 +157,16 @@ impl MotoServer {
         Err(ToolError::MotoStart(last))
     }
 
-    fn start_on(binary: &Path, port: u16) -> Result<Self, String> {
+    fn start_on(python: &Path, port: u16) -> Result<Self, String> {
         let log =
             std::env::temp_dir().join(format!("testkit-moto-{}-{port}.log", std::process::id()));
         let mut watchdog = Command::new("sh")
             .arg("-c")
             .arg(WATCHDOG)
-            .arg(binary)
+            .arg(python)
             .arg(port.to_string())
             .arg(&log)
+            .arg(LAUNCHER)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -213,6 +231,46 @@ fn log_tail(log: &Path) -> String {
     } else {
         format!("moto's last output:\n{tail}")
     }
+}
+
+/// A Python interpreter that can import moto's server: `python3` (or `python`) from PATH when
+/// it has moto (unless `MULTI_REGION_TOOLS=venv`), else the tool venv's.
+fn moto_python() -> Result<PathBuf, ToolError> {
+    let use_path = std::env::var("MULTI_REGION_TOOLS").as_deref() != Ok("venv");
+    if use_path
+        && let Some(python) = ["python3", "python"]
+            .into_iter()
+            .filter_map(|p| find_on_path(p, std::env::var_os("PATH")))
+            .find(|p| imports_moto(p))
+    {
+        return Ok(python);
+    }
+    let venv = venv_dir(std::env::var_os("CARGO_TARGET_DIR"));
+    ensure_venv(&venv)?;
+    let python = venv_bin(&venv).join(if cfg!(windows) {
+        "python.exe"
+    } else {
+        "python"
+    });
+    if imports_moto(&python) {
+        Ok(python)
+    } else {
+        Err(ToolError::Provision {
+            venv,
+            why: "the venv's python cannot import moto.server after installation".into(),
+        })
+    }
+}
+
+/// Whether `python` can import what [`LAUNCHER`] needs.
+fn imports_moto(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import moto.server, werkzeug.serving"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// A tool by name: from PATH (unless `MULTI_REGION_TOOLS=venv`), else from the tool venv.

@@ -40,7 +40,10 @@ impl Version {
     pub const FIRST: Version = Version(1);
 
     /// The pattern `If-Match` values have, for OpenAPI documents.
-    pub const IF_MATCH_PATTERN: &'static str = r#"^(W/)?"?[1-9][0-9]{0,18}"?$"#;
+    pub const IF_MATCH_PATTERN: &'static str = r#"^(W/)?("[1-9][0-9]{0,18}"|[1-9][0-9]{0,18})$"#;
+
+    /// The longest `If-Match` value the pattern allows: `W/"` and 19 digits and `"`.
+    pub const IF_MATCH_MAX_LEN: usize = 23;
 
     /// A version from its number; 0 is not a version.
     pub fn new(n: u64) -> Result<Self, VersionError> {
@@ -212,10 +215,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     }
 }
 
-fn header_parameter(name: &str, required: bool, pattern: &str, description: &str) -> Parameter {
+/// A header's parameter: a string matching `pattern`, at most `max_length` characters.
+fn header_parameter(
+    name: &str,
+    required: bool,
+    (pattern, max_length): (&str, usize),
+    description: &str,
+) -> Parameter {
     let schema: RefOr<Schema> = ObjectBuilder::new()
         .schema_type(Type::String)
         .pattern(Some(pattern))
+        .min_length(Some(1))
+        .max_length(Some(max_length))
         .into();
     ParameterBuilder::new()
         .name(name)
@@ -235,7 +246,7 @@ impl utoipa::IntoParams for IfMatch {
         vec![header_parameter(
             HEADER_IF_MATCH,
             false,
-            Version::IF_MATCH_PATTERN,
+            (Version::IF_MATCH_PATTERN, Version::IF_MATCH_MAX_LEN),
             "Apply only at this version (the ETag last read), e.g. `\"3\"`",
         )]
     }
@@ -246,7 +257,7 @@ impl utoipa::IntoParams for RequiredIfMatch {
         vec![header_parameter(
             HEADER_IF_MATCH,
             true,
-            Version::IF_MATCH_PATTERN,
+            (Version::IF_MATCH_PATTERN, Version::IF_MATCH_MAX_LEN),
             "The version last read (its ETag), e.g. `\"3\"`; missing is 428, stale is 412",
         )]
     }
@@ -257,7 +268,7 @@ impl utoipa::IntoParams for IdempotencyKey {
         vec![header_parameter(
             HEADER_IDEMPOTENCY_KEY,
             true,
-            IdempotencyKey::PATTERN,
+            (IdempotencyKey::PATTERN, IdempotencyKey::MAX_LEN),
             "One per operation, sent again unchanged on retries; missing or unusable is 400",
         )]
     }

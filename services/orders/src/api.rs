@@ -60,12 +60,15 @@ pub fn routes(store: Arc<dyn OrderStore>, region: Region) -> OpenApiRouter {
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
     /// The user placing the order (a user id: a UUIDv7, lowercase and hyphenated).
-    #[schema(format = Uuid, example = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e")]
+    #[schema(format = Uuid, example = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e", min_length = 36,
+        max_length = 36, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
     pub user_id: String,
     /// ISO 4217 code, three uppercase letters.
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: String,
-    /// 1 to 100 lines.
+    /// 1 to 100 lines, whose total is at most 2^53 − 1 minor units (a larger total is a 422
+    /// naming `items`).
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<CreateLineItem>,
 }
 
@@ -73,14 +76,19 @@ pub struct CreateOrder {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateLineItem {
-    /// Letters, digits, `-`, `_`, `.`; at most 64 characters.
-    #[schema(example = "SKU-1")]
+    /// Letters, digits, `-`, `_`, `.`, starting with a letter or digit; at most 64 characters.
+    #[schema(
+        example = "SKU-1",
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+    )]
     pub sku: String,
     /// 1 to 10000.
-    #[schema(example = 2)]
+    #[schema(example = 2, minimum = 1, maximum = 10000)]
     pub quantity: i64,
     /// The price of one unit in minor units (cents), 0 to 2^53 − 1.
-    #[schema(example = 1250)]
+    #[schema(example = 1250, minimum = 0, maximum = 9007199254740991_i64)]
     pub unit_price_cents: i64,
 }
 

@@ -86,13 +86,14 @@ pub fn routes(store: Arc<dyn PaymentStore>, region: Region) -> OpenApiRouter {
 #[serde(deny_unknown_fields)]
 pub struct CreatePayment {
     /// The order paid for (an order id: a UUIDv7, lowercase and hyphenated).
-    #[schema(format = Uuid, example = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e")]
+    #[schema(format = Uuid, example = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e", min_length = 36,
+        max_length = 36, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
     pub order_id: String,
     /// The amount in minor units (cents), 1 to 2^53 − 1.
-    #[schema(example = 2500)]
+    #[schema(example = 2500, minimum = 1, maximum = 9007199254740991_i64)]
     pub amount_cents: i64,
     /// ISO 4217 code, three uppercase letters.
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: String,
 }
 

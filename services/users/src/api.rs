@@ -43,20 +43,46 @@ pub struct AppState {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    /// Unique across users, case-insensitively.
-    #[schema(example = "ada@example.com")]
+    /// Unique across users, case-insensitively; surrounding spaces are ignored.
+    #[schema(example = "ada@example.com", format = Email, min_length = 3, max_length = 254,
+        pattern = "^[A-Za-z0-9!#$%&'*+./=?^_`{|}~-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
     pub email: String,
-    /// 1 to 100 characters.
-    #[schema(example = "Ada Lovelace")]
+    /// 1 to 100 characters, not only spaces, no control characters; surrounding spaces are
+    /// ignored.
+    #[schema(
+        example = "Ada Lovelace",
+        min_length = 1,
+        max_length = 100,
+        pattern = "^\\s*[^\\s\\p{Cc}]([^\\p{Cc}]*[^\\s\\p{Cc}])?\\s*$"
+    )]
     pub name: String,
 }
 
 /// The body of `PATCH /users/{id}`: the fields to change (at least one).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateUser {
+    /// As in `POST /users`. Omit a field to keep it; `null` is refused (a user always has
+    /// both).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false, format = Email, min_length = 3, max_length = 254,
+        pattern = "^[A-Za-z0-9!#$%&'*+./=?^_`{|}~-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
     pub email: Option<String>,
+    /// As in `POST /users`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = "^\\s*[^\\s\\p{Cc}]([^\\p{Cc}]*[^\\s\\p{Cc}])?\\s*$"
+    )]
     pub name: Option<String>,
+}
+
+/// A field that, when sent, is a string: `null` is a 422 naming it rather than "absent".
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 /// A user as the API shows it.
