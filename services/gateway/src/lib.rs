@@ -70,7 +70,7 @@ impl GatewayConfig {
             app: app.clone(),
             region,
             table,
-            resolver: UpstreamResolver::new(dns_server)?,
+            resolver: UpstreamResolver::new(Some(dns_server))?,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
         })
     }
