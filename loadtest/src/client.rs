@@ -28,6 +28,10 @@ use crate::target::{BaseUrl, Scheme};
 /// `X_REGION`); loadtest keeps its own copy because it must not depend on the kit.
 pub const X_REGION: HeaderName = HeaderName::from_static("x-region");
 
+/// The header that vouches for a call to a gateway-only service.
+const GATEWAY_SECRET_HEADER: HeaderName =
+    HeaderName::from_static(topology::manifest::GATEWAY_SECRET_HEADER);
+
 /// How a request failed, as the report counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -197,6 +201,7 @@ pub struct Client {
     pool: Mutex<HashMap<String, Vec<Idle>>>,
     opened: AtomicU64,
     tls: Option<Tls>,
+    gateway_secret: Option<HeaderValue>,
 }
 
 impl Client {
@@ -214,7 +219,21 @@ impl Client {
             pool: Mutex::new(HashMap::new()),
             opened: AtomicU64::new(0),
             tls,
+            gateway_secret: None,
         }
+    }
+
+    /// The client, sending `secret` in `x-gateway-secret` on every request: the local world's
+    /// manifest has one when its services accept only calls through the gateway, and a
+    /// trusted internal client may call them directly with it. `None` (AWS) sends nothing.
+    pub fn with_gateway_secret(mut self, secret: Option<&str>) -> Self {
+        self.gateway_secret = secret
+            .and_then(|s| HeaderValue::from_str(s).ok())
+            .map(|mut v| {
+                v.set_sensitive(true);
+                v
+            });
+        self
     }
 
     /// How many connections this client has opened.
@@ -364,7 +383,13 @@ impl Client {
         out: &Outgoing,
     ) -> Result<http::Response<hyper::body::Incoming>, hyper::Error> {
         conn.sender.ready().await?;
-        conn.sender.send_request(build(base, out)).await
+        let mut request = build(base, out);
+        if let Some(secret) = &self.gateway_secret {
+            request
+                .headers_mut()
+                .insert(GATEWAY_SECRET_HEADER, secret.clone());
+        }
+        conn.sender.send_request(request).await
     }
 }
 

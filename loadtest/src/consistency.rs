@@ -333,7 +333,8 @@ fn client(
         ConnectionReuse::PerHost,
         Duration::from_secs(5),
         tls,
-    ))
+    )
+    .with_gateway_secret(manifest.gateway_secret.as_deref()))
 }
 
 /// The first collection of the service's document with a create and a read by id.

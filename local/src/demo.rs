@@ -238,6 +238,7 @@ impl Drill {
             world.topology(),
             world.dns().local_addr(),
             pace.probe_period,
+            world.manifest().gateway_secret.as_deref(),
         )
         .context("cannot start the route probe")?;
         let bound = client_bound(&world, &traffic) + traffic.live_window + RESPONSE_TIME;

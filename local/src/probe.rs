@@ -139,11 +139,14 @@ pub struct RouteProbe {
 }
 
 impl RouteProbe {
-    /// Reads every route of `topology` every `period`, resolving through `dns_server`.
+    /// Reads every route of `topology` every `period`, resolving through `dns_server`. Direct
+    /// reads carry `gateway_secret` (the manifest's, when services accept only the gateway's
+    /// calls), as a trusted internal client would.
     pub fn start(
         topology: &Topology,
         dns_server: SocketAddr,
         period: Duration,
+        gateway_secret: Option<&str>,
     ) -> anyhow::Result<Self> {
         let resolver = Arc::new(Resolver(UpstreamResolver::new(dns_server)?));
         // No idle connection is kept: every request resolves (from the cache while the TTL
@@ -160,8 +163,12 @@ impl RouteProbe {
                 .map(|r| (r.clone(), RouteCounts::default()))
                 .collect(),
         }));
-        let port = topology.local.app_port;
-        let task = tokio::spawn(send_forever(client, routes, port, period, counts.clone()));
+        let reader = Reader {
+            client,
+            port: topology.local.app_port,
+            secret: gateway_secret.map(Arc::from),
+        };
+        let task = tokio::spawn(send_forever(reader, routes, period, counts.clone()));
         Ok(Self { counts, task })
     }
 
@@ -193,10 +200,18 @@ impl Drop for RouteProbe {
     }
 }
 
-async fn send_forever(
+/// What every read needs.
+#[derive(Clone)]
+struct Reader {
     client: reqwest::Client,
-    routes: Vec<ProbeRoute>,
     port: u16,
+    /// Sent on direct reads; the gateway adds its own on the others.
+    secret: Option<Arc<str>>,
+}
+
+async fn send_forever(
+    reader: Reader,
+    routes: Vec<ProbeRoute>,
     period: Duration,
     counts: Arc<Mutex<ProbeSnapshot>>,
 ) {
@@ -209,9 +224,9 @@ async fn send_forever(
                 c.sent += 1;
                 c.in_flight += 1;
             });
-            let (client, route, counts) = (client.clone(), route.clone(), counts.clone());
+            let (reader, route, counts) = (reader.clone(), route.clone(), counts.clone());
             tokio::spawn(async move {
-                let outcome = read_once(&client, &route, port).await;
+                let outcome = read_once(&reader, &route).await;
                 update(&counts, &route, |c| {
                     c.in_flight -= 1;
                     match outcome {
@@ -239,11 +254,15 @@ fn update(
 }
 
 /// One read of a new id; `Ok` when the service itself answered that it holds no such item.
-async fn read_once(client: &reqwest::Client, route: &ProbeRoute, port: u16) -> Result<(), String> {
+async fn read_once(reader: &Reader, route: &ProbeRoute) -> Result<(), String> {
     let id = uuid::Uuid::now_v7().hyphenated().to_string();
     let path = format!("{}/{id}", route.prefix);
-    let url = format!("http://{}:{port}{path}", route.host);
-    let response = client.get(&url).send().await.map_err(|e| {
+    let url = format!("http://{}:{}{path}", route.host, reader.port);
+    let mut request = reader.client.get(&url);
+    if let (Via::Direct, Some(secret)) = (&route.via, &reader.secret) {
+        request = request.header(topology::manifest::GATEWAY_SECRET_HEADER, secret.as_ref());
+    }
+    let response = request.send().await.map_err(|e| {
         let kind = if e.is_timeout() {
             "timeout"
         } else {

@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use axum::Router;
+use kit::gateway_only::GatewaySecret;
 use kit::memory::MemoryTable;
 use local_arc::{LocalCluster, LocalClusterConfig};
+use rand::Rng;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use topology::manifest::{AppEntry, Cluster, Environment, MANIFEST_VERSION, Manifest, RegionalUrl};
@@ -138,7 +140,12 @@ impl World {
             })
             .collect();
         let replicator = Replicator::start(&pairs, topology.local.replication_lag());
-        let instances = start_instances(&topology, &tables, dns.local_addr()).await?;
+        manifest.gateway_secret = topology.aws.gateway_only.then(generate_secret);
+        let secret = manifest
+            .gateway_secret
+            .as_deref()
+            .and_then(GatewaySecret::new);
+        let instances = start_instances(&topology, &tables, dns.local_addr(), secret).await?;
         Ok(Self {
             topology,
             manifest,
@@ -325,6 +332,7 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
         dns_server: None,
         control_api: None,
         name_servers: Vec::new(),
+        gateway_secret: None,
     })
 }
 
@@ -341,27 +349,42 @@ fn tables(topology: &Topology) -> BTreeMap<(AppName, Region), Arc<MemoryTable>> 
     tables
 }
 
+/// A new gateway secret for one run of the world, as the AWS deploy generates one per stack.
+/// Alphanumeric, so always a valid header value.
+fn generate_secret() -> String {
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect()
+}
+
+/// The router of `app` in `region`; with `secret`, the gateway sends it and services demand
+/// it, as on AWS with `aws.gateway_only`.
 fn app_router(
     topology: &Topology,
     app: &App,
     region: &Region,
     tables: &BTreeMap<(AppName, Region), Arc<MemoryTable>>,
     dns_server: SocketAddr,
+    secret: Option<GatewaySecret>,
 ) -> anyhow::Result<Router> {
     match app {
         App::Gateway(gateway) => {
-            let config = gateway::GatewayConfig::local(
+            let mut config = gateway::GatewayConfig::local(
                 topology,
                 gateway.name(),
                 region.clone(),
                 dns_server,
             )?;
+            config.gateway_secret = secret;
             Ok(gateway::router(config))
         }
         App::Service(service) => {
             let table = tables[&(service.name().clone(), region.clone())].clone();
             let implementation = crate::services::implementing(service)?;
-            Ok((implementation.router)(table, region.clone()))
+            let router = (implementation.router)(table, region.clone());
+            Ok(kit::gateway_only::guard(router, secret))
         }
     }
 }
@@ -370,6 +393,7 @@ async fn start_instances(
     topology: &Topology,
     tables: &BTreeMap<(AppName, Region), Arc<MemoryTable>>,
     dns_server: SocketAddr,
+    secret: Option<GatewaySecret>,
 ) -> anyhow::Result<Vec<Arc<Instance>>> {
     let mut instances = Vec::new();
     let mut missing: Vec<IpAddr> = Vec::new();
@@ -379,7 +403,7 @@ async fn start_instances(
                 .local_address(app.name(), region)
                 .with_context(|| format!("no loopback address for `{}` in {region}", app.name()))?;
             let addr = SocketAddr::new(ip.into(), topology.local.app_port);
-            let router = app_router(topology, app, region, tables, dns_server)?;
+            let router = app_router(topology, app, region, tables, dns_server, secret.clone())?;
             match Instance::start(app.name().clone(), region.clone(), addr, router).await {
                 Ok(instance) => instances.push(instance),
                 Err(BindError::AddressMissing { .. }) => missing.push(addr.ip()),

@@ -105,6 +105,11 @@ pub struct Manifest {
     /// asks them for the authoritative answer. Empty in older manifests and in the local world.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub name_servers: Vec<String>,
+    /// The local world's gateway secret ([`GATEWAY_SECRET_HEADER`]), for the drill's and load
+    /// tests' direct calls to services, as a trusted internal client would send it. Never
+    /// written on AWS, where the secret stays in the stacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_secret: Option<String>,
 }
 
 /// The ARC cluster and its Regional endpoints.
@@ -375,6 +380,7 @@ mod tests {
             dns_server: Some("127.0.0.1:8053".parse().unwrap()),
             control_api: None,
             name_servers: vec!["ns-1.awsdns-01.org".into()],
+            gateway_secret: None,
         }
     }
 

@@ -57,6 +57,7 @@ pub fn build(
         control_api: None,
         // Written by the deploy once it reads the hosted zone's delegation set.
         name_servers: Vec::new(),
+        gateway_secret: None,
     })
 }
 

@@ -115,7 +115,8 @@ impl Run {
             config.connection_reuse,
             config.max_connection_age,
             tls,
-        );
+        )
+        .with_gateway_secret(manifest.gateway_secret.as_deref());
         let start = Instant::now();
         let apps = targets
             .iter()

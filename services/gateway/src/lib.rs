@@ -21,6 +21,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use kit::gateway_only::GatewaySecret;
 use kit::http::service_router;
 use kit::store::{HealthCheck, StoreError};
 use kit::{Problem, ServiceInfo};
@@ -53,6 +54,9 @@ pub struct GatewayConfig {
     pub table: RoutingTable,
     pub resolver: UpstreamResolver,
     pub upstream_timeout: Duration,
+    /// Added as `x-gateway-secret` to every forwarded call (replacing a client's), for
+    /// services that accept only calls through the gateway; `None` adds nothing.
+    pub gateway_secret: Option<GatewaySecret>,
 }
 
 impl GatewayConfig {
@@ -72,6 +76,7 @@ impl GatewayConfig {
             table,
             resolver: UpstreamResolver::new(Some(dns_server))?,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            gateway_secret: None,
         })
     }
 }
@@ -101,7 +106,8 @@ pub fn router(config: GatewayConfig) -> Router {
         version: env!("CARGO_PKG_VERSION"),
         region: config.region.clone(),
     };
-    let proxy = Proxy::new(config.resolver.clone(), config.upstream_timeout);
+    let proxy = Proxy::new(config.resolver.clone(), config.upstream_timeout)
+        .with_gateway_secret(config.gateway_secret.clone());
     let state = Arc::new(Gateway {
         table: config.table.clone(),
         proxy,

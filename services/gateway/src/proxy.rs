@@ -10,6 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use kit::Problem;
+use kit::gateway_only::{GatewaySecret, X_GATEWAY_SECRET};
 
 use crate::resolve::UpstreamResolver;
 use crate::routes::Route;
@@ -89,6 +90,7 @@ pub struct Proxy {
     client: Client<HttpConnector, Body>,
     resolver: UpstreamResolver,
     timeout: Duration,
+    gateway_secret: Option<GatewaySecret>,
 }
 
 impl Proxy {
@@ -107,7 +109,14 @@ impl Proxy {
             client,
             resolver,
             timeout,
+            gateway_secret: None,
         }
+    }
+
+    /// The proxy, adding `secret` as `x-gateway-secret` to every call it forwards.
+    pub fn with_gateway_secret(mut self, secret: Option<GatewaySecret>) -> Self {
+        self.gateway_secret = secret;
+        self
     }
 
     /// Sends `request` to `route`'s upstream and returns its response, with the upstream's
@@ -145,6 +154,12 @@ impl Proxy {
         }
         if let Some(value) = original_host {
             parts.headers.insert("x-forwarded-host", value);
+        }
+        // `insert` replaces whatever a client sent: only the gateway vouches for a call.
+        if let Some(secret) = &self.gateway_secret {
+            parts
+                .headers
+                .insert(X_GATEWAY_SECRET, secret.header_value());
         }
         let call = self.client.request(Request::from_parts(parts, body));
         let response = match tokio::time::timeout(self.timeout, call).await {

@@ -94,6 +94,7 @@ async fn gateway(dns: &Dns, port: u16, timeout: Duration) -> String {
         table,
         resolver: UpstreamResolver::new(dns.addr).unwrap(),
         upstream_timeout: timeout,
+        gateway_secret: None,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
