@@ -327,7 +327,7 @@ fn client(
     } else {
         None
     };
-    let resolver = Resolver::new(manifest.dns_server)?;
+    let resolver = Resolver::new(manifest.dns_server).map_err(ConfigError::from)?;
     Ok(Client::new(
         resolver,
         ConnectionReuse::PerHost,

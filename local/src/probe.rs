@@ -148,7 +148,7 @@ impl RouteProbe {
         period: Duration,
         gateway_secret: Option<&str>,
     ) -> anyhow::Result<Self> {
-        let resolver = Arc::new(Resolver(UpstreamResolver::new(dns_server)?));
+        let resolver = Arc::new(Resolver(UpstreamResolver::new(Some(dns_server))?));
         // No idle connection is kept: every request resolves (from the cache while the TTL
         // lasts) and connects anew, so the probe follows DNS exactly as fast as its TTL.
         let client = reqwest::Client::builder()

@@ -438,7 +438,7 @@ async fn a_cached_answer_is_reused_until_its_ttl_expires() {
     let f = Fixture::start_with_ttl(true, false, interval, ttl).await;
     let (primary, secondary) = (f.address(&f.orders, true), f.address(&f.orders, false));
     // The project's TTL-caching resolver, the one the gateway uses for its upstreams.
-    let resolver = UpstreamResolver::new(f.server.local_addr()).unwrap();
+    let resolver = UpstreamResolver::new(Some(f.server.local_addr())).unwrap();
     let host = format!("{}.{}", f.orders, f.topology.local.domain);
     let before = f.server.queries();
     assert_eq!(resolver.resolve(&host).await.unwrap(), IpAddr::V4(primary));

@@ -92,7 +92,7 @@ async fn gateway(dns: &Dns, port: u16, timeout: Duration) -> String {
         app: "api".parse().unwrap(),
         region: "us-east-1".parse().unwrap(),
         table,
-        resolver: UpstreamResolver::new(dns.addr).unwrap(),
+        resolver: UpstreamResolver::new(Some(dns.addr)).unwrap(),
         upstream_timeout: timeout,
         gateway_secret: None,
     };
