@@ -163,11 +163,6 @@ impl Client {
             .store(index % self.endpoints.len(), Ordering::Relaxed);
     }
 
-    /// The endpoint the next call starts with.
-    pub fn preferred_endpoint(&self) -> &ClusterEndpoint {
-        &self.endpoints[self.preferred.load(Ordering::Relaxed) % self.endpoints.len()]
-    }
-
     async fn sdk(&self) -> Result<Arc<Vec<Endpoint>>, FailoverError> {
         self.sdk
             .get_or_try_init(|| async {

@@ -24,9 +24,8 @@ use crate::config::ConnectionReuse;
 use crate::resolve::Resolver;
 use crate::target::{BaseUrl, Scheme};
 
-/// The header naming the Region that served a response: the services set it (the kit's
-/// `X_REGION`); loadtest keeps its own copy because it must not depend on the kit.
-pub const X_REGION: HeaderName = HeaderName::from_static("x-region");
+/// The header naming the Region that served a response, as every app sets it.
+pub const X_REGION: HeaderName = HeaderName::from_static(topology::manifest::REGION_HEADER);
 
 /// The header that vouches for a call to a gateway-only service.
 const GATEWAY_SECRET_HEADER: HeaderName =

@@ -198,23 +198,9 @@ pub enum ConfigError {
     NoRuntime,
 }
 
-/// Parses `500ms`, `30s`, `2m`, `1h` or a bare number of seconds.
+/// Parses `500ms`, `30s`, `2m`, `1h` or a bare number of seconds (the topology's syntax).
 pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
-    let bad = || ConfigError::Duration(text.to_owned());
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+    topology::duration::parse(text).map_err(|_| ConfigError::Duration(text.to_owned()))
 }
 
 #[cfg(test)]

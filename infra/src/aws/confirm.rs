@@ -1,6 +1,5 @@
-//! Asking before changing an AWS account: a prompt on a terminal, `--yes` otherwise.
-
-use std::io::{BufRead, IsTerminal, Write};
+//! Asking before changing an AWS account: the tools' one prompt (`failover::prompt`) on a
+//! terminal, `--yes` otherwise.
 
 use super::cfn::DeployError;
 
@@ -22,21 +21,13 @@ impl Confirm {
         if self.assume_yes {
             return Ok(true);
         }
-        if !std::io::stdin().is_terminal() {
-            return Err(DeployError::NotATerminal);
-        }
         let question = question.to_owned();
-        tokio::task::spawn_blocking(move || {
-            print!("{question} [y/N] ");
-            std::io::stdout().flush().map_err(DeployError::Prompt)?;
-            let mut answer = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut answer)
-                .map_err(DeployError::Prompt)?;
-            Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
-        })
-        .await
-        .map_err(|e| DeployError::Prompt(std::io::Error::other(e)))?
+        tokio::task::spawn_blocking(move || failover::prompt::confirm(&question))
+            .await
+            .map_err(|e| DeployError::Prompt(std::io::Error::other(e)))?
+            .map_err(|e| match e {
+                failover::prompt::PromptError::NotATerminal => DeployError::NotATerminal,
+                failover::prompt::PromptError::Read(e) => DeployError::Prompt(e),
+            })
     }
 }
