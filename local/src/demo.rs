@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use failover::{Client, ClientConfig, ShiftOptions};
+use loadtest::consistency::CheckConfig;
 use loadtest::{LiveView, Report, Run, RunConfig, Scenario};
 use rand::Rng;
 use topology::{AppName, Region, Topology};
@@ -116,6 +117,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut drill = Drill::new(world.clone(), pace, started)?;
     drill.steady_state().await;
     drill.writes_in_primary().await;
+    drill.last_writer_wins().await;
     drill.planned_shift().await;
     drill.regional_outage().await;
     drill.consistency().await;
@@ -343,6 +345,32 @@ impl Drill {
         ));
         self.run.mark(format!("writes in {region}"));
         self.writes(region).await;
+    }
+
+    /// Every service with an update operation in its OpenAPI document: one item updated from
+    /// both Regions at once (within one replication window), through `loadtest::consistency`;
+    /// which write won, and both Regions ending with the same item.
+    async fn last_writer_wins(&mut self) {
+        self.say("step 1c: update one item per service from both Regions at once: last writer wins, both converge");
+        let services: Vec<AppName> = self
+            .world
+            .topology()
+            .services()
+            .map(|s| s.name().clone())
+            .collect();
+        for app in services {
+            let mut config = CheckConfig::new(app.clone(), self.primary.clone(), 3);
+            config.replication_deadline = Duration::from_secs(10);
+            let name = format!("last writer wins ({app})");
+            let expected = "3 writes in the primary read back from both Regions; concurrent updates from both Regions converge on one item".to_owned();
+            match loadtest::consistency::check(self.world.manifest(), &config).await {
+                Ok(check) => {
+                    let held = check.passed();
+                    self.record(&name, expected, check.summary(), held);
+                }
+                Err(error) => self.record(&name, expected, format!("{error:#}"), false),
+            }
+        }
     }
 
     async fn writes(&mut self, region: Region) {
