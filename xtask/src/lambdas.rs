@@ -177,36 +177,14 @@ mod tests {
     #[test]
     fn only_services_of_the_topology_are_built() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("topology.toml"), TOPOLOGY).unwrap();
+        std::fs::write(
+            dir.path().join("topology.toml"),
+            crate::new_service::tests::TOPOLOGY_TEXT,
+        )
+        .unwrap();
         let all = services(dir.path(), &[]).unwrap();
         assert_eq!(all, vec!["orders".parse::<AppName>().unwrap()]);
         let err = services(dir.path(), &["api".into()]).unwrap_err();
         assert!(err.to_string().contains("not a service"), "{err}");
     }
-
-    const TOPOLOGY: &str = r#"domain = "example.com"
-[regions]
-primary = "us-east-1"
-secondary = "us-west-2"
-[local]
-domain = "example.test"
-app_port = 8000
-dns_listen = "127.0.0.1:8053"
-ttl_seconds = 5
-health_check_interval_ms = 1000
-control_listen = "127.0.0.1:8080"
-arc_first_port = 8091
-replication_lag_ms = 250
-[local.region_networks]
-us-east-1 = "127.0.1"
-us-west-2 = "127.0.2"
-[[apps]]
-name = "api"
-kind = "gateway"
-[[apps]]
-name = "orders"
-kind = "service"
-[apps.table]
-name = "orders"
-"#;
 }

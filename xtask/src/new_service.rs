@@ -264,10 +264,11 @@ fn format_with_rustfmt(path: &Path) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const TOPOLOGY_TEXT: &str = r#"# a comment that stays
+    /// A small valid topology: the gateway `api` and one service, `orders`.
+    pub(crate) const TOPOLOGY_TEXT: &str = r#"# a comment that stays
 domain = "example.com"
 
 [regions]
