@@ -8,26 +8,8 @@ use std::process::Stdio;
 use local_arc::Fault;
 use tokio::process::Command;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn failover(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_failover"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("FAILOVER_MANIFEST")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+async fn failover(dir: &Path, args: &[&str]) -> common::Run {
+    common::failover(dir, args, &[]).await
 }
 
 /// A running cluster, initialized, and its manifest written to a temporary folder.

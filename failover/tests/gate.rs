@@ -4,15 +4,14 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Stdio;
+use common::failover;
+
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use failover::gate::{self, CloudWatch, GateConfig};
 use failover::{FailoverError, exit};
 use serde_json::json;
-use tokio::process::Command;
 use topology::manifest::{Environment, Manifest, tables_of};
 use topology::{AppName, Region};
 use wiremock::matchers::{body_partial_json, header, method, path};
@@ -145,29 +144,6 @@ async fn a_gateway_is_not_gated_and_an_unreadable_lag_is_an_error_not_a_pass() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("/state"), "{err}");
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn failover(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_failover"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("FAILOVER_MANIFEST")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 #[tokio::test]

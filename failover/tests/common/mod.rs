@@ -1,6 +1,8 @@
 //! Shared set-up: a local ARC cluster on free loopback ports and a manifest pointing at it.
 #![allow(dead_code)]
 
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use failover::{Client, ClientConfig};
@@ -83,5 +85,31 @@ impl World {
                 .unwrap()
         };
         (read(&self.primary()), read(&self.secondary()))
+    }
+}
+
+/// What one run of the `failover` binary printed and how it exited.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `failover` binary in `dir` with `args` and extra environment `env`, as a user would
+/// (no terminal on stdin, no FAILOVER_MANIFEST from the caller's environment).
+pub async fn failover(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_failover"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("FAILOVER_MANIFEST")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
