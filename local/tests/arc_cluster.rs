@@ -80,17 +80,5 @@ async fn the_local_cluster_runs_alone_and_failover_works_against_it() {
         "{status:?}"
     );
 
-    let pid = cluster.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let stopped = tokio::time::timeout(Duration::from_secs(10), cluster.wait())
-        .await
-        .expect("it stops on Ctrl-C")
-        .unwrap();
-    assert!(stopped.success(), "{stopped}");
+    common::interrupt_and_expect_clean_stop(&mut cluster).await;
 }

@@ -123,19 +123,7 @@ async fn keep_running_serves_after_the_drill_until_ctrl_c() {
     let state = reqwest::get(format!("{control}/state")).await.unwrap();
     assert_eq!(state.status(), 200, "the world still runs after the drill");
 
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("it stops on Ctrl-C")
-        .unwrap();
-    assert!(status.success(), "{status}");
+    common::interrupt_and_expect_clean_stop(&mut child).await;
     assert!(
         reqwest::get(format!("{control}/state")).await.is_err(),
         "stopped"

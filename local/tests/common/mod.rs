@@ -86,3 +86,20 @@ pub fn last() -> AppName {
 pub fn gateway() -> AppName {
     GATEWAY.parse().unwrap()
 }
+
+/// Sends SIGINT (Ctrl-C) to `child` and asserts it stops cleanly within 10 s.
+pub async fn interrupt_and_expect_clean_stop(child: &mut tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("it stops on Ctrl-C")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
