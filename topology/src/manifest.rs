@@ -50,6 +50,21 @@ pub const GATEWAY_SECRET_HEADER: &str = "x-gateway-secret";
 /// The environment variable that gives a service instance the gateway secret to expect.
 pub const GATEWAY_SECRET_ENV: &str = "GATEWAY_SECRET";
 
+/// The IAM action a write-fenced service's function is granted, on its own routing control only.
+pub const FENCE_ACTION: &str = "route53-recovery-cluster:GetRoutingControlState";
+
+/// The environment variable that turns write fencing on for a service instance: the ARN of
+/// the routing control of the instance's own Region.
+pub const FENCE_CONTROL_ENV: &str = "FENCE_ROUTING_CONTROL_ARN";
+
+/// The environment variable listing the ARC cluster's endpoints a fenced instance asks,
+/// `region=url` separated by commas (`us-east-1=https://host1.example/v1,...`).
+pub const FENCE_ENDPOINTS_ENV: &str = "FENCE_CLUSTER_ENDPOINTS";
+
+/// The environment variable with the `Retry-After` a fenced instance sends, in seconds: the
+/// DNS answers' TTL, after which a retrying client's resolver has the new answer.
+pub const FENCE_RETRY_AFTER_ENV: &str = "FENCE_RETRY_AFTER_SECONDS";
+
 /// The header naming the Region that answered, on every response of every app.
 pub const REGION_HEADER: &str = "x-region";
 

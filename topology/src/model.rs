@@ -223,6 +223,8 @@ impl GatewayApp {
 pub struct ServiceApp {
     name: AppName,
     table: Table,
+    #[serde(default)]
+    fence_writes: bool,
 }
 
 impl ServiceApp {
@@ -232,6 +234,13 @@ impl ServiceApp {
 
     pub fn table(&self) -> &Table {
         &self.table
+    }
+
+    /// Whether an instance whose Region's routing control is OFF refuses writes (503 with
+    /// `Retry-After`), so that a client still holding the old DNS answer cannot write into
+    /// the Region being left: `fence_writes = true` in the file.
+    pub fn fence_writes(&self) -> bool {
+        self.fence_writes
     }
 }
 
@@ -505,6 +514,28 @@ mod tests {
     }
 
     #[test]
+    fn write_fencing_is_per_service_and_off_unless_asked() {
+        let fenced = |t: &Topology| -> Vec<String> {
+            t.services()
+                .filter(|s| s.fence_writes())
+                .map(|s| s.name().to_string())
+                .collect()
+        };
+        assert_eq!(fenced(&fixture()), ["payments"]);
+        let none = with(|s| s.replace("fence_writes = true\n", "")).unwrap();
+        assert!(fenced(&none).is_empty());
+        let typo = with(|s| s.replace("fence_writes = true", "fence_writes = \"yes\""));
+        assert!(typo.is_err(), "a non-boolean fence_writes is refused");
+        let on_gateway = with(|s| {
+            s.replace(
+                "kind = \"gateway\"\n",
+                "kind = \"gateway\"\nfence_writes = true\n",
+            )
+        });
+        assert!(on_gateway.is_err(), "only services fence writes");
+    }
+
+    #[test]
     fn the_workspace_topology_parses() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../topology.toml");
         Topology::load(path).unwrap();
@@ -564,8 +595,8 @@ mod tests {
         assert!(t.service(&api).is_none());
         let err = with(|s| {
             s.replace(
-                "name = \"payments\"\nkind = \"service\"\n[apps.table]\nname = \"payments\"",
-                "name = \"payments\"\nkind = \"service\"",
+                "name = \"users\"\nkind = \"service\"\n[apps.table]\nname = \"users\"",
+                "name = \"users\"\nkind = \"service\"",
             )
         })
         .unwrap_err();
