@@ -7,7 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
+use aws_credential_types::Credentials;
 use axum::Router;
+use kit::fence::{Fence, FenceConfig};
 use kit::gateway_only::GatewaySecret;
 use kit::memory::MemoryTable;
 use local_arc::{LocalCluster, LocalClusterConfig};
@@ -145,7 +147,9 @@ impl World {
             .gateway_secret
             .as_deref()
             .and_then(GatewaySecret::new);
-        let instances = start_instances(&topology, &tables, dns.local_addr(), secret).await?;
+        let fences = fences(&topology, &manifest);
+        let instances =
+            start_instances(&topology, &tables, dns.local_addr(), secret, &fences).await?;
         Ok(Self {
             topology,
             manifest,
@@ -349,6 +353,39 @@ fn tables(topology: &Topology) -> BTreeMap<(AppName, Region), Arc<MemoryTable>> 
     tables
 }
 
+/// The write fence of every instance of a service with `fence_writes`: the same code as on
+/// AWS, asking the local ARC cluster's endpoints for the instance's own Region's control.
+fn fences(topology: &Topology, manifest: &Manifest) -> BTreeMap<(AppName, Region), Arc<Fence>> {
+    let mut fences = BTreeMap::new();
+    for service in topology.services().filter(|s| s.fence_writes()) {
+        let Some(entry) = manifest.app(service.name()) else {
+            continue;
+        };
+        for region in topology.regions.both() {
+            let Some(control) = entry.routing_control(region) else {
+                continue;
+            };
+            let config = FenceConfig {
+                control: control.clone(),
+                endpoints: manifest.cluster.endpoints.clone(),
+                retry_after: topology.local.ttl(),
+            };
+            let credentials = Credentials::new(
+                "AKIDLOCALFENCE",
+                "local-fence-secret",
+                None,
+                None,
+                "local-world",
+            );
+            fences.insert(
+                (service.name().clone(), region.clone()),
+                Fence::with_credentials(region.clone(), config, credentials),
+            );
+        }
+    }
+    fences
+}
+
 /// A new gateway secret for one run of the world, as the AWS deploy generates one per stack.
 /// Alphanumeric, so always a valid header value.
 fn generate_secret() -> String {
@@ -368,6 +405,7 @@ fn app_router(
     tables: &BTreeMap<(AppName, Region), Arc<MemoryTable>>,
     dns_server: SocketAddr,
     secret: Option<GatewaySecret>,
+    fence: Option<Arc<Fence>>,
 ) -> anyhow::Result<Router> {
     match app {
         App::Gateway(gateway) => {
@@ -384,6 +422,7 @@ fn app_router(
             let table = tables[&(service.name().clone(), region.clone())].clone();
             let implementation = crate::services::implementing(service)?;
             let router = (implementation.router)(table, region.clone());
+            let router = kit::fence::guard(router, fence);
             Ok(kit::gateway_only::guard(router, secret))
         }
     }
@@ -394,6 +433,7 @@ async fn start_instances(
     tables: &BTreeMap<(AppName, Region), Arc<MemoryTable>>,
     dns_server: SocketAddr,
     secret: Option<GatewaySecret>,
+    fences: &BTreeMap<(AppName, Region), Arc<Fence>>,
 ) -> anyhow::Result<Vec<Arc<Instance>>> {
     let mut instances = Vec::new();
     let mut missing: Vec<IpAddr> = Vec::new();
@@ -403,7 +443,16 @@ async fn start_instances(
                 .local_address(app.name(), region)
                 .with_context(|| format!("no loopback address for `{}` in {region}", app.name()))?;
             let addr = SocketAddr::new(ip.into(), topology.local.app_port);
-            let router = app_router(topology, app, region, tables, dns_server, secret.clone())?;
+            let fence = fences.get(&(app.name().clone(), region.clone())).cloned();
+            let router = app_router(
+                topology,
+                app,
+                region,
+                tables,
+                dns_server,
+                secret.clone(),
+                fence,
+            )?;
             match Instance::start(app.name().clone(), region.clone(), addr, router).await {
                 Ok(instance) => instances.push(instance),
                 Err(BindError::AddressMissing { .. }) => missing.push(addr.ip()),

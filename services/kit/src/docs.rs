@@ -75,7 +75,7 @@ problem_responses! {
     }
     /// 503 when the store cannot be reached: retry, or fail over.
     Unavailable {
-        503 => "The data store is unavailable; retry later",
+        503 => "The data store is unavailable; retry later. A write-fenced service also answers 503 (`region-fenced`, with `Retry-After`) to a write while its Region's routing control is OFF",
     }
 }
 

@@ -55,6 +55,7 @@ pub mod codec;
 pub mod docs;
 pub mod dynamo;
 pub mod extract;
+pub mod fence;
 pub mod gateway_only;
 pub mod headers;
 pub mod http;

@@ -73,6 +73,11 @@ pub const COMMON_TYPES: &[ProblemType] = &[
         description: "The data store cannot be reached. Retry later, or in the other Region.",
     },
     ProblemType {
+        slug: "region-fenced",
+        title: "Region not taking writes",
+        description: "This Region's routing control is OFF: traffic is moving to the other Region, and this instance refuses writes so that they cannot collide with the other Region's (global tables keep the last writer). Reads are still served. Resolve the hostname again and retry after `Retry-After` seconds: the answer then names the Region that is ON.",
+    },
+    ProblemType {
         slug: "internal",
         title: "Internal error",
         description: "An unexpected error; it has been logged. Retrying may help.",

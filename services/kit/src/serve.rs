@@ -111,6 +111,12 @@ impl ServeArgs {
 pub fn main(service: &Service) -> anyhow::Result<()> {
     let args = ServeArgs::parse_for(service);
     crate::telemetry::init(service.name);
+    // A fence that cannot be read is a deploy error: refuse to start rather than not fence.
+    if let Some(fence) =
+        crate::fence::FenceConfig::from_env().map_err(|e| anyhow::anyhow!("write fencing: {e}"))?
+    {
+        tracing::info!(control = %fence.control, "write fencing on");
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
