@@ -122,6 +122,10 @@ pub struct LwwWrite {
     /// Its status code, or why there was no response.
     pub outcome: String,
     pub acknowledged: bool,
+    /// Refused by the service's write fence (`503` `region-fenced`): its Region's routing
+    /// control is OFF, so the write could not collide with the other Region's.
+    #[serde(default)]
+    pub fenced: bool,
     /// The item's `updated_at` as this write's response returned it.
     pub updated_at: Option<String>,
 }
@@ -181,14 +185,25 @@ pub struct ConsistencyCheck {
 
 impl ConsistencyCheck {
     /// Every write acknowledged and found intact in both Regions; the last-writer-wins probe,
-    /// if run, acknowledged both writes and converged.
+    /// if run, converged, with both updates acknowledged — or one refused by the write fence
+    /// of a Region whose control is OFF (no conflict at all) and the other acknowledged and
+    /// winning.
     pub fn passed(&self) -> bool {
         let lww = match &self.last_writer_wins {
             LastWriterWins::Skipped { .. } => true,
             LastWriterWins::Failed { .. } => false,
             LastWriterWins::Done {
-                writes, converged, ..
-            } => *converged && writes.iter().all(|w| w.acknowledged),
+                writes,
+                converged,
+                later_write_won,
+                ..
+            } => {
+                let fenced = writes.iter().any(|w| w.fenced);
+                *converged
+                    && writes.iter().all(|w| w.acknowledged || w.fenced)
+                    && writes.iter().any(|w| w.acknowledged)
+                    && (!fenced || *later_write_won == Some(true))
+            }
         };
         self.sent > 0
             && self.acknowledged == self.sent
@@ -242,13 +257,17 @@ impl ConsistencyCheck {
             } => {
                 let sent: Vec<String> = writes
                     .iter()
-                    .map(|w| format!("{} {}", w.region, w.outcome))
+                    .map(|w| {
+                        let fenced = if w.fenced { ", fenced" } else { "" };
+                        format!("{} {}{fenced}", w.region, w.outcome)
+                    })
                     .collect();
                 format!(
                     "\n  last writer wins: {operation} on {item} from both Regions ({}); won: {}{}; {}",
                     sent.join(", "),
                     winner.as_ref().map_or("unknown", Region::as_str),
                     match later_write_won {
+                        Some(true) if writes.iter().any(|w| w.fenced) => " (the only write taken)",
                         Some(true) => " (the later write)",
                         Some(false) => " (NOT the later write)",
                         None => "",
@@ -262,6 +281,14 @@ impl ConsistencyCheck {
         };
         out
     }
+}
+
+/// Whether a response is a write fence's refusal: `503` with the `region-fenced` problem type.
+pub fn is_fenced(status: http::StatusCode, body: &Value) -> bool {
+    status == http::StatusCode::SERVICE_UNAVAILABLE
+        && body["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("/region-fenced"))
 }
 
 /// Runs the check. Must be called inside a Tokio runtime.
@@ -669,6 +696,7 @@ impl Probe<'_> {
                         region,
                         outcome: r.status.to_string(),
                         acknowledged: r.status.is_success(),
+                        fenced: is_fenced(r.status, &body),
                         updated_at: text_field(&body, "updated_at"),
                     }
                 }
@@ -676,6 +704,7 @@ impl Probe<'_> {
                     region,
                     outcome: why,
                     acknowledged: false,
+                    fenced: false,
                     updated_at: None,
                 },
             })

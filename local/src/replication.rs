@@ -12,6 +12,11 @@
 //! longer than the retention (a DynamoDB stream keeps records 24 hours), or that the link
 //! missed because it fell behind the feed, is counted as lost, and [`Replicator::drained`]
 //! never reports a world with a lost change as drained.
+//!
+//! Each link also counts conflicts: a change applied while the replica's own change to the
+//! same item is still on its way back, so both Regions wrote the item within one replication
+//! window and one of the writes is silently replaced (last writer wins). DynamoDB does not
+//! report these; the local world does, so the drill can show that write fencing avoids them.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -47,6 +52,9 @@ pub struct LinkBacklog {
     /// Changes that never reached the replica: missed because the link fell more than the
     /// feed's capacity behind, or given up after waiting longer than the retention.
     pub lost: u64,
+    /// Changes applied while the replica's own change to the same item was still pending the
+    /// other way: the item was written in both Regions within one replication window.
+    pub conflicts: u64,
     /// Whether the link is severed (a fault: it discards what it receives, uncounted).
     pub severed: bool,
 }
@@ -59,6 +67,8 @@ pub struct ReplicationStatus {
     pub oldest_ms: Option<u64>,
     /// Changes lost on every link so far.
     pub lost: u64,
+    /// Conflicts on every link so far (see [`LinkBacklog::conflicts`]).
+    pub conflicts: u64,
     pub links: Vec<LinkBacklog>,
 }
 
@@ -66,10 +76,26 @@ struct Queue {
     changes: Mutex<VecDeque<(Instant, Change)>>,
     arrived: Notify,
     lost: AtomicU64,
+    conflicts: AtomicU64,
     severed: AtomicBool,
 }
 
 impl Queue {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            changes: Mutex::new(VecDeque::new()),
+            arrived: Notify::new(),
+            lost: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
+            severed: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether a change to `pk` waits in this queue.
+    fn holds(&self, pk: &str) -> bool {
+        self.lock().iter().any(|(_, change)| change.pk == pk)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Instant, Change)>> {
         self.changes.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -104,8 +130,13 @@ impl Replicator {
         });
         let links = pairs
             .iter()
-            .flat_map(|(a, b)| [(a, b), (b, a)])
-            .map(|(from, to)| Link::start(from.clone(), to.clone(), timing.clone()))
+            .flat_map(|(a, b)| {
+                let (there, back) = (Queue::new(), Queue::new());
+                [
+                    Link::start(a.clone(), b.clone(), there.clone(), back.clone(), &timing),
+                    Link::start(b.clone(), a.clone(), back, there, &timing),
+                ]
+            })
             .collect();
         Self { timing, links }
     }
@@ -145,6 +176,7 @@ impl Replicator {
             pending: links.iter().map(|l| l.pending).sum(),
             oldest_ms: links.iter().filter_map(|l| l.oldest_ms).max(),
             lost: links.iter().map(|l| l.lost).sum(),
+            conflicts: links.iter().map(|l| l.conflicts).sum(),
             links,
         }
     }
@@ -185,15 +217,16 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl Link {
-    fn start(from: Arc<MemoryTable>, to: Arc<MemoryTable>, timing: Arc<Timing>) -> Self {
-        let queue = Arc::new(Queue {
-            changes: Mutex::new(VecDeque::new()),
-            arrived: Notify::new(),
-            lost: AtomicU64::new(0),
-            severed: AtomicBool::new(false),
-        });
+    /// The link from `from` to `to` through `queue`; `back` is the queue of the opposite link.
+    fn start(
+        from: Arc<MemoryTable>,
+        to: Arc<MemoryTable>,
+        queue: Arc<Queue>,
+        back: Arc<Queue>,
+        timing: &Arc<Timing>,
+    ) -> Self {
         let receiver = tokio::spawn(receive(from.subscribe(), queue.clone()));
-        let applier = tokio::spawn(apply(to.clone(), queue.clone(), timing));
+        let applier = tokio::spawn(apply(to.clone(), queue.clone(), back, timing.clone()));
         Self {
             table: from.name().to_owned(),
             from: from.region().clone(),
@@ -212,6 +245,7 @@ impl Link {
             pending: changes.len(),
             oldest_ms: changes.front().map(|(at, _)| millis(at.elapsed())),
             lost: self.queue.lost.load(Ordering::Relaxed),
+            conflicts: self.queue.conflicts.load(Ordering::Relaxed),
             severed: self.queue.severed.load(Ordering::Relaxed),
         }
     }
@@ -234,7 +268,7 @@ async fn receive(mut feed: broadcast::Receiver<Change>, queue: Arc<Queue>) {
     }
 }
 
-async fn apply(to: Arc<MemoryTable>, queue: Arc<Queue>, timing: Arc<Timing>) {
+async fn apply(to: Arc<MemoryTable>, queue: Arc<Queue>, back: Arc<Queue>, timing: Arc<Timing>) {
     loop {
         // Only this task removes changes, so the front stays the front until it is removed.
         let front = queue.lock().front().cloned();
@@ -252,6 +286,9 @@ async fn apply(to: Arc<MemoryTable>, queue: Arc<Queue>, timing: Arc<Timing>) {
         match to.apply_replicated(&change) {
             // Applied, or superseded by a newer write: either way the replica has it.
             Ok(_) => {
+                if back.holds(&change.pk) {
+                    queue.conflicts.fetch_add(1, Ordering::Relaxed);
+                }
                 queue.lock().pop_front();
             }
             Err(error) => {

@@ -383,6 +383,7 @@ mod tests {
                 pending: 0,
                 oldest_ms: None,
                 lost: 0,
+                conflicts: 0,
                 links: Vec::new(),
             },
         }

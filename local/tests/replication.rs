@@ -182,3 +182,30 @@ async fn a_severed_link_is_one_way_and_only_a_read_back_shows_it() {
     assert!(replicator.drained(Duration::from_secs(1)).await);
     assert_eq!(value(&west, "c").as_deref(), Some("east"));
 }
+
+#[tokio::test]
+async fn an_item_written_in_both_regions_within_the_lag_is_one_conflict() {
+    let (east, west) = pair();
+    let replicator = Replicator::start(&[(east.clone(), west.clone())], Duration::from_millis(150));
+    // Different items, and the same item written in turn (after replication): no conflict.
+    east.put(item("a", "east"), Condition::Always).unwrap();
+    west.put(item("b", "west"), Condition::Always).unwrap();
+    settle(&replicator).await;
+    west.put(item("a", "west, later"), Condition::Always).unwrap();
+    settle(&replicator).await;
+    assert_eq!(replicator.status().conflicts, 0);
+
+    // The same item in both Regions within one lag: one write replaces the other.
+    east.put(item("c", "east"), Condition::Always).unwrap();
+    west.put(item("c", "west"), Condition::Always).unwrap();
+    settle(&replicator).await;
+    let status = replicator.status();
+    assert_eq!(status.conflicts, 1, "{status:?}");
+    assert_eq!(value(&east, "c"), value(&west, "c"), "both converge");
+}
+
+/// Lets the change feeds reach the links, then waits until nothing is pending.
+async fn settle(replicator: &Replicator) {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(replicator.drained(Duration::from_secs(2)).await);
+}
