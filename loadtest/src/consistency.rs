@@ -33,6 +33,9 @@ use crate::resolve::Resolver;
 use crate::scenario::{add_headers, request, text_field, version_of};
 use crate::target::{AppTarget, BaseUrl, Scheme};
 
+mod stale;
+pub use stale::{StaleClientConfig, StaleWrites, stale_client_writes};
+
 /// What to check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckConfig {
@@ -296,42 +299,68 @@ pub async fn check(
     manifest: &Manifest,
     config: &CheckConfig,
 ) -> Result<ConsistencyCheck, CheckError> {
-    let entry = manifest
-        .app(&config.app)
-        .ok_or_else(|| CheckError::UnknownApp(config.app.clone()))?;
-    let target = AppTarget::from_entry(entry)?;
-    let regions: Vec<Region> = manifest.regions.both().into_iter().cloned().collect();
-    let mut bases = Vec::new();
-    for region in &regions {
-        let base = target
-            .regional
+    let setup = Setup::new(manifest, config).await?;
+    Ok(setup.probe(config).run().await)
+}
+
+/// What a probe of one app needs: its client, each Region's own instance, the app's
+/// hostname and the collection its document declares.
+struct Setup {
+    client: Client,
+    bases: Vec<(Region, BaseUrl)>,
+    writer: BaseUrl,
+    hostname: BaseUrl,
+    collection: Collection,
+}
+
+impl Setup {
+    async fn new(manifest: &Manifest, config: &CheckConfig) -> Result<Self, CheckError> {
+        let entry = manifest
+            .app(&config.app)
+            .ok_or_else(|| CheckError::UnknownApp(config.app.clone()))?;
+        let target = AppTarget::from_entry(entry)?;
+        let regions: Vec<Region> = manifest.regions.both().into_iter().cloned().collect();
+        let mut bases = Vec::new();
+        for region in &regions {
+            let base = target
+                .regional
+                .iter()
+                .find(|(r, _)| r == region)
+                .map(|(_, b)| b.clone())
+                .ok_or_else(|| CheckError::NoRegionalUrl {
+                    app: config.app.clone(),
+                    region: region.clone(),
+                })?;
+            bases.push((region.clone(), base));
+        }
+        let client = client(manifest, config, &bases)?;
+        let writer = bases
             .iter()
-            .find(|(r, _)| r == region)
+            .find(|(r, _)| *r == config.write_region)
             .map(|(_, b)| b.clone())
             .ok_or_else(|| CheckError::NoRegionalUrl {
                 app: config.app.clone(),
-                region: region.clone(),
+                region: config.write_region.clone(),
             })?;
-        bases.push((region.clone(), base));
+        let collection = collection(&client, config, &writer).await?;
+        Ok(Self {
+            client,
+            bases,
+            writer,
+            hostname: target.base,
+            collection,
+        })
     }
-    let client = client(manifest, config, &bases)?;
-    let writer = bases
-        .iter()
-        .find(|(r, _)| *r == config.write_region)
-        .map(|(_, b)| b.clone())
-        .ok_or_else(|| CheckError::NoRegionalUrl {
-            app: config.app.clone(),
-            region: config.write_region.clone(),
-        })?;
-    let collection = collection(&client, config, &writer).await?;
-    let probe = Probe {
-        client: &client,
-        config,
-        collection: &collection,
-        writer: &writer,
-        bases: &bases,
-    };
-    Ok(probe.run().await)
+
+    fn probe<'a>(&'a self, config: &'a CheckConfig) -> Probe<'a> {
+        Probe {
+            client: &self.client,
+            config,
+            collection: &self.collection,
+            writer: &self.writer,
+            bases: &self.bases,
+        }
+    }
 }
 
 fn client(
@@ -434,6 +463,15 @@ struct Written {
     found: Vec<Result<Instant, String>>,
 }
 
+/// A failed write.
+fn failure(item: Option<String>, reason: String) -> Failure {
+    Failure {
+        item,
+        step: Step::Write,
+        reason,
+    }
+}
+
 /// How many requests the check has out at once.
 const CONCURRENCY: usize = 16;
 
@@ -484,31 +522,43 @@ impl Probe<'_> {
 
     /// One create in the write Region.
     async fn create(&self) -> Result<Written, Failure> {
-        let failure = |item: Option<String>, reason: String| Failure {
-            item,
-            step: Step::Write,
-            reason,
-        };
+        let (out, sent) = self.create_request()?;
+        let response = self
+            .send(self.writer, &out)
+            .await
+            .map_err(|e| failure(None, e))?;
+        let written = self.acknowledged(&response, sent)?;
+        if let Err(why) = region_is(&response, &self.config.write_region) {
+            return Err(failure(Some(written.path), why));
+        }
+        Ok(written)
+    }
+
+    /// A create of the collection with a body from its schema and fresh headers (a new
+    /// `Idempotency-Key`): sent again unchanged, it is the same write.
+    fn create_request(&self) -> Result<(Outgoing, Value), Failure> {
         let create = self
             .collection
             .create
             .as_ref()
             .ok_or_else(|| failure(None, "no create".into()))?;
-        let read = self
-            .collection
-            .read
-            .as_ref()
-            .ok_or_else(|| failure(None, "no read".into()))?;
         let sent = create
             .body
             .as_ref()
             .map_or(Value::Null, |b| b.instantiate());
         let mut out = request(Method::POST, self.collection.path.clone(), Some(&sent));
         add_headers(&mut out, &create.headers, None);
-        let response = self
-            .send(self.writer, &out)
-            .await
-            .map_err(|e| failure(None, e))?;
+        Ok((out, sent))
+    }
+
+    /// The item a create's `response` acknowledged, to be read back; a failure when the
+    /// response is not a 2xx with an id.
+    fn acknowledged(&self, response: &Response, sent: Value) -> Result<Written, Failure> {
+        let read = self
+            .collection
+            .read
+            .as_ref()
+            .ok_or_else(|| failure(None, "no read".into()))?;
         let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
         let id = text_field(&body, &read.param).or_else(|| text_field(&body, "id"));
         let path = id.as_ref().map(|id| read.of(id));
@@ -518,9 +568,6 @@ impl Probe<'_> {
         let (Some(id), Some(path)) = (id, path) else {
             return Err(failure(None, "the response has no id".into()));
         };
-        if let Err(why) = region_is(&response, &self.config.write_region) {
-            return Err(failure(Some(path), why));
-        }
         Ok(Written {
             id,
             path,

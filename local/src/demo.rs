@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use failover::{Client, ClientConfig, ShiftOptions};
-use loadtest::consistency::CheckConfig;
+use loadtest::consistency::{CheckConfig, StaleClientConfig, StaleWrites};
 use loadtest::{LiveView, Report, Run, RunConfig, Scenario};
 use rand::Rng;
 use topology::{AppName, Region, Topology};
@@ -31,6 +31,16 @@ use crate::verdict::{self, Step};
 /// What the live view adds to a move besides its window: the last responses from the old
 /// Region take their time to arrive.
 const RESPONSE_TIME: Duration = Duration::from_millis(500);
+
+/// The replication gate's limit in the drill: well above the world's replication lag.
+const GATE_MAX_LAG: Duration = Duration::from_secs(1);
+
+/// A stale client writing through a move, and the conflicts its app's table had before.
+struct StaleWriter {
+    app: AppName,
+    conflicts: u64,
+    task: tokio::task::JoinHandle<Result<StaleWrites, loadtest::consistency::CheckError>>,
+}
 
 /// How long each phase lasts and how hard traffic runs.
 #[derive(Debug, Clone, Copy)]
@@ -118,6 +128,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     drill.steady_state().await;
     drill.writes_in_primary().await;
     drill.last_writer_wins().await;
+    drill.replication_gate().await;
     drill.planned_shift().await;
     drill.regional_outage().await;
     drill.consistency().await;
@@ -362,14 +373,58 @@ impl Drill {
             let mut config = CheckConfig::new(app.clone(), self.primary.clone(), 3);
             config.replication_deadline = Duration::from_secs(10);
             let name = format!("last writer wins ({app})");
-            let expected = "3 writes in the primary read back from both Regions; concurrent updates from both Regions converge on one item".to_owned();
+            let fenced = self
+                .world
+                .topology()
+                .service(&app)
+                .is_some_and(|s| s.fence_writes());
+            let expected = if fenced {
+                format!(
+                    "3 writes in the primary read back from both Regions; of concurrent updates from both Regions, the one sent to {} (control OFF) refused by the write fence, the other winning in both",
+                    self.secondary
+                )
+            } else {
+                "3 writes in the primary read back from both Regions; concurrent updates from both Regions converge on one item".to_owned()
+            };
+            let conflicts = measure::conflicts(&self.world, &app);
             match loadtest::consistency::check(self.world.manifest(), &config).await {
                 Ok(check) => {
                     let held = check.passed();
-                    self.record(&name, expected, check.summary(), held);
+                    self.world
+                        .replicator()
+                        .drained(Duration::from_secs(5))
+                        .await;
+                    let conflicts = measure::conflicts(&self.world, &app) - conflicts;
+                    let measured = format!(
+                        "{}\n  replication saw {conflicts} item(s) written in both Regions within one replication window",
+                        check.summary()
+                    );
+                    self.record(&name, expected, measured, held);
                 }
                 Err(error) => self.record(&name, expected, format!("{error:#}"), false),
             }
+        }
+    }
+
+    /// The replication gate of `failover shift`: a move of the first service refused while its
+    /// replica in the secondary is held behind, allowed once it caught up.
+    async fn replication_gate(&mut self) {
+        let app = self.service("orders", 0);
+        let to = self.secondary.clone();
+        let max_lag = GATE_MAX_LAG;
+        self.say(&format!(
+            "step 1d: the replication gate: hold the replication of {app} into {to} behind, ask to move {app} there (limit {:.1} s), then let it catch up",
+            max_lag.as_secs_f64()
+        ));
+        self.run.mark(format!("replication gate ({app})"));
+        match measure::replication_gate(&self.world, &app, &to, max_lag).await {
+            Ok(trial) => self.push(verdict::gate_refuses_then_allows(&trial)),
+            Err(error) => self.record(
+                &format!("replication gate ({app})"),
+                "the gate reads the world's replication".into(),
+                format!("{error:#}"),
+                false,
+            ),
         }
     }
 
@@ -668,6 +723,7 @@ impl Drill {
         self.say(&format!("step 6: fail every app back to {primary}"));
         let before = self.run.live();
         let first = self.service("orders", 0);
+        let stale = self.stale_writers();
         self.mark_move(&first, format!("fail back to {primary}"), &primary);
         if let Err(error) = self
             .client
@@ -696,6 +752,73 @@ impl Drill {
             .map(|a| new_failures(&before, &after, a))
             .sum();
         self.record_move("fail back", moved, errors, 0);
+        self.fenced_writes(stale).await;
+    }
+
+    /// For each write-fenced service, a client that keeps its answer from before the fail
+    /// back (the secondary) and writes through it, started just before the shift.
+    fn stale_writers(&self) -> Vec<StaleWriter> {
+        let from = self.secondary.clone();
+        let duration = self.bound;
+        self.world
+            .topology()
+            .services()
+            .filter(|s| s.fence_writes())
+            .map(|s| {
+                let app = s.name().clone();
+                let conflicts = measure::conflicts(&self.world, &app);
+                let config = StaleClientConfig::new(app.clone(), from.clone(), duration);
+                let manifest = self.world.manifest().clone();
+                let task = tokio::spawn(async move {
+                    loadtest::consistency::stale_client_writes(&manifest, &config).await
+                });
+                StaleWriter {
+                    app,
+                    conflicts,
+                    task,
+                }
+            })
+            .collect()
+    }
+
+    /// What the stale clients' writes came to, once replication drained.
+    async fn fenced_writes(&mut self, writers: Vec<StaleWriter>) {
+        if writers.is_empty() {
+            return;
+        }
+        let primary = self.primary.clone();
+        self.say(&format!(
+            "step 6b: write fencing: a client still holding the old answer ({}) wrote through the move",
+            self.secondary
+        ));
+        for writer in writers {
+            let name = format!("write fencing ({})", writer.app);
+            let result = writer.task.await;
+            self.world
+                .replicator()
+                .drained(Duration::from_secs(10))
+                .await;
+            let conflicts = measure::conflicts(&self.world, &writer.app) - writer.conflicts;
+            match result {
+                Ok(Ok(writes)) => {
+                    self.push(verdict::fenced_writes_land_once(
+                        &writes, &primary, conflicts,
+                    ));
+                }
+                Ok(Err(error)) => self.record(
+                    &name,
+                    "the stale client runs".into(),
+                    error.to_string(),
+                    false,
+                ),
+                Err(error) => self.record(
+                    &name,
+                    "the stale client runs".into(),
+                    error.to_string(),
+                    false,
+                ),
+            }
+        }
     }
 
     /// `--shifts N`: shifts the first service back and forth N times, each at a random phase

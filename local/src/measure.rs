@@ -88,3 +88,101 @@ pub async fn shift_propagation(
         interval,
     })
 }
+
+/// What the replication gate said while the target's replica was held behind, then once it
+/// caught up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateTrial {
+    pub app: AppName,
+    pub to: Region,
+    pub max_lag: Duration,
+    /// The refusal while behind (`failover`'s message) and the lag it read, in ms.
+    pub refused: Option<(String, u64)>,
+    /// The lag the gate read once replication caught up, when it allowed the move.
+    pub allowed_lag_ms: Option<u64>,
+    /// The writes made while replication was held, read back from both Regions.
+    pub writes_intact: bool,
+}
+
+/// Holds replication into `to` behind (the lag raised to three times `max_lag`) while
+/// `app` takes writes in the other Region, and asks `failover`'s replication gate about a
+/// move of `app` to `to`: refused while behind; then the lag returns to normal and the gate
+/// is asked again until it allows the move.
+pub async fn replication_gate(
+    world: &World,
+    app: &AppName,
+    to: &Region,
+    max_lag: Duration,
+) -> anyhow::Result<GateTrial> {
+    let manifest = world.manifest();
+    let from = manifest
+        .regions
+        .other(to)
+        .context("the target is not a Region of the world")?
+        .clone();
+    let gate = failover::gate::GateConfig {
+        max_lag,
+        ..failover::gate::GateConfig::default()
+    };
+    let replicator = world.replicator();
+    let normal = replicator.lag();
+    let held = max_lag * 3;
+    replicator.set_lag(held);
+    let mut config = loadtest::consistency::CheckConfig::new(app.clone(), from, 3);
+    config.last_writer_wins = false;
+    config.replication_deadline = held + Duration::from_secs(5);
+    let writes = {
+        let manifest = manifest.clone();
+        tokio::spawn(async move { loadtest::consistency::check(&manifest, &config).await })
+    };
+    let apps = std::slice::from_ref(app);
+    let mut refused = None;
+    let deadline = Instant::now() + held;
+    while refused.is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let report = failover::gate::read(manifest, apps, to, &gate).await?;
+        let lag = report.readings.iter().filter_map(|r| r.lag_ms).max();
+        refused = report.refusal().map(|e| (e.to_string(), lag.unwrap_or(0)));
+    }
+    replicator.set_lag(normal);
+    let mut allowed_lag_ms = None;
+    let deadline = Instant::now() + held + Duration::from_secs(2);
+    while allowed_lag_ms.is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let report = failover::gate::read(manifest, apps, to, &gate).await?;
+        if report.refusal().is_none() {
+            allowed_lag_ms = Some(
+                report
+                    .readings
+                    .iter()
+                    .filter_map(|r| r.lag_ms)
+                    .max()
+                    .unwrap_or(0),
+            );
+        }
+    }
+    let writes_intact = matches!(writes.await, Ok(Ok(check)) if check.passed());
+    Ok(GateTrial {
+        app: app.clone(),
+        to: to.clone(),
+        max_lag,
+        refused,
+        allowed_lag_ms,
+        writes_intact,
+    })
+}
+
+/// Conflicts so far on the links of `app`'s table (see `LinkBacklog::conflicts`).
+pub fn conflicts(world: &World, app: &AppName) -> u64 {
+    let Some(service) = world.topology().service(app) else {
+        return 0;
+    };
+    world
+        .replicator()
+        .status()
+        .links
+        .iter()
+        .filter(|l| l.table == service.table().name())
+        .map(|l| l.conflicts)
+        .sum()
+}

@@ -4,10 +4,12 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use loadtest::consistency::StaleWrites;
 use loadtest::{ConsistencyReport, Report};
 use serde::Serialize;
 use topology::{AppName, Region};
 
+use crate::measure::GateTrial;
 use crate::probe::{ProbeSnapshot, Via};
 use crate::replication::ReplicationStatus;
 
@@ -204,6 +206,61 @@ pub fn no_write_lost(check: &WriteCheck) -> Step {
             && c.never_found == 0
             && check.drained
             && check.replication.lost == 0,
+    }
+}
+
+/// The replication gate refused a move while the target's replica was behind, and allowed
+/// it once replication caught up; the writes made meanwhile were all read back.
+pub fn gate_refuses_then_allows(trial: &GateTrial) -> Step {
+    let limit = trial.max_lag.as_secs_f64();
+    let refused = match &trial.refused {
+        Some((message, lag)) => {
+            format!("refused at {:.1} s behind: {message}", *lag as f64 / 1000.0)
+        }
+        None => "NOT refused while replication was held".into(),
+    };
+    let allowed = match trial.allowed_lag_ms {
+        Some(lag) => format!(
+            "allowed once caught up ({:.1} s behind)",
+            lag as f64 / 1000.0
+        ),
+        None => "NOT allowed after replication caught up".into(),
+    };
+    let writes = if trial.writes_intact {
+        "the 3 writes read back from both Regions"
+    } else {
+        "the writes were NOT all read back from both Regions"
+    };
+    Step {
+        name: format!("replication gate ({})", trial.app),
+        expected: format!(
+            "a move of {} to {} refused while its replica is more than {limit:.1} s behind, allowed once caught up",
+            trial.app, trial.to
+        ),
+        measured: format!("{refused}; {allowed}; {writes}"),
+        held: trial.refused.is_some() && trial.allowed_lag_ms.is_some() && trial.writes_intact,
+    }
+}
+
+/// A client still holding the old DNS answer wrote through a move of a write-fenced app: the
+/// Region left refused its writes, they were retried into the new Region, none was lost and
+/// no item was written in both Regions within one replication window.
+pub fn fenced_writes_land_once(writes: &StaleWrites, to: &Region, conflicts: u64) -> Step {
+    Step {
+        name: format!("write fencing ({})", writes.app),
+        expected: format!(
+            "writes sent to {} (the old answer) after the move refused (503 region-fenced) and retried into {to}; 0 acknowledged writes lost; 0 items written in both Regions within one replication window",
+            writes.from
+        ),
+        measured: format!(
+            "{}; {conflicts} written in both Regions within one replication window",
+            writes.summary()
+        ),
+        held: writes.refused > 0
+            && writes.retried > 0
+            && writes.none_lost()
+            && writes.acknowledged_in.get(to).copied().unwrap_or(0) >= writes.retried
+            && conflicts == 0,
     }
 }
 
@@ -459,5 +516,79 @@ mod tests {
             ..route53
         };
         assert!(!propagates_like_route53(&slow).held);
+    }
+
+    fn trial() -> GateTrial {
+        GateTrial {
+            app: "orders".parse().unwrap(),
+            to: "us-west-2".parse().unwrap(),
+            max_lag: Duration::from_secs(1),
+            refused: Some(("refused: replication behind".into(), 1_100)),
+            allowed_lag_ms: Some(0),
+            writes_intact: true,
+        }
+    }
+
+    #[test]
+    fn the_gate_must_refuse_while_behind_allow_once_caught_up_and_lose_nothing() {
+        assert!(gate_refuses_then_allows(&trial()).held);
+        let never_refused = GateTrial {
+            refused: None,
+            ..trial()
+        };
+        let never_allowed = GateTrial {
+            allowed_lag_ms: None,
+            ..trial()
+        };
+        let lost = GateTrial {
+            writes_intact: false,
+            ..trial()
+        };
+        for broken in [never_refused, never_allowed, lost] {
+            let step = gate_refuses_then_allows(&broken);
+            assert!(!step.held, "{}", step.measured);
+        }
+    }
+
+    fn stale() -> StaleWrites {
+        let east: Region = "us-east-1".parse().unwrap();
+        StaleWrites {
+            app: "payments".parse().unwrap(),
+            from: "us-west-2".parse().unwrap(),
+            sent: 20,
+            acknowledged: 20,
+            acknowledged_in: [(east, 20)].into_iter().collect(),
+            refused: 1,
+            retried: 1,
+            verified: 20,
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn fenced_writes_must_be_refused_retried_kept_and_never_written_twice() {
+        let east: Region = "us-east-1".parse().unwrap();
+        assert!(fenced_writes_land_once(&stale(), &east, 0).held);
+        assert!(
+            !fenced_writes_land_once(&stale(), &east, 1).held,
+            "a conflict"
+        );
+        let unfenced = StaleWrites {
+            refused: 0,
+            retried: 0,
+            ..stale()
+        };
+        let lost = StaleWrites {
+            verified: 19,
+            ..stale()
+        };
+        let unacknowledged = StaleWrites {
+            acknowledged: 19,
+            ..stale()
+        };
+        for broken in [unfenced, lost, unacknowledged] {
+            let step = fenced_writes_land_once(&broken, &east, 0);
+            assert!(!step.held, "{}", step.measured);
+        }
     }
 }

@@ -17,7 +17,7 @@ static ONE_DEMO: Mutex<()> = Mutex::const_new(());
 /// with free ports and a fast clock, into `dir`.
 fn write_topology(dir: &Path, network: u8) -> std::path::PathBuf {
     let config = dir.join("topology.toml");
-    let text = common::topology_text()
+    let text = common::with_fencing(&common::topology_text(), &common::second())
         .replace("\"127.0.1\"", &format!("\"127.0.{network}\""))
         .replace("\"127.0.2\"", &format!("\"127.0.{}\"", network + 1))
         .replace("127.0.0.1:8053", "127.0.0.1:0")
@@ -76,6 +76,17 @@ async fn infra_demo_quick_passes_and_writes_its_report() {
     let steps = verdict["steps"].as_array().unwrap();
     assert!(steps.len() >= 8, "{verdict:#}");
     assert!(steps.iter().all(|s| s["held"] == true), "{verdict:#}");
+    // The on-call steps: the gate refused then allowed, and the fenced service's stale writes
+    // were refused and retried with none lost.
+    for name in [
+        format!("replication gate ({})", common::first()),
+        format!("write fencing ({})", common::second()),
+    ] {
+        assert!(
+            steps.iter().any(|s| s["name"] == name.as_str()),
+            "no step `{name}`: {verdict:#}"
+        );
+    }
     let moves = verdict["moves"].as_array().unwrap();
     assert_eq!(moves.len(), 3, "{verdict:#}");
     for m in moves {

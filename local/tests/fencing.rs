@@ -19,11 +19,7 @@ use topology::{AppName, Region, Topology};
 /// The fixture with write fencing on for the first service only.
 fn topology() -> Topology {
     let fenced = common::first();
-    let text = common::topology_text()
-        .replace(
-            &format!("name = \"{fenced}\"\nkind = \"service\"\n"),
-            &format!("name = \"{fenced}\"\nkind = \"service\"\nfence_writes = true\n"),
-        )
+    let text = common::with_fencing(&common::topology_text(), &fenced)
         .replace("\"127.0.1\"", "\"127.0.73\"")
         .replace("\"127.0.2\"", "\"127.0.74\"")
         .replace("127.0.0.1:8053", "127.0.0.1:0")

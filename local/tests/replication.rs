@@ -191,7 +191,8 @@ async fn an_item_written_in_both_regions_within_the_lag_is_one_conflict() {
     east.put(item("a", "east"), Condition::Always).unwrap();
     west.put(item("b", "west"), Condition::Always).unwrap();
     settle(&replicator).await;
-    west.put(item("a", "west, later"), Condition::Always).unwrap();
+    west.put(item("a", "west, later"), Condition::Always)
+        .unwrap();
     settle(&replicator).await;
     assert_eq!(replicator.status().conflicts, 0);
 

@@ -56,6 +56,16 @@ pub fn topology_text() -> String {
     text
 }
 
+/// `text` (a fixture topology) with write fencing on for `service`.
+pub fn with_fencing(text: &str, service: &AppName) -> String {
+    let header = format!("name = \"{service}\"\nkind = \"service\"\n");
+    assert!(
+        text.contains(&header),
+        "no service `{service}` in the topology"
+    );
+    text.replace(&header, &format!("{header}fence_writes = true\n"))
+}
+
 /// Every service of this build, in the order of [`SERVICES`] (and of the fixture's apps).
 pub fn services() -> Vec<AppName> {
     SERVICES
