@@ -26,11 +26,18 @@ use topology::{AppName, Region, Topology};
 use super::{DemoArgs, World, control, describe};
 use crate::measure::{self, Writes};
 use crate::probe::RouteProbe;
+use crate::stages;
 use crate::verdict::{self, Step};
 
 /// What the live view adds to a move besides its window: the last responses from the old
 /// Region take their time to arrive.
 const RESPONSE_TIME: Duration = Duration::from_millis(500);
+
+/// A move's verification, prepared before the call.
+struct Verifying {
+    apps: Vec<AppName>,
+    prepared: Vec<Result<failover::Prepared, String>>,
+}
 
 /// The replication gate's limit in the drill: well above the world's replication lag.
 const GATE_MAX_LAG: Duration = Duration::from_secs(1);
@@ -104,6 +111,8 @@ struct Drill {
     bound: Duration,
     /// Each move's mark and the phase of the clients' TTL cycle it came at.
     moves: Vec<(AppName, String, Region, f64)>,
+    /// Each move's staged verification, running alongside the drill.
+    verifications: Vec<stages::Pending>,
 }
 
 /// Runs the demo; exit code 0 only when every expectation held.
@@ -140,8 +149,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         probe,
         moves,
         traffic,
+        verifications,
         ..
     } = drill;
+    let staged = stages::finish(verifications).await;
+    steps.push(verdict::stages_in_order(&staged));
     let probed = probe.stop().await;
     let report = run.stop().await;
     let dir = args.report.unwrap_or_else(default_report_dir);
@@ -159,6 +171,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let outcome = serde_json::json!({
         "passed": held, "seconds": seconds, "steps": steps, "moves": moves,
         "move_bound_seconds": client_bound.as_secs_f64(),
+        "staged_verification": staged,
         "route_probe": probed.routes.iter().map(|(r, c)| serde_json::json!({"route": r.to_string(), "counts": c})).collect::<Vec<_>>(),
     });
     std::fs::write(&verdict_path, format!("{outcome:#}\n"))
@@ -166,6 +179,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("\n{}", report.summary_table());
     print!("{}", verdicts(&steps));
     print!("{}", describe_moves(&moves, client_bound));
+    print!("{}", stages::table(&staged));
     println!(
         "Route probe (every service route, direct and through the gateway): {}",
         verdict::routes_text(&probed)
@@ -269,6 +283,7 @@ impl Drill {
             secondary: regions.secondary,
             bound,
             moves: Vec::new(),
+            verifications: Vec::new(),
             world,
         })
     }
@@ -406,6 +421,29 @@ impl Drill {
         }
     }
 
+    /// Before a move of `apps`: their staged verification, prepared (the recursive resolver
+    /// holds the answer clients hold now).
+    async fn prepare_verification(&self, apps: &[AppName]) -> Verifying {
+        Verifying {
+            apps: apps.to_vec(),
+            prepared: stages::prepare(self.world.manifest(), apps).await,
+        }
+    }
+
+    /// After the call of a move made at `since`: its stages, verified alongside the drill.
+    fn verify_move(&mut self, label: String, verifying: Verifying, to: &Region, since: Instant) {
+        let Verifying { apps, prepared } = verifying;
+        let pending = stages::start(
+            self.world.manifest(),
+            label,
+            apps,
+            prepared,
+            to.clone(),
+            since,
+        );
+        self.verifications.push(pending);
+    }
+
     /// The replication gate of `failover shift`: a move of the first service refused while its
     /// replica in the secondary is held behind, allowed once it caught up.
     async fn replication_gate(&mut self) {
@@ -452,7 +490,12 @@ impl Drill {
             "the shift comes {phase:.2} s into the clients' {} s TTL cycle",
             self.world.topology().local.ttl_seconds
         ));
+        let verifying = self
+            .prepare_verification(std::slice::from_ref(&orders))
+            .await;
+        let since = Instant::now();
         let propagation = measure::shift_propagation(&self.world, &self.client, &orders, &to).await;
+        self.verify_move(format!("shift {orders} -> {to}"), verifying, &to, since);
         let propagation = match propagation {
             Ok(p) => p,
             Err(error) => {
@@ -638,10 +681,13 @@ impl Drill {
             "step 4: evacuate {primary} with the failover library"
         ));
         self.mark_move(&payments, format!("evacuate {primary}"), &secondary);
+        let verifying = self.prepare_verification(&self.apps.clone()).await;
+        let since = Instant::now();
         let evacuated = self
             .client
             .evacuate(&primary, ShiftOptions::default())
             .await;
+        self.verify_move(format!("evacuate {primary}"), verifying, &secondary, since);
         if let Err(error) = evacuated {
             self.record(
                 "evacuate",
@@ -725,11 +771,19 @@ impl Drill {
         let first = self.service("orders", 0);
         let stale = self.stale_writers();
         self.mark_move(&first, format!("fail back to {primary}"), &primary);
-        if let Err(error) = self
+        let verifying = self.prepare_verification(&self.apps.clone()).await;
+        let since = Instant::now();
+        let shifted = self
             .client
             .shift(&self.apps, &primary, ShiftOptions::default())
-            .await
-        {
+            .await;
+        self.verify_move(
+            format!("fail back to {primary}"),
+            verifying,
+            &primary,
+            since,
+        );
+        if let Err(error) = shifted {
             self.record(
                 "fail back",
                 "the shift is accepted".into(),
@@ -843,11 +897,14 @@ impl Drill {
             let wait = ttl.mul_f64(rand::rng().random_range(0.0..1.0));
             tokio::time::sleep(wait).await;
             let phase = self.mark_move(&app, format!("shift {n}: {app} -> {to}"), &to);
-            if let Err(error) = self
+            let verifying = self.prepare_verification(std::slice::from_ref(&app)).await;
+            let since = Instant::now();
+            let shifted = self
                 .client
                 .shift(std::slice::from_ref(&app), &to, ShiftOptions::default())
-                .await
-            {
+                .await;
+            self.verify_move(format!("shift {n}: {app} -> {to}"), verifying, &to, since);
+            if let Err(error) = shifted {
                 self.record(
                     &format!("shift {n}"),
                     "the shift is accepted".into(),

@@ -21,6 +21,7 @@ pub mod measure;
 pub mod probe;
 pub mod replication;
 pub mod services;
+pub mod stages;
 pub mod verdict;
 pub mod world;
 

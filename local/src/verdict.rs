@@ -12,6 +12,7 @@ use topology::{AppName, Region};
 use crate::measure::GateTrial;
 use crate::probe::{ProbeSnapshot, Via};
 use crate::replication::ReplicationStatus;
+use crate::stages::{AppStages, MoveStages};
 
 /// One expectation: what was expected, what was measured, and whether it held.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -261,6 +262,44 @@ pub fn fenced_writes_land_once(writes: &StaleWrites, to: &Region, conflicts: u64
             && writes.none_lost()
             && writes.acknowledged_in.get(to).copied().unwrap_or(0) >= writes.retried
             && conflicts == 0,
+    }
+}
+
+/// Every move was verified at all four stages, each reached no earlier than the one before.
+pub fn stages_in_order(moves: &[MoveStages]) -> Step {
+    let apps: Vec<&AppStages> = moves.iter().flat_map(|m| &m.apps).collect();
+    let failed: Vec<String> = moves
+        .iter()
+        .flat_map(|m| m.apps.iter().map(move |a| (m, a)))
+        .filter(|(_, a)| !a.in_order())
+        .map(|(m, a)| {
+            format!(
+                "{} ({}): {}",
+                m.label,
+                a.app,
+                a.error.as_deref().unwrap_or("stages out of order")
+            )
+        })
+        .collect();
+    let slowest = apps
+        .iter()
+        .filter_map(|a| a.stages.last()?.elapsed_ms)
+        .max();
+    Step {
+        name: "staged verification".into(),
+        expected: "every move seen at each stage in turn: a quorum of cluster endpoints, the authoritative DNS answer, a recursive resolver's answer, GET / from the target Region".into(),
+        measured: format!(
+            "{} moves, {} app moves verified at all four stages{}{}",
+            moves.len(),
+            apps.len() - failed.len(),
+            slowest.map_or_else(String::new, |ms| format!(", the slowest reached GET / {:.2} s after its call", ms as f64 / 1000.0)),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!("; failed: {}", failed.join("; "))
+            }
+        ),
+        held: !apps.is_empty() && failed.is_empty(),
     }
 }
 

@@ -89,6 +89,19 @@ async fn infra_demo_quick_passes_and_writes_its_report() {
     }
     let moves = verdict["moves"].as_array().unwrap();
     assert_eq!(moves.len(), 3, "{verdict:#}");
+    // Every move's four stages, each no earlier than the one before.
+    let staged = verdict["staged_verification"].as_array().unwrap();
+    assert_eq!(staged.len(), 3, "{verdict:#}");
+    for app in staged.iter().flat_map(|m| m["apps"].as_array().unwrap()) {
+        let times: Vec<u64> = app["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["elapsed_ms"].as_u64())
+            .collect();
+        assert_eq!(times.len(), 4, "{app}");
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{app}");
+    }
     for m in moves {
         // TTL 1 s + health checks every 0.2 s, plus a second for the probe's own pace.
         let seconds = m["seconds"].as_f64().unwrap_or(f64::MAX);

@@ -1,0 +1,185 @@
+//! Each move of the drill verified stage by stage, as `failover shift --verify` does: the new
+//! states read back from a quorum of cluster endpoints, the authoritative DNS answer (the
+//! local Route 53), a recursive resolver's answer (cached before the move, so limited by the
+//! TTL) and the first `GET /` answered by the target Region. The verification runs alongside
+//! the drill; the report lists every stage of every move with its time from the call.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use failover::{Client, ClientConfig, Outcome, Prepared, Stage, VerifyConfig};
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use topology::manifest::Manifest;
+use topology::{AppName, Region};
+
+/// One app's stages after one move.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppStages {
+    pub app: AppName,
+    pub region: Region,
+    pub stages: Vec<Stage>,
+    /// Why verification stopped, when a stage failed or could not start.
+    pub error: Option<String>,
+}
+
+impl AppStages {
+    /// All four stages passed (or had nothing to ask), each no earlier than the one before.
+    pub fn in_order(&self) -> bool {
+        let times: Vec<u64> = self.stages.iter().filter_map(|s| s.elapsed_ms).collect();
+        self.error.is_none()
+            && self.stages.len() == 4
+            && self.stages.iter().all(|s| s.outcome != Outcome::Failed)
+            && times.windows(2).all(|w| w[0] <= w[1])
+    }
+}
+
+/// The stages of every app of one move.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MoveStages {
+    /// The move, as marked on the timeline.
+    pub label: String,
+    pub apps: Vec<AppStages>,
+}
+
+/// A verification running alongside the drill.
+pub struct Pending {
+    label: String,
+    task: JoinHandle<Vec<AppStages>>,
+}
+
+/// How long a move may take to reach its last stage before it is reported failed.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn config() -> VerifyConfig {
+    VerifyConfig {
+        timeout: TIMEOUT,
+        interval: Duration::from_millis(50),
+        ..VerifyConfig::default()
+    }
+}
+
+/// Prepares the verification of `apps` (call it just before the move: the recursive
+/// resolver caches the answer clients hold now).
+pub async fn prepare(manifest: &Manifest, apps: &[AppName]) -> Vec<Result<Prepared, String>> {
+    let config = config();
+    let mut prepared = Vec::with_capacity(apps.len());
+    for app in apps {
+        prepared.push(
+            failover::prepare(manifest, app, &config)
+                .await
+                .map_err(|e| e.to_string()),
+        );
+    }
+    prepared
+}
+
+/// Verifies `prepared` moving to `to` after a call made at `since`, in the background.
+pub fn start(
+    manifest: &Manifest,
+    label: String,
+    apps: Vec<AppName>,
+    prepared: Vec<Result<Prepared, String>>,
+    to: Region,
+    since: Instant,
+) -> Pending {
+    let manifest = manifest.clone();
+    let task = tokio::spawn(async move {
+        let client = match Client::from_manifest(&manifest, ClientConfig::default()) {
+            Ok(client) => client,
+            Err(e) => {
+                return apps
+                    .into_iter()
+                    .map(|app| failed(app, &to, e.to_string()))
+                    .collect();
+            }
+        };
+        let config = config();
+        let runs = apps.into_iter().zip(prepared).map(|(app, prepared)| {
+            let (client, config, to) = (&client, &config, &to);
+            async move {
+                let prepared = match prepared {
+                    Ok(p) => p,
+                    Err(e) => return failed(app, to, e),
+                };
+                let since = tokio::time::Instant::from_std(since);
+                match failover::verify_shift(client, &prepared, to, since, config).await {
+                    Ok(v) => AppStages {
+                        app,
+                        region: to.clone(),
+                        stages: v.stages,
+                        error: None,
+                    },
+                    Err(e) => AppStages {
+                        app,
+                        region: to.clone(),
+                        stages: e.report().map(|r| r.stages.clone()).unwrap_or_default(),
+                        error: Some(e.to_string()),
+                    },
+                }
+            }
+        });
+        futures::future::join_all(runs).await
+    });
+    Pending { label, task }
+}
+
+fn failed(app: AppName, to: &Region, why: String) -> AppStages {
+    AppStages {
+        app,
+        region: to.clone(),
+        stages: Vec::new(),
+        error: Some(why),
+    }
+}
+
+/// Waits for every pending verification.
+pub async fn finish(pending: Vec<Pending>) -> Vec<MoveStages> {
+    let mut moves = Vec::with_capacity(pending.len());
+    for Pending { label, task } in pending {
+        let apps = task.await.unwrap_or_default();
+        moves.push(MoveStages { label, apps });
+    }
+    moves
+}
+
+/// The stages as a table, one row per app and move.
+pub fn table(moves: &[MoveStages]) -> String {
+    let mut out = String::from(
+        "Staged verification of each move (time from the call, as `failover shift --verify` reports):\n",
+    );
+    let _ = writeln!(
+        out,
+        "  {:<30} {:<10} {:>9} {:>15} {:>11} {:>8}",
+        "move", "app", "1 quorum", "2 authoritative", "3 recursive", "4 GET /"
+    );
+    for m in moves {
+        for a in &m.apps {
+            let cell = |i: usize| {
+                a.stages.get(i).map_or_else(
+                    || "-".to_owned(),
+                    |s| match (s.outcome, s.elapsed_ms) {
+                        (Outcome::Skipped, _) => "skipped".to_owned(),
+                        (Outcome::Failed, _) => "FAILED".to_owned(),
+                        (Outcome::Passed, Some(ms)) => format!("{:.2} s", ms as f64 / 1000.0),
+                        (Outcome::Passed, None) => "passed".to_owned(),
+                    },
+                )
+            };
+            let _ = writeln!(
+                out,
+                "  {:<30} {:<10} {:>9} {:>15} {:>11} {:>8}",
+                m.label,
+                a.app.as_str(),
+                cell(0),
+                cell(1),
+                cell(2),
+                cell(3)
+            );
+            if let Some(error) = &a.error {
+                let _ = writeln!(out, "    {error}");
+            }
+        }
+    }
+    out
+}
