@@ -4,10 +4,34 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
 use infra::aws::package;
 use topology::Topology;
 
 mod aws_support;
+
+/// A public hosted zone for the fixture's domain in moto; returns its id.
+fn hosted_zone(moto: &aws_support::Moto) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&moto.endpoint)
+            .load()
+            .await;
+        let out = aws_sdk_route53::Client::new(&sdk)
+            .create_hosted_zone()
+            .name("example.com.")
+            .caller_reference("aws-cli-test")
+            .send()
+            .await
+            .expect("moto creates the zone");
+        let zone = out.hosted_zone().expect("the created zone");
+        zone.id().trim_start_matches("/hostedzone/").to_owned()
+    })
+}
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
@@ -90,13 +114,19 @@ fn without_credentials_deploy_and_destroy_say_how_to_log_in_before_any_call() {
     }
 }
 
-/// A folder with a topology (hosted zone set, so no lookup is needed) and one package per
-/// service, as `just build-lambdas` leaves them.
-fn workspace(edit: impl Fn(String) -> String) -> (tempfile::TempDir, PathBuf, PathBuf) {
+/// A folder with a topology (the id of a hosted zone created in moto, so that no lookup by
+/// name is needed; the deploy still reads its name servers) and one package per service, as
+/// `just build-lambdas` leaves them.
+fn workspace(
+    moto: &aws_support::Moto,
+    edit: impl Fn(String) -> String,
+) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let text = edit(
-        testkit::FIXTURE_TOPOLOGY.replace("hosted_zone_id = \"\"", "hosted_zone_id = \"Z0TEST\""),
-    );
+    let zone = hosted_zone(moto);
+    let text = edit(testkit::FIXTURE_TOPOLOGY.replace(
+        "hosted_zone_id = \"\"",
+        &format!("hosted_zone_id = \"{zone}\""),
+    ));
     let config = dir.path().join("topology.toml");
     std::fs::write(&config, &text).unwrap();
     let lambda_dir = dir.path().join("lambda");
@@ -136,13 +166,18 @@ fn deploy(
 #[test]
 fn deploy_shows_the_first_change_sets_and_stops_at_the_prompt_without_a_terminal() {
     let moto = aws_support::start_moto();
-    let (dir, config, lambda_dir) = workspace(|t| t);
+    let (dir, config, lambda_dir) = workspace(&moto, |t| t);
     let manifest = dir.path().join("deployment.json");
     let out = deploy(&moto, &config, &lambda_dir, &manifest, false);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("refusing to prompt"), "{stderr}");
+    // The zone's name servers were read first, for the manifest.
+    assert!(
+        stdout.contains("name servers ns-") && stdout.contains("(for the manifest)"),
+        "{stdout}"
+    );
     // The production bootstrap template's change sets were created and shown, in both Regions.
     for region in ["us-east-1", "us-west-2"] {
         assert!(
@@ -162,7 +197,7 @@ fn deploy_shows_the_first_change_sets_and_stops_at_the_prompt_without_a_terminal
 #[test]
 fn deploy_warns_about_the_cluster_cost_before_creating_one() {
     let moto = aws_support::start_moto();
-    let (dir, config, lambda_dir) = workspace(|t| t);
+    let (dir, config, lambda_dir) = workspace(&moto, |t| t);
     let out = deploy(
         &moto,
         &config,
@@ -196,7 +231,7 @@ fn deploy_warns_about_the_cluster_cost_before_creating_one() {
 fn deploy_gives_no_cost_warning_when_reusing_a_cluster() {
     let moto = aws_support::start_moto();
     let arn = "arn:aws:route53-recovery-control::123456789012:cluster/existing-1";
-    let (dir, config, lambda_dir) = workspace(|t| {
+    let (dir, config, lambda_dir) = workspace(&moto, |t| {
         t.replace(
             "existing_cluster_arn = \"\"",
             &format!("existing_cluster_arn = \"{arn}\""),
@@ -264,7 +299,7 @@ fn synth_for_one_region_writes_only_its_stacks_and_refuses_a_region_outside_the_
 #[test]
 fn a_region_scoped_deploy_before_any_full_deploy_is_refused_before_any_change() {
     let moto = aws_support::start_moto();
-    let (dir, config, lambda_dir) = workspace(|t| t);
+    let (dir, config, lambda_dir) = workspace(&moto, |t| t);
     let manifest = dir.path().join("deployment.json");
     let out = infra(&[
         "deploy",
@@ -291,5 +326,28 @@ fn a_region_scoped_deploy_before_any_full_deploy_is_refused_before_any_change() 
         !stdout.contains("create:"),
         "no change set was made: {stdout}"
     );
+    assert!(!manifest.exists());
+}
+
+/// A full deploy reads the hosted zone (its name servers go into the manifest) before any
+/// change: a zone id Route 53 does not know stops it there, naming the zone and the call.
+#[test]
+fn a_full_deploy_with_an_unknown_hosted_zone_stops_before_any_change() {
+    let moto = aws_support::start_moto();
+    let (dir, config, lambda_dir) = workspace(&moto, |t| {
+        let at = t.find("hosted_zone_id = \"").unwrap();
+        let end = at + t[at..].find('\n').unwrap();
+        format!("{}hosted_zone_id = \"Z0NOSUCHZONE\"{}", &t[..at], &t[end..])
+    });
+    let manifest = dir.path().join("deployment.json");
+    let out = deploy(&moto, &config, &lambda_dir, &manifest, true);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("Z0NOSUCHZONE") && stderr.contains("route53:GetHostedZone"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("== bootstrap"), "{stdout}");
     assert!(!manifest.exists());
 }

@@ -1,6 +1,7 @@
 //! The deploy orchestrator against moto's server: order, change sets, waiting with progress,
-//! outputs wired into the next stacks' parameters, a no-op re-run, a failing stack reported,
-//! reverse-order destroy, packages uploaded, manifest written.
+//! outputs wired into the next stacks' parameters (and the cluster's endpoints, read after the
+//! ARC phase), a no-op re-run, a failing stack reported, reverse-order destroy, packages
+//! uploaded, manifest written with the hosted zone's name servers.
 //!
 //! moto's CloudFormation skips the production templates' key types (ARC, global tables, API
 //! Gateway domains, certificates), so these tests deploy the production *plan* (the same stack
@@ -143,6 +144,21 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                 sub("https://${HealthCheckId}.example/live"),
             );
             t.output("WiredHostedZone", "zone", reference(app::PARAM_HOSTED_ZONE));
+            if production["Parameters"]
+                .get(app::PARAM_ROUTING_CONTROL)
+                .is_some()
+            {
+                t.output(
+                    "WiredRoutingControl",
+                    "control",
+                    reference(app::PARAM_ROUTING_CONTROL),
+                );
+                t.output(
+                    "WiredClusterEndpoints",
+                    "endpoints",
+                    reference(app::PARAM_CLUSTER_ENDPOINTS),
+                );
+            }
             if topology.service(name).is_some() {
                 t.output("WiredBucket", "bucket", reference(app::PARAM_BUCKET));
                 t.output("WiredTable", "table", reference(app::PARAM_TABLE));
@@ -187,41 +203,70 @@ async fn created_at(orchestrator: &Orchestrator, id: &StackId) -> std::time::Sys
 
 // ---------------------------------------------------------------- tests
 
+/// The cluster's endpoints, as ARC's control plane would list them after the ARC phase.
+fn endpoints() -> Vec<ClusterEndpoint> {
+    topology::manifest::ARC_CLUSTER_REGIONS
+        .iter()
+        .map(|r| ClusterEndpoint {
+            region: r.parse().unwrap(),
+            url: format!("https://host-{r}.example"),
+        })
+        .collect()
+}
+
 /// The default topology cut to the gateway and one service (fewer stacks, the same paths),
 /// so that the moto tests stay fast on a busy machine.
 fn gateway_and_orders() -> Topology {
+    let topology = Topology::parse(&gateway_and_orders_text()).expect("the cut topology is valid");
+    assert_eq!(topology.apps.len(), 2);
+    topology
+}
+
+/// [`gateway_and_orders`] with write fencing on for orders: its app stacks also take their
+/// routing control and the cluster's endpoints.
+fn gateway_and_fenced_orders() -> Topology {
+    let text = gateway_and_orders_text().replace(
+        "name = \"orders\"\nkind = \"service\"\n",
+        "name = \"orders\"\nkind = \"service\"\nfence_writes = true\n",
+    );
+    let topology = Topology::parse(&text).expect("the fenced topology is valid");
+    let orders = topology.service(&"orders".parse().unwrap()).unwrap();
+    assert!(orders.fence_writes());
+    topology
+}
+
+fn gateway_and_orders_text() -> String {
     let text = testkit::FIXTURE_TOPOLOGY;
     let mut blocks = text.split("[[apps]]");
     let head = blocks.next().unwrap();
     let kept: Vec<&str> = blocks
         .filter(|b| b.contains("name = \"api\"") || b.contains("name = \"orders\""))
         .collect();
-    let text = format!("{head}[[apps]]{}", kept.join("[[apps]]"))
+    format!("{head}[[apps]]{}", kept.join("[[apps]]"))
         .replace("\"/payments\" = \"payments\"\n", "")
-        .replace("\"/users\" = \"users\"\n", "");
-    let topology = Topology::parse(&text).expect("the cut topology is valid");
-    assert_eq!(topology.apps.len(), 2);
-    topology
+        .replace("\"/users\" = \"users\"\n", "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_in_reverse() {
     let moto = start_moto();
     let sdk = sdk(&moto).await;
-    let topology = gateway_and_orders();
+    let topology = gateway_and_fenced_orders();
     let dir = tempfile::tempdir().unwrap();
     let pkgs = packages(dir.path(), &topology);
     let inputs = DeployInputs {
         hosted_zone_id: Some("Z0TEST".into()),
         code_keys: package::code_keys(&pkgs),
     };
-    let plan = rehearsal_plan(&topology, &inputs);
+    let mut plan = rehearsal_plan(&topology, &inputs);
     let orchestrator = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast());
     let names = StackNames::new(&topology, &StackPrefix::default());
 
-    // First deploy: every stack created, phase by phase.
+    // First deploy: every stack created, phase by phase; after the ARC phase, the cluster's
+    // endpoints are filled in, as the deploy does once it has described the cluster.
     let mut outputs = Outputs::new();
-    for phase in &plan.phases {
+    for index in 0..plan.phases.len() {
+        let phase = &plan.phases[index];
         let outcomes = orchestrator
             .deploy_phase(phase, &mut outputs)
             .await
@@ -231,8 +276,10 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
             outcomes.iter().all(|(_, o)| *o == StackOutcome::Created),
             "{outcomes:?}"
         );
-        if phase.kind == PhaseKind::Bootstrap {
-            upload_packages(&sdk, &plan, &outputs, &pkgs).await.unwrap();
+        match phase.kind {
+            PhaseKind::Bootstrap => upload_packages(&sdk, &plan, &outputs, &pkgs).await.unwrap(),
+            PhaseKind::Arc => plan.resolve_cluster_endpoints(&endpoints()),
+            PhaseKind::Data | PhaseKind::Apps => {}
         }
     }
     assert_eq!(outputs.len(), 2 + 1 + 1 + 2 * 2);
@@ -277,6 +324,15 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
             "{}",
             stack["QueueArn"]
         );
+        // Write fencing: this Region's routing control from the ARC stack, and the endpoints.
+        assert_eq!(
+            stack["WiredRoutingControl"],
+            outputs[&names.arc()][&arc::output_routing_control(orders, role)]
+        );
+        assert_eq!(
+            stack["WiredClusterEndpoints"],
+            app::fence_endpoints(&endpoints())
+        );
 
         // The package is in this Region's bucket, and a second upload skips it.
         let s3 = deploy::s3(&sdk, region);
@@ -291,15 +347,19 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
         assert!(!again, "an unchanged package is not uploaded twice");
     }
 
-    // The manifest, from the outputs.
-    let endpoints: Vec<ClusterEndpoint> = topology::manifest::ARC_CLUSTER_REGIONS
-        .iter()
-        .map(|r| ClusterEndpoint {
-            region: r.parse().unwrap(),
-            url: format!("https://host-{r}.example"),
-        })
-        .collect();
-    let built = manifest::build(&topology, &names, &outputs, endpoints).unwrap();
+    // The manifest, from the outputs and the zone's name servers.
+    let name_servers = vec![
+        "ns-1.awsdns-01.org".to_owned(),
+        "ns-2.awsdns-02.net".to_owned(),
+    ];
+    let built = manifest::build(
+        &topology,
+        &names,
+        &outputs,
+        endpoints(),
+        name_servers.clone(),
+    )
+    .unwrap();
     let path = dir.path().join("deployment.json");
     built.save(&path).unwrap();
     let read = Manifest::load(&path).unwrap();
@@ -321,6 +381,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
         )
     );
     assert_eq!(read.cluster.endpoints.len(), 5);
+    assert_eq!(read.name_servers, name_servers);
 
     // A second run changes nothing and says so.
     let mut again = Outputs::new();
@@ -460,10 +521,11 @@ fn a_missing_output_is_named_before_anything_is_deployed() {
     );
 }
 
-/// The hosted zone is looked up with no default Region configured (Route 53 is global, but
-/// the SDK cannot sign or resolve an endpoint without one).
+/// The hosted zone and its name servers (GetHostedZone's delegation set, for the manifest) are
+/// looked up with no default Region configured (Route 53 is global, but the SDK cannot sign or
+/// resolve an endpoint without one).
 #[tokio::test]
-async fn the_hosted_zone_is_found_without_a_default_region() {
+async fn the_hosted_zone_and_its_name_servers_are_found_without_a_default_region() {
     let moto = start_moto();
     let with_region = sdk(&moto).await;
     let zone = aws_sdk_route53::Client::new(&with_region)
@@ -489,13 +551,30 @@ async fn the_hosted_zone_is_found_without_a_default_region() {
         .retry_config(RetryConfig::standard().with_max_attempts(1))
         .build();
     assert!(without_region.region().is_none());
-    let found = deploy::hosted_zone_id(
-        &without_region,
-        &Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
-    )
-    .await
-    .unwrap();
+    let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
+    let found = deploy::hosted_zone_id(&without_region, &topology)
+        .await
+        .unwrap();
     assert_eq!(found, created);
+
+    let delegated: Vec<String> = zone
+        .delegation_set()
+        .expect("a public zone has a delegation set")
+        .name_servers()
+        .iter()
+        .map(|ns| ns.trim_end_matches('.').to_owned())
+        .collect();
+    let servers = deploy::name_servers(&without_region, &topology, &found)
+        .await
+        .unwrap();
+    assert!(!servers.is_empty());
+    assert_eq!(servers, delegated);
+    assert!(servers.iter().all(|ns| !ns.ends_with('.')), "{servers:?}");
+
+    let err = deploy::name_servers(&without_region, &topology, "Z0NOSUCHZONE")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("route53:GetHostedZone"), "{err:#}");
 }
 
 #[test]
@@ -533,7 +612,7 @@ fn deploy_refuses_to_start_without_lambda_packages() {
 async fn a_region_scoped_deploy_touches_only_its_region_and_keeps_the_other_regions_values() {
     let moto = start_moto();
     let sdk = sdk(&moto).await;
-    let topology = gateway_and_orders();
+    let topology = gateway_and_fenced_orders();
     let dir = tempfile::tempdir().unwrap();
     let pkgs = packages(dir.path(), &topology);
     let inputs = DeployInputs {
@@ -572,13 +651,16 @@ async fn a_region_scoped_deploy_touches_only_its_region_and_keeps_the_other_regi
     }
 
     // A full deploy first, as in normal times.
-    let full = rehearsal_plan(&topology, &inputs);
+    let mut full = rehearsal_plan(&topology, &inputs);
     let everywhere = deploy::orchestrator(&sdk, &full, Confirm::new(true), fast());
     let mut outputs = Outputs::new();
-    for phase in &full.phases {
+    for index in 0..full.phases.len() {
+        let phase = &full.phases[index];
         everywhere.deploy_phase(phase, &mut outputs).await.unwrap();
-        if phase.kind == PhaseKind::Bootstrap {
-            upload_packages(&sdk, &full, &outputs, &pkgs).await.unwrap();
+        match phase.kind {
+            PhaseKind::Bootstrap => upload_packages(&sdk, &full, &outputs, &pkgs).await.unwrap(),
+            PhaseKind::Arc => full.resolve_cluster_endpoints(&endpoints()),
+            PhaseKind::Data | PhaseKind::Apps => {}
         }
     }
 
@@ -640,6 +722,16 @@ async fn a_region_scoped_deploy_touches_only_its_region_and_keeps_the_other_regi
             stack[app::OUTPUT_REGIONAL_URL],
             outputs[&names.app(orders.name(), region)][app::OUTPUT_REGIONAL_URL]
         );
+        // Write fencing keeps its routing control (read again only where the ARC stack is)
+        // and the cluster's endpoints (ARC's control plane is not called).
+        let before = &outputs[&names.app(orders.name(), region)];
+        for key in ["WiredRoutingControl", "WiredClusterEndpoints"] {
+            assert_eq!(stack[key], before[key], "{key} in {region}");
+        }
+        assert_eq!(
+            stack["WiredClusterEndpoints"],
+            app::fence_endpoints(&endpoints())
+        );
         // The other Region's stack is untouched.
         let untouched = everywhere
             .outputs_of(&names.app(orders.name(), other))
@@ -695,7 +787,9 @@ fn a_region_scoped_deploy_updates_only_that_regions_urls_in_the_last_manifest() 
                 );
         }
     }
-    let mut manifest = manifest::build(&topology, &names, &outputs, vec![]).unwrap();
+    let servers = vec!["ns-1.awsdns-01.org".to_owned()];
+    let mut manifest =
+        manifest::build(&topology, &names, &outputs, vec![], servers.clone()).unwrap();
     let mut scoped = Outputs::new();
     scoped
         .entry(names.app(&"orders".parse().unwrap(), west))
@@ -711,4 +805,6 @@ fn a_region_scoped_deploy_updates_only_that_regions_urls_in_the_last_manifest() 
     let api = manifest.app(&"api".parse().unwrap()).unwrap();
     assert_eq!(api.regional_url(west).unwrap(), "https://old-api-us-west-2");
     assert_eq!(orders.regional_urls[0].region, *east, "primary first");
+    // A Region-scoped deploy does not ask Route 53: the zone's name servers stay.
+    assert_eq!(manifest.name_servers, servers);
 }

@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use infra::aws::plan::{ParamValue, Plan, RegionRole, StackKind, StackPrefix, StackSpec};
+use infra::aws::plan::{
+    ParamValue, Plan, RegionRole, StackKind, StackNames, StackPrefix, StackSpec,
+};
 use infra::aws::{app, arc, synth};
 use serde_json::Value;
 use topology::Topology;
@@ -731,7 +733,8 @@ fn a_region_scoped_synth_writes_only_that_regions_stacks_and_reads_nothing_from_
     lint(dir.path());
 
     // The primary's: its app stacks keep the health checks (made by the ARC stack in
-    // us-west-2) and the zone (not looked up) they have.
+    // us-west-2) and the zone (not looked up) they have; the fenced service also keeps its
+    // routing control's ARN (ARC stack) and the cluster's endpoints (ARC's control plane).
     let east = &topology.regions.primary;
     let plan = synth::region_plan(&topology, &StackPrefix::default(), Some(east)).unwrap();
     let mut kept = 0;
@@ -742,13 +745,15 @@ fn a_region_scoped_synth_writes_only_that_regions_stacks_and_reads_nothing_from_
                 ParamValue::Output { stack, .. } => assert_eq!(&stack.region, east, "{key}"),
                 ParamValue::Previous => kept += 1,
                 ParamValue::Literal(_) => {}
+                ParamValue::ClusterEndpoints => panic!("{}: {key} is read at deploy", spec.id),
             }
         }
     }
     assert_eq!(
         kept,
-        4 * 2,
-        "HealthCheckId and HostedZoneId of each app stack"
+        4 * 2 + 2,
+        "HealthCheckId and HostedZoneId of each app stack, RoutingControlArn and \
+         ClusterEndpoints of payments"
     );
     let err = synth::region_plan(
         &topology,
@@ -827,4 +832,139 @@ fn services_accept_only_the_gateways_calls_unless_the_topology_opts_out() {
     let dir = tempfile::tempdir().unwrap();
     synth::write(&open, &StackPrefix::default(), None, dir.path()).unwrap();
     lint(dir.path());
+}
+
+/// A write-fenced service's function, in each Region, is told its own Region's routing
+/// control, the cluster's endpoints and the `Retry-After` to send (the failover records' TTL),
+/// and may read that one control's state and nothing else of ARC; an unfenced service gets
+/// neither the variables nor the permission.
+#[test]
+fn a_fenced_service_reads_only_its_own_regions_routing_control() {
+    use topology::manifest::{
+        FENCE_ACTION, FENCE_CONTROL_ENV, FENCE_ENDPOINTS_ENV, FENCE_RETRY_AFTER_ENV,
+    };
+    let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
+    let plan = plan(&topology);
+    let names = StackNames::new(&topology, &StackPrefix::default());
+    let arc_doc = find(&plan, |k| *k == StackKind::Arc);
+    let fence_envs = [
+        FENCE_CONTROL_ENV,
+        FENCE_ENDPOINTS_ENV,
+        FENCE_RETRY_AFTER_ENV,
+    ];
+    let fenced: Vec<&str> = topology
+        .services()
+        .filter(|s| s.fence_writes())
+        .map(|s| s.name().as_str())
+        .collect();
+    assert_eq!(fenced, ["payments"], "the fixture fences payments only");
+    let mut checked = 0;
+    for spec in plan.stacks() {
+        let StackKind::App(name, role) = &spec.kind else {
+            continue;
+        };
+        let app_def = topology.app(name).unwrap();
+        let Some(service) = app_def.as_service() else {
+            continue;
+        };
+        let doc = spec.template.to_json();
+        let env = &doc["Resources"]["Function"]["Properties"]["Environment"]["Variables"];
+        let role_doc = resources_of_type(&doc, "AWS::IAM::Role")[0].1;
+        let statements = role_doc["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap();
+        let arc_statements: Vec<&Value> = statements
+            .iter()
+            .filter(|s| s["Action"].to_string().contains("route53-recovery"))
+            .collect();
+        let wired = |key: &str| {
+            spec.parameters
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        if !service.fence_writes() {
+            for var in fence_envs {
+                assert!(env.get(var).is_none(), "{}: {var}", spec.id);
+            }
+            assert!(arc_statements.is_empty(), "{}: {arc_statements:?}", spec.id);
+            for key in [app::PARAM_ROUTING_CONTROL, app::PARAM_CLUSTER_ENDPOINTS] {
+                assert!(doc["Parameters"].get(key).is_none(), "{}: {key}", spec.id);
+                assert_eq!(wired(key), None, "{}: {key}", spec.id);
+            }
+            continue;
+        }
+        checked += 1;
+        let region = role.of(&topology.regions);
+        assert_eq!(
+            env[FENCE_CONTROL_ENV],
+            serde_json::json!({ "Ref": app::PARAM_ROUTING_CONTROL }),
+            "{}",
+            spec.id
+        );
+        assert_eq!(
+            env[FENCE_ENDPOINTS_ENV],
+            serde_json::json!({ "Ref": app::PARAM_CLUSTER_ENDPOINTS }),
+            "{}",
+            spec.id
+        );
+        // The failover record is an alias (no TTL of its own): Route 53 answers it with 60 s.
+        let record = &resources_of_type(&doc, "AWS::Route53::RecordSet")[0].1["Properties"];
+        assert!(
+            record.get("TTL").is_none() && record.get("AliasTarget").is_some(),
+            "{}",
+            spec.id
+        );
+        assert_eq!(app::FAILOVER_RECORD_TTL_SECONDS, 60);
+        assert_eq!(env[FENCE_RETRY_AFTER_ENV], "60", "{}", spec.id);
+
+        // Exactly one statement: exactly the fencing action, on exactly this Region's control.
+        assert_eq!(arc_statements.len(), 1, "{}: {arc_statements:?}", spec.id);
+        let statement = arc_statements[0];
+        assert_eq!(statement["Effect"], "Allow");
+        assert_eq!(statement["Action"], FENCE_ACTION, "{}", spec.id);
+        assert_eq!(
+            statement["Resource"],
+            serde_json::json!({ "Ref": app::PARAM_ROUTING_CONTROL }),
+            "{}",
+            spec.id
+        );
+        assert!(statement.get("Condition").is_none());
+
+        // The parameter is this app's routing control in this Region, from the ARC stack.
+        let Some(ParamValue::Output { stack, key }) = wired(app::PARAM_ROUTING_CONTROL) else {
+            panic!("{}: RoutingControlArn is not an ARC output", spec.id)
+        };
+        assert_eq!(stack, names.arc());
+        assert_eq!(key, arc::output_routing_control(app_def, *role));
+        let control_id = arc_doc["Outputs"][&key]["Value"]["Ref"].as_str().unwrap();
+        let control = &arc_doc["Resources"][control_id];
+        assert_eq!(
+            control["Type"],
+            "AWS::Route53RecoveryControl::RoutingControl"
+        );
+        let control_name = control["Properties"]["Name"].as_str().unwrap();
+        assert!(
+            control_name.ends_with(&format!("-{name}-{region}")),
+            "{}: {control_name} is not this Region's control",
+            spec.id
+        );
+        let other = if *role == RegionRole::Primary {
+            RegionRole::Secondary
+        } else {
+            RegionRole::Primary
+        };
+        assert_ne!(key, arc::output_routing_control(app_def, other));
+        assert_eq!(
+            wired(app::PARAM_CLUSTER_ENDPOINTS),
+            Some(ParamValue::ClusterEndpoints),
+            "{}: the endpoints are read at deploy",
+            spec.id
+        );
+    }
+    assert_eq!(checked, 2, "payments in both Regions");
+
+    // plan.json says where the endpoints come from.
+    let described = synth::describe(&plan).to_string();
+    assert!(described.contains("read_at_deploy"), "{described}");
 }

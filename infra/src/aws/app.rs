@@ -9,6 +9,9 @@
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use topology::manifest::{
+    ClusterEndpoint, FENCE_ACTION, FENCE_CONTROL_ENV, FENCE_ENDPOINTS_ENV, FENCE_RETRY_AFTER_ENV,
+};
 use topology::{App, GatewayApp, ServiceApp, Topology};
 
 use super::bootstrap;
@@ -24,6 +27,10 @@ pub const STAGE: &str = "live";
 pub const FUNCTION_TIMEOUT_SECONDS: u32 = 20;
 /// Log retention for function and access logs, days.
 const LOG_RETENTION_DAYS: u32 = 30;
+/// The TTL of an app's failover records, seconds. They are alias records, which carry no TTL
+/// of their own: Route 53 answers an alias to an API Gateway domain with 60 s. A fenced
+/// instance sends it as `Retry-After`: by then a retrying client's resolver has the new answer.
+pub const FAILOVER_RECORD_TTL_SECONDS: u32 = 60;
 /// Stage throttling: steady requests per second and burst, per Region.
 const THROTTLE_RATE: f64 = 500.0;
 const THROTTLE_BURST: u32 = 1000;
@@ -43,6 +50,21 @@ pub const PARAM_HEALTH_CHECK: &str = "HealthCheckId";
 pub const PARAM_BUCKET: &str = "ArtifactsBucket";
 pub const PARAM_CODE_KEY: &str = "CodeKey";
 pub const PARAM_TABLE: &str = "TableName";
+/// Parameters only write-fenced service stacks take: this Region's routing control of the
+/// app (an ARC stack output) and the cluster's endpoints (read by the deploy after the ARC
+/// phase), as [`fence_endpoints`] writes them.
+pub const PARAM_ROUTING_CONTROL: &str = "RoutingControlArn";
+pub const PARAM_CLUSTER_ENDPOINTS: &str = "ClusterEndpoints";
+
+/// The cluster's endpoints as a fenced instance reads them ([`FENCE_ENDPOINTS_ENV`]):
+/// `region=url`, separated by commas, in the cluster's order.
+pub fn fence_endpoints(endpoints: &[ClusterEndpoint]) -> String {
+    endpoints
+        .iter()
+        .map(|e| format!("{}={}", e.region, e.url))
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 /// The template of `app` in the Region that plays `role`.
 pub fn template(
@@ -145,10 +167,24 @@ fn parameters(t: &mut Template, app: &App) {
         );
         t.parameter(PARAM_TABLE, "The service's global table (data stack)", None);
     }
+    if app.as_service().is_some_and(ServiceApp::fence_writes) {
+        t.parameter(
+            PARAM_ROUTING_CONTROL,
+            "This Region's routing control of the app (ARC stack): write fencing reads its state",
+            None,
+        );
+        t.parameter(
+            PARAM_CLUSTER_ENDPOINTS,
+            "The ARC cluster's endpoints, region=url separated by commas (read by the deploy)",
+            None,
+        );
+    }
 }
 
 /// The function, its log group and its least-privilege role: its own table and its GSIs only.
-/// With `aws.gateway_only` it gets the gateway secret to expect.
+/// With `aws.gateway_only` it gets the gateway secret to expect; with write fencing, its own
+/// Region's routing control, the cluster's endpoints and the `Retry-After` to send, and the
+/// right to read that one routing control's state (nothing else of ARC).
 fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &ServiceApp) {
     let table_arn =
         "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}";
@@ -169,6 +205,35 @@ fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &S
     for index in &app.table().indexes {
         data_resources.push(sub(&format!("{table_arn}/index/{}", index.name)));
     }
+    let mut statements = vec![
+        json!({
+            "Sid": "OwnLogs", "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": get_att("FunctionLogGroup", "Arn")
+        }),
+        json!({
+            "Sid": "OwnTable", "Effect": "Allow",
+            "Action": topology::manifest::SERVICE_TABLE_ACTIONS,
+            "Resource": data_resources
+        }),
+        json!({
+            // X-Ray's write actions support no resource-level permissions.
+            "Sid": "Tracing", "Effect": "Allow",
+            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            "Resource": "*"
+        }),
+    ];
+    if app.fence_writes() {
+        environment[FENCE_CONTROL_ENV] = reference(PARAM_ROUTING_CONTROL);
+        environment[FENCE_ENDPOINTS_ENV] = reference(PARAM_CLUSTER_ENDPOINTS);
+        environment[FENCE_RETRY_AFTER_ENV] = FAILOVER_RECORD_TTL_SECONDS.to_string().into();
+        // Its own Region's control only: the instance asks whether *it* may take writes.
+        statements.push(json!({
+            "Sid": "OwnRoutingControlState", "Effect": "Allow",
+            "Action": FENCE_ACTION,
+            "Resource": reference(PARAM_ROUTING_CONTROL)
+        }));
+    }
     log_group(t, "FunctionLogGroup");
     t.resource(
         "FunctionRole",
@@ -181,27 +246,15 @@ fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &S
             } ] },
             "Policies": [ {
                 "PolicyName": format!("{}-least-privilege", app.name()),
-                "PolicyDocument": { "Version": "2012-10-17", "Statement": [
-                    {
-                        "Sid": "OwnLogs", "Effect": "Allow",
-                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                        "Resource": get_att("FunctionLogGroup", "Arn")
-                    },
-                    {
-                        "Sid": "OwnTable", "Effect": "Allow",
-                        "Action": topology::manifest::SERVICE_TABLE_ACTIONS,
-                        "Resource": data_resources
-                    },
-                    {
-                        // X-Ray's write actions support no resource-level permissions.
-                        "Sid": "Tracing", "Effect": "Allow",
-                        "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                        "Resource": "*"
-                    }
-                ] }
+                "PolicyDocument": { "Version": "2012-10-17", "Statement": statements }
             } ]
         }),
     );
+    let no_vpc = if app.fence_writes() {
+        "reaches only DynamoDB, CloudWatch and the ARC cluster's endpoints (write fencing), all over IAM-authenticated public endpoints; a VPC would need NAT or endpoints in each Region"
+    } else {
+        "reaches only DynamoDB and CloudWatch over their IAM-authenticated public endpoints; a VPC would need NAT or endpoints in each Region"
+    };
     let function = t.resource(
         "Function",
         "AWS::Lambda::Function",
@@ -231,10 +284,7 @@ fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &S
                 "CKV_AWS_116",
                 "invoked synchronously by API Gateway; a dead-letter queue only applies to asynchronous invocations",
             ),
-            (
-                "CKV_AWS_117",
-                "reaches only DynamoDB and CloudWatch over their IAM-authenticated public endpoints; a VPC would need NAT or endpoints in each Region",
-            ),
+            ("CKV_AWS_117", no_vpc),
             (
                 "CKV_AWS_173",
                 "environment variables are encrypted at rest with Lambda's AWS managed key; none is a credential",
@@ -556,4 +606,28 @@ fn custom_domain(t: &mut Template, topology: &Topology, app: &App, role: RegionR
             }
         }),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fence_endpoints_are_region_equals_url_separated_by_commas() {
+        let endpoints: Vec<ClusterEndpoint> = [
+            ("us-east-1", "https://host1.example.com/v1"),
+            ("us-west-2", "https://host2.example.com/v1"),
+        ]
+        .iter()
+        .map(|(region, url)| ClusterEndpoint {
+            region: region.parse().unwrap(),
+            url: (*url).into(),
+        })
+        .collect();
+        assert_eq!(
+            fence_endpoints(&endpoints),
+            "us-east-1=https://host1.example.com/v1,us-west-2=https://host2.example.com/v1"
+        );
+        assert_eq!(fence_endpoints(&[]), "");
+    }
 }

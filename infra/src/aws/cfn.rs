@@ -35,6 +35,12 @@ pub enum DeployError {
          without --region once both Regions answer"
     )]
     NoPreviousValue { stack: StackId, key: String },
+    #[error(
+        "stack {stack} takes the ARC cluster's endpoints as `{key}`, which are known only once \
+         the ARC phase is deployed and its cluster described; deploy the phases in order, as \
+         `infra deploy` does"
+    )]
+    UnresolvedClusterEndpoints { stack: StackId, key: String },
     #[error("no CloudFormation client for Region {0}")]
     NoClient(Region),
     #[error("{operation} on stack {stack} failed: {message}")]
@@ -524,7 +530,8 @@ impl Orchestrator {
     }
 }
 
-/// The stack's parameters, with outputs of earlier stacks filled in.
+/// The stack's parameters, with outputs of earlier stacks filled in; the cluster's endpoints
+/// must have been filled in already ([`super::plan::Plan::resolve_cluster_endpoints`]).
 pub fn resolve_parameters(
     spec: &StackSpec,
     outputs: &Outputs,
@@ -538,6 +545,12 @@ pub fn resolve_parameters(
                         .parameter_key(key)
                         .use_previous_value(true)
                         .build());
+                }
+                ParamValue::ClusterEndpoints => {
+                    return Err(DeployError::UnresolvedClusterEndpoints {
+                        stack: spec.id.clone(),
+                        key: key.clone(),
+                    });
                 }
                 ParamValue::Literal(v) => v.clone(),
                 ParamValue::Output { stack, key: output } => outputs
@@ -781,6 +794,22 @@ mod tests {
         assert!(err.to_string().contains("infra destroy"), "{err}");
         let busy = with(StackStatus::UpdateInProgress);
         assert!(change_set_type(&id(), Some(&busy)).is_err());
+    }
+
+    #[test]
+    fn cluster_endpoints_not_filled_in_are_refused_naming_the_stack_and_parameter() {
+        let spec = StackSpec {
+            id: id(),
+            kind: super::super::plan::StackKind::Data,
+            template: super::super::template::Template::new("d"),
+            parameters: vec![("ClusterEndpoints".into(), ParamValue::ClusterEndpoints)],
+        };
+        let err = resolve_parameters(&spec, &Outputs::new()).unwrap_err();
+        assert!(
+            matches!(&err, DeployError::UnresolvedClusterEndpoints { key, .. } if key == "ClusterEndpoints"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("s (us-east-1)"), "{err}");
     }
 
     #[test]

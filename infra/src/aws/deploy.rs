@@ -1,10 +1,12 @@
-//! The whole deploy and destroy: bootstrap → packages uploaded → ARC → initial routing-control
-//! states → data → app stacks (both Regions at once) → manifest; and the reverse.
+//! The whole deploy and destroy: hosted zone (id, name servers) → bootstrap → packages
+//! uploaded → ARC → cluster endpoints and initial routing-control states → data → app stacks
+//! (both Regions at once) → manifest; and the reverse.
 //!
 //! A Region-scoped deploy (`--region R`, for when the other Region is down) deploys only R's
-//! stacks and calls only R's APIs: values from the other Region's stacks keep the value the
-//! stacks already have, the routing controls are left as they are, and the last manifest gets
-//! R's new Regional URLs.
+//! stacks and calls only R's APIs: values from the other Region's stacks, and those only
+//! Route 53's or ARC's control plane would give (the zone, the cluster's endpoints), keep the
+//! value the stacks already have, the routing controls are left as they are, and the last
+//! manifest (with its name servers) gets R's new Regional URLs.
 
 use anyhow::{Context, bail};
 use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig};
@@ -112,11 +114,22 @@ pub async fn deploy(
     // Everything that can be checked locally is checked before the first AWS call.
     let packages = package::find_packages(&options.lambda_dir, topology)?;
     arc::check_names(topology, &options.prefix).map_err(anyhow::Error::msg)?;
-    let hosted_zone_id = match (&topology.hosted_zone_id, &options.region) {
-        (Some(id), _) => Some(id.clone()),
-        (None, None) => Some(hosted_zone_id(sdk, topology).await?),
-        // Route 53's API is not this Region's: the app stacks keep the zone they have.
-        (None, Some(_)) => None,
+    let (hosted_zone_id, name_servers) = match &options.region {
+        None => {
+            let id = match &topology.hosted_zone_id {
+                Some(id) => id.clone(),
+                None => hosted_zone_id(sdk, topology).await?,
+            };
+            let servers = name_servers(sdk, topology, &id).await?;
+            println!(
+                "hosted zone {id}, name servers {} (for the manifest)",
+                servers.join(", ")
+            );
+            (Some(id), servers)
+        }
+        // Route 53's API is not this Region's: the app stacks keep the zone they have (unless
+        // the topology names it), and the last manifest keeps its name servers.
+        Some(_) => (topology.hosted_zone_id.clone(), Vec::new()),
     };
     let inputs = DeployInputs {
         hosted_zone_id,
@@ -133,17 +146,31 @@ pub async fn deploy(
     let orchestrator = orchestrator(sdk, &plan, options.confirm, options.timing);
     orchestrator.check_previous_values(plan.stacks()).await?;
     let mut outputs = Outputs::new();
-    for phase in &plan.phases {
-        if phase.kind == PhaseKind::Arc {
+    let mut endpoints = None;
+    // By index: once the ARC phase is done, the later phases get the cluster's endpoints.
+    for index in 0..plan.phases.len() {
+        let kind = plan.phases[index].kind;
+        if kind == PhaseKind::Arc {
             warn_about_cluster_cost(topology, &orchestrator, &names).await?;
         }
-        orchestrator.deploy_phase(phase, &mut outputs).await?;
-        match phase.kind {
+        orchestrator
+            .deploy_phase(&plan.phases[index], &mut outputs)
+            .await?;
+        match kind {
             PhaseKind::Bootstrap => upload_packages(sdk, &plan, &outputs, &packages).await?,
             PhaseKind::Arc if options.region.is_none() => {
-                let endpoints = cluster_endpoints(sdk, &names, &outputs).await?;
-                let partial = manifest::build(topology, &names, &outputs, endpoints)?;
+                let found = cluster_endpoints(sdk, &names, &outputs).await?;
+                let partial = manifest::build(
+                    topology,
+                    &names,
+                    &outputs,
+                    found.clone(),
+                    name_servers.clone(),
+                )?;
                 initialize_routing_controls(&partial, sdk).await?;
+                // The app stacks of write-fenced services take them as a parameter.
+                plan.resolve_cluster_endpoints(&found);
+                endpoints = Some(found);
             }
             PhaseKind::Arc => println!(
                 "routing-control states left as they are (setting them calls ARC endpoints in \
@@ -155,8 +182,8 @@ pub async fn deploy(
     if let Some(region) = &options.region {
         return update_manifest(topology, &names, &outputs, region, &options.manifest_path);
     }
-    let endpoints = cluster_endpoints(sdk, &names, &outputs).await?;
-    let manifest = manifest::build(topology, &names, &outputs, endpoints)?;
+    let endpoints = endpoints.expect("a full deploy's plan has the ARC phase");
+    let manifest = manifest::build(topology, &names, &outputs, endpoints, name_servers)?;
     manifest.save(&options.manifest_path)?;
     println!("manifest written to {}", options.manifest_path.display());
     Ok(manifest)
@@ -336,6 +363,41 @@ pub async fn hosted_zone_id(sdk: &SdkConfig, topology: &Topology) -> anyhow::Res
              or set hosted_zone_id in topology.toml"
         ),
     }
+}
+
+/// The hosted zone's own name servers (its delegation set, e.g. `ns-123.awsdns-45.com`), which
+/// the manifest lists for `failover --verify` to ask for the authoritative answer.
+pub async fn name_servers(
+    sdk: &SdkConfig,
+    topology: &Topology,
+    zone_id: &str,
+) -> anyhow::Result<Vec<String>> {
+    let out = route53(sdk, topology)
+        .get_hosted_zone()
+        .id(zone_id)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read Route 53 hosted zone {zone_id} (route53:GetHostedZone, for its name \
+                 servers): {}",
+                DisplayErrorContext(&e)
+            )
+        })?;
+    let servers: Vec<String> = out
+        .delegation_set()
+        .map(|d| d.name_servers())
+        .unwrap_or_default()
+        .iter()
+        .map(|ns| ns.trim_end_matches('.').to_owned())
+        .collect();
+    if servers.is_empty() {
+        bail!(
+            "Route 53 hosted zone {zone_id} has no name servers (a private zone?): the apps need \
+             the domain's public zone; set hosted_zone_id in topology.toml to it"
+        );
+    }
+    Ok(servers)
 }
 
 /// The cluster's Regional endpoints, from ARC's control-plane API.

@@ -1,4 +1,5 @@
-//! The deployment manifest (docs/architecture.md) from the stacks' outputs and the cluster's endpoints.
+//! The deployment manifest (docs/architecture.md) from the stacks' outputs, the cluster's
+//! endpoints and the hosted zone's name servers.
 
 use topology::manifest::{
     AppEntry, Cluster, ClusterEndpoint, Environment, MANIFEST_VERSION, Manifest, RegionalControl,
@@ -25,11 +26,13 @@ pub enum ManifestBuildError {
 
 /// Builds the manifest. App stacks that are not deployed yet (as right after the ARC stack,
 /// when the routing controls are initialized) leave the apps' Regional URLs empty.
+/// `name_servers` are the hosted zone's own (its delegation set), for `failover --verify`.
 pub fn build(
     topology: &Topology,
     names: &StackNames,
     outputs: &Outputs,
     endpoints: Vec<ClusterEndpoint>,
+    name_servers: Vec<String>,
 ) -> Result<Manifest, ManifestBuildError> {
     let arc = names.arc();
     let read = |key: &str| read_output(outputs, &arc, key);
@@ -55,8 +58,7 @@ pub fn build(
         apps,
         dns_server: None,
         control_api: None,
-        // Written by the deploy once it reads the hosted zone's delegation set.
-        name_servers: Vec::new(),
+        name_servers,
         gateway_secret: None,
     })
 }
@@ -186,10 +188,50 @@ mod tests {
     use crate::aws::plan::StackPrefix;
 
     #[test]
+    fn the_manifest_lists_the_zones_name_servers_and_the_arc_outputs() {
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
+        let names = StackNames::new(&topology, &StackPrefix::default());
+        let account = "arn:aws:route53-recovery-control::123456789012";
+        let mut outputs = Outputs::new();
+        let arc_outputs = outputs.entry(names.arc()).or_default();
+        arc_outputs.insert(
+            arc::OUTPUT_CLUSTER_ARN.into(),
+            format!("{account}:cluster/c-1"),
+        );
+        for a in &topology.apps {
+            let panel = format!("{account}:controlpanel/p-{}", a.name());
+            arc_outputs.insert(arc::output_control_panel(a), panel.clone());
+            arc_outputs.insert(arc::output_safety_rule(a), format!("{panel}/safetyrule/s"));
+            for role in RegionRole::BOTH {
+                arc_outputs.insert(
+                    arc::output_routing_control(a, role),
+                    format!("{panel}/routingcontrol/rc-{}", role.pascal()),
+                );
+            }
+        }
+        let servers = vec![
+            "ns-1.awsdns-01.org".to_owned(),
+            "ns-2.awsdns-02.co.uk".to_owned(),
+        ];
+        let endpoints = vec![ClusterEndpoint {
+            region: "us-east-1".parse().unwrap(),
+            url: "https://host1.example/v1".into(),
+        }];
+        let manifest = build(&topology, &names, &outputs, endpoints, servers.clone()).unwrap();
+        assert_eq!(manifest.name_servers, servers);
+        assert_eq!(manifest.environment, Environment::Aws);
+        assert_eq!(manifest.apps.len(), topology.apps.len());
+        // What it writes, `failover` reads back.
+        let text = serde_json::to_string(&manifest).unwrap();
+        let read = Manifest::parse(&text, "deployment.json").unwrap();
+        assert_eq!(read.name_servers, servers);
+    }
+
+    #[test]
     fn a_missing_or_malformed_output_is_named() {
         let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let names = StackNames::new(&topology, &StackPrefix::default());
-        let err = build(&topology, &names, &Outputs::new(), vec![]).unwrap_err();
+        let err = build(&topology, &names, &Outputs::new(), vec![], vec![]).unwrap_err();
         assert!(err.to_string().contains("ClusterArn"), "{err}");
 
         let mut outputs = Outputs::new();
@@ -198,7 +240,7 @@ mod tests {
             arc::OUTPUT_CLUSTER_ARN.into(),
             "arn:aws:s3:::not-a-cluster".into(),
         );
-        let err = build(&topology, &names, &outputs, vec![]).unwrap_err();
+        let err = build(&topology, &names, &outputs, vec![], vec![]).unwrap_err();
         assert!(matches!(err, ManifestBuildError::Invalid { .. }), "{err}");
         assert!(err.to_string().contains("cluster ARN"), "{err}");
     }

@@ -1,10 +1,12 @@
 //! The deployment plan: every stack, in which Region, in which phase, and how each stack's
-//! parameters are wired from literal values or from outputs of stacks of earlier phases.
+//! parameters are wired from literal values, from outputs of stacks of earlier phases, or
+//! from what the deploy reads once an earlier phase is done (the ARC cluster's endpoints).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use topology::manifest::ClusterEndpoint;
 use topology::{AppName, Region, Regions, Topology};
 
 use super::template::{MAX_BODY_BYTES, Template};
@@ -122,6 +124,11 @@ pub enum ParamValue {
     /// Region-scoped deploy passes instead of an output of another Region's stack, or of a
     /// value it would have to look up outside its Region.
     Previous,
+    /// The ARC cluster's endpoints ([`app::fence_endpoints`]): a new cluster has them only once
+    /// the ARC stack is deployed, and only ARC's control plane (DescribeCluster) lists them, so
+    /// the deploy reads them after the ARC phase and fills them in
+    /// ([`Plan::resolve_cluster_endpoints`]).
+    ClusterEndpoints,
 }
 
 /// One stack to deploy.
@@ -262,8 +269,9 @@ impl Plan {
     }
 
     /// Only the stacks of `region`, for a deploy while the other Region is down: a parameter
-    /// that came from another Region's stack keeps the value it already has. Phases left
-    /// without stacks are dropped.
+    /// that came from another Region's stack keeps the value it already has, and so do the
+    /// cluster's endpoints (a Region-scoped deploy does not call ARC's control plane). Phases
+    /// left without stacks are dropped.
     pub fn for_region(mut self, topology: &Topology, region: &Region) -> Result<Self, String> {
         if !topology.regions.contains(region) {
             return Err(format!(
@@ -275,8 +283,12 @@ impl Plan {
             phase.stacks.retain(|spec| spec.id.region == *region);
             for spec in &mut phase.stacks {
                 for (_, value) in &mut spec.parameters {
-                    if matches!(value, ParamValue::Output { stack, .. } if stack.region != *region)
-                    {
+                    let elsewhere = match value {
+                        ParamValue::Output { stack, .. } => stack.region != *region,
+                        ParamValue::ClusterEndpoints => true,
+                        ParamValue::Literal(_) | ParamValue::Previous => false,
+                    };
+                    if elsewhere {
                         *value = ParamValue::Previous;
                     }
                 }
@@ -284,6 +296,19 @@ impl Plan {
         }
         self.phases.retain(|phase| !phase.stacks.is_empty());
         Ok(self)
+    }
+
+    /// Fills in the ARC cluster's endpoints wherever a stack takes them, once the deploy has
+    /// read them (after the ARC phase).
+    pub fn resolve_cluster_endpoints(&mut self, endpoints: &[ClusterEndpoint]) {
+        let value = app::fence_endpoints(endpoints);
+        for spec in self.phases.iter_mut().flat_map(|p| &mut p.stacks) {
+            for (_, param) in &mut spec.parameters {
+                if *param == ParamValue::ClusterEndpoints {
+                    *param = ParamValue::Literal(value.clone());
+                }
+            }
+        }
     }
 
     /// Every stack, in deploy order.
@@ -360,6 +385,18 @@ fn app_stack(
                 app::PARAM_TABLE.to_owned(),
                 literal(&data::table_name(prefix, table)),
             ));
+        }
+        if service.fence_writes() {
+            parameters.extend([
+                (
+                    app::PARAM_ROUTING_CONTROL.to_owned(),
+                    output(names.arc(), arc::output_routing_control(app_def, role)),
+                ),
+                (
+                    app::PARAM_CLUSTER_ENDPOINTS.to_owned(),
+                    ParamValue::ClusterEndpoints,
+                ),
+            ]);
         }
     }
     StackSpec {
@@ -452,6 +489,107 @@ mod tests {
         let err = plan(40).check_template_sizes().unwrap_err();
         assert!(err.contains("multi-region-api-arc"), "{err}");
         assert!(err.contains("51200-byte limit"), "{err}");
+    }
+
+    fn parameter<'p>(
+        plan: &'p Plan,
+        app: &str,
+        region: &Region,
+        key: &str,
+    ) -> Option<&'p ParamValue> {
+        let spec = plan
+            .stacks()
+            .find(|s| {
+                matches!(&s.kind, StackKind::App(a, _) if a.as_str() == app)
+                    && s.id.region == *region
+            })
+            .expect("the app's stack in that Region");
+        spec.parameters
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn a_fenced_service_takes_its_own_regions_routing_control_and_the_endpoints_read_at_deploy() {
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
+        let prefix = StackPrefix::default();
+        let inputs = DeployInputs::placeholders(&topology);
+        let names = StackNames::new(&topology, &prefix);
+        let payments = topology.app(&"payments".parse().unwrap()).unwrap();
+        let mut plan = Plan::new(&topology, &prefix, &inputs);
+        for role in RegionRole::BOTH {
+            let region = role.of(&topology.regions);
+            assert_eq!(
+                parameter(&plan, "payments", region, app::PARAM_ROUTING_CONTROL),
+                Some(&ParamValue::Output {
+                    stack: names.arc(),
+                    key: arc::output_routing_control(payments, role),
+                }),
+                "{region}"
+            );
+            assert_eq!(
+                parameter(&plan, "payments", region, app::PARAM_CLUSTER_ENDPOINTS),
+                Some(&ParamValue::ClusterEndpoints)
+            );
+            for unfenced in ["orders", "users", "api"] {
+                for key in [app::PARAM_ROUTING_CONTROL, app::PARAM_CLUSTER_ENDPOINTS] {
+                    assert_eq!(parameter(&plan, unfenced, region, key), None, "{unfenced}");
+                }
+            }
+        }
+
+        // The deploy fills the endpoints in after the ARC phase, as the instances read them.
+        let endpoints: Vec<ClusterEndpoint> = [
+            ("us-east-1", "https://h1.example/v1"),
+            ("eu-west-1", "https://h2.example/v1"),
+        ]
+        .iter()
+        .map(|(region, url)| ClusterEndpoint {
+            region: region.parse().unwrap(),
+            url: (*url).into(),
+        })
+        .collect();
+        plan.resolve_cluster_endpoints(&endpoints);
+        let east = &topology.regions.primary;
+        assert_eq!(
+            parameter(&plan, "payments", east, app::PARAM_CLUSTER_ENDPOINTS),
+            Some(&ParamValue::Literal(
+                "us-east-1=https://h1.example/v1,eu-west-1=https://h2.example/v1".into()
+            ))
+        );
+        assert!(
+            plan.stacks()
+                .flat_map(|s| &s.parameters)
+                .all(|(_, v)| *v != ParamValue::ClusterEndpoints)
+        );
+
+        // A Region-scoped deploy calls no control plane: the endpoints keep their value, and
+        // so does the control's ARN where the ARC stack is in the other Region.
+        for (region, control) in [
+            (east, ParamValue::Previous),
+            (
+                &topology.regions.secondary,
+                ParamValue::Output {
+                    stack: names.arc(),
+                    key: arc::output_routing_control(payments, RegionRole::Secondary),
+                },
+            ),
+        ] {
+            let scoped = Plan::new(&topology, &prefix, &inputs)
+                .for_region(&topology, region)
+                .unwrap();
+            assert_eq!(
+                parameter(&scoped, "payments", region, app::PARAM_ROUTING_CONTROL),
+                Some(&control),
+                "{region}"
+            );
+            assert_eq!(
+                parameter(&scoped, "payments", region, app::PARAM_CLUSTER_ENDPOINTS),
+                Some(&ParamValue::Previous),
+                "{region}"
+            );
+        }
     }
 
     #[test]

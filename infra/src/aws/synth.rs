@@ -98,6 +98,9 @@ pub fn describe(plan: &Plan) -> Value {
                                     "output_of": stack.name, "region": stack.region.as_str(), "key": key
                                 }),
                                 ParamValue::Previous => json!({ "previous_value": true }),
+                                ParamValue::ClusterEndpoints => json!({
+                                    "read_at_deploy": "the ARC cluster's endpoints (DescribeCluster), after the arc phase"
+                                }),
                             };
                             (key.clone(), v)
                         })
