@@ -24,7 +24,7 @@ use aws_sdk_route53recoverycluster::config::timeout::TimeoutConfig;
 use aws_sdk_route53recoverycluster::types::RoutingControlState;
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{Mutex, OnceCell};
@@ -274,16 +274,11 @@ impl Fence {
 
     /// The refusal of a write.
     fn refusal(&self) -> Response {
-        let mut response = Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "region-fenced",
-            "Region not taking writes",
-            format!(
-                "the routing control of {} is OFF: traffic is leaving this Region; resolve the \
-                 hostname again and retry",
-                self.region
-            ),
-        )
+        let mut response = Problem::region_fenced(format!(
+            "the routing control of {} is OFF: traffic is leaving this Region; resolve the \
+             hostname again and retry",
+            self.region
+        ))
         .into_response();
         let seconds = self.config.retry_after.as_secs().max(1);
         let headers = response.headers_mut();

@@ -248,6 +248,16 @@ impl Problem {
         )
     }
 
+    /// 503 from the write fence: this Region's routing control is OFF (see `kit::fence`).
+    pub fn region_fenced(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "region-fenced",
+            "Region not taking writes",
+            detail,
+        )
+    }
+
     /// 500. `detail` is logged, never sent: internals stay internal.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
@@ -352,6 +362,7 @@ mod tests {
             Problem::precondition_failed("").kind,
             Problem::precondition_required("").kind,
             Problem::unavailable("").kind,
+            Problem::region_fenced("").kind,
             Problem::internal("").kind,
         ];
         let documented: Vec<_> = COMMON_TYPES.iter().map(|t| t.slug).collect();
