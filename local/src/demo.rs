@@ -39,6 +39,9 @@ struct Verifying {
     prepared: Vec<Result<failover::Prepared, String>>,
 }
 
+/// How long the stale clients write before the fail back starts.
+const STALE_HEAD_START: Duration = Duration::from_millis(500);
+
 /// The replication gate's limit in the drill: well above the world's replication lag.
 const GATE_MAX_LAG: Duration = Duration::from_secs(1);
 
@@ -770,6 +773,10 @@ impl Drill {
         let before = self.run.live();
         let first = self.service("orders", 0);
         let stale = self.stale_writers();
+        if !stale.is_empty() {
+            // Let the stale clients write in the secondary before it is left.
+            tokio::time::sleep(STALE_HEAD_START).await;
+        }
         self.mark_move(&first, format!("fail back to {primary}"), &primary);
         let verifying = self.prepare_verification(&self.apps.clone()).await;
         let since = Instant::now();
