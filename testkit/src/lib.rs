@@ -4,11 +4,11 @@
 //! problem checks).
 //!
 //! Each tool comes from `PATH` when it is there, else from the project's pinned tool
-//! environment: a Python venv at `$CARGO_TARGET_DIR/toolenv` (or `target/toolenv`), created
-//! on first use with `python3 -m venv` and `pip install` of the pinned versions below. Test
-//! binaries that race to create it take turns through a lock file. Set
-//! `MULTI_REGION_TOOLS=venv` to ignore `PATH` (to check the venv path on a machine that has
-//! the tools installed).
+//! environments: Python venvs under `$CARGO_TARGET_DIR` (or `target/`), `toolenv` for moto
+//! and cfn-lint and `checkovenv` for checkov, created on first use (see the `venv` module:
+//! the first test binary that needs any of them starts them all at once, in the background).
+//! Set `MULTI_REGION_TOOLS=venv` to ignore `PATH` (to check the venv path on a machine that
+//! has the tools installed).
 //!
 //! One moto server runs per test binary, on a free loopback port, serving one request at a
 //! time (moto's own `moto_server` does not isolate concurrent transactions; DynamoDB does). It dies with the test
@@ -31,7 +31,7 @@ pub use service::{
 };
 
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{Read, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -41,14 +41,16 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod checkov;
+mod venv;
 pub use checkov::{CHECKOV_VERSION, checkov, try_checkov};
+use venv::ToolEnv;
 
-/// The pinned moto release the venv gets.
 /// The suite's fixture topology (`testkit/fixtures/topology.toml`): four apps, `api` routing
 /// to `orders`, `payments` and `users`. Tests that need no service code use it instead of the
 /// workspace's `topology.toml`, which is the user's to edit.
 pub const FIXTURE_TOPOLOGY: &str = include_str!("../fixtures/topology.toml");
 
+/// The pinned moto release the venv gets.
 pub const MOTO_VERSION: &str = "5.2.1";
 /// The pinned cfn-lint release the venv gets.
 pub const CFN_LINT_VERSION: &str = "1.51.0";
@@ -57,14 +59,19 @@ pub const CFN_LINT_VERSION: &str = "1.51.0";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a tool could not be provided. Every message says how to get the tool by hand.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ToolError {
     #[error(
         "cannot create the tool environment at {venv}: {why}.\n\
          Install Python 3 with venv and pip (Debian/Ubuntu: `apt-get install python3-venv python3-pip`), \
-         or put the tools on PATH: `pip install 'moto[server]=={MOTO_VERSION}' 'cfn-lint=={CFN_LINT_VERSION}'`"
+         or put the tools on PATH: `pip install {requirements}`"
     )]
-    Provision { venv: PathBuf, why: String },
+    Provision {
+        venv: PathBuf,
+        /// The venv's pins, quoted for a shell.
+        requirements: String,
+        why: String,
+    },
     #[error(
         "moto_server did not start: {0}.\nCheck it by hand: `moto_server -H 127.0.0.1 -p 5000`"
     )]
@@ -236,17 +243,12 @@ fn log_tail(log: &Path) -> String {
 /// A Python interpreter that can import moto's server: `python3` (or `python`) from PATH when
 /// it has moto (unless `MULTI_REGION_TOOLS=venv`), else the tool venv's.
 fn moto_python() -> Result<PathBuf, ToolError> {
-    let use_path = std::env::var("MULTI_REGION_TOOLS").as_deref() != Ok("venv");
-    if use_path
-        && let Some(python) = ["python3", "python"]
-            .into_iter()
-            .filter_map(|p| find_on_path(p, std::env::var_os("PATH")))
-            .find(|p| imports_moto(p))
+    if !venv_only()
+        && let Some(python) = path_moto_python()
     {
-        return Ok(python);
+        return Ok(python.to_path_buf());
     }
-    let venv = venv_dir(std::env::var_os("CARGO_TARGET_DIR"));
-    ensure_venv(&venv)?;
+    let venv = ToolEnv::Tools.ready()?;
     let python = venv_bin(&venv).join(if cfg!(windows) {
         "python.exe"
     } else {
@@ -255,11 +257,28 @@ fn moto_python() -> Result<PathBuf, ToolError> {
     if imports_moto(&python) {
         Ok(python)
     } else {
-        Err(ToolError::Provision {
-            venv,
-            why: "the venv's python cannot import moto.server after installation".into(),
-        })
+        Err(ToolEnv::Tools.venv().provision_error(
+            "the venv's python cannot import moto.server after installation".into(),
+        ))
     }
+}
+
+/// `python3` (or `python`) from PATH when it can import moto's server; looked up once.
+fn path_moto_python() -> Option<&'static Path> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            ["python3", "python"]
+                .into_iter()
+                .filter_map(|p| find_on_path(p, std::env::var_os("PATH")))
+                .find(|p| imports_moto(p))
+        })
+        .as_deref()
+}
+
+/// Whether `MULTI_REGION_TOOLS=venv` asks to ignore the tools on PATH.
+fn venv_only() -> bool {
+    std::env::var("MULTI_REGION_TOOLS").as_deref() == Ok("venv")
 }
 
 /// Whether `python` can import what [`LAUNCHER`] needs.
@@ -275,20 +294,18 @@ fn imports_moto(python: &Path) -> bool {
 
 /// A tool by name: from PATH (unless `MULTI_REGION_TOOLS=venv`), else from the tool venv.
 fn tool(name: &str) -> Result<PathBuf, ToolError> {
-    let use_path = std::env::var("MULTI_REGION_TOOLS").as_deref() != Ok("venv");
-    if use_path && let Some(found) = find_on_path(name, std::env::var_os("PATH")) {
+    if !venv_only()
+        && let Some(found) = find_on_path(name, std::env::var_os("PATH"))
+    {
         return Ok(found);
     }
-    let venv = venv_dir(std::env::var_os("CARGO_TARGET_DIR"));
-    ensure_venv(&venv)?;
-    let path = venv_bin(&venv).join(name);
+    let path = venv_bin(&ToolEnv::Tools.ready()?).join(name);
     if is_executable(&path) {
         Ok(path)
     } else {
-        Err(ToolError::Provision {
-            venv,
-            why: format!("{name} is missing from the venv after installation"),
-        })
+        Err(ToolEnv::Tools.venv().provision_error(format!(
+            "{name} is missing from the venv after installation"
+        )))
     }
 }
 
@@ -338,75 +355,13 @@ fn venv_bin(venv: &Path) -> PathBuf {
     }
 }
 
-/// The pip requirements of the venv; the completion marker records them, so changing a pin
-/// rebuilds the venv.
+/// The pip requirements of the tool venv; the completion marker records them, so changing a
+/// pin rebuilds the venv.
 fn requirements() -> [String; 2] {
     [
         format!("moto[server]=={MOTO_VERSION}"),
         format!("cfn-lint=={CFN_LINT_VERSION}"),
     ]
-}
-
-/// Creates the venv unless a complete one with the current pins exists. Concurrent test
-/// binaries serialise on a lock file next to it.
-fn ensure_venv(venv: &Path) -> Result<(), ToolError> {
-    let fail = |why: String| ToolError::Provision {
-        venv: venv.to_path_buf(),
-        why,
-    };
-    let parent = venv.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent)
-        .map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
-    let lock = File::create(parent.join("toolenv.lock"))
-        .map_err(|e| fail(format!("cannot create the lock file: {e}")))?;
-    lock.lock().map_err(|e| fail(format!("cannot lock: {e}")))?;
-    let marker = venv.join(".testkit-complete");
-    let wanted = requirements().join("\n");
-    if fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
-        return Ok(());
-    }
-    eprintln!(
-        "testkit: creating the tool venv at {} ({wanted:?}); this happens once",
-        venv.display()
-    );
-    let python = ["python3", "python"]
-        .into_iter()
-        .find_map(|p| find_on_path(p, std::env::var_os("PATH")))
-        .ok_or_else(|| fail("neither python3 nor python is on PATH".into()))?;
-    run(Command::new(&python)
-        .arg("-m")
-        .arg("venv")
-        .arg("--clear")
-        .arg(venv))
-    .map_err(fail)?;
-    let pip = venv_bin(venv).join("pip");
-    run(Command::new(pip)
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(requirements()))
-    .map_err(fail)?;
-    fs::write(&marker, wanted).map_err(|e| fail(format!("cannot write the marker: {e}")))?;
-    Ok(())
-    // The lock is released when `lock` is dropped.
-}
-
-fn run(command: &mut Command) -> Result<(), String> {
-    let shown = format!("{command:?}");
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {shown}: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(10).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        Err(format!(
-            "{shown} failed ({}):\n{}",
-            output.status,
-            tail.join("\n")
-        ))
-    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,14 @@ enum Command {
         /// Only these apps [default: every service in topology.toml].
         apps: Vec<String>,
     },
+    /// Rewrite workspace-hack/Cargo.toml: the shared dependencies that `cargo test --workspace`
+    /// builds with more features than `cargo run -p local-world`, each with the test build's
+    /// features, so that the test suite reuses the demo's build instead of recompiling them.
+    Hack {
+        /// Change nothing; fail (and say what differs) when the file is out of date.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,6 +45,7 @@ fn main() -> ExitCode {
             println!("{created}");
         }),
         Command::BuildLambdas { apps } => xtask::lambdas::build(&root, &apps),
+        Command::Hack { check } => xtask::hack::run(&root, check),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
