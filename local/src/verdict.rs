@@ -216,7 +216,10 @@ pub fn gate_refuses_then_allows(trial: &GateTrial) -> Step {
     let limit = trial.max_lag.as_secs_f64();
     let refused = match &trial.refused {
         Some((message, lag)) => {
-            format!("refused at {:.1} s behind: {message}", *lag as f64 / 1000.0)
+            format!(
+                "while {:.1} s behind, the gate said \"{message}\"",
+                *lag as f64 / 1000.0
+            )
         }
         None => "NOT refused while replication was held".into(),
     };
