@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::client::Outgoing;
 use crate::config::Scenario;
-use crate::openapi::{Collection, HeaderFill, QueryFill, ServiceApi, UpdateKind};
+use crate::openapi::{Collection, HeaderFill, QueryFill, ServiceApi, UpdateKind, percent_encode};
 use crate::tracker::ReadTarget;
 
 /// How long a created item waits before the mixed scenario reads or updates it: doing so at
@@ -236,7 +236,11 @@ impl Planner {
                     .clone(),
                 QueryFill::Value(t) => as_text(&t.instantiate()),
             };
-            pairs.push(format!("{}={}", encode(name), encode(&value)));
+            pairs.push(format!(
+                "{}={}",
+                percent_encode(name),
+                percent_encode(&value)
+            ));
         }
         let path = if pairs.is_empty() {
             c.path.clone()
@@ -403,19 +407,6 @@ fn as_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// Percent-encodes a query component.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

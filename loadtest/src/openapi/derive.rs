@@ -142,7 +142,7 @@ impl ItemPath {
     /// The path of item `id`.
     pub(crate) fn of(&self, id: &str) -> String {
         self.template
-            .replace(&format!("{{{}}}", self.param), &encode_segment(id))
+            .replace(&format!("{{{}}}", self.param), &percent_encode(id))
     }
 }
 
@@ -364,10 +364,11 @@ fn param_template(doc: &Document, p: &Parameter) -> Result<Template, Unbuildable
         .map_err(|Unbuildable(why)| Unbuildable(format!("parameter `{}`: {why}", p.name)))
 }
 
-/// `id` as one path segment: unreserved characters as they are, the rest percent-encoded.
-fn encode_segment(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
+/// `text` with RFC 3986's unreserved characters as they are and the rest percent-encoded: safe
+/// as one path segment or one query component.
+pub(crate) fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
         } else {

@@ -7,6 +7,7 @@ mod document;
 mod template;
 
 pub(crate) use derive::{
-    Collection, Derivation, HeaderFill, ItemPath, QueryFill, ServiceApi, Update, UpdateKind, derive,
+    Collection, Derivation, HeaderFill, ItemPath, QueryFill, ServiceApi, Update, UpdateKind,
+    derive, percent_encode,
 };
 pub(crate) use document::Document;
