@@ -33,12 +33,6 @@ use crate::verdict::{self, Step};
 /// Region take their time to arrive.
 const RESPONSE_TIME: Duration = Duration::from_millis(500);
 
-/// A move's verification, prepared before the call.
-struct Verifying {
-    apps: Vec<AppName>,
-    prepared: Vec<Result<failover::Prepared, String>>,
-}
-
 /// How long the stale clients write before the fail back starts.
 const STALE_HEAD_START: Duration = Duration::from_millis(500);
 
@@ -425,25 +419,14 @@ impl Drill {
     }
 
     /// Before a move of `apps`: their staged verification, prepared (the recursive resolver
-    /// holds the answer clients hold now).
-    async fn prepare_verification(&self, apps: &[AppName]) -> Verifying {
-        Verifying {
-            apps: apps.to_vec(),
-            prepared: stages::prepare(self.world.manifest(), apps).await,
-        }
+    /// holds the answer clients hold now); the stages count from its return.
+    async fn prepare_verification(&self, apps: &[AppName]) -> stages::Prepared {
+        stages::prepare(self.world.manifest(), apps).await
     }
 
-    /// After the call of a move made at `since`: its stages, verified alongside the drill.
-    fn verify_move(&mut self, label: String, verifying: Verifying, to: &Region, since: Instant) {
-        let Verifying { apps, prepared } = verifying;
-        let pending = stages::start(
-            self.world.manifest(),
-            label,
-            apps,
-            prepared,
-            to.clone(),
-            since,
-        );
+    /// After the call of a move: its stages, verified alongside the drill.
+    fn verify_move(&mut self, label: String, prepared: stages::Prepared, to: &Region) {
+        let pending = stages::start(self.world.manifest(), label, prepared, to.clone());
         self.verifications.push(pending);
     }
 
@@ -496,9 +479,8 @@ impl Drill {
         let verifying = self
             .prepare_verification(std::slice::from_ref(&orders))
             .await;
-        let since = Instant::now();
         let propagation = measure::shift_propagation(&self.world, &self.client, &orders, &to).await;
-        self.verify_move(format!("shift {orders} -> {to}"), verifying, &to, since);
+        self.verify_move(format!("shift {orders} -> {to}"), verifying, &to);
         let propagation = match propagation {
             Ok(p) => p,
             Err(error) => {
@@ -685,12 +667,11 @@ impl Drill {
         ));
         self.mark_move(&payments, format!("evacuate {primary}"), &secondary);
         let verifying = self.prepare_verification(&self.apps.clone()).await;
-        let since = Instant::now();
         let evacuated = self
             .client
             .evacuate(&primary, ShiftOptions::default())
             .await;
-        self.verify_move(format!("evacuate {primary}"), verifying, &secondary, since);
+        self.verify_move(format!("evacuate {primary}"), verifying, &secondary);
         if let Err(error) = evacuated {
             self.record(
                 "evacuate",
@@ -779,17 +760,11 @@ impl Drill {
         }
         self.mark_move(&first, format!("fail back to {primary}"), &primary);
         let verifying = self.prepare_verification(&self.apps.clone()).await;
-        let since = Instant::now();
         let shifted = self
             .client
             .shift(&self.apps, &primary, ShiftOptions::default())
             .await;
-        self.verify_move(
-            format!("fail back to {primary}"),
-            verifying,
-            &primary,
-            since,
-        );
+        self.verify_move(format!("fail back to {primary}"), verifying, &primary);
         if let Err(error) = shifted {
             self.record(
                 "fail back",
@@ -905,12 +880,11 @@ impl Drill {
             tokio::time::sleep(wait).await;
             let phase = self.mark_move(&app, format!("shift {n}: {app} -> {to}"), &to);
             let verifying = self.prepare_verification(std::slice::from_ref(&app)).await;
-            let since = Instant::now();
             let shifted = self
                 .client
                 .shift(std::slice::from_ref(&app), &to, ShiftOptions::default())
                 .await;
-            self.verify_move(format!("shift {n}: {app} -> {to}"), verifying, &to, since);
+            self.verify_move(format!("shift {n}: {app} -> {to}"), verifying, &to);
             if let Err(error) = shifted {
                 self.record(
                     &format!("shift {n}"),

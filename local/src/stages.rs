@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use failover::{Client, ClientConfig, Outcome, Prepared, Stage, VerifyConfig};
+use failover::{Client, ClientConfig, Outcome, Stage, VerifyConfig};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 use topology::manifest::Manifest;
@@ -59,9 +59,17 @@ fn config() -> VerifyConfig {
     }
 }
 
+/// A move's verification, prepared before the call.
+pub struct Prepared {
+    apps: Vec<AppName>,
+    prepared: Vec<Result<failover::Prepared, String>>,
+    /// When preparing ended: the move's call comes right after, and stages count from here.
+    since: Instant,
+}
+
 /// Prepares the verification of `apps` (call it just before the move: the recursive
 /// resolver caches the answer clients hold now).
-pub async fn prepare(manifest: &Manifest, apps: &[AppName]) -> Vec<Result<Prepared, String>> {
+pub async fn prepare(manifest: &Manifest, apps: &[AppName]) -> Prepared {
     let config = config();
     let mut prepared = Vec::with_capacity(apps.len());
     for app in apps {
@@ -71,18 +79,20 @@ pub async fn prepare(manifest: &Manifest, apps: &[AppName]) -> Vec<Result<Prepar
                 .map_err(|e| e.to_string()),
         );
     }
-    prepared
+    Prepared {
+        apps: apps.to_vec(),
+        prepared,
+        since: Instant::now(),
+    }
 }
 
-/// Verifies `prepared` moving to `to` after a call made at `since`, in the background.
-pub fn start(
-    manifest: &Manifest,
-    label: String,
-    apps: Vec<AppName>,
-    prepared: Vec<Result<Prepared, String>>,
-    to: Region,
-    since: Instant,
-) -> Pending {
+/// Verifies `prepared` moving to `to`, in the background.
+pub fn start(manifest: &Manifest, label: String, prepared: Prepared, to: Region) -> Pending {
+    let Prepared {
+        apps,
+        prepared,
+        since,
+    } = prepared;
     let manifest = manifest.clone();
     let task = tokio::spawn(async move {
         let client = match Client::from_manifest(&manifest, ClientConfig::default()) {
