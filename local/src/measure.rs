@@ -8,6 +8,8 @@ use failover::{Client, ShiftOptions};
 use loadtest::{Run, RunConfig, Scenario};
 use topology::{AppName, Region};
 
+use failover::GateReport;
+
 use crate::World;
 use crate::verdict::{Propagation, WriteCheck};
 
@@ -136,31 +138,29 @@ pub async fn replication_gate(
         tokio::spawn(async move { loadtest::consistency::check(&manifest, &config).await })
     };
     let apps = std::slice::from_ref(app);
-    let mut refused = None;
-    let deadline = Instant::now() + held;
-    while refused.is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let report = failover::gate::read(manifest, apps, to, &gate).await?;
-        let lag = report.readings.iter().filter_map(|r| r.lag_ms).max();
-        refused = report.refusal().map(|e| (e.to_string(), lag.unwrap_or(0)));
-    }
-    replicator.set_lag(normal);
-    let mut allowed_lag_ms = None;
-    let deadline = Instant::now() + held + Duration::from_secs(2);
-    while allowed_lag_ms.is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let report = failover::gate::read(manifest, apps, to, &gate).await?;
-        if report.refusal().is_none() {
-            allowed_lag_ms = Some(
-                report
-                    .readings
-                    .iter()
-                    .filter_map(|r| r.lag_ms)
-                    .max()
-                    .unwrap_or(0),
-            );
+    let gate = &gate;
+    let ask = |until: fn(&GateReport) -> bool, within: Duration| async move {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let report = failover::gate::read(manifest, apps, to, gate).await?;
+            if until(&report) {
+                return Ok(Some(report));
+            }
         }
-    }
+        Ok::<_, failover::FailoverError>(None)
+    };
+    let lag = |report: &GateReport| report.readings.iter().filter_map(|r| r.lag_ms).max();
+    let refused = ask(|r| r.refusal().is_some(), held).await;
+    // Back to normal whatever the gate said, so a failed reading leaves no held replication.
+    replicator.set_lag(normal);
+    let refused = refused?.and_then(|report| {
+        let message = report.refusal()?.to_string();
+        Some((message, lag(&report).unwrap_or(0)))
+    });
+    let allowed_lag_ms = ask(|r| r.refusal().is_none(), held + Duration::from_secs(2))
+        .await?
+        .map(|report| lag(&report).unwrap_or(0));
     let writes_intact = matches!(writes.await, Ok(Ok(check)) if check.passed());
     Ok(GateTrial {
         app: app.clone(),
