@@ -26,24 +26,19 @@ fn resolver(server: SocketAddr) -> TokioResolver {
 
 #[tokio::test]
 async fn infra_local_serves_until_ctrl_c_and_cleans_up() {
-    serves_until("INT", (33, 34)).await;
+    serves_until("INT", 33).await;
 }
 
 #[tokio::test]
 async fn infra_local_stops_cleanly_on_sigterm() {
-    serves_until("TERM", (35, 36)).await;
+    serves_until("TERM", 35).await;
 }
 
-/// Runs `local-world run` with its Regions on 127.0.`networks`.x, checks it serves, sends
-/// `signal` and expects a clean stop.
-async fn serves_until(signal: &str, networks: (u8, u8)) {
+/// Runs `local-world run` with its Regions on 127.0.`network`.x and the next network, checks
+/// it serves, sends `signal` and expects a clean stop.
+async fn serves_until(signal: &str, network: u8) {
     let dir = tempfile::tempdir().unwrap();
-    let text = common::topology_text()
-        .replace("\"127.0.1\"", &format!("\"127.0.{}\"", networks.0))
-        .replace("\"127.0.2\"", &format!("\"127.0.{}\"", networks.1))
-        .replace("127.0.0.1:8053", "127.0.0.1:0")
-        .replace("127.0.0.1:8080", "127.0.0.1:0")
-        .replace("arc_first_port = 8091", "arc_first_port = 0");
+    let text = common::on_networks(&common::topology_text(), network);
     std::fs::write(dir.path().join("topology.toml"), text).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-world"))
         .arg("run")
@@ -73,7 +68,7 @@ async fn serves_until(signal: &str, networks: (u8, u8)) {
     let ips: Vec<_> = answer.iter().map(|ip| ip.to_string()).collect();
     assert_eq!(
         ips,
-        vec![format!("127.0.{}.2", networks.0)],
+        vec![format!("127.0.{network}.2")],
         "{first} answers from the primary"
     );
     let control = manifest

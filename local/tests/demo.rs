@@ -17,17 +17,8 @@ static ONE_DEMO: Mutex<()> = Mutex::const_new(());
 /// with free ports and a fast clock, into `dir`.
 fn write_topology(dir: &Path, network: u8) -> std::path::PathBuf {
     let config = dir.join("topology.toml");
-    let text = common::with_fencing(&common::topology_text(), &common::second())
-        .replace("\"127.0.1\"", &format!("\"127.0.{network}\""))
-        .replace("\"127.0.2\"", &format!("\"127.0.{}\"", network + 1))
-        .replace("127.0.0.1:8053", "127.0.0.1:0")
-        .replace("127.0.0.1:8080", "127.0.0.1:0")
-        .replace("arc_first_port = 8091", "arc_first_port = 0")
-        .replace("ttl_seconds = 5", "ttl_seconds = 1")
-        .replace(
-            "health_check_interval_ms = 1000",
-            "health_check_interval_ms = 200",
-        );
+    let fenced = common::with_fencing(&common::topology_text(), &common::second());
+    let text = common::fast_clock(&common::on_networks(&fenced, network));
     std::fs::write(&config, text).unwrap();
     config
 }

@@ -19,12 +19,7 @@ use topology::{AppName, Region, Topology};
 /// The fixture with write fencing on for the first service only.
 fn topology() -> Topology {
     let fenced = common::first();
-    let text = common::with_fencing(&common::topology_text(), &fenced)
-        .replace("\"127.0.1\"", "\"127.0.73\"")
-        .replace("\"127.0.2\"", "\"127.0.74\"")
-        .replace("127.0.0.1:8053", "127.0.0.1:0")
-        .replace("127.0.0.1:8080", "127.0.0.1:0")
-        .replace("arc_first_port = 8091", "arc_first_port = 0");
+    let text = common::on_networks(&common::with_fencing(&common::topology_text(), &fenced), 73);
     let topology = Topology::parse(&text).unwrap();
     assert!(topology.service(&fenced).unwrap().fence_writes());
     topology

@@ -17,13 +17,16 @@ use topology::manifest::GATEWAY_SECRET_HEADER;
 /// The fixture topology on `127.0.<network>` and the next network, every listener on a free
 /// port, with `aws` settings inserted before `[local]` (empty: the defaults).
 fn topology(network: u8, aws: &str) -> Topology {
-    let text = common::topology_text()
-        .replace("[local]\n", &format!("[aws]\n{aws}\n[local]\n"))
-        .replace("\"127.0.1\"", &format!("\"127.0.{network}\""))
-        .replace("\"127.0.2\"", &format!("\"127.0.{}\"", network + 1))
-        .replace("127.0.0.1:8053", "127.0.0.1:0")
-        .replace("127.0.0.1:8080", "127.0.0.1:0")
-        .replace("arc_first_port = 8091", "arc_first_port = 0");
+    let text = common::on_networks(&common::topology_text(), network).replace(
+        "[local]
+",
+        &format!(
+            "[aws]
+{aws}
+[local]
+"
+        ),
+    );
     Topology::parse(&text).unwrap()
 }
 

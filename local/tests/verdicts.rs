@@ -18,17 +18,7 @@ use topology::Topology;
 /// The fixture topology on loopback networks of its own, free ports, a fast clock, with
 /// `edit` applied to its text.
 fn topology(network: u8, edit: impl FnOnce(String) -> String) -> Topology {
-    let text = common::topology_text()
-        .replace("\"127.0.1\"", &format!("\"127.0.{network}\""))
-        .replace("\"127.0.2\"", &format!("\"127.0.{}\"", network + 1))
-        .replace("127.0.0.1:8053", "127.0.0.1:0")
-        .replace("127.0.0.1:8080", "127.0.0.1:0")
-        .replace("arc_first_port = 8091", "arc_first_port = 0")
-        .replace("ttl_seconds = 5", "ttl_seconds = 1")
-        .replace(
-            "health_check_interval_ms = 1000",
-            "health_check_interval_ms = 200",
-        )
+    let text = common::fast_clock(&common::on_networks(&common::topology_text(), network))
         .replace("replication_lag_ms = 250", "replication_lag_ms = 50");
     Topology::parse(&edit(text)).unwrap()
 }

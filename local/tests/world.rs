@@ -17,17 +17,7 @@ use topology::{AppName, Topology};
 /// (`127.0.<n>.x`, `127.0.<n+1>.x`), every listener on a free port, and a fast clock: TTL 1 s,
 /// health checks every 200 ms.
 fn topology(network: u8) -> Topology {
-    let text = common::topology_text()
-        .replace("\"127.0.1\"", &format!("\"127.0.{network}\""))
-        .replace("\"127.0.2\"", &format!("\"127.0.{}\"", network + 1))
-        .replace("127.0.0.1:8053", "127.0.0.1:0")
-        .replace("127.0.0.1:8080", "127.0.0.1:0")
-        .replace("arc_first_port = 8091", "arc_first_port = 0")
-        .replace("ttl_seconds = 5", "ttl_seconds = 1")
-        .replace(
-            "health_check_interval_ms = 1000",
-            "health_check_interval_ms = 200",
-        )
+    let text = common::fast_clock(&common::on_networks(&common::topology_text(), network))
         .replace("replication_lag_ms = 250", "replication_lag_ms = 100");
     Topology::parse(&text).unwrap()
 }

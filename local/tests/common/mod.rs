@@ -56,6 +56,25 @@ pub fn topology_text() -> String {
     text
 }
 
+/// `text` (a fixture topology) on the loopback networks `127.0.<network>` and
+/// `127.0.<network + 1>`, every listener (DNS, control API, ARC endpoints) on a port the system
+/// picks, so that worlds of several test binaries run at once.
+pub fn on_networks(text: &str, network: u8) -> String {
+    text.replace("\"127.0.1\"", &format!("\"127.0.{network}\""))
+        .replace("\"127.0.2\"", &format!("\"127.0.{}\"", network + 1))
+        .replace("127.0.0.1:8053", "127.0.0.1:0")
+        .replace("127.0.0.1:8080", "127.0.0.1:0")
+        .replace("arc_first_port = 8091", "arc_first_port = 0")
+}
+
+/// `text` with a fast clock: answers live 1 s, health checks every 200 ms.
+pub fn fast_clock(text: &str) -> String {
+    text.replace("ttl_seconds = 5", "ttl_seconds = 1").replace(
+        "health_check_interval_ms = 1000",
+        "health_check_interval_ms = 200",
+    )
+}
+
 /// `text` (a fixture topology) with write fencing on for `service`.
 pub fn with_fencing(text: &str, service: &AppName) -> String {
     let header = format!("name = \"{service}\"\nkind = \"service\"\n");
