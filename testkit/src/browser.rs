@@ -4,7 +4,9 @@
 //! must not pass without it.
 
 use std::env;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use super::is_executable;
 
 /// The binaries looked for on `PATH`, in order.
 pub const CANDIDATES: &[&str] = &[
@@ -77,19 +79,6 @@ fn find(names: &[&str], dirs: &[PathBuf]) -> Option<PathBuf> {
         .iter()
         .flat_map(|name| dirs.iter().map(move |dir| dir.join(name)))
         .find(|path| is_executable(path))
-}
-
-fn is_executable(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        path.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        path.is_file()
-    }
 }
 
 #[cfg(test)]

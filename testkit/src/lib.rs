@@ -316,6 +316,7 @@ fn find_on_path(name: &str, path: Option<OsString>) -> Option<PathBuf> {
         .find(|candidate| is_executable(candidate))
 }
 
+/// Whether `path` is a file this user may run.
 fn is_executable(path: &Path) -> bool {
     #[cfg(unix)]
     {
