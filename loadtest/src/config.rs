@@ -203,6 +203,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
     topology::duration::parse(text).map_err(|_| ConfigError::Duration(text.to_owned()))
 }
 
+/// TLS trusting the system's roots and the PEM files at `ca_files` (`--ca-file`).
+pub(crate) fn tls_with(ca_files: &[std::path::PathBuf]) -> Result<crate::client::Tls, ConfigError> {
+    let pems = ca_files
+        .iter()
+        .map(|path| {
+            std::fs::read(path).map_err(|reason| ConfigError::CaFile {
+                path: path.display().to_string(),
+                reason,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::client::Tls::new(&pems).map_err(ConfigError::Tls)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

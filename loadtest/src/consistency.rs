@@ -25,7 +25,7 @@ use serde_json::Value;
 use topology::manifest::Manifest;
 use topology::{AppName, Region};
 
-use crate::client::{Client, Outgoing, Response, Tls, X_REGION};
+use crate::client::{Client, Outgoing, Response, X_REGION};
 use crate::config::{ConfigError, ConnectionReuse};
 use crate::openapi::{Collection, Document, Update, derive};
 use crate::report::secs;
@@ -369,17 +369,7 @@ fn client(
     bases: &[(Region, BaseUrl)],
 ) -> Result<Client, CheckError> {
     let tls = if bases.iter().any(|(_, b)| b.scheme == Scheme::Https) {
-        let pems = config
-            .extra_root_certificates
-            .iter()
-            .map(|path| {
-                std::fs::read(path).map_err(|reason| ConfigError::CaFile {
-                    path: path.display().to_string(),
-                    reason,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Some(Tls::new(&pems).map_err(ConfigError::Tls)?)
+        Some(crate::config::tls_with(&config.extra_root_certificates)?)
     } else {
         None
     };

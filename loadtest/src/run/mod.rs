@@ -331,15 +331,5 @@ fn tls(config: &RunConfig, targets: &[AppTarget]) -> Result<Option<Tls>, ConfigE
     if !https {
         return Ok(None);
     }
-    let pems = config
-        .extra_root_certificates
-        .iter()
-        .map(|path| {
-            std::fs::read(path).map_err(|reason| ConfigError::CaFile {
-                path: path.display().to_string(),
-                reason,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Tls::new(&pems).map(Some).map_err(ConfigError::Tls)
+    crate::config::tls_with(&config.extra_root_certificates).map(Some)
 }
