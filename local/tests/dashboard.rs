@@ -11,10 +11,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
-use headless_chrome::{Browser, LaunchOptions, Tab};
 use local_world::World;
 use serde_json::Value;
+use testkit::browser::{Browser, Page};
 use topology::{AppName, Region, Topology};
 
 /// The fixture topology on loopback networks of its own (`127.0.61.x`, `127.0.62.x`), every
@@ -67,45 +66,23 @@ fn stop(runtime: &tokio::runtime::Runtime, world: Arc<World>) {
 }
 
 fn launch(profile: &std::path::Path) -> Browser {
-    let flags: Vec<&std::ffi::OsStr> = testkit::browser::FLAGS
-        .iter()
-        .map(std::ffi::OsStr::new)
-        .collect();
-    let options = LaunchOptions::default_builder()
-        .path(Some(testkit::browser::chromium()))
-        .headless(true)
-        .sandbox(false)
-        .args(flags)
-        .user_data_dir(Some(profile.to_path_buf()))
-        .window_size(Some((1600, 1150)))
-        .idle_browser_timeout(Duration::from_secs(120))
-        .build()
-        .unwrap();
-    Browser::new(options).expect("Chromium starts")
+    Browser::launch(profile, (1600, 1150)).unwrap_or_else(|e| panic!("Chromium starts: {e}"))
 }
 
 /// The value of a JavaScript expression in the page.
-fn js(tab: &Tab, expression: &str) -> Value {
-    tab.evaluate(expression, false)
-        .unwrap_or_else(|e| panic!("evaluating `{expression}`: {e}"))
-        .value
-        .unwrap_or(Value::Null)
+fn js(tab: &Page, expression: &str) -> Value {
+    tab.evaluate(expression).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Waits until `expression` is true in the page, polling every 50 ms.
-fn wait_for(tab: &Tab, what: &str, expression: &str, timeout: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        if js(tab, expression) == Value::Bool(true) {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "{what}: not within {timeout:?}; outcome line: {}",
-            js(tab, "document.getElementById('outcome').textContent")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_for(tab: &Page, what: &str, expression: &str, timeout: Duration) -> Duration {
+    tab.wait_until(what, expression, timeout)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}; outcome line: {}",
+                js(tab, "document.getElementById('outcome').textContent")
+            )
+        })
 }
 
 fn card(app: &AppName) -> String {
@@ -117,15 +94,13 @@ fn serving(app: &AppName) -> String {
 }
 
 /// Clicks the element `selector` with the mouse, as a person does.
-fn click(tab: &Tab, selector: &str) {
-    tab.wait_for_element(selector)
-        .unwrap_or_else(|e| panic!("no `{selector}` on the page: {e}"))
-        .click()
+fn click(tab: &Page, selector: &str) {
+    tab.click(selector)
         .unwrap_or_else(|e| panic!("clicking `{selector}`: {e}"));
 }
 
 /// Waits for the confirmation dialog and confirms with the mouse.
-fn confirm(tab: &Tab) {
+fn confirm(tab: &Page) {
     wait_for(
         tab,
         "the confirmation dialog",
@@ -135,7 +110,7 @@ fn confirm(tab: &Tab) {
     click(tab, "#confirm-ok");
 }
 
-fn outcome_is(tab: &Tab, what: &str, outcome: &str) {
+fn outcome_is(tab: &Page, what: &str, outcome: &str) {
     wait_for(
         tab,
         what,
@@ -160,12 +135,8 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
 
     let profile = tempfile::tempdir().unwrap();
     let browser = launch(profile.path());
-    let tab = browser.new_tab().unwrap();
-    tab.set_default_timeout(Duration::from_secs(10));
-    tab.navigate_to(&format!("{url}/"))
-        .unwrap()
-        .wait_until_navigated()
-        .unwrap();
+    let tab = browser.new_page().unwrap();
+    tab.navigate(&format!("{url}/")).unwrap();
 
     // Every app of the topology is shown, then, once the probe runs, with its serving Region.
     let apps: Vec<AppName> = topology.apps.iter().map(|a| a.name().clone()).collect();
@@ -204,9 +175,7 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
         card(&service)
     );
     assert_eq!(js(&tab, &format!("{shift}.textContent")), label.as_str());
-    tab.find_element_by_xpath(&format!("//button[normalize-space()='{label}']"))
-        .unwrap()
-        .click()
+    tab.click_xpath(&format!("//button[normalize-space()='{label}']"))
         .unwrap();
     wait_for(
         &tab,
@@ -215,7 +184,7 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
         Duration::from_secs(3),
     );
     let confirmed = Instant::now();
-    tab.press_key("Enter").unwrap();
+    tab.press_enter().unwrap();
     wait_for(
         &tab,
         &format!("{service} served by {secondary}"),
@@ -249,9 +218,7 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
     // The screenshot during the failover: the chart shows the traffic moving.
     std::thread::sleep(Duration::from_millis(1500));
     js(&tab, "window.scrollTo(0, 0)");
-    let png = tab
-        .capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true)
-        .unwrap();
+    let png = tab.screenshot().unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     if std::env::var_os("UPDATE_SCREENSHOT").is_some_and(|v| v == "1") {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dashboard.png");

@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 
 /// The workspace root: the folder above this crate.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // `cargo run` sets it at run time too. That one wins: one build serves every clone that
+    // shares a target directory, and the compile-time value names the clone that built it.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("xtask lives inside the workspace")
         .to_path_buf()
