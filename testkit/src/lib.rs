@@ -292,6 +292,17 @@ fn imports_moto(python: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Starts creating, in the background, each tool venv that this machine needs (a tool missing
+/// from `PATH`, or `MULTI_REGION_TOOLS=venv`) and that is neither complete nor being created,
+/// and returns at once: a test runner calls it before building, so that the venvs are ready
+/// by the time the first test needs one. Answers how many it started.
+pub fn start_tools() -> usize {
+    ToolEnv::start_all()
+        .iter()
+        .filter(|started| **started)
+        .count()
+}
+
 /// A tool by name: from PATH (unless `MULTI_REGION_TOOLS=venv`), else from the tool venv.
 fn tool(name: &str) -> Result<PathBuf, ToolError> {
     if !venv_only()

@@ -57,17 +57,23 @@ impl ToolEnv {
         }
     }
 
+    /// Starts, once per process, every venv this process may need that is neither complete nor
+    /// being created; answers which ones it started.
+    pub(crate) fn start_all() -> &'static [bool; 2] {
+        static STARTED: OnceLock<[bool; 2]> = OnceLock::new();
+        STARTED.get_or_init(|| {
+            // A venv that cannot even be started fails again, with its reason, when awaited.
+            Self::ALL.map(|env| env.needed() && env.venv().start().unwrap_or(false))
+        })
+    }
+
     /// The venv's folder once it is complete. The first call in a process starts every venv
     /// the process may need (see the module's docs); each venv is then awaited once per
     /// process, and its result kept.
     pub(crate) fn ready(self) -> Result<PathBuf, ToolError> {
-        static STARTED: OnceLock<[bool; 2]> = OnceLock::new();
         static READY: [OnceLock<Result<PathBuf, ToolError>>; 2] =
             [const { OnceLock::new() }, const { OnceLock::new() }];
-        let started = STARTED.get_or_init(|| {
-            // A venv that cannot even be started fails again, with its reason, when awaited.
-            Self::ALL.map(|env| env.needed() && env.venv().start().unwrap_or(false))
-        });
+        let started = Self::start_all();
         let index = self as usize;
         READY[index]
             .get_or_init(|| {

@@ -1,10 +1,11 @@
 //! Developer tasks as code: [`new_service`] scaffolds a service and wires it in; [`lambdas`]
 //! builds the Lambda packages the AWS deploy uploads; [`hack`] keeps the demo's build in step
-//! with the test suite's features of shared dependencies.
+//! with the test suite's features of shared dependencies; [`test`] runs the whole test suite.
 
 pub mod hack;
 pub mod lambdas;
 pub mod new_service;
+pub mod test;
 
 use std::path::{Path, PathBuf};
 

@@ -27,6 +27,23 @@ enum Command {
         /// Only these apps [default: every service in topology.toml].
         apps: Vec<String>,
     },
+    /// Run the whole test suite (the tests of `cargo test --workspace`): the missing tool venvs
+    /// are created in the background while the tests build, each test binary starts as soon
+    /// as it is linked, and several run at once. A failing binary's whole output is printed;
+    /// every binary's output is kept in target/xtask-test/.
+    ///
+    /// Examples: `cargo xtask test`, `cargo xtask test -p orders`, `cargo xtask test -- demo::`.
+    Test {
+        /// How many test binaries run at once [default: twice the CPUs].
+        #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
+        /// Only this package's tests (repeatable) [default: every workspace member].
+        #[arg(short, long = "package", value_name = "PACKAGE")]
+        package: Vec<String>,
+        /// Passed to every test binary: a test name filter, `--nocapture`, `--ignored`, …
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Rewrite workspace-hack/Cargo.toml: the shared dependencies that `cargo test --workspace`
     /// builds with more features than `cargo run -p local-world`, each with the test build's
     /// features, so that the test suite reuses the demo's build instead of recompiling them.
@@ -46,6 +63,18 @@ fn main() -> ExitCode {
         }),
         Command::BuildLambdas { apps } => xtask::lambdas::build(&root, &apps),
         Command::Hack { check } => xtask::hack::run(&root, check),
+        Command::Test {
+            jobs,
+            package,
+            args,
+        } => xtask::test::run(
+            &root,
+            &xtask::test::Options {
+                jobs: jobs.map_or_else(xtask::test::default_jobs, usize::from),
+                packages: package,
+                args,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,11 @@
+//! Integration tests: synthesis, the deploy on moto, the CLI.
+//!
+//! One test binary for all of them (one link, one build of the shared fixtures). Each module is
+//! one file's tests: `cargo test -p infra --test suite aws_cli::` runs one.
+
+mod aws_support;
+
+mod aws_cli;
+mod aws_deploy;
+mod aws_routing;
+mod aws_synth;

@@ -1,0 +1,11 @@
+//! Integration tests: the traffic generator over real DNS and HTTP.
+//!
+//! One test binary for all of them (one link, one build of the shared fixtures). Each module is
+//! one file's tests: `cargo test -p loadtest --test suite consistency::` runs one.
+
+mod common;
+
+mod consistency;
+mod report;
+mod tls;
+mod traffic;

@@ -1,0 +1,84 @@
+//! `local-world arc-cluster` as a user runs it: the local ARC cluster alone, with a manifest
+//! to try `failover` against, driven here with the failover library.
+
+use crate::common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use failover::{Client, ClientConfig, ShiftOptions};
+use tokio::process::Command;
+use topology::Region;
+use topology::manifest::Manifest;
+
+fn client(manifest: &Manifest) -> Client {
+    let config = ClientConfig {
+        deadline: Duration::from_secs(3),
+        ..ClientConfig::default()
+    };
+    Client::from_manifest(manifest, config).unwrap()
+}
+
+#[tokio::test]
+async fn the_local_cluster_runs_alone_and_failover_works_against_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = common::topology_text().replace("arc_first_port = 8091", "arc_first_port = 0");
+    let apps = topology::Topology::parse(&topology).unwrap().apps.len();
+    std::fs::write(dir.path().join("topology.toml"), topology).unwrap();
+    let mut cluster = Command::new(env!("CARGO_BIN_EXE_local-world"))
+        .args(["arc-cluster", "--write-manifest", "m.json", "--initialize"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let path = dir.path().join("m.json");
+    let started = Instant::now();
+    // The manifest appears before the primaries are ON: wait for both.
+    let (manifest, status) = loop {
+        if let Ok(manifest) = Manifest::load(&path)
+            && let Ok(status) = client(&manifest).status().await
+            && status.apps.iter().all(|a| a.warning.is_none())
+        {
+            break (manifest, status);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the cluster did not come up with its primaries ON"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.apps.len(), apps, "{status:?}");
+    let primary: Region = manifest.regions.primary.clone();
+    assert!(
+        status.apps.iter().all(|a| a.active == primary),
+        "{status:?}"
+    );
+
+    // Every one of the five endpoints answers on its own.
+    assert_eq!(manifest.cluster.endpoints.len(), 5);
+    for endpoint in &manifest.cluster.endpoints {
+        let mut alone = manifest.clone();
+        alone.cluster.endpoints = vec![endpoint.clone()];
+        let answered = client(&alone).status().await;
+        assert!(
+            answered.is_ok(),
+            "{} does not answer: {answered:?}",
+            endpoint.url
+        );
+    }
+
+    let secondary = manifest.regions.secondary.clone();
+    client(&manifest)
+        .evacuate(&primary, ShiftOptions::default())
+        .await
+        .unwrap();
+    let status = client(&manifest).status().await.unwrap();
+    assert_eq!(
+        status.apps.iter().filter(|a| a.active == secondary).count(),
+        apps,
+        "{status:?}"
+    );
+
+    common::interrupt_and_expect_clean_stop(&mut cluster).await;
+}

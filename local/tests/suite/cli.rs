@@ -1,0 +1,95 @@
+//! `local-world run` as a user runs it: it starts, writes the manifest, answers DNS for the local
+//! domain, and on Ctrl-C (SIGINT) or SIGTERM stops cleanly and removes the manifest.
+
+use crate::common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use topology::manifest::Manifest;
+
+fn resolver(server: SocketAddr) -> TokioResolver {
+    let mut ns = NameServerConfig::udp(server.ip());
+    for connection in &mut ns.connections {
+        connection.port = server.port();
+    }
+    TokioResolver::builder_with_config(
+        ResolverConfig::from_parts(None, vec![], vec![ns]),
+        TokioRuntimeProvider::default(),
+    )
+    .build()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn infra_local_serves_until_ctrl_c_and_cleans_up() {
+    serves_until("INT", 33).await;
+}
+
+#[tokio::test]
+async fn infra_local_stops_cleanly_on_sigterm() {
+    serves_until("TERM", 35).await;
+}
+
+/// Runs `local-world run` with its Regions on 127.0.`network`.x and the next network, checks
+/// it serves, sends `signal` and expects a clean stop.
+async fn serves_until(signal: &str, network: u8) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = common::on_networks(&common::topology_text(), network);
+    std::fs::write(dir.path().join("topology.toml"), text).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-world"))
+        .arg("run")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let manifest_path = dir.path().join(".local/deployment.json");
+    let started = Instant::now();
+    while !manifest_path.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no manifest after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let manifest = Manifest::load(&manifest_path).unwrap();
+    let dns = manifest
+        .dns_server
+        .expect("a local manifest names its DNS server");
+    let first = common::first();
+    let answer = resolver(dns)
+        .lookup_ip(format!("{first}.example.test."))
+        .await
+        .unwrap();
+    let ips: Vec<_> = answer.iter().map(|ip| ip.to_string()).collect();
+    assert_eq!(
+        ips,
+        vec![format!("127.0.{network}.2")],
+        "{first} answers from the primary"
+    );
+    let control = manifest
+        .control_api
+        .expect("a local manifest names its control API");
+    let state = reqwest::get(format!("{control}/state")).await.unwrap();
+    assert_eq!(state.status(), 200);
+
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("it stops within 10 s of the signal")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        !manifest_path.exists(),
+        "the manifest of a stopped world is removed"
+    );
+}

@@ -1,0 +1,146 @@
+//! `local-world demo --quick`, run as a user runs it: the binary, on a topology of its own
+//! (own loopback networks, free ports), must pass its drill and write its report.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::Mutex;
+
+/// One demo at a time: two drills side by side on a small machine measure each other.
+static ONE_DEMO: Mutex<()> = Mutex::const_new(());
+
+/// Writes the fixture topology on loopback networks `127.0.<network>` and `<network + 1>`,
+/// with free ports and a fast clock, into `dir`.
+fn write_topology(dir: &Path, network: u8) -> std::path::PathBuf {
+    let config = dir.join("topology.toml");
+    let fenced = common::with_fencing(&common::topology_text(), &common::second());
+    let text = common::fast_clock(&common::on_networks(&fenced, network));
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+#[tokio::test]
+async fn infra_demo_quick_passes_and_writes_its_report() {
+    let _one = ONE_DEMO.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_topology(dir.path(), 31);
+    let report = dir.path().join("report");
+    let started = Instant::now();
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_local-world"))
+            .arg("demo")
+            .arg("--quick")
+            .arg("--config")
+            .arg(&config)
+            .arg("--report")
+            .arg(&report)
+            .current_dir(dir.path())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the quick demo ends within 60 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}\n{stderr}\n(took {:?})", started.elapsed());
+    assert!(
+        output.status.success(),
+        "the demo failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("Demo PASSED"), "{stdout}");
+    assert!(
+        stdout.contains("control API: http://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(report.join("report.json").is_file());
+    assert!(report.join("timeline.svg").is_file());
+    // The verdict, for scripts: every step held, every move measured within its bound.
+    let verdict: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("demo.json")).unwrap()).unwrap();
+    assert_eq!(verdict["passed"], true, "{verdict:#}");
+    let steps = verdict["steps"].as_array().unwrap();
+    assert!(steps.len() >= 8, "{verdict:#}");
+    assert!(steps.iter().all(|s| s["held"] == true), "{verdict:#}");
+    // The on-call steps: the gate refused then allowed, and the fenced service's stale writes
+    // were refused and retried with none lost.
+    for name in [
+        format!("replication gate ({})", common::first()),
+        format!("write fencing ({})", common::second()),
+    ] {
+        assert!(
+            steps.iter().any(|s| s["name"] == name.as_str()),
+            "no step `{name}`: {verdict:#}"
+        );
+    }
+    let moves = verdict["moves"].as_array().unwrap();
+    assert_eq!(moves.len(), 3, "{verdict:#}");
+    // Every move's four stages, each no earlier than the one before.
+    let staged = verdict["staged_verification"].as_array().unwrap();
+    assert_eq!(staged.len(), 3, "{verdict:#}");
+    for app in staged.iter().flat_map(|m| m["apps"].as_array().unwrap()) {
+        let times: Vec<u64> = app["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["elapsed_ms"].as_u64())
+            .collect();
+        assert_eq!(times.len(), 4, "{app}");
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{app}");
+    }
+    for m in moves {
+        // TTL 1 s + health checks every 0.2 s, plus a second for the probe's own pace.
+        let seconds = m["seconds"].as_f64().unwrap_or(f64::MAX);
+        assert!(seconds < 2.2, "{m}");
+    }
+}
+
+#[tokio::test]
+async fn keep_running_serves_after_the_drill_until_ctrl_c() {
+    let _one = ONE_DEMO.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_topology(dir.path(), 37);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-world"))
+        .args(["demo", "--quick", "--keep-running", "--config"])
+        .arg(&config)
+        .arg("--report")
+        .arg(dir.path().join("report"))
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut control, mut result) = (None, None);
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("control API: ").nth(1) {
+                control = rest.split("/state").next().map(str::to_owned);
+            }
+            if line.starts_with("Demo ") {
+                result = Some(line.clone());
+            }
+            if line.contains("keeps running") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the demo did not finish within 60 s");
+    let result = result.expect("the demo prints its result");
+    assert!(result.contains("PASSED"), "{result}");
+    let control = control.expect("the demo prints the control API's URL at start");
+    let state = reqwest::get(format!("{control}/state")).await.unwrap();
+    assert_eq!(state.status(), 200, "the world still runs after the drill");
+
+    common::interrupt_and_expect_clean_stop(&mut child).await;
+    assert!(
+        reqwest::get(format!("{control}/state")).await.is_err(),
+        "stopped"
+    );
+}

@@ -1,0 +1,121 @@
+//! Gateway-only access in the local world: with `aws.gateway_only` (the default) a service
+//! answers data calls only when they come through the `api` gateway, or carry the secret the
+//! world writes into its manifest; the probes `/` and `/health` stay open. The worlds run on
+//! loopback networks of their own (`127.0.71`, `127.0.72`), one at a time, on ports the system
+//! picks.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::common;
+
+use local_world::World;
+use reqwest::StatusCode;
+use topology::Topology;
+use topology::manifest::GATEWAY_SECRET_HEADER;
+
+/// The fixture topology on `127.0.<network>` and the next network, every listener on a free
+/// port, with `aws` settings inserted before `[local]` (empty: the defaults).
+fn topology(network: u8, aws: &str) -> Topology {
+    let text = common::on_networks(&common::topology_text(), network).replace(
+        "[local]
+",
+        &format!(
+            "[aws]
+{aws}
+[local]
+"
+        ),
+    );
+    Topology::parse(&text).unwrap()
+}
+
+async fn world_on(topology: Topology) -> World {
+    tokio::time::timeout(Duration::from_secs(10), World::start(topology))
+        .await
+        .expect("the world starts within 10 s")
+        .unwrap()
+}
+
+/// The address of `app`'s instance in the primary Region.
+fn primary_addr(world: &World, app: &topology::AppName) -> SocketAddr {
+    let primary = &world.topology().regions.primary;
+    world.instance(app, primary).unwrap().addr
+}
+
+/// A read of an id no one created: the service's own answer is 404.
+fn unknown_item_path() -> String {
+    format!("/{}/{}", common::first(), uuid::Uuid::now_v7().hyphenated())
+}
+
+async fn get(
+    addr: SocketAddr,
+    path: &str,
+    secret: Option<&str>,
+) -> (StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut request = client.get(format!("http://{addr}{path}"));
+    if let Some(secret) = secret {
+        request = request.header(GATEWAY_SECRET_HEADER, secret);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or_default();
+    (status, headers, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_answer_data_calls_only_through_the_gateway_unless_turned_off() {
+    let world = world_on(topology(71, "")).await;
+    let service = primary_addr(&world, &common::first());
+    let gateway = primary_addr(&world, &common::gateway());
+    let path = unknown_item_path();
+
+    let (status, headers, body) = get(service, &path, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert!(
+        body["type"].as_str().unwrap().ends_with("gateway-only"),
+        "{body}"
+    );
+    // A guessed secret is no better than none.
+    let (status, ..) = get(service, &path, Some("guessed")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The probes stay open.
+    for open in ["/", "/health"] {
+        let (status, _, body) = get(service, open, None).await;
+        assert_eq!(status, StatusCode::OK, "{open}: {body}");
+    }
+
+    // Through the gateway the call reaches the service (its own 404 for an unknown id), even
+    // when the client sends a secret of its own: the gateway replaces it.
+    for client_secret in [None, Some("guessed")] {
+        let (status, headers, body) = get(gateway, &path, client_secret).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{client_secret:?}: {body}");
+        assert!(
+            headers.contains_key(gateway::X_UPSTREAM_REGION),
+            "{headers:?}"
+        );
+        assert!(!body["type"].as_str().unwrap().ends_with("gateway-only"));
+    }
+
+    // The manifest's secret lets a trusted internal client (the drill, loadtest) call directly.
+    let secret = world.manifest().gateway_secret.clone().expect("a secret");
+    let (status, _, body) = get(service, &path, Some(&secret)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    world.shutdown().await;
+
+    // The same networks again (one world at a time), with `[aws] gateway_only = false`: the
+    // direct call works and there is no secret to hand out.
+    let world = world_on(topology(71, "gateway_only = false")).await;
+    let service = primary_addr(&world, &common::first());
+    let (status, _, body) = get(service, &unknown_item_path(), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(world.manifest().gateway_secret, None);
+    world.shutdown().await;
+}

@@ -1,0 +1,18 @@
+//! Integration tests: the local world, its CLI, the dashboard and the demo.
+//!
+//! One test binary for all of them (one link, one build of the shared fixtures). Each module is
+//! one file's tests: `cargo test -p local-world --test suite arc_cluster::` runs one.
+
+mod common;
+
+mod arc_cluster;
+mod cli;
+mod dashboard;
+mod demo;
+mod dns;
+mod faults;
+mod fencing;
+mod gateway_only;
+mod replication;
+mod verdicts;
+mod world;

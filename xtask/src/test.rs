@@ -1,0 +1,410 @@
+//! `cargo xtask test`: the whole test suite, as fast as this machine allows.
+//!
+//! `cargo test` builds every test binary, then runs them one after another; most of this
+//! suite's time is spent waiting (on moto, on DNS answers expiring, on a drill's traffic), so
+//! one at a time leaves the machine idle. Here:
+//!
+//! 1. the tool venvs that are missing start being created first, in the background, so that
+//!    pip works while the compiler does;
+//! 2. the build (`cargo test --no-run`) runs at a lower CPU priority, and each test binary
+//!    starts as soon as it is linked, while the rest still compile;
+//! 3. up to `--jobs` binaries run at once, each with its output in a log file, printed whole
+//!    when it fails; then the doc tests.
+//!
+//! The tests are the same as `cargo test --workspace`'s, binary for binary.
+
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+/// What to run.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// How many test binaries run at once.
+    pub jobs: usize,
+    /// Only these packages (`-p`); every workspace member when empty.
+    pub packages: Vec<String>,
+    /// Passed to every test binary (a name filter, `--nocapture`, …).
+    pub args: Vec<String>,
+}
+
+/// The default `--jobs`: the suite's binaries mostly wait, so twice the CPUs.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+}
+
+/// One test binary, as the build reported it.
+#[derive(Clone, Debug)]
+struct Binary {
+    /// For people: `local-world --test suite`, `kit (lib)`, `doc tests`.
+    label: String,
+    command: Vec<String>,
+    /// Where cargo would run it: its package's folder.
+    dir: PathBuf,
+    package: String,
+}
+
+/// What the build thread tells the scheduler.
+enum Built {
+    Binary(Binary),
+    Finished { success: bool },
+}
+
+/// A binary that is running, with its log.
+struct Running {
+    binary: Binary,
+    child: Child,
+    log: PathBuf,
+    started: Instant,
+}
+
+/// The counts of one binary's `test result:` lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub passed: u64,
+    pub failed: u64,
+    pub ignored: u64,
+}
+
+/// Runs the suite; fails when the build or any test fails.
+pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let venvs = testkit::start_tools();
+    if venvs > 0 {
+        println!("test: creating {venvs} tool venv(s) in the background (pip), while building");
+    }
+    let logs = target_dir(root).join("xtask-test");
+    fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let built = spawn_build(root, options)?;
+    let outcome = schedule(built, options, &logs, root)?;
+    println!(
+        "\ntest: {} binaries, {} passed, {} failed, {} ignored, in {:.1} s (logs in {})",
+        outcome.binaries,
+        outcome.counts.passed,
+        outcome.counts.failed,
+        outcome.counts.ignored,
+        start.elapsed().as_secs_f64(),
+        logs.display()
+    );
+    if !outcome.build_ok {
+        bail!("the build failed (see the compiler's messages above)");
+    }
+    if !outcome.failed.is_empty() {
+        bail!("failed: {}", outcome.failed.join(", "));
+    }
+    Ok(())
+}
+
+/// The build, reporting each test binary as soon as it is linked.
+fn spawn_build(root: &Path, options: &Options) -> anyhow::Result<Receiver<Built>> {
+    let mut command = low_priority(&cargo());
+    command
+        .args([
+            "test",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if options.packages.is_empty() {
+        command.arg("--workspace");
+    }
+    for package in &options.packages {
+        command.args(["--package", package]);
+    }
+    let mut child = command
+        .spawn()
+        .context("cannot start `cargo test --no-run`")?;
+    let stdout = child.stdout.take().expect("piped");
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(binary) = serde_json::from_str(&line).ok().and_then(|m| binary(&m)) {
+                let _ = sender.send(Built::Binary(binary));
+            }
+        }
+        let success = child.wait().is_ok_and(|s| s.success());
+        let _ = sender.send(Built::Finished { success });
+    });
+    Ok(receiver)
+}
+
+/// The test binary a `compiler-artifact` message reports, if it is one.
+fn binary(message: &Value) -> Option<Binary> {
+    if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
+        return None;
+    }
+    let executable = message["executable"].as_str()?;
+    let manifest = Path::new(message["manifest_path"].as_str()?);
+    let package = package_name(message["package_id"].as_str()?, manifest);
+    let target = &message["target"];
+    let name = target["name"].as_str()?;
+    let label = match target["kind"][0].as_str()? {
+        "test" => format!("{package} --test {name}"),
+        kind => format!("{package} ({kind})"),
+    };
+    Some(Binary {
+        label,
+        command: vec![executable.to_owned()],
+        dir: manifest.parent()?.to_path_buf(),
+        package,
+    })
+}
+
+/// A package's name from its id: `path+file:///w/local#local-world@0.1.0` names it, and
+/// `path+file:///w/failover#0.1.0` leaves it to the folder's name.
+fn package_name(id: &str, manifest: &Path) -> String {
+    let fragment = id.rsplit_once('#').map_or("", |(_, f)| f);
+    match fragment.split_once('@') {
+        Some((name, _)) => name.to_owned(),
+        None => manifest
+            .parent()
+            .and_then(Path::file_name)
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+    }
+}
+
+/// What the run came to.
+struct Outcome {
+    binaries: usize,
+    counts: Counts,
+    failed: Vec<String>,
+    build_ok: bool,
+}
+
+/// Runs the binaries as they come, at most `jobs` at once; then the doc tests.
+fn schedule(
+    built: Receiver<Built>,
+    options: &Options,
+    logs: &Path,
+    root: &Path,
+) -> anyhow::Result<Outcome> {
+    let jobs = options.jobs.max(1);
+    let mut queue = VecDeque::new();
+    let mut running: Vec<Running> = Vec::new();
+    let mut building = true;
+    let mut outcome = Outcome {
+        binaries: 0,
+        counts: Counts::default(),
+        failed: Vec::new(),
+        build_ok: true,
+    };
+    while building || !queue.is_empty() || !running.is_empty() {
+        if building {
+            match built.recv_timeout(Duration::from_millis(50)) {
+                Ok(Built::Binary(binary)) => queue.push_back(binary),
+                Ok(Built::Finished { success }) => {
+                    building = false;
+                    outcome.build_ok = success;
+                    if success {
+                        queue.push_back(doc_tests(root, options));
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => building = false,
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        while running.len() < jobs
+            && let Some(binary) = queue.pop_front()
+        {
+            running.push(start(binary, options, logs)?);
+        }
+        let mut index = 0;
+        while index < running.len() {
+            match running[index].child.try_wait()? {
+                Some(status) => finish(running.swap_remove(index), status, &mut outcome),
+                None => index += 1,
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// The doc tests of the same packages, through cargo (rustdoc compiles them).
+fn doc_tests(root: &Path, options: &Options) -> Binary {
+    let mut command = vec![cargo(), "test".into(), "--doc".into()];
+    if options.packages.is_empty() {
+        command.push("--workspace".into());
+    }
+    for package in &options.packages {
+        command.extend(["--package".into(), package.clone()]);
+    }
+    Binary {
+        label: "doc tests".into(),
+        command,
+        dir: root.to_path_buf(),
+        package: String::new(),
+    }
+}
+
+fn start(binary: Binary, options: &Options, logs: &Path) -> anyhow::Result<Running> {
+    let log = logs.join(format!(
+        "{}.log",
+        binary.label.replace([' ', '(', ')', '/'], "_")
+    ));
+    let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+    let mut command = Command::new(&binary.command[0]);
+    command.args(&binary.command[1..]);
+    if binary.package.is_empty() {
+        // `cargo test --doc` passes what follows `--` to each doc test binary.
+        command.arg("--");
+    } else {
+        // As `cargo test` runs them: from the package's folder, with its name and folder.
+        command
+            .env("CARGO_MANIFEST_DIR", &binary.dir)
+            .env("CARGO_PKG_NAME", &binary.package);
+    }
+    let child = command
+        .args(&options.args)
+        .current_dir(&binary.dir)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.command[0]))?;
+    Ok(Running {
+        binary,
+        child,
+        log,
+        started: Instant::now(),
+    })
+}
+
+/// Prints a binary's line, and its whole output when it failed.
+fn finish(done: Running, status: ExitStatus, outcome: &mut Outcome) {
+    let output = fs::read_to_string(&done.log).unwrap_or_default();
+    let counts = counts(&output);
+    let seconds = done.started.elapsed().as_secs_f64();
+    outcome.binaries += 1;
+    outcome.counts.passed += counts.passed;
+    outcome.counts.failed += counts.failed;
+    outcome.counts.ignored += counts.ignored;
+    let verdict = if status.success() { "ok  " } else { "FAIL" };
+    println!(
+        "{verdict} {:<40} {:>4} passed {:>7.1} s",
+        done.binary.label, counts.passed, seconds
+    );
+    if !status.success() {
+        println!("---- {} ({status}) ----\n{output}", done.binary.label);
+        outcome.failed.push(done.binary.label);
+    }
+}
+
+/// Sums the `test result: ok. 3 passed; 0 failed; 1 ignored; …` lines of an output.
+pub fn counts(output: &str) -> Counts {
+    let mut counts = Counts::default();
+    for line in output.lines() {
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            continue;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(kind), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let n: u64 = n.parse().unwrap_or(0);
+            match kind {
+                "passed" => counts.passed += n,
+                "failed" => counts.failed += n,
+                "ignored" => counts.ignored += n,
+                _ => {}
+            }
+        }
+    }
+    counts
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// `program` under `nice`, where there is one: the tests that run meanwhile get the CPU first,
+/// so that their timings hold while the compiler fills the idle time.
+fn low_priority(program: &str) -> Command {
+    let nice = Command::new("nice")
+        .arg("true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if nice {
+        let mut command = Command::new("nice");
+        command.args(["-n", "10", program]);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+/// The target directory: `CARGO_TARGET_DIR` (relative to the workspace) or `target/`.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn counts_add_up_every_result_line() {
+        let output = "running 3 tests\n\
+            test a ... ok\n\
+            test result: ok. 2 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s\n\
+            test result: FAILED. 4 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out\n";
+        assert_eq!(
+            counts(output),
+            Counts {
+                passed: 6,
+                failed: 2,
+                ignored: 1
+            }
+        );
+        assert_eq!(counts("no tests here"), Counts::default());
+    }
+
+    #[test]
+    fn a_test_binary_is_read_from_its_artifact_message() {
+        let message = json!({
+            "reason": "compiler-artifact",
+            "package_id": "path+file:///w/local#local-world@0.1.0",
+            "manifest_path": "/w/local/Cargo.toml",
+            "target": {"kind": ["test"], "name": "suite"},
+            "profile": {"test": true},
+            "executable": "/t/debug/deps/suite-1234"
+        });
+        let found = binary(&message).unwrap();
+        assert_eq!(found.label, "local-world --test suite");
+        assert_eq!(found.package, "local-world");
+        assert_eq!(found.dir, Path::new("/w/local"));
+        assert_eq!(found.command, ["/t/debug/deps/suite-1234"]);
+
+        let mut lib = message.clone();
+        lib["package_id"] = json!("path+file:///w/failover#0.1.0");
+        lib["manifest_path"] = json!("/w/failover/Cargo.toml");
+        lib["target"] = json!({"kind": ["lib"], "name": "failover"});
+        assert_eq!(binary(&lib).unwrap().label, "failover (lib)");
+
+        let mut not_a_test = message.clone();
+        not_a_test["profile"]["test"] = json!(false);
+        assert!(binary(&not_a_test).is_none(), "the binary a test runs");
+        let mut no_executable = message;
+        no_executable["executable"] = Value::Null;
+        assert!(binary(&no_executable).is_none(), "a library's metadata");
+    }
+}
