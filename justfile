@@ -20,9 +20,9 @@ local *ARGS:
 new-service NAME:
     cargo xtask new-service {{NAME}}
 
-# Run the whole test suite (provisions moto and cfn-lint in a venv under target/ when missing)
+# Run the whole test suite (provisions moto, cfn-lint and checkov in venvs under target/ when missing)
 test *ARGS:
-    cargo test --workspace {{ARGS}}
+    cargo xtask test {{ARGS}}
 
 # Formatting and lints, as CI runs them
 lint:

@@ -7,13 +7,14 @@
 //! 1. the tool venvs that are missing start being created first, in the background, so that
 //!    pip works while the compiler does;
 //! 2. the build (`cargo test --no-run`) runs at a lower CPU priority, and each test binary
-//!    starts as soon as it is linked, while the rest still compile;
+//!    starts as soon as it is linked (an integration test, once its package's binaries are
+//!    too: it may run them), while the rest still compile;
 //! 3. up to `--jobs` binaries run at once, each with its output in a log file, printed whole
 //!    when it fails; then the doc tests.
 //!
 //! The tests are the same as `cargo test --workspace`'s, binary for binary.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -49,12 +50,20 @@ struct Binary {
     /// Where cargo would run it: its package's folder.
     dir: PathBuf,
     package: String,
+    /// An integration test, which may run its package's binaries (`CARGO_BIN_EXE_*`).
+    needs_bins: bool,
 }
 
 /// What the build thread tells the scheduler.
 enum Built {
-    Binary(Binary),
-    Finished { success: bool },
+    Test(Binary),
+    /// One of `package`'s binaries is linked.
+    Bin {
+        package: String,
+    },
+    Finished {
+        success: bool,
+    },
 }
 
 /// A binary that is running, with its log.
@@ -82,8 +91,9 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     }
     let logs = target_dir(root).join("xtask-test");
     fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let bins = bins_per_package(root)?;
     let built = spawn_build(root, options)?;
-    let outcome = schedule(built, options, &logs, root)?;
+    let outcome = schedule(built, bins, options, &logs, root)?;
     println!(
         "\ntest: {} binaries, {} passed, {} failed, {} ignored, in {:.1} s (logs in {})",
         outcome.binaries,
@@ -100,6 +110,45 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         bail!("failed: {}", outcome.failed.join(", "));
     }
     Ok(())
+}
+
+/// How many binary targets each workspace package has, from `cargo metadata`.
+fn bins_per_package(root: &Path) -> anyhow::Result<HashMap<String, usize>> {
+    let output = Command::new(cargo())
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(root)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run `cargo metadata`")?;
+    if !output.status.success() {
+        bail!("`cargo metadata` failed ({})", output.status);
+    }
+    let metadata: Value = serde_json::from_slice(&output.stdout).context("`cargo metadata`")?;
+    let packages = metadata["packages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    Ok(packages
+        .iter()
+        .map(|package| {
+            let targets = package["targets"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let bins = targets
+                .iter()
+                .filter(|t| {
+                    t["kind"]
+                        .as_array()
+                        .is_some_and(|k| k.contains(&"bin".into()))
+                })
+                .count();
+            (
+                package["name"].as_str().unwrap_or_default().to_owned(),
+                bins,
+            )
+        })
+        .collect())
 }
 
 /// The build, reporting each test binary as soon as it is linked.
@@ -128,8 +177,8 @@ fn spawn_build(root: &Path, options: &Options) -> anyhow::Result<Receiver<Built>
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(binary) = serde_json::from_str(&line).ok().and_then(|m| binary(&m)) {
-                let _ = sender.send(Built::Binary(binary));
+            if let Some(built) = serde_json::from_str(&line).ok().and_then(|m| artifact(&m)) {
+                let _ = sender.send(built);
             }
         }
         let success = child.wait().is_ok_and(|s| s.success());
@@ -138,26 +187,30 @@ fn spawn_build(root: &Path, options: &Options) -> anyhow::Result<Receiver<Built>
     Ok(receiver)
 }
 
-/// The test binary a `compiler-artifact` message reports, if it is one.
-fn binary(message: &Value) -> Option<Binary> {
-    if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
+/// The test binary, or the package binary, a `compiler-artifact` message reports.
+fn artifact(message: &Value) -> Option<Built> {
+    if message["reason"] != "compiler-artifact" {
         return None;
     }
     let executable = message["executable"].as_str()?;
     let manifest = Path::new(message["manifest_path"].as_str()?);
     let package = package_name(message["package_id"].as_str()?, manifest);
     let target = &message["target"];
-    let name = target["name"].as_str()?;
-    let label = match target["kind"][0].as_str()? {
-        "test" => format!("{package} --test {name}"),
+    let kind = target["kind"][0].as_str()?;
+    if message["profile"]["test"] != true {
+        return (kind == "bin").then_some(Built::Bin { package });
+    }
+    let label = match kind {
+        "test" => format!("{package} --test {}", target["name"].as_str()?),
         kind => format!("{package} ({kind})"),
     };
-    Some(Binary {
+    Some(Built::Test(Binary {
         label,
         command: vec![executable.to_owned()],
         dir: manifest.parent()?.to_path_buf(),
         package,
-    })
+        needs_bins: kind == "test",
+    }))
 }
 
 /// A package's name from its id: `path+file:///w/local#local-world@0.1.0` names it, and
@@ -181,15 +234,17 @@ struct Outcome {
     build_ok: bool,
 }
 
-/// Runs the binaries as they come, at most `jobs` at once; then the doc tests.
+/// Runs the binaries as they come, at most `jobs` at once; then the doc tests. `bins` says how
+/// many binaries each package has, to hold its integration tests until they are all linked.
 fn schedule(
     built: Receiver<Built>,
+    mut bins: HashMap<String, usize>,
     options: &Options,
     logs: &Path,
     root: &Path,
 ) -> anyhow::Result<Outcome> {
     let jobs = options.jobs.max(1);
-    let mut queue = VecDeque::new();
+    let mut queue: Vec<Binary> = Vec::new();
     let mut running: Vec<Running> = Vec::new();
     let mut building = true;
     let mut outcome = Outcome {
@@ -201,12 +256,17 @@ fn schedule(
     while building || !queue.is_empty() || !running.is_empty() {
         if building {
             match built.recv_timeout(Duration::from_millis(50)) {
-                Ok(Built::Binary(binary)) => queue.push_back(binary),
+                Ok(Built::Test(binary)) => queue.push(binary),
+                Ok(Built::Bin { package }) => {
+                    if let Some(left) = bins.get_mut(&package) {
+                        *left = left.saturating_sub(1);
+                    }
+                }
                 Ok(Built::Finished { success }) => {
                     building = false;
                     outcome.build_ok = success;
                     if success {
-                        queue.push_back(doc_tests(root, options));
+                        queue.push(doc_tests(root, options));
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -215,10 +275,11 @@ fn schedule(
         } else {
             std::thread::sleep(Duration::from_millis(50));
         }
+        let linked = |b: &Binary| !building || !b.needs_bins || bins.get(&b.package) == Some(&0);
         while running.len() < jobs
-            && let Some(binary) = queue.pop_front()
+            && let Some(next) = queue.iter().position(linked)
         {
-            running.push(start(binary, options, logs)?);
+            running.push(start(queue.remove(next), options, logs)?);
         }
         let mut index = 0;
         while index < running.len() {
@@ -245,6 +306,7 @@ fn doc_tests(root: &Path, options: &Options) -> Binary {
         command,
         dir: root.to_path_buf(),
         package: String::new(),
+        needs_bins: false,
     }
 }
 
@@ -388,23 +450,40 @@ mod tests {
             "profile": {"test": true},
             "executable": "/t/debug/deps/suite-1234"
         });
-        let found = binary(&message).unwrap();
+        let Some(Built::Test(found)) = artifact(&message) else {
+            panic!("a test binary");
+        };
         assert_eq!(found.label, "local-world --test suite");
         assert_eq!(found.package, "local-world");
         assert_eq!(found.dir, Path::new("/w/local"));
         assert_eq!(found.command, ["/t/debug/deps/suite-1234"]);
+        assert!(
+            found.needs_bins,
+            "an integration test waits for its package's binaries"
+        );
 
         let mut lib = message.clone();
         lib["package_id"] = json!("path+file:///w/failover#0.1.0");
         lib["manifest_path"] = json!("/w/failover/Cargo.toml");
         lib["target"] = json!({"kind": ["lib"], "name": "failover"});
-        assert_eq!(binary(&lib).unwrap().label, "failover (lib)");
+        let Some(Built::Test(unit)) = artifact(&lib) else {
+            panic!("a unit test binary");
+        };
+        assert_eq!(unit.label, "failover (lib)");
+        assert!(!unit.needs_bins);
 
-        let mut not_a_test = message.clone();
-        not_a_test["profile"]["test"] = json!(false);
-        assert!(binary(&not_a_test).is_none(), "the binary a test runs");
+        let mut bin = lib.clone();
+        bin["profile"]["test"] = json!(false);
+        bin["target"] = json!({"kind": ["bin"], "name": "failover"});
+        assert!(
+            matches!(artifact(&bin), Some(Built::Bin { package }) if package == "failover"),
+            "the binary an integration test runs"
+        );
+        let mut library = bin.clone();
+        library["target"] = json!({"kind": ["lib"], "name": "failover"});
+        assert!(artifact(&library).is_none(), "a library, not a test");
         let mut no_executable = message;
         no_executable["executable"] = Value::Null;
-        assert!(binary(&no_executable).is_none(), "a library's metadata");
+        assert!(artifact(&no_executable).is_none(), "a library's metadata");
     }
 }
