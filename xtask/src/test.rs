@@ -87,7 +87,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     let start = Instant::now();
     let venvs = testkit::start_tools();
     if venvs > 0 {
-        println!("test: creating {venvs} tool venv(s) in the background (pip), while building");
+        println!("test: creating {venvs} tool venv(s) in the background (uv), while building");
     }
     let logs = target_dir(root).join("xtask-test");
     fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
@@ -247,6 +247,7 @@ fn schedule(
     let mut queue: Vec<Binary> = Vec::new();
     let mut running: Vec<Running> = Vec::new();
     let mut building = true;
+    let mut heard = Instant::now();
     let mut outcome = Outcome {
         binaries: 0,
         counts: Counts::default(),
@@ -284,12 +285,36 @@ fn schedule(
         let mut index = 0;
         while index < running.len() {
             match running[index].child.try_wait()? {
-                Some(status) => finish(running.swap_remove(index), status, &mut outcome),
+                Some(status) => {
+                    finish(running.swap_remove(index), status, &mut outcome);
+                    heard = Instant::now();
+                }
                 None => index += 1,
             }
         }
+        if !building && !running.is_empty() && heard.elapsed() >= STILL_RUNNING_EVERY {
+            still_running(&running);
+            heard = Instant::now();
+        }
     }
     Ok(outcome)
+}
+
+/// How long the run may be silent, once the build is over, before it says what is running.
+const STILL_RUNNING_EVERY: Duration = Duration::from_secs(20);
+
+fn still_running(running: &[Running]) {
+    let names: Vec<String> = running
+        .iter()
+        .map(|r| {
+            format!(
+                "{} ({:.0} s)",
+                r.binary.label,
+                r.started.elapsed().as_secs_f64()
+            )
+        })
+        .collect();
+    println!("     still running: {}", names.join(", "));
 }
 
 /// The doc tests of the same packages, through cargo (rustdoc compiles them).

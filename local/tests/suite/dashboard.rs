@@ -238,10 +238,12 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
         confirm(&tab);
         outcome_is(&tab, "an endpoint down", "ok");
     }
+    // Degraded from the first endpoint down: wait for the count after the second.
     wait_for(
         &tab,
-        "the quorum shown degraded",
-        "document.getElementById('quorum').dataset.health === 'degraded'",
+        "the quorum shown degraded, 3 of 5 up",
+        "document.getElementById('quorum').dataset.health === 'degraded' \
+         && document.getElementById('quorum').textContent.includes('3 of 5')",
         Duration::from_secs(3),
     );
     let quorum = js(&tab, "document.getElementById('quorum').textContent");
