@@ -104,7 +104,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         logs.display()
     );
     if !outcome.build_ok {
-        bail!("the build failed (see the compiler's messages above)");
+        bail!("`cargo test --no-run` failed (see its messages above)");
     }
     if !outcome.failed.is_empty() {
         bail!("failed: {}", outcome.failed.join(", "));
