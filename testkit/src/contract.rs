@@ -18,7 +18,7 @@
 //! paths, with their `version` in `If-Match`, so that operations on existing resources run
 //! too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use proptest::strategy::{Strategy, ValueTree};
@@ -92,6 +92,7 @@ pub async fn run_contract(
         app,
         generator: Gen::new(&doc, seed),
         pools: BTreeMap::new(),
+        idempotency_keys: BTreeSet::new(),
         semantic,
         report: ContractReport::default(),
     };
@@ -141,6 +142,9 @@ struct Run<'a> {
     generator: Gen,
     /// Ids handed out, by collection path (`/users`), with their last version.
     pools: BTreeMap<String, BTreeMap<String, Option<u64>>>,
+    /// Every `Idempotency-Key` sent: a valid request needs a fresh one, since a key reused
+    /// with another request is rightly refused (422).
+    idempotency_keys: BTreeSet<String>,
     semantic: &'a [Semantic],
     report: ContractReport,
 }
@@ -358,10 +362,29 @@ impl Run<'_> {
         if opaque {
             return None;
         }
+        if name.eq_ignore_ascii_case("idempotency-key") {
+            return Some(self.fresh_idempotency_key(&schema));
+        }
         match self.generator.valid(&schema, 0) {
             Value::String(s) => Some(s),
             other => Some(other.to_string()),
         }
+    }
+
+    /// A key the schema allows and this run has not sent yet, when the schema leaves room.
+    fn fresh_idempotency_key(&mut self, schema: &Value) -> String {
+        let mut key = String::new();
+        for _ in 0..100 {
+            key = match self.generator.valid(schema, 0) {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            if !self.idempotency_keys.contains(&key) {
+                break;
+            }
+        }
+        self.idempotency_keys.insert(key.clone());
+        key
     }
 
     fn pick_pooled(&mut self, path: &str) -> Option<(String, Option<u64>)> {
