@@ -140,7 +140,7 @@ type Graph = BTreeMap<(Side, String), BTreeSet<String>>;
 
 /// `cargo tree` with `args`, the host's triple, and `{p}|{f}` lines, parsed.
 fn tree(root: &Path, args: &[&str], without_hack: bool) -> anyhow::Result<Graph> {
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut command = Command::new(crate::cargo());
     command
         .current_dir(root)
         .args([

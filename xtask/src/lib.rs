@@ -22,6 +22,11 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The cargo that runs this task (`CARGO`, which cargo sets), else the one on `PATH`.
+pub(crate) fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
 /// Writes `text` to `path` through a temporary file in the same folder, so that a reader never
 /// sees half a file.
 pub(crate) fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {

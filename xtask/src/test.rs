@@ -15,6 +15,7 @@
 //! The tests are the same as `cargo test --workspace`'s, binary for binary.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -46,9 +47,11 @@ pub fn default_jobs() -> usize {
 struct Binary {
     /// For people: `local-world --test suite`, `kit (lib)`, `doc tests`.
     label: String,
-    command: Vec<String>,
+    command: Vec<OsString>,
     /// Where cargo would run it: its package's folder.
     dir: PathBuf,
+    /// What cargo sets for it at run time.
+    env: Vec<(&'static str, OsString)>,
     package: String,
     /// An integration test, which may run its package's binaries (`CARGO_BIN_EXE_*`).
     needs_bins: bool,
@@ -114,7 +117,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
 
 /// How many binary targets each workspace package has, from `cargo metadata`.
 fn bins_per_package(root: &Path) -> anyhow::Result<HashMap<String, usize>> {
-    let output = Command::new(cargo())
+    let output = Command::new(crate::cargo())
         .args(["metadata", "--no-deps", "--format-version", "1"])
         .current_dir(root)
         .stderr(Stdio::inherit())
@@ -153,7 +156,7 @@ fn bins_per_package(root: &Path) -> anyhow::Result<HashMap<String, usize>> {
 
 /// The build, reporting each test binary as soon as it is linked.
 fn spawn_build(root: &Path, options: &Options) -> anyhow::Result<Receiver<Built>> {
-    let mut command = low_priority(&cargo());
+    let mut command = low_priority(crate::cargo());
     command
         .args([
             "test",
@@ -204,10 +207,16 @@ fn artifact(message: &Value) -> Option<Built> {
         "test" => format!("{package} --test {}", target["name"].as_str()?),
         kind => format!("{package} ({kind})"),
     };
+    let dir = manifest.parent()?.to_path_buf();
     Some(Built::Test(Binary {
         label,
-        command: vec![executable.to_owned()],
-        dir: manifest.parent()?.to_path_buf(),
+        command: vec![executable.into()],
+        // As `cargo test` runs it: its package's name and folder.
+        env: vec![
+            ("CARGO_MANIFEST_DIR", dir.clone().into()),
+            ("CARGO_PKG_NAME", package.clone().into()),
+        ],
+        dir,
         package,
         needs_bins: kind == "test",
     }))
@@ -319,17 +328,20 @@ fn still_running(running: &[Running]) {
 
 /// The doc tests of the same packages, through cargo (rustdoc compiles them).
 fn doc_tests(root: &Path, options: &Options) -> Binary {
-    let mut command = vec![cargo(), "test".into(), "--doc".into()];
+    let mut command = vec![crate::cargo(), "test".into(), "--doc".into()];
     if options.packages.is_empty() {
         command.push("--workspace".into());
     }
     for package in &options.packages {
-        command.extend(["--package".into(), package.clone()]);
+        command.extend(["--package".into(), package.into()]);
     }
+    // `cargo test --doc` passes what follows `--` to each doc test binary.
+    command.push("--".into());
     Binary {
         label: "doc tests".into(),
         command,
         dir: root.to_path_buf(),
+        env: Vec::new(),
         package: String::new(),
         needs_bins: false,
     }
@@ -342,16 +354,9 @@ fn start(binary: Binary, options: &Options, logs: &Path) -> anyhow::Result<Runni
     ));
     let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
     let mut command = Command::new(&binary.command[0]);
-    command.args(&binary.command[1..]);
-    if binary.package.is_empty() {
-        // `cargo test --doc` passes what follows `--` to each doc test binary.
-        command.arg("--");
-    } else {
-        // As `cargo test` runs them: from the package's folder, with its name and folder.
-        command
-            .env("CARGO_MANIFEST_DIR", &binary.dir)
-            .env("CARGO_PKG_NAME", &binary.package);
-    }
+    command
+        .args(&binary.command[1..])
+        .envs(binary.env.iter().map(|(k, v)| (k, v)));
     let child = command
         .args(&options.args)
         .current_dir(&binary.dir)
@@ -359,7 +364,7 @@ fn start(binary: Binary, options: &Options, logs: &Path) -> anyhow::Result<Runni
         .stdout(out.try_clone()?)
         .stderr(out)
         .spawn()
-        .with_context(|| format!("cannot start {}", binary.command[0]))?;
+        .with_context(|| format!("cannot start {}", binary.command[0].to_string_lossy()))?;
     Ok(Running {
         binary,
         child,
@@ -412,13 +417,9 @@ pub fn counts(output: &str) -> Counts {
     counts
 }
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
 /// `program` under `nice`, where there is one: the tests that run meanwhile get the CPU first,
 /// so that their timings hold while the compiler fills the idle time.
-fn low_priority(program: &str) -> Command {
+fn low_priority(program: OsString) -> Command {
     let nice = Command::new("nice")
         .arg("true")
         .stdin(Stdio::null())
@@ -428,7 +429,7 @@ fn low_priority(program: &str) -> Command {
         .is_ok_and(|s| s.success());
     if nice {
         let mut command = Command::new("nice");
-        command.args(["-n", "10", program]);
+        command.args(["-n", "10"]).arg(program);
         command
     } else {
         Command::new(program)
@@ -482,6 +483,13 @@ mod tests {
         assert_eq!(found.package, "local-world");
         assert_eq!(found.dir, Path::new("/w/local"));
         assert_eq!(found.command, ["/t/debug/deps/suite-1234"]);
+        assert_eq!(
+            found.env,
+            [
+                ("CARGO_MANIFEST_DIR", "/w/local".into()),
+                ("CARGO_PKG_NAME", "local-world".into())
+            ]
+        );
         assert!(
             found.needs_bins,
             "an integration test waits for its package's binaries"
