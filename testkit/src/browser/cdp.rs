@@ -246,25 +246,23 @@ impl Page<'_> {
         )
     }
 
-    /// Scrolls the element into view, then presses and releases the left button at its centre.
+    /// Waits for the element, scrolls it into view, then presses and releases the left button
+    /// at its centre.
     fn click_element(&self, what: &str, element: &str) -> Result<(), CdpError> {
-        let centre = format!(
-            "(() => {{ const e = {element}; if (!e) return null; \
-             e.scrollIntoView({{block: 'center', inline: 'center'}}); \
+        self.wait_until(
+            &format!("an element `{what}`"),
+            &format!("{element} !== null"),
+            CALL_TIMEOUT,
+        )?;
+        let centre = self.evaluate(&format!(
+            "(() => {{ const e = {element}; e.scrollIntoView({{block: 'center', inline: 'center'}}); \
              const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
-        );
-        let start = Instant::now();
-        let (x, y) = loop {
-            if let Some([x, y]) = self.evaluate(&centre)?.as_array().map(|a| [&a[0], &a[1]]) {
-                break (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
-            }
-            if start.elapsed() >= CALL_TIMEOUT {
-                return Err(CdpError::NotWithin {
-                    what: format!("an element `{what}`"),
-                    timeout: CALL_TIMEOUT,
-                });
-            }
-            std::thread::sleep(POLL);
+        ))?;
+        let (Some(x), Some(y)) = (centre[0].as_f64(), centre[1].as_f64()) else {
+            return Err(CdpError::Script {
+                expression: element.to_owned(),
+                text: format!("no position for the element (it answered {centre})"),
+            });
         };
         for kind in ["mouseMoved", "mousePressed", "mouseReleased"] {
             self.call(
