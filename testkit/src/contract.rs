@@ -365,20 +365,14 @@ impl Run<'_> {
         if name.eq_ignore_ascii_case("idempotency-key") {
             return Some(self.fresh_idempotency_key(&schema));
         }
-        match self.generator.valid(&schema, 0) {
-            Value::String(s) => Some(s),
-            other => Some(other.to_string()),
-        }
+        Some(self.generator.valid_text(&schema))
     }
 
     /// A key the schema allows and this run has not sent yet, when the schema leaves room.
     fn fresh_idempotency_key(&mut self, schema: &Value) -> String {
         let mut key = String::new();
         for _ in 0..100 {
-            key = match self.generator.valid(schema, 0) {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
+            key = self.generator.valid_text(schema);
             if !self.idempotency_keys.contains(&key) {
                 break;
             }
@@ -671,6 +665,14 @@ impl Gen {
                 Value::Array((0..len).map(|_| self.valid(&items, depth + 1)).collect())
             }
             _ => self.valid_object(&schema, depth),
+        }
+    }
+
+    /// A valid value as a parameter's text: a string as it is, anything else as JSON.
+    fn valid_text(&mut self, schema: &Value) -> String {
+        match self.valid(schema, 0) {
+            Value::String(s) => s,
+            other => other.to_string(),
         }
     }
 
