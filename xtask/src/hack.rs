@@ -7,8 +7,12 @@
 //! `workspace-hack` crate, a dependency of `local-world`, asks for each such crate with the test
 //! build's feature set: the demo builds them that way once, and the test build reuses them.
 //!
-//! The drift is read from two `cargo tree`s: `local-world` (normal and build dependencies, what
-//! the demo builds) and the whole workspace with dev-dependencies (what the test build builds).
+//! `xtask` depends on the hack too: `cargo xtask test` builds it before the tests, and with the
+//! hack its build reuses the demo's crates instead of compiling syn, serde and the rest again.
+//!
+//! The drift is read from `cargo tree`s: `local-world` and `xtask` (normal and build
+//! dependencies, what each builds) and the whole workspace with dev-dependencies (what the test
+//! build builds).
 //! Only crates in both matter; a crate that only the tests build is compiled once either way.
 //! Cargo resolves the features of build scripts' and proc macros' dependencies (the host side)
 //! apart from the others, so a crate can be in a tree twice with two feature sets. `--target`
@@ -16,7 +20,7 @@
 //! to the hack's `[build-dependencies]` (Cargo resolves their features without a build script).
 //!
 //! The trees are read with `--cfg workspace_hack_off` ([`HACK_OFF`]) in `RUSTFLAGS`, which
-//! turns off `local-world`'s dependency on the hack: the result depends on the graph alone,
+//! turns off `local-world`'s and `xtask`'s dependency on the hack: the result depends on the graph alone,
 //! not on the previous run's pins.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,11 +33,16 @@ use anyhow::{Context, bail};
 /// The hack crate's package name, and its folder under the workspace root.
 pub const HACK_DIR: &str = "workspace-hack";
 
-/// The cfg that turns off `local-world`'s dependency on the hack (see `local/Cargo.toml`).
+/// The cfg that turns off the first-run packages' dependency on the hack (see `local/Cargo.toml`).
 pub const HACK_OFF: &str = "workspace_hack_off";
 
 /// The package whose build the hack brings in line with the test build's.
 const DEMO: &str = "local-world";
+
+/// The packages built before the test build on a first run, each by its own `cargo run`: the
+/// demo, and this crate (`cargo xtask test` builds it first). Both depend on the hack, so the
+/// test build reuses what they compiled, and this crate's build reuses what the demo's did.
+const FIRST_RUN: [&str; 2] = [DEMO, "xtask"];
 
 /// Rewrites `workspace-hack/Cargo.toml` (or, with `check`, fails when it is out of date) and
 /// prints what it pins.
@@ -41,14 +50,17 @@ pub fn run(root: &Path, check: bool) -> anyhow::Result<()> {
     let manifest = root.join(HACK_DIR).join("Cargo.toml");
     let current = std::fs::read_to_string(&manifest)
         .with_context(|| format!("cannot read {}", manifest.display()))?;
-    let pins = drift_without_hack(root)?;
-    let wanted = render(root, &pins)?;
     if check {
+        // Generating writes the manifest (and Cargo.lock) between rounds: do it in a copy.
+        let scratch = Scratch::new()?;
+        copy_sources(root, &scratch.0)?;
+        let (wanted, pins) = generate(&scratch.0)?;
         if current != wanted {
             bail!(
                 "{HACK_DIR}/Cargo.toml is out of date: the demo's build would not have the test \
                  build's features for these crates, so `cargo test` would recompile them after \
-                 `cargo run -p {DEMO}`:\n{}\nRun `cargo xtask hack` and commit {HACK_DIR}/Cargo.toml.",
+                 `cargo run -p {DEMO}` or `cargo xtask`:\n{}\nRun `cargo xtask hack` and commit \
+                 {HACK_DIR}/Cargo.toml.",
                 line_diff(&current, &wanted)
             );
         }
@@ -58,24 +70,7 @@ pub fn run(root: &Path, check: bool) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    if current != wanted {
-        crate::write_atomically(&manifest, &wanted)?;
-    }
-    // With the new pins in effect, the two builds must agree on every shared crate.
-    let left = drift(
-        &tree(root, &demo_args(), false)?,
-        &tree(root, &suite_args(false), false)?,
-    );
-    if !left.is_empty() {
-        bail!(
-            "{HACK_DIR}/Cargo.toml was rewritten, but these crates still differ between the demo's \
-             build and the test build: {}",
-            left.iter()
-                .map(|p| p.package.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    let (wanted, pins) = generate(root)?;
     for pin in &pins {
         println!(
             "{:<6} {} {}",
@@ -96,17 +91,109 @@ pub fn run(root: &Path, check: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The crates the demo's build and the test build both compile with different features, as the
-/// graph is without the hack.
-fn drift_without_hack(root: &Path) -> anyhow::Result<Vec<Pin>> {
-    Ok(drift(
-        &tree(root, &demo_args(), true)?,
-        &tree(root, &suite_args(true), true)?,
-    ))
+/// How many times [`generate`] may widen the pins before it gives up.
+const ROUNDS: usize = 8;
+
+/// Writes the hack's manifest for the workspace at `root` and returns it with its pins.
+///
+/// The pins start as the drift of the graph without the hack. Pinning a crate can leave a
+/// first-run build with a drift of its own: `xtask`'s build gets the hack's `hyper` and all it
+/// depends on, with only the features `xtask` asks for. Each round pins what still differs,
+/// with the hack in effect, until nothing does.
+fn generate(root: &Path) -> anyhow::Result<(String, Vec<Pin>)> {
+    let manifest = root.join(HACK_DIR).join("Cargo.toml");
+    let mut pins = first_run_drift(root, true)?;
+    for _ in 0..ROUNDS {
+        let text = render(root, &pins)?;
+        if std::fs::read_to_string(&manifest).ok().as_deref() != Some(text.as_str()) {
+            crate::write_atomically(&manifest, &text)?;
+        }
+        let left = first_run_drift(root, false)?;
+        if left.is_empty() {
+            return Ok((text, pins));
+        }
+        pins.extend(
+            left.into_iter()
+                .filter(|p| !pins.contains(p))
+                .collect::<Vec<_>>(),
+        );
+        pins.sort_by(|a, b| (a.side, &a.package).cmp(&(b.side, &b.package)));
+    }
+    bail!(
+        "{HACK_DIR}/Cargo.toml: after {ROUNDS} rounds of pins, a first-run build still differs \
+         from the test build"
+    )
 }
 
-fn demo_args() -> Vec<&'static str> {
-    vec!["--package", DEMO, "--edges", "normal,build"]
+/// A folder under the system's temporary folder, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("xtask-hack-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies the workspace's sources (not `target/`, `.git/` or other hidden folders but
+/// `.cargo/`), which is what `cargo tree` reads.
+fn copy_sources(from: &Path, to: &Path) -> anyhow::Result<()> {
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            if name == "target" || (name.starts_with('.') && name != ".cargo") {
+                continue;
+            }
+            std::fs::create_dir(to.join(&*name))?;
+            copy_sources(&path, &to.join(&*name))?;
+        } else if file_type.is_file() {
+            std::fs::copy(&path, to.join(&*name))
+                .with_context(|| format!("cannot copy {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The crates of the demo's build that a first-run build compiles with other features than
+/// the test build. Only the demo's crates count: pinning one that only `xtask` uses (its zip,
+/// or `testkit` without features) would make the demo compile it, to save less in the tests.
+fn first_run_drift(root: &Path, without_hack: bool) -> anyhow::Result<Vec<Pin>> {
+    let suite = tree(root, &suite_args(without_hack), without_hack)?;
+    let demo = tree(root, &first_run_args(DEMO), without_hack)?;
+    let mut pins: Vec<Pin> = Vec::new();
+    for package in FIRST_RUN {
+        let graph = match package {
+            DEMO => demo.clone(),
+            other => tree(root, &first_run_args(other), without_hack)?,
+        };
+        for pin in drift(&graph, &suite) {
+            // Every drift pins the suite's features, so a crate in two is the same pin.
+            if demo.contains_key(&(pin.side, pin.package.clone())) && !pins.contains(&pin) {
+                pins.push(pin);
+            }
+        }
+    }
+    pins.sort_by(|a, b| (a.side, &a.package).cmp(&(b.side, &b.package)));
+    Ok(pins)
+}
+
+fn first_run_args(package: &str) -> Vec<&str> {
+    vec!["--package", package, "--edges", "normal,build"]
 }
 
 fn suite_args(without_hack: bool) -> Vec<&'static str> {
@@ -302,8 +389,8 @@ fn render(root: &Path, pins: &[Pin]) -> anyhow::Result<String> {
          # is out of date; `.ci/run` runs it).\n\
          #\n\
          # The crates that `cargo test --workspace` builds with more features than\n\
-         # `cargo run -p {DEMO}`, each with the test build's features. `{DEMO}` depends on\n\
-         # this crate, so the demo's build compiles them that way and the test suite's build\n\
+         # `cargo run -p {DEMO}` or `cargo xtask`, each with the test build's features. Both\n\
+         # depend on this crate, so they compile them that way, and the test suite's build\n\
          # reuses them instead of recompiling them and everything above them.\n\
          [package]\n\
          name = \"{HACK_DIR}\"\n\
