@@ -241,8 +241,9 @@ fn log_tail(log: &Path) -> String {
 }
 
 /// A Python interpreter that can import moto's server: `python3` (or `python`) from PATH when
-/// it has moto (unless `MULTI_REGION_TOOLS=venv`), else the tool venv's.
-fn moto_python() -> Result<PathBuf, ToolError> {
+/// it has moto (unless `MULTI_REGION_TOOLS=venv`), else the tool venv's, created when missing.
+/// For a test that starts moto its own way; [`moto`] starts the shared server.
+pub fn moto_python() -> Result<PathBuf, ToolError> {
     if !venv_only()
         && let Some(python) = path_moto_python()
     {

@@ -1,18 +1,26 @@
-//! Shared by the AWS tests: moto's server with one fix (see [`PATCHED_MOTO`]).
+//! Shared by the AWS tests: moto's server with one fix, one per test (see [`MOTO_FACTORY`]).
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// moto (5.2) computes a stack's outputs only in CreateStack/UpdateStack: after
-/// ExecuteChangeSet a stack reports no outputs at all. This starts moto's server with that
-/// one behaviour fixed (outputs rebuilt from the executed template, as CloudFormation does),
-/// so the orchestrator's change-set path can be tested as it runs against AWS.
-const PATCHED_MOTO: &str = r#"
-import sys
+/// ExecuteChangeSet a stack reports no outputs at all. This patches that one behaviour
+/// (outputs rebuilt from the executed template, as CloudFormation does), so the
+/// orchestrator's change-set path can be tested as it runs against AWS.
+///
+/// Importing moto takes seconds of CPU, and every test wants a server of its own, so this
+/// imports it once and forks a server per test: `start PORT LOG` forks one (answering its
+/// pid), `alive PID` says whether it still runs, `stop PID` ends it. A forked server ends when
+/// this process does, and this process ends, with its servers, when its stdin closes (the test
+/// binary has exited).
+const MOTO_FACTORY: &str = r#"
+import os, signal, sys, threading, time
 from moto.cloudformation import models
 _apply = models.ChangeSet.apply
 def apply(self):
@@ -22,18 +30,110 @@ def apply(self):
     self.stack.output_map = self.stack._create_output_map()
 models.ChangeSet.apply = apply
 from moto.server import main
-main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+
+def serve(port, log):
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    factory = os.getppid()
+    def orphaned():
+        while os.getppid() == factory:
+            time.sleep(0.5)
+        os._exit(0)
+    threading.Thread(target=orphaned, daemon=True).start()
+    main(["-H", "127.0.0.1", "-p", port])
+
+servers = set()
+for line in iter(sys.stdin.readline, ""):
+    command, _, rest = line.rstrip("\n").partition(" ")
+    if command == "start":
+        port, _, log = rest.partition(" ")
+        pid = os.fork()
+        if pid == 0:
+            try:
+                serve(port, log)
+            finally:
+                os._exit(1)
+        servers.add(pid)
+        print(pid, flush=True)
+    elif command == "alive":
+        pid = int(rest)
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            servers.discard(pid)
+        print("exited" if done else "alive", flush=True)
+    elif command == "stop":
+        pid = int(rest)
+        if pid in servers:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+            servers.discard(pid)
+        print("stopped", flush=True)
+for pid in servers:
+    os.kill(pid, signal.SIGTERM)
 "#;
 
+/// The test binary's moto factory (see [`MOTO_FACTORY`]), started on first use.
+struct Factory {
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    /// Its stderr: why it stopped, if it does.
+    log: tempfile::NamedTempFile,
+    _child: Child,
+}
+
+impl Factory {
+    fn start() -> Self {
+        let python = python_with_moto();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = Command::new(python)
+            .args(["-c", MOTO_FACTORY])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+        Self {
+            stdin: child.stdin.take().expect("piped"),
+            stdout: BufReader::new(child.stdout.take().expect("piped")),
+            log,
+            _child: child,
+        }
+    }
+
+    /// Sends one command and reads its one-line answer.
+    fn ask(&mut self, command: &str) -> String {
+        let mut answer = String::new();
+        let asked = writeln!(self.stdin, "{command}").and_then(|()| self.stdin.flush());
+        if asked.is_err() || self.stdout.read_line(&mut answer).unwrap_or(0) == 0 {
+            panic!(
+                "the moto factory stopped (asked {command:?}):\n{}",
+                std::fs::read_to_string(self.log.path()).unwrap_or_default()
+            );
+        }
+        answer.trim_end().to_owned()
+    }
+}
+
+fn factory() -> MutexGuard<'static, Factory> {
+    static FACTORY: OnceLock<Mutex<Factory>> = OnceLock::new();
+    FACTORY
+        .get_or_init(|| Mutex::new(Factory::start()))
+        .lock()
+        // A test that panicked while asking left the factory as usable as it was.
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A moto server of one test's own, forked from the factory; stopped when dropped.
 pub struct Moto {
-    child: Child,
+    pid: u32,
     pub endpoint: String,
 }
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        factory().ask(&format!("stop {}", self.pid));
     }
 }
 
@@ -47,8 +147,13 @@ fn has_moto(python: &Path) -> bool {
 }
 
 /// A Python with moto: testkit's tool venv, or `python3` on PATH; testkit provisions the
-/// venv when neither has it.
-fn python_with_moto() -> PathBuf {
+/// venv when neither has it. Looked up once per run: each look imports moto, seconds of CPU.
+fn python_with_moto() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(find_python_with_moto)
+}
+
+fn find_python_with_moto() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -63,7 +168,10 @@ fn python_with_moto() -> PathBuf {
     if let Some(found) = candidates.iter().find(|p| has_moto(p)) {
         return found.clone();
     }
-    testkit::moto(); // provisions the tool venv
+    // Provisions the tool venv, without starting testkit's shared server.
+    if let Err(e) = testkit::moto_python() {
+        panic!("{e}");
+    }
     assert!(
         has_moto(&venv_python),
         "no Python with moto at {}",
@@ -91,34 +199,30 @@ fn moto_server_interpreter() -> Option<PathBuf> {
 }
 
 pub fn start_moto() -> Moto {
-    let python = python_with_moto();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let log = tempfile::NamedTempFile::new().unwrap();
-    let child = Command::new(&python)
-        .args(["-c", PATCHED_MOTO, &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .expect("moto starts");
-    let mut moto = Moto {
-        child,
+    let answer = factory().ask(&format!("start {port} {}", log.path().display()));
+    let pid = answer
+        .parse()
+        .unwrap_or_else(|_| panic!("the moto factory answered {answer:?} to start"));
+    let moto = Moto {
+        pid,
         endpoint: format!("http://127.0.0.1:{port}"),
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    // Generous: python imports moto slowly on a busy machine.
+    // Generous: a busy machine is slow to schedule a new server.
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-        let exited = moto.child.try_wait().unwrap().is_some();
+        let exited = factory().ask(&format!("alive {pid}")) == "exited";
         if exited || Instant::now() > deadline {
             let output = std::fs::read_to_string(log.path()).unwrap_or_default();
             panic!(
                 "moto ({}) did not start on {addr}:\n{output}",
-                python.display()
+                python_with_moto().display()
             );
         }
         std::thread::sleep(Duration::from_millis(100));
