@@ -1,7 +1,7 @@
 //! The pinned tool venvs: [`ToolEnv::Tools`] (moto and cfn-lint) and [`ToolEnv::Checkov`]
 //! (checkov, whose dependency pins differ), under the Cargo target directory.
 //!
-//! Creating one takes a while (pip installs uv into it, uv installs the tools: about 20 s on
+//! Creating one takes a while (pip installs uv beside it, uv installs the tools: about 20 s on
 //! two cores, against a minute with pip alone), so the first process that finds any tool
 //! missing from `PATH` starts every venv it may need at once, each in a background process of
 //! its own, and waits only for the one it needs; the others go on after it exits, and a later
@@ -96,28 +96,38 @@ pub(crate) struct Venv {
 /// lighter on the CPU, which the tests' build is using at the same time.
 pub(crate) const UV_REQUIREMENT: &str = "uv==0.13.8";
 
-/// Creates the venv `argv[1]` (cleared first) and installs `argv[3:]` into it (with uv, itself
-/// pip-installed into the venv first; with pip when that fails), then writes the completion
-/// marker (the requirements, one a line). `argv[2]` is the process that asked, for the log.
-/// Its stdout and stderr go to the venv's log file.
+/// Creates the venv `argv[1]` (cleared first) and installs `argv[4:]` into it, then writes
+/// the completion marker (the requirements, one a line). `argv[2]` is the process that asked,
+/// for the log; `argv[3]` is the uv to install with. Its stdout and stderr go to the venv's
+/// log file.
+///
+/// The venv gets no pip of its own: the Python running this installs uv beside the venv
+/// (`pip install --target`), and uv installs the tools into it. Installing pip into a venv
+/// costs more CPU than everything else here but the tools. When this Python's pip cannot get
+/// uv, the venv gets pip after all, and pip installs the tools.
 const CREATOR: &str = r#"
 import os, subprocess, sys, time, venv
 target, starter, uv, requirements = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 print(f"testkit: creating {target} ({' '.join(requirements) or 'no requirements'}) "
       f"for process {starter}, {time.strftime('%Y-%m-%d %H:%M:%S')}", flush=True)
-venv.EnvBuilder(clear=True, with_pip=bool(requirements)).create(target)
+venv.EnvBuilder(clear=True).create(target)
 if requirements:
-    bin = os.path.join(target, "Scripts" if os.name == "nt" else "bin")
-    python = os.path.join(bin, "python")
-    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    windows = os.name == "nt"
+    python = os.path.join(target, "Scripts" if windows else "bin", "python")
+    quiet = ["--quiet", "--disable-pip-version-check"]
+    # Inside the venv's folder, so that clearing the venv clears it too.
+    tool = os.path.join(target, "uv")
     try:
-        subprocess.check_call([*pip, uv])
+        env = dict(os.environ, PIP_ROOT_USER_ACTION="ignore")
+        subprocess.check_call([sys.executable, "-m", "pip", "install", *quiet, "--target", tool, uv],
+                              env=env)
         # Compiled up front, as pip does: checkov imports thousands of modules on every run.
-        installer = [os.path.join(bin, "uv"), "pip", "install", "--quiet", "--compile-bytecode",
-                     "--python", python]
+        installer = [os.path.join(tool, "bin", "uv.exe" if windows else "uv"), "pip", "install",
+                     "--quiet", "--compile-bytecode", "--python", python]
     except (subprocess.CalledProcessError, OSError) as e:
         print(f"testkit: no {uv} ({e}), installing with pip", flush=True)
-        installer = pip
+        subprocess.check_call([python, "-m", "ensurepip", "--default-pip"])
+        installer = [python, "-m", "pip", "install", *quiet]
     subprocess.check_call([*installer, *requirements])
 with open(os.path.join(target, ".testkit-complete"), "w") as marker:
     marker.write("\n".join(requirements))
