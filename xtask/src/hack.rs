@@ -175,13 +175,19 @@ fn copy_sources(from: &Path, to: &Path) -> anyhow::Result<()> {
 fn first_run_drift(root: &Path, without_hack: bool) -> anyhow::Result<Vec<Pin>> {
     let suite = tree(root, &suite_args(without_hack), without_hack)?;
     let demo = tree(root, &first_run_args(DEMO), without_hack)?;
+    let mut others = Vec::new();
+    for package in FIRST_RUN.into_iter().filter(|p| *p != DEMO) {
+        others.push(tree(root, &first_run_args(package), without_hack)?);
+    }
+    Ok(shared_drift(&demo, &others, &suite))
+}
+
+/// The drift of the demo's graph and of each of `others`, kept to the demo's crates, each
+/// crate once, in order.
+fn shared_drift(demo: &Graph, others: &[Graph], suite: &Graph) -> Vec<Pin> {
     let mut pins: Vec<Pin> = Vec::new();
-    for package in FIRST_RUN {
-        let graph = match package {
-            DEMO => demo.clone(),
-            other => tree(root, &first_run_args(other), without_hack)?,
-        };
-        for pin in drift(&graph, &suite) {
+    for graph in std::iter::once(demo).chain(others) {
+        for pin in drift(graph, suite) {
             // Every drift pins the suite's features, so a crate in two is the same pin.
             if demo.contains_key(&(pin.side, pin.package.clone())) && !pins.contains(&pin) {
                 pins.push(pin);
@@ -189,7 +195,7 @@ fn first_run_drift(root: &Path, without_hack: bool) -> anyhow::Result<Vec<Pin>> 
         }
     }
     pins.sort_by(|a, b| (a.side, &a.package).cmp(&(b.side, &b.package)));
-    Ok(pins)
+    pins
 }
 
 fn first_run_args(package: &str) -> Vec<&str> {
@@ -598,6 +604,40 @@ testkit v0.1.0 (/ws/testkit)|
                 (Side::Host, "libc v0.2.1", vec!["extra", "std"]),
                 (Side::Host, "syn v2.0.1", vec!["derive", "parsing", "visit"]),
             ]
+        );
+    }
+
+    /// `xtask`'s graph: tokio with fewer features than the suite's (shared with the demo), and
+    /// regex, which the demo does not build.
+    const XTASK_TREE: &str = "\
+xtask v0.1.0 (/ws/xtask)|
+├── tokio v1.5.0|rt
+│   └── mio v1.0.0|
+└── regex v1.0.0|
+";
+
+    #[test]
+    fn another_first_run_build_adds_only_the_demos_crates_once_each() {
+        let demo = parse_tree(DEMO_TREE).unwrap();
+        let suite = parse_tree(SUITE_TREE).unwrap();
+        let pins = shared_drift(&demo, &[parse_tree(XTASK_TREE).unwrap()], &suite);
+        let found: Vec<(Side, &str)> = pins.iter().map(|p| (p.side, p.package.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                (Side::Target, "kit v0.1.0 (/ws/services/kit)"),
+                (Side::Target, "mio v1.0.0"),
+                (Side::Target, "tokio v1.5.0"),
+                (Side::Host, "libc v0.2.1"),
+                (Side::Host, "syn v2.0.1"),
+            ]
+        );
+        // mio drifts only in xtask's build; it gets the suite's features, not xtask's.
+        assert_eq!(pins[1].features, features(&["net"]));
+        // A crate that drifts in two builds is pinned once.
+        assert_eq!(
+            shared_drift(&demo, &[demo.clone()], &suite),
+            drift(&demo, &suite)
         );
     }
 
