@@ -636,7 +636,7 @@ xtask v0.1.0 (/ws/xtask)|
         assert_eq!(pins[1].features, features(&["net"]));
         // A crate that drifts in two builds is pinned once.
         assert_eq!(
-            shared_drift(&demo, &[demo.clone()], &suite),
+            shared_drift(&demo, std::slice::from_ref(&demo), &suite),
             drift(&demo, &suite)
         );
     }
