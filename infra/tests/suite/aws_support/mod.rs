@@ -102,17 +102,25 @@ impl Factory {
         }
     }
 
-    /// Sends one command and reads its one-line answer.
+    /// Sends one command and reads its one-line answer; panics, with the factory's log, when
+    /// it has stopped.
     fn ask(&mut self, command: &str) -> String {
-        let mut answer = String::new();
-        let asked = writeln!(self.stdin, "{command}").and_then(|()| self.stdin.flush());
-        if asked.is_err() || self.stdout.read_line(&mut answer).unwrap_or(0) == 0 {
+        self.try_ask(command).unwrap_or_else(|| {
             panic!(
                 "the moto factory stopped (asked {command:?}):\n{}",
                 std::fs::read_to_string(self.log.path()).unwrap_or_default()
-            );
+            )
+        })
+    }
+
+    fn try_ask(&mut self, command: &str) -> Option<String> {
+        writeln!(self.stdin, "{command}").ok()?;
+        self.stdin.flush().ok()?;
+        let mut answer = String::new();
+        match self.stdout.read_line(&mut answer) {
+            Ok(n) if n > 0 => Some(answer.trim_end().to_owned()),
+            _ => None,
         }
-        answer.trim_end().to_owned()
     }
 }
 
@@ -133,7 +141,9 @@ pub struct Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        factory().ask(&format!("stop {}", self.pid));
+        // No panic here: this may run while a failed test unwinds, and a stopped factory has
+        // stopped its servers already.
+        factory().try_ask(&format!("stop {}", self.pid));
     }
 }
 
