@@ -20,8 +20,8 @@
 //! to the hack's `[build-dependencies]` (Cargo resolves their features without a build script).
 //!
 //! The trees are read with `--cfg workspace_hack_off` ([`HACK_OFF`]) in `RUSTFLAGS`, which
-//! turns off `local-world`'s and `xtask`'s dependency on the hack: the result depends on the graph alone,
-//! not on the previous run's pins.
+//! turns off `local-world`'s and `xtask`'s dependency on the hack: the result depends on the
+//! graph alone, not on the previous run's pins.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -33,7 +33,8 @@ use anyhow::{Context, bail};
 /// The hack crate's package name, and its folder under the workspace root.
 pub const HACK_DIR: &str = "workspace-hack";
 
-/// The cfg that turns off the first-run packages' dependency on the hack (see `local/Cargo.toml`).
+/// The cfg that turns off the first-run packages' dependency on the hack (see
+/// `local/Cargo.toml`).
 pub const HACK_OFF: &str = "workspace_hack_off";
 
 /// The package whose build the hack brings in line with the test build's.
@@ -112,12 +113,7 @@ fn generate(root: &Path) -> anyhow::Result<(String, Vec<Pin>)> {
         if left.is_empty() {
             return Ok((text, pins));
         }
-        pins.extend(
-            left.into_iter()
-                .filter(|p| !pins.contains(p))
-                .collect::<Vec<_>>(),
-        );
-        pins.sort_by(|a, b| (a.side, &a.package).cmp(&(b.side, &b.package)));
+        add_pins(&mut pins, left);
     }
     bail!(
         "{HACK_DIR}/Cargo.toml: after {ROUNDS} rounds of pins, a first-run build still differs \
@@ -187,15 +183,23 @@ fn first_run_drift(root: &Path, without_hack: bool) -> anyhow::Result<Vec<Pin>> 
 fn shared_drift(demo: &Graph, others: &[Graph], suite: &Graph) -> Vec<Pin> {
     let mut pins: Vec<Pin> = Vec::new();
     for graph in std::iter::once(demo).chain(others) {
-        for pin in drift(graph, suite) {
-            // Every drift pins the suite's features, so a crate in two is the same pin.
-            if demo.contains_key(&(pin.side, pin.package.clone())) && !pins.contains(&pin) {
-                pins.push(pin);
-            }
+        let demos = drift(graph, suite)
+            .into_iter()
+            .filter(|pin| demo.contains_key(&(pin.side, pin.package.clone())));
+        add_pins(&mut pins, demos);
+    }
+    pins
+}
+
+/// Adds the pins `pins` does not have yet, keeping them in order (by side, then package).
+/// Every drift pins the suite's features, so a crate found twice is the same pin.
+fn add_pins(pins: &mut Vec<Pin>, more: impl IntoIterator<Item = Pin>) {
+    for pin in more {
+        if !pins.contains(&pin) {
+            pins.push(pin);
         }
     }
     pins.sort_by(|a, b| (a.side, &a.package).cmp(&(b.side, &b.package)));
-    pins
 }
 
 fn first_run_args(package: &str) -> Vec<&str> {
