@@ -249,12 +249,7 @@ pub fn moto_python() -> Result<PathBuf, ToolError> {
     {
         return Ok(python.to_path_buf());
     }
-    let venv = ToolEnv::Tools.ready()?;
-    let python = venv_bin(&venv).join(if cfg!(windows) {
-        "python.exe"
-    } else {
-        "python"
-    });
+    let python = python_in(&ToolEnv::Tools.ready()?);
     if imports_moto(&python) {
         Ok(python)
     } else {
@@ -262,6 +257,19 @@ pub fn moto_python() -> Result<PathBuf, ToolError> {
             "the venv's python cannot import moto.server after installation".into(),
         ))
     }
+}
+
+/// The tool venv's Python (moto and cfn-lint), whether or not the venv exists yet.
+pub fn tool_venv_python() -> PathBuf {
+    python_in(&ToolEnv::Tools.venv().dir)
+}
+
+fn python_in(venv: &Path) -> PathBuf {
+    venv_bin(venv).join(if cfg!(windows) {
+        "python.exe"
+    } else {
+        "python"
+    })
 }
 
 /// `python3` (or `python`) from PATH when it can import moto's server; looked up once.

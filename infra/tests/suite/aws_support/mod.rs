@@ -164,15 +164,7 @@ fn python_with_moto() -> &'static Path {
 }
 
 fn find_python_with_moto() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => root.join(dir),
-        _ => root.join("target"),
-    };
-    let venv_python = target.join("toolenv/bin/python");
+    let venv_python = testkit::tool_venv_python();
     let mut candidates = vec![venv_python.clone(), PathBuf::from("python3")];
     candidates.extend(moto_server_interpreter());
     if let Some(found) = candidates.iter().find(|p| has_moto(p)) {
