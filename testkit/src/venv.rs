@@ -1,8 +1,8 @@
 //! The pinned tool venvs: [`ToolEnv::Tools`] (moto and cfn-lint) and [`ToolEnv::Checkov`]
 //! (checkov, whose dependency pins differ), under the Cargo target directory.
 //!
-//! Creating one takes a while (pip installs uv beside it, uv installs the tools: about 20 s on
-//! two cores, against a minute with pip alone), so the first process that finds any tool
+//! Creating one takes a while (pip installs uv into its folder, uv installs the tools: about
+//! 20 s on two cores, against a minute with pip alone), so the first process that finds any tool
 //! missing from `PATH` starts every venv it may need at once, each in a background process of
 //! its own, and waits only for the one it needs; the others go on after it exits, and a later
 //! test binary that needs one finds it ready or waits for it. `cargo xtask test` starts them
@@ -101,8 +101,8 @@ pub(crate) const UV_REQUIREMENT: &str = "uv==0.13.8";
 /// for the log; `argv[3]` is the uv to install with. Its stdout and stderr go to the venv's
 /// log file.
 ///
-/// The venv gets no pip of its own: the Python running this installs uv beside the venv
-/// (`pip install --target`), and uv installs the tools into it. Installing pip into a venv
+/// The venv gets no pip of its own: the Python running this installs uv into the venv's
+/// folder (`pip install --target <venv>/uv`), and uv installs the tools into the venv. Installing pip into a venv
 /// costs more CPU than everything else here but the tools. When this Python's pip cannot get
 /// uv, the venv gets pip after all, and pip installs the tools.
 const CREATOR: &str = r#"
