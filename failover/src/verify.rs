@@ -319,6 +319,8 @@ impl<'a> Run<'a> {
         Fut: Future<Output = Result<String, String>>,
     {
         let deadline = self.since + self.config.timeout;
+        // What the last look that finished said: a look the deadline cuts short says less.
+        let mut said: Option<String> = None;
         loop {
             self.polls += 1;
             // No look outlasts the deadline by much: a hung server fails the stage on time.
@@ -328,12 +330,15 @@ impl<'a> Run<'a> {
                 .request_timeout
                 .min(left)
                 .max(Duration::from_millis(50));
-            let seen = match tokio::time::timeout(limit, look()).await {
-                Ok(seen) => seen,
-                Err(_) => Err(format!(
-                    "{asked} gave no answer within {:.1} s",
-                    limit.as_secs_f64()
-                )),
+            let (seen, cut_short) = match tokio::time::timeout(limit, look()).await {
+                Ok(seen) => (seen, false),
+                Err(_) => (
+                    Err(format!(
+                        "{asked} gave no answer within {:.1} s",
+                        limit.as_secs_f64()
+                    )),
+                    limit < self.config.request_timeout,
+                ),
             };
             let elapsed_ms = Some(millis(self.since.elapsed()));
             match seen {
@@ -347,6 +352,10 @@ impl<'a> Run<'a> {
                     return Ok(());
                 }
                 Err(last) if Instant::now() + self.config.interval >= deadline => {
+                    let last = match said {
+                        Some(said) if cut_short => said,
+                        _ => last,
+                    };
                     self.stages.push(Stage {
                         stage,
                         outcome: Outcome::Failed,
@@ -362,7 +371,12 @@ impl<'a> Run<'a> {
                         report: Box::new(self.report()),
                     });
                 }
-                Err(_) => tokio::time::sleep(self.config.interval).await,
+                Err(last) => {
+                    if !cut_short {
+                        said = Some(last);
+                    }
+                    tokio::time::sleep(self.config.interval).await;
+                }
             }
         }
     }

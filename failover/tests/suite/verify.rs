@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use failover::{
-    FailoverError, Outcome, StageName, Verified, VerifyConfig, VerifyError, exit, prepare, verify,
-    verify_shift,
+    FailoverError, Outcome, Prepared, StageName, Verified, VerifyConfig, VerifyError, exit,
+    prepare, verify, verify_shift,
 };
 use hickory_resolver::proto::op::{Message, MessageType};
 use hickory_resolver::proto::rr::rdata::A;
@@ -386,8 +386,8 @@ async fn a_hung_recursive_resolver_fails_at_stage_3() {
     assert!(err.is_timeout());
 }
 
-#[tokio::test]
-async fn without_a_quorum_of_endpoints_it_fails_at_stage_1() {
+/// Orders shifted to us-west-2, then three of the five cluster endpoints down.
+async fn shifted_with_three_endpoints_down() -> (Shifted, Prepared) {
     let s = staged_world(None).await;
     let prepared = prepare(&s.manifest, &orders(), &quick(Duration::from_secs(1)))
         .await
@@ -399,6 +399,12 @@ async fn without_a_quorum_of_endpoints_it_fails_at_stage_1() {
     for i in 0..3 {
         s.cluster.set_fault(i, Fault::Down).await.unwrap();
     }
+    (s, prepared)
+}
+
+#[tokio::test]
+async fn without_a_quorum_of_endpoints_it_fails_at_stage_1() {
+    let (s, prepared) = shifted_with_three_endpoints_down().await;
     // Long enough for a look at five endpoints to finish on a busy machine: the stage must fail
     // on what the endpoints said, not on the deadline.
     let config = quick(Duration::from_secs(3));
@@ -409,6 +415,36 @@ async fn without_a_quorum_of_endpoints_it_fails_at_stage_1() {
     let report = err.report().unwrap();
     assert_eq!(
         stage_names(report),
+        [(StageName::Quorum, Outcome::Failed)],
+        "{err}"
+    );
+    assert!(err.to_string().contains("2 of 5 endpoints"), "{err}");
+}
+
+#[tokio::test]
+async fn a_last_look_the_deadline_cuts_short_reports_what_the_look_before_it_saw() {
+    let (s, prepared) = shifted_with_three_endpoints_down().await;
+    // The looks see 2 of 5 endpoints up, until the two stop answering half a second before
+    // the deadline: the look then running is cut short, before the client's own time-out.
+    let config = VerifyConfig {
+        request_timeout: Duration::from_secs(30),
+        ..quick(Duration::from_secs(3))
+    };
+    let target = region("us-west-2");
+    let since = tokio::time::Instant::now();
+    let hang = async {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        for i in 3..5 {
+            s.cluster.set_fault(i, Fault::Hang).await.unwrap();
+        }
+    };
+    let (verified, ()) = tokio::join!(
+        verify_shift(&s.client, &prepared, &target, since, &config),
+        hang
+    );
+    let err = verified.unwrap_err();
+    assert_eq!(
+        stage_names(err.report().unwrap()),
         [(StageName::Quorum, Outcome::Failed)],
         "{err}"
     );
