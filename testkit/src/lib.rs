@@ -10,9 +10,9 @@
 //! Set `MULTI_REGION_TOOLS=venv` to ignore `PATH` (to check the venv path on a machine that
 //! has the tools installed).
 //!
-//! One moto server runs per test binary, on a free loopback port, serving one request at a
-//! time (moto's own `moto_server` does not isolate concurrent transactions; DynamoDB does). It dies with the test
-//! process however that ends: it runs under a small shell watchdog whose stdin is a pipe
+//! One moto server runs per test binary, on a loopback port it binds itself, serving one
+//! request at a time (moto's own `moto_server` does not isolate concurrent transactions;
+//! DynamoDB does). It dies with the test process however that ends: it runs under a small shell watchdog whose stdin is a pipe
 //! from the test process, and the pipe's end (the process exiting, even by SIGKILL) makes
 //! the watchdog kill the server. Tests share the server, so each uses its own table names
 //! ([`unique_name`]).
@@ -33,7 +33,7 @@ pub use service::{
 use std::ffi::OsString;
 use std::fs;
 use std::io::{Read, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,9 +128,9 @@ struct MotoServer {
 
 /// The watchdog: starts moto in the background, waits for its stdin to reach end of file
 /// (the test process is gone), then stops moto. `$0` is the Python that has moto, `$1` the
-/// port, `$2` the log file, `$3` the launcher ([`LAUNCHER`]).
+/// log file, `$2` the launcher ([`LAUNCHER`]).
 const WATCHDOG: &str = r#"
-"$0" -c "$3" "$1" >"$2" 2>&1 &
+"$0" -c "$2" >"$1" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null' EXIT HUP INT TERM
 while read -r _line; do :; done
@@ -140,50 +140,42 @@ while read -r _line; do :; done
 /// request on its own thread, and moto's backends do not isolate those threads: two
 /// concurrent `TransactWriteItems` conditioned on the same absent item could both succeed.
 /// Real DynamoDB serializes them; serving requests one after another gives the same
-/// guarantee. The argument is the port.
+/// guarantee. It binds a port of its own and writes it first ([`PORT_LINE`]): a port picked
+/// free for it could be taken by another process before it binds, and that process's
+/// answers would pass for moto's.
 const LAUNCHER: &str = r#"
-import sys
 from moto.server import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
-app = DomainDispatcherApplication(create_backend_app)
-run_simple("127.0.0.1", int(sys.argv[1]), app, threaded=False, processes=1)
+server = make_server("127.0.0.1", 0, DomainDispatcherApplication(create_backend_app))
+print("testkit-moto-port", server.socket.getsockname()[1], flush=True)
+server.serve_forever()
 "#;
+
+/// How [`LAUNCHER`]'s first line begins.
+const PORT_LINE: &str = "testkit-moto-port ";
 
 impl MotoServer {
     fn start() -> Result<Self, ToolError> {
         let python = moto_python()?;
-        let mut last = String::new();
-        // A port picked free can be taken before moto binds it: try a few.
-        for _ in 0..3 {
-            match Self::start_on(&python, free_port()?) {
-                Ok(server) => return Ok(server),
-                Err(why) => last = why,
-            }
-        }
-        Err(ToolError::MotoStart(last))
-    }
-
-    fn start_on(python: &Path, port: u16) -> Result<Self, String> {
-        let log =
-            std::env::temp_dir().join(format!("testkit-moto-{}-{port}.log", std::process::id()));
+        let log = std::env::temp_dir().join(format!("testkit-moto-{}.log", std::process::id()));
         let mut watchdog = Command::new("sh")
             .arg("-c")
             .arg(WATCHDOG)
-            .arg(python)
-            .arg(port.to_string())
+            .arg(&python)
             .arg(&log)
             .arg(LAUNCHER)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot run sh: {e}"))?;
+            .map_err(|e| ToolError::MotoStart(format!("cannot run sh: {e}")))?;
         let lifeline = watchdog.stdin.take().expect("stdin is piped");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
-            if answers_http(addr) {
+            if let Some(addr) = listening_on(&log)
+                && answers_http(addr)
+            {
                 let _ = fs::remove_file(&log);
                 return Ok(Self {
                     endpoint: format!("http://{addr}"),
@@ -192,27 +184,30 @@ impl MotoServer {
                 });
             }
             if let Ok(Some(status)) = watchdog.try_wait() {
-                return Err(format!(
+                return Err(ToolError::MotoStart(format!(
                     "the watchdog exited ({status}); {}",
                     log_tail(&log)
-                ));
+                )));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         drop(lifeline); // stops the server, if it ever comes up
         let _ = watchdog.wait();
-        Err(format!(
-            "no answer on {addr} within {START_TIMEOUT:?}; {}",
+        Err(ToolError::MotoStart(format!(
+            "no answer within {START_TIMEOUT:?}; {}",
             log_tail(&log)
-        ))
+        )))
     }
 }
 
-fn free_port() -> Result<u16, ToolError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| ToolError::MotoStart(format!("no free loopback port: {e}")))
+/// The loopback address the launcher wrote to `log`, once it has.
+fn listening_on(log: &Path) -> Option<SocketAddr> {
+    let text = fs::read_to_string(log).ok()?;
+    let port = text.lines().find_map(|l| l.strip_prefix(PORT_LINE))?;
+    Some(SocketAddr::from((
+        [127, 0, 0, 1],
+        port.trim().parse().ok()?,
+    )))
 }
 
 /// Whether something at `addr` answers an HTTP request.

@@ -2,12 +2,11 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
 
 /// moto (5.2) computes a stack's outputs only in CreateStack/UpdateStack: after
 /// ExecuteChangeSet a stack reports no outputs at all. This patches that one behaviour
@@ -15,12 +14,12 @@ use std::time::{Duration, Instant};
 /// orchestrator's change-set path can be tested as it runs against AWS.
 ///
 /// Importing moto takes seconds of CPU, and every test wants a server of its own, so this
-/// imports it once and forks a server per test: `start PORT LOG` forks one (answering its
-/// pid), `alive PID` says whether it still runs, `stop PID` ends it. A forked server ends when
-/// this process does, and this process ends, with its servers, when its stdin closes (the test
-/// binary has exited).
+/// imports it once and forks a server per test: `start LOG` forks one, listening on a port
+/// of its own before the fork (answering `PID PORT`), and `stop PID` ends it. A forked server
+/// ends when this process does, and this process ends, with its servers, when its stdin
+/// closes (the test binary has exited).
 const MOTO_FACTORY: &str = r#"
-import os, signal, sys, threading, time
+import os, signal, socket, sys, threading, time
 from moto.cloudformation import models
 _apply = models.ChangeSet.apply
 def apply(self):
@@ -29,9 +28,10 @@ def apply(self):
     self.stack._parse_template()
     self.stack.output_map = self.stack._create_output_map()
 models.ChangeSet.apply = apply
-from moto.server import main
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
 
-def serve(port, log):
+def serve(listener, log):
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -42,27 +42,29 @@ def serve(port, log):
             time.sleep(0.5)
         os._exit(0)
     threading.Thread(target=orphaned, daemon=True).start()
-    main(["-H", "127.0.0.1", "-p", port])
+    # As `moto_server` serves, on the socket the factory bound.
+    os.environ["MOTO_PORT"] = str(listener.getsockname()[1])
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True
+    make_server("127.0.0.1", 0, app, threaded=True, fd=listener.fileno()).serve_forever()
 
 servers = set()
 for line in iter(sys.stdin.readline, ""):
     command, _, rest = line.rstrip("\n").partition(" ")
     if command == "start":
-        port, _, log = rest.partition(" ")
+        # Bound here, so no other process can take the port between its choice and the
+        # server's start, and connections wait in the backlog until the server serves.
+        listener = socket.create_server(("127.0.0.1", 0))
         pid = os.fork()
         if pid == 0:
             try:
-                serve(port, log)
+                serve(listener, rest)
             finally:
                 os._exit(1)
+        port = listener.getsockname()[1]
+        listener.close()
         servers.add(pid)
-        print(pid, flush=True)
-    elif command == "alive":
-        pid = int(rest)
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            servers.discard(pid)
-        print("exited" if done else "alive", flush=True)
+        print(pid, port, flush=True)
     elif command == "stop":
         pid = int(rest)
         if pid in servers:
@@ -79,19 +81,20 @@ struct Factory {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     /// Its stderr: why it stopped, if it does.
-    log: tempfile::NamedTempFile,
+    log: File,
     _child: Child,
 }
 
 impl Factory {
     fn start() -> Self {
         let python = python_with_moto();
-        let log = tempfile::NamedTempFile::new().unwrap();
+        // Unnamed, so that it goes when the test binary does.
+        let log = tempfile::tempfile().unwrap();
         let mut child = Command::new(python)
             .args(["-c", MOTO_FACTORY])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(log.reopen().unwrap())
+            .stderr(log.try_clone().unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
         Self {
@@ -108,9 +111,19 @@ impl Factory {
         self.try_ask(command).unwrap_or_else(|| {
             panic!(
                 "the moto factory stopped (asked {command:?}):\n{}",
-                std::fs::read_to_string(self.log.path()).unwrap_or_default()
+                self.log_text()
             )
         })
+    }
+
+    /// What the factory wrote to its stderr: read once it has stopped writing.
+    fn log_text(&self) -> String {
+        let mut text = String::new();
+        let _ = self.log.try_clone().and_then(|mut log| {
+            log.seek(SeekFrom::Start(0))?;
+            log.read_to_string(&mut text)
+        });
+        text
     }
 
     fn try_ask(&mut self, command: &str) -> Option<String> {
@@ -137,6 +150,8 @@ fn factory() -> MutexGuard<'static, Factory> {
 pub struct Moto {
     pid: u32,
     pub endpoint: String,
+    /// The server's output, removed with it.
+    _log: tempfile::NamedTempFile,
 }
 
 impl Drop for Moto {
@@ -201,33 +216,17 @@ fn moto_server_interpreter() -> Option<PathBuf> {
 }
 
 pub fn start_moto() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let log = tempfile::NamedTempFile::new().unwrap();
-    let answer = factory().ask(&format!("start {port} {}", log.path().display()));
-    let pid = answer
-        .parse()
-        .unwrap_or_else(|_| panic!("the moto factory answered {answer:?} to start"));
-    let moto = Moto {
+    let answer = factory().ask(&format!("start {}", log.path().display()));
+    let started = answer
+        .split_once(' ')
+        .and_then(|(pid, port)| Some((pid.parse().ok()?, port.parse::<u16>().ok()?)));
+    let Some((pid, port)) = started else {
+        panic!("the moto factory answered {answer:?} to start");
+    };
+    Moto {
         pid,
         endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    // Generous: a busy machine is slow to schedule a new server.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-        let exited = factory().ask(&format!("alive {pid}")) == "exited";
-        if exited || Instant::now() > deadline {
-            let output = std::fs::read_to_string(log.path()).unwrap_or_default();
-            panic!(
-                "moto ({}) did not start on {addr}:\n{output}",
-                python_with_moto().display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
+        _log: log,
     }
-    moto
 }
