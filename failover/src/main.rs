@@ -1,5 +1,7 @@
 //! `failover`: see `failover --help` and docs/failover-runbook.md.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -7,6 +9,7 @@ fn main() {
     let cli = failover::cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             // The credential chain warns about every provider it tries; the error says what
             // matters (FAILOVER_LOG=debug shows it all).

@@ -11,8 +11,10 @@
 //! # }
 //! ```
 
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use kit::dynamo::DynamoTable;
@@ -268,6 +270,23 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// The address in the service's `listening address=...` log line, sent once it is read; the
+/// rest of the log is read and dropped, so that the service never blocks on a full pipe.
+fn listening_address(log: ChildStdout) -> mpsc::Receiver<SocketAddr> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(log).lines().map_while(Result::ok) {
+            let address = line
+                .split_once(" listening address=")
+                .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok());
+            if let Some(address) = address {
+                let _ = sender.send(address);
+            }
+        }
+    });
+    receiver
+}
+
 /// The fields a problem names in `errors`.
 pub fn fields(problem: &Value) -> Vec<String> {
     problem["errors"]
@@ -280,7 +299,7 @@ pub fn fields(problem: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A service binary running on a free loopback port as `us-west-2`, killed when dropped.
+/// A service binary running on a loopback port of its own as `us-west-2`, killed when dropped.
 pub struct Binary {
     child: Child,
     /// `http://127.0.0.1:PORT`.
@@ -297,26 +316,30 @@ impl Drop for Binary {
 }
 
 impl Binary {
-    /// Starts `exe` (`env!("CARGO_BIN_EXE_<name>")`) with `args` and waits (up to 10 s) for
-    /// its first 200 from `/health`.
+    /// Starts `exe` (`env!("CARGO_BIN_EXE_<name>")`) with `args` on `--listen 127.0.0.1:0`,
+    /// reads where it listens from its log, and waits (up to 10 s in all) for its first 200
+    /// from `/health`. A port picked free for it could be taken by another test's service
+    /// before it binds, and that service's answers would pass for its own.
     pub async fn start(exe: &str, args: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free loopback port");
-        let listen = format!("127.0.0.1:{port}");
         let started = Instant::now();
-        let child = Command::new(exe)
-            .args(["--listen", &listen, "--region", "us-west-2"])
+        let mut child = Command::new(exe)
+            .args(["--listen", "127.0.0.1:0", "--region", "us-west-2"])
             .args(args)
             .env_remove("AWS_LAMBDA_RUNTIME_API")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {exe}: {e}"));
+        let listening = listening_address(child.stdout.take().expect("piped"));
+        let address = tokio::task::spawn_blocking(move || {
+            listening.recv_timeout(Duration::from_secs(10)).ok()
+        })
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{exe} {args:?} logged no `listening address=` within 10 s"));
         let mut binary = Self {
             child,
-            base: format!("http://{listen}"),
+            base: format!("http://{address}"),
             started_in: Duration::ZERO,
         };
         let client = reqwest::Client::new();

@@ -2,6 +2,8 @@
 //! CloudWatch Logs Insights). `RUST_LOG` overrides the default level. Request and response
 //! bodies and headers are never logged; the request span carries method, path and request id.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber for `service`; a second call is a no-op.
@@ -16,7 +18,11 @@ pub fn init(service: &str) {
             .without_time() // CloudWatch stamps every line
             .try_init()
     } else {
-        builder.compact().try_init()
+        // Colours only on a terminal: not in a file or a pipe that collects the log.
+        builder
+            .compact()
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init()
     };
     // Already initialised (tests, or a host that set its own): keep that one.
     drop(result);
