@@ -326,6 +326,8 @@ impl Binary {
             .args(["--listen", "127.0.0.1:0", "--region", "us-west-2"])
             .args(args)
             .env_remove("AWS_LAMBDA_RUNTIME_API")
+            // The default level logs the `listening` line.
+            .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
