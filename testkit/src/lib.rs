@@ -12,10 +12,10 @@
 //!
 //! One moto server runs per test binary, on a loopback port it binds itself, serving one
 //! request at a time (moto's own `moto_server` does not isolate concurrent transactions;
-//! DynamoDB does). It dies with the test process however that ends: it runs under a small shell watchdog whose stdin is a pipe
-//! from the test process, and the pipe's end (the process exiting, even by SIGKILL) makes
-//! the watchdog kill the server. Tests share the server, so each uses its own table names
-//! ([`unique_name`]).
+//! DynamoDB does). It dies with the test process however that ends: it runs under a small
+//! shell watchdog whose stdin is a pipe from the test process, and the pipe's end (the
+//! process exiting, even by SIGKILL) makes the watchdog kill the server. Tests share the
+//! server, so each uses its own table names ([`unique_name`]).
 
 pub mod browser;
 #[cfg(feature = "service")]

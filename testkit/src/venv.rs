@@ -102,9 +102,9 @@ pub(crate) const UV_REQUIREMENT: &str = "uv==0.13.8";
 /// log file.
 ///
 /// The venv gets no pip of its own: the Python running this installs uv into the venv's
-/// folder (`pip install --target <venv>/uv`), and uv installs the tools into the venv. Installing pip into a venv
-/// costs more CPU than everything else here but the tools. When this Python's pip cannot get
-/// uv, the venv gets pip after all, and pip installs the tools.
+/// folder (`pip install --target <venv>/uv`), and uv installs the tools into the venv.
+/// Installing pip into a venv costs more CPU than everything else here but the tools. When
+/// this Python's pip cannot get uv, the venv gets pip after all, and pip installs the tools.
 const CREATOR: &str = r#"
 import os, subprocess, sys, time, venv
 target, starter, uv, requirements = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
