@@ -3,7 +3,7 @@
 //! controls, explicit IAM, TLS 1.2, PITR and both replicas on every table).
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use infra::aws::plan::{
@@ -42,12 +42,22 @@ fn plan(topology: &Topology) -> Plan {
     synth::plan(topology, &StackPrefix::default())
 }
 
+/// The templates under `dir`, in its subfolders too.
+fn templates(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(templates(&path));
+        } else if path.to_string_lossy().ends_with(".template.json") {
+            found.push(path);
+        }
+    }
+    found
+}
+
 fn lint(dir: &Path) {
-    let templates: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".template.json"))
-        .collect();
+    let templates = templates(dir);
     assert!(!templates.is_empty());
     let out = Command::new(testkit::cfn_lint())
         .args(["--format", "parseable", "--"])
@@ -63,7 +73,7 @@ fn lint(dir: &Path) {
     );
 }
 
-/// checkov on every template of `dir`: no failing check that is not suppressed, and every
+/// checkov on every template under `dir`: no failing check that is not suppressed, and every
 /// suppression (in the resource's `Metadata.checkov.skip`) says why.
 fn checkov(dir: &Path) {
     let out = Command::new(testkit::checkov())
@@ -106,12 +116,10 @@ fn checkov(dir: &Path) {
         "checkov exited {:?}",
         out.status.code()
     );
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if !path.to_string_lossy().ends_with(".template.json") {
-            continue;
-        }
+    let mut resources = 0;
+    for path in templates(dir) {
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        resources += doc["Resources"].as_object().unwrap().len();
         for (id, resource) in doc["Resources"].as_object().unwrap() {
             for skip in resource["Metadata"]["checkov"]["skip"]
                 .as_array()
@@ -128,18 +136,29 @@ fn checkov(dir: &Path) {
             }
         }
     }
+    assert_eq!(
+        report["summary"]["resource_count"],
+        resources,
+        "checkov checked every resource of every template under {}",
+        dir.display()
+    );
 }
 
 #[test]
 fn every_template_passes_checkov_or_says_why_not() {
-    for topology in [
-        Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
-        topology_with_two_more_apps(),
+    // Both topologies in one checkov run: its start-up costs as much as checking one of them.
+    let dir = tempfile::tempdir().unwrap();
+    for (folder, topology) in [
+        (
+            "default",
+            Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
+        ),
+        ("two-more-apps", topology_with_two_more_apps()),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        synth::write(&topology, &StackPrefix::default(), None, dir.path()).unwrap();
-        checkov(dir.path());
+        let out = dir.path().join(folder);
+        synth::write(&topology, &StackPrefix::default(), None, &out).unwrap();
     }
+    checkov(dir.path());
 }
 
 #[test]
