@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use proptest::strategy::{Strategy, ValueTree};
+use proptest::string::RegexGeneratorStrategy;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use regex::Regex;
 use serde_json::{Map, Value, json};
@@ -549,6 +550,23 @@ fn describe(op: &Operation, case: &Case) -> String {
 struct Gen {
     doc: Value,
     runner: TestRunner,
+    /// Each pattern compiled once, to match and to draw from: compiling is most of the
+    /// generator's time in a debug build.
+    patterns: BTreeMap<String, Compiled>,
+}
+
+/// A pattern as a regex, and as a strategy that draws strings from it (`None` where the regex
+/// crate or proptest cannot take it).
+type Compiled = (Option<Regex>, Option<RegexGeneratorStrategy<String>>);
+
+/// `pattern`, compiled on first use.
+fn compiled<'p>(patterns: &'p mut BTreeMap<String, Compiled>, pattern: &str) -> &'p Compiled {
+    patterns.entry(pattern.to_owned()).or_insert_with(|| {
+        (
+            Regex::new(pattern).ok(),
+            proptest::string::string_regex(&unanchor(pattern)).ok(),
+        )
+    })
 }
 
 /// Strings tried, in turn, as values off a pattern.
@@ -581,6 +599,7 @@ impl Gen {
         Self {
             doc: doc.clone(),
             runner: TestRunner::new_with_rng(Config::default(), rng),
+            patterns: BTreeMap::new(),
         }
     }
 
@@ -610,8 +629,9 @@ impl Gen {
 
     /// A string matching `pattern` and the length bounds, if one can be drawn.
     fn matching(&mut self, pattern: &str, min: usize, max: usize) -> Option<String> {
-        let re = Regex::new(pattern).ok()?;
-        let strategy = proptest::string::string_regex(&unanchor(pattern)).ok()?;
+        let (Some(re), Some(strategy)) = compiled(&mut self.patterns, pattern) else {
+            return None;
+        };
         for _ in 0..50 {
             let s = strategy.new_tree(&mut self.runner).ok()?.current();
             let len = s.chars().count();
@@ -791,7 +811,7 @@ impl Gen {
             out.push((format!("longer than {max}"), "a".repeat(max as usize + 1)));
         }
         if let Some(pattern) = schema["pattern"].as_str()
-            && let Ok(re) = Regex::new(pattern)
+            && let (Some(re), _) = compiled(&mut self.patterns, pattern)
         {
             let off: Vec<&str> = OFF_PATTERN
                 .iter()
