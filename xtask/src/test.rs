@@ -8,15 +8,14 @@
 //!    pip works while the compiler does;
 //! 2. the build (`cargo test --no-run`) runs at a lower CPU priority, and each test binary
 //!    starts as soon as it is linked (an integration test, once its package's binaries are
-//!    too: it may run them), while the rest still compile; the first run in a target directory
-//!    builds without incremental compilation (see [`incremental`]);
+//!    too: it may run them), while the rest still compile;
 //! 3. up to `--jobs` binaries run at once, each with its output in a log file, printed whole
 //!    when it fails; then the doc tests.
 //!
 //! The tests are the same as `cargo test --workspace`'s, binary for binary.
 
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -94,19 +93,9 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         println!("test: creating {venvs} tool venv(s) in the background (uv), while building");
     }
     let logs = target_dir(root).join("xtask-test");
-    let incremental = incremental(
-        logs.exists(),
-        std::env::var_os("CARGO_INCREMENTAL").as_deref(),
-    );
-    if !incremental {
-        println!(
-            "test: the first run in this target directory: the tests build without incremental \
-             compilation, which takes less CPU (later runs use it)"
-        );
-    }
     fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let bins = bins_per_package(root)?;
-    let built = spawn_build(root, options, incremental)?;
+    let built = spawn_build(root, options)?;
     let outcome = schedule(built, bins, options, &logs, root)?;
     println!(
         "\ntest: {} binaries, {} passed, {} failed, {} ignored, in {:.1} s (logs in {})",
@@ -165,28 +154,9 @@ fn bins_per_package(root: &Path) -> anyhow::Result<HashMap<String, usize>> {
         .collect())
 }
 
-/// Whether the test build compiles incrementally: not on the first run in a target directory
-/// (no earlier run's logs), unless `CARGO_INCREMENTAL` says otherwise (Cargo reads `1` as on).
-/// A first run compiles every test target from nothing, where incremental compilation costs
-/// about 15 % more CPU for a cache that only later edits use. Cargo's fingerprints ignore the
-/// setting, so nothing the demo built is rebuilt either way.
-fn incremental(earlier_run: bool, cargo_incremental: Option<&OsStr>) -> bool {
-    match cargo_incremental {
-        Some(setting) => setting == "1",
-        None => earlier_run,
-    }
-}
-
 /// The build, reporting each test binary as soon as it is linked.
-fn spawn_build(
-    root: &Path,
-    options: &Options,
-    incremental: bool,
-) -> anyhow::Result<Receiver<Built>> {
+fn spawn_build(root: &Path, options: &Options) -> anyhow::Result<Receiver<Built>> {
     let mut command = low_priority(crate::cargo());
-    if !incremental {
-        command.env("CARGO_INCREMENTAL", "0");
-    }
     command
         .args([
             "test",
@@ -494,14 +464,6 @@ mod tests {
             }
         );
         assert_eq!(counts("no tests here"), Counts::default());
-    }
-
-    #[test]
-    fn only_a_first_run_builds_without_incremental_compilation_unless_told() {
-        assert!(!incremental(false, None), "a first run");
-        assert!(incremental(true, None), "a later run keeps Cargo's default");
-        assert!(incremental(false, Some(OsStr::new("1"))));
-        assert!(!incremental(true, Some(OsStr::new("0"))));
     }
 
     #[test]
