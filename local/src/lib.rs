@@ -8,7 +8,7 @@
 //! - [`world`]: all of it assembled, with the deployment manifest;
 //! - [`control`]: the control API (state and faults) of a running world;
 //! - [`dashboard`]: the page at the control API's `/` that shows the world live and drives it;
-//! - [`demo`]: the scripted failover drill with traffic and a report;
+//! - [`demo`](mod@demo): the scripted failover drill with traffic and a report;
 //! - [`probe`]: the drill's reads of every service route, direct and through the gateway;
 //! - [`measure`] and [`verdict`]: what the drill measures and what it expects of it.
 

@@ -3,7 +3,7 @@
 //! variable. Without one, the test fails and says how to get one: a test that needs a browser
 //! must not pass without it.
 //!
-//! With the `browser` feature, [`Browser`] drives it over the DevTools protocol: JSON messages
+//! With the `browser` feature, `Browser` drives it over the DevTools protocol: JSON messages
 //! on a pair of pipes (`--remote-debugging-pipe`: the browser reads fd 3 and writes fd 4, each
 //! message ended by a NUL byte). No WebSocket and no generated protocol crate: a test names
 //! the few methods it sends, and input goes through `Input.dispatch*Event`, as a person's does.
@@ -30,7 +30,7 @@ pub const CANDIDATES: &[&str] = &[
 pub const CHROMIUM_ENV: &str = "CHROMIUM";
 
 /// The flags a test browser runs with: headless, no sandbox (containers, root), no GPU, and
-/// nothing that reaches the network on its own. [`Browser::launch`] adds a fresh
+/// nothing that reaches the network on its own. `Browser::launch` adds a fresh
 /// `--user-data-dir`, the window size and the DevTools pipe.
 pub const FLAGS: &[&str] = &[
     "--headless",

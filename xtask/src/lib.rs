@@ -1,6 +1,7 @@
 //! Developer tasks as code: [`new_service`] scaffolds a service and wires it in; [`lambdas`]
 //! builds the Lambda packages the AWS deploy uploads; [`hack`] keeps the demo's build in step
-//! with the test suite's features of shared dependencies; [`test`] runs the whole test suite.
+//! with the test suite's features of shared dependencies; [`test`](mod@test) runs the whole
+//! test suite.
 
 pub mod hack;
 pub mod lambdas;

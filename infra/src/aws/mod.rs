@@ -3,9 +3,10 @@
 //!
 //! - [`template`]: the template model; [`bootstrap`], [`arc`], [`data`], [`app`]: one builder
 //!   per stack; [`plan`]: every stack, its Region, its phase and its parameter wiring;
-//! - [`synth`]: writes the templates; [`cfn`]: the orchestrator (change sets, events, outputs);
-//!   [`deploy`]: the whole deploy and destroy; [`manifest`]: the manifest from the outputs;
-//!   [`package`]: the Lambda packages; [`routing`]: the initial routing-control states.
+//! - [`synth`](mod@synth): writes the templates; [`cfn`]: the orchestrator (change sets,
+//!   events, outputs); [`deploy`](mod@deploy): the whole deploy and destroy; [`manifest`]: the
+//!   manifest from the outputs; [`package`]: the Lambda packages; [`routing`]: the initial
+//!   routing-control states.
 
 pub mod app;
 pub mod arc;

@@ -8,10 +8,10 @@
 //! data plane (safety rules and quorum loss refuse them exactly as the `failover` CLI is
 //! refused); faults and the replication lag go to the control API's own routes.
 //!
-//! - [`view`]: what the page shows, computed from the world;
-//! - [`timeline`]: the events, found by comparing successive samples, and the page's actions;
-//! - [`probe`]: light traffic the page can start, to chart which Region serves each app;
-//! - [`actions`]: the routes the page's buttons post to.
+//! - `view`: what the page shows, computed from the world;
+//! - `timeline`: the events, found by comparing successive samples, and the page's actions;
+//! - `probe`: light traffic the page can start, to chart which Region serves each app;
+//! - `actions`: the routes the page's buttons post to.
 //!
 //! The page's HTML, CSS and JavaScript are built into the binary: it needs no network.
 

@@ -1,7 +1,7 @@
 //! The DynamoDB adapter of the item-store port: [`DynamoTable`] runs conditional writes as
 //! condition expressions and transactions as `TransactWriteItems`. Its parts: the client and
-//! error classification ([`client`]), item conversion ([`convert`]), condition expressions
-//! ([`expression`]) and table creation ([`schema`]).
+//! error classification ([`client`](mod@client)), item conversion ([`convert`]), condition
+//! expressions ([`expression`]) and table creation ([`schema`]).
 
 pub mod client;
 pub mod convert;
