@@ -24,10 +24,11 @@ new-service NAME:
 test *ARGS:
     cargo xtask test {{ARGS}}
 
-# Formatting and lints, as CI runs them
+# Formatting, lints and the API docs, as CI checks them
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 # Benchmarks: service overhead, failover shift time, load generator rate
 bench:
