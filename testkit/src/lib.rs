@@ -353,14 +353,22 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Where the tool venv lives: under the Cargo target directory (`CARGO_TARGET_DIR`, relative
-/// to the workspace when relative), else `<workspace>/target`.
-fn venv_dir(target_dir: Option<OsString>) -> PathBuf {
-    let target = match target_dir {
+/// The Cargo target directory: `CARGO_TARGET_DIR` (relative to the workspace when relative),
+/// else `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    target_dir_from(std::env::var_os("CARGO_TARGET_DIR"))
+}
+
+fn target_dir_from(cargo_target_dir: Option<OsString>) -> PathBuf {
+    match cargo_target_dir {
         Some(dir) if !dir.is_empty() => workspace_root().join(dir),
         _ => workspace_root().join("target"),
-    };
-    target.join("toolenv")
+    }
+}
+
+/// Where the tool venv lives: under the target directory, as `CARGO_TARGET_DIR` names it.
+fn venv_dir(cargo_target_dir: Option<OsString>) -> PathBuf {
+    target_dir_from(cargo_target_dir).join("toolenv")
 }
 
 fn venv_bin(venv: &Path) -> PathBuf {

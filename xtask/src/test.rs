@@ -92,7 +92,7 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     if venvs > 0 {
         println!("test: creating {venvs} tool venv(s) in the background (uv), while building");
     }
-    let logs = target_dir(root).join("xtask-test");
+    let logs = testkit::target_dir().join("xtask-test");
     fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let bins = bins_per_package(root)?;
     let built = spawn_build(root, options)?;
@@ -433,14 +433,6 @@ fn low_priority(program: OsString) -> Command {
         command
     } else {
         Command::new(program)
-    }
-}
-
-/// The target directory: `CARGO_TARGET_DIR` (relative to the workspace) or `target/`.
-fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
     }
 }
 
