@@ -171,48 +171,22 @@ fn has_moto(python: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// A Python with moto: testkit's tool venv, or `python3` on PATH; testkit provisions the
-/// venv when neither has it. Looked up once per run: each look imports moto, seconds of CPU.
+/// testkit's Python with moto (from PATH, else its tool venv, created on first use), which
+/// must have moto's CloudFormation too. Looked up once per run: each look imports moto,
+/// seconds of CPU.
 fn python_with_moto() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(find_python_with_moto)
-}
-
-fn find_python_with_moto() -> PathBuf {
-    let venv_python = testkit::tool_venv_python();
-    let mut candidates = vec![venv_python.clone(), PathBuf::from("python3")];
-    candidates.extend(moto_server_interpreter());
-    if let Some(found) = candidates.iter().find(|p| has_moto(p)) {
-        return found.clone();
-    }
-    // Provisions the tool venv, without starting testkit's shared server.
-    if let Err(e) = testkit::moto_python() {
-        panic!("{e}");
-    }
-    assert!(
-        has_moto(&venv_python),
-        "no Python with moto at {}",
-        venv_python.display()
-    );
-    venv_python
-}
-
-/// The interpreter named by the shebang of a `moto_server` script on PATH, if any.
-fn moto_server_interpreter() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    let script = std::env::split_paths(&path)
-        .map(|dir| dir.join("moto_server"))
-        .find(|p| p.is_file())?;
-    let text = std::fs::read(&script).ok()?;
-    let first = String::from_utf8_lossy(text.split(|b| *b == b'\n').next()?).into_owned();
-    let interpreter = first
-        .strip_prefix("#!")?
-        .split_whitespace()
-        .next()?
-        .to_owned();
-    interpreter
-        .contains("python")
-        .then(|| PathBuf::from(interpreter))
+    PYTHON.get_or_init(|| {
+        let python = testkit::moto_python().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            has_moto(&python),
+            "{} has moto's server but not moto.cloudformation: `pip install \
+             'moto[server]=={}'`, or set MULTI_REGION_TOOLS=venv to use the test suite's own venv",
+            python.display(),
+            testkit::MOTO_VERSION
+        );
+        python
+    })
 }
 
 pub fn start_moto() -> Moto {
