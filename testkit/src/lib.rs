@@ -254,11 +254,6 @@ pub fn moto_python() -> Result<PathBuf, ToolError> {
     }
 }
 
-/// The tool venv's Python (moto and cfn-lint), whether or not the venv exists yet.
-pub fn tool_venv_python() -> PathBuf {
-    python_in(&ToolEnv::Tools.venv().dir)
-}
-
 fn python_in(venv: &Path) -> PathBuf {
     venv_bin(venv).join(if cfg!(windows) {
         "python.exe"
