@@ -15,7 +15,7 @@ use topology::manifest::{
 use topology::{App, GatewayApp, ServiceApp, Topology};
 
 use super::bootstrap;
-use super::plan::{RegionRole, StackPrefix};
+use super::names::{RegionRole, StackPrefix};
 use super::template::{Template, get_att, if_, pascal, reference, skip_checks, sub};
 
 /// The stage name; it prefixes paths on the execute-api URL, never on the custom domain.

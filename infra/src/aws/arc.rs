@@ -11,7 +11,7 @@
 use serde_json::{Map, Value, json};
 use topology::{App, Region, Topology};
 
-use super::plan::{RegionRole, StackPrefix};
+use super::names::{RegionRole, StackPrefix};
 use super::template::{Template, pascal, reference};
 
 /// The Region of ARC's control-plane API, where the ARC stack is deployed.

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 use topology::{Region, Topology};
 
-use super::plan::StackPrefix;
+use super::names::StackPrefix;
 
 use super::template::{Template, get_att, reference, skip_checks, sub};
 

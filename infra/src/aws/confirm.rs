@@ -1,7 +1,7 @@
 //! Asking before changing an AWS account: the tools' one prompt (`failover::prompt`) on a
 //! terminal, `--yes` otherwise.
 
-use super::cfn::DeployError;
+use failover::prompt::PromptError;
 
 /// Whether to ask before applying changes.
 #[derive(Debug, Clone, Copy)]
@@ -17,17 +17,13 @@ impl Confirm {
 
     /// Asks `question`; `true` when the answer is yes. Refuses to prompt when standard input is
     /// not a terminal, so that a script without `--yes` stops instead of hanging or guessing.
-    pub async fn ask(&self, question: &str) -> Result<bool, DeployError> {
+    pub async fn ask(&self, question: &str) -> Result<bool, PromptError> {
         if self.assume_yes {
             return Ok(true);
         }
         let question = question.to_owned();
         tokio::task::spawn_blocking(move || failover::prompt::confirm(&question))
             .await
-            .map_err(|e| DeployError::Prompt(std::io::Error::other(e)))?
-            .map_err(|e| match e {
-                failover::prompt::PromptError::NotATerminal => DeployError::NotATerminal,
-                failover::prompt::PromptError::Read(e) => DeployError::Prompt(e),
-            })
+            .map_err(|e| PromptError::Read(std::io::Error::other(e)))?
     }
 }

@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 use topology::{AppName, Table, Topology};
 
-use super::plan::StackPrefix;
+use super::names::StackPrefix;
 use super::template::{Template, pascal, reference};
 
 /// The DynamoDB table name of a service under `prefix`: `<prefix>-<table>`.

@@ -240,7 +240,11 @@ pub async fn destroy(
              ARC cluster unless it was given by ARN."
         );
     }
-    if !confirm.ask("Delete these stacks?").await? {
+    if !confirm
+        .ask("Delete these stacks?")
+        .await
+        .map_err(DeployError::from)?
+    {
         return Err(DeployError::Declined.into());
     }
     destroy_plan(sdk, &plan, &orchestrator).await

@@ -1,8 +1,9 @@
 //! The AWS target: CloudFormation synthesis from `topology.toml`, and the ordered deploy and
 //! destroy of both Regions that writes the deployment manifest.
 //!
-//! - [`template`]: the template model; [`bootstrap`], [`arc`], [`data`], [`app`]: one builder
-//!   per stack; [`plan`]: every stack, its Region, its phase and its parameter wiring;
+//! - [`template`]: the template model; [`names`]: the stack prefix and the Regions' roles;
+//!   [`bootstrap`], [`arc`], [`data`], [`app`]: one builder per stack; [`plan`]: every stack,
+//!   its Region, its phase and its parameter wiring;
 //! - [`synth`](mod@synth): writes the templates; [`cfn`]: the orchestrator (change sets,
 //!   events, outputs); [`deploy`](mod@deploy): the whole deploy and destroy; [`manifest`]: the
 //!   manifest from the outputs; [`package`]: the Lambda packages; [`routing`]: the initial
@@ -16,6 +17,7 @@ pub mod confirm;
 pub mod data;
 pub mod deploy;
 pub mod manifest;
+pub mod names;
 pub mod package;
 pub mod plan;
 pub mod routing;

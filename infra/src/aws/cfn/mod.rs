@@ -9,6 +9,7 @@ use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
     Capability, Change, ChangeSetStatus, ChangeSetType, Parameter, Stack, StackEvent, StackStatus,
 };
+use failover::prompt::PromptError;
 use futures::future::try_join_all;
 use topology::Region;
 
@@ -81,6 +82,15 @@ pub enum DeployError {
     NotATerminal,
     #[error("cannot read the answer: {0}")]
     Prompt(std::io::Error),
+}
+
+impl From<PromptError> for DeployError {
+    fn from(e: PromptError) -> Self {
+        match e {
+            PromptError::NotATerminal => DeployError::NotATerminal,
+            PromptError::Read(e) => DeployError::Prompt(e),
+        }
+    }
 }
 
 /// One resource change of a change set, as shown before it is applied.
@@ -209,7 +219,7 @@ impl Orchestrator {
                 "Apply the changes to {pending} stack(s) of phase `{}`?",
                 phase.kind
             );
-            let answer = self.confirm.ask(&question).await;
+            let answer = self.confirm.ask(&question).await.map_err(DeployError::from);
             if !matches!(answer, Ok(true)) {
                 // Leave no change set behind that someone could execute by mistake later.
                 self.discard(&phase.stacks, &prepared).await;
