@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -82,15 +82,17 @@ struct Factory {
     stdout: BufReader<ChildStdout>,
     /// Its stderr: why it stopped, if it does.
     log: File,
+    /// testkit's Python with moto, which runs it.
+    python: PathBuf,
     _child: Child,
 }
 
 impl Factory {
     fn start() -> Self {
-        let python = python_with_moto();
+        let python = testkit::moto_python().unwrap_or_else(|e| panic!("{e}"));
         // Unnamed, so that it goes when the test binary does.
         let log = tempfile::tempfile().unwrap();
-        let mut child = Command::new(python)
+        let mut child = Command::new(&python)
             .args(["-c", MOTO_FACTORY])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -101,16 +103,21 @@ impl Factory {
             stdin: child.stdin.take().expect("piped"),
             stdout: BufReader::new(child.stdout.take().expect("piped")),
             log,
+            python,
             _child: child,
         }
     }
 
     /// Sends one command and reads its one-line answer; panics, with the factory's log, when
-    /// it has stopped.
+    /// it has stopped. Its first import is moto's CloudFormation, which testkit's check of the
+    /// Python does not cover: the log then says which module is missing.
     fn ask(&mut self, command: &str) -> String {
         self.try_ask(command).unwrap_or_else(|| {
             panic!(
-                "the moto factory stopped (asked {command:?}):\n{}",
+                "the moto factory ({}) stopped (asked {command:?}); it needs `moto[server]=={}` \
+                 (or set MULTI_REGION_TOOLS=venv to use the test suite's own venv):\n{}",
+                self.python.display(),
+                testkit::MOTO_VERSION,
                 self.log_text()
             )
         })
@@ -160,33 +167,6 @@ impl Drop for Moto {
         // stopped its servers already.
         factory().try_ask(&format!("stop {}", self.pid));
     }
-}
-
-fn has_moto(python: &Path) -> bool {
-    Command::new(python)
-        .args(["-c", "import moto.server, moto.cloudformation"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// testkit's Python with moto (from PATH, else its tool venv, created on first use), which
-/// must have moto's CloudFormation too. Looked up once per run: each look imports moto,
-/// seconds of CPU.
-fn python_with_moto() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let python = testkit::moto_python().unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            has_moto(&python),
-            "{} has moto's server but not moto.cloudformation: `pip install \
-             'moto[server]=={}'`, or set MULTI_REGION_TOOLS=venv to use the test suite's own venv",
-            python.display(),
-            testkit::MOTO_VERSION
-        );
-        python
-    })
 }
 
 pub fn start_moto() -> Moto {
