@@ -1,4 +1,4 @@
-//! A consistency check of one service across both Regions, for drills such as `infra demo`.
+//! A consistency check of one service across both Regions, for drills such as `local-world demo`.
 //!
 //! Given the manifest and an app, [`check`]:
 //! 1. writes N items in a chosen Region, sending each create to that Region's own instance

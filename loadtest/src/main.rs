@@ -30,14 +30,14 @@ enum Command {
     Run(RunArgs),
     /// Print the summary table of a report.json and draw its timeline.svg again, next to it.
     Render {
-        /// A report.json written by `loadtest run` or `infra demo`.
+        /// A report.json written by `loadtest run` or `local-world demo`.
         report: PathBuf,
     },
 }
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// The deployment manifest written by `infra local` or `infra deploy`.
+    /// The deployment manifest written by `local-world run` or `infra deploy`.
     #[arg(long, default_value = LOCAL_MANIFEST_PATH)]
     manifest: PathBuf,
     /// Apps to send traffic to, comma-separated (e.g. api,orders); default: every app of the manifest.

@@ -1,5 +1,6 @@
-//! The deployment manifest (docs/architecture.md, "The deployment manifest"): what a deploy wrote down, and all the failover path
-//! needs. Written by `infra deploy` (AWS) and `infra local`; read by `failover` and `loadtest`.
+//! The deployment manifest (docs/architecture.md, "The deployment manifest"): what a deploy
+//! wrote down, and all the failover path needs. Written by `infra deploy` (AWS) and by the local
+//! world (`local-world run` or `demo`); read by `failover` and `loadtest`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,7 +16,7 @@ use crate::{
 /// The manifest format this build reads and writes.
 pub const MANIFEST_VERSION: u32 = 1;
 
-/// Where `infra local` writes its manifest, relative to the working directory.
+/// Where the local world writes its manifest, relative to the working directory.
 pub const LOCAL_MANIFEST_PATH: &str = ".local/deployment.json";
 
 /// The five Regions that host an ARC cluster's endpoints.
@@ -72,7 +73,7 @@ pub const REGION_HEADER: &str = "x-region";
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error(
-        "cannot read manifest {path}: {reason} (run `infra local` or `infra deploy` first, or pass --manifest)"
+        "cannot read manifest {path}: {reason} (run `local-world run` or `infra deploy` first, or pass --manifest)"
     )]
     Read {
         path: String,

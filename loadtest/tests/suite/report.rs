@@ -189,7 +189,7 @@ fn the_cli_explains_every_flag_and_refuses_bad_input() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert!(stderr.contains("run `infra local`"), "{stderr}");
+    assert!(stderr.contains("run `local-world run`"), "{stderr}");
     assert_eq!(
         stderr.matches("No such file").count(),
         1,

@@ -1,5 +1,5 @@
 //! The `api` gateway as a standalone local server: `gateway --region us-east-1 --listen
-//! 127.0.1.1:8000 --dns-server 127.0.0.1:8053`. `infra local` runs the same router in-process.
+//! 127.0.1.1:8000 --dns-server 127.0.0.1:8053`. The local world runs the same router in-process.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
