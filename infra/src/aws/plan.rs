@@ -395,7 +395,7 @@ mod tests {
     #[test]
     fn templates_over_cloudformations_size_limit_are_refused_before_deploying() {
         let plan = |apps: usize| {
-            let mut text = include_str!("../../../topology.toml").to_owned();
+            let mut text = testkit::FIXTURE_TOPOLOGY.to_owned();
             for i in 0..apps {
                 text.push_str(&format!(
                     "\n[[apps]]\nname = \"extra{i}\"\nkind = \"service\"\n[apps.table]\nname = \"extra{i}\"\n"
