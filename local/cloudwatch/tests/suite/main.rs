@@ -1,0 +1,3 @@
+use aws_sdk_cloudwatch as _;
+#[test]
+fn t() {}
