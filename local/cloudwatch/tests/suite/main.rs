@@ -4,5 +4,9 @@
 mod common;
 
 mod alarms;
+mod aws_json;
+mod boto3;
 mod errors;
+mod faults;
+mod health_checks;
 mod metrics;
