@@ -14,9 +14,16 @@
 //! - **Endpoints**: one per Region ([`LocalCloudWatchConfig::endpoints`]), each with its own
 //!   metrics and alarms: Regions are isolated, as in CloudWatch. Port 0 picks a free port;
 //!   [`LocalCloudWatch::endpoints`] reports the bound addresses.
-//! - **Wire protocols**: Smithy RPC v2 CBOR (the Rust SDK) and AWS JSON 1.0 (boto3), gzip
-//!   request bodies, errors in each protocol's shape with CloudWatch's codes (see the `wire`
-//!   module). Requests must be SigV4-signed; **any credentials are accepted** (the signature is
+//! - **Wire protocols**: Smithy RPC v2 CBOR (what the Rust SDK sends: `POST
+//!   /service/GraniteServiceVersion20100801/operation/<Operation>`, `smithy-protocol:
+//!   rpc-v2-cbor`) and AWS JSON 1.0 (what boto3 sends: `X-Amz-Target:
+//!   GraniteServiceVersion20100801.<Operation>`), gzip request bodies (the SDKs compress large
+//!   PutMetricData calls). Errors come in each protocol's shape, `{"__type", "message"}` plus
+//!   the `x-amzn-query-error: <Code>;Sender` header from which the SDKs make typed errors
+//!   (`InvalidParameterValue`, `MissingParameter`, `InvalidParameterCombination`,
+//!   `ResourceNotFound`, `InvalidNextToken`, `InvalidFormat`, `LimitExceeded`); an operation
+//!   whose model lacks the code answers CloudWatch's generic `ValidationError`, as CloudWatch
+//!   does. Requests must be SigV4-signed; **any credentials are accepted** (the signature is
 //!   not checked).
 //! - **Operations**: PutMetricData (values, values with counts, statistic sets, timestamps,
 //!   dimensions, units, storage resolution), GetMetricData (`MetricStat` queries, `ScanBy`,
@@ -33,6 +40,12 @@
 //!   the alarm's metric data, not its state, every request interval × their own scale, with a
 //!   failure threshold and `InsufficientDataHealthStatus`; an unreachable Region's endpoint is
 //!   insufficient data.
+//!
+//! How long a published value takes to show, with `P` the alarm's period × `period_scale`
+//! and `I` the health check's request interval × its scale: the alarm's state changes when the
+//! period holding the datapoint ends, at most `P` later; a health check sees it at its first
+//! evaluation after that, and changes after `FailureThreshold` of them: at most
+//! `P + FailureThreshold × I` after the `PutMetricData`.
 //! - **Faults** per endpoint ([`Fault`]): down (connections refused) and hang (requests
 //!   accepted, never answered).
 //! - **Observability**: [`LocalCloudWatch::snapshot`] and [`HealthCheckers::snapshot`],
@@ -72,7 +85,7 @@ mod error;
 pub mod health_check;
 pub mod metrics;
 pub mod model;
-pub mod queries;
+mod queries;
 mod region;
 mod snapshot;
 mod wire;
@@ -98,7 +111,6 @@ pub use model::{
     AlarmName, AlarmState, ComparisonOperator, Dimensions, MetricId, MetricName, Namespace, Period,
     Statistic, StorageResolution, TimeScale, Timestamp, TreatMissingData, Unit,
 };
-pub use region::AlarmQuery;
 pub use snapshot::{AlarmSnapshot, CloudWatchSnapshot, MetricSnapshot, RegionSnapshot};
 
 use endpoint::Endpoint;

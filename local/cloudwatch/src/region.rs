@@ -20,6 +20,8 @@ pub const MAX_ALARMS: usize = 10_000;
 const DEFAULT_RECORDS: usize = 50;
 /// What DescribeAlarms' `NextToken` starts with: the last alarm name returned follows.
 const ALARM_TOKEN_PREFIX: &str = "local-cloudwatch-after:";
+/// How many missed period boundaries an alarm is evaluated at when the evaluator is late.
+const MAX_CATCH_UP: i64 = 10;
 /// The longest SetAlarmState reason.
 const MAX_REASON: usize = 1023;
 /// The longest SetAlarmState reason data.
@@ -225,17 +227,23 @@ impl RegionState {
         Ok(())
     }
 
-    /// Evaluates every alarm whose time has come; answers when the next one is due (ms since
-    /// the epoch), if there is an alarm.
+    /// Evaluates every alarm at each of its period boundaries that has passed, in order, so
+    /// that an evaluator woken late misses no period (at most [`MAX_CATCH_UP`] of them: older
+    /// ones could not change the outcome); answers when the next one is due (ms since the
+    /// epoch), if there is an alarm.
     pub(crate) fn evaluate_due(&mut self, now: Timestamp, scale: TimeScale) -> Option<i64> {
         let metrics = &self.metrics;
         for alarm in self.alarms.values_mut() {
-            if alarm.next_evaluation <= now.millis() {
-                let evaluation = alarms::evaluate(&alarm.definition, metrics, now, scale);
-                alarm.apply(&evaluation, now);
-                let length = scale.millis(alarm.definition.period.seconds());
-                alarm.next_evaluation = evaluation.at.millis() + length;
+            let length = scale.millis(alarm.definition.period.seconds());
+            let last = now.floor_to(length).millis();
+            let mut boundary = alarm.next_evaluation.max(last - MAX_CATCH_UP * length);
+            while boundary <= now.millis() {
+                let at = Timestamp::from_millis(boundary);
+                let evaluation = alarms::evaluate(&alarm.definition, metrics, at, scale);
+                alarm.apply(&evaluation, at);
+                boundary = evaluation.at.millis() + length;
             }
+            alarm.next_evaluation = boundary;
         }
         self.alarms.values().map(|a| a.next_evaluation).min()
     }
@@ -265,6 +273,7 @@ fn not_found(name: &AlarmName) -> CloudWatchError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::MetricDatum;
     use crate::model::{ComparisonOperator, Dimensions, Period, Statistic};
 
     fn alarm(name: &str) -> AlarmDefinition {
@@ -391,6 +400,39 @@ mod tests {
             "no data: back to the data's verdict"
         );
         assert!(r.alarms[&name].reason.starts_with("Insufficient Data"));
+    }
+
+    #[test]
+    fn a_late_evaluator_misses_no_period() {
+        let mut r = region();
+        let name: AlarmName = "a".parse().unwrap();
+        r.put_metric_alarm(alarm("a"), NOW, TimeScale::AWS).unwrap();
+        let datum = MetricDatum {
+            timestamp: Some(NOW.plus_millis(2_000)),
+            ..MetricDatum::value("RegionOut".parse().unwrap(), Dimensions::none(), 1.0)
+        };
+        r.put_metric_data(&"MultiRegionApi/Failover".parse().unwrap(), &[datum], NOW)
+            .unwrap();
+        // Woken 25 s late: the boundaries at +10 s (ALARM) and +20 s (no data) are both seen.
+        let next = r.evaluate_due(NOW.plus_millis(25_000), TimeScale::AWS);
+        assert_eq!(next, Some(NOW.millis() + 30_000));
+        let record = &r.alarms[&name];
+        // Skipping to +20 s would have left the initial state untouched ("Unchecked: ...");
+        // this is a transition back from the ALARM of +10 s.
+        assert_eq!(record.state, AlarmState::InsufficientData);
+        assert!(
+            record.reason.starts_with("Insufficient Data"),
+            "{}",
+            record.reason
+        );
+        assert_eq!(
+            record.state_updated,
+            NOW.plus_millis(20_000),
+            "stamped at its boundary"
+        );
+        let before: serde_json::Value =
+            serde_json::from_str(record.reason_data.as_deref().unwrap()).unwrap();
+        assert_eq!(before["recentDatapoints"], serde_json::json!([]));
     }
 
     #[test]

@@ -154,7 +154,17 @@ pub(crate) async fn handle(
         let raw = Limited::new(body, MAX_BODY)
             .collect()
             .await
-            .map_err(|e| too_large(format!("the request body could not be read: {e}")))?
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    CloudWatchError::RequestEntityTooLarge(format!(
+                        "the request body exceeds {MAX_BODY} bytes"
+                    ))
+                } else {
+                    CloudWatchError::Serialization(format!(
+                        "the request body could not be read: {e}"
+                    ))
+                }
+            })?
             .to_bytes();
         let body = inflate(&parts.headers, raw, slot)?;
         let value = match protocol {
@@ -263,10 +273,6 @@ fn check_signed(headers: &HeaderMap) -> Result<(), CloudWatchError> {
     }
 }
 
-fn too_large(message: String) -> CloudWatchError {
-    CloudWatchError::RequestEntityTooLarge(message)
-}
-
 /// The body, decompressed when the client compressed it.
 fn inflate(headers: &HeaderMap, raw: Bytes, slot: &RegionSlot) -> Result<Bytes, CloudWatchError> {
     let encoding = headers
@@ -288,7 +294,7 @@ fn inflate(headers: &HeaderMap, raw: Bytes, slot: &RegionSlot) -> Result<Bytes, 
                     CloudWatchError::Serialization(format!("the gzip body is corrupt: {e}"))
                 })?;
             if out.len() > MAX_INFLATED {
-                return Err(too_large(format!(
+                return Err(CloudWatchError::RequestEntityTooLarge(format!(
                     "the decompressed body exceeds {MAX_INFLATED} bytes"
                 )));
             }

@@ -263,23 +263,32 @@ async fn set_alarm_state_holds_until_the_next_evaluation() {
     })
     .await;
 
-    client
-        .set_alarm_state()
-        .alarm_name("orders-out")
-        .state_value(StateValue::Alarm)
-        .state_reason("drill: testing the pager")
-        .state_reason_data(r#"{"drill": true}"#)
-        .send()
-        .await
-        .unwrap();
-    let described = client
-        .describe_alarms()
-        .alarm_names("orders-out")
-        .send()
-        .await
-        .unwrap();
-    let alarm = &described.metric_alarms()[0];
-    assert_eq!(alarm.state_value(), Some(&StateValue::Alarm));
+    // The set state lasts until the next evaluation, at most a period: read it right away,
+    // and set it again in the rare case an evaluation came in between.
+    let mut held = None;
+    for _ in 0..5 {
+        client
+            .set_alarm_state()
+            .alarm_name("orders-out")
+            .state_value(StateValue::Alarm)
+            .state_reason("drill: testing the pager")
+            .state_reason_data(r#"{"drill": true}"#)
+            .send()
+            .await
+            .unwrap();
+        let described = client
+            .describe_alarms()
+            .alarm_names("orders-out")
+            .send()
+            .await
+            .unwrap();
+        let alarm = described.metric_alarms()[0].clone();
+        if alarm.state_value() == Some(&StateValue::Alarm) {
+            held = Some(alarm);
+            break;
+        }
+    }
+    let alarm = held.expect("SetAlarmState's state was never seen");
     assert_eq!(alarm.state_reason(), Some("drill: testing the pager"));
     assert_eq!(alarm.state_reason_data(), Some(r#"{"drill": true}"#));
 

@@ -168,8 +168,16 @@ async fn a_gzip_body_is_inflated() {
     let corrupt = send(addr, "/", &headers, b"not gzip at all".to_vec()).await;
     assert_eq!(corrupt.status, StatusCode::BAD_REQUEST);
     assert!(corrupt.json()["message"].as_str().unwrap().contains("gzip"));
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    bomb.write_all(&vec![b' '; 9 * 1024 * 1024]).unwrap();
+    let bomb = send(addr, "/", &headers, bomb.finish().unwrap()).await;
+    assert_eq!(
+        bomb.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "inflated past 8 MiB"
+    );
     let snapshot = w.cloudwatch.snapshot();
-    assert_eq!(snapshot.regions[1].gzip_requests, 2);
+    assert_eq!(snapshot.regions[1].gzip_requests, 3);
     assert_eq!(
         snapshot.regions[1].metrics.len(),
         1,
