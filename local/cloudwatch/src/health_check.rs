@@ -121,14 +121,14 @@ pub struct HealthCheckConfig {
 }
 
 impl HealthCheckConfig {
-    /// Following `alarm` in `region`, Route 53's defaults otherwise except a threshold of 1:
-    /// standard interval, last known status on insufficient data.
+    /// Following `alarm` in `region` with Route 53's defaults (a 30-second interval, a failure
+    /// threshold of 3) and the last known status on insufficient data.
     pub fn new(region: Region, alarm: AlarmName) -> Self {
         Self {
             region,
             alarm,
             insufficient_data: InsufficientDataHealthStatus::LastKnownStatus,
-            failure_threshold: FailureThreshold(1),
+            failure_threshold: FailureThreshold(3),
             request_interval: RequestInterval::Standard,
         }
     }

@@ -23,11 +23,13 @@ fn id(s: &str) -> HealthCheckId {
     s.parse().unwrap()
 }
 
-/// A check on the flag alarm in us-west-2, evaluated every 10 s × scale.
+/// A check on the flag alarm in us-west-2, evaluated every 10 s × scale, changing at the
+/// first evaluation that disagrees.
 fn check(w: &World, insufficient: InsufficientDataHealthStatus) -> HealthCheckConfig {
     HealthCheckConfig {
         insufficient_data: insufficient,
         request_interval: RequestInterval::Fast,
+        failure_threshold: FailureThreshold::new(1).unwrap(),
         ..HealthCheckConfig::new(w.west.clone(), ALARM.parse().unwrap())
     }
 }
