@@ -10,7 +10,9 @@
 //! - [`dashboard`]: the page at the control API's `/` that shows the world live and drives it;
 //! - [`demo`](mod@demo): the scripted failover drill with traffic and a report;
 //! - [`probe`]: the drill's reads of every service route, direct and through the gateway;
-//! - [`measure`] and [`verdict`]: what the drill measures and what it expects of it.
+//! - [`stages`]: each of the drill's moves verified stage by stage, as `failover --verify` does;
+//! - [`measure`] and [`verdict`]: what the drill measures and what it expects of it;
+//! - [`telemetry`]: the log output (warnings on stderr, `RUST_LOG` overrides).
 
 pub mod control;
 pub mod dashboard;
@@ -22,6 +24,7 @@ pub mod probe;
 pub mod replication;
 pub mod services;
 pub mod stages;
+pub mod telemetry;
 pub mod verdict;
 pub mod world;
 
@@ -66,6 +69,10 @@ pub struct DemoArgs {
     /// Ctrl-C, to look around.
     #[arg(long)]
     pub keep_running: bool,
+    /// Print every expectation in full as it is judged, and at the end the traffic report,
+    /// each move's time and each stage of its verification (all of it is in demo.json anyway).
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// Runs the local world until Ctrl-C or SIGTERM: writes `.local/deployment.json`, prints what runs

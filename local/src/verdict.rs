@@ -4,14 +4,12 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use loadtest::consistency::StaleWrites;
-use loadtest::{ConsistencyReport, Report};
+use loadtest::consistency::{ConsistencyCheck, LastWriterWins, StaleWrites};
 use serde::Serialize;
 use topology::{AppName, Region};
 
-use crate::measure::GateTrial;
+use crate::measure::{GateTrial, Propagation, WriteCheck};
 use crate::probe::{ProbeSnapshot, Via};
-use crate::replication::ReplicationStatus;
 use crate::stages::{AppStages, MoveStages};
 
 /// One expectation: what was expected, what was measured, and whether it held.
@@ -20,7 +18,49 @@ pub struct Step {
     pub name: String,
     pub expected: String,
     pub measured: String,
+    /// The number that matters, in a few words: the demo's table shows it.
+    pub summary: String,
     pub held: bool,
+}
+
+impl Step {
+    /// A step that could not be measured at all: `expected` did not happen, for `why`.
+    pub fn failed(name: impl Into<String>, expected: impl Into<String>, why: String) -> Self {
+        let summary = first_line(&why);
+        Self {
+            name: name.into(),
+            expected: expected.into(),
+            measured: why,
+            summary,
+            held: false,
+        }
+    }
+}
+
+/// The first line of `text`, cut to a table cell's width.
+fn first_line(text: &str) -> String {
+    const WIDTH: usize = 60;
+    let line = text.lines().next().unwrap_or_default();
+    if line.chars().count() <= WIDTH {
+        line.to_owned()
+    } else {
+        let cut: String = line.chars().take(WIDTH - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+/// How many of `routes` answered with no failure, in words: `6 of 6 routes, 0 failed`.
+fn routes_summary(delta: &ProbeSnapshot) -> String {
+    let clean = delta
+        .routes
+        .values()
+        .filter(|c| c.failed == 0 && c.answered > 0)
+        .count();
+    let failed: u64 = delta.routes.values().map(|c| c.failed).sum();
+    format!(
+        "{clean} of {} routes answered, {failed} requests failed",
+        delta.routes.len()
+    )
 }
 
 /// The routes' counts for people: `orders /orders 20 sent, 20 answered`, failures with their
@@ -59,6 +99,7 @@ pub fn every_route_answers(name: &str, delta: &ProbeSnapshot) -> Step {
             delta.routes.len()
         ),
         measured: routes_text(delta),
+        summary: routes_summary(delta),
         held,
     }
 }
@@ -79,12 +120,17 @@ pub fn contained(down: &AppName, delta: &ProbeSnapshot, others: u64) -> Step {
     let mut affected_fail = false;
     let mut others_fine = true;
     let mut affected_routes = 0;
+    let mut other_routes = 0;
+    let mut others_answered = 0;
     for (route, c) in &delta.routes {
         if serves_path_of(route, down) {
             affected_routes += 1;
             affected_fail |= c.failed > 0;
         } else {
-            others_fine &= c.failed == 0 && c.answered > 0;
+            let fine = c.failed == 0 && c.answered > 0;
+            other_routes += 1;
+            others_answered += usize::from(fine);
+            others_fine &= fine;
         }
     }
     Step {
@@ -93,64 +139,15 @@ pub fn contained(down: &AppName, delta: &ProbeSnapshot, others: u64) -> Step {
             "only /{down} fails (direct and through the gateway, {affected_routes} routes); every other route answers; 0 errors for the other apps"
         ),
         measured: format!("{}; {others} errors for the other apps", routes_text(delta)),
+        summary: format!(
+            "/{down} {}; {others_answered} of {other_routes} other routes answered",
+            if affected_fail {
+                "failed"
+            } else {
+                "never failed"
+            }
+        ),
         held: affected_routes > 0 && affected_fail && others_fine && others == 0,
-    }
-}
-
-/// What a consistency run wrote and how replication ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WriteCheck {
-    /// Where the writes went (where DNS pointed the services when they were sent).
-    pub region: Region,
-    /// Writes due in the run: completed, plus never sent.
-    pub sent: u64,
-    /// Writes that failed or were never sent.
-    pub failed: u64,
-    /// Of those, writes the client gave up on after its request timeout: their outcome is
-    /// unknown to it (an overloaded machine), so they are explained, not acknowledged.
-    pub timed_out: u64,
-    /// One example message per kind of failure.
-    pub failure_samples: Vec<String>,
-    pub consistency: ConsistencyReport,
-    /// Whether the backlog drained (nothing pending, nothing lost) within its time.
-    pub drained: bool,
-    pub replication: ReplicationStatus,
-}
-
-impl WriteCheck {
-    /// From a consistency run's report.
-    pub fn from_report(
-        region: Region,
-        report: &Report,
-        drained: bool,
-        replication: ReplicationStatus,
-    ) -> Self {
-        let (sent, failed, timed_out) = report.apps.iter().fold((0, 0, 0), |(s, f, t), a| {
-            (
-                s + a.requests + a.not_sent,
-                f + a.errors.total + a.not_sent,
-                t + a.errors.timeout,
-            )
-        });
-        let failure_samples = report
-            .apps
-            .iter()
-            .flat_map(|a| {
-                a.error_samples
-                    .iter()
-                    .map(move |(kind, message)| format!("{} {kind}: {message}", a.app))
-            })
-            .collect();
-        Self {
-            region,
-            sent,
-            failed,
-            timed_out,
-            failure_samples,
-            consistency: report.consistency().clone(),
-            drained,
-            replication,
-        }
     }
 }
 
@@ -193,6 +190,16 @@ pub fn no_write_lost(check: &WriteCheck) -> Step {
         check.replication.pending,
         check.replication.lost,
     );
+    let mut summary = format!(
+        "{} of {} writes read back in both Regions",
+        c.acknowledged.saturating_sub(c.never_found),
+        check.sent
+    );
+    if check.replication.lost > 0 {
+        let _ = write!(summary, ", {} changes lost", check.replication.lost);
+    } else if !check.drained {
+        summary.push_str(", backlog not drained");
+    }
     Step {
         name: format!("no write lost ({})", check.region),
         expected: format!(
@@ -200,6 +207,7 @@ pub fn no_write_lost(check: &WriteCheck) -> Step {
             check.region
         ),
         measured,
+        summary,
         held: check.sent > 0
             && c.acknowledged + check.timed_out == check.sent
             && check.failed == check.timed_out
@@ -207,6 +215,58 @@ pub fn no_write_lost(check: &WriteCheck) -> Step {
             && c.never_found == 0
             && check.drained
             && check.replication.lost == 0,
+    }
+}
+
+/// What [`last_writer_wins`] expects, with a write fence in `fenced_in` or none.
+pub fn last_writer_wins_expected(fenced_in: Option<&Region>) -> String {
+    match fenced_in {
+        Some(region) => format!(
+            "3 writes in the primary read back from both Regions; of concurrent updates from both Regions, the one sent to {region} (control OFF) refused by the write fence, the other winning in both"
+        ),
+        None => "3 writes in the primary read back from both Regions; concurrent updates from both Regions converge on one item".to_owned(),
+    }
+}
+
+/// One item updated from both Regions at once, after writes in the primary: every write read
+/// back from both Regions, and the concurrent updates converging on one item. With a write
+/// fence, the update sent to `fenced_in` (its control OFF) is refused and the other wins.
+/// `conflicts`: items replication saw written in both Regions within one window, for people.
+pub fn last_writer_wins(
+    check: &ConsistencyCheck,
+    fenced_in: Option<&Region>,
+    conflicts: u64,
+) -> Step {
+    let summary = match &check.last_writer_wins {
+        LastWriterWins::Done {
+            writes,
+            winner,
+            converged_after_seconds,
+            ..
+        } => {
+            let winner = winner.as_ref().map_or("no Region", Region::as_str);
+            let fenced = if writes.iter().any(|w| w.fenced) {
+                ", the other fenced"
+            } else {
+                ""
+            };
+            match converged_after_seconds {
+                Some(s) => format!("{winner} won{fenced}, converged in {s:.2} s"),
+                None => format!("{winner} won{fenced}, NOT converged"),
+            }
+        }
+        LastWriterWins::Skipped { reason } => format!("skipped: {reason}"),
+        LastWriterWins::Failed { reason } => format!("failed: {reason}"),
+    };
+    Step {
+        name: format!("last writer wins ({})", check.app),
+        expected: last_writer_wins_expected(fenced_in),
+        measured: format!(
+            "{}\n  replication saw {conflicts} item(s) written in both Regions within one replication window",
+            check.summary()
+        ),
+        summary: first_line(&summary),
+        held: check.passed(),
     }
 }
 
@@ -242,6 +302,15 @@ pub fn gate_refuses_then_allows(trial: &GateTrial) -> Step {
             trial.app, trial.to
         ),
         measured: format!("{refused}; {allowed}; {writes}"),
+        summary: match (&trial.refused, trial.allowed_lag_ms) {
+            (Some((_, behind)), Some(lag)) => format!(
+                "refused {:.1} s behind, allowed {:.1} s behind",
+                *behind as f64 / 1000.0,
+                lag as f64 / 1000.0
+            ),
+            (None, _) => "never refused".into(),
+            (Some(_), None) => "never allowed".into(),
+        },
         held: trial.refused.is_some() && trial.allowed_lag_ms.is_some() && trial.writes_intact,
     }
 }
@@ -259,6 +328,10 @@ pub fn fenced_writes_land_once(writes: &StaleWrites, to: &Region, conflicts: u64
         measured: format!(
             "{}; {conflicts} written in both Regions within one replication window",
             writes.summary()
+        ),
+        summary: format!(
+            "{} refused, {} retried, {} of {} read back, {conflicts} conflicts",
+            writes.refused, writes.retried, writes.verified, writes.sent
         ),
         held: writes.refused > 0
             && writes.retried > 0
@@ -288,13 +361,14 @@ pub fn stages_in_order(moves: &[MoveStages]) -> Step {
         .iter()
         .filter_map(|a| a.stages.last()?.elapsed_ms)
         .max();
+    let verified = apps.len() - failed.len();
     Step {
         name: "staged verification".into(),
         expected: "every move seen at each stage in turn: a quorum of cluster endpoints, the authoritative DNS answer, a recursive resolver's answer, GET / from the target Region".into(),
         measured: format!(
             "{} moves, {} app moves verified at all four stages{}{}",
             moves.len(),
-            apps.len() - failed.len(),
+            verified,
             slowest.map_or_else(String::new, |ms| format!(", the slowest reached GET / {:.2} s after its call", ms as f64 / 1000.0)),
             if failed.is_empty() {
                 String::new()
@@ -302,21 +376,16 @@ pub fn stages_in_order(moves: &[MoveStages]) -> Step {
                 format!("; failed: {}", failed.join("; "))
             }
         ),
+        summary: format!(
+            "{verified} of {} app moves{}",
+            apps.len(),
+            slowest.map_or_else(String::new, |ms| format!(
+                ", GET / within {:.2} s",
+                ms as f64 / 1000.0
+            ))
+        ),
         held: !apps.is_empty() && failed.is_empty(),
     }
-}
-
-/// How the DNS answer moved after a routing-control change.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Propagation {
-    /// Whether the first answer after the change was still the old one.
-    pub first_answer_old: bool,
-    /// Whether a health check ran between the change and that first answer (then the new
-    /// answer is legitimate at once).
-    pub checked_in_between: bool,
-    /// From the change to the new answer; `None` if it never moved.
-    pub moved_after: Option<Duration>,
-    pub interval: Duration,
 }
 
 /// Route 53 propagates a change through its health checks: the old answer is served until
@@ -334,6 +403,10 @@ pub fn propagates_like_route53(p: &Propagation) -> Step {
         p.moved_after
             .map_or_else(|| "never".to_owned(), |d| format!("{} ms", d.as_millis())),
     );
+    let summary = p.moved_after.map_or_else(
+        || "the answer never moved".to_owned(),
+        |d| format!("new answer after {} ms", d.as_millis()),
+    );
     Step {
         name: "DNS propagation".into(),
         expected: format!(
@@ -341,6 +414,7 @@ pub fn propagates_like_route53(p: &Propagation) -> Step {
             (p.interval + slack).as_millis()
         ),
         measured,
+        summary,
         held: (p.first_answer_old || p.checked_in_between)
             && p.moved_after.is_some_and(|d| d <= p.interval + slack),
     }
@@ -398,6 +472,10 @@ pub fn move_distribution(moves: &[Move], bound: Duration) -> Step {
             bound.as_secs_f64()
         ),
         measured: move_summary(moves, bound),
+        summary: median_and_worst(moves).map_or_else(
+            || "none measured".to_owned(),
+            |(median, worst)| format!("median {median:.2} s, worst {worst:.2} s"),
+        ),
         held,
     }
 }
@@ -406,6 +484,8 @@ pub fn move_distribution(moves: &[Move], bound: Duration) -> Step {
 mod tests {
     use super::*;
     use crate::probe::{ProbeRoute, RouteCounts};
+    use crate::replication::ReplicationStatus;
+    use loadtest::ConsistencyReport;
 
     fn route(service: &str, via: Via, prefix: &str) -> ProbeRoute {
         ProbeRoute {

@@ -25,12 +25,12 @@ fn resolver(server: SocketAddr) -> TokioResolver {
 }
 
 #[tokio::test]
-async fn infra_local_serves_until_ctrl_c_and_cleans_up() {
+async fn run_serves_until_ctrl_c_and_cleans_up() {
     serves_until("INT", 33).await;
 }
 
 #[tokio::test]
-async fn infra_local_stops_cleanly_on_sigterm() {
+async fn run_stops_cleanly_on_sigterm() {
     serves_until("TERM", 35).await;
 }
 
