@@ -18,8 +18,8 @@ use topology::manifest::AppEntry;
 use topology::{AppName, Region};
 
 use super::Dashboard;
+use super::event::EventKind;
 use super::probe::Probe;
-use super::timeline::EventKind;
 
 /// `POST /actions/shift`: move one app to a Region.
 #[derive(Debug, Deserialize)]

@@ -10,12 +10,14 @@
 //!
 //! - `view`: what the page shows, computed from the world;
 //! - `timeline`: the events, found by comparing successive samples, and the page's actions;
+//! - `event`: one entry of the timeline;
 //! - `probe`: light traffic the page can start, to chart which Region serves each app;
 //! - `actions`: the routes the page's buttons post to.
 //!
 //! The page's HTML, CSS and JavaScript are built into the binary: it needs no network.
 
 mod actions;
+mod event;
 mod probe;
 mod timeline;
 mod view;
@@ -37,8 +39,8 @@ use crate::world::World;
 use probe::Probe;
 use timeline::Timeline;
 
+pub use event::{EventKind, TimelineEvent};
 pub use probe::Bin;
-pub use timeline::{EventKind, TimelineEvent};
 pub use view::{AppView, ArcView, EndpointView, ProbeView, Quorum, QuorumHealth, RegionView, View};
 
 /// How often the server samples the world. A quarter second keeps a traffic move visible on
@@ -79,7 +81,12 @@ impl Dashboard {
     async fn refresh(&self) {
         let state = self.world.state().await;
         let traffic = self.probe().as_mut().map(Probe::sample);
-        let view = View::new(&self.world, state, traffic, &mut self.timeline());
+        let mut view = View::new(&self.world, state, traffic);
+        {
+            let mut timeline = self.timeline();
+            timeline.observe(&view);
+            view.events = timeline.events();
+        }
         match serde_json::to_string(&view) {
             Ok(json) => {
                 self.views.send_if_modified(|current| {
