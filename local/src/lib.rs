@@ -6,7 +6,9 @@
 //! - [`instance`]: one app in one Region on its loopback address, with faults on demand;
 //! - [`replication`]: global tables between the Regions' stores;
 //! - [`world`]: all of it assembled, with the deployment manifest;
-//! - [`control`]: the control API (state and faults) of a running world;
+//! - [`control`]: the control API (state and faults) of a running world, answering only
+//!   requests addressed to it;
+//! - [`faults`]: the faults it injects, spelled the same in its requests and its state;
 //! - [`dashboard`]: the page at the control API's `/` that shows the world live and drives it;
 //! - [`demo`](mod@demo): the scripted failover drill with traffic and a report;
 //! - [`probe`]: the drill's reads of every service route, direct and through the gateway;
@@ -18,6 +20,7 @@ pub mod control;
 pub mod dashboard;
 pub mod demo;
 pub mod dns;
+pub mod faults;
 pub mod instance;
 pub mod measure;
 pub mod probe;
