@@ -112,7 +112,7 @@ impl World {
         let cluster = Arc::new(
             LocalCluster::start(&topology, config)
                 .await
-                .context("cannot start the local ARC cluster")?,
+                .context("cannot start the local ARC cluster (its ports are local.arc_first_port and the four after it, in topology.toml)")?,
         );
         let mut manifest = manifest(&topology, &cluster)?;
         failover::Client::from_manifest(&manifest, failover::ClientConfig::default())
