@@ -91,12 +91,12 @@ fn introduce(world: &World, narrator: Narrator) {
         let [primary, secondary] = manifest.regions.both();
         let dns = world.dns().local_addr();
         println!(
-            "The local world ({}): {} in {primary} and {secondary}; Route 53 at {dns}",
+            "The local world ({}): {} in {primary} and {secondary}, Route 53 at {dns}",
             manifest.domain,
             apps.join(", "),
         );
         if let Some(url) = &manifest.control_api {
-            println!("Dashboard: {url}/ (open it in a browser)");
+            println!("Dashboard       {url}/  (open it in a browser)");
         }
     }
     if let Some(url) = &manifest.control_api {
