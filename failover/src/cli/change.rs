@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use topology::{AppName, Region};
 
-use super::ChangeArgs;
+use super::args::ChangeArgs;
 use super::report::{DryRun, Moved, Report};
 use super::text;
 use crate::client::Client;

@@ -11,9 +11,12 @@ use topology::{AppName, Region};
 use super::expected::Expected;
 use super::http::{X_REGION, get_region};
 use super::lookup::Lookup;
-use super::{Prepared, QUORUM, VerifyConfig};
+use super::prepare::{Prepared, VerifyConfig};
 use crate::client::Client;
 use crate::verified::{Outcome, Stage, StageName, Verified, VerifyError};
+
+/// How many cluster endpoints must read back the new states (ARC's quorum of its five).
+pub const QUORUM: usize = 3;
 
 /// One app's verification in progress.
 pub(super) struct Run<'a> {
