@@ -1,4 +1,6 @@
-//! The users domain: parsed once at the edge, valid by construction afterwards.
+//! The users domain: parsed once at the edge, valid by construction afterwards. The serde
+//! derives are the user's record (what `store` keeps), and reading one back checks every
+//! value as parsing a request does.
 
 use std::fmt;
 
@@ -25,22 +27,31 @@ impl Noun for User {
     const NOUN: &'static str = "user";
 }
 
-/// An email address, normalised: trimmed and lowercased, so uniqueness ignores case.
-/// The check is deliberately practical (one `@`, a dotted domain of DNS labels), not RFC 5322.
+/// An email address as the users schema describes it (`format: email` and [`Email::PATTERN`]):
+/// a dot-atom local part of at most 64 characters (no leading, trailing or doubled dot, no
+/// quoted form), `@`, and a domain of two or more DNS labels; at most 254 characters in all.
+/// Stored lowercased, so uniqueness ignores case. Nothing is trimmed: an address with
+/// surrounding spaces is not one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
 impl Email {
+    /// The pattern of an address, for OpenAPI documents (with `format: email`, which bounds
+    /// the local part to 64 characters).
+    pub const PATTERN: &'static str = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
+
+    /// The longest address.
+    pub const MAX_LEN: usize = 254;
+
     /// Parses and normalises an address.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        let s = s.trim().to_lowercase();
         let (local, domain) = s.split_once('@').ok_or(DomainError::Email)?;
-        let local_ok = !local.is_empty()
-            && local.len() <= 64
+        let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
+        let local_ok = local.len() <= 64
             && local
-                .chars()
-                .all(|c| !c.is_whitespace() && !c.is_control() && !"@<>()[],;:\\\"".contains(c));
+                .split('.')
+                .all(|atom| !atom.is_empty() && atom.bytes().all(atext));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -50,8 +61,8 @@ impl Email {
                     && !l.ends_with('-')
                     && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
-        if local_ok && domain_ok && s.len() <= 254 {
-            Ok(Self(s))
+        if local_ok && domain_ok && s.len() <= Self::MAX_LEN {
+            Ok(Self(s.to_ascii_lowercase()))
         } else {
             Err(DomainError::Email)
         }
@@ -89,21 +100,39 @@ impl From<Email> for String {
     }
 }
 
-/// A user's display name: trimmed, 1 to 100 characters, no control characters.
+/// A user's display name: at most 100 characters as sent, not only whitespace, no control
+/// characters between its first and last visible ones; surrounding whitespace is removed.
+/// Exactly the strings [`UserName::PATTERN`] and the length bounds of the schema accept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct UserName(String);
 
 impl UserName {
-    /// The longest name, in characters.
+    /// The longest name, in characters (Unicode scalar values, as JSON Schema counts).
     pub const MAX_CHARS: usize = 100;
+
+    /// The pattern of a name, for OpenAPI documents: whitespace, a character that is neither
+    /// whitespace nor a control character (Unicode category Cc), optionally any characters
+    /// but control ones ending in another such character, whitespace. Written with explicit
+    /// `\uXXXX` classes rather than `\s` and `\p{Cc}`, so that every regex dialect (ECMA-262
+    /// generators, Python's, Rust's) reads the same language. Whitespace is Unicode's
+    /// White_Space, what `str::trim` removes.
+    pub const PATTERN: &'static str = concat!(
+        "^[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*",
+        "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        "([^\\u0000-\\u001F\\u007F-\\u009F]*",
+        "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?",
+        "[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$",
+    );
 
     /// Parses a name.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        let s = s.trim();
-        let chars = s.chars().count();
-        if (1..=Self::MAX_CHARS).contains(&chars) && !s.chars().any(char::is_control) {
-            Ok(Self(s.to_owned()))
+        let trimmed = s.trim();
+        let ok = s.chars().count() <= Self::MAX_CHARS
+            && !trimmed.is_empty()
+            && !trimmed.chars().any(char::is_control);
+        if ok {
+            Ok(Self(trimmed.to_owned()))
         } else {
             Err(DomainError::UserName)
         }
@@ -135,8 +164,8 @@ impl From<UserName> for String {
     }
 }
 
-/// A user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A user, as stored and as returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,
     pub email: Email,
@@ -197,10 +226,12 @@ mod tests {
     #[test]
     fn emails_are_normalised() {
         assert_eq!(
-            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            Email::parse("Ada@Example.COM").unwrap().as_str(),
             "ada@example.com"
         );
         assert!(Email::parse("a.b+tag@mail.example.co.uk").is_ok());
+        assert!(Email::parse("o'brien!#$%&*/=?^_`{|}~-@1.2").is_ok());
+        assert!(Email::parse(&format!("{}@example.com", "a".repeat(64))).is_ok());
     }
 
     #[test]
@@ -221,6 +252,14 @@ mod tests {
             "ada@example.com.",
             "<ada>@example.com",
             "ada@exam_ple.com",
+            // `format: email` is RFC 5321's dot-atom: no dot at either end, no two in a row,
+            // no quoted local part, no spaces around.
+            "A.@n5VOlHKSzEaBH7.Kf.s.j",
+            ".ada@example.com",
+            "a..da@example.com",
+            "\"ada\"@example.com",
+            "ada@[127.0.0.1]",
+            "  ada@example.com ",
             &long_local,
             &long,
         ] {
@@ -240,6 +279,70 @@ mod tests {
         );
         for bad in ["", "   ", "a\u{0}b", "line\nbreak", &"x".repeat(101)] {
             assert_eq!(UserName::parse(bad), Err(DomainError::UserName), "{bad:?}");
+        }
+        // `maxLength` counts what is sent, surrounding whitespace included.
+        let padded = format!(" {} ", "x".repeat(99));
+        assert_eq!(UserName::parse(&padded), Err(DomainError::UserName));
+        assert!(UserName::parse(&format!("\t{}", "x".repeat(99))).is_ok());
+    }
+
+    /// Characters where regex dialects and Rust's `trim` could disagree: each kind of
+    /// whitespace (some are also control characters), control characters, format characters.
+    const TRICKY: &[char] = &[
+        'a', 'é', ' ', '\t', '\n', '\u{b}', '\u{c}', '\r', '\u{1c}', '\u{1f}', '\u{0}', '\u{7f}',
+        '\u{85}', '\u{a0}', '\u{1680}', '\u{2000}', '\u{200a}', '\u{200b}', '\u{2028}', '\u{202f}',
+        '\u{205f}', '\u{3000}', '\u{feff}', '😀',
+    ];
+
+    proptest::proptest! {
+        /// The schema (pattern and length bounds) accepts exactly the names the service does,
+        /// read by the same kind of engine as the document's readers (not Rust's `\s`).
+        #[test]
+        fn the_name_schema_is_the_parser(
+            chars in proptest::collection::vec(proptest::sample::select(TRICKY), 0..6),
+            long in 95usize..105,
+        ) {
+            let pattern = regex::Regex::new(UserName::PATTERN).unwrap();
+            // The pattern as it was, in Rust's dialect only: the portable one is the same
+            // language.
+            let before = regex::Regex::new(r"^\s*[^\s\p{Cc}]([^\p{Cc}]*[^\s\p{Cc}])?\s*$").unwrap();
+            let short: String = chars.iter().collect();
+            let padded = format!("{short}{}{short}", "x".repeat(long));
+            for name in [short, padded] {
+                let length = name.chars().count();
+                let by_schema = pattern.is_match(&name) && (1..=UserName::MAX_CHARS).contains(&length);
+                proptest::prop_assert_eq!(by_schema, UserName::parse(&name).is_ok(), "{:?}", name);
+                proptest::prop_assert_eq!(pattern.is_match(&name), before.is_match(&name), "{:?}", name);
+            }
+        }
+    }
+
+    #[test]
+    fn the_email_pattern_refuses_what_the_parser_does() {
+        let pattern = regex::Regex::new(Email::PATTERN).unwrap();
+        for good in [
+            "ada@example.com",
+            "a.b+tag@mail.example.co.uk",
+            "o'brien@1.2",
+        ] {
+            assert!(
+                pattern.is_match(good) && Email::parse(good).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in [
+            "A.@x.co",
+            ".a@x.co",
+            "a..b@x.co",
+            " a@x.co",
+            "a@x",
+            "a@-x.co",
+            "\"a\"@x.co",
+        ] {
+            assert!(
+                !pattern.is_match(bad) && Email::parse(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 
