@@ -1,6 +1,6 @@
 //! What every service shares: Region identity, RFC 9457 errors and their OpenAPI
 //! documentation, JSON, query, header and path-id extraction with proper rejections, field
-//! validation, the shared value types (ids, money, timestamps, paging), the item-store port
+//! validation, the shared value types (ids, money, timestamps, display names, paging), the item-store port
 //! with its in-memory and DynamoDB adapters and item codecs, the common HTTP surface (`/`,
 //! `/health`, `/openapi.json`, `/docs`, `x-region`, `x-request-id`, body limit) and one entry
 //! point that serves locally or under Lambda.
@@ -66,6 +66,7 @@ pub mod http;
 pub mod id;
 pub mod memory;
 pub mod money;
+pub mod name;
 pub mod paging;
 pub mod problem;
 pub mod serve;

@@ -70,21 +70,6 @@ fn email_schema() -> Object {
         .build()
 }
 
-/// The schema of `name`: [`UserName::PATTERN`] and its length as sent.
-fn name_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some(
-            "1 to 100 characters, not only whitespace, no control characters; surrounding \
-             whitespace is removed",
-        ))
-        .min_length(Some(1))
-        .max_length(Some(UserName::MAX_CHARS))
-        .pattern(Some(UserName::PATTERN))
-        .examples(["Ada Lovelace"])
-        .build()
-}
-
 /// The body of `POST /users`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +78,7 @@ pub struct CreateUser {
     #[schema(schema_with = email_schema)]
     pub email: String,
     /// The user's display name.
-    #[schema(schema_with = name_schema)]
+    #[schema(schema_with = kit::name::schema)]
     pub name: String,
 }
 
@@ -109,7 +94,7 @@ pub struct UpdateUser {
     pub email: Option<String>,
     /// As in `POST /users`.
     #[serde(default, deserialize_with = "present")]
-    #[schema(schema_with = name_schema)]
+    #[schema(schema_with = kit::name::schema)]
     pub name: Option<String>,
 }
 
