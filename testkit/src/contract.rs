@@ -1,4 +1,4 @@
-//! The contract test every service runs: schemathesis (pinned, see [`crate::schemathesis`])
+//! The contract test every service runs: schemathesis (pinned: [`crate::SCHEMATHESIS_VERSION`])
 //! reads the running app's own `/openapi.json`, generates requests from it and checks every
 //! answer against it, with all of its checks (`--checks all`: no 5xx, only documented
 //! statuses, content types, headers and bodies, schema-violating requests refused,
