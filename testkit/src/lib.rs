@@ -1,11 +1,12 @@
 //! The test harness's real parts: a DynamoDB-compatible endpoint (moto's server in a child
-//! process) and the `cfn-lint` binary; with the `service` feature, the harness every
-//! service's tests share (an app from its descriptor on either store, its binary, the
-//! problem checks).
+//! process), the `cfn-lint`, `checkov` and `schemathesis` binaries; with the `service`
+//! feature, the harness every service's tests share (an app from its descriptor on either
+//! store, its binary, the problem checks, the schemathesis contract test).
 //!
 //! Each tool comes from `PATH` when it is there, else from the project's pinned tool
 //! environments: Python venvs under `$CARGO_TARGET_DIR` (or `target/`), `toolenv` for moto
-//! and cfn-lint and `checkovenv` for checkov, created on first use (see the `venv` module:
+//! and cfn-lint, `checkovenv` for checkov and `schemathesisenv` for schemathesis, created on
+//! first use (see the `venv` module:
 //! the first test binary that needs any of them starts them all at once, in the background).
 //! Set `MULTI_REGION_TOOLS=venv` to ignore `PATH` (to check the venv path on a machine that
 //! has the tools installed).
@@ -41,8 +42,10 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod checkov;
+mod schemathesis;
 mod venv;
 pub use checkov::{CHECKOV_VERSION, checkov, try_checkov};
+pub use schemathesis::{SCHEMATHESIS_VERSION, schemathesis, try_schemathesis};
 use venv::ToolEnv;
 
 /// The suite's fixture topology (`testkit/fixtures/topology.toml`): four apps, `api` routing

@@ -35,12 +35,28 @@ const RESERVED: &[&str] = &[
     "crate",
 ];
 
-/// The files a new service starts with, relative to `services/<name>/`.
+/// The files a new service starts with, relative to `services/<name>/`: the layout of every
+/// example service (`domain`, `store` over the kit's `ItemTable`, `api`, the descriptor in
+/// `lib.rs`, a thin `main.rs`) and its test suite (http, and the schemathesis contract).
 const TEMPLATE: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("../template/Cargo.toml.tmpl")),
     ("src/lib.rs", include_str!("../template/lib.rs.tmpl")),
+    ("src/domain.rs", include_str!("../template/domain.rs.tmpl")),
+    ("src/store.rs", include_str!("../template/store.rs.tmpl")),
+    ("src/api.rs", include_str!("../template/api.rs.tmpl")),
     ("src/main.rs", include_str!("../template/main.rs.tmpl")),
-    ("tests/http.rs", include_str!("../template/http.rs.tmpl")),
+    (
+        "tests/suite/main.rs",
+        include_str!("../template/tests/main.rs.tmpl"),
+    ),
+    (
+        "tests/suite/http.rs",
+        include_str!("../template/tests/http.rs.tmpl"),
+    ),
+    (
+        "tests/suite/contract.rs",
+        include_str!("../template/tests/contract.rs.tmpl"),
+    ),
 ];
 
 /// The files of the workspace that a scaffold edits, relative to its root.
@@ -105,6 +121,13 @@ pub fn run(root: &Path, name: &str) -> anyhow::Result<Created> {
         }
     }
     format_with_rustfmt(&root.join(SERVICES_LIST));
+    // Line widths depend on the name, so the crate is laid out as `cargo fmt` would.
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+    {
+        format_with_rustfmt(&root.join(file));
+    }
     Ok(Created {
         name,
         files,
@@ -255,7 +278,7 @@ fn render(template: &str, name: &AppName) -> String {
         .replace("{{Type}}", &pascal(name))
 }
 
-/// Lays the edited list out as `cargo fmt` would; without rustfmt it stays on one line.
+/// Lays a file out as `cargo fmt` would; without rustfmt it stays as written.
 fn format_with_rustfmt(path: &Path) {
     let _ = std::process::Command::new("rustfmt")
         .args(["--edition", "2024"])
@@ -366,6 +389,17 @@ name = "orders"
                 "{} keeps a placeholder",
                 file.display()
             );
+            if path.ends_with(".rs") {
+                let formatted = std::process::Command::new("rustfmt")
+                    .args(["--edition", "2024", "--check"])
+                    .arg(&file)
+                    .output()
+                    .unwrap();
+                assert!(
+                    formatted.status.success(),
+                    "{path} is not as `cargo fmt` lays it out: {formatted:?}"
+                );
+            }
         }
     }
 

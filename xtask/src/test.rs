@@ -24,6 +24,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// What to run.
@@ -115,6 +116,42 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What this needs of `cargo metadata --no-deps --format-version 1`.
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    packages: Vec<MetadataPackage>,
+}
+
+/// A workspace package, as `cargo metadata` describes it.
+#[derive(Debug, Deserialize)]
+struct MetadataPackage {
+    name: String,
+    targets: Vec<MetadataTarget>,
+}
+
+/// A build target of a package: `bin`, `lib`, `test`, ...
+#[derive(Debug, Deserialize)]
+struct MetadataTarget {
+    kind: Vec<String>,
+}
+
+impl Metadata {
+    /// How many binary targets each package has.
+    fn bins_per_package(self) -> HashMap<String, usize> {
+        self.packages
+            .into_iter()
+            .map(|package| {
+                let bins = package
+                    .targets
+                    .iter()
+                    .filter(|t| t.kind.iter().any(|k| k == "bin"))
+                    .count();
+                (package.name, bins)
+            })
+            .collect()
+    }
+}
+
 /// How many binary targets each workspace package has, from `cargo metadata`.
 fn bins_per_package(root: &Path) -> anyhow::Result<HashMap<String, usize>> {
     let output = Command::new(crate::cargo())
@@ -126,32 +163,9 @@ fn bins_per_package(root: &Path) -> anyhow::Result<HashMap<String, usize>> {
     if !output.status.success() {
         bail!("`cargo metadata` failed ({})", output.status);
     }
-    let metadata: Value = serde_json::from_slice(&output.stdout).context("`cargo metadata`")?;
-    let packages = metadata["packages"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    Ok(packages
-        .iter()
-        .map(|package| {
-            let targets = package["targets"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            let bins = targets
-                .iter()
-                .filter(|t| {
-                    t["kind"]
-                        .as_array()
-                        .is_some_and(|k| k.contains(&"bin".into()))
-                })
-                .count();
-            (
-                package["name"].as_str().unwrap_or_default().to_owned(),
-                bins,
-            )
-        })
-        .collect())
+    let metadata: Metadata =
+        serde_json::from_slice(&output.stdout).context("reading `cargo metadata`'s output")?;
+    Ok(metadata.bins_per_package())
 }
 
 /// The build, reporting each test binary as soon as it is linked.
@@ -456,6 +470,19 @@ mod tests {
             }
         );
         assert_eq!(counts("no tests here"), Counts::default());
+    }
+
+    #[test]
+    fn binaries_are_counted_from_cargo_metadata() {
+        let output = json!({"version": 1, "packages": [
+            {"name": "orders", "id": "x", "targets": [
+                {"kind": ["lib"], "name": "orders"}, {"kind": ["bin"], "name": "orders"},
+                {"kind": ["test"], "name": "suite"}]},
+            {"name": "kit", "targets": [{"kind": ["lib"], "name": "kit"}]}]});
+        let metadata: Metadata = serde_json::from_value(output).unwrap();
+        let bins = metadata.bins_per_package();
+        assert_eq!((bins["orders"], bins["kit"]), (1, 0));
+        assert!(serde_json::from_value::<Metadata>(json!({"packages": "x"})).is_err());
     }
 
     #[test]

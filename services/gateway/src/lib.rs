@@ -1,5 +1,5 @@
-//! The `api` app: one public base URL whose path prefixes (`/orders`, `/payments`, `/users`)
-//! are proxied to the services' own subdomains, so each service fails over on its own while a
+//! The `api` app: one public base URL whose path prefixes (its routes in the topology, such
+//! as `/orders`) are proxied to the services' own subdomains, so each service fails over on its own while a
 //! consumer keeps one URL.
 //!
 //! On AWS the infra crate renders the same [`RoutingTable`] as API Gateway HTTP proxy

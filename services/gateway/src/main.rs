@@ -8,9 +8,10 @@ use anyhow::Context;
 use clap::Parser;
 use topology::{AppName, Region, Topology};
 
-/// Proxy /orders, /payments and /users to the services' subdomains, resolved through DNS.
+/// Proxy each route of the gateway app in the topology (a path prefix, such as `/orders`) to
+/// its service's subdomain, resolved through DNS.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// The topology file with the gateway's routes.
     #[arg(long, default_value = "topology.toml")]

@@ -1,89 +1,118 @@
-//! Reading and writing items: the helpers every service's item mapping uses, so that a
-//! missing or malformed attribute is always [`StoreError::Corrupt`] naming the attribute,
-//! never a panic, and every timestamp is stored in the one format of [`Timestamp`].
+//! Records as items and back, by their serde derives: a service's record type (its domain
+//! type, or a small struct for a secondary item) names each attribute once, as a field, and
+//! every attribute that does not read back is [`StoreError::Corrupt`] naming its path
+//! (`items[0].quantity`), never a panic. Values keep the serde form of their types, so every
+//! timestamp is stored in the one format of [`crate::time::Timestamp`] and every id in its
+//! one spelling.
+//!
+//! ```
+//! use kit::codec::{from_item, to_item};
+//! #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+//! struct Note { text: String, version: u64 }
+//! let note = Note { text: "hi".into(), version: 1 };
+//! let item = to_item("NOTE#1", &note).unwrap();
+//! assert_eq!(item["pk"], "NOTE#1");
+//! assert_eq!(from_item::<Note>(&item).unwrap(), note);
+//! ```
 
-use std::fmt::Display;
-use std::str::FromStr;
-
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::store::{Item, StoreError};
-use crate::time::Timestamp;
+use crate::store::{Item, PK, StoreError};
 
-/// An item from a `json!({...})` object literal; anything else is an empty item.
-pub fn item(value: Value) -> Item {
-    match value {
-        Value::Object(item) => item,
-        _ => Item::new(),
+/// `record` as the item stored under `pk`: its fields are the item's attributes, with `pk`
+/// added. A record must serialize as a JSON object without a `pk` of its own.
+pub fn to_item(pk: impl Into<String>, record: &impl Serialize) -> Result<Item, StoreError> {
+    match serde_json::to_value(record) {
+        Ok(Value::Object(mut item)) => {
+            item.insert(PK.to_owned(), Value::String(pk.into()));
+            Ok(item)
+        }
+        Ok(other) => Err(StoreError::Other(format!(
+            "a record must be an object, not {other}"
+        ))),
+        Err(e) => Err(StoreError::Other(format!(
+            "a record did not serialize: {e}"
+        ))),
     }
 }
 
-/// A stored attribute that does not read back: [`StoreError::Corrupt`] naming it.
-pub fn corrupt(attr: &str, why: impl Display) -> StoreError {
-    StoreError::Corrupt(format!("`{attr}`: {why}"))
-}
-
-/// Reads a string attribute of an item, or says which one is missing.
-pub fn attr_str<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
-    item.get(name)
-        .and_then(Value::as_str)
-        .ok_or_else(|| corrupt(name, "missing or not a string"))
-}
-
-/// Reads an unsigned number attribute of an item, or says which one is missing.
-pub fn attr_u64(item: &Item, name: &str) -> Result<u64, StoreError> {
-    item.get(name)
-        .and_then(Value::as_u64)
-        .ok_or_else(|| corrupt(name, "missing or not a number"))
-}
-
-/// Reads a string attribute as a domain type (an id, a status, a Region).
-pub fn attr_parse<T: FromStr>(item: &Item, name: &str) -> Result<T, StoreError>
-where
-    T::Err: Display,
-{
-    attr_str(item, name)?.parse().map_err(|e| corrupt(name, e))
-}
-
-/// Reads a timestamp attribute.
-pub fn attr_time(item: &Item, name: &str) -> Result<Timestamp, StoreError> {
-    attr_parse(item, name)
-}
-
-/// Reads a sub-object attribute (e.g. one line of an order).
-pub fn attr_object<'a>(value: &'a Value, name: &str) -> Result<&'a Item, StoreError> {
-    value
-        .as_object()
-        .ok_or_else(|| corrupt(name, "not an object"))
+/// The record an item holds; attributes it does not name (`pk`, a computed total) are
+/// ignored, and one that is missing or does not parse is [`StoreError::Corrupt`] naming it.
+pub fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    serde_path_to_error::deserialize(Value::Object(item.clone()))
+        .map_err(|e| StoreError::Corrupt(format!("`{}`: {}", e.path(), e.inner())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
     use serde_json::json;
 
+    use crate::time::Timestamp;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Line {
+        sku: String,
+        quantity: u32,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Record {
+        region: topology::Region,
+        at: Timestamp,
+        lines: Vec<Line>,
+    }
+
+    fn record() -> Record {
+        Record {
+            region: "us-east-1".parse().unwrap(),
+            at: "2026-12-01T09:10:01.000001Z".parse().unwrap(),
+            lines: vec![Line {
+                sku: "A".into(),
+                quantity: 3,
+            }],
+        }
+    }
+
     #[test]
-    fn attributes_read_or_name_what_is_wrong() {
-        let i =
-            item(json!({"s": "x", "n": 3, "t": "2026-12-01T09:10:01.000001Z", "r": "us-east-1"}));
-        assert_eq!(attr_str(&i, "s").unwrap(), "x");
-        assert_eq!(attr_u64(&i, "n").unwrap(), 3);
-        assert_eq!(
-            attr_time(&i, "t").unwrap().to_string(),
-            "2026-12-01T09:10:01.000001Z"
-        );
-        let region: topology::Region = attr_parse(&i, "r").unwrap();
-        assert_eq!(region.as_str(), "us-east-1");
-        for (name, err) in [
-            ("missing", attr_str(&i, "missing").unwrap_err()),
-            ("s", attr_u64(&i, "s").unwrap_err()),
-            ("s", attr_time(&i, "s").unwrap_err()),
+    fn records_round_trip_under_their_key() {
+        let item = to_item("REC#1", &record()).unwrap();
+        assert_eq!(item["pk"], "REC#1");
+        assert_eq!(item["at"], "2026-12-01T09:10:01.000001Z");
+        assert_eq!(item["lines"], json!([{"sku": "A", "quantity": 3}]));
+        assert_eq!(from_item::<Record>(&item).unwrap(), record());
+        assert!(matches!(to_item("x", &3), Err(StoreError::Other(_))));
+    }
+
+    #[test]
+    fn attributes_that_do_not_read_back_are_named() {
+        let item = to_item("REC#1", &record()).unwrap();
+        for (attr, value, named) in [
+            ("region", json!("Mars"), "region"),
+            ("at", json!("yesterday"), "at"),
+            (
+                "lines",
+                json!([{"sku": "A", "quantity": -1}]),
+                "lines[0].quantity",
+            ),
         ] {
+            let mut broken = item.clone();
+            broken.insert(attr.into(), value);
+            let err = from_item::<Record>(&broken).unwrap_err();
             assert!(
-                matches!(&err, StoreError::Corrupt(m) if m.contains(name)),
+                matches!(&err, StoreError::Corrupt(m) if m.contains(&format!("`{named}`"))),
                 "{err}"
             );
         }
-        assert!(item(json!([1])).is_empty());
+        let mut missing = item;
+        missing.remove("at");
+        let err = from_item::<Record>(&missing).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt(m) if m.contains("at")),
+            "{err}"
+        );
     }
 }

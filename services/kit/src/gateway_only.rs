@@ -16,6 +16,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
 
 use crate::problem::Problem;
 
@@ -52,15 +53,10 @@ impl GatewaySecret {
         value
     }
 
-    /// Whether `presented` is the secret, in time independent of where they differ.
+    /// Whether `presented` is the secret, in time independent of where they differ (only a
+    /// different length returns early, and the length is no secret).
     fn matches(&self, presented: &[u8]) -> bool {
-        let expected = self.0.as_bytes();
-        presented.len() == expected.len()
-            && presented
-                .iter()
-                .zip(expected)
-                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-                == 0
+        bool::from(presented.ct_eq(self.0.as_bytes()))
     }
 }
 

@@ -31,9 +31,16 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 pub struct VersionError;
 
 /// A resource's version, for optimistic concurrency: 1 when created, +1 on every change.
-/// Sent as the `ETag` (`"3"`) and expected back in `If-Match`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Sent as the `ETag` (`"3"`) and expected back in `If-Match`; stored as its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
 pub struct Version(u64);
+
+impl<'de> serde::Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Version::new(u64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
 
 impl Version {
     /// The version of a new resource.
@@ -190,6 +197,19 @@ impl FromStr for IdempotencyKey {
         } else {
             Err(IdempotencyKeyError)
         }
+    }
+}
+
+impl serde::Serialize for IdempotencyKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for IdempotencyKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        key.parse().map_err(serde::de::Error::custom)
     }
 }
 

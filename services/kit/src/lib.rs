@@ -1,24 +1,28 @@
 //! What every service shares: Region identity, RFC 9457 errors and their OpenAPI
 //! documentation, JSON, query, header and path-id extraction with proper rejections, field
-//! validation, the shared value types (ids, money, timestamps, paging), the item-store port
+//! validation, the shared value types (ids, money, timestamps, display names, paging), the item-store port
 //! with its in-memory and DynamoDB adapters and item codecs, the common HTTP surface (`/`,
 //! `/health`, `/openapi.json`, `/docs`, `x-region`, `x-request-id`, body limit) and one entry
 //! point that serves locally or under Lambda.
 //!
-//! A service crate adds only its domain types, its store over [`store::ItemTable`] and its
-//! routes, and describes itself with one [`Service`] value. The smallest service on the kit:
+//! A service crate adds only its domain types, its store over [`store::ItemTable`] (the one
+//! port: records mapped by [`codec`], rules as write conditions) and its routes, and
+//! describes itself with one [`Service`] value. The smallest service on the kit:
 //!
 //! ```
 //! use std::sync::Arc;
 //! use axum::{extract::State, http::StatusCode};
 //! use kit::{ApiResult, Problem, Region, Service, extract::Json,
 //!           store::{Condition, ItemTable, StoreError}, validate::Fields};
-//! use serde_json::json;
 //! use utoipa_axum::{router::OpenApiRouter, routes};
 //!
 //! #[derive(serde::Deserialize, utoipa::ToSchema)]
 //! #[serde(deny_unknown_fields)]
 //! struct CreateNote { text: String }
+//!
+//! /// A note as stored: its fields are the item's attributes.
+//! #[derive(serde::Serialize)]
+//! struct Note { text: String, version: u64 }
 //!
 //! /// Creates a note.
 //! #[utoipa::path(post, path = "/notes", request_body = CreateNote,
@@ -28,7 +32,7 @@
 //!     let mut fields = Fields::new();
 //!     let text = fields.check("text", if body.text.is_empty() { Err("empty") } else { Ok(body.text) });
 //!     let text = fields.finish(text)?; // 422 naming `text`
-//!     let item = kit::codec::item(json!({"pk": format!("NOTE#{text}"), "version": 1}));
+//!     let item = kit::codec::to_item(format!("NOTE#{text}"), &Note { text, version: 1 })?;
 //!     match table.put(item, Condition::NotExists).await {
 //!         Ok(()) => Ok(StatusCode::CREATED),
 //!         Err(StoreError::ConditionFailed { .. }) => Err(Problem::conflict("that note exists")),
@@ -62,6 +66,7 @@ pub mod http;
 pub mod id;
 pub mod memory;
 pub mod money;
+pub mod name;
 pub mod paging;
 pub mod problem;
 pub mod serve;

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An amount that is not one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -18,9 +18,17 @@ pub enum MoneyError {
 }
 
 /// An amount of money in integer minor units, never negative, never above [`Money::MAX`].
+/// Its serde form is the number of minor units; reading a larger one fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 #[serde(transparent)]
 pub struct Money(u64);
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let units = u64::deserialize(d)?;
+        Money::from_minor(units.into()).map_err(serde::de::Error::custom)
+    }
+}
 
 impl Money {
     /// The largest amount: 2^53 − 1 minor units.
@@ -107,6 +115,13 @@ impl Serialize for Currency {
     }
 }
 
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        code.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +193,25 @@ mod tests {
         );
         for bad in ["", "usd", "US", "USDX", "U$D", "ÉUR", "E1R", "EU", "EURO"] {
             assert_eq!(bad.parse::<Currency>(), Err(CurrencyError), "{bad}");
+        }
+    }
+
+    #[test]
+    fn serde_forms_are_checked_when_read() {
+        let eur: Currency = serde_json::from_value(serde_json::json!("EUR")).unwrap();
+        assert_eq!(eur.as_str(), "EUR");
+        assert!(serde_json::from_value::<Currency>(serde_json::json!("eur")).is_err());
+        let max: Money = serde_json::from_value(serde_json::json!(Money::MAX)).unwrap();
+        assert_eq!(serde_json::to_value(max).unwrap(), Money::MAX);
+        for bad in [
+            serde_json::json!(Money::MAX + 1),
+            serde_json::json!(-1),
+            serde_json::json!("1"),
+        ] {
+            assert!(
+                serde_json::from_value::<Money>(bad.clone()).is_err(),
+                "{bad}"
+            );
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Listings, a page at a time, the same in every service: `limit` is 1 to [`MAX_LIMIT`]
 //! (default [`DEFAULT_LIMIT`]); `cursor` is the `next_cursor` of the previous page, opaque to
-//! clients (base64url of where the listing stopped). A bad `limit` or `cursor` is a 400 naming
-//! it, like any query parameter that does not parse (see [`Fields::finish_query`]).
+//! clients (base64url of where the listing stopped), and an empty `cursor` is the same as none:
+//! the first page (the documents say `cursor` is any string, so `cursor=` must be answered). A
+//! bad `limit` or `cursor` is a 400 naming it, like any query parameter that does not parse
+//! (see [`Fields::finish_query`]).
 //!
 //! ```
 //! use kit::paging::{self, PageQuery};
@@ -84,7 +86,7 @@ pub struct PageQuery {
     /// Page size, 1 to 100 (default 20).
     #[param(pattern = "^[1-9][0-9]?$|^100$", example = "20")]
     pub limit: Option<String>,
-    /// The `next_cursor` of the previous page (opaque).
+    /// The `next_cursor` of the previous page (opaque); empty or absent for the first page.
     pub cursor: Option<String>,
 }
 
@@ -101,7 +103,8 @@ impl PageQuery {
     /// parameters.
     pub fn check<T: FromStr>(&self, fields: &mut Fields) -> Option<(Limit, Option<T>)> {
         let limit = fields.check("limit", Limit::parse(self.limit.as_deref()));
-        let after = fields.check_optional("cursor", self.cursor.as_deref().map(decode::<T>));
+        let cursor = self.cursor.as_deref().filter(|c| !c.is_empty());
+        let after = fields.check_optional("cursor", cursor.map(decode::<T>));
         limit.zip(after)
     }
 }
@@ -143,5 +146,14 @@ mod tests {
         assert_eq!(fields, ["limit", "cursor"]);
         let (limit, after) = PageQuery::default().parse::<String>().unwrap();
         assert_eq!((limit.get(), after), (DEFAULT_LIMIT, None));
+        let empty = PageQuery {
+            limit: None,
+            cursor: Some(String::new()),
+        };
+        assert_eq!(
+            empty.parse::<String>().unwrap().1,
+            None,
+            "`cursor=` is the first page"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! The item-store port every service builds on: DynamoDB's item model (items keyed by the
 //! string attribute `pk`), conditional writes and all-or-nothing transactions. Two adapters
-//! implement it: [`crate::memory::MemoryTable`] and [`crate::dynamo::DynamoTable`]; a
-//! service's own store port maps its domain onto items once and runs on either.
+//! implement it: [`crate::memory::MemoryTable`] and [`crate::dynamo::DynamoTable`]. It is
+//! the one port of every service: a service's `store` module maps its records onto items
+//! with [`crate::codec`] and states each rule as a [`Condition`] on a write, so it runs on
+//! either adapter unchanged.
 
 use std::sync::Arc;
 
@@ -9,8 +11,6 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::problem::Problem;
-
-pub use crate::codec::{attr_str, attr_u64};
 
 /// One stored item: attribute name → value. Always has the string attribute `pk`.
 pub type Item = serde_json::Map<String, Value>;

@@ -23,7 +23,7 @@ use kit::{ApiResult, Problem, Region};
 use crate::domain::{
     DomainError, LineItem, Lines, NewOrder, Order, OrderId, OrderStatus, Quantity, Sku, UserId,
 };
-use crate::store::{CancelOutcome, OrderStore};
+use crate::store::{CancelOutcome, Store};
 
 /// A cancellation of an order that is not pending.
 const NOT_PENDING: ProblemType = ProblemType {
@@ -38,14 +38,15 @@ pub const PROBLEMS: &[ProblemType] = &[NOT_PENDING];
 
 /// What the handlers share.
 struct AppState {
-    store: Arc<dyn OrderStore>,
+    store: Store,
+    /// New and changed orders are stamped with this Region.
     region: Region,
 }
 
 type AppStateRef = State<Arc<AppState>>;
 
 /// The orders routes, with their OpenAPI description, ready for `kit::http::service_router`.
-pub fn routes(store: Arc<dyn OrderStore>, region: Region) -> OpenApiRouter {
+pub fn routes(store: Store, region: Region) -> OpenApiRouter {
     let state = Arc::new(AppState { store, region });
     OpenApiRouter::new()
         .routes(routes!(create_order, list_orders))
@@ -60,8 +61,7 @@ pub fn routes(store: Arc<dyn OrderStore>, region: Region) -> OpenApiRouter {
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
     /// The user placing the order (a user id: a UUIDv7, lowercase and hyphenated).
-    #[schema(format = Uuid, example = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e", min_length = 36,
-        max_length = 36, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
+    #[schema(schema_with = kit::id::schema)]
     pub user_id: String,
     /// ISO 4217 code, three uppercase letters.
     #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
@@ -211,12 +211,12 @@ pub struct OrderList {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Whose orders (required): a user id.
-    #[param(required = true, format = Uuid, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
+    #[param(required = true, inline, value_type = UserId)]
     pub user_id: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[param(pattern = "^[1-9][0-9]?$|^100$", example = "20")]
     pub limit: Option<String>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page; empty or absent for the first page.
     pub cursor: Option<String>,
 }
 

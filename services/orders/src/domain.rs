@@ -1,5 +1,7 @@
 //! The orders domain: values parsed once at the edge and valid by construction, the order
-//! itself, and its state machine. Nothing here knows about HTTP or the store.
+//! itself, and its state machine. Nothing here knows about HTTP or the store; the serde
+//! derives are the order's record (what `store` keeps), and reading one back checks every
+//! value as parsing a request does.
 
 use std::fmt;
 use std::str::FromStr;
@@ -42,8 +44,8 @@ impl Noun for User {
 pub type UserId = Id<User>;
 
 /// A stock-keeping unit: what the customer orders.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct Sku(String);
 
 impl Sku {
@@ -53,6 +55,20 @@ impl Sku {
     /// The SKU as written.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<Sku> for String {
+    fn from(sku: Sku) -> String {
+        sku.0
+    }
+}
+
+impl TryFrom<String> for Sku {
+    type Error = DomainError;
+
+    fn try_from(s: String) -> Result<Self, DomainError> {
+        s.parse()
     }
 }
 
@@ -74,9 +90,23 @@ impl FromStr for Sku {
 }
 
 /// How many units of a SKU: at least one, at most [`Quantity::MAX`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "u32", try_from = "u32")]
 pub struct Quantity(u32);
+
+impl From<Quantity> for u32 {
+    fn from(quantity: Quantity) -> u32 {
+        quantity.0
+    }
+}
+
+impl TryFrom<u32> for Quantity {
+    type Error = DomainError;
+
+    fn try_from(units: u32) -> Result<Self, DomainError> {
+        Self::new(units.into())
+    }
+}
 
 impl Quantity {
     /// The largest quantity of one line.
@@ -97,10 +127,11 @@ impl Quantity {
 }
 
 /// One line of an order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineItem {
     pub sku: Sku,
     pub quantity: Quantity,
+    #[serde(rename = "unit_price_cents")]
     pub unit_price: Money,
 }
 
@@ -112,8 +143,9 @@ impl LineItem {
 }
 
 /// The lines of an order: 1 to [`Order::MAX_ITEMS`], with their total, which fits in
-/// [`Money`]. Building one is the only way to get a total.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`Money`]. Building one is the only way to get a total; its serde form is the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Vec<LineItem>", try_from = "Vec<LineItem>")]
 pub struct Lines {
     items: Vec<LineItem>,
     total: Money,
@@ -141,6 +173,20 @@ impl Lines {
     /// The sum of every line's total.
     pub fn total(&self) -> Money {
         self.total
+    }
+}
+
+impl From<Lines> for Vec<LineItem> {
+    fn from(lines: Lines) -> Self {
+        lines.items
+    }
+}
+
+impl TryFrom<Vec<LineItem>> for Lines {
+    type Error = DomainError;
+
+    fn try_from(items: Vec<LineItem>) -> Result<Self, DomainError> {
+        Self::new(items)
     }
 }
 
@@ -210,11 +256,12 @@ pub struct NewOrder {
 }
 
 /// An order, as stored and as returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub id: OrderId,
     pub user_id: UserId,
     pub currency: Currency,
+    #[serde(rename = "items")]
     pub lines: Lines,
     pub status: OrderStatus,
     /// Starts at 1; every write adds one.

@@ -1,10 +1,11 @@
 //! The orders service: place an order (its total computed, status `pending`), read it, list
 //! a user's orders through the `by-user` index, and cancel a pending order.
 //!
-//! Layout, as in every service: [`domain`] (types valid by construction and the order's
-//! state machine), [`store`] (the [`store::OrderStore`] port and its adapter over the kit's
-//! item table, DynamoDB or memory), [`api`] (request/response bodies and handlers), and
-//! this file, which describes the service ([`SERVICE`]). `main.rs` only calls the kit.
+//! Layout, as in every service: [`domain`] (types valid by construction, the order's state
+//! machine, and by their serde derives the stored record), [`store`] (the orders in the
+//! table, over the kit's one port, `kit::store::ItemTable`, DynamoDB or memory: every rule a
+//! write condition), [`api`] (request/response bodies and handlers), and this file, which
+//! describes the service ([`SERVICE`]). `main.rs` only calls the kit.
 
 pub mod api;
 pub mod domain;
@@ -13,10 +14,8 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use kit::store::{HealthCheck, ItemTable};
+use kit::store::ItemTable;
 use kit::{IndexSpec, Region, Service};
-
-pub use store::{OrderStore, OrderTable};
 
 /// The orders service, as the binaries, Lambda and the local world see it.
 pub const SERVICE: Service = Service {
@@ -27,17 +26,12 @@ pub const SERVICE: Service = Service {
         partition_key: store::USER_ID,
         sort_key: Some("id"),
     }],
-    router: |table: Arc<dyn ItemTable>, region| router(Arc::new(OrderTable::new(table)), region),
+    router,
 };
 
-/// The whole service over `store`, answering as `region`: the orders routes inside the
+/// The whole service over `table`, answering as `region`: the orders routes inside the
 /// kit's shared surface (`/`, `/health`, `/openapi.json`, `/docs`, headers, limits).
-pub fn router(store: Arc<dyn OrderStore>, region: Region) -> Router {
-    let health: Arc<dyn HealthCheck> = store.clone();
-    kit::http::service_router_with_problems(
-        SERVICE.info(region.clone()),
-        health,
-        api::routes(store, region),
-        api::PROBLEMS,
-    )
+pub fn router(table: Arc<dyn ItemTable>, region: Region) -> Router {
+    let routes = api::routes(store::Store::new(table.clone()), region.clone());
+    kit::http::service_router_with_problems(SERVICE.info(region), table, routes, api::PROBLEMS)
 }

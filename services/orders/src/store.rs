@@ -1,27 +1,27 @@
-//! The orders store: the port the handlers use, and its one adapter over the kit's item
-//! table, which runs on DynamoDB and in memory alike.
+//! The orders store: the orders in the service's table, over the kit's item-table port
+//! (`kit::store::ItemTable`, DynamoDB or memory), as every service's `store` module is.
 //!
-//! Table layout (partition key `pk`): `ORDER#<id>` holds the order: `id`, `user_id`,
-//! `currency`, `items` (a list of `{sku, quantity, unit_price_cents}`), `total_cents`,
-//! `status`, `created_at`, plus `version`, `updated_at` and `region` (the last writer), like
-//! every item. The `by-user` index (partition `user_id`, sort `id`) lists a user's orders;
-//! since ids are UUIDv7, its order is creation order.
+//! Table layout (partition key `pk`): `ORDER#<id>` holds the order, its attributes those of
+//! [`Order`]'s serde form (`id`, `user_id`, `currency`, `items` (a list of `{sku, quantity,
+//! unit_price_cents}`), `status`, `created_at`, and `version`, `updated_at` and `region`, the
+//! last writer, like every item) plus `total_cents`, kept for people reading the table. The
+//! `by-user` index (partition `user_id`, sort `id`) lists a user's orders; since ids are
+//! UUIDv7, its order is creation order.
 //!
 //! The state rule "only a pending order is cancelled" is a condition on the write,
 //! evaluated by the store, so of two concurrent cancellations exactly one succeeds.
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
-use kit::codec::{attr_object, attr_parse, attr_time, attr_u64, corrupt, item};
-use kit::money::Money;
-use kit::store::{Condition, HealthCheck, Item, ItemTable, PK, StoreError};
+use kit::codec;
+use kit::store::{Condition, Item, ItemTable, StoreError};
 
-use crate::domain::{LineItem, Lines, Order, OrderId, OrderStatus, Quantity, UserId};
+use crate::domain::{Order, OrderId, OrderStatus, UserId};
 
-/// The attribute the `by-user` index is partitioned on (topology.toml).
+/// The attribute the `by-user` index is partitioned on (the service's descriptor names it).
 pub const USER_ID: &str = "user_id";
 
 /// One page of a user's orders, oldest first.
@@ -41,54 +41,25 @@ pub enum CancelOutcome {
     NotPending,
 }
 
-/// The port: how the handlers reach stored orders.
-#[async_trait]
-pub trait OrderStore: HealthCheck {
-    /// Stores a new order; its id must be new.
-    async fn create(&self, order: &Order) -> Result<(), StoreError>;
-
-    /// The order with this id, if any (strongly consistent).
-    async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
-
-    /// A user's orders in id (creation) order, at most `limit`, after the order `after`.
-    async fn list_by_user(
-        &self,
-        user: &UserId,
-        limit: usize,
-        after: Option<&OrderId>,
-    ) -> Result<OrderPage, StoreError>;
-
-    /// Replaces the stored order with `cancelled` only if the stored one is still pending.
-    async fn cancel(&self, cancelled: &Order) -> Result<CancelOutcome, StoreError>;
-}
-
-/// [`OrderStore`] over any item table: `kit::memory::MemoryTable` or `kit::dynamo::DynamoTable`.
+/// The orders in a table: how the handlers reach them.
 #[derive(Clone)]
-pub struct OrderTable {
+pub struct Store {
     table: Arc<dyn ItemTable>,
 }
 
-impl OrderTable {
+impl Store {
     /// The orders stored in `table`.
     pub fn new(table: Arc<dyn ItemTable>) -> Self {
         Self { table }
     }
-}
 
-#[async_trait]
-impl HealthCheck for OrderTable {
-    async fn check(&self) -> Result<(), StoreError> {
-        self.table.check().await
-    }
-}
-
-#[async_trait]
-impl OrderStore for OrderTable {
-    async fn create(&self, order: &Order) -> Result<(), StoreError> {
-        self.table.put(to_item(order), Condition::NotExists).await
+    /// Stores a new order; its id must be new.
+    pub async fn create(&self, order: &Order) -> Result<(), StoreError> {
+        self.table.put(to_item(order)?, Condition::NotExists).await
     }
 
-    async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+    /// The order with this id, if any (strongly consistent).
+    pub async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
         self.table
             .get(&pk(id))
             .await?
@@ -97,7 +68,8 @@ impl OrderStore for OrderTable {
             .transpose()
     }
 
-    async fn list_by_user(
+    /// A user's orders in id (creation) order, at most `limit`, after the order `after`.
+    pub async fn list_by_user(
         &self,
         user: &UserId,
         limit: usize,
@@ -113,11 +85,12 @@ impl OrderStore for OrderTable {
         Ok(OrderPage { orders, next })
     }
 
-    async fn cancel(&self, cancelled: &Order) -> Result<CancelOutcome, StoreError> {
+    /// Replaces the stored order with `cancelled` only if the stored one is still pending.
+    pub async fn cancel(&self, cancelled: &Order) -> Result<CancelOutcome, StoreError> {
         // A pending order is never written except by this transition, so "still pending"
         // also means "still the version the caller read": no update can be lost.
-        let pending = Condition::AttrEquals("status".into(), json!(OrderStatus::Pending.as_str()));
-        match self.table.put(to_item(cancelled), pending).await {
+        let pending = Condition::AttrEquals("status".into(), json!(OrderStatus::Pending));
+        match self.table.put(to_item(cancelled)?, pending).await {
             Ok(()) => Ok(CancelOutcome::Cancelled),
             Err(StoreError::ConditionFailed { .. }) => Ok(CancelOutcome::NotPending),
             Err(e) => Err(e),
@@ -136,73 +109,34 @@ fn id_of_pk(pk: &str) -> Result<OrderId, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("`{pk}` is not an order's key")))
 }
 
-/// An order as a stored item. `id` and `user_id` are the `by-user` index's keys.
-pub fn to_item(order: &Order) -> Item {
-    let items: Vec<Value> = order
-        .lines
-        .items()
-        .iter()
-        .map(|l| {
-            json!({
-                "sku": l.sku.as_str(),
-                "quantity": l.quantity.get(),
-                "unit_price_cents": l.unit_price.minor(),
-            })
-        })
-        .collect();
-    item(json!({
-        PK: pk(&order.id),
-        "id": order.id.to_string(),
-        USER_ID: order.user_id.to_string(),
-        "currency": order.currency.as_str(),
-        "items": items,
-        "total_cents": order.total().minor(),
-        "status": order.status.as_str(),
-        "version": order.version,
-        "created_at": order.created_at.to_string(),
-        "updated_at": order.updated_at.to_string(),
-        "region": order.region.as_str(),
-    }))
+/// An order's item: the order's serde form, and its total.
+#[derive(Serialize)]
+struct Stored<'a> {
+    #[serde(flatten)]
+    order: &'a Order,
+    total_cents: u64,
 }
 
-fn line_from(value: &Value) -> Result<LineItem, StoreError> {
-    let line = attr_object(value, "items")?;
-    Ok(LineItem {
-        sku: attr_parse(line, "sku")?,
-        quantity: Quantity::new(attr_u64(line, "quantity")?.into())
-            .map_err(|e| corrupt("quantity", e))?,
-        unit_price: Money::from_minor(attr_u64(line, "unit_price_cents")?.into())
-            .map_err(|e| corrupt("unit_price_cents", e))?,
-    })
+/// An order as a stored item. `id` and `user_id` are the `by-user` index's keys.
+pub fn to_item(order: &Order) -> Result<Item, StoreError> {
+    let stored = Stored {
+        order,
+        total_cents: order.total().minor(),
+    };
+    codec::to_item(pk(&order.id), &stored)
 }
 
 /// A stored item as an order; anything that does not parse is [`StoreError::Corrupt`].
 pub fn from_item(item: &Item) -> Result<Order, StoreError> {
-    let lines = item
-        .get("items")
-        .and_then(Value::as_array)
-        .ok_or_else(|| corrupt("items", "missing or not a list"))?
-        .iter()
-        .map(line_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Order {
-        id: attr_parse(item, "id")?,
-        user_id: attr_parse(item, USER_ID)?,
-        currency: attr_parse(item, "currency")?,
-        lines: Lines::new(lines).map_err(|e| corrupt("items", e))?,
-        status: attr_parse(item, "status")?,
-        version: attr_u64(item, "version")?,
-        created_at: attr_time(item, "created_at")?,
-        updated_at: attr_time(item, "updated_at")?,
-        region: attr_parse(item, "region")?,
-    })
+    codec::from_item(item)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::NewOrder;
+    use crate::domain::{LineItem, Lines, NewOrder, Quantity};
     use kit::memory::MemoryTable;
+    use kit::money::Money;
     use kit::time::Timestamp;
 
     fn region() -> topology::Region {
@@ -226,15 +160,15 @@ mod tests {
     const ALICE: &str = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e";
     const BOB: &str = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8f";
 
-    fn store() -> (OrderTable, Arc<MemoryTable>) {
+    fn store() -> (Store, Arc<MemoryTable>) {
         let table = MemoryTable::new("orders", region());
-        (OrderTable::new(table.clone()), table)
+        (Store::new(table.clone()), table)
     }
 
     #[test]
     fn items_round_trip_with_the_index_keys() {
         let order = new_order(ALICE);
-        let item = to_item(&order);
+        let item = to_item(&order).unwrap();
         assert_eq!(item["pk"], format!("ORDER#{}", order.id));
         assert_eq!(item["user_id"], ALICE);
         assert_eq!(item["id"], order.id.to_string());
@@ -244,10 +178,10 @@ mod tests {
 
     #[test]
     fn corrupt_items_are_reported_not_panicked_on() {
-        let mut item = to_item(&new_order(ALICE));
+        let mut item = to_item(&new_order(ALICE)).unwrap();
         item.insert("status".into(), json!("shipped"));
         assert!(matches!(from_item(&item), Err(StoreError::Corrupt(m)) if m.contains("status")));
-        let mut item = to_item(&new_order(ALICE));
+        let mut item = to_item(&new_order(ALICE)).unwrap();
         item.insert(
             "items".into(),
             json!([{"sku": "A", "quantity": 0, "unit_price_cents": 1}]),
@@ -326,12 +260,13 @@ mod tests {
 
     #[tokio::test]
     async fn an_unavailable_table_is_unavailable() {
+        use kit::store::HealthCheck;
         let (store, table) = store();
         table.set_available(false);
         assert!(matches!(
             store.get(&OrderId::new()).await,
             Err(StoreError::Unavailable(_))
         ));
-        assert!(store.check().await.is_err());
+        assert!(table.check().await.is_err(), "and `GET /health` says so");
     }
 }

@@ -41,7 +41,7 @@ use crate::domain::{
     Fingerprint, IdempotencyRecord, MIN_AMOUNT, NewPayment, OrderId, Payment, PaymentId,
     PaymentStatus,
 };
-use crate::store::{Applied, PaymentStore};
+use crate::store::{Applied, Store};
 
 /// A key sent again with other content.
 const KEY_REUSED: ProblemType = ProblemType {
@@ -64,7 +64,8 @@ pub const PROBLEMS: &[ProblemType] = &[KEY_REUSED, NOT_CAPTURED];
 
 /// What the handlers share.
 struct AppState {
-    store: Arc<dyn PaymentStore>,
+    store: Store,
+    /// New and changed payments are stamped with this Region.
     region: Region,
 }
 
@@ -72,7 +73,7 @@ type AppStateRef = State<Arc<AppState>>;
 
 /// The payments routes, with their OpenAPI description, ready for
 /// `kit::http::service_router`.
-pub fn routes(store: Arc<dyn PaymentStore>, region: Region) -> OpenApiRouter {
+pub fn routes(store: Store, region: Region) -> OpenApiRouter {
     let state = Arc::new(AppState { store, region });
     OpenApiRouter::new()
         .routes(routes!(create_payment))
@@ -86,8 +87,7 @@ pub fn routes(store: Arc<dyn PaymentStore>, region: Region) -> OpenApiRouter {
 #[serde(deny_unknown_fields)]
 pub struct CreatePayment {
     /// The order paid for (an order id: a UUIDv7, lowercase and hyphenated).
-    #[schema(format = Uuid, example = "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e", min_length = 36,
-        max_length = 36, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
+    #[schema(schema_with = kit::id::schema)]
     pub order_id: String,
     /// The amount in minor units (cents), 1 to 2^53 − 1.
     #[schema(example = 2500, minimum = 1, maximum = 9007199254740991_i64)]

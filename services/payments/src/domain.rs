@@ -1,6 +1,8 @@
 //! The payments domain: values parsed once at the edge and valid by construction, the
 //! payment and its state machine, and idempotency keys with the fingerprint of the request
-//! they were first used for. Nothing here knows about HTTP or the store.
+//! they were first used for. Nothing here knows about HTTP or the store; the serde derives
+//! are the records `store` keeps, and reading one back checks every value as parsing a
+//! request does.
 
 use std::fmt;
 use std::str::FromStr;
@@ -99,10 +101,11 @@ pub struct NewPayment {
 }
 
 /// A payment, as stored and as returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
     pub id: PaymentId,
     pub order_id: OrderId,
+    #[serde(rename = "amount_cents", deserialize_with = "amount")]
     pub amount: Money,
     pub currency: Currency,
     pub status: PaymentStatus,
@@ -112,6 +115,12 @@ pub struct Payment {
     pub updated_at: Timestamp,
     /// The Region that last wrote the payment.
     pub region: Region,
+}
+
+/// A payment's amount as read back: at least [`MIN_AMOUNT`], as when it was taken.
+fn amount<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Money, D::Error> {
+    let money = Money::deserialize(d)?;
+    Money::at_least(MIN_AMOUNT, money.minor().into()).map_err(serde::de::Error::custom)
 }
 
 impl Payment {
@@ -146,7 +155,8 @@ impl Payment {
 /// with its idempotency key: a retry with the same key must carry the same fingerprint.
 /// Built from the parsed request, not the raw bytes, so whitespace or key order in the
 /// JSON do not make a faithful retry look like a different request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Fingerprint(String);
 
 impl Fingerprint {
@@ -178,11 +188,6 @@ impl Fingerprint {
         Self::of("POST /payments/{id}/refund", &[&id.to_string()])
     }
 
-    /// A stored fingerprint, as read back.
-    pub fn from_stored(hex: String) -> Self {
-        Self(hex)
-    }
-
     /// The hex digest.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -190,7 +195,7 @@ impl Fingerprint {
 }
 
 /// What the first request with an idempotency key got, to replay to its retries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
     pub key: IdempotencyKey,
     pub fingerprint: Fingerprint,

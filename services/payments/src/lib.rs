@@ -4,10 +4,11 @@
 //! [`api`] for the contract).
 //!
 //! Layout, as in every service: [`domain`] (types valid by construction, the payment's
-//! state machine, idempotency keys and request fingerprints), [`store`] (the
-//! [`store::PaymentStore`] port and its adapter over the kit's item table, DynamoDB or
-//! memory), [`api`] (request/response bodies and handlers), and this file, which describes
-//! the service ([`SERVICE`]). `main.rs` only calls the kit.
+//! state machine, idempotency keys and request fingerprints, and by their serde derives the
+//! stored records), [`store`] (the payments in the table, over the kit's one port,
+//! `kit::store::ItemTable`, DynamoDB or memory: every rule a write condition), [`api`]
+//! (request/response bodies and handlers), and this file, which describes the service
+//! ([`SERVICE`]). `main.rs` only calls the kit.
 
 pub mod api;
 pub mod domain;
@@ -16,10 +17,8 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use kit::store::{HealthCheck, ItemTable};
+use kit::store::ItemTable;
 use kit::{Region, Service};
-
-pub use store::{PaymentStore, PaymentTable};
 
 /// The payments service, as the binaries, Lambda and the local world see it. Its table has
 /// no index: payments and idempotency records are read by key only.
@@ -27,17 +26,12 @@ pub const SERVICE: Service = Service {
     name: "payments",
     version: env!("CARGO_PKG_VERSION"),
     indexes: &[],
-    router: |table: Arc<dyn ItemTable>, region| router(Arc::new(PaymentTable::new(table)), region),
+    router,
 };
 
-/// The whole service over `store`, answering as `region`: the payments routes inside the
+/// The whole service over `table`, answering as `region`: the payments routes inside the
 /// kit's shared surface (`/`, `/health`, `/openapi.json`, `/docs`, headers, limits).
-pub fn router(store: Arc<dyn PaymentStore>, region: Region) -> Router {
-    let health: Arc<dyn HealthCheck> = store.clone();
-    kit::http::service_router_with_problems(
-        SERVICE.info(region.clone()),
-        health,
-        api::routes(store, region),
-        api::PROBLEMS,
-    )
+pub fn router(table: Arc<dyn ItemTable>, region: Region) -> Router {
+    let routes = api::routes(store::Store::new(table.clone()), region.clone());
+    kit::http::service_router_with_problems(SERVICE.info(region), table, routes, api::PROBLEMS)
 }

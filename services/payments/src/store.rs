@@ -1,5 +1,6 @@
-//! The payments store: the port the handlers use, and its one adapter over the kit's item
-//! table (DynamoDB or memory).
+//! The payments store: the payments and idempotency records in the service's table, over
+//! the kit's item-table port (`kit::store::ItemTable`, DynamoDB or memory), as every
+//! service's `store` module is.
 //!
 //! Idempotency is the store's job, not the handler's: a payment write and the record of
 //! its idempotency key (`IDEM#<key>`, holding the request's fingerprint and the response)
@@ -8,11 +9,12 @@
 //! its condition and reads the record that won, to replay it (same fingerprint) or refuse
 //! (another fingerprint). No read-then-write decides anything.
 //!
-//! Table layout (partition key `pk`, no index):
-//! - `PAYMENT#<id>`: the payment (`id`, `order_id`, `amount_cents`, `currency`, `status`,
+//! Table layout (partition key `pk`, no index), each item's attributes those of its record's
+//! serde form:
+//! - `PAYMENT#<id>`: the [`Payment`] (`id`, `order_id`, `amount_cents`, `currency`, `status`,
 //!   `created_at`) plus `version`, `updated_at` and `region` (the last writer);
-//! - `IDEM#<key>`: the key's record (`key`, `fingerprint` (hex SHA-256), `status`, `body`,
-//!   `created_at`, `region`, `expires_at`).
+//! - `IDEM#<key>`: the key's [`IdempotencyRecord`] (`key`, `fingerprint` (hex SHA-256),
+//!   `status`, `body`, `created_at`, `region`) plus `expires_at`, for a DynamoDB TTL.
 //!
 //! Across Regions, a key is only as unique as replication is fast: the same key sent to
 //! both Regions within the replication lag can be applied in each (global tables resolve
@@ -21,18 +23,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::TimeDelta;
+use serde::Serialize;
 use serde_json::json;
 
-use kit::codec::{attr_parse, attr_str, attr_time, attr_u64, corrupt, item};
+use kit::codec;
 use kit::headers::IdempotencyKey;
-use kit::money::Money;
-use kit::store::{Condition, HealthCheck, Item, ItemTable, PK, StoreError, Write};
+use kit::store::{Condition, Item, ItemTable, StoreError, Write};
 
-use crate::domain::{
-    Fingerprint, IdempotencyRecord, MIN_AMOUNT, Payment, PaymentId, PaymentStatus,
-};
+use crate::domain::{IdempotencyRecord, Payment, PaymentId, PaymentStatus};
 
 /// How long an idempotency record is meant to live: the item carries `expires_at` (epoch
 /// seconds) for a DynamoDB TTL, when the table enables one. A retry later than this may
@@ -56,45 +55,69 @@ pub enum Applied {
     StateChanged,
 }
 
-/// The port: how the handlers reach stored payments.
-#[async_trait]
-pub trait PaymentStore: HealthCheck {
-    /// The payment with this id, if any (strongly consistent).
-    async fn get(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError>;
-
-    /// What `key` recorded, if it was used.
-    async fn idempotency_record(
-        &self,
-        key: &IdempotencyKey,
-    ) -> Result<Option<IdempotencyRecord>, StoreError>;
-
-    /// Stores a new payment and the key's record, both or neither.
-    async fn capture(
-        &self,
-        payment: &Payment,
-        record: &IdempotencyRecord,
-    ) -> Result<Applied, StoreError>;
-
-    /// Replaces a captured payment with `refunded` and stores the key's record, both or
-    /// neither; [`Applied::StateChanged`] when the stored payment is not captured.
-    async fn refund(
-        &self,
-        refunded: &Payment,
-        record: &IdempotencyRecord,
-    ) -> Result<Applied, StoreError>;
-}
-
-/// [`PaymentStore`] over any item table: `kit::memory::MemoryTable` or
-/// `kit::dynamo::DynamoTable`.
+/// The payments in a table: how the handlers reach them.
 #[derive(Clone)]
-pub struct PaymentTable {
+pub struct Store {
     table: Arc<dyn ItemTable>,
 }
 
-impl PaymentTable {
+impl Store {
     /// The payments stored in `table`.
     pub fn new(table: Arc<dyn ItemTable>) -> Self {
         Self { table }
+    }
+
+    /// The payment with this id, if any (strongly consistent).
+    pub async fn get(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
+        self.table
+            .get(&payment_pk(id))
+            .await?
+            .as_ref()
+            .map(payment_from_item)
+            .transpose()
+    }
+
+    /// What `key` recorded, if it was used.
+    pub async fn idempotency_record(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.table
+            .get(&record_pk(key))
+            .await?
+            .as_ref()
+            .map(record_from_item)
+            .transpose()
+    }
+
+    /// Stores a new payment and the key's record, both or neither.
+    pub async fn capture(
+        &self,
+        payment: &Payment,
+        record: &IdempotencyRecord,
+    ) -> Result<Applied, StoreError> {
+        let put = Write::Put {
+            item: payment_to_item(payment)?,
+            condition: Condition::NotExists,
+        };
+        self.idempotent(put, record).await
+    }
+
+    /// Replaces a captured payment with `refunded` and stores the key's record, both or
+    /// neither; [`Applied::StateChanged`] when the stored payment is not captured.
+    pub async fn refund(
+        &self,
+        refunded: &Payment,
+        record: &IdempotencyRecord,
+    ) -> Result<Applied, StoreError> {
+        // A captured payment is never written except by this transition, so "still
+        // captured" also means "still the version the caller read".
+        let captured = Condition::AttrEquals("status".into(), json!(PaymentStatus::Captured));
+        let put = Write::Put {
+            item: payment_to_item(refunded)?,
+            condition: captured,
+        };
+        self.idempotent(put, record).await
     }
 
     /// Runs `[payment write, record put]` as one transaction, retrying while the store is
@@ -107,7 +130,7 @@ impl PaymentTable {
         let writes = vec![
             payment_write,
             Write::Put {
-                item: record_to_item(record),
+                item: record_to_item(record)?,
                 condition: Condition::NotExists,
             },
         ];
@@ -136,65 +159,6 @@ impl PaymentTable {
     }
 }
 
-#[async_trait]
-impl HealthCheck for PaymentTable {
-    async fn check(&self) -> Result<(), StoreError> {
-        self.table.check().await
-    }
-}
-
-#[async_trait]
-impl PaymentStore for PaymentTable {
-    async fn get(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
-        self.table
-            .get(&payment_pk(id))
-            .await?
-            .as_ref()
-            .map(payment_from_item)
-            .transpose()
-    }
-
-    async fn idempotency_record(
-        &self,
-        key: &IdempotencyKey,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.table
-            .get(&record_pk(key))
-            .await?
-            .as_ref()
-            .map(record_from_item)
-            .transpose()
-    }
-
-    async fn capture(
-        &self,
-        payment: &Payment,
-        record: &IdempotencyRecord,
-    ) -> Result<Applied, StoreError> {
-        let put = Write::Put {
-            item: payment_to_item(payment),
-            condition: Condition::NotExists,
-        };
-        self.idempotent(put, record).await
-    }
-
-    async fn refund(
-        &self,
-        refunded: &Payment,
-        record: &IdempotencyRecord,
-    ) -> Result<Applied, StoreError> {
-        // A captured payment is never written except by this transition, so "still
-        // captured" also means "still the version the caller read".
-        let captured =
-            Condition::AttrEquals("status".into(), json!(PaymentStatus::Captured.as_str()));
-        let put = Write::Put {
-            item: payment_to_item(refunded),
-            condition: captured,
-        };
-        self.idempotent(put, record).await
-    }
-}
-
 /// The partition key of a payment's item.
 pub fn payment_pk(id: &PaymentId) -> String {
     format!("PAYMENT#{id}")
@@ -206,69 +170,43 @@ pub fn record_pk(key: &IdempotencyKey) -> String {
 }
 
 /// A payment as a stored item.
-pub fn payment_to_item(p: &Payment) -> Item {
-    item(json!({
-        PK: payment_pk(&p.id),
-        "id": p.id.to_string(),
-        "order_id": p.order_id.to_string(),
-        "amount_cents": p.amount.minor(),
-        "currency": p.currency.as_str(),
-        "status": p.status.as_str(),
-        "version": p.version,
-        "created_at": p.created_at.to_string(),
-        "updated_at": p.updated_at.to_string(),
-        "region": p.region.as_str(),
-    }))
-}
-
-/// An idempotency record as a stored item.
-pub fn record_to_item(r: &IdempotencyRecord) -> Item {
-    item(json!({
-        PK: record_pk(&r.key),
-        "key": r.key.as_str(),
-        "fingerprint": r.fingerprint.as_str(),
-        "status": r.status,
-        "body": r.body,
-        "created_at": r.created_at.to_string(),
-        "region": r.region.as_str(),
-        "expires_at": (r.created_at + IDEMPOTENCY_WINDOW).as_datetime().timestamp(),
-    }))
+pub fn payment_to_item(payment: &Payment) -> Result<Item, StoreError> {
+    codec::to_item(payment_pk(&payment.id), payment)
 }
 
 /// A stored item as a payment; anything that does not parse is [`StoreError::Corrupt`].
 pub fn payment_from_item(item: &Item) -> Result<Payment, StoreError> {
-    Ok(Payment {
-        id: attr_parse(item, "id")?,
-        order_id: attr_parse(item, "order_id")?,
-        amount: Money::at_least(MIN_AMOUNT, attr_u64(item, "amount_cents")?.into())
-            .map_err(|e| corrupt("amount_cents", e))?,
-        currency: attr_parse(item, "currency")?,
-        status: attr_parse(item, "status")?,
-        version: attr_u64(item, "version")?,
-        created_at: attr_time(item, "created_at")?,
-        updated_at: attr_time(item, "updated_at")?,
-        region: attr_parse(item, "region")?,
-    })
+    codec::from_item(item)
+}
+
+/// An idempotency record's item: the record, and when a TTL may remove it.
+#[derive(Serialize)]
+struct StoredRecord<'a> {
+    #[serde(flatten)]
+    record: &'a IdempotencyRecord,
+    /// Epoch seconds.
+    expires_at: i64,
+}
+
+/// An idempotency record as a stored item.
+pub fn record_to_item(record: &IdempotencyRecord) -> Result<Item, StoreError> {
+    let expires_at = (record.created_at + IDEMPOTENCY_WINDOW)
+        .as_datetime()
+        .timestamp();
+    codec::to_item(record_pk(&record.key), &StoredRecord { record, expires_at })
 }
 
 /// A stored item as an idempotency record.
 pub fn record_from_item(item: &Item) -> Result<IdempotencyRecord, StoreError> {
-    let status = attr_u64(item, "status")?;
-    Ok(IdempotencyRecord {
-        key: attr_parse(item, "key")?,
-        fingerprint: Fingerprint::from_stored(attr_str(item, "fingerprint")?.to_owned()),
-        status: u16::try_from(status).map_err(|e| corrupt("status", e))?,
-        body: attr_str(item, "body")?.to_owned(),
-        created_at: attr_time(item, "created_at")?,
-        region: attr_parse(item, "region")?,
-    })
+    codec::from_item(item)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::NewPayment;
+    use crate::domain::{Fingerprint, MIN_AMOUNT, NewPayment};
     use kit::memory::MemoryTable;
+    use kit::money::Money;
     use kit::time::Timestamp;
 
     fn region() -> topology::Region {
@@ -295,19 +233,19 @@ mod tests {
         }
     }
 
-    fn store() -> (PaymentTable, Arc<MemoryTable>) {
+    fn store() -> (Store, Arc<MemoryTable>) {
         let table = MemoryTable::new("payments", region());
-        (PaymentTable::new(table.clone()), table)
+        (Store::new(table.clone()), table)
     }
 
     #[test]
     fn items_round_trip() {
         let p = payment();
-        let item = payment_to_item(&p);
+        let item = payment_to_item(&p).unwrap();
         assert_eq!(item["pk"], format!("PAYMENT#{}", p.id));
         assert_eq!(payment_from_item(&item).unwrap(), p);
         let r = record("k-1", "x", r#"{"id":"1"}"#);
-        let item = record_to_item(&r);
+        let item = record_to_item(&r).unwrap();
         assert_eq!(item["pk"], "IDEM#k-1");
         assert!(item["expires_at"].as_i64().unwrap() > chrono::Utc::now().timestamp());
         assert_eq!(record_from_item(&item).unwrap(), r);
@@ -315,12 +253,12 @@ mod tests {
 
     #[test]
     fn corrupt_items_are_reported() {
-        let mut item = payment_to_item(&payment());
+        let mut item = payment_to_item(&payment()).unwrap();
         item.insert("amount_cents".into(), json!(0));
         assert!(
             matches!(payment_from_item(&item), Err(StoreError::Corrupt(m)) if m.contains("amount"))
         );
-        let mut item = record_to_item(&record("k", "x", "{}"));
+        let mut item = record_to_item(&record("k", "x", "{}")).unwrap();
         item.insert("status".into(), json!(70000));
         assert!(matches!(
             record_from_item(&item),
@@ -400,6 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unavailable_table_fails_after_bounded_retries() {
+        use kit::store::HealthCheck;
         let (store, table) = store();
         table.set_available(false);
         let started = std::time::Instant::now();
@@ -409,6 +348,6 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StoreError::Unavailable(_)));
         assert!(started.elapsed() < Duration::from_secs(2));
-        assert!(store.check().await.is_err());
+        assert!(table.check().await.is_err(), "and `GET /health` says so");
     }
 }

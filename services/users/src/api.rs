@@ -1,4 +1,5 @@
-//! The HTTP API: request and response bodies, handlers, and the store-error mapping.
+//! The users HTTP API: request and response bodies, their parsing into domain types, the
+//! handlers, each annotated for the OpenAPI document, and the store-error mapping.
 
 use std::sync::Arc;
 
@@ -7,6 +8,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use kit::ApiResult;
 use kit::docs::{BadParameters, JsonBody, NotFound, PreconditionRequired, Unavailable};
@@ -19,7 +23,7 @@ use kit::validate::Fields;
 use topology::Region;
 
 use crate::domain::{Email, User, UserChange, UserId, UserName};
-use crate::store::{UserStore, UserStoreError};
+use crate::store::{Store, UserStoreError};
 
 /// A create or change to an email another user has.
 const DUPLICATE_EMAIL: ProblemType = ProblemType {
@@ -32,29 +36,49 @@ const DUPLICATE_EMAIL: ProblemType = ProblemType {
 pub const PROBLEMS: &[ProblemType] = &[DUPLICATE_EMAIL];
 
 /// What the handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn UserStore>,
+struct AppState {
+    store: Store,
     /// New users are stamped with this Region.
-    pub region: Region,
+    region: Region,
+}
+
+type AppStateRef = State<Arc<AppState>>;
+
+/// The users routes, with their OpenAPI description, ready for `kit::http::service_router`.
+pub fn routes(store: Store, region: Region) -> OpenApiRouter {
+    let state = Arc::new(AppState { store, region });
+    OpenApiRouter::new()
+        .routes(routes!(create_user, list_users))
+        .routes(routes!(get_user, update_user, delete_user))
+        .with_state(state)
+}
+
+/// The schema of `email`: [`Email::PATTERN`] and `format: email`, which the service checks
+/// as they say.
+fn email_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+        .description(Some(
+            "Unique across users, ignoring case (stored lowercased); a dot-atom local part, \
+             `@`, a domain of DNS labels",
+        ))
+        .min_length(Some(3))
+        .max_length(Some(Email::MAX_LEN))
+        .pattern(Some(Email::PATTERN))
+        .examples(["ada@example.com"])
+        .build()
 }
 
 /// The body of `POST /users`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    /// Unique across users, case-insensitively; surrounding spaces are ignored.
-    #[schema(example = "ada@example.com", format = Email, min_length = 3, max_length = 254,
-        pattern = "^[A-Za-z0-9!#$%&'*+./=?^_`{|}~-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
+    /// Unique across users, ignoring case.
+    #[schema(schema_with = email_schema)]
     pub email: String,
-    /// 1 to 100 characters, not only spaces, no control characters; surrounding spaces are
-    /// ignored.
-    #[schema(
-        example = "Ada Lovelace",
-        min_length = 1,
-        max_length = 100,
-        pattern = "^\\s*[^\\s\\p{Cc}]([^\\p{Cc}]*[^\\s\\p{Cc}])?\\s*$"
-    )]
+    /// The user's display name.
+    #[schema(schema_with = kit::name::schema)]
     pub name: String,
 }
 
@@ -66,17 +90,11 @@ pub struct UpdateUser {
     /// As in `POST /users`. Omit a field to keep it; `null` is refused (a user always has
     /// both).
     #[serde(default, deserialize_with = "present")]
-    #[schema(nullable = false, format = Email, min_length = 3, max_length = 254,
-        pattern = "^[A-Za-z0-9!#$%&'*+./=?^_`{|}~-]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
+    #[schema(schema_with = email_schema)]
     pub email: Option<String>,
     /// As in `POST /users`.
     #[serde(default, deserialize_with = "present")]
-    #[schema(
-        nullable = false,
-        min_length = 1,
-        max_length = 100,
-        pattern = "^\\s*[^\\s\\p{Cc}]([^\\p{Cc}]*[^\\s\\p{Cc}])?\\s*$"
-    )]
+    #[schema(schema_with = kit::name::schema)]
     pub name: Option<String>,
 }
 
@@ -132,8 +150,8 @@ pub struct UserList {
         JsonBody, Unavailable,
     )
 )]
-pub async fn create_user(
-    State(state): State<AppState>,
+async fn create_user(
+    State(state): AppStateRef,
     Json(body): Json<CreateUser>,
 ) -> ApiResult<Response> {
     let mut fields = Fields::new();
@@ -159,10 +177,7 @@ pub async fn create_user(
         NotFound, Unavailable,
     )
 )]
-pub async fn get_user(
-    State(state): State<AppState>,
-    PathId(id): PathId<User>,
-) -> ApiResult<Response> {
+async fn get_user(State(state): AppStateRef, PathId(id): PathId<User>) -> ApiResult<Response> {
     match state.store.get(id).await.map_err(problem)? {
         Some(user) => Ok(with_etag(StatusCode::OK, &user)),
         None => Err(not_found(id)),
@@ -178,8 +193,8 @@ pub async fn get_user(
         BadParameters, Unavailable,
     )
 )]
-pub async fn list_users(
-    State(state): State<AppState>,
+async fn list_users(
+    State(state): AppStateRef,
     Query(query): Query<PageQuery>,
 ) -> ApiResult<axum::Json<UserList>> {
     let (limit, after) = query.parse::<UserId>()?;
@@ -207,8 +222,8 @@ pub async fn list_users(
         JsonBody, NotFound, PreconditionRequired, Unavailable,
     )
 )]
-pub async fn update_user(
-    State(state): State<AppState>,
+async fn update_user(
+    State(state): AppStateRef,
     PathId(id): PathId<User>,
     RequiredIfMatch(expected): RequiredIfMatch,
     Json(body): Json<UpdateUser>,
@@ -249,8 +264,8 @@ fn parse_change(body: UpdateUser) -> ApiResult<UserChange> {
         BadParameters, NotFound, Unavailable,
     )
 )]
-pub async fn delete_user(
-    State(state): State<AppState>,
+async fn delete_user(
+    State(state): AppStateRef,
     PathId(id): PathId<User>,
     IfMatch(expected): IfMatch,
 ) -> ApiResult<StatusCode> {

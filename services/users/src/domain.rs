@@ -1,9 +1,12 @@
-//! The users domain: parsed once at the edge, valid by construction afterwards.
+//! The users domain: parsed once at the edge, valid by construction afterwards. The serde
+//! derives are the user's record (what `store` keeps), and reading one back checks every
+//! value as parsing a request does.
 
 use std::fmt;
 
 use kit::headers::Version;
 use kit::id::{Id, Noun};
+use kit::name::Name;
 use kit::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -25,22 +28,31 @@ impl Noun for User {
     const NOUN: &'static str = "user";
 }
 
-/// An email address, normalised: trimmed and lowercased, so uniqueness ignores case.
-/// The check is deliberately practical (one `@`, a dotted domain of DNS labels), not RFC 5322.
+/// An email address as the users schema describes it (`format: email` and [`Email::PATTERN`]):
+/// a dot-atom local part of at most 64 characters (no leading, trailing or doubled dot, no
+/// quoted form), `@`, and a domain of two or more DNS labels; at most 254 characters in all.
+/// Stored lowercased, so uniqueness ignores case. Nothing is trimmed: an address with
+/// surrounding spaces is not one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
 impl Email {
+    /// The pattern of an address, for OpenAPI documents (with `format: email`, which bounds
+    /// the local part to 64 characters).
+    pub const PATTERN: &'static str = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
+
+    /// The longest address.
+    pub const MAX_LEN: usize = 254;
+
     /// Parses and normalises an address.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        let s = s.trim().to_lowercase();
         let (local, domain) = s.split_once('@').ok_or(DomainError::Email)?;
-        let local_ok = !local.is_empty()
-            && local.len() <= 64
+        let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b);
+        let local_ok = local.len() <= 64
             && local
-                .chars()
-                .all(|c| !c.is_whitespace() && !c.is_control() && !"@<>()[],;:\\\"".contains(c));
+                .split('.')
+                .all(|atom| !atom.is_empty() && atom.bytes().all(atext));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -50,8 +62,8 @@ impl Email {
                     && !l.ends_with('-')
                     && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
-        if local_ok && domain_ok && s.len() <= 254 {
-            Ok(Self(s))
+        if local_ok && domain_ok && s.len() <= Self::MAX_LEN {
+            Ok(Self(s.to_ascii_lowercase()))
         } else {
             Err(DomainError::Email)
         }
@@ -89,29 +101,28 @@ impl From<Email> for String {
     }
 }
 
-/// A user's display name: trimmed, 1 to 100 characters, no control characters.
+/// A user's display name: a [`kit::name::Name`] (at most 100 characters as sent, not only
+/// whitespace, no control characters; trimmed), exactly what the schema's
+/// [`UserName::PATTERN`] and length bounds accept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct UserName(String);
+pub struct UserName(Name);
 
 impl UserName {
-    /// The longest name, in characters.
-    pub const MAX_CHARS: usize = 100;
+    /// The longest name, in characters as sent.
+    pub const MAX_CHARS: usize = Name::MAX_CHARS;
+
+    /// The pattern of a name, for OpenAPI documents.
+    pub const PATTERN: &'static str = Name::PATTERN;
 
     /// Parses a name.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        let s = s.trim();
-        let chars = s.chars().count();
-        if (1..=Self::MAX_CHARS).contains(&chars) && !s.chars().any(char::is_control) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(DomainError::UserName)
-        }
+        Name::parse(s).map(Self).map_err(|_| DomainError::UserName)
     }
 
     /// The name.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
@@ -131,12 +142,12 @@ impl TryFrom<String> for UserName {
 
 impl From<UserName> for String {
     fn from(n: UserName) -> String {
-        n.0
+        n.0.into()
     }
 }
 
-/// A user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A user, as stored and as returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,
     pub email: Email,
@@ -197,10 +208,12 @@ mod tests {
     #[test]
     fn emails_are_normalised() {
         assert_eq!(
-            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            Email::parse("Ada@Example.COM").unwrap().as_str(),
             "ada@example.com"
         );
         assert!(Email::parse("a.b+tag@mail.example.co.uk").is_ok());
+        assert!(Email::parse("o'brien!#$%&*/=?^_`{|}~-@1.2").is_ok());
+        assert!(Email::parse(&format!("{}@example.com", "a".repeat(64))).is_ok());
     }
 
     #[test]
@@ -221,6 +234,14 @@ mod tests {
             "ada@example.com.",
             "<ada>@example.com",
             "ada@exam_ple.com",
+            // `format: email` is RFC 5321's dot-atom: no dot at either end, no two in a row,
+            // no quoted local part, no spaces around.
+            "A.@n5VOlHKSzEaBH7.Kf.s.j",
+            ".ada@example.com",
+            "a..da@example.com",
+            "\"ada\"@example.com",
+            "ada@[127.0.0.1]",
+            "  ada@example.com ",
             &long_local,
             &long,
         ] {
@@ -240,6 +261,39 @@ mod tests {
         );
         for bad in ["", "   ", "a\u{0}b", "line\nbreak", &"x".repeat(101)] {
             assert_eq!(UserName::parse(bad), Err(DomainError::UserName), "{bad:?}");
+        }
+        // `maxLength` counts what is sent, surrounding whitespace included.
+        let padded = format!(" {} ", "x".repeat(99));
+        assert_eq!(UserName::parse(&padded), Err(DomainError::UserName));
+        assert!(UserName::parse(&format!("\t{}", "x".repeat(99))).is_ok());
+    }
+
+    #[test]
+    fn the_email_pattern_refuses_what_the_parser_does() {
+        let pattern = regex::Regex::new(Email::PATTERN).unwrap();
+        for good in [
+            "ada@example.com",
+            "a.b+tag@mail.example.co.uk",
+            "o'brien@1.2",
+        ] {
+            assert!(
+                pattern.is_match(good) && Email::parse(good).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in [
+            "A.@x.co",
+            ".a@x.co",
+            "a..b@x.co",
+            " a@x.co",
+            "a@x",
+            "a@-x.co",
+            "\"a\"@x.co",
+        ] {
+            assert!(
+                !pattern.is_match(bad) && Email::parse(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -1,11 +1,11 @@
-//! The users store: the port the handlers use, and its adapter over the kit's item-store
-//! port, which runs on both the in-memory table and DynamoDB.
+//! The users store: the users in the service's table, over the kit's item-table port
+//! (`kit::store::ItemTable`, DynamoDB or memory), as every service's `store` module is.
 //!
-//! Table layout (partition key `pk`):
-//! - `USER#<id>`: the user (`id`, `email`, `name`, `created_at`) plus `version`,
+//! Table layout (partition key `pk`), each item's attributes those of its record's serde form:
+//! - `USER#<id>`: the [`User`] (`id`, `email`, `name`, `created_at`) plus `version`,
 //!   `updated_at` and `region` (the last writer), like every item;
-//! - `EMAIL#<email>`: the email's owner (`user_id`), which makes emails unique: it is put
-//!   with `attribute_not_exists(pk)` in the same transaction as the user.
+//! - `EMAIL#<email>`: the email's [`EmailOwner`] (`user_id`), which makes emails unique: it is
+//!   put with `attribute_not_exists(pk)` in the same transaction as the user.
 //!
 //! Every rule is a write condition, never a read followed by a blind write: a create puts
 //! both items only if neither exists; an update or delete applies only if the user's
@@ -14,13 +14,12 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use kit::codec::{attr_parse, attr_time, attr_u64, corrupt, item};
+use kit::codec;
 use kit::headers::Version;
-use kit::memory::MemoryTable;
-use kit::store::{Condition, HealthCheck, Item, ItemTable, PK, StoreError, Write};
+use kit::store::{Condition, Item, ItemTable, StoreError, Write};
 use kit::time::Timestamp;
 use topology::Region;
 
@@ -51,137 +50,41 @@ pub struct UserPage {
     pub next: Option<UserId>,
 }
 
-/// The port the handlers use.
-#[async_trait]
-pub trait UserStore: HealthCheck + Send + Sync {
-    /// Stores a new user; fails with [`UserStoreError::EmailTaken`] when the email is used.
-    async fn create(&self, user: &User) -> Result<(), UserStoreError>;
-
-    /// The user with this id.
-    async fn get(&self, id: UserId) -> Result<Option<User>, UserStoreError>;
-
-    /// Up to `limit` users after the user `after`.
-    async fn list(&self, limit: usize, after: Option<UserId>) -> Result<UserPage, UserStoreError>;
-
-    /// Applies `change` if the user is at version `expected`; returns the new user.
-    async fn update(
-        &self,
-        id: UserId,
-        expected: Version,
-        change: UserChange,
-    ) -> Result<User, UserStoreError>;
-
-    /// Deletes the user (if at version `expected`, when given) and frees its email.
-    async fn delete(&self, id: UserId, expected: Option<Version>) -> Result<(), UserStoreError>;
+/// The record of an `EMAIL#` item: who has the address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailOwner {
+    pub user_id: UserId,
+    pub version: Version,
+    pub updated_at: Timestamp,
+    pub region: Region,
 }
 
-/// The users store over any item table: `ItemUserStore<MemoryTable>` is the memory
-/// adapter, `ItemUserStore<dyn ItemTable>` runs on whichever table the service is given
-/// (DynamoDB's condition expressions and `TransactWriteItems` live in `kit::dynamo`).
-pub struct ItemUserStore<T: ?Sized> {
-    table: Arc<T>,
-    /// Stamped on every item this instance writes.
+/// The attribute of [`EmailOwner`] that the ownership condition compares.
+const OWNER: &str = "user_id";
+
+/// The users in a table: how the handlers reach them.
+#[derive(Clone)]
+pub struct Store {
+    table: Arc<dyn ItemTable>,
+    /// Stamped on every user this instance changes.
     region: Region,
 }
 
-/// The in-memory adapter.
-pub type MemoryUserStore = ItemUserStore<MemoryTable>;
-
-impl<T: ItemTable + ?Sized> ItemUserStore<T> {
-    /// A store on `table`, writing as `region`.
-    pub fn new(table: Arc<T>, region: Region) -> Self {
+impl Store {
+    /// The users stored in `table`, changed as `region`.
+    pub fn new(table: Arc<dyn ItemTable>, region: Region) -> Self {
         Self { table, region }
     }
 
-    /// The table, e.g. to count items in tests.
-    pub fn table(&self) -> &Arc<T> {
-        &self.table
-    }
-
-    async fn current(&self, id: UserId) -> Result<User, UserStoreError> {
-        let item = self
-            .table
-            .get(&user_pk(id))
-            .await?
-            .ok_or(UserStoreError::NotFound(id))?;
-        Ok(from_item(&item)?)
-    }
-
-    /// After a failed condition on the user item: gone (404) or changed (retry).
-    async fn explain_failure(&self, id: UserId) -> UserStoreError {
-        match self.table.get(&user_pk(id)).await {
-            Ok(None) => UserStoreError::NotFound(id),
-            Ok(Some(_)) => UserStoreError::Concurrent,
-            Err(e) => e.into(),
-        }
-    }
-}
-
-fn user_pk(id: UserId) -> String {
-    format!("USER#{id}")
-}
-
-fn email_pk(email: &Email) -> String {
-    format!("EMAIL#{email}")
-}
-
-fn to_item(user: &User) -> Item {
-    item(json!({
-        PK: user_pk(user.id),
-        "id": user.id.to_string(),
-        "email": user.email.as_str(),
-        "name": user.name.as_str(),
-        "version": user.version.get(),
-        "created_at": user.created_at.to_string(),
-        "updated_at": user.updated_at.to_string(),
-        "region": user.region.as_str(),
-    }))
-}
-
-fn email_item(user: &User) -> Item {
-    item(json!({
-        PK: email_pk(&user.email),
-        "user_id": user.id.to_string(),
-        "version": user.version.get(),
-        "updated_at": user.updated_at.to_string(),
-        "region": user.region.as_str(),
-    }))
-}
-
-fn from_item(item: &Item) -> Result<User, StoreError> {
-    Ok(User {
-        id: attr_parse(item, "id")?,
-        email: attr_parse(item, "email")?,
-        name: attr_parse(item, "name")?,
-        version: Version::new(attr_u64(item, "version")?).map_err(|e| corrupt("version", e))?,
-        created_at: attr_time(item, "created_at")?,
-        updated_at: attr_time(item, "updated_at")?,
-        region: attr_parse(item, "region")?,
-    })
-}
-
-/// The condition that the email item still belongs to `id`.
-fn owned_by(id: UserId) -> Condition {
-    Condition::AttrEquals("user_id".into(), Value::String(id.to_string()))
-}
-
-#[async_trait]
-impl<T: ItemTable + ?Sized> HealthCheck for ItemUserStore<T> {
-    async fn check(&self) -> Result<(), StoreError> {
-        self.table.check().await
-    }
-}
-
-#[async_trait]
-impl<T: ItemTable + ?Sized> UserStore for ItemUserStore<T> {
-    async fn create(&self, user: &User) -> Result<(), UserStoreError> {
+    /// Stores a new user; fails with [`UserStoreError::EmailTaken`] when the email is used.
+    pub async fn create(&self, user: &User) -> Result<(), UserStoreError> {
         let writes = vec![
             Write::Put {
-                item: to_item(user),
+                item: to_item(user)?,
                 condition: Condition::NotExists,
             },
             Write::Put {
-                item: email_item(user),
+                item: email_item(user)?,
                 condition: Condition::NotExists,
             },
         ];
@@ -195,16 +98,25 @@ impl<T: ItemTable + ?Sized> UserStore for ItemUserStore<T> {
         }
     }
 
-    async fn get(&self, id: UserId) -> Result<Option<User>, UserStoreError> {
+    /// The user with this id.
+    pub async fn get(&self, id: UserId) -> Result<Option<User>, UserStoreError> {
         match self.table.get(&user_pk(id)).await? {
             Some(item) => Ok(Some(from_item(&item)?)),
             None => Ok(None),
         }
     }
 
-    async fn list(&self, limit: usize, after: Option<UserId>) -> Result<UserPage, UserStoreError> {
+    /// Up to `limit` users after the user `after`.
+    pub async fn list(
+        &self,
+        limit: usize,
+        after: Option<UserId>,
+    ) -> Result<UserPage, UserStoreError> {
         let after = after.map(user_pk);
-        let page = self.table.scan("USER#", limit, after.as_deref()).await?;
+        let page = self
+            .table
+            .scan(USER_PREFIX, limit, after.as_deref())
+            .await?;
         let users = page
             .items
             .iter()
@@ -217,7 +129,8 @@ impl<T: ItemTable + ?Sized> UserStore for ItemUserStore<T> {
         Ok(UserPage { users, next })
     }
 
-    async fn update(
+    /// Applies `change` if the user is at version `expected`; returns the new user.
+    pub async fn update(
         &self,
         id: UserId,
         expected: Version,
@@ -232,7 +145,7 @@ impl<T: ItemTable + ?Sized> UserStore for ItemUserStore<T> {
         }
         let updated = current.changed(change, self.region.clone(), Timestamp::now());
         let mut writes = vec![Write::Put {
-            item: to_item(&updated),
+            item: to_item(&updated)?,
             condition: Condition::VersionIs(expected.get()),
         }];
         let email_changed = updated.email != current.email;
@@ -242,12 +155,12 @@ impl<T: ItemTable + ?Sized> UserStore for ItemUserStore<T> {
                 condition: owned_by(id),
             });
             writes.push(Write::Put {
-                item: email_item(&updated),
+                item: email_item(&updated)?,
                 condition: Condition::NotExists,
             });
         } else {
             writes.push(Write::Put {
-                item: email_item(&updated),
+                item: email_item(&updated)?,
                 condition: owned_by(id),
             });
         }
@@ -264,7 +177,12 @@ impl<T: ItemTable + ?Sized> UserStore for ItemUserStore<T> {
         }
     }
 
-    async fn delete(&self, id: UserId, expected: Option<Version>) -> Result<(), UserStoreError> {
+    /// Deletes the user (if at version `expected`, when given) and frees its email.
+    pub async fn delete(
+        &self,
+        id: UserId,
+        expected: Option<Version>,
+    ) -> Result<(), UserStoreError> {
         let current = self.current(id).await?;
         if let Some(expected) = expected
             && current.version != expected
@@ -293,19 +211,71 @@ impl<T: ItemTable + ?Sized> UserStore for ItemUserStore<T> {
             Err(e) => Err(e.into()),
         }
     }
+
+    async fn current(&self, id: UserId) -> Result<User, UserStoreError> {
+        self.get(id).await?.ok_or(UserStoreError::NotFound(id))
+    }
+
+    /// After a failed condition on the user item: gone (404) or changed (retry).
+    async fn explain_failure(&self, id: UserId) -> UserStoreError {
+        match self.table.get(&user_pk(id)).await {
+            Ok(None) => UserStoreError::NotFound(id),
+            Ok(Some(_)) => UserStoreError::Concurrent,
+            Err(e) => e.into(),
+        }
+    }
+}
+
+/// The prefix of every user's `pk`: what a listing scans.
+const USER_PREFIX: &str = "USER#";
+
+fn user_pk(id: UserId) -> String {
+    format!("{USER_PREFIX}{id}")
+}
+
+fn email_pk(email: &Email) -> String {
+    format!("EMAIL#{email}")
+}
+
+/// A user as a stored item.
+fn to_item(user: &User) -> Result<Item, StoreError> {
+    codec::to_item(user_pk(user.id), user)
+}
+
+/// The `EMAIL#` item of a user's address.
+fn email_item(user: &User) -> Result<Item, StoreError> {
+    let owner = EmailOwner {
+        user_id: user.id,
+        version: user.version,
+        updated_at: user.updated_at,
+        region: user.region.clone(),
+    };
+    codec::to_item(email_pk(&user.email), &owner)
+}
+
+/// A stored item as a user; anything that does not parse is [`StoreError::Corrupt`].
+fn from_item(item: &Item) -> Result<User, StoreError> {
+    codec::from_item(item)
+}
+
+/// The condition that the email item still belongs to `id`.
+fn owned_by(id: UserId) -> Condition {
+    Condition::AttrEquals(OWNER.into(), json!(id))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::UserName;
+    use kit::memory::MemoryTable;
 
     fn region() -> Region {
         "us-east-1".parse().unwrap()
     }
 
-    fn store() -> MemoryUserStore {
-        ItemUserStore::new(MemoryTable::new("users", region()), region())
+    fn store() -> (Store, Arc<MemoryTable>) {
+        let table = MemoryTable::new("users", region());
+        (Store::new(table.clone(), region()), table)
     }
 
     fn user(email: &str) -> User {
@@ -320,32 +290,32 @@ mod tests {
     #[test]
     fn items_round_trip() {
         let u = user("ada@example.com");
-        let back = from_item(&to_item(&u)).unwrap();
+        let back = from_item(&to_item(&u).unwrap()).unwrap();
         // Timestamps are kept and stored to the microsecond, so the round trip is exact.
         assert_eq!(back, u);
-        let mut broken = to_item(&u);
+        let mut broken = to_item(&u).unwrap();
         broken.insert("email".into(), json!("not an email"));
         assert!(matches!(from_item(&broken), Err(StoreError::Corrupt(_))));
     }
 
     #[tokio::test]
     async fn emails_are_unique_and_freed_on_delete() {
-        let s = store();
+        let (s, table) = store();
         let ada = user("ada@example.com");
         s.create(&ada).await.unwrap();
         assert_eq!(
             s.create(&user("ADA@example.com")).await,
             Err(UserStoreError::EmailTaken)
         );
-        assert_eq!(s.table().len(), 2);
+        assert_eq!(table.len(), 2);
         s.delete(ada.id, None).await.unwrap();
-        assert!(s.table().is_empty());
+        assert!(table.is_empty());
         s.create(&user("ada@example.com")).await.unwrap();
     }
 
     #[tokio::test]
     async fn updates_move_the_email_and_check_the_version() {
-        let s = store();
+        let (s, _) = store();
         let ada = user("ada@example.com");
         let bob = user("bob@example.com");
         s.create(&ada).await.unwrap();
@@ -386,7 +356,7 @@ mod tests {
 
     #[tokio::test]
     async fn lists_page_through_users_only() {
-        let s = store();
+        let (s, _) = store();
         for i in 0..5 {
             s.create(&user(&format!("u{i}@example.com"))).await.unwrap();
         }

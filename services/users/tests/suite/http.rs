@@ -237,7 +237,7 @@ async fn duplicate_emails_are_409(app: TestApp) {
     let response = app
         .post_json(
             "/users",
-            &json!({"email": " ADA@example.com", "name": "Imposter"}),
+            &json!({"email": "ADA@example.com", "name": "Imposter"}),
         )
         .await;
     assert_problem(response, 409, "duplicate-email").await;
