@@ -40,6 +40,9 @@ pub struct Topology {
     #[serde(default, with = "empty_is_none")]
     pub hosted_zone_id: Option<String>,
     pub regions: Regions,
+    /// How failover records are driven: ARC routing controls or metric health checks.
+    #[serde(default)]
+    pub failover: FailoverSettings,
     #[serde(default)]
     pub arc: ArcSettings,
     /// What the AWS deployment protects (optional section, safe defaults).
@@ -77,6 +80,116 @@ impl Regions {
     /// Whether `region` is one of the two.
     pub fn contains(&self, region: &Region) -> bool {
         self.other(region).is_some()
+    }
+}
+
+/// How each app's failover records are driven (`[failover]` in the file).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverSettings {
+    #[serde(default)]
+    pub mechanism: Mechanism,
+    /// The health checks and alarms of the `health-check` mechanism.
+    #[serde(default)]
+    pub health_check: HealthCheckSettings,
+}
+
+/// The failover mechanism: what the failover records' health checks follow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mechanism {
+    /// Route 53 ARC routing controls in a five-Region cluster, with safety rules: seconds to
+    /// move, a 100 % data-plane SLA, an hourly price.
+    #[default]
+    Arc,
+    /// Route 53 `CLOUDWATCH_METRIC` health checks on alarms on flags the operator publishes
+    /// with `PutMetricData`: no cluster, tens of seconds to minutes to move, a few dollars a
+    /// month.
+    HealthCheck,
+}
+
+impl Mechanism {
+    /// The name written in `topology.toml` and the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mechanism::Arc => "arc",
+            Mechanism::HealthCheck => "health-check",
+        }
+    }
+}
+
+impl std::fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The Route 53 health checks and CloudWatch alarms of the `health-check` mechanism on AWS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckSettings {
+    /// How often Route 53's checkers read the alarm's data: 10 or 30 seconds.
+    #[serde(default = "default_request_interval")]
+    pub request_interval_seconds: u32,
+    /// How many readings in a row change the health check's status: 1 to 10.
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    /// The alarms' period: 10 or 30 (high-resolution), or a multiple of 60 seconds.
+    #[serde(default = "default_alarm_period")]
+    pub alarm_period_seconds: u32,
+}
+
+impl Default for HealthCheckSettings {
+    fn default() -> Self {
+        Self {
+            request_interval_seconds: default_request_interval(),
+            failure_threshold: default_failure_threshold(),
+            alarm_period_seconds: default_alarm_period(),
+        }
+    }
+}
+
+fn default_request_interval() -> u32 {
+    10
+}
+
+fn default_failure_threshold() -> u32 {
+    1
+}
+
+fn default_alarm_period() -> u32 {
+    10
+}
+
+impl HealthCheckSettings {
+    fn check(&self) -> Result<(), String> {
+        if ![10, 30].contains(&self.request_interval_seconds) {
+            return Err(format!(
+                "failover.health_check.request_interval_seconds = {}: Route 53 checks every 10 or 30 seconds",
+                self.request_interval_seconds
+            ));
+        }
+        if !(1..=10).contains(&self.failure_threshold) {
+            return Err(format!(
+                "failover.health_check.failure_threshold = {}: Route 53 takes 1 to 10",
+                self.failure_threshold
+            ));
+        }
+        let period = self.alarm_period_seconds;
+        if !(period == 10 || period == 30 || (period >= 60 && period % 60 == 0)) {
+            return Err(format!(
+                "failover.health_check.alarm_period_seconds = {period}: CloudWatch alarms take 10, 30 or a multiple of 60"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The longest a move takes on AWS before Route 53 answers with the other record: the
+    /// alarm's period (its one evaluation), then `failure_threshold` readings of the checkers.
+    pub fn propagation_bound(&self) -> Duration {
+        Duration::from_secs(u64::from(
+            self.alarm_period_seconds + self.request_interval_seconds * self.failure_threshold,
+        ))
     }
 }
 
@@ -144,6 +257,14 @@ pub struct LocalSettings {
     pub control_listen: SocketAddr,
     pub arc_first_port: u16,
     pub replication_lag_ms: u64,
+    /// First port of the two local CloudWatch endpoints (one per Region, `health-check`
+    /// mechanism); 0 picks free ports.
+    #[serde(default = "default_cloudwatch_first_port")]
+    pub cloudwatch_first_port: u16,
+    /// The local alarms' period, standing in for AWS's `alarm_period_seconds` (`health-check`
+    /// mechanism); the health checks read the alarms every `health_check_interval_ms`.
+    #[serde(default = "default_alarm_period_ms")]
+    pub alarm_period_ms: u64,
     /// The first three octets of each Region's loopback network, e.g. `127.0.1`.
     pub region_networks: BTreeMap<Region, String>,
 }
@@ -158,6 +279,17 @@ impl LocalSettings {
     pub fn replication_lag(&self) -> Duration {
         Duration::from_millis(self.replication_lag_ms)
     }
+    pub fn alarm_period(&self) -> Duration {
+        Duration::from_millis(self.alarm_period_ms)
+    }
+}
+
+fn default_cloudwatch_first_port() -> u16 {
+    8101
+}
+
+fn default_alarm_period_ms() -> u64 {
+    1000
 }
 
 /// One app: the `api` gateway or a service. What an app is follows from its type: only a
@@ -337,6 +469,7 @@ impl Topology {
         for service in self.services() {
             check_table(service)?;
         }
+        self.failover.health_check.check()?;
         self.check_local()
     }
 
@@ -396,6 +529,12 @@ impl Topology {
         if local.arc_first_port > u16::MAX - 4 {
             return Err("local.arc_first_port leaves no room for five endpoints".into());
         }
+        if local.cloudwatch_first_port == u16::MAX {
+            return Err("local.cloudwatch_first_port leaves no room for two endpoints".into());
+        }
+        if local.alarm_period_ms == 0 {
+            return Err("local.alarm_period_ms must be positive".into());
+        }
         Ok(())
     }
 
@@ -424,6 +563,21 @@ impl Topology {
         let index = self.apps.iter().position(|a| a.name() == app)?;
         let network = self.local.region_networks.get(region)?;
         format!("{network}.{}", index + 1).parse().ok()
+    }
+
+    /// The local world's CloudWatch endpoints (`health-check` mechanism), primary Region
+    /// first: ports `cloudwatch_first_port` and the next, or free ports when it is 0.
+    pub fn local_cloudwatch_endpoints(&self) -> Vec<(Region, SocketAddr)> {
+        let first = self.local.cloudwatch_first_port;
+        self.regions
+            .both()
+            .into_iter()
+            .zip(0u16..)
+            .map(|(region, i)| {
+                let port = if first == 0 { 0 } else { first + i };
+                (region.clone(), SocketAddr::from(([127, 0, 0, 1], port)))
+            })
+            .collect()
     }
 
     /// The local world's ARC cluster endpoints, one per ARC Region: ports `arc_first_port`
@@ -511,6 +665,44 @@ mod tests {
         .unwrap();
         assert!(!sandbox.aws.gateway_only && !sandbox.aws.protect_data);
         assert!(with(|s| s.replace("[local]\n", "[aws]\nprotect = false\n[local]\n")).is_err());
+    }
+
+    #[test]
+    fn the_mechanism_defaults_to_arc_and_health_check_settings_are_checked() {
+        let t = fixture();
+        assert_eq!(t.failover.mechanism, Mechanism::Arc);
+        let hc = |extra: &str| {
+            with(|s| {
+                s.replace(
+                    "[arc]\n",
+                    &format!("[failover]\nmechanism = \"health-check\"\n{extra}\n[arc]\n"),
+                )
+            })
+        };
+        let t = hc("").unwrap();
+        assert_eq!(t.failover.mechanism, Mechanism::HealthCheck);
+        assert_eq!(
+            t.failover.health_check.propagation_bound(),
+            Duration::from_secs(20)
+        );
+        let err = hc("[failover.health_check]\nrequest_interval_seconds = 15\n").unwrap_err();
+        assert!(err.to_string().contains("10 or 30"), "{err}");
+        let err = hc("[failover.health_check]\nfailure_threshold = 11\n").unwrap_err();
+        assert!(err.to_string().contains("1 to 10"), "{err}");
+        let err = hc("[failover.health_check]\nalarm_period_seconds = 45\n").unwrap_err();
+        assert!(err.to_string().contains("alarm_period_seconds"), "{err}");
+        let err = with(|s| s.replace("[arc]\n", "[failover]\nmechanism = \"dns\"\n[arc]\n"))
+            .unwrap_err();
+        assert!(err.to_string().contains("health-check"), "{err}");
+    }
+
+    #[test]
+    fn local_cloudwatch_endpoints_are_one_per_region() {
+        let t = fixture();
+        let endpoints = t.local_cloudwatch_endpoints();
+        assert_eq!(endpoints.len(), 2);
+        assert_eq!(endpoints[0].0, t.regions.primary);
+        assert_eq!(endpoints[1].1.port(), endpoints[0].1.port() + 1);
     }
 
     #[test]
