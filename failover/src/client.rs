@@ -114,7 +114,13 @@ impl Client {
     /// A client for the cluster named in `manifest`. Local manifests use fixed test
     /// credentials; AWS manifests the standard credential chain (resolved on first use).
     pub fn from_manifest(manifest: &Manifest, config: ClientConfig) -> Result<Self, FailoverError> {
-        let endpoints = &manifest.cluster.endpoints;
+        let Some(cluster) = manifest.cluster() else {
+            return Err(FailoverError::Usage(format!(
+                "this deployment uses the `{}` mechanism, not an ARC cluster",
+                manifest.mechanism()
+            )));
+        };
+        let endpoints = &cluster.endpoints;
         if endpoints.is_empty() {
             return Err(FailoverError::Usage(
                 "the manifest's cluster lists no endpoints".into(),

@@ -557,7 +557,9 @@ fn upgrade_v1(value: &mut serde_json::Value) {
             serde_json::json!({ "mechanism": "arc", "cluster": cluster }),
         );
     }
-    let apps = top.get_mut("apps").and_then(serde_json::Value::as_array_mut);
+    let apps = top
+        .get_mut("apps")
+        .and_then(serde_json::Value::as_array_mut);
     for app in apps.into_iter().flatten() {
         let Some(app) = app.as_object_mut() else {
             continue;
@@ -714,7 +716,10 @@ mod tests {
             app.insert(key.into(), arc[key].clone());
         }
         v["manifest_version"] = 1.into();
-        assert_eq!(Manifest::parse(&v.to_string(), "v1.json").unwrap(), sample());
+        assert_eq!(
+            Manifest::parse(&v.to_string(), "v1.json").unwrap(),
+            sample()
+        );
     }
 
     #[test]

@@ -124,17 +124,15 @@ impl std::fmt::Display for Mechanism {
     }
 }
 
-/// The Route 53 health checks and CloudWatch alarms of the `health-check` mechanism on AWS.
+/// The CloudWatch alarms of the `health-check` mechanism on AWS.
+///
+/// Route 53 follows only alarms on standard-resolution metrics, so the alarms' period is a
+/// whole number of minutes, and a move takes about one period plus Route 53's reading of the
+/// alarm (tens of seconds) before DNS answers with the other record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheckSettings {
-    /// How often Route 53's checkers read the alarm's data: 10 or 30 seconds.
-    #[serde(default = "default_request_interval")]
-    pub request_interval_seconds: u32,
-    /// How many readings in a row change the health check's status: 1 to 10.
-    #[serde(default = "default_failure_threshold")]
-    pub failure_threshold: u32,
-    /// The alarms' period: 10 or 30 (high-resolution), or a multiple of 60 seconds.
+    /// The alarms' period: a multiple of 60 seconds.
     #[serde(default = "default_alarm_period")]
     pub alarm_period_seconds: u32,
 }
@@ -142,54 +140,31 @@ pub struct HealthCheckSettings {
 impl Default for HealthCheckSettings {
     fn default() -> Self {
         Self {
-            request_interval_seconds: default_request_interval(),
-            failure_threshold: default_failure_threshold(),
             alarm_period_seconds: default_alarm_period(),
         }
     }
 }
 
-fn default_request_interval() -> u32 {
-    10
-}
-
-fn default_failure_threshold() -> u32 {
-    1
-}
-
 fn default_alarm_period() -> u32 {
-    10
+    60
 }
 
 impl HealthCheckSettings {
     fn check(&self) -> Result<(), String> {
-        if ![10, 30].contains(&self.request_interval_seconds) {
-            return Err(format!(
-                "failover.health_check.request_interval_seconds = {}: Route 53 checks every 10 or 30 seconds",
-                self.request_interval_seconds
-            ));
-        }
-        if !(1..=10).contains(&self.failure_threshold) {
-            return Err(format!(
-                "failover.health_check.failure_threshold = {}: Route 53 takes 1 to 10",
-                self.failure_threshold
-            ));
-        }
         let period = self.alarm_period_seconds;
-        if !(period == 10 || period == 30 || (period >= 60 && period % 60 == 0)) {
+        if period == 0 || period % 60 != 0 || period > 3600 {
             return Err(format!(
-                "failover.health_check.alarm_period_seconds = {period}: CloudWatch alarms take 10, 30 or a multiple of 60"
+                "failover.health_check.alarm_period_seconds = {period}: Route 53 follows only \
+                 alarms on standard-resolution metrics, whose period is 60 to 3600 seconds in \
+                 whole minutes"
             ));
         }
         Ok(())
     }
 
-    /// The longest a move takes on AWS before Route 53 answers with the other record: the
-    /// alarm's period (its one evaluation), then `failure_threshold` readings of the checkers.
-    pub fn propagation_bound(&self) -> Duration {
-        Duration::from_secs(u64::from(
-            self.alarm_period_seconds + self.request_interval_seconds * self.failure_threshold,
-        ))
+    /// The alarms' period.
+    pub fn alarm_period(&self) -> Duration {
+        Duration::from_secs(self.alarm_period_seconds.into())
     }
 }
 
@@ -682,17 +657,23 @@ mod tests {
         let t = hc("").unwrap();
         assert_eq!(t.failover.mechanism, Mechanism::HealthCheck);
         assert_eq!(
-            t.failover.health_check.propagation_bound(),
-            Duration::from_secs(20)
+            t.failover.health_check.alarm_period(),
+            Duration::from_secs(60)
         );
-        let err = hc("[failover.health_check]\nrequest_interval_seconds = 15\n").unwrap_err();
-        assert!(err.to_string().contains("10 or 30"), "{err}");
-        let err = hc("[failover.health_check]\nfailure_threshold = 11\n").unwrap_err();
-        assert!(err.to_string().contains("1 to 10"), "{err}");
-        let err = hc("[failover.health_check]\nalarm_period_seconds = 45\n").unwrap_err();
-        assert!(err.to_string().contains("alarm_period_seconds"), "{err}");
-        let err = with(|s| s.replace("[arc]\n", "[failover]\nmechanism = \"dns\"\n[arc]\n"))
+        let t = hc("[failover.health_check]\nalarm_period_seconds = 120\n").unwrap();
+        assert_eq!(t.failover.health_check.alarm_period_seconds, 120);
+        for bad in [0, 10, 90, 7200] {
+            let err = hc(&format!(
+                "[failover.health_check]\nalarm_period_seconds = {bad}\n"
+            ))
             .unwrap_err();
+            assert!(
+                err.to_string().contains("standard-resolution"),
+                "{bad}: {err}"
+            );
+        }
+        let err =
+            with(|s| s.replace("[arc]\n", "[failover]\nmechanism = \"dns\"\n[arc]\n")).unwrap_err();
         assert!(err.to_string().contains("health-check"), "{err}");
     }
 

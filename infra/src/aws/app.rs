@@ -10,13 +10,14 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use topology::manifest::{
-    ClusterEndpoint, FENCE_ACTION, FENCE_CONTROL_ENV, FENCE_ENDPOINTS_ENV, FENCE_RETRY_AFTER_ENV,
+    ClusterEndpoint, FENCE_ACTION, FENCE_CONTROL_ENV, FENCE_ENDPOINTS_ENV, FENCE_FLAG_ACTION,
+    FENCE_FLAG_APP_ENV, FENCE_FLAG_NAMESPACE_ENV, FENCE_RETRY_AFTER_ENV,
 };
-use topology::{App, GatewayApp, ServiceApp, Topology};
+use topology::{App, GatewayApp, Mechanism, ServiceApp, Topology};
 
-use super::bootstrap;
 use super::names::{RegionRole, StackPrefix};
 use super::template::{Template, get_att, if_, pascal, reference, skip_checks, sub};
+use super::{bootstrap, flags};
 
 /// The stage name; it prefixes paths on the execute-api URL, never on the custom domain.
 pub const STAGE: &str = "live";
@@ -79,7 +80,7 @@ pub fn template(
         app.name(),
         role.failover()
     ));
-    parameters(&mut t, app);
+    parameters(&mut t, topology, app);
     t.resource(
         "Api",
         "AWS::ApiGateway::RestApi",
@@ -133,7 +134,7 @@ pub fn template(
     t
 }
 
-fn parameters(t: &mut Template, app: &App) {
+fn parameters(t: &mut Template, topology: &Topology, app: &App) {
     t.typed_parameter(
         PARAM_HOSTED_ZONE,
         "AWS::Route53::HostedZone::Id",
@@ -147,7 +148,14 @@ fn parameters(t: &mut Template, app: &App) {
     );
     t.parameter(
         PARAM_HEALTH_CHECK,
-        "The RECOVERY_CONTROL health check of this Region's routing control (ARC stack)",
+        match topology.failover.mechanism {
+            Mechanism::Arc => {
+                "The RECOVERY_CONTROL health check of this Region's routing control (ARC stack)"
+            }
+            Mechanism::HealthCheck => {
+                "The CLOUDWATCH_METRIC health check on the flag that takes this Region out (the other Region's flags stack)"
+            }
+        },
         None,
     );
     t.condition(
@@ -167,7 +175,9 @@ fn parameters(t: &mut Template, app: &App) {
         );
         t.parameter(PARAM_TABLE, "The service's global table (data stack)", None);
     }
-    if app.as_service().is_some_and(ServiceApp::fence_writes) {
+    if app.as_service().is_some_and(ServiceApp::fence_writes)
+        && topology.failover.mechanism == Mechanism::Arc
+    {
         t.parameter(
             PARAM_ROUTING_CONTROL,
             "This Region's routing control of the app (ARC stack): write fencing reads its state",
@@ -224,15 +234,8 @@ fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &S
         }),
     ];
     if app.fence_writes() {
-        environment[FENCE_CONTROL_ENV] = reference(PARAM_ROUTING_CONTROL);
-        environment[FENCE_ENDPOINTS_ENV] = reference(PARAM_CLUSTER_ENDPOINTS);
         environment[FENCE_RETRY_AFTER_ENV] = FAILOVER_RECORD_TTL_SECONDS.to_string().into();
-        // Its own Region's control only: the instance asks whether *it* may take writes.
-        statements.push(json!({
-            "Sid": "OwnRoutingControlState", "Effect": "Allow",
-            "Action": FENCE_ACTION,
-            "Resource": reference(PARAM_ROUTING_CONTROL)
-        }));
+        statements.push(fence(topology, prefix, app, &mut environment));
     }
     log_group(t, "FunctionLogGroup");
     t.resource(
@@ -250,8 +253,10 @@ fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &S
             } ]
         }),
     );
-    let no_vpc = if app.fence_writes() {
+    let no_vpc = if app.fence_writes() && topology.failover.mechanism == Mechanism::Arc {
         "reaches only DynamoDB, CloudWatch and the ARC cluster's endpoints (write fencing), all over IAM-authenticated public endpoints; a VPC would need NAT or endpoints in each Region"
+    } else if app.fence_writes() {
+        "reaches only DynamoDB and CloudWatch (both Regions' for write fencing) over their IAM-authenticated public endpoints; a VPC would need NAT or endpoints in each Region"
     } else {
         "reaches only DynamoDB and CloudWatch over their IAM-authenticated public endpoints; a VPC would need NAT or endpoints in each Region"
     };
@@ -301,6 +306,39 @@ fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &S
             "SourceArn": sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/*")
         }),
     );
+}
+
+/// Write fencing's settings and its one permission. With ARC: this Region's routing control, the
+/// cluster's endpoints, and the right to read that one control's state (the instance asks
+/// whether *it* may take writes). With the `health-check` mechanism: the flags' namespace and
+/// the app, and `GetMetricData` to read its two flags in both Regions.
+fn fence(
+    topology: &Topology,
+    prefix: &StackPrefix,
+    app: &ServiceApp,
+    environment: &mut Value,
+) -> Value {
+    match topology.failover.mechanism {
+        Mechanism::Arc => {
+            environment[FENCE_CONTROL_ENV] = reference(PARAM_ROUTING_CONTROL);
+            environment[FENCE_ENDPOINTS_ENV] = reference(PARAM_CLUSTER_ENDPOINTS);
+            json!({
+                "Sid": "OwnRoutingControlState", "Effect": "Allow",
+                "Action": FENCE_ACTION,
+                "Resource": reference(PARAM_ROUTING_CONTROL)
+            })
+        }
+        Mechanism::HealthCheck => {
+            environment[FENCE_FLAG_NAMESPACE_ENV] = flags::namespace(prefix).into();
+            environment[FENCE_FLAG_APP_ENV] = app.name().as_str().into();
+            json!({
+                // GetMetricData supports no resource-level permissions; it only reads.
+                "Sid": "FlagReads", "Effect": "Allow",
+                "Action": FENCE_FLAG_ACTION,
+                "Resource": "*"
+            })
+        }
+    }
 }
 
 /// `ANY /` and `ANY /{proxy+}` to the function (Lambda proxy integration, REST v1 events).

@@ -176,13 +176,14 @@ pub async fn deploy(
                 "routing-control states left as they are (setting them calls ARC endpoints in \
                  other Regions); check them with `failover status`"
             ),
-            PhaseKind::Data | PhaseKind::Apps => {}
+            PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps => {}
         }
     }
     if let Some(region) = &options.region {
         return update_manifest(topology, &names, &outputs, region, &options.manifest_path);
     }
-    let endpoints = endpoints.expect("a full deploy's plan has the ARC phase");
+    // The `health-check` mechanism has no cluster, so no endpoints.
+    let endpoints = endpoints.unwrap_or_default();
     let manifest = manifest::build(topology, &names, &outputs, endpoints, name_servers)?;
     manifest.save(&options.manifest_path)?;
     println!("manifest written to {}", options.manifest_path.display());

@@ -16,6 +16,7 @@ pub mod cfn;
 pub mod confirm;
 pub mod data;
 pub mod deploy;
+pub mod flags;
 pub mod manifest;
 pub mod names;
 pub mod package;

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use topology::manifest::ClusterEndpoint;
-use topology::{AppName, Region, Topology};
+use topology::{AppName, Mechanism, Region, Topology};
 
 pub use super::names::{RegionRole, StackPrefix};
 use super::template::{MAX_BODY_BYTES, Template};
-use super::{app, arc, bootstrap, data};
+use super::{app, arc, bootstrap, data, flags};
 
 /// A stack: its name in its Region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,6 +30,8 @@ impl fmt::Display for StackId {
 pub enum StackKind {
     Bootstrap,
     Arc,
+    /// The `health-check` mechanism's alarms and health checks in one Region.
+    Flags(RegionRole),
     Data,
     App(AppName, RegionRole),
 }
@@ -77,6 +79,8 @@ pub enum PhaseKind {
     Bootstrap,
     /// The ARC stack (then the routing controls get their initial states).
     Arc,
+    /// The flags stacks of the `health-check` mechanism, one per Region.
+    Flags,
     /// The global tables.
     Data,
     /// Every app in both Regions.
@@ -89,6 +93,7 @@ impl PhaseKind {
         match self {
             PhaseKind::Bootstrap => "bootstrap",
             PhaseKind::Arc => "arc",
+            PhaseKind::Flags => "flags",
             PhaseKind::Data => "data",
             PhaseKind::Apps => "apps",
         }
@@ -162,11 +167,28 @@ impl Plan {
                 parameters: vec![],
             })
             .collect();
-        let arc = StackSpec {
-            id: names.arc(),
-            kind: StackKind::Arc,
-            template: arc::template(topology, prefix),
-            parameters: vec![],
+        let routing = match topology.failover.mechanism {
+            Mechanism::Arc => Phase {
+                kind: PhaseKind::Arc,
+                stacks: vec![StackSpec {
+                    id: names.arc(),
+                    kind: StackKind::Arc,
+                    template: arc::template(topology, prefix),
+                    parameters: vec![],
+                }],
+            },
+            Mechanism::HealthCheck => Phase {
+                kind: PhaseKind::Flags,
+                stacks: RegionRole::BOTH
+                    .into_iter()
+                    .map(|role| StackSpec {
+                        id: names.flags(role.of(&topology.regions)),
+                        kind: StackKind::Flags(role),
+                        template: flags::template(topology, prefix, role),
+                        parameters: vec![],
+                    })
+                    .collect(),
+            },
         };
         let data = StackSpec {
             id: names.data(),
@@ -184,7 +206,7 @@ impl Plan {
         Self {
             phases: vec![
                 phase(PhaseKind::Bootstrap, bootstrap),
-                phase(PhaseKind::Arc, vec![arc]),
+                routing,
                 phase(PhaseKind::Data, vec![data]),
                 phase(PhaseKind::Apps, apps),
             ],
@@ -277,12 +299,18 @@ fn app_stack(
         Some(id) => literal(id),
         None => ParamValue::Previous,
     };
+    // The health check of this Region's record: in the ARC stack, or in the other Region's
+    // flags stack, which holds the flag that takes this Region out.
+    let health_check = match topology.failover.mechanism {
+        Mechanism::Arc => output(names.arc(), arc::output_health_check(app_def, role)),
+        Mechanism::HealthCheck => output(
+            names.flags(flags::other(role).of(&topology.regions)),
+            flags::output_health_check(app_def, role),
+        ),
+    };
     let mut parameters = vec![
         (app::PARAM_HOSTED_ZONE.to_owned(), hosted_zone),
-        (
-            app::PARAM_HEALTH_CHECK.to_owned(),
-            output(names.arc(), arc::output_health_check(app_def, role)),
-        ),
+        (app::PARAM_HEALTH_CHECK.to_owned(), health_check),
     ];
     if let Some(service) = app_def.as_service() {
         let key = inputs
@@ -309,7 +337,7 @@ fn app_stack(
                 literal(&data::table_name(prefix, table)),
             ));
         }
-        if service.fence_writes() {
+        if service.fence_writes() && topology.failover.mechanism == Mechanism::Arc {
             parameters.extend([
                 (
                     app::PARAM_ROUTING_CONTROL.to_owned(),
@@ -350,6 +378,11 @@ impl StackNames {
         }
     }
 
+    /// The stack prefix.
+    pub fn prefix(&self) -> &StackPrefix {
+        &self.prefix
+    }
+
     /// The bootstrap stack of `region`.
     pub fn bootstrap(&self, region: &Region) -> StackId {
         self.id(region, "bootstrap")
@@ -358,6 +391,11 @@ impl StackNames {
     /// The ARC stack (ARC's control-plane Region).
     pub fn arc(&self) -> StackId {
         self.id(&self.arc_region.clone(), "arc")
+    }
+
+    /// The flags stack of `region` (`health-check` mechanism).
+    pub fn flags(&self, region: &Region) -> StackId {
+        self.id(region, "flags")
     }
 
     /// The data stack (primary Region).

@@ -117,6 +117,18 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                 }
             }
         }
+        StackKind::Flags(role) => {
+            // Alarms and health checks on the other Region's records (stand-ins, as for ARC).
+            t.resource("Marker", "AWS::SQS::Queue", json!({}));
+            let there = infra::aws::flags::other(*role);
+            for a in &topology.apps {
+                t.output(
+                    &infra::aws::flags::output_health_check(a, there),
+                    "check",
+                    json!(health_check_id(a.name().as_str(), there)),
+                );
+            }
+        }
         StackKind::Data => {
             for a in topology.services() {
                 let id = format!("{}Table", pascal(a.name().as_str()));
@@ -277,7 +289,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
         match phase.kind {
             PhaseKind::Bootstrap => upload_packages(&sdk, &plan, &outputs, &pkgs).await.unwrap(),
             PhaseKind::Arc => plan.resolve_cluster_endpoints(&endpoints()),
-            PhaseKind::Data | PhaseKind::Apps => {}
+            PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps => {}
         }
     }
     assert_eq!(outputs.len(), 2 + 1 + 1 + 2 * 2);
@@ -378,7 +390,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
             health_check_id("orders", RegionRole::Secondary)
         )
     );
-    assert_eq!(read.cluster.endpoints.len(), 5);
+    assert_eq!(read.cluster().unwrap().endpoints.len(), 5);
     assert_eq!(read.name_servers, name_servers);
 
     // A second run changes nothing and says so.
@@ -658,7 +670,7 @@ async fn a_region_scoped_deploy_touches_only_its_region_and_keeps_the_other_regi
         match phase.kind {
             PhaseKind::Bootstrap => upload_packages(&sdk, &full, &outputs, &pkgs).await.unwrap(),
             PhaseKind::Arc => full.resolve_cluster_endpoints(&endpoints()),
-            PhaseKind::Data | PhaseKind::Apps => {}
+            PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps => {}
         }
     }
 

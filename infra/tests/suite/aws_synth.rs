@@ -56,7 +56,7 @@ fn templates(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-fn lint(dir: &Path) {
+pub(crate) fn lint(dir: &Path) {
     let templates = templates(dir);
     assert!(!templates.is_empty());
     let out = Command::new(testkit::cfn_lint())
@@ -75,7 +75,7 @@ fn lint(dir: &Path) {
 
 /// checkov on every template under `dir`: no failing check that is not suppressed, and every
 /// suppression (in the resource's `Metadata.checkov.skip`) says why.
-fn checkov(dir: &Path) {
+pub(crate) fn checkov(dir: &Path) {
     let out = Command::new(testkit::checkov())
         .args(["--directory"])
         .arg(dir)
@@ -154,6 +154,7 @@ fn every_template_passes_checkov_or_says_why_not() {
             Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
         ),
         ("two-more-apps", topology_with_two_more_apps()),
+        ("health-check", super::aws_health_check::topology()),
     ] {
         let out = dir.path().join(folder);
         synth::write(&topology, &StackPrefix::default(), None, &out).unwrap();
@@ -334,7 +335,7 @@ fn find(plan: &Plan, kind: impl Fn(&StackKind) -> bool) -> Value {
         .expect("the stack is in the plan")
 }
 
-fn resources_of_type<'d>(doc: &'d Value, kind: &str) -> Vec<(&'d String, &'d Value)> {
+pub(crate) fn resources_of_type<'d>(doc: &'d Value, kind: &str) -> Vec<(&'d String, &'d Value)> {
     doc["Resources"]
         .as_object()
         .unwrap()
@@ -433,7 +434,7 @@ fn failover_record_is_bound_to_own_routing_control(
 }
 
 /// Every policy statement names its actions (no `*` in any action) and its resources.
-fn iam_is_explicit(stack: &str, doc: &Value) {
+pub(crate) fn iam_is_explicit(stack: &str, doc: &Value) {
     let mut statements = Vec::new();
     for (_, role) in resources_of_type(doc, "AWS::IAM::Role") {
         for policy in role["Properties"]["Policies"]
@@ -468,7 +469,11 @@ fn iam_is_explicit(stack: &str, doc: &Value) {
             other => panic!("{stack}: action {other} is not explicit"),
         };
         // Only actions that support no resource-level permission may name every resource.
-        let resource_less = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+        let resource_less = [
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
+            "cloudwatch:GetMetricData",
+        ];
         let on_every_resource_is_the_only_way = actions.iter().all(|a| resource_less.contains(a));
         for action in actions {
             // Denying every action (as for insecure transport) is the strict side of a wildcard.
