@@ -152,7 +152,7 @@ fn default_alarm_period() -> u32 {
 impl HealthCheckSettings {
     fn check(&self) -> Result<(), String> {
         let period = self.alarm_period_seconds;
-        if period == 0 || period % 60 != 0 || period > 3600 {
+        if period == 0 || !period.is_multiple_of(60) || period > 3600 {
             return Err(format!(
                 "failover.health_check.alarm_period_seconds = {period}: Route 53 follows only \
                  alarms on standard-resolution metrics, whose period is 60 to 3600 seconds in \
