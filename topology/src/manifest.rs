@@ -234,6 +234,115 @@ pub struct AppEntry {
     /// Empty in older manifests and in the local world, whose Regional URLs name the hosts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_targets: Vec<RegionalName>,
+    /// The app's alarms in both Regions (and its health checks' in Route 53's metrics
+    /// Region); empty in older manifests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AppAlarm>,
+}
+
+/// The Region whose CloudWatch has Route 53's health-check metrics, and so the alarms on them.
+pub const ROUTE53_METRICS_REGION: &str = "us-east-1";
+
+/// One alarm of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppAlarm {
+    /// What it watches.
+    pub kind: AlarmKind,
+    /// The Region it is about: where the API, function or table is, or whose failover record
+    /// the health check belongs to.
+    pub about: Region,
+    /// The Region whose CloudWatch holds it: `about`, except for health checks, whose metrics
+    /// only [`ROUTE53_METRICS_REGION`] has.
+    pub region: Region,
+    pub name: String,
+}
+
+/// What an app's alarm watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlarmKind {
+    /// The API's 5xx responses, in percent of its requests.
+    ErrorRate,
+    /// The API's 99th-percentile latency.
+    Latency,
+    /// A service function's errors.
+    FunctionErrors,
+    /// A service function's throttled invocations.
+    FunctionThrottles,
+    /// A service table's replication latency toward the other Region.
+    ReplicationLatency,
+    /// The health check of the app's failover record in `about`.
+    HealthCheck,
+}
+
+impl AlarmKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [AlarmKind; 6] = [
+        AlarmKind::ErrorRate,
+        AlarmKind::Latency,
+        AlarmKind::FunctionErrors,
+        AlarmKind::FunctionThrottles,
+        AlarmKind::ReplicationLatency,
+        AlarmKind::HealthCheck,
+    ];
+
+    /// The kind as written in names and the manifest (`error-rate`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmKind::ErrorRate => "error-rate",
+            AlarmKind::Latency => "latency",
+            AlarmKind::FunctionErrors => "function-errors",
+            AlarmKind::FunctionThrottles => "function-throttles",
+            AlarmKind::ReplicationLatency => "replication-latency",
+            AlarmKind::HealthCheck => "health-check",
+        }
+    }
+
+    /// Whether an app of this shape has this alarm: functions and tables are services' only.
+    pub fn applies_to(self, app: &App) -> bool {
+        match self {
+            AlarmKind::FunctionErrors
+            | AlarmKind::FunctionThrottles
+            | AlarmKind::ReplicationLatency => app.as_service().is_some(),
+            AlarmKind::ErrorRate | AlarmKind::Latency | AlarmKind::HealthCheck => true,
+        }
+    }
+
+    /// The alarm's name: `<prefix>-<app>-<about>-<kind>`, the same on AWS and locally.
+    pub fn alarm_name(self, prefix: &str, app: &AppName, about: &Region) -> String {
+        format!("{prefix}-{app}-{about}-{}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for AlarmKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every alarm of `app` in `regions`, named under `prefix`: what a deployment's manifest lists.
+pub fn alarms_of(app: &App, regions: &Regions, prefix: &str) -> Vec<AppAlarm> {
+    let route53: Region = ROUTE53_METRICS_REGION
+        .parse()
+        .expect("a constant Region name is valid");
+    let mut alarms = Vec::new();
+    for about in regions.both() {
+        for kind in AlarmKind::ALL.into_iter().filter(|k| k.applies_to(app)) {
+            let region = if kind == AlarmKind::HealthCheck {
+                route53.clone()
+            } else {
+                about.clone()
+            };
+            alarms.push(AppAlarm {
+                kind,
+                about: about.clone(),
+                region,
+                name: kind.alarm_name(prefix, app.name(), about),
+            });
+        }
+    }
+    alarms
 }
 
 /// What drives one app's failover records, by mechanism.
@@ -623,6 +732,7 @@ mod tests {
                     name: "orders".into(),
                 }],
                 dns_targets: vec![],
+                alarms: vec![],
             }],
             dns_server: Some("127.0.0.1:8053".parse().unwrap()),
             control_api: None,

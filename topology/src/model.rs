@@ -48,6 +48,9 @@ pub struct Topology {
     /// What the AWS deployment protects (optional section, safe defaults).
     #[serde(default)]
     pub aws: AwsSettings,
+    /// The alarms every app gets in both Regions, and where they notify.
+    #[serde(default)]
+    pub alarms: AlarmSettings,
     pub local: LocalSettings,
     pub apps: Vec<App>,
 }
@@ -220,6 +223,121 @@ fn yes() -> bool {
     true
 }
 
+/// The alarms of every app, in both Regions, with the thresholds an app does not set itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmSettings {
+    /// An address subscribed to each Region's alarm topic; empty: no subscription.
+    #[serde(default, with = "empty_is_none")]
+    pub email: Option<String>,
+    /// The thresholds of every app that does not set its own.
+    #[serde(flatten)]
+    pub thresholds: AlarmThresholds,
+}
+
+
+/// When an app's alarms fire. Each is judged per minute; an alarm fires when 2 of the last 3
+/// minutes breach.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AlarmThresholds {
+    /// The API's 5xx responses, in percent of its requests.
+    #[serde(default = "default_error_rate")]
+    pub error_rate_percent: f64,
+    /// The API's 99th-percentile latency, milliseconds.
+    #[serde(default = "default_p99_latency")]
+    pub p99_latency_ms: u64,
+    /// A service function's errors per minute.
+    #[serde(default = "default_function_errors")]
+    pub function_errors: u64,
+    /// A service function's throttled invocations per minute.
+    #[serde(default = "default_function_throttles")]
+    pub function_throttles: u64,
+    /// A service table's replication latency toward the other Region, milliseconds.
+    #[serde(default = "default_replication_latency")]
+    pub replication_latency_ms: u64,
+}
+
+impl Default for AlarmThresholds {
+    fn default() -> Self {
+        Self {
+            error_rate_percent: default_error_rate(),
+            p99_latency_ms: default_p99_latency(),
+            function_errors: default_function_errors(),
+            function_throttles: default_function_throttles(),
+            replication_latency_ms: default_replication_latency(),
+        }
+    }
+}
+
+fn default_error_rate() -> f64 {
+    5.0
+}
+fn default_p99_latency() -> u64 {
+    2000
+}
+fn default_function_errors() -> u64 {
+    5
+}
+fn default_function_throttles() -> u64 {
+    1
+}
+fn default_replication_latency() -> u64 {
+    30_000
+}
+
+/// An app's own thresholds (`[apps.alarms]`): each one it sets replaces the topology's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_latency_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_errors: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_throttles: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_latency_ms: Option<u64>,
+}
+
+impl AlarmOverrides {
+    /// `base` with this app's own values in place.
+    pub fn over(&self, base: AlarmThresholds) -> AlarmThresholds {
+        AlarmThresholds {
+            error_rate_percent: self.error_rate_percent.unwrap_or(base.error_rate_percent),
+            p99_latency_ms: self.p99_latency_ms.unwrap_or(base.p99_latency_ms),
+            function_errors: self.function_errors.unwrap_or(base.function_errors),
+            function_throttles: self.function_throttles.unwrap_or(base.function_throttles),
+            replication_latency_ms: self
+                .replication_latency_ms
+                .unwrap_or(base.replication_latency_ms),
+        }
+    }
+}
+
+impl AlarmThresholds {
+    fn check(&self, whose: &str) -> Result<(), String> {
+        if !(self.error_rate_percent > 0.0 && self.error_rate_percent <= 100.0) {
+            return Err(format!(
+                "{whose}error_rate_percent = {}: a percentage above 0 and at most 100",
+                self.error_rate_percent
+            ));
+        }
+        if self.p99_latency_ms == 0 || self.replication_latency_ms == 0 {
+            return Err(format!(
+                "{whose}p99_latency_ms and replication_latency_ms must be positive"
+            ));
+        }
+        if self.function_errors == 0 || self.function_throttles == 0 {
+            return Err(format!(
+                "{whose}function_errors and function_throttles must be at least 1"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// How the local world lays the architecture out on loopback.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -302,6 +420,14 @@ impl App {
             Self::Service(_) => None,
         }
     }
+
+    /// The thresholds this app sets itself (`[apps.alarms]`).
+    pub fn alarm_overrides(&self) -> &AlarmOverrides {
+        match self {
+            Self::Gateway(g) => &g.alarms,
+            Self::Service(s) => &s.alarms,
+        }
+    }
 }
 
 /// A gateway app: path prefix (`/orders`) → the service it proxies to.
@@ -311,6 +437,8 @@ pub struct GatewayApp {
     name: AppName,
     #[serde(default)]
     routes: BTreeMap<String, AppName>,
+    #[serde(default)]
+    alarms: AlarmOverrides,
 }
 
 impl GatewayApp {
@@ -332,6 +460,8 @@ pub struct ServiceApp {
     table: Table,
     #[serde(default)]
     fence_writes: bool,
+    #[serde(default)]
+    alarms: AlarmOverrides,
 }
 
 impl ServiceApp {
@@ -445,6 +575,11 @@ impl Topology {
             check_table(service)?;
         }
         self.failover.health_check.check()?;
+        self.alarms.thresholds.check("alarms.")?;
+        for app in &self.apps {
+            self.alarm_thresholds(app)
+                .check(&format!("the alarms of `{}`: ", app.name()))?;
+        }
         self.check_local()
     }
 
@@ -511,6 +646,11 @@ impl Topology {
             return Err("local.alarm_period_ms must be positive".into());
         }
         Ok(())
+    }
+
+    /// The alarm thresholds of `app`: its own where it sets them, else the topology's.
+    pub fn alarm_thresholds(&self, app: &App) -> AlarmThresholds {
+        app.alarm_overrides().over(self.alarms.thresholds)
     }
 
     /// The app called `name`.
@@ -675,6 +815,39 @@ mod tests {
         let err =
             with(|s| s.replace("[arc]\n", "[failover]\nmechanism = \"dns\"\n[arc]\n")).unwrap_err();
         assert!(err.to_string().contains("health-check"), "{err}");
+    }
+
+    #[test]
+    fn alarm_thresholds_default_and_an_app_overrides_its_own() {
+        let t = fixture();
+        let orders = t.app(&"orders".parse().unwrap()).unwrap();
+        assert_eq!(t.alarm_thresholds(orders), AlarmThresholds::default());
+        let t = with(|s| {
+            s.replace(
+                "[local]\n",
+                "[alarms]\nemail = \"oncall@example.com\"\np99_latency_ms = 900\n\n[local]\n",
+            )
+            .replace(
+                "name = \"orders\"\nkind = \"service\"\n",
+                "name = \"orders\"\nkind = \"service\"\n[apps.alarms]\nerror_rate_percent = 1.5\n",
+            )
+        })
+        .unwrap();
+        assert_eq!(t.alarms.email.as_deref(), Some("oncall@example.com"));
+        let orders = t.alarm_thresholds(t.app(&"orders".parse().unwrap()).unwrap());
+        assert_eq!(orders.error_rate_percent, 1.5);
+        assert_eq!(
+            orders.p99_latency_ms, 900,
+            "the topology's value where the app sets none"
+        );
+        let users = t.alarm_thresholds(t.app(&"users".parse().unwrap()).unwrap());
+        assert_eq!(users.error_rate_percent, 5.0);
+        let err = with(|s| s.replace("[local]\n", "[alarms]\nerror_rate_percent = 0\n[local]\n"))
+            .unwrap_err();
+        assert!(err.to_string().contains("error_rate_percent"), "{err}");
+        let err = with(|s| s.replace("[local]\n", "[alarms]\nfunction_errorz = 3\n[local]\n"))
+            .unwrap_err();
+        assert!(err.to_string().contains("function_errorz"), "{err}");
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn template(
         "Api",
         "AWS::ApiGateway::RestApi",
         json!({
-            "Name": format!("{prefix}-{}", app.name()),
+            "Name": super::monitoring::api_name(prefix, app),
             "Description": format!("{} in {region}", app.name()),
             "EndpointConfiguration": { "Types": ["REGIONAL"] },
         }),
@@ -118,6 +118,7 @@ pub fn template(
         }
     }
     custom_domain(&mut t, topology, app, role);
+    super::monitoring::app_alarms(&mut t, topology, prefix, app, role);
     t.output(OUTPUT_API_ID, "The REST API", reference("Api"));
     t.output(
         OUTPUT_REGIONAL_URL,

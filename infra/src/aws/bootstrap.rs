@@ -72,6 +72,7 @@ pub fn template(topology: &Topology, prefix: &StackPrefix, region: &Region) -> T
         }),
     );
     api_gateway_logging_role(&mut t);
+    super::monitoring::alarm_topic(&mut t, topology, prefix);
     if topology.aws.gateway_only && *region == topology.regions.primary {
         gateway_secret(&mut t, topology, prefix);
     }

@@ -176,7 +176,7 @@ pub async fn deploy(
                 "routing-control states left as they are (setting them calls ARC endpoints in \
                  other Regions); check them with `failover status`"
             ),
-            PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps => {}
+            PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps | PhaseKind::Monitoring => {}
         }
     }
     if let Some(region) = &options.region {

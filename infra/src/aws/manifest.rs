@@ -149,6 +149,7 @@ fn app_entry(
         regional_urls,
         tables: topology::manifest::tables_of(app_def, &topology.regions),
         dns_targets,
+        alarms: topology::manifest::alarms_of(app_def, &topology.regions, names.prefix().as_str()),
     })
 }
 

@@ -18,6 +18,7 @@ pub mod data;
 pub mod deploy;
 pub mod flags;
 pub mod manifest;
+pub mod monitoring;
 pub mod names;
 pub mod package;
 pub mod plan;

@@ -10,7 +10,7 @@ use topology::{AppName, Mechanism, Region, Topology};
 
 pub use super::names::{RegionRole, StackPrefix};
 use super::template::{MAX_BODY_BYTES, Template};
-use super::{app, arc, bootstrap, data, flags};
+use super::{app, arc, bootstrap, data, flags, monitoring};
 
 /// A stack: its name in its Region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,6 +32,8 @@ pub enum StackKind {
     Arc,
     /// The `health-check` mechanism's alarms and health checks in one Region.
     Flags(RegionRole),
+    /// The dashboard, and the health checks' alarms (us-east-1), of one Region.
+    Monitoring(Region),
     Data,
     App(AppName, RegionRole),
 }
@@ -85,6 +87,8 @@ pub enum PhaseKind {
     Data,
     /// Every app in both Regions.
     Apps,
+    /// The dashboards and the health checks' alarms.
+    Monitoring,
 }
 
 impl PhaseKind {
@@ -96,6 +100,7 @@ impl PhaseKind {
             PhaseKind::Flags => "flags",
             PhaseKind::Data => "data",
             PhaseKind::Apps => "apps",
+            PhaseKind::Monitoring => "monitoring",
         }
     }
 }
@@ -209,6 +214,13 @@ impl Plan {
                 routing,
                 phase(PhaseKind::Data, vec![data]),
                 phase(PhaseKind::Apps, apps),
+                phase(
+                    PhaseKind::Monitoring,
+                    monitoring::regions(topology)
+                        .iter()
+                        .map(|region| monitoring_stack(topology, prefix, &names, region))
+                        .collect(),
+                ),
             ],
         }
     }
@@ -301,16 +313,17 @@ fn app_stack(
     };
     // The health check of this Region's record: in the ARC stack, or in the other Region's
     // flags stack, which holds the flag that takes this Region out.
-    let health_check = match topology.failover.mechanism {
-        Mechanism::Arc => output(names.arc(), arc::output_health_check(app_def, role)),
-        Mechanism::HealthCheck => output(
-            names.flags(flags::other(role).of(&topology.regions)),
-            flags::output_health_check(app_def, role),
-        ),
-    };
+    let health_check = health_check_output(topology, names, app_def, role);
     let mut parameters = vec![
         (app::PARAM_HOSTED_ZONE.to_owned(), hosted_zone),
         (app::PARAM_HEALTH_CHECK.to_owned(), health_check),
+        (
+            monitoring::PARAM_ALARM_TOPIC.to_owned(),
+            output(
+                names.bootstrap(region),
+                monitoring::OUTPUT_ALARM_TOPIC.to_owned(),
+            ),
+        ),
     ];
     if let Some(service) = app_def.as_service() {
         let key = inputs
@@ -358,6 +371,56 @@ fn app_stack(
     }
 }
 
+/// The output that holds the id of `app`'s health check in `role`: the ARC stack's, or the
+/// other Region's flags stack's.
+fn health_check_output(
+    topology: &Topology,
+    names: &StackNames,
+    app_def: &topology::App,
+    role: RegionRole,
+) -> ParamValue {
+    let (stack, key) = match topology.failover.mechanism {
+        Mechanism::Arc => (names.arc(), arc::output_health_check(app_def, role)),
+        Mechanism::HealthCheck => (
+            names.flags(flags::other(role).of(&topology.regions)),
+            flags::output_health_check(app_def, role),
+        ),
+    };
+    ParamValue::Output { stack, key }
+}
+
+fn monitoring_stack(
+    topology: &Topology,
+    prefix: &StackPrefix,
+    names: &StackNames,
+    region: &Region,
+) -> StackSpec {
+    let mut parameters = Vec::new();
+    for app_def in &topology.apps {
+        for role in RegionRole::BOTH {
+            parameters.push((
+                monitoring::param_health_check(app_def, role),
+                health_check_output(topology, names, app_def, role),
+            ));
+        }
+    }
+    if topology.regions.contains(region) && *region == monitoring::route53_metrics_region() {
+        parameters.push((
+            monitoring::PARAM_ALARM_TOPIC.to_owned(),
+            ParamValue::Output {
+                stack: names.bootstrap(region),
+                key: monitoring::OUTPUT_ALARM_TOPIC.to_owned(),
+            },
+        ));
+    }
+    StackSpec {
+        id: names.monitoring(region),
+        kind: StackKind::Monitoring(region.clone()),
+        template: monitoring::template(topology, prefix, region),
+        parameters,
+    }
+}
+
 /// The stacks' names and Regions.
 #[derive(Debug, Clone)]
 pub struct StackNames {
@@ -396,6 +459,11 @@ impl StackNames {
     /// The flags stack of `region` (`health-check` mechanism).
     pub fn flags(&self, region: &Region) -> StackId {
         self.id(region, "flags")
+    }
+
+    /// The monitoring stack of `region`.
+    pub fn monitoring(&self, region: &Region) -> StackId {
+        self.id(region, "monitoring")
     }
 
     /// The data stack (primary Region).
@@ -554,7 +622,7 @@ mod tests {
     }
 
     #[test]
-    fn the_plan_deploys_in_four_phases_across_three_regions() {
+    fn the_plan_deploys_in_five_phases_across_three_regions() {
         let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let plan = Plan::new(
             &topology,
@@ -568,7 +636,13 @@ mod tests {
             .collect();
         assert_eq!(
             phases,
-            [("bootstrap", 2), ("arc", 1), ("data", 1), ("apps", 8)]
+            [
+                ("bootstrap", 2),
+                ("arc", 1),
+                ("data", 1),
+                ("apps", 8),
+                ("monitoring", 2)
+            ]
         );
         let arc = &plan.phase(PhaseKind::Arc).unwrap().stacks[0].id;
         assert_eq!(

@@ -31,8 +31,8 @@ fn no_arc_resource_is_synthesized_and_the_templates_are_lint_clean() {
     let topology = topology();
     let dir = tempfile::tempdir().unwrap();
     let written = synth::write(&topology, &StackPrefix::default(), None, dir.path()).unwrap();
-    // bootstrap ×2, flags ×2, data, apps ×8, plan.json.
-    assert_eq!(written.len(), 2 + 2 + 1 + 8 + 1, "{written:?}");
+    // bootstrap ×2, flags ×2, data, apps ×8, monitoring ×2, plan.json.
+    assert_eq!(written.len(), 2 + 2 + 1 + 8 + 2 + 1, "{written:?}");
     for path in &written {
         let text = std::fs::read_to_string(path).unwrap();
         assert!(

@@ -166,7 +166,7 @@ fn every_template_passes_checkov_or_says_why_not() {
 fn every_template_of_the_default_topology_matches_its_snapshot() {
     let plan = plan(&Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap());
     let names: Vec<String> = plan.stacks().map(StackSpec::file_name).collect();
-    assert_eq!(names.len(), 12, "{names:?}");
+    assert_eq!(names.len(), 14, "{names:?}");
     for spec in plan.stacks() {
         insta::assert_snapshot!(spec.file_name(), spec.template.to_pretty_string());
     }
@@ -186,7 +186,7 @@ fn the_default_topology_is_lint_clean() {
         dir.path(),
     )
     .unwrap();
-    assert_eq!(written.len(), 13, "12 templates and plan.json");
+    assert_eq!(written.len(), 15, "14 templates and plan.json");
     lint(dir.path());
 }
 
@@ -195,7 +195,7 @@ fn a_topology_with_two_more_apps_is_lint_clean_and_complete() {
     let topology = topology_with_two_more_apps();
     let dir = tempfile::tempdir().unwrap();
     let written = synth::write(&topology, &StackPrefix::default(), None, dir.path()).unwrap();
-    assert_eq!(written.len(), 2 + 1 + 1 + 6 * 2 + 1);
+    assert_eq!(written.len(), 2 + 1 + 1 + 6 * 2 + 2 + 1);
     lint(dir.path());
     check_structure(&topology);
     // The two-segment route gets nested API resources ending in a proxy to the subdomain.
@@ -741,8 +741,8 @@ fn a_region_scoped_synth_writes_only_that_regions_stacks_and_reads_nothing_from_
     let dir = tempfile::tempdir().unwrap();
     let west = &topology.regions.secondary;
     let written = synth::write(&topology, &StackPrefix::default(), Some(west), dir.path()).unwrap();
-    // bootstrap, ARC (us-west-2 is ARC's Region) and the four apps, plus plan.json.
-    assert_eq!(written.len(), 1 + 1 + 4 + 1, "{written:?}");
+    // bootstrap, ARC (us-west-2 is ARC's Region), the four apps and monitoring, plus plan.json.
+    assert_eq!(written.len(), 1 + 1 + 4 + 1 + 1, "{written:?}");
     let plan: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
             .unwrap();
@@ -775,9 +775,9 @@ fn a_region_scoped_synth_writes_only_that_regions_stacks_and_reads_nothing_from_
     }
     assert_eq!(
         kept,
-        4 * 2 + 2,
+        4 * 2 + 2 + 4 * 2,
         "HealthCheckId and HostedZoneId of each app stack, RoutingControlArn and \
-         ClusterEndpoints of payments"
+         ClusterEndpoints of payments, and the monitoring stack's two health checks per app"
     );
     let err = synth::region_plan(
         &topology,

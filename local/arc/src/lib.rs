@@ -352,6 +352,7 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
                     .collect(),
                 tables: Vec::new(),
                 dns_targets: Vec::new(),
+                alarms: Vec::new(),
                 name: a.app,
             }
         })

@@ -320,7 +320,7 @@ impl Orchestrator {
             });
         }
         let name = format!("infra-{}", millis_now());
-        client
+        let created = client
             .create_change_set()
             .stack_name(&id.name)
             .change_set_name(&name)
@@ -330,8 +330,20 @@ impl Orchestrator {
             .capabilities(Capability::CapabilityIam)
             .description("Created by infra deploy")
             .send()
-            .await
-            .map_err(|e| aws(id, "CreateChangeSet", e))?;
+            .await;
+        match created {
+            Ok(_) => {}
+            // Some implementations (moto) refuse an empty change set at once instead of
+            // creating one that fails.
+            Err(e)
+                if e.as_service_error()
+                    .and_then(|s| s.meta().message())
+                    .is_some_and(is_no_change) =>
+            {
+                return Ok(Prepared::NoChanges);
+            }
+            Err(e) => return Err(aws(id, "CreateChangeSet", e)),
+        }
         let started = Instant::now();
         loop {
             let (status, reason, changes) = self.read_change_set(id, &name).await?;
