@@ -88,6 +88,10 @@ pub const FENCE_FLAG_NAMESPACE_ENV: &str = "FENCE_FLAG_NAMESPACE";
 /// The environment variable naming the app whose flags a fenced instance reads.
 pub const FENCE_FLAG_APP_ENV: &str = "FENCE_FLAG_APP";
 
+/// The environment variable naming the deployment's Regions, primary first
+/// (`us-east-1,us-west-2`): a fenced instance applies Route 53's failover rules to the flags.
+pub const FENCE_FLAG_REGIONS_ENV: &str = "FENCE_FLAG_REGIONS";
+
 /// The environment variable listing the CloudWatch endpoints a fenced instance asks,
 /// `region=url` separated by commas; unset on AWS, where each Region's own endpoint answers.
 pub const FENCE_CLOUDWATCH_ENDPOINTS_ENV: &str = "FENCE_CLOUDWATCH_ENDPOINTS";

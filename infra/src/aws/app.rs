@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use topology::manifest::{
     ClusterEndpoint, FENCE_ACTION, FENCE_CONTROL_ENV, FENCE_ENDPOINTS_ENV, FENCE_FLAG_ACTION,
-    FENCE_FLAG_APP_ENV, FENCE_FLAG_NAMESPACE_ENV, FENCE_RETRY_AFTER_ENV,
+    FENCE_FLAG_APP_ENV, FENCE_FLAG_NAMESPACE_ENV, FENCE_FLAG_REGIONS_ENV, FENCE_RETRY_AFTER_ENV,
 };
 use topology::{App, GatewayApp, Mechanism, ServiceApp, Topology};
 
@@ -332,6 +332,8 @@ fn fence(
         Mechanism::HealthCheck => {
             environment[FENCE_FLAG_NAMESPACE_ENV] = flags::namespace(prefix).into();
             environment[FENCE_FLAG_APP_ENV] = app.name().as_str().into();
+            environment[FENCE_FLAG_REGIONS_ENV] =
+                format!("{},{}", topology.regions.primary, topology.regions.secondary).into();
             json!({
                 // GetMetricData supports no resource-level permissions; it only reads.
                 "Sid": "FlagReads", "Effect": "Allow",
