@@ -6,22 +6,28 @@
 //! - [`instance`]: one app in one Region on its loopback address, with faults on demand;
 //! - [`replication`]: global tables between the Regions' stores;
 //! - [`world`]: all of it assembled, with the deployment manifest;
-//! - [`control`]: the control API (state and faults) of a running world;
+//! - [`control`]: the control API (state and faults) of a running world, answering only
+//!   requests addressed to it;
+//! - [`faults`]: the faults it injects, spelled the same in its requests and its state;
 //! - [`dashboard`]: the page at the control API's `/` that shows the world live and drives it;
 //! - [`demo`](mod@demo): the scripted failover drill with traffic and a report;
 //! - [`probe`]: the drill's reads of every service route, direct and through the gateway;
-//! - [`measure`] and [`verdict`]: what the drill measures and what it expects of it.
+//! - [`stages`]: each of the drill's moves verified stage by stage, as `failover --verify` does;
+//! - [`measure`] and [`verdict`]: what the drill measures and what it expects of it;
+//! - [`telemetry`]: the log output (warnings on stderr, `RUST_LOG` overrides).
 
 pub mod control;
 pub mod dashboard;
 pub mod demo;
 pub mod dns;
+pub mod faults;
 pub mod instance;
 pub mod measure;
 pub mod probe;
 pub mod replication;
 pub mod services;
 pub mod stages;
+pub mod telemetry;
 pub mod verdict;
 pub mod world;
 
@@ -66,6 +72,10 @@ pub struct DemoArgs {
     /// Ctrl-C, to look around.
     #[arg(long)]
     pub keep_running: bool,
+    /// Print every expectation in full as it is judged, and at the end the traffic report,
+    /// each move's time and each stage of its verification (all of it is in demo.json anyway).
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// Runs the local world until Ctrl-C or SIGTERM: writes `.local/deployment.json`, prints what runs
@@ -108,14 +118,46 @@ pub struct ArcClusterArgs {
     /// Set every app's primary ON / secondary OFF at start (as a deploy does).
     #[arg(long)]
     pub initialize: bool,
+    /// First port of the five endpoints (127.0.0.1:PORT to PORT+4); 0 picks free ports.
+    /// Default: the topology's `local.arc_first_port` + 100 (8191 with the shipped
+    /// topology.toml), so that the cluster runs beside a running local world.
+    #[arg(long, value_name = "PORT")]
+    pub first_port: Option<u16>,
+}
+
+/// How far above the world's own ARC endpoints `local-world arc-cluster` puts its endpoints by
+/// default, so that both run at once.
+pub const ARC_CLUSTER_PORT_OFFSET: u16 = 100;
+
+impl ArcClusterArgs {
+    /// The first port: `--first-port`, else [`ARC_CLUSTER_PORT_OFFSET`] above the world's
+    /// (free ports when the world's are).
+    fn first_port(&self, topology: &Topology) -> u16 {
+        let world = topology.local.arc_first_port;
+        self.first_port.unwrap_or(if world == 0 {
+            0
+        } else {
+            world.saturating_add(ARC_CLUSTER_PORT_OFFSET)
+        })
+    }
 }
 
 /// Runs the local ARC cluster alone until Ctrl-C or SIGTERM.
 pub async fn arc_cluster(args: ArcClusterArgs) -> anyhow::Result<()> {
     let topology = Topology::load(&args.config)?;
-    let cluster = LocalCluster::start(&topology, LocalClusterConfig::from_topology(&topology))
+    let first_port = args.first_port(&topology);
+    let config = LocalClusterConfig::from_topology(&topology)
+        .with_first_port(first_port)
+        .context("--first-port")?;
+    let cluster = LocalCluster::start(&topology, config)
         .await
-        .context("cannot start the local ARC cluster")?;
+        .with_context(|| match first_port {
+            0 => "cannot start the local ARC cluster on free ports".to_owned(),
+            port => format!(
+                "cannot start the local ARC cluster on ports {port} to {} (choose others with --first-port, or 0 for free ones)",
+                u32::from(port) + 4
+            ),
+        })?;
     let manifest = cluster.manifest(&topology);
     println!("local ARC cluster {}", cluster.arn());
     for (i, e) in cluster.endpoints().iter().enumerate() {

@@ -30,6 +30,10 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    local_world::telemetry::init(match cli.command {
+        Command::Demo(_) => local_world::telemetry::DEMO_FILTER,
+        Command::Run(_) | Command::ArcCluster(_) => local_world::telemetry::DEFAULT_FILTER,
+    });
     let result = match cli.command {
         Command::Demo(args) => local_world::demo(args).await,
         Command::Run(args) => local_world::run(args).await.map(|()| ExitCode::SUCCESS),

@@ -4,14 +4,12 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use failover::{Client, ShiftOptions};
-use loadtest::{Run, RunConfig, Scenario};
+use failover::{Client, GateReport, ShiftOptions};
+use loadtest::{ConsistencyReport, Report, Run, RunConfig, Scenario};
 use topology::{AppName, Region};
 
-use failover::GateReport;
-
 use crate::World;
-use crate::verdict::{Propagation, WriteCheck};
+use crate::replication::ReplicationStatus;
 
 /// How a consistency run writes.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +19,76 @@ pub struct Writes {
     pub duration: Duration,
     /// The replication lag during the run (raised to widen the consistency window).
     pub lag: Duration,
+}
+
+/// What a consistency run wrote and how replication ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteCheck {
+    /// Where the writes went (where DNS pointed the services when they were sent).
+    pub region: Region,
+    /// Writes due in the run: completed, plus never sent.
+    pub sent: u64,
+    /// Writes that failed or were never sent.
+    pub failed: u64,
+    /// Of those, writes the client gave up on after its request timeout: their outcome is
+    /// unknown to it (an overloaded machine), so they are explained, not acknowledged.
+    pub timed_out: u64,
+    /// One example message per kind of failure.
+    pub failure_samples: Vec<String>,
+    pub consistency: ConsistencyReport,
+    /// Whether the backlog drained (nothing pending, nothing lost) within its time.
+    pub drained: bool,
+    pub replication: ReplicationStatus,
+}
+
+impl WriteCheck {
+    /// From a consistency run's report.
+    pub fn from_report(
+        region: Region,
+        report: &Report,
+        drained: bool,
+        replication: ReplicationStatus,
+    ) -> Self {
+        let (sent, failed, timed_out) = report.apps.iter().fold((0, 0, 0), |(s, f, t), a| {
+            (
+                s + a.requests + a.not_sent,
+                f + a.errors.total + a.not_sent,
+                t + a.errors.timeout,
+            )
+        });
+        let failure_samples = report
+            .apps
+            .iter()
+            .flat_map(|a| {
+                a.error_samples
+                    .iter()
+                    .map(move |(kind, message)| format!("{} {kind}: {message}", a.app))
+            })
+            .collect();
+        Self {
+            region,
+            sent,
+            failed,
+            timed_out,
+            failure_samples,
+            consistency: report.consistency().clone(),
+            drained,
+            replication,
+        }
+    }
+}
+
+/// How the DNS answer moved after a routing-control change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Propagation {
+    /// Whether the first answer after the change was still the old one.
+    pub first_answer_old: bool,
+    /// Whether a health check ran between the change and that first answer (then the new
+    /// answer is legitimate at once).
+    pub checked_in_between: bool,
+    /// From the change to the new answer; `None` if it never moved.
+    pub moved_after: Option<Duration>,
+    pub interval: Duration,
 }
 
 /// Writes to every service through its subdomain (so in the Region DNS answers now,

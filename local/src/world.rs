@@ -20,6 +20,7 @@ use topology::manifest::{AppEntry, Cluster, Environment, MANIFEST_VERSION, Manif
 use topology::{App, AppName, Region, RoutingControlArn, Topology};
 
 use super::dns::{DnsServer, FailoverAnswer, RoutingControlStates, ZoneConfig};
+use super::faults::EndpointFault;
 use super::instance::{BindError, Instance, InstanceStatus, loopback_alias_commands};
 use super::replication::{ReplicationStatus, Replicator};
 
@@ -85,8 +86,10 @@ pub struct EndpointState {
     #[schema(value_type = String)]
     pub region: Region,
     pub url: String,
-    /// `None`, `Down`, `Hang`, ...
-    pub fault: String,
+    /// The fault injected into it, as `POST /faults/arc/{index}` takes it: `"fault": "none"`,
+    /// `"fault": "slow", "delay_ms": 500`, ...
+    #[serde(flatten)]
+    pub fault: EndpointFault,
 }
 
 /// The state of the whole world.
@@ -109,7 +112,7 @@ impl World {
         let cluster = Arc::new(
             LocalCluster::start(&topology, config)
                 .await
-                .context("cannot start the local ARC cluster")?,
+                .context("cannot start the local ARC cluster (its ports are local.arc_first_port and the four after it, in topology.toml)")?,
         );
         let mut manifest = manifest(&topology, &cluster)?;
         failover::Client::from_manifest(&manifest, failover::ClientConfig::default())
@@ -229,9 +232,7 @@ impl World {
                 index,
                 region: e.region.clone(),
                 url: e.url.clone(),
-                fault: faults
-                    .get(index)
-                    .map_or_else(|| "None".to_owned(), |f| format!("{f:?}")),
+                fault: faults.get(index).copied().unwrap_or_default().into(),
             })
             .collect();
         WorldState {

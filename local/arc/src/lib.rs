@@ -50,7 +50,7 @@ pub enum Fault {
 #[derive(Debug, thiserror::Error)]
 pub enum LocalClusterError {
     #[error(
-        "cannot listen on {addr} for the ARC endpoint in {region}: {reason} (is another local world or cluster running? change `arc_first_port` in topology.toml)"
+        "cannot listen on {addr} for the ARC endpoint in {region}: {reason} (is another local world or cluster running on it?)"
     )]
     Bind {
         region: Region,
@@ -61,6 +61,11 @@ pub enum LocalClusterError {
     NoSuchEndpoint { index: usize, count: usize },
     #[error("the cluster needs at least one endpoint")]
     NoEndpoints,
+    #[error(
+        "ports {first} and up leave no room for {count} endpoints: the first port is at most {}",
+        u16::MAX as usize + 1 - count
+    )]
+    PortsOutOfRange { first: u16, count: usize },
 }
 
 /// Where the endpoints listen and how the cluster behaves.
@@ -92,6 +97,21 @@ impl LocalClusterConfig {
             *addr = SocketAddr::from(([127, 0, 0, 1], 0));
         }
         config
+    }
+
+    /// The same endpoints on ports `first` to `first + n - 1` of their addresses, or each on a
+    /// free port when `first` is 0. A port past 65535 is an error naming the first port.
+    pub fn with_first_port(mut self, first: u16) -> Result<Self, LocalClusterError> {
+        let count = self.endpoints.len();
+        for (i, (_, addr)) in self.endpoints.iter_mut().enumerate() {
+            let port = if first == 0 {
+                Some(0)
+            } else {
+                u16::try_from(i).ok().and_then(|i| first.checked_add(i))
+            };
+            addr.set_port(port.ok_or(LocalClusterError::PortsOutOfRange { first, count })?);
+        }
+        Ok(self)
     }
 }
 
@@ -316,8 +336,8 @@ fn cluster_arn() -> ClusterArn {
 }
 
 /// The manifest of a local cluster with these endpoints: the topology's local domain, its apps
-/// with the cluster's deterministic ARNs, their direct loopback URLs, no DNS server (`infra
-/// local` writes the full one). Also useful to point a client at other servers in tests.
+/// with the cluster's deterministic ARNs, their direct loopback URLs, no DNS server (`local-world
+/// run` writes the full one). Also useful to point a client at other servers in tests.
 pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Manifest {
     let domain = &topology.local.domain;
     let port = topology.local.app_port;
@@ -436,6 +456,23 @@ fn register(state: &mut ClusterState, app: &AppControls, wait_period: Duration) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_move_to_consecutive_ports_or_free_ones() {
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
+        let ports = |config: LocalClusterConfig| -> Vec<u16> {
+            config.endpoints.iter().map(|(_, a)| a.port()).collect()
+        };
+        let config = LocalClusterConfig::from_topology(&topology);
+        assert_eq!(ports(config.clone()), [8091, 8092, 8093, 8094, 8095]);
+        let moved = config.clone().with_first_port(8191).unwrap();
+        assert_eq!(ports(moved.clone()), [8191, 8192, 8193, 8194, 8195]);
+        assert!(moved.endpoints.iter().all(|(_, a)| a.ip().is_loopback()));
+        assert_eq!(ports(config.clone().with_first_port(0).unwrap()), [0; 5]);
+        assert!(config.clone().with_first_port(65531).is_ok());
+        let error = config.with_first_port(65532).unwrap_err();
+        assert!(error.to_string().contains("at most 65531"), "{error}");
+    }
 
     #[test]
     fn arns_are_stable_and_distinct_per_app() {

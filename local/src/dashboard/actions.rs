@@ -5,6 +5,7 @@
 //! goes on the timeline. Faults and the replication lag have no route here: the page posts them
 //! to the control API's own routes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -16,50 +17,94 @@ use kit::extract::Json as JsonBody;
 use serde::{Deserialize, Serialize};
 use topology::manifest::AppEntry;
 use topology::{AppName, Region};
+use utoipa::openapi::{RefOr, Response};
 
 use super::Dashboard;
+use super::event::EventKind;
 use super::probe::Probe;
-use super::timeline::EventKind;
 
 /// `POST /actions/shift`: move one app to a Region.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ShiftRequest {
+    #[schema(value_type = String)]
     app: AppName,
+    #[schema(value_type = String)]
     to: Region,
 }
 
 /// `POST /actions/evacuate`: move every app away from a Region.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EvacuateRequest {
+    #[schema(value_type = String)]
     from: Region,
 }
 
 /// `POST /actions/routing-control`: set one routing control, as the ARC console does.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoutingControlRequest {
+    #[schema(value_type = String)]
     app: AppName,
+    #[schema(value_type = String)]
     region: Region,
     on: bool,
 }
 
 /// `POST /actions/probe`: start or stop the page's probe.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProbeRequest {
     running: bool,
 }
 
 /// What an action did, in words, for the page's outcome line.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Outcome {
     message: String,
 }
 
 type Answer = Result<Json<Outcome>, Problem>;
 
+/// What an action that goes to ARC answers when it does not succeed, in the OpenAPI document.
+struct ArcRefusals;
+
+impl utoipa::IntoResponses for ArcRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        [
+            ("404", "No such app or Region in this world"),
+            (
+                "409",
+                "Refused, nothing changed: by a safety rule (`refused-by-safety-rule`), or the target's replica is behind (`replication-behind`)",
+            ),
+            (
+                "502",
+                "ARC did not make the change (`arc-rejected`): the detail says why",
+            ),
+            (
+                "503",
+                "No ARC endpoint answered (`arc-unreachable`) or the cluster lost its quorum (`arc-quorum-lost`); nothing changed",
+            ),
+        ]
+        .into_iter()
+        .map(|(status, description)| (status.to_owned(), kit::docs::problem(description).into()))
+        .collect()
+    }
+}
+
+/// Moves one app to a Region through the ARC data plane, as `failover shift` does.
+#[utoipa::path(
+    post,
+    path = "/actions/shift",
+    tag = "dashboard",
+    request_body = ShiftRequest,
+    responses(
+        (status = 200, body = Outcome),
+        ArcRefusals,
+        kit::docs::JsonBody,
+    )
+)]
 pub(crate) async fn shift(
     State(dashboard): State<Arc<Dashboard>>,
     JsonBody(request): JsonBody<ShiftRequest>,
@@ -79,6 +124,18 @@ pub(crate) async fn shift(
     settle(&dashboard, &action, result)
 }
 
+/// Moves every app away from a Region, as `failover evacuate` does.
+#[utoipa::path(
+    post,
+    path = "/actions/evacuate",
+    tag = "dashboard",
+    request_body = EvacuateRequest,
+    responses(
+        (status = 200, body = Outcome),
+        ArcRefusals,
+        kit::docs::JsonBody,
+    )
+)]
 pub(crate) async fn evacuate(
     State(dashboard): State<Arc<Dashboard>>,
     JsonBody(request): JsonBody<EvacuateRequest>,
@@ -93,6 +150,18 @@ pub(crate) async fn evacuate(
     settle(&dashboard, &action, result)
 }
 
+/// Sets one routing control ON or OFF, as the ARC console does; the safety rule still applies.
+#[utoipa::path(
+    post,
+    path = "/actions/routing-control",
+    tag = "dashboard",
+    request_body = RoutingControlRequest,
+    responses(
+        (status = 200, body = Outcome),
+        ArcRefusals,
+        kit::docs::JsonBody,
+    )
+)]
 pub(crate) async fn routing_control(
     State(dashboard): State<Arc<Dashboard>>,
     JsonBody(request): JsonBody<RoutingControlRequest>,
@@ -131,6 +200,18 @@ pub(crate) async fn routing_control(
     settle(&dashboard, &action, result)
 }
 
+/// Starts or stops the page's probe: light traffic to every app, charted on the page.
+#[utoipa::path(
+    post,
+    path = "/actions/probe",
+    tag = "dashboard",
+    request_body = ProbeRequest,
+    responses(
+        (status = 200, body = Outcome),
+        (status = 503, description = "The probe cannot start", body = kit::problem::ProblemDetails, content_type = "application/problem+json"),
+        kit::docs::JsonBody,
+    )
+)]
 pub(crate) async fn probe(
     State(dashboard): State<Arc<Dashboard>>,
     JsonBody(request): JsonBody<ProbeRequest>,

@@ -10,12 +10,14 @@
 //!
 //! - `view`: what the page shows, computed from the world;
 //! - `timeline`: the events, found by comparing successive samples, and the page's actions;
+//! - `event`: one entry of the timeline;
 //! - `probe`: light traffic the page can start, to chart which Region serves each app;
 //! - `actions`: the routes the page's buttons post to.
 //!
 //! The page's HTML, CSS and JavaScript are built into the binary: it needs no network.
 
 mod actions;
+mod event;
 mod probe;
 mod timeline;
 mod view;
@@ -24,21 +26,21 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse};
-use axum::routing::{get, post};
 use futures::Stream;
 use tokio::sync::watch;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::world::World;
 use probe::Probe;
 use timeline::Timeline;
 
+pub use event::{EventKind, TimelineEvent};
 pub use probe::Bin;
-pub use timeline::{EventKind, TimelineEvent};
 pub use view::{AppView, ArcView, EndpointView, ProbeView, Quorum, QuorumHealth, RegionView, View};
 
 /// How often the server samples the world. A quarter second keeps a traffic move visible on
@@ -79,7 +81,12 @@ impl Dashboard {
     async fn refresh(&self) {
         let state = self.world.state().await;
         let traffic = self.probe().as_mut().map(Probe::sample);
-        let view = View::new(&self.world, state, traffic, &mut self.timeline());
+        let mut view = View::new(&self.world, state, traffic);
+        {
+            let mut timeline = self.timeline();
+            timeline.observe(&view);
+            view.events = timeline.events();
+        }
         match serde_json::to_string(&view) {
             Ok(json) => {
                 self.views.send_if_modified(|current| {
@@ -95,10 +102,10 @@ impl Dashboard {
     }
 }
 
-/// The dashboard's routes over `world`: the page (`/` and `/assets/...`), its events
-/// (`/events`) and its actions (`/actions/...`). Starts the sampler (on the current Tokio
-/// runtime), which ends when the routes are dropped.
-pub fn router(world: Arc<World>) -> Router {
+/// The dashboard's routes over `world`, each with its OpenAPI operation: the page (`/` and
+/// `/assets/...`), its events (`/events`) and its actions (`/actions/...`). Starts the sampler
+/// (on the current Tokio runtime), which ends when the routes are dropped.
+pub fn routes(world: Arc<World>) -> OpenApiRouter {
     let client =
         failover::Client::from_manifest(world.manifest(), failover::ClientConfig::default())
             .map_err(|e| e.to_string());
@@ -114,15 +121,15 @@ pub fn router(world: Arc<World>) -> Router {
         Ok(runtime) => drop(runtime.spawn(sample(Arc::downgrade(&dashboard)))),
         Err(_) => tracing::warn!("no Tokio runtime: the dashboard will show no updates"),
     }
-    Router::new()
-        .route("/", get(index))
-        .route("/assets/style.css", get(style))
-        .route("/assets/app.js", get(script))
-        .route("/events", get(events))
-        .route("/actions/shift", post(actions::shift))
-        .route("/actions/evacuate", post(actions::evacuate))
-        .route("/actions/routing-control", post(actions::routing_control))
-        .route("/actions/probe", post(actions::probe))
+    OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(style))
+        .routes(routes!(script))
+        .routes(routes!(events))
+        .routes(routes!(actions::shift))
+        .routes(routes!(actions::evacuate))
+        .routes(routes!(actions::routing_control))
+        .routes(routes!(actions::probe))
         .with_state(dashboard)
 }
 
@@ -140,10 +147,24 @@ async fn sample(dashboard: Weak<Dashboard>) {
     }
 }
 
+/// The dashboard page.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "dashboard",
+    responses((status = 200, description = "The dashboard's HTML page", content_type = "text/html"))
+)]
 async fn index() -> Html<&'static str> {
     Html(INDEX_HTML)
 }
 
+/// The page's style sheet.
+#[utoipa::path(
+    get,
+    path = "/assets/style.css",
+    tag = "dashboard",
+    responses((status = 200, description = "CSS", content_type = "text/css"))
+)]
 async fn style() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
@@ -151,6 +172,13 @@ async fn style() -> impl IntoResponse {
     )
 }
 
+/// The page's script.
+#[utoipa::path(
+    get,
+    path = "/assets/app.js",
+    tag = "dashboard",
+    responses((status = 200, description = "JavaScript", content_type = "text/javascript"))
+)]
 async fn script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
@@ -160,6 +188,16 @@ async fn script() -> impl IntoResponse {
 
 /// The view now (once the first sample is in), then every changed view, as `view` events.
 /// The stream holds no reference to the dashboard: it ends when the dashboard is dropped.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "dashboard",
+    responses((
+        status = 200,
+        description = "Server-sent events: each `view` event's data is the world as the page draws it (JSON: apps, routing controls, DNS answers, ARC endpoints and quorum, replication, the probe's traffic, the timeline), sent when it changed, at most every 250 ms",
+        content_type = "text/event-stream"
+    ))
+)]
 async fn events(
     State(dashboard): State<Arc<Dashboard>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

@@ -6,44 +6,12 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-
+use super::event::{EventKind, TimelineEvent};
 use super::view::{QuorumHealth, View};
 use crate::instance::InstanceStatus;
 
 /// How many events the page gets: the newest.
 const KEPT: usize = 200;
-
-/// What an event is about; the page gives each kind a symbol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// A routing control changed state.
-    Control,
-    /// Route 53's answer or a health check changed.
-    Dns,
-    /// The probe's traffic to an app moved or started failing.
-    Traffic,
-    /// An instance, a store or an ARC endpoint changed (faults and their repair).
-    Fault,
-    /// The ARC cluster's quorum changed.
-    Quorum,
-    /// The replication lag changed.
-    Replication,
-    /// An action from the page succeeded.
-    Action,
-    /// An action from the page was refused or failed.
-    Refused,
-}
-
-/// One entry of the timeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TimelineEvent {
-    /// Milliseconds since the Unix epoch.
-    pub at_ms: u64,
-    pub kind: EventKind,
-    pub text: String,
-}
 
 /// The events so far, and the last value of every fact.
 #[derive(Debug, Default)]

@@ -6,8 +6,8 @@ use local_arc::Fault;
 use serde::Serialize;
 use topology::{App, AppName, Region, RoutingControlArn};
 
+use super::event::TimelineEvent;
 use super::probe::{AppTraffic, BIN, BINS_KEPT, PROBE_RATE_PER_APP};
-use super::timeline::{Timeline, TimelineEvent};
 use crate::instance::InstanceStatus;
 use crate::replication::ReplicationStatus;
 use crate::world::{AppState, World, WorldState};
@@ -145,14 +145,9 @@ pub struct ProbeView {
 }
 
 impl View {
-    /// The view of `world` in `state`, with the probe's `traffic` when it runs; records what
-    /// changed since the last view in `timeline`.
-    pub(crate) fn new(
-        world: &World,
-        state: WorldState,
-        traffic: Option<Vec<AppTraffic>>,
-        timeline: &mut Timeline,
-    ) -> Self {
+    /// The view of `world` in `state`, with the probe's `traffic` when it runs, and no
+    /// events yet: the timeline adds them once it has compared the view with the last one.
+    pub(crate) fn new(world: &World, state: WorldState, traffic: Option<Vec<AppTraffic>>) -> Self {
         let topology = world.topology();
         let local = &topology.local;
         let [primary, secondary] = topology.regions.both();
@@ -196,7 +191,7 @@ impl View {
                 }
             })
             .collect();
-        let mut view = Self {
+        Self {
             domain: state.domain,
             dns_server: state.dns_server,
             regions: [primary.clone(), secondary.clone()],
@@ -211,10 +206,7 @@ impl View {
             replication: state.replication,
             probe,
             events: Vec::new(),
-        };
-        timeline.observe(&view);
-        view.events = timeline.events();
-        view
+        }
     }
 }
 

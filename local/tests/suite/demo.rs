@@ -23,8 +23,11 @@ fn write_topology(dir: &Path, network: u8) -> std::path::PathBuf {
     config
 }
 
+/// The most a passing demo may print, stdout and stderr together: a screen, not a scroll.
+const LINE_BUDGET: usize = 60;
+
 #[tokio::test]
-async fn infra_demo_quick_passes_and_writes_its_report() {
+async fn demo_quick_passes_within_its_line_budget_and_writes_its_report() {
     let _one = ONE_DEMO.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_topology(dir.path(), 31);
@@ -40,6 +43,8 @@ async fn infra_demo_quick_passes_and_writes_its_report() {
             .arg("--report")
             .arg(&report)
             .current_dir(dir.path())
+            // The default log filter, as a user who sets nothing gets it.
+            .env_remove("RUST_LOG")
             .kill_on_drop(true)
             .output(),
     )
@@ -67,6 +72,29 @@ async fn infra_demo_quick_passes_and_writes_its_report() {
     let steps = verdict["steps"].as_array().unwrap();
     assert!(steps.len() >= 8, "{verdict:#}");
     assert!(steps.iter().all(|s| s["held"] == true), "{verdict:#}");
+    // Short: every step once, as a row of the table with its number, no verdict in full.
+    let lines = stdout.lines().count() + stderr.lines().count();
+    assert!(
+        lines <= LINE_BUDGET,
+        "{lines} lines, over {LINE_BUDGET}:\n{stdout}\n{stderr}"
+    );
+    for step in steps {
+        let name = step["name"].as_str().unwrap();
+        let rows: Vec<&str> = stdout
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.trim_start().starts_with("yes"))
+            })
+            .collect();
+        assert_eq!(rows.len(), 1, "one row for `{name}`:\n{stdout}");
+        assert!(
+            rows[0].ends_with(step["summary"].as_str().unwrap()),
+            "{}",
+            rows[0]
+        );
+    }
+    assert!(!stdout.contains("expected"), "a verdict in full:\n{stdout}");
     // The on-call steps: the gate refused then allowed, and the fenced service's stale writes
     // were refused and retried with none lost.
     for name in [
@@ -100,13 +128,14 @@ async fn infra_demo_quick_passes_and_writes_its_report() {
     }
 }
 
+/// Also the verbose demo: every expectation in full as it runs, and the detail at the end.
 #[tokio::test]
 async fn keep_running_serves_after_the_drill_until_ctrl_c() {
     let _one = ONE_DEMO.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_topology(dir.path(), 37);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-world"))
-        .args(["demo", "--quick", "--keep-running", "--config"])
+        .args(["demo", "--quick", "--keep-running", "--verbose", "--config"])
         .arg(&config)
         .arg("--report")
         .arg(dir.path().join("report"))
@@ -117,8 +146,11 @@ async fn keep_running_serves_after_the_drill_until_ctrl_c() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut control, mut result) = (None, None);
+    let (mut in_full, mut staged) = (0, false);
     let waited = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.unwrap() {
+            in_full += usize::from(line.contains("ok   steady state: expected all apps on"));
+            staged |= line.starts_with("Staged verification of each move");
             if let Some(rest) = line.split("control API: ").nth(1) {
                 control = rest.split("/state").next().map(str::to_owned);
             }
@@ -134,6 +166,11 @@ async fn keep_running_serves_after_the_drill_until_ctrl_c() {
     assert!(waited.is_ok(), "the demo did not finish within 60 s");
     let result = result.expect("the demo prints its result");
     assert!(result.contains("PASSED"), "{result}");
+    assert_eq!(
+        in_full, 1,
+        "--verbose prints each expectation in full as it is judged"
+    );
+    assert!(staged, "--verbose prints the staged verification's table");
     let control = control.expect("the demo prints the control API's URL at start");
     let state = reqwest::get(format!("{control}/state")).await.unwrap();
     assert_eq!(state.status(), 200, "the world still runs after the drill");

@@ -7,6 +7,7 @@ mod common;
 
 mod arc_cluster;
 mod cli;
+mod control;
 mod dashboard;
 mod demo;
 mod dns;

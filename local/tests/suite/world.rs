@@ -318,7 +318,9 @@ async fn the_control_api_shows_state_and_injects_faults() {
         .json()
         .await
         .unwrap();
-    assert_eq!(arc["arc_endpoints"][1]["fault"], "Slow(100ms)");
+    // The fault reads back as it was written.
+    assert_eq!(arc["arc_endpoints"][1]["fault"], "slow");
+    assert_eq!(arc["arc_endpoints"][1]["delay_ms"], 100);
     let missing = http
         .post(format!("{base}/faults/arc/9"))
         .json(&serde_json::json!({"fault": "down"}))

@@ -1,18 +1,23 @@
-//! The control API of the running local world: JSON over HTTP, its own OpenAPI document at
-//! `/openapi.json`. It shows the state of every part and injects faults on demand: stop,
-//! degrade or restore an app in a Region, take ARC endpoints down or make them hang, change
-//! the replication lag.
+//! The control API of the running local world: JSON over HTTP, with the dashboard at `/`. It
+//! shows the state of every part and injects faults on demand: stop, degrade or restore an app
+//! in a Region, take ARC endpoints down or make them hang, change the replication lag.
+//!
+//! Every route is added with its OpenAPI operation (`utoipa_axum::routes!`), so
+//! `/openapi.json` documents each one the router serves, the dashboard's included. Every route
+//! answers only requests addressed to the API's own address, and changes only for its own
+//! page or a client that is no web page ([`origin_guard`]).
 
+pub mod origin_guard;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::response::IntoResponse;
+use axum::{Extension, Json, Router};
 use kit::Problem;
 use kit::extract::{Json as Body, Path};
-use local_arc::Fault;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 use topology::{AppName, Region};
@@ -20,82 +25,24 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::instance::Degradation;
-use super::replication::ReplicationStatus;
-use super::world::{AppState, World, WorldState};
+use crate::faults::{AppFault, EndpointFault};
+use crate::replication::ReplicationStatus;
+use crate::world::{AppState, World, WorldState};
+use origin_guard::AllowedHosts;
 
 #[derive(OpenApi)]
 #[openapi(
     components(schemas(kit::problem::ProblemDetails, kit::FieldError)),
     info(
         title = "local world control API",
-        description = "State and faults of the local world (`local-world run`)."
+        description = "State and faults of the local world (`local-world run`), and its dashboard. Every route answers 421 (problem+json) to a request whose `Host` is not the API's own address or `localhost` (a page reaching it through another name, as in DNS rebinding), and a POST or PUT 403 when its `Origin` is another site."
+    ),
+    tags(
+        (name = "world", description = "The world's state and the faults injected into it"),
+        (name = "dashboard", description = "The page at `/`, its live view and its actions")
     )
 )]
 struct ApiDoc;
-
-/// A fault for one app's instance in one Region: `{"fault": "stop"}`,
-/// `{"fault": "degrade", "latency_ms": 300, "error_rate": 0.25}`. The field is `fault`, as for
-/// ARC endpoints; `action`, its former name, is still read.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case", tag = "fault")]
-pub enum AppFault {
-    /// Close the listener: connections are refused.
-    Stop,
-    /// Add latency and/or answer a share of requests with 503.
-    Degrade(Degradation),
-    /// Switch the app's table in this Region off: every store call fails, `/health` answers
-    /// 503, replication into it waits.
-    StoreDown,
-    /// Serve again, without degradation, with the table on.
-    Restore,
-}
-
-/// What one ARC cluster endpoint does: `{"fault": "down"}`, `{"fault": "slow", "delay_ms": 500}`.
-#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case", tag = "fault")]
-pub enum EndpointFault {
-    /// Serve normally.
-    None,
-    /// Refuse connections (counts against the quorum).
-    Down,
-    /// Accept connections and never answer.
-    Hang,
-    /// Answer after a delay.
-    Slow { delay_ms: u64 },
-    /// Answer every request with a 500 InternalServerException.
-    Error,
-    /// Answer every request with a 429 ThrottlingException.
-    Throttle,
-}
-
-impl AppFault {
-    /// The fault a body names, reading the former field name `action` when `fault` is
-    /// absent. A body that is not one is a 422 naming the field.
-    fn from_body(mut body: serde_json::Value) -> Result<Self, Problem> {
-        if let Some(map) = body.as_object_mut()
-            && !map.contains_key("fault")
-            && let Some(action) = map.remove("action")
-        {
-            map.insert("fault".into(), action);
-        }
-        serde_json::from_value(body)
-            .map_err(|e| Problem::validation(vec![kit::FieldError::new("fault", e.to_string())]))
-    }
-}
-
-impl From<EndpointFault> for Fault {
-    fn from(fault: EndpointFault) -> Self {
-        match fault {
-            EndpointFault::None => Fault::None,
-            EndpointFault::Down => Fault::Down,
-            EndpointFault::Hang => Fault::Hang,
-            EndpointFault::Slow { delay_ms } => Fault::Slow(Duration::from_millis(delay_ms)),
-            EndpointFault::Error => Fault::Error,
-            EndpointFault::Throttle => Fault::Throttle,
-        }
-    }
-}
 
 /// A new replication lag.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -103,29 +50,50 @@ pub struct LagChange {
     pub lag_ms: u64,
 }
 
-/// The control API's router over `world`, with the dashboard at `/`.
-pub fn router(world: Arc<World>) -> Router {
-    let dashboard = super::dashboard::router(world.clone());
-    let (router, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The control API's OpenAPI document, as `/openapi.json` serves it.
+#[derive(Clone)]
+struct Document(Arc<str>);
+
+/// The control API's router over `world`, with the dashboard at `/`, answering only requests
+/// addressed to `listen` (see [`origin_guard`]).
+pub fn router(world: Arc<World>, listen: SocketAddr) -> Router {
+    let (router, document) = documented_routes(world);
+    let document = Document(document.to_json().unwrap_or_default().into());
+    router
+        .layer(Extension(document))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(AllowedHosts::new(listen)),
+            origin_guard::guard,
+        ))
+}
+
+/// Every route with its OpenAPI operation: the router and the document that describes it.
+pub fn documented_routes(world: Arc<World>) -> (Router, utoipa::openapi::OpenApi) {
+    let dashboard = crate::dashboard::routes(world.clone());
+    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(get_state))
         .routes(routes!(app_fault))
         .routes(routes!(endpoint_fault))
         .routes(routes!(set_lag))
         .with_state(world)
+        .merge(dashboard)
+        .routes(routes!(openapi_json))
         .split_for_parts();
-    let spec = spec.to_json().unwrap_or_default();
-    router.merge(dashboard).route(
-        "/openapi.json",
-        axum::routing::get(move || async move {
-            ([("content-type", "application/json")], spec.clone())
-        }),
-    )
+    origin_guard::document(&mut document);
+    (router, document)
 }
 
 /// Serves the control API on the listener the world bound at start.
 pub fn serve(world: Arc<World>) -> Option<JoinHandle<()>> {
     let listener = world.take_control_listener()?;
-    let app = router(world);
+    let listen = match listener.local_addr() {
+        Ok(addr) => addr,
+        Err(error) => {
+            tracing::warn!(%error, "the control API's listener has no address; not serving");
+            return None;
+        }
+    };
+    let app = router(world, listen);
     Some(tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::warn!(%error, "the control API stopped");
@@ -133,8 +101,19 @@ pub fn serve(world: Arc<World>) -> Option<JoinHandle<()>> {
     }))
 }
 
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "world",
+    responses((status = 200, description = "The control API's OpenAPI document", content_type = "application/json"))
+)]
+async fn openapi_json(Extension(Document(json)): Extension<Document>) -> impl IntoResponse {
+    ([("content-type", "application/json")], json.to_string())
+}
+
 /// The state of every part of the world.
-#[utoipa::path(get, path = "/state", responses((status = 200, body = WorldState)))]
+#[utoipa::path(get, path = "/state", tag = "world", responses((status = 200, body = WorldState)))]
 async fn get_state(State(world): State<Arc<World>>) -> Json<WorldState> {
     Json(world.state().await)
 }
@@ -158,11 +137,14 @@ fn parse_app_region(world: &World, app: &str, region: &str) -> Result<(AppName, 
 #[utoipa::path(
     post,
     path = "/faults/apps/{app}/{region}",
+    tag = "world",
     params(("app" = String, Path), ("region" = String, Path)),
     request_body = AppFault,
     responses(
         (status = 200, body = AppState),
         (status = 404, description = "unknown app or Region"),
+        (status = 409, description = "`store_down` for an app with no store (the gateway)"),
+        (status = 503, description = "`restore` could not listen on the instance's address again"),
         kit::docs::JsonBody,
     )
 )]
@@ -209,15 +191,17 @@ async fn app_fault(
 }
 
 /// Takes one ARC cluster endpoint down, makes it hang, slow, failing or throttling, or
-/// restores it.
+/// restores it. `GET /state` shows the fault in the same words.
 #[utoipa::path(
     post,
     path = "/faults/arc/{index}",
+    tag = "world",
     params(("index" = usize, Path, description = "0-based, in manifest order")),
     request_body = EndpointFault,
     responses(
         (status = 200, body = WorldState),
         (status = 404, description = "no such endpoint"),
+        (status = 503, description = "the endpoint could not listen on its address again"),
         kit::docs::JsonBody,
     )
 )]
@@ -244,6 +228,7 @@ async fn endpoint_fault(
 #[utoipa::path(
     put,
     path = "/replication/lag",
+    tag = "world",
     request_body = LagChange,
     responses((status = 200, body = ReplicationStatus), kit::docs::JsonBody)
 )]
@@ -255,39 +240,4 @@ async fn set_lag(
         .replicator()
         .set_lag(Duration::from_millis(change.lag_ms));
     Json(world.replicator().status())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn app_faults_are_named_by_fault_and_still_by_action() {
-        assert!(matches!(
-            AppFault::from_body(json!({"fault": "stop"})),
-            Ok(AppFault::Stop)
-        ));
-        assert!(matches!(
-            AppFault::from_body(json!({"action": "store_down"})),
-            Ok(AppFault::StoreDown)
-        ));
-        let d =
-            AppFault::from_body(json!({"fault": "degrade", "latency_ms": 5, "error_rate": 0.5}));
-        assert!(matches!(d, Ok(AppFault::Degrade(_))), "{d:?}");
-    }
-
-    #[test]
-    fn a_body_that_is_no_fault_is_a_422_naming_the_field() {
-        for bad in [
-            json!({}),
-            json!({"fault": "explode"}),
-            json!({"action": 3}),
-            json!([]),
-        ] {
-            let problem = AppFault::from_body(bad.clone()).unwrap_err();
-            assert_eq!(problem.status.as_u16(), 422, "{bad}");
-            assert_eq!(problem.errors[0].field, "fault", "{bad}");
-        }
-    }
 }

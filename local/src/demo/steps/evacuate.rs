@@ -1,0 +1,74 @@
+//! Step 4, recovery from the outage: evacuate the primary with the failover library. The
+//! stopped service answers again from the secondary within the bound, then every app does,
+//! with no error once settled.
+
+use failover::ShiftOptions;
+
+use crate::demo::drill::{Drill, apps_on, regions_text};
+use crate::verdict;
+
+pub(crate) async fn run(drill: &mut Drill) {
+    let payments = drill.service("payments", 1);
+    let (primary, secondary) = (drill.primary.clone(), drill.secondary.clone());
+    drill.narrator.step(
+        &format!("evacuate {primary}"),
+        &format!("step 4: evacuate {primary} with the failover library"),
+    );
+    let label = format!("evacuate {primary}");
+    drill.mark_move(&payments, label.clone(), &secondary);
+    let verifying = drill.prepare_verification(&drill.apps.clone()).await;
+    let evacuated = drill
+        .client
+        .evacuate(&primary, ShiftOptions::default())
+        .await;
+    drill.verify_move(label, verifying, &secondary);
+    if let Err(error) = evacuated {
+        drill.fail("evacuate", "the evacuation is accepted", error.to_string());
+        return;
+    }
+    let moved = drill.wait_for(&payments, &secondary).await;
+    let mut all_moved = true;
+    for app in &drill.apps {
+        all_moved &= drill.wait_for(app, &secondary).await.is_some();
+    }
+    tokio::time::sleep(drill.pace.settle).await;
+    let settled_from = drill.run.live();
+    let probed = drill.probe.snapshot();
+    tokio::time::sleep(drill.pace.settle).await;
+    let settled = drill.run.live();
+    let routes = drill.probe.snapshot().since(&probed);
+    let errors_after = drill.failures_since(&settled_from, &settled);
+    let bound = drill.bound;
+    let measured = moved.map_or_else(
+        || "never moved".to_owned(),
+        |t| format!("moved in {:.2} s", t.as_secs_f64()),
+    );
+    drill.record(
+        &format!("{payments} recovers"),
+        format!(
+            "{payments} on {secondary} within {:.1} s",
+            bound.as_secs_f64()
+        ),
+        measured.clone(),
+        measured,
+        moved.is_some_and(|t| t <= bound),
+    );
+    let all_routes = verdict::every_route_answers("evacuated", &routes);
+    drill.record(
+        "evacuated",
+        format!(
+            "every app on {secondary}, then 0 errors or unsent; {}",
+            all_routes.expected
+        ),
+        format!(
+            "{}, {errors_after} errors or unsent once settled; {}",
+            regions_text(&settled, &drill.apps),
+            all_routes.measured
+        ),
+        format!(
+            "{}, {errors_after} errors once settled",
+            apps_on(&settled, &drill.apps, &secondary)
+        ),
+        all_moved && errors_after == 0 && all_routes.held,
+    );
+}

@@ -1,0 +1,122 @@
+//! Step 6, fail every app back to the primary, within the bound and with no error; and for
+//! each write-fenced service (step 6b) a client that keeps its answer from before the move
+//! (the secondary) and writes through it: the Region left refuses its writes, they are
+//! retried into the primary, none is lost and none is written in both Regions.
+
+use std::time::{Duration, Instant};
+
+use failover::ShiftOptions;
+use loadtest::consistency::{CheckError, StaleClientConfig, StaleWrites};
+use tokio::task::JoinHandle;
+use topology::AppName;
+
+use crate::demo::drill::Drill;
+use crate::{measure, verdict};
+
+/// How long the stale clients write before the fail back starts.
+const STALE_HEAD_START: Duration = Duration::from_millis(500);
+
+/// A stale client writing through a move, and the conflicts its app's table had before.
+struct StaleWriter {
+    app: AppName,
+    conflicts: u64,
+    task: JoinHandle<Result<StaleWrites, CheckError>>,
+}
+
+pub(crate) async fn run(drill: &mut Drill) {
+    let primary = drill.primary.clone();
+    drill.narrator.step(
+        &format!("fail back: every app to {primary}"),
+        &format!("step 6: fail every app back to {primary}"),
+    );
+    let before = drill.run.live();
+    let first = drill.service("orders", 0);
+    let stale = stale_writers(drill);
+    if !stale.is_empty() {
+        // Let the stale clients write in the secondary before it is left.
+        tokio::time::sleep(STALE_HEAD_START).await;
+    }
+    let label = format!("fail back to {primary}");
+    drill.mark_move(&first, label.clone(), &primary);
+    let verifying = drill.prepare_verification(&drill.apps.clone()).await;
+    let shifted = drill
+        .client
+        .shift(&drill.apps, &primary, ShiftOptions::default())
+        .await;
+    drill.verify_move(label, verifying, &primary);
+    if let Err(error) = shifted {
+        drill.fail("fail back", "the shift is accepted", error.to_string());
+        return;
+    }
+    let started = Instant::now();
+    let mut all = true;
+    for app in drill.apps.clone() {
+        all &= drill.wait_for(&app, &primary).await.is_some();
+    }
+    let moved = all.then(|| started.elapsed());
+    tokio::time::sleep(drill.pace.settle).await;
+    let after = drill.run.live();
+    let errors = drill.failures_since(&before, &after);
+    drill.record_move("fail back", moved, errors, 0);
+    fenced_writes(drill, stale).await;
+}
+
+/// For each write-fenced service, a client that keeps its answer from before the fail back
+/// (the secondary) and writes through it, started just before the shift.
+fn stale_writers(drill: &Drill) -> Vec<StaleWriter> {
+    let from = drill.secondary.clone();
+    let duration = drill.bound;
+    drill
+        .world
+        .topology()
+        .services()
+        .filter(|s| s.fence_writes())
+        .map(|s| {
+            let app = s.name().clone();
+            let conflicts = measure::conflicts(&drill.world, &app);
+            let config = StaleClientConfig::new(app.clone(), from.clone(), duration);
+            let manifest = drill.world.manifest().clone();
+            let task = tokio::spawn(async move {
+                loadtest::consistency::stale_client_writes(&manifest, &config).await
+            });
+            StaleWriter {
+                app,
+                conflicts,
+                task,
+            }
+        })
+        .collect()
+}
+
+/// What the stale clients' writes came to, once replication drained.
+async fn fenced_writes(drill: &mut Drill, writers: Vec<StaleWriter>) {
+    if writers.is_empty() {
+        return;
+    }
+    let (primary, secondary) = (drill.primary.clone(), drill.secondary.clone());
+    drill.narrator.step(
+        &format!("write fencing: a client holding the old answer ({secondary}) wrote through the move"),
+        &format!(
+            "step 6b: write fencing: a client still holding the old answer ({secondary}) wrote through the move"
+        ),
+    );
+    for writer in writers {
+        let name = format!("write fencing ({})", writer.app);
+        let result = writer.task.await;
+        drill
+            .world
+            .replicator()
+            .drained(Duration::from_secs(10))
+            .await;
+        let conflicts = measure::conflicts(&drill.world, &writer.app) - writer.conflicts;
+        match result {
+            Ok(Ok(writes)) => {
+                drill.push(verdict::fenced_writes_land_once(
+                    &writes, &primary, conflicts,
+                ));
+            }
+            Ok(Err(error)) => drill.fail(&name, "the stale client runs", error.to_string()),
+            Err(error) => drill.fail(&name, "the stale client runs", error.to_string()),
+        }
+    }
+}
