@@ -615,6 +615,14 @@ impl Manifest {
         }
     }
 
+    /// The ARC cluster, to change (`arc` mechanism).
+    pub fn cluster_mut(&mut self) -> Option<&mut Cluster> {
+        match &mut self.routing {
+            Routing::Arc { cluster } => Some(cluster),
+            Routing::HealthCheck { .. } => None,
+        }
+    }
+
     /// Where the flags live (`health-check` mechanism).
     pub fn flag_metric(&self) -> Option<&FlagMetric> {
         match &self.routing {

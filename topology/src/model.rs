@@ -235,7 +235,6 @@ pub struct AlarmSettings {
     pub thresholds: AlarmThresholds,
 }
 
-
 /// When an app's alarms fire. Each is judged per minute; an alarm fires when 2 of the last 3
 /// minutes breach.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -332,8 +332,11 @@ fn fence(
         Mechanism::HealthCheck => {
             environment[FENCE_FLAG_NAMESPACE_ENV] = flags::namespace(prefix).into();
             environment[FENCE_FLAG_APP_ENV] = app.name().as_str().into();
-            environment[FENCE_FLAG_REGIONS_ENV] =
-                format!("{},{}", topology.regions.primary, topology.regions.secondary).into();
+            environment[FENCE_FLAG_REGIONS_ENV] = format!(
+                "{},{}",
+                topology.regions.primary, topology.regions.secondary
+            )
+            .into();
             json!({
                 // GetMetricData supports no resource-level permissions; it only reads.
                 "Sid": "FlagReads", "Effect": "Allow",

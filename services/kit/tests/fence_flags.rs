@@ -87,7 +87,10 @@ async fn each_region_serves_exactly_as_route_53_would_answer_for_every_combinati
     let Regions { primary, secondary } = regions();
     // Never published: both in, the primary serves.
     assert_eq!(reading(&endpoints, "payments", &primary).await, Reading::On);
-    assert_eq!(reading(&endpoints, "payments", &secondary).await, Reading::Off);
+    assert_eq!(
+        reading(&endpoints, "payments", &secondary).await,
+        Reading::Off
+    );
     // (p_out, s_out) -> the Region that serves. Each case is its own app, so that each reads
     // only its own flags (they are judged by the minute, as the alarms read them).
     for (case, (p_out, s_out, serving)) in [
@@ -120,7 +123,10 @@ async fn a_region_whose_cloudwatch_does_not_answer_lets_writes_through() {
     let (cloudwatch, endpoints) = start().await;
     let Regions { primary, secondary } = regions();
     publish(&endpoints, "payments", &primary, 1.0).await;
-    assert_eq!(reading(&endpoints, "payments", &primary).await, Reading::Off);
+    assert_eq!(
+        reading(&endpoints, "payments", &primary).await,
+        Reading::Off
+    );
     cloudwatch.set_fault(&secondary, Fault::Down).await.unwrap();
     let Reading::Unknown(why) = reading(&endpoints, "payments", &primary).await else {
         panic!("the flag of us-east-1 lives in us-west-2, which is down")

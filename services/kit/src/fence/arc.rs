@@ -56,6 +56,9 @@ impl ControlReader {
                 Err(_) => failures.push(format!("{region}: no answer within {ATTEMPT_TIMEOUT:?}")),
             }
         }
-        Reading::Unknown(format!("routing control {control}: {}", failures.join("; ")))
+        Reading::Unknown(format!(
+            "routing control {control}: {}",
+            failures.join("; ")
+        ))
     }
 }

@@ -50,7 +50,10 @@ impl FlagReader {
                 if let Some(e) = endpoints.iter().find(|e| e.region == *region) {
                     config = config.endpoint_url(e.url.trim_end_matches('/'));
                 }
-                (region.clone(), cloudwatch::Client::from_conf(config.build()))
+                (
+                    region.clone(),
+                    cloudwatch::Client::from_conf(config.build()),
+                )
             })
             .collect();
         Self { clients }
@@ -168,6 +171,10 @@ mod tests {
         assert_eq!(answer(false, false), "us-east-1", "both in: the primary");
         assert_eq!(answer(true, false), "us-west-2", "the primary out");
         assert_eq!(answer(false, true), "us-east-1", "the secondary out");
-        assert_eq!(answer(true, true), "us-east-1", "both out: the primary, never none");
+        assert_eq!(
+            answer(true, true),
+            "us-east-1",
+            "both out: the primary, never none"
+        );
     }
 }
