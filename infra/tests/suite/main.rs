@@ -8,5 +8,6 @@ mod aws_support;
 mod aws_cli;
 mod aws_deploy;
 mod aws_health_check;
+mod aws_pipeline;
 mod aws_routing;
 mod aws_synth;
