@@ -437,13 +437,7 @@ fn execution_role(t: &mut Template, plan: &Plan, scope: &Scope) -> Result<(), Pi
             .filter_map(|g| catalog::why_unscoped(g).map(|why| format!("{}: {why}", g.sid)))
             .collect();
         let reason = reasons.join("; ");
-        skip_checks(
-            policy,
-            &[
-                ("CKV_AWS_111", reason.as_str()),
-                ("CKV_AWS_355", reason.as_str()),
-            ],
-        );
+        skip_checks(policy, &[("CKV_AWS_111", reason.as_str())]);
     }
     Ok(())
 }
