@@ -16,8 +16,9 @@
 
 pub mod catalog;
 mod github;
+mod scope;
+mod workflow_roles;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -28,9 +29,12 @@ pub use self::github::{
     GithubNameError, GithubRepo, OIDC_AUDIENCE, OIDC_CLAIM_PREFIX, OIDC_URL, RefName, Trusted,
 };
 use super::plan::{Plan, StackPrefix};
-use super::template::{Template, get_att, if_, reference, skip_checks, sub};
-use super::{arc, deploy, synth};
-use catalog::{Condition, Grant, Resources};
+use super::template::{Template, get_att, if_, reference, skip_checks};
+use super::{arc, synth};
+use catalog::{Grant, Resources};
+use scope::{Scope, policy_chars, statement};
+pub use workflow_roles::{DEPLOY_CALLS, DeployCall, DeployGrant, NOT_DEPLOY_CALLS};
+use workflow_roles::{deploy_statements, status_statements};
 
 /// Output: the deploy role's ARN (the GitHub environment's `DEPLOY_ROLE_ARN`).
 pub const OUTPUT_DEPLOY_ROLE: &str = "DeployRoleArn";
@@ -47,6 +51,9 @@ pub const PARAM_EXISTING_PROVIDER: &str = "ExistingOidcProviderArn";
 /// status workflow reads it.
 pub const MANIFEST_KEY: &str = "manifest/deployment.json";
 
+/// How long the deploy workflow's credentials last (`role-duration-seconds` in
+/// `deploy-environment.yml` asks for as much).
+pub const DEPLOY_SESSION_HOURS: u32 = 4;
 /// IAM's limit on one managed policy, in characters without whitespace.
 const MANAGED_POLICY_MAX_CHARS: usize = 6_144;
 /// Managed policies attached to one role, by default.
@@ -100,167 +107,6 @@ pub enum PipelineError {
     Topology(String),
 }
 
-/// One AWS call `infra deploy` makes, and the permission it needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeployCall {
-    /// The file that makes it, from the workspace root.
-    pub source: &'static str,
-    /// The SDK method (`create_change_set`).
-    pub method: &'static str,
-    /// The IAM action (`cloudformation:CreateChangeSet`).
-    pub action: &'static str,
-    /// The deploy role's statement that grants it.
-    pub grant: DeployGrant,
-}
-
-/// The deploy role's statements, one per kind of resource it touches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DeployGrant {
-    /// This deployment's stacks and their change sets.
-    Stacks,
-    /// The Lambda packages and the manifest in the artifacts buckets.
-    Artifacts,
-    /// The hosted zone, by its id.
-    HostedZone,
-    /// Finding the zone by name: Route 53 scopes that to no resource.
-    HostedZoneLookup,
-    /// The ARC cluster's endpoints (control plane).
-    ClusterEndpoints,
-    /// The routing controls' initial states (data plane).
-    RoutingControls,
-    /// Listing routing controls: ARC scopes that to no resource.
-    RoutingControlListing,
-}
-
-/// Every AWS call `infra deploy` makes (a test reads these files and fails on a call missing
-/// here), and the upload of the manifest by the deploy workflow.
-pub const DEPLOY_CALLS: &[DeployCall] = &[
-    call(
-        CFN,
-        "create_change_set",
-        "cloudformation:CreateChangeSet",
-        DeployGrant::Stacks,
-    ),
-    call(
-        CFN,
-        "describe_change_set",
-        "cloudformation:DescribeChangeSet",
-        DeployGrant::Stacks,
-    ),
-    call(
-        CFN,
-        "execute_change_set",
-        "cloudformation:ExecuteChangeSet",
-        DeployGrant::Stacks,
-    ),
-    call(
-        CFN,
-        "delete_change_set",
-        "cloudformation:DeleteChangeSet",
-        DeployGrant::Stacks,
-    ),
-    call(
-        CFN,
-        "describe_stacks",
-        "cloudformation:DescribeStacks",
-        DeployGrant::Stacks,
-    ),
-    call(
-        CFN,
-        "describe_stack_events",
-        "cloudformation:DescribeStackEvents",
-        DeployGrant::Stacks,
-    ),
-    // HeadObject needs s3:GetObject.
-    call(
-        PACKAGE,
-        "head_object",
-        "s3:GetObject",
-        DeployGrant::Artifacts,
-    ),
-    call(
-        PACKAGE,
-        "put_object",
-        "s3:PutObject",
-        DeployGrant::Artifacts,
-    ),
-    call(
-        DEPLOY,
-        "get_hosted_zone",
-        "route53:GetHostedZone",
-        DeployGrant::HostedZone,
-    ),
-    call(
-        DEPLOY,
-        "list_hosted_zones_by_name",
-        "route53:ListHostedZonesByName",
-        DeployGrant::HostedZoneLookup,
-    ),
-    call(
-        DEPLOY,
-        "describe_cluster",
-        "route53-recovery-control-config:DescribeCluster",
-        DeployGrant::ClusterEndpoints,
-    ),
-    call(
-        FAILOVER_CLIENT,
-        "get_routing_control_state",
-        "route53-recovery-cluster:GetRoutingControlState",
-        DeployGrant::RoutingControls,
-    ),
-    call(
-        FAILOVER_CLIENT,
-        "update_routing_control_states",
-        "route53-recovery-cluster:UpdateRoutingControlStates",
-        DeployGrant::RoutingControls,
-    ),
-    call(
-        FAILOVER_CLIENT,
-        "list_routing_controls",
-        "route53-recovery-cluster:ListRoutingControls",
-        DeployGrant::RoutingControlListing,
-    ),
-];
-
-/// Calls in the files of [`DEPLOY_CALLS`] that `infra deploy` does not make, and why.
-pub const NOT_DEPLOY_CALLS: &[(&str, &str)] = &[
-    (
-        "delete_stack",
-        "infra destroy only: the pipeline never destroys",
-    ),
-    (
-        "list_object_versions",
-        "infra destroy only (emptying the buckets)",
-    ),
-    (
-        "delete_objects",
-        "infra destroy only (emptying the buckets)",
-    ),
-    (
-        "update_routing_control_state",
-        "failover's single-control update; the deploy sets states in one batch",
-    ),
-];
-
-const CFN: &str = "infra/src/aws/cfn/mod.rs";
-const DEPLOY: &str = "infra/src/aws/deploy.rs";
-const PACKAGE: &str = "infra/src/aws/package.rs";
-const FAILOVER_CLIENT: &str = "failover/src/client.rs";
-
-const fn call(
-    source: &'static str,
-    method: &'static str,
-    action: &'static str,
-    grant: DeployGrant,
-) -> DeployCall {
-    DeployCall {
-        source,
-        method,
-        action,
-        grant,
-    }
-}
-
 /// The file `infra pipeline-template` writes for `prefix`.
 pub fn file_name(prefix: &StackPrefix) -> String {
     format!("{prefix}-pipeline.template.json")
@@ -310,15 +156,15 @@ pub fn template(
         "DeployRole",
         trust.clone(),
         deploy_statements(&plan, &scope),
+        // A deploy that creates certificates and global tables outlasts the default hour.
+        DEPLOY_SESSION_HOURS,
     );
-    // A deploy that creates certificates and global tables outlasts the default hour.
-    t.get_resource_mut("DeployRole").expect("just added")["Properties"]["MaxSessionDuration"] =
-        json!(4 * 3600);
     role(
         &mut t,
         "StatusRole",
         trust,
         status_statements(topology, &scope),
+        1,
     );
     t.output(
         OUTPUT_DEPLOY_ROLE,
@@ -376,12 +222,13 @@ fn github_trust(spec: &PipelineSpec) -> Value {
     } ] })
 }
 
-fn role(t: &mut Template, id: &str, trust: Value, statements: Vec<Value>) {
+fn role(t: &mut Template, id: &str, trust: Value, statements: Vec<Value>, session_hours: u32) {
     t.resource(
         id,
         "AWS::IAM::Role",
         json!({
             "AssumeRolePolicyDocument": trust,
+            "MaxSessionDuration": session_hours * 3600,
             "Policies": [ {
                 "PolicyName": "least-privilege",
                 "PolicyDocument": { "Version": "2012-10-17", "Statement": statements }
@@ -485,165 +332,6 @@ pub fn execution_grants(plan: &Plan) -> Result<Vec<&'static Grant>, PipelineErro
     Ok(grants)
 }
 
-/// The deploy role's statements: [`DEPLOY_CALLS`] grouped by [`DeployGrant`], each on its
-/// resources; the ARC calls only when the plan has an ARC stack.
-fn deploy_statements(plan: &Plan, scope: &Scope) -> Vec<Value> {
-    let uses_arc = plan.phase(super::plan::PhaseKind::Arc).is_some();
-    let groups: BTreeSet<DeployGrant> = DEPLOY_CALLS.iter().map(|c| c.grant).collect();
-    let mut statements: Vec<Value> = groups
-        .into_iter()
-        .filter(|g| uses_arc || !g.is_arc())
-        .map(|group| {
-            let mut actions: Vec<&str> = DEPLOY_CALLS
-                .iter()
-                .filter(|c| c.grant == group)
-                .map(|c| c.action)
-                .collect();
-            if group == DeployGrant::HostedZoneLookup {
-                // CloudFormation checks an `AWS::Route53::HostedZone::Id` parameter with the
-                // caller's rights.
-                actions.push("route53:ListHostedZones");
-            }
-            actions.sort_unstable();
-            actions.dedup();
-            json!({
-                "Sid": group.sid(),
-                "Effect": "Allow",
-                "Action": actions,
-                "Resource": group.resources(plan, scope),
-            })
-        })
-        .collect();
-    statements.push(json!({
-        "Sid": "PassOnlyTheExecutionRoleToCloudFormation",
-        "Effect": "Allow",
-        "Action": "iam:PassRole",
-        "Resource": get_att("ExecutionRole", "Arn"),
-        "Condition": { "StringEquals": { "iam:PassedToService": "cloudformation.amazonaws.com" } }
-    }));
-    statements
-}
-
-impl DeployGrant {
-    fn is_arc(self) -> bool {
-        matches!(
-            self,
-            DeployGrant::ClusterEndpoints
-                | DeployGrant::RoutingControls
-                | DeployGrant::RoutingControlListing
-        )
-    }
-
-    fn sid(self) -> &'static str {
-        match self {
-            DeployGrant::Stacks => "ChangeSetsOnThisDeploymentsStacks",
-            DeployGrant::Artifacts => "PackagesAndManifestInTheArtifactsBuckets",
-            DeployGrant::HostedZone => "ReadTheHostedZone",
-            DeployGrant::HostedZoneLookup => "FindTheHostedZoneNoResourceScope",
-            DeployGrant::ClusterEndpoints => "ReadTheClusterEndpoints",
-            DeployGrant::RoutingControls => "InitialRoutingControlStates",
-            DeployGrant::RoutingControlListing => "ListRoutingControlsNoResourceScope",
-        }
-    }
-
-    /// Where the group's actions apply; `*` only for the lookups AWS scopes to no resource
-    /// (their Sids end in `NoResourceScope`).
-    fn resources(self, plan: &Plan, scope: &Scope) -> Value {
-        match self {
-            DeployGrant::Stacks => json!(stack_arns(plan, &scope.prefix)),
-            DeployGrant::Artifacts => scope.expand(&[
-                "arn:${AWS::Partition}:s3:::{prefix}-bootstrap-*/lambda/*",
-                &format!("arn:${{AWS::Partition}}:s3:::{{prefix}}-bootstrap-*/{MANIFEST_KEY}"),
-            ]),
-            DeployGrant::HostedZone => {
-                scope.expand(&["arn:${AWS::Partition}:route53:::hostedzone/{zone}"])
-            }
-            DeployGrant::ClusterEndpoints => scope.expand(&[
-                "arn:${AWS::Partition}:route53-recovery-control::${AWS::AccountId}:cluster/*",
-            ]),
-            DeployGrant::RoutingControls => scope.expand(&[ROUTING_CONTROLS]),
-            // Route 53's ListHostedZones(ByName) and ARC's ListRoutingControls take no
-            // resource-level permission.
-            DeployGrant::HostedZoneLookup | DeployGrant::RoutingControlListing => json!("*"),
-        }
-    }
-}
-
-const ROUTING_CONTROLS: &str = "arn:${AWS::Partition}:route53-recovery-control::${AWS::AccountId}:controlpanel/*/routingcontrol/*";
-
-/// Every stack of the plan, as an ARN pattern in its Region: app stacks as
-/// `<prefix>-app-*`, so that adding an app needs no new pipeline stack.
-fn stack_arns(plan: &Plan, prefix: &str) -> Vec<Value> {
-    let mut arns = BTreeSet::new();
-    for spec in plan.stacks() {
-        let name = match spec.kind {
-            super::plan::StackKind::App(..) => format!("{prefix}-app-*"),
-            _ => spec.id.name.clone(),
-        };
-        arns.insert(format!(
-            "arn:${{AWS::Partition}}:cloudformation:{}:${{AWS::AccountId}}:stack/{name}/*",
-            spec.id.region
-        ));
-    }
-    arns.into_iter().map(|arn| sub(&arn)).collect()
-}
-
-/// The status role: the manifest, the routing-control states (ARC) or the flags' metrics
-/// (`health-check`), and the alarms of this deployment.
-fn status_statements(topology: &Topology, scope: &Scope) -> Vec<Value> {
-    let mut statements = vec![
-        json!({
-            "Sid": "FindTheArtifactsBucket",
-            "Effect": "Allow",
-            "Action": "cloudformation:DescribeStacks",
-            "Resource": scope.expand(&[
-                "arn:${AWS::Partition}:cloudformation:{primary}:${AWS::AccountId}:stack/{prefix}-bootstrap/*"
-            ]),
-        }),
-        json!({
-            "Sid": "ReadTheManifest",
-            "Effect": "Allow",
-            "Action": "s3:GetObject",
-            "Resource": scope.expand(&[&format!(
-                "arn:${{AWS::Partition}}:s3:::{{prefix}}-bootstrap-*/{MANIFEST_KEY}"
-            )]),
-        }),
-        json!({
-            "Sid": "AlarmsOfThisDeployment",
-            "Effect": "Allow",
-            "Action": "cloudwatch:DescribeAlarms",
-            "Resource": scope.expand(&[
-                "arn:${AWS::Partition}:cloudwatch:{region}:${AWS::AccountId}:alarm:{prefix}-*"
-            ]),
-        }),
-    ];
-    match topology.failover.mechanism {
-        topology::Mechanism::Arc => statements.extend([
-            json!({
-                "Sid": "RoutingControlStates",
-                "Effect": "Allow",
-                "Action": "route53-recovery-cluster:GetRoutingControlState",
-                "Resource": scope.expand(&[ROUTING_CONTROLS]),
-            }),
-            json!({
-                // ListRoutingControls takes no resource-level permission.
-                "Sid": "ListRoutingControlsNoResourceScope",
-                "Effect": "Allow",
-                "Action": "route53-recovery-cluster:ListRoutingControls",
-                "Resource": "*",
-            }),
-        ]),
-        topology::Mechanism::HealthCheck => statements.push(json!({
-            // GetMetricData takes no resource-level permission; it reads the flags.
-            "Sid": "ReadTheFlagsNoResourceScope",
-            "Effect": "Allow",
-            "Action": "cloudwatch:GetMetricData",
-            "Resource": "*",
-        })),
-    }
-    statements
-}
-
 /// Refuses a deployment whose generated names CloudFormation would shorten: the policies
 /// recognise functions and buckets by their stack's name at the start of theirs.
 fn check_generated_names(plan: &Plan) -> Result<(), PipelineError> {
@@ -671,129 +359,6 @@ fn check_generated_names(plan: &Plan) -> Result<(), PipelineError> {
         }
     }
     Ok(())
-}
-
-/// What the catalog's patterns are filled in with.
-struct Scope {
-    prefix: String,
-    iam_path: String,
-    regions: Vec<String>,
-    primary: String,
-    hostnames: Vec<String>,
-}
-
-impl Scope {
-    fn new(topology: &Topology, prefix: &StackPrefix, plan: &Plan) -> Self {
-        Self {
-            prefix: prefix.to_string(),
-            iam_path: prefix.iam_path(),
-            regions: deploy::regions(plan)
-                .iter()
-                .map(|r| r.to_string())
-                .collect(),
-            primary: topology.regions.primary.to_string(),
-            hostnames: topology
-                .apps
-                .iter()
-                .map(|a| topology.domain.subdomain(a.name().as_str()))
-                .collect(),
-        }
-    }
-
-    /// The patterns with this deployment's values, as `Fn::Sub` strings: one per Region for
-    /// `{region}`, one per app for `{hostname}`.
-    fn expand(&self, patterns: &[&str]) -> Value {
-        let mut out: Vec<String> = Vec::new();
-        for pattern in patterns {
-            let fixed = pattern
-                .replace("{prefix}", &self.prefix)
-                .replace("{iam_path}", &self.iam_path)
-                .replace("{primary}", &self.primary)
-                .replace("{zone}", &format!("${{{PARAM_HOSTED_ZONE}}}"));
-            let regions: &[String] = if fixed.contains("{region}") {
-                &self.regions
-            } else {
-                &[String::new()]
-            };
-            let hosts: &[String] = if fixed.contains("{hostname}") {
-                &self.hostnames
-            } else {
-                &[String::new()]
-            };
-            for region in regions {
-                for host in hosts {
-                    let arn = fixed
-                        .replace("{region}", region)
-                        .replace("{hostname}", host);
-                    if !out.contains(&arn) {
-                        out.push(arn);
-                    }
-                }
-            }
-        }
-        Value::Array(out.iter().map(|arn| sub(arn)).collect())
-    }
-
-    /// The record names the execution role may change: each app's hostname, and the
-    /// `_<token>.<hostname>` validation record of its certificate.
-    fn record_names(&self) -> Vec<String> {
-        self.hostnames
-            .iter()
-            .flat_map(|h| [h.clone(), format!("_*.{h}")])
-            .collect()
-    }
-}
-
-/// One statement of the execution role, from its grant.
-fn statement(grant: &Grant, scope: &Scope) -> Value {
-    let mut statement = json!({
-        "Sid": grant.sid,
-        "Effect": "Allow",
-        "Action": grant.actions,
-        "Resource": match grant.resources {
-            Resources::Scoped(patterns) => scope.expand(patterns),
-            Resources::Unscoped => json!("*"),
-        },
-    });
-    if let Some(condition) = grant.condition {
-        statement["Condition"] = match condition {
-            Condition::PassedToService(services) => {
-                json!({ "StringEquals": { "iam:PassedToService": services } })
-            }
-            Condition::ServiceLinkedRoleFor(service) => {
-                json!({ "StringEquals": { "iam:AWSServiceName": service } })
-            }
-            Condition::AppRecordNames => json!({ "ForAllValues:StringLike": {
-                "route53:ChangeResourceRecordSetsNormalizedRecordNames": scope.record_names()
-            } }),
-        };
-    }
-    statement
-}
-
-/// How many characters IAM counts for `statement` once CloudFormation has filled in the
-/// partition and account (whitespace is not counted): the longest partition, 12 digits.
-fn policy_chars(statement: &Value) -> usize {
-    fn render(value: &Value) -> Value {
-        match value {
-            Value::Object(map) if map.len() == 1 && map.contains_key("Fn::Sub") => {
-                let text = map["Fn::Sub"].as_str().unwrap_or_default();
-                Value::String(
-                    text.replace("${AWS::Partition}", "aws-us-gov")
-                        .replace("${AWS::AccountId}", "123456789012")
-                        .replace(&format!("${{{PARAM_HOSTED_ZONE}}}"), &"Z".repeat(32)),
-                )
-            }
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), render(v)))
-                    .collect::<Map<_, _>>(),
-            ),
-            Value::Array(items) => Value::Array(items.iter().map(render).collect()),
-            other => other.clone(),
-        }
-    }
-    render(statement).to_string().len()
 }
 
 #[cfg(test)]
@@ -845,27 +410,5 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("--stack-prefix"), "{err}");
-    }
-
-    #[test]
-    fn patterns_are_filled_in_per_region_and_per_hostname() {
-        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
-        let prefix = StackPrefix::default();
-        let plan = synth::plan(&topology, &prefix);
-        let scope = Scope::new(&topology, &prefix, &plan);
-        let arns =
-            scope.expand(&["arn:${AWS::Partition}:apigateway:{region}::/domainnames/{hostname}"]);
-        let arns = arns.as_array().unwrap();
-        // us-east-1, us-west-2 (both the Regions and ARC's): 2 Regions × 4 apps.
-        assert_eq!(arns.len(), 2 * 4, "{arns:?}");
-        assert!(arns.contains(&sub(
-            "arn:${AWS::Partition}:apigateway:us-west-2::/domainnames/orders.example.com"
-        )));
-        assert_eq!(
-            scope.expand(&["arn:${AWS::Partition}:iam::${AWS::AccountId}:role{iam_path}*"]),
-            json!([sub(
-                "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/multi-region-api/*"
-            )])
-        );
     }
 }

@@ -608,6 +608,10 @@ fn the_workflows_use_oidc_pinned_actions_and_the_suites_tool_versions() {
         "checkov\" --directory target/cfn",
         "infra deploy --yes",
         "--execution-role-arn \"$EXECUTION_ROLE_ARN\"",
+        &format!(
+            "role-duration-seconds: {}",
+            pipeline::DEPLOY_SESSION_HOURS * 3600
+        ),
         &format!("CFN_LINT_VERSION: \"{}\"", testkit::CFN_LINT_VERSION),
         &format!("CHECKOV_VERSION: \"{}\"", testkit::CHECKOV_VERSION),
     ] {
