@@ -120,7 +120,7 @@ pub struct PipelineArgs {
     /// branches may deploy to it is the environment's own rule in GitHub.
     #[arg(long, value_parser = pipeline::RefName::environment, conflicts_with = "branch")]
     pub environment: Option<pipeline::RefName>,
-    /// Without --environment: the branch whose pushes may assume the roles.
+    /// Without --environment: the branch whose pushes may assume the roles (default: main).
     #[arg(long, value_parser = pipeline::RefName::branch)]
     pub branch: Option<pipeline::RefName>,
     /// Where to write `<stack-prefix>-pipeline.template.json`.
