@@ -5,8 +5,9 @@
 //!
 //! Each tool comes from `PATH` when it is there, else from the project's pinned tool
 //! environments: Python venvs under `$CARGO_TARGET_DIR` (or `target/`), `toolenv` for moto
-//! and cfn-lint and `checkovenv` for checkov, created on first use (see the `venv` module:
-//! the first test binary that needs any of them starts them all at once, in the background).
+//! and cfn-lint, `checkovenv` for checkov and `actionlintenv` for actionlint, created on first
+//! use (see the `venv` module: the first test binary that needs any of them starts them all at
+//! once, in the background).
 //! Set `MULTI_REGION_TOOLS=venv` to ignore `PATH` (to check the venv path on a machine that
 //! has the tools installed).
 //!
@@ -40,8 +41,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod actionlint;
 mod checkov;
 mod venv;
+pub use actionlint::{ACTIONLINT_VERSION, actionlint, try_actionlint};
 pub use checkov::{CHECKOV_VERSION, checkov, try_checkov};
 use venv::ToolEnv;
 

@@ -1,5 +1,6 @@
-//! The pinned tool venvs: [`ToolEnv::Tools`] (moto and cfn-lint) and [`ToolEnv::Checkov`]
-//! (checkov, whose dependency pins differ), under the Cargo target directory.
+//! The pinned tool venvs: [`ToolEnv::Tools`] (moto and cfn-lint), [`ToolEnv::Checkov`]
+//! (checkov, whose dependency pins differ) and [`ToolEnv::Actionlint`], under the Cargo target
+//! directory.
 //!
 //! Creating one takes a while (pip installs uv into its folder, uv installs the tools: about
 //! 20 s on two cores, against a minute with pip alone), so the first process that finds any tool
@@ -29,10 +30,12 @@ pub(crate) enum ToolEnv {
     Tools,
     /// checkov.
     Checkov,
+    /// actionlint.
+    Actionlint,
 }
 
 impl ToolEnv {
-    const ALL: [ToolEnv; 2] = [ToolEnv::Tools, ToolEnv::Checkov];
+    const ALL: [ToolEnv; 3] = [ToolEnv::Tools, ToolEnv::Checkov, ToolEnv::Actionlint];
 
     pub(crate) fn venv(self) -> Venv {
         let target = std::env::var_os("CARGO_TARGET_DIR");
@@ -41,6 +44,10 @@ impl ToolEnv {
             ToolEnv::Checkov => Venv::new(
                 crate::checkov::checkov_venv_dir(target),
                 vec![crate::checkov::requirement()],
+            ),
+            ToolEnv::Actionlint => Venv::new(
+                crate::actionlint::actionlint_venv_dir(target),
+                crate::actionlint::requirements(),
             ),
         }
     }
@@ -55,13 +62,14 @@ impl ToolEnv {
         match self {
             ToolEnv::Tools => !on_path("cfn-lint") || crate::path_moto_python().is_none(),
             ToolEnv::Checkov => !on_path("checkov"),
+            ToolEnv::Actionlint => !on_path("actionlint"),
         }
     }
 
     /// Starts, once per process, every venv this process may need that is neither complete nor
     /// being created; answers which ones it started.
-    pub(crate) fn start_all() -> &'static [bool; 2] {
-        static STARTED: OnceLock<[bool; 2]> = OnceLock::new();
+    pub(crate) fn start_all() -> &'static [bool; 3] {
+        static STARTED: OnceLock<[bool; 3]> = OnceLock::new();
         STARTED.get_or_init(|| {
             // A venv that cannot even be started fails again, with its reason, when awaited.
             Self::ALL.map(|env| env.needed() && env.venv().start().unwrap_or(false))
@@ -72,8 +80,7 @@ impl ToolEnv {
     /// the process may need (see the module's docs); each venv is then awaited once per
     /// process, and its result kept.
     pub(crate) fn ready(self) -> Result<PathBuf, ToolError> {
-        static READY: [OnceLock<Result<PathBuf, ToolError>>; 2] =
-            [const { OnceLock::new() }, const { OnceLock::new() }];
+        static READY: [OnceLock<Result<PathBuf, ToolError>>; 3] = [const { OnceLock::new() }; 3];
         let started = Self::start_all();
         let index = self as usize;
         READY[index]

@@ -243,6 +243,7 @@ fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &S
         "FunctionRole",
         "AWS::IAM::Role",
         json!({
+            "Path": prefix.iam_path(),
             "AssumeRolePolicyDocument": { "Version": "2012-10-17", "Statement": [ {
                 "Effect": "Allow",
                 "Principal": { "Service": "lambda.amazonaws.com" },

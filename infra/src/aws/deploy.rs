@@ -14,7 +14,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use topology::manifest::{ClusterEndpoint, Manifest};
 use topology::{Region, Topology};
 
-use super::cfn::{DeployError, Orchestrator, Outputs, Timing};
+use super::cfn::{DeployError, Orchestrator, Outputs, RoleArn, Timing};
 use super::confirm::Confirm;
 use super::package::{self, LambdaPackage};
 use super::plan::{DeployInputs, PhaseKind, Plan, StackKind, StackNames, StackPrefix};
@@ -103,6 +103,8 @@ pub struct DeployOptions {
     pub manifest_path: std::path::PathBuf,
     pub confirm: Confirm,
     pub timing: Timing,
+    /// The role CloudFormation acts as (`None`: the caller's own credentials).
+    pub execution_role: Option<RoleArn>,
 }
 
 /// Deploys everything and writes the manifest; returns it.
@@ -143,7 +145,8 @@ pub async fn deploy(
     }
     plan.check_template_sizes().map_err(anyhow::Error::msg)?;
     let names = StackNames::new(topology, &options.prefix);
-    let orchestrator = orchestrator(sdk, &plan, options.confirm, options.timing);
+    let orchestrator = orchestrator(sdk, &plan, options.confirm, options.timing)
+        .with_execution_role(options.execution_role.clone());
     orchestrator.check_previous_values(plan.stacks()).await?;
     let mut outputs = Outputs::new();
     let mut endpoints = None;

@@ -617,6 +617,7 @@ fn deploy_refuses_to_start_without_lambda_packages() {
         manifest_path: dir.path().join("deployment.json"),
         confirm: Confirm::new(true),
         timing: fast(),
+        execution_role: None,
     };
     let err = rt
         .block_on(deploy::deploy(

@@ -14,7 +14,7 @@ use serde_json::Value;
 use topology::Topology;
 
 /// The default topology with two more services, one behind a two-segment route.
-fn topology_with_two_more_apps() -> Topology {
+pub(crate) fn topology_with_two_more_apps() -> Topology {
     let text = testkit::FIXTURE_TOPOLOGY.replace(
         "\"/users\" = \"users\"",
         "\"/users\" = \"users\"\n\"/inventory\" = \"inventory\"\n\"/shipping/v1\" = \"shipping\"",

@@ -13,8 +13,10 @@ use failover::prompt::PromptError;
 use futures::future::try_join_all;
 use topology::Region;
 
+mod role;
 mod stack;
 
+pub use role::{RoleArn, RoleArnError};
 use stack::{
     aws, change_set_type, event_line, failure, is_missing_stack, is_no_change, is_success,
     millis_now, stack_outputs,
@@ -174,6 +176,7 @@ pub struct Orchestrator {
     clients: BTreeMap<Region, Client>,
     confirm: Confirm,
     timing: Timing,
+    execution_role: Option<RoleArn>,
 }
 
 impl Orchestrator {
@@ -183,7 +186,16 @@ impl Orchestrator {
             clients,
             confirm,
             timing,
+            execution_role: None,
         }
+    }
+
+    /// Makes CloudFormation act as `role` (its service role: `RoleARN` on every change set),
+    /// so that the caller needs no permission on the stacks' resources, only to pass `role`.
+    /// Without it, CloudFormation acts with the caller's own credentials.
+    pub fn with_execution_role(mut self, role: Option<RoleArn>) -> Self {
+        self.execution_role = role;
+        self
     }
 
     fn client(&self, region: &Region) -> Result<&Client, DeployError> {
@@ -328,6 +340,7 @@ impl Orchestrator {
             .template_body(spec.template.to_body())
             .set_parameters(Some(parameters))
             .capabilities(Capability::CapabilityIam)
+            .set_role_arn(self.execution_role.as_ref().map(RoleArn::to_string))
             .description("Created by infra deploy")
             .send()
             .await;
