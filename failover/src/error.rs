@@ -49,7 +49,7 @@ pub enum FailoverError {
     },
     /// The shift was made but traffic did not move in time.
     #[error(transparent)]
-    Verify(#[from] crate::verify::VerifyError),
+    Verify(#[from] crate::verified::VerifyError),
     /// Some batches of a split shift were applied before one failed.
     #[error(
         "{applied} of {total} batches were applied (every app in them has one Region ON), then: {source}"

@@ -12,6 +12,7 @@ pub mod error;
 pub mod gate;
 pub mod ops;
 pub mod prompt;
+pub mod verified;
 pub mod verify;
 
 pub use client::{Answer, Answered, Client, ClientConfig, ListedControl, require_credentials};
@@ -20,7 +21,5 @@ pub use gate::{DEFAULT_MAX_LAG, GateConfig, GateReport, Reading};
 pub use ops::{
     AppStatus, Batch, Change, ControlStatus, InitOutcome, ShiftOptions, ShiftOutcome, Status,
 };
-pub use verify::{
-    Outcome, Prepared, QUORUM, Stage, StageName, Verified, VerifyConfig, VerifyError, prepare,
-    verify, verify_all, verify_shift,
-};
+pub use verified::{Outcome, Stage, StageName, Verified, VerifyError};
+pub use verify::{Prepared, QUORUM, VerifyConfig, prepare, verify, verify_all, verify_shift};

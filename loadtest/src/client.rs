@@ -20,8 +20,10 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use resolver::Resolver;
+
 use crate::config::ConnectionReuse;
-use crate::resolve::Resolver;
+use crate::error::ConfigError;
 use crate::target::{BaseUrl, Scheme};
 
 /// The header naming the Region that served a response, as every app sets it.
@@ -129,6 +131,20 @@ pub struct Tls {
 }
 
 impl Tls {
+    /// Trusts the system's roots and the PEM files at `ca_files` (`--ca-file`).
+    pub fn trusting(ca_files: &[std::path::PathBuf]) -> Result<Self, ConfigError> {
+        let pems = ca_files
+            .iter()
+            .map(|path| {
+                std::fs::read(path).map_err(|reason| ConfigError::CaFile {
+                    path: path.display().to_string(),
+                    reason,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(&pems).map_err(ConfigError::Tls)
+    }
+
     /// Trusts the system's roots and the PEM certificates in `extra_roots` (each a file's
     /// contents), offering HTTP/1.1 only.
     pub fn new(extra_roots: &[Vec<u8>]) -> Result<Self, String> {

@@ -2,24 +2,25 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use topology::AppName;
 
-/// The traffic a run sends to each app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+use crate::error::ConfigError;
+
+/// The traffic a run sends to each app (the CLI's `--scenario`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Scenario {
-    /// `GET /` on each app: the seed's probe, done properly.
+    /// `GET /` on each app.
     #[default]
     Probe,
-    /// Creates, reads, listings and updates derived from each service's OpenAPI document, on
+    /// Creates, reads, listings and updates derived from each service's `/openapi.json`, on
     /// its own URL and through each gateway that routes to it.
     Mixed,
-    /// Creates (from the documents) whose every acknowledgement is remembered and read back
-    /// from each Region.
+    /// Creates whose every acknowledgement is read back from each Region: writes still
+    /// pending and writes lost are reported apart, and a lost write fails the run.
     Consistency,
 }
 
@@ -40,43 +41,19 @@ impl fmt::Display for Scenario {
     }
 }
 
-impl FromStr for Scenario {
-    type Err = ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        match s {
-            "probe" => Ok(Self::Probe),
-            "mixed" => Ok(Self::Mixed),
-            "consistency" => Ok(Self::Consistency),
-            other => Err(ConfigError::Scenario(other.to_owned())),
-        }
-    }
-}
-
-/// Which kept-alive connection a request may reuse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// Which kept-alive connection a request may reuse (the CLI's `--connection-reuse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConnectionReuse {
     /// Any idle connection to the app's hostname, whatever address it was opened to: what
     /// hyper, reqwest, browsers and most SDKs do. After a DNS change such a connection keeps
-    /// reaching the old Region until it is older than `max_connection_age`.
+    /// reaching the old Region until it is older than the maximum connection age
+    /// (`--max-connection-age`, `RunConfig::max_connection_age`).
     #[default]
     PerHost,
     /// Only an idle connection to the address DNS answers now: a client that follows every
     /// DNS change at once (an upper bound on how fast clients can move).
     PerAddress,
-}
-
-impl FromStr for ConnectionReuse {
-    type Err = ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        match s {
-            "per-host" => Ok(Self::PerHost),
-            "per-address" => Ok(Self::PerAddress),
-            other => Err(ConfigError::Reuse(other.to_owned())),
-        }
-    }
 }
 
 /// A run's settings. `RunConfig::default()` probes every app of the manifest at 20 requests/s
@@ -166,55 +143,9 @@ impl RunConfig {
     }
 }
 
-/// Why a run could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("unknown scenario `{0}`: use probe, mixed or consistency")]
-    Scenario(String),
-    #[error("unknown connection reuse `{0}`: use per-host or per-address")]
-    Reuse(String),
-    #[error("invalid duration `{0}`: use a number with a unit, e.g. 500ms, 30s, 2m")]
-    Duration(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("the manifest has no app `{0}` (it lists: {1})")]
-    UnknownApp(AppName, String),
-    #[error("app `{app}` has an unusable URL `{url}`: {reason}")]
-    Url {
-        app: AppName,
-        url: String,
-        reason: String,
-    },
-    #[error("cannot set up DNS resolution: {0}")]
-    Resolver(String),
-    #[error("cannot set up TLS for https apps: {0}")]
-    Tls(String),
-    #[error("cannot read the CA file {path}: {reason}")]
-    CaFile {
-        path: String,
-        reason: std::io::Error,
-    },
-    #[error("a run needs a Tokio runtime: call Run::start from inside one")]
-    NoRuntime,
-}
-
 /// Parses `500ms`, `30s`, `2m`, `1h` or a bare number of seconds (the topology's syntax).
 pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
     topology::duration::parse(text).map_err(|_| ConfigError::Duration(text.to_owned()))
-}
-
-/// TLS trusting the system's roots and the PEM files at `ca_files` (`--ca-file`).
-pub(crate) fn tls_with(ca_files: &[std::path::PathBuf]) -> Result<crate::client::Tls, ConfigError> {
-    let pems = ca_files
-        .iter()
-        .map(|path| {
-            std::fs::read(path).map_err(|reason| ConfigError::CaFile {
-                path: path.display().to_string(),
-                reason,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    crate::client::Tls::new(&pems).map_err(ConfigError::Tls)
 }
 
 #[cfg(test)]
@@ -234,11 +165,17 @@ mod tests {
 
     #[test]
     fn scenarios_round_trip() {
-        for s in [Scenario::Probe, Scenario::Mixed, Scenario::Consistency] {
-            assert_eq!(s.as_str().parse::<Scenario>().unwrap(), s);
+        use clap::ValueEnum;
+        for s in Scenario::value_variants() {
+            assert_eq!(Scenario::from_str(s.as_str(), false).unwrap(), *s);
+            let json = serde_json::to_value(s).unwrap();
+            assert_eq!(json, s.as_str(), "the report spells it as the CLI does");
         }
-        let err = "chaos".parse::<Scenario>().unwrap_err();
-        assert!(err.to_string().contains("probe, mixed or consistency"));
+        for r in ConnectionReuse::value_variants() {
+            let name = r.to_possible_value().unwrap();
+            assert_eq!(serde_json::to_value(r).unwrap(), name.get_name());
+        }
+        assert!(Scenario::from_str("chaos", false).is_err());
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! connections alive up to a maximum age, sends requests on an open-loop schedule, and
 //! attributes every response to the Region that served it (`x-region`). The report counts
 //! requests and errors by kind, measures latency, finds the Region switches with their mixed
-//! windows, and, in the consistency scenario, every acknowledged write that was never found.
-//! Every request due is accounted for: completed, not sent, or in flight at the end.
+//! windows, and, in the consistency scenario, every acknowledged write not found in every
+//! Region by the end, as pending (found in some Region) or lost (found in none). Every request
+//! due is accounted for: completed, not sent, or in flight at the end.
 //!
 //! The `mixed` and `consistency` scenarios know no service by name: each run reads every
 //! app's `GET /openapi.json` and derives its traffic from it. [`consistency::check`] is a
@@ -29,10 +30,10 @@ mod client;
 mod config;
 pub mod consistency;
 mod discover;
+mod error;
 mod openapi;
 mod output;
 mod report;
-mod resolve;
 mod run;
 mod scenario;
 mod stats;
@@ -42,9 +43,10 @@ mod timeline;
 mod tracker;
 
 pub use client::ErrorKind;
-pub use config::{ConfigError, ConnectionReuse, RunConfig, Scenario, parse_duration};
+pub use config::{ConnectionReuse, RunConfig, Scenario, parse_duration};
+pub use error::ConfigError;
 pub use report::{
-    AppReport, ConsistencyReport, Counts, ErrorCounts, Latency, LostWrite, Mark,
-    REPORT_SCHEMA_VERSION, Report, Second, Settings, Switch,
+    AppReport, ConsistencyReport, Counts, ErrorCounts, Latency, Mark, REPORT_SCHEMA_VERSION,
+    Report, Second, Settings, Switch, UnfoundWrite,
 };
 pub use run::{AppLive, LiveSwitch, LiveView, Run};

@@ -9,15 +9,29 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use loadtest::{ConnectionReuse, LiveView, Run, RunConfig, Scenario, parse_duration};
+use loadtest::{
+    ConnectionReuse, LiveView, REPORT_SCHEMA_VERSION, Run, RunConfig, Scenario, parse_duration,
+};
 use topology::AppName;
 use topology::manifest::{LOCAL_MANIFEST_PATH, Manifest};
+
+/// What each exit code means (`--help` shows it).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done (pending writes of the consistency scenario are reported, not failed)
+  1  the run could not start (manifest, settings, DNS, TLS) or its report could not be written
+  2  usage error: bad flags
+  3  consistency scenario: an acknowledged write was lost (no read target ever returned it)";
+
+/// The exit code of a run that lost an acknowledged write.
+const EXIT_WRITE_LOST: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "loadtest",
     version,
-    about = "DNS-aware traffic with per-request Region attribution, a failover timeline and a report"
+    about = "DNS-aware traffic with per-request Region attribution, a failover timeline and a report",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,6 +41,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Send traffic to the deployment's apps until the duration passes or Ctrl-C, then report.
+    #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
     /// Print the summary table of a report.json and draw its timeline.svg again, next to it.
     Render {
@@ -49,10 +64,8 @@ struct RunArgs {
     /// How long to send, e.g. 30s, 2m, 500ms; default: until Ctrl-C.
     #[arg(long, value_parser = duration)]
     duration: Option<Duration>,
-    /// probe: GET / on each app; mixed: creates, reads, listings and updates derived from each
-    /// service's /openapi.json (a gateway's through its routes); consistency: creates read back
-    /// from each Region, reporting any never found.
-    #[arg(long, default_value = "probe", value_parser = scenario)]
+    /// What the requests do.
+    #[arg(long, value_enum, default_value_t)]
     scenario: Scenario,
     /// Folder for report.json and timeline.svg; default: .local/loadtest-<unix time>.
     #[arg(long)]
@@ -70,10 +83,13 @@ struct RunArgs {
     /// Longer ages show how kept-alive connections keep reaching the old Region after a failover.
     #[arg(long, default_value = "500ms", value_parser = duration)]
     max_connection_age: Duration,
-    /// per-host: reuse any idle connection to the hostname (as most clients do); per-address:
-    /// only one to the address DNS answers now.
-    #[arg(long, default_value = "per-host", value_parser = reuse)]
+    /// Which kept-alive connection a request may reuse.
+    #[arg(long, value_enum, default_value_t)]
     connection_reuse: ConnectionReuse,
+    /// Consistency scenario: how long after the run writes not yet found everywhere are still
+    /// read back, before they are reported pending or lost.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    consistency_grace: Duration,
     /// A PEM file of certificate authorities to trust for https apps, besides the system's
     /// (repeatable).
     #[arg(long = "ca-file", value_name = "PATH")]
@@ -82,14 +98,6 @@ struct RunArgs {
 
 fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
-}
-
-fn scenario(s: &str) -> Result<Scenario, String> {
-    s.parse().map_err(|e: loadtest::ConfigError| e.to_string())
-}
-
-fn reuse(s: &str) -> Result<ConnectionReuse, String> {
-    s.parse().map_err(|e: loadtest::ConfigError| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -114,7 +122,7 @@ fn main() -> ExitCode {
         Command::Render { report } => render(&report),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -122,7 +130,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: RunArgs) -> anyhow::Result<()> {
+/// Runs, prints and writes the report; exits 3 when the consistency scenario lost a write.
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::load(&args.manifest)?;
     let config = RunConfig {
         apps: args.apps.clone(),
@@ -133,6 +142,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         request_timeout: args.timeout,
         max_connection_age: args.max_connection_age,
         connection_reuse: args.connection_reuse,
+        consistency_grace: args.consistency_grace,
         extra_root_certificates: args.ca_files.clone(),
         ..RunConfig::default()
     };
@@ -155,12 +165,30 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         println!("\n{}", report.summary_table());
         println!("Report: {} and {}", json.display(), svg.display());
     }
-    Ok(())
+    let lost = report.consistency().lost;
+    if lost > 0 {
+        eprintln!(
+            "error: {lost} acknowledged write{} lost: no read target ever returned {} (see `lost_writes` in the report)",
+            if lost == 1 { " was" } else { "s were" },
+            if lost == 1 { "it" } else { "them" }
+        );
+        return Ok(ExitCode::from(EXIT_WRITE_LOST));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn render(path: &std::path::Path) -> anyhow::Result<()> {
+fn render(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let version = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["schema_version"].as_u64());
+    if let Some(version) = version.filter(|v| *v != u64::from(REPORT_SCHEMA_VERSION)) {
+        anyhow::bail!(
+            "{} has schema_version {version}; this loadtest reads {REPORT_SCHEMA_VERSION}: run it again to get a report in this version",
+            path.display()
+        );
+    }
     let report: loadtest::Report = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a loadtest report", path.display()))?;
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
@@ -169,7 +197,7 @@ fn render(path: &std::path::Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write to {}", dir.display()))?;
     println!("{}", report.summary_table());
     println!("Timeline: {}", svg.display());
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn default_report_dir() -> PathBuf {

@@ -9,10 +9,9 @@ use serde::{Deserialize, Serialize};
 use topology::{AppName, Region};
 
 use crate::config::{ConnectionReuse, Scenario};
-pub use crate::tracker::{ConsistencyReport, LostWrite};
 
 /// The version of the report's JSON form; it changes when a field changes meaning or goes.
-pub const REPORT_SCHEMA_VERSION: u32 = 2;
+pub const REPORT_SCHEMA_VERSION: u32 = 3;
 
 /// Seconds as the report writes them: a float with millisecond precision.
 pub(crate) fn secs(d: Duration) -> f64 {
@@ -260,5 +259,66 @@ impl Report {
     /// The report as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
+/// What the consistency scenario found. Every acknowledged write is found by every read
+/// target, pending, or lost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyReport {
+    /// Writes the services acknowledged (2xx with an `id`).
+    pub acknowledged: u64,
+    /// Acknowledged writes some read target had not returned by the end of the grace period:
+    /// `pending + lost`.
+    pub never_found: u64,
+    /// Of those, writes some read target did return: the write exists in a Region, but its
+    /// copy had not reached every other one (a replication backlog), or that Region could not
+    /// be read.
+    pub pending: u64,
+    /// Of those, writes no read target ever returned, not even through the Region that
+    /// acknowledged them: lost. `loadtest` exits 3 when there is one.
+    pub lost: u64,
+    /// Successful read-backs.
+    pub reads: u64,
+    /// The longest time from an acknowledgement to the first read that found the write in
+    /// another Region; `None` when no write was read from another Region.
+    #[serde(rename = "worst_replication_delay_seconds", with = "opt_secs")]
+    pub worst_delay: Option<Duration>,
+    /// The first pending writes (at most 100).
+    pub pending_writes: Vec<UnfoundWrite>,
+    /// The first lost writes (at most 100).
+    pub lost_writes: Vec<UnfoundWrite>,
+}
+
+/// One acknowledged write that some read target never returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnfoundWrite {
+    pub app: AppName,
+    /// The path it is read from, e.g. `/orders/0190…`.
+    pub path: String,
+    /// The Region that acknowledged it (its `x-region`).
+    pub written_region: Option<Region>,
+    pub acknowledged_at_seconds: f64,
+    /// The read targets that never returned it: Region names, or `served` for the app's URL.
+    pub missing_from: Vec<String>,
+}
+
+mod opt_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(d) => s.serialize_some(&super::secs(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let v: Option<f64> = Option::deserialize(d)?;
+        Ok(v.and_then(|s| Duration::try_from_secs_f64(s).ok()))
     }
 }

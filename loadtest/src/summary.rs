@@ -82,30 +82,40 @@ impl Report {
             }
         }
         if self.scenario == Scenario::Consistency {
-            let c = &self.consistency;
-            let _ = writeln!(
-                out,
-                "Consistency: {} writes acknowledged, {} never found, worst replication delay {}",
-                c.acknowledged,
-                c.never_found,
-                c.worst_delay.map_or_else(
-                    || "not observed".to_owned(),
-                    |d| format!("{:.3} s", d.as_secs_f64())
-                )
-            );
-            for lost in &c.lost {
+            self.write_consistency(&mut out);
+        }
+        out
+    }
+
+    /// The consistency scenario's findings: found everywhere, pending, lost, then each
+    /// write not found everywhere.
+    fn write_consistency(&self, out: &mut String) {
+        let c = &self.consistency;
+        let _ = writeln!(
+            out,
+            "Consistency: {} writes acknowledged: {} found in every Region, {} still pending (found in some Region, not yet in every one), {} lost (found in no Region); worst replication delay {}",
+            c.acknowledged,
+            c.acknowledged.saturating_sub(c.never_found),
+            c.pending,
+            c.lost,
+            c.worst_delay.map_or_else(
+                || "not observed".to_owned(),
+                |d| format!("{:.3} s", d.as_secs_f64())
+            )
+        );
+        for (label, writes) in [("LOST", &c.lost_writes), ("pending", &c.pending_writes)] {
+            for w in writes {
                 let _ = writeln!(
                     out,
-                    "  never found: {} {} (acknowledged by {} at {:.2} s; missing from {})",
-                    lost.app,
-                    lost.path,
-                    lost.written_region.as_ref().map_or("?", Region::as_str),
-                    lost.acknowledged_at_seconds,
-                    lost.missing_from.join(", ")
+                    "  {label}: {} {} (acknowledged by {} at {:.2} s; missing from {})",
+                    w.app,
+                    w.path,
+                    w.written_region.as_ref().map_or("?", Region::as_str),
+                    w.acknowledged_at_seconds,
+                    w.missing_from.join(", ")
                 );
             }
         }
-        out
     }
 
     /// What each app was sent, and why any of it fell back to the probe.

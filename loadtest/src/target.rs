@@ -6,7 +6,7 @@ use http::Uri;
 use topology::AppName;
 use topology::manifest::AppEntry;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// `http` or `https`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

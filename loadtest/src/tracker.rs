@@ -2,8 +2,10 @@
 //! target has returned it, through the app's own URL (whichever Region serves it then) and
 //! directly from each Region when the manifest lists Regional URLs.
 //!
-//! A write some target never returned by the end of the grace period is reported as never
-//! found. The replication delay of a write in a Region other than the one that acknowledged it
+//! A write some target never returned by the end of the grace period is reported as pending
+//! when another target did return it (it exists in some Region; its copy elsewhere had not
+//! arrived, or that Region could not be read), and as lost when no target ever did. The
+//! replication delay of a write in a Region other than the one that acknowledged it
 //! is the time from the acknowledgement to the first read there that found it; reads repeat
 //! every `read_back_interval`, so each delay is an upper bound within that interval plus one
 //! read's latency.
@@ -13,11 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use topology::{AppName, Region};
 
 use crate::client::{Client, Outgoing, X_REGION};
-use crate::report::secs;
+use crate::report::{ConsistencyReport, UnfoundWrite, secs};
 use crate::stats::RegionTable;
 use crate::target::BaseUrl;
 
@@ -45,7 +46,28 @@ impl TrackedWrite {
     fn complete(&self) -> bool {
         self.found_at.iter().all(Option::is_some)
     }
+
+    /// How the report lists it: the read targets that never returned it.
+    fn unfound(&self, regions: &RegionTable) -> UnfoundWrite {
+        let name = |i: Option<usize>| i.and_then(|i| regions.get(i));
+        UnfoundWrite {
+            app: self.app.clone(),
+            path: self.path.clone(),
+            written_region: name(self.written_region),
+            acknowledged_at_seconds: secs(self.acked_at),
+            missing_from: self
+                .targets
+                .iter()
+                .zip(&self.found_at)
+                .filter(|(_, f)| f.is_none())
+                .map(|(t, _)| name(t.region).map_or_else(|| "served".to_owned(), |r| r.to_string()))
+                .collect(),
+        }
+    }
 }
+
+/// How many pending and lost writes the report lists one by one, each.
+const MAX_LISTED: usize = 100;
 
 /// Every acknowledged write of a run and what reading it back found.
 pub(crate) struct Tracker {
@@ -163,10 +185,10 @@ impl Tracker {
         }
     }
 
-    /// The scenario's report.
+    /// The scenario's report: every write not found by every read target is pending (some
+    /// target found it) or lost (none did).
     pub(crate) fn report(&self, regions: &RegionTable) -> ConsistencyReport {
         let writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-        let name = |i: Option<usize>| i.and_then(|i| regions.get(i));
         let mut report = ConsistencyReport {
             acknowledged: writes.len() as u64,
             reads: self.reads.load(Ordering::Relaxed),
@@ -183,77 +205,17 @@ impl Tracker {
             if write.complete() {
                 continue;
             }
-            report.never_found += 1;
-            if report.lost.len() < MAX_LISTED {
-                report.lost.push(LostWrite {
-                    app: write.app.clone(),
-                    path: write.path.clone(),
-                    written_region: name(write.written_region),
-                    acknowledged_at_seconds: secs(write.acked_at),
-                    missing_from: write
-                        .targets
-                        .iter()
-                        .zip(&write.found_at)
-                        .filter(|(_, f)| f.is_none())
-                        .map(|(t, _)| {
-                            name(t.region).map_or_else(|| "served".to_owned(), |r| r.to_string())
-                        })
-                        .collect(),
-                });
+            let (count, listed) = if write.found_at.iter().any(Option::is_some) {
+                (&mut report.pending, &mut report.pending_writes)
+            } else {
+                (&mut report.lost, &mut report.lost_writes)
+            };
+            *count += 1;
+            if listed.len() < MAX_LISTED {
+                listed.push(write.unfound(regions));
             }
         }
+        report.never_found = report.pending + report.lost;
         report
-    }
-}
-
-/// How many lost writes the report lists one by one.
-const MAX_LISTED: usize = 100;
-
-/// What the consistency scenario found.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ConsistencyReport {
-    /// Writes the services acknowledged (2xx with an `id`).
-    pub acknowledged: u64,
-    /// Acknowledged writes that some read target never returned: lost, or not replicated
-    /// within the run and its grace period.
-    pub never_found: u64,
-    /// Successful read-backs.
-    pub reads: u64,
-    /// The longest time from an acknowledgement to the first read that found the write in
-    /// another Region; `None` when no write was read from another Region.
-    #[serde(rename = "worst_replication_delay_seconds", with = "opt_secs")]
-    pub worst_delay: Option<Duration>,
-    /// The first writes never found (at most 100).
-    pub lost: Vec<LostWrite>,
-}
-
-/// One acknowledged write that was never found everywhere.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LostWrite {
-    pub app: AppName,
-    /// The path it is read from, e.g. `/orders/0190…`.
-    pub path: String,
-    /// The Region that acknowledged it (its `x-region`).
-    pub written_region: Option<Region>,
-    pub acknowledged_at_seconds: f64,
-    /// The read targets that never returned it: Region names, or `served` for the app's URL.
-    pub missing_from: Vec<String>,
-}
-
-mod opt_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(d) => s.serialize_some(&super::secs(*d)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let v: Option<f64> = Option::deserialize(d)?;
-        Ok(v.and_then(|s| Duration::try_from_secs_f64(s).ok()))
     }
 }

@@ -15,7 +15,7 @@ use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
-use resolver::{ResolveError, Resolver};
+use resolver::{ResolveError, Resolver, Upstream};
 use tokio::net::{TcpListener, UdpSocket};
 
 /// Answers `A` queries from a table, with one TTL, and counts the queries it receives.
@@ -156,4 +156,43 @@ async fn unknown_names_and_dead_servers_are_errors_not_hangs() {
     .expect("the lookup gives up on its own");
     assert!(outcome.is_err());
     assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+#[tokio::test]
+async fn an_uncached_resolver_asks_on_every_lookup() {
+    let dns = Dns::start(60).await;
+    let primary = Ipv4Addr::new(127, 0, 1, 3);
+    let secondary = Ipv4Addr::new(127, 0, 2, 3);
+    dns.set("orders.example.test", primary);
+    let resolver = Resolver::uncached(Upstream::Servers(vec![dns.addr])).unwrap();
+    assert_eq!(
+        resolver.resolve_all("orders.example.test").await.unwrap(),
+        [primary]
+    );
+    let after_first = dns.queries();
+    // A 60 s TTL, yet the change is seen at once: nothing was kept.
+    dns.set("orders.example.test", secondary);
+    assert_eq!(
+        resolver.resolve("orders.example.test").await.unwrap(),
+        secondary
+    );
+    assert!(dns.queries() > after_first, "asked again");
+    assert_eq!(resolver.upstream().to_string(), dns.addr.to_string());
+}
+
+#[tokio::test]
+async fn a_silent_server_is_passed_over_for_the_next_one() {
+    let dns = Dns::start(60).await;
+    let ip = Ipv4Addr::new(127, 0, 1, 4);
+    dns.set("orders.example.test", ip);
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let servers = vec![silent.local_addr().unwrap(), dns.addr];
+    let resolver = Resolver::uncached(Upstream::Servers(servers)).unwrap();
+    let found = tokio::time::timeout(
+        Duration::from_secs(8),
+        resolver.resolve("orders.example.test"),
+    )
+    .await
+    .expect("the lookup does not wait for the silent server forever");
+    assert_eq!(found.unwrap(), ip);
 }

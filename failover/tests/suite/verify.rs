@@ -14,9 +14,9 @@ use failover::{
     FailoverError, Outcome, Prepared, StageName, Verified, VerifyConfig, VerifyError, exit,
     prepare, verify, verify_shift,
 };
-use hickory_resolver::proto::op::{Message, MessageType};
-use hickory_resolver::proto::rr::rdata::A;
-use hickory_resolver::proto::rr::{RData, Record, RecordType};
+use hickory_proto::op::{Message, MessageType};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{RData, Record, RecordType};
 use local_arc::manifest_for;
 use local_arc::{Fault, LocalCluster};
 use topology::manifest::{Manifest, RegionalUrl};
@@ -449,4 +449,75 @@ async fn a_last_look_the_deadline_cuts_short_reports_what_the_look_before_it_saw
         "{err}"
     );
     assert!(err.to_string().contains("2 of 5 endpoints"), "{err}");
+}
+
+#[tokio::test]
+async fn the_cli_prints_one_report_with_every_stage_reached_and_exits_5() {
+    // A DNS server that never follows the controls: stage 2 fails.
+    let stale = dns_answering(|| 1, 0).await;
+    let s = staged_world(Some(stale)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deployment.json");
+    s.manifest.save(&path).unwrap();
+    let args = |to: &'static str, json: bool| {
+        let mut args = vec![
+            "shift",
+            "orders",
+            "--to",
+            to,
+            "--yes",
+            "--verify",
+            "--verify-timeout",
+            "1s",
+            "--manifest",
+            path.to_str().unwrap(),
+        ];
+        if json {
+            args.push("--json");
+        }
+        args
+    };
+
+    let run = common::failover(dir.path(), &args("us-west-2", true), &[]).await;
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    // One document: the shift, the stages reached, and the failure with its exit code.
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["shift"]["to"], "us-west-2");
+    assert_eq!(doc["exit_code"], 5);
+    assert!(doc["error"].as_str().unwrap().contains("stage 2"), "{doc}");
+    let stages = doc["verified"][0]["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 2, "{doc}");
+    assert_eq!(stages[1]["stage"], "authoritative");
+    assert_eq!(stages[1]["outcome"], "failed");
+    assert!(
+        run.stderr.contains("error: verification failed at stage 2"),
+        "{}",
+        run.stderr
+    );
+
+    // As text: the move and the stage table on stdout, the error on stderr.
+    let run = common::failover(dir.path(), &args("us-east-1", false), &[]).await;
+    assert_eq!(run.code, 0, "east is what DNS answers: {}", run.stderr);
+    assert!(
+        run.stdout.contains("done: orders now routed to us-east-1")
+            && run
+                .stdout
+                .contains("verified: orders answers from us-east-1"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("verifying:"), "{}", run.stderr);
+    let run = common::failover(dir.path(), &args("us-west-2", false), &[]).await;
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("2 authoritative DNS") && run.stdout.contains("FAILED"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("error:"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("error: verification failed"),
+        "{}",
+        run.stderr
+    );
 }

@@ -12,7 +12,11 @@ use serde_json::Value;
 use topology::manifest::Manifest;
 use topology::{AppName, Region};
 
-use super::{CheckConfig, CheckError, Failure, Setup, Step, Written, failure, is_fenced};
+use super::config::{CheckConfig, CheckError};
+use super::findings::{Failure, Step, failure};
+use super::lww::is_fenced;
+use super::probe::Written;
+use super::setup::Setup;
 use crate::client::Response;
 
 /// How long a client that was refused waits at most, whatever `Retry-After` says.

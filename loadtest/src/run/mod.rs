@@ -16,15 +16,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use resolver::Resolver;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use topology::manifest::Manifest;
 
 use crate::client::{Client, Tls};
-use crate::config::{ConfigError, RunConfig, Scenario};
+use crate::config::{RunConfig, Scenario};
 use crate::discover::Discovery;
+use crate::error::ConfigError;
 use crate::report::{Mark, Report, secs};
-use crate::resolve::Resolver;
 use crate::scenario::Planner;
 use crate::stats::{AppStats, RegionTable};
 use crate::target::{AppTarget, Scheme};
@@ -331,5 +332,5 @@ fn tls(config: &RunConfig, targets: &[AppTarget]) -> Result<Option<Tls>, ConfigE
     if !https {
         return Ok(None);
     }
-    crate::config::tls_with(&config.extra_root_certificates).map(Some)
+    Tls::trusting(&config.extra_root_certificates).map(Some)
 }

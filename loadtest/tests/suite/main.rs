@@ -6,6 +6,7 @@
 mod common;
 
 mod consistency;
+mod pending_and_lost;
 mod report;
 mod tls;
 mod traffic;

@@ -188,6 +188,20 @@ fn the_cli_explains_every_flag_and_refuses_bad_input() {
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
+    let unknown = std::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(["run", "--scenario", "chaos"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    let stderr_unknown = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr_unknown.contains("probe, mixed, consistency"),
+        "names the scenarios: {stderr_unknown}"
+    );
+    assert!(
+        text.contains("Exit codes") && text.contains("3  consistency scenario"),
+        "{text}"
+    );
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("run `local-world run`"), "{stderr}");
     assert_eq!(
@@ -195,4 +209,27 @@ fn the_cli_explains_every_flag_and_refuses_bad_input() {
         1,
         "the reason once: {stderr}"
     );
+}
+
+#[test]
+fn a_report_of_another_schema_version_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    std::fs::write(
+        &path,
+        r#"{"schema_version": 2, "consistency": {"lost": []}}"#,
+    )
+    .unwrap();
+    let rendered = std::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .arg("render")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(rendered.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&rendered.stderr);
+    assert!(
+        stderr.contains("schema_version 2") && stderr.contains("reads 3"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("timeline.svg").exists(), "nothing written");
 }

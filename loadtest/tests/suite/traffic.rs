@@ -241,8 +241,10 @@ async fn the_consistency_scenario_reports_a_dropped_write() {
     assert!(c.acknowledged >= 35, "{c:?}");
     assert!(!dropped.is_empty());
     assert_eq!(c.never_found, dropped.len() as u64);
+    // Stored nowhere, so no read target ever returned them: lost, not pending.
+    assert_eq!((c.lost, c.pending), (dropped.len() as u64, 0), "{c:?}");
     let mut lost: Vec<String> = c
-        .lost
+        .lost_writes
         .iter()
         .map(|l| l.path.replace("/orders/", ""))
         .collect();
@@ -251,12 +253,12 @@ async fn the_consistency_scenario_reports_a_dropped_write() {
     expected.sort();
     assert_eq!(lost, expected);
     assert!(
-        c.lost.iter().all(|l| l.missing_from.len() == 3),
+        c.lost_writes.iter().all(|l| l.missing_from.len() == 3),
         "{:?}",
-        c.lost
+        c.lost_writes
     );
     assert_eq!(
-        c.lost[0].written_region.as_ref().map(|r| r.as_str()),
+        c.lost_writes[0].written_region.as_ref().map(|r| r.as_str()),
         Some(PRIMARY)
     );
     // The other Region saw each write 200 ms after it was written, plus at most a read interval.
@@ -524,9 +526,13 @@ async fn a_regional_read_answered_by_the_other_region_does_not_count() {
     let c = report.consistency();
     assert!(c.acknowledged >= 8, "{c:?}");
     assert_eq!(c.never_found, c.acknowledged);
+    // Found through the primary, never in the secondary: pending there, not lost.
+    assert_eq!((c.pending, c.lost), (c.acknowledged, 0), "{c:?}");
     assert!(
-        c.lost.iter().all(|l| l.missing_from == [SECONDARY]),
+        c.pending_writes
+            .iter()
+            .all(|l| l.missing_from == [SECONDARY]),
         "{:?}",
-        c.lost
+        c.pending_writes
     );
 }

@@ -16,8 +16,9 @@ use crate::measure::{GateTrial, WriteCheck};
 pub fn no_write_lost(check: &WriteCheck) -> Step {
     let c = &check.consistency;
     let lost: Vec<String> = c
-        .lost
+        .lost_writes
         .iter()
+        .chain(&c.pending_writes)
         .take(3)
         .map(|w| format!("{} (missing in {})", w.path, w.missing_from.join(", ")))
         .collect();
@@ -219,7 +220,10 @@ mod tests {
                 never_found: 0,
                 reads: acknowledged * 3,
                 worst_delay: None,
-                lost: Vec::new(),
+                pending: 0,
+                lost: 0,
+                pending_writes: Vec::new(),
+                lost_writes: Vec::new(),
             },
             drained: true,
             replication: ReplicationStatus {

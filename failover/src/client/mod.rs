@@ -7,11 +7,12 @@
 //! same batch to two endpoints is harmless. A safety-rule conflict, a validation or an access
 //! error stops at once: another endpoint would say the same.
 
+mod attempt;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use arc::error::{ProvideErrorMetadata, SdkError};
 use arc::types::{RoutingControlState, UpdateRoutingControlStateEntry};
 use aws_credential_types::Credentials;
 use aws_sdk_route53recoverycluster as arc;
@@ -26,6 +27,8 @@ use topology::manifest::{ClusterEndpoint, Environment, Manifest};
 use topology::{ControlPanelArn, RoutingControlArn, SafetyRuleArn};
 
 use crate::error::FailoverError;
+pub(crate) use attempt::AttemptError;
+use attempt::{AnswerIsJson, classify, describe, rule_in};
 
 /// How the client talks to the cluster. The defaults suit an incident: give up on an endpoint
 /// quickly, keep trying the others until the deadline.
@@ -81,17 +84,6 @@ pub struct ListedControl {
     pub control_panel_name: Option<String>,
     pub owner: Option<String>,
     pub on: bool,
-}
-
-/// How one attempt ended badly.
-#[derive(Debug)]
-pub(crate) enum AttemptError {
-    /// Worth trying another endpoint: connection refused, timeout, 5xx, throttling, garbage.
-    Retryable(String),
-    /// A safety rule blocked the change.
-    Conflict(String),
-    /// Another endpoint would say the same.
-    Fatal { code: String, message: String },
 }
 
 struct Endpoint {
@@ -466,41 +458,6 @@ impl Client {
     }
 }
 
-/// Refuses a 2xx answer that is not awsJson: a captive portal or a misrouted proxy must count
-/// as a failed attempt, not as ARC saying "done" (the SDK reads nothing from an update's body).
-#[derive(Debug)]
-struct AnswerIsJson;
-
-impl arc::config::Intercept for AnswerIsJson {
-    fn name(&self) -> &'static str {
-        "AnswerIsJson"
-    }
-
-    fn read_before_deserialization(
-        &self,
-        context: &arc::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
-        _components: &arc::config::RuntimeComponents,
-        _cfg: &mut arc::config::ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let response = context.response();
-        if !response.status().is_success() {
-            return Ok(());
-        }
-        let content_type = response.headers().get("content-type").unwrap_or_default();
-        if content_type.starts_with("application/x-amz-json")
-            || content_type.starts_with("application/json")
-        {
-            Ok(())
-        } else {
-            Err(format!(
-                "HTTP {} with Content-Type `{content_type}`: not an ARC answer",
-                response.status().as_u16()
-            )
-            .into())
-        }
-    }
-}
-
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -534,51 +491,6 @@ fn listed(c: &arc::types::RoutingControl) -> Result<ListedControl, AttemptError>
     })
 }
 
-/// The safety rule ARN named in a ConflictException message, as ARC names it.
-fn rule_in(message: &str) -> Option<SafetyRuleArn> {
-    message
-        .split(|c: char| {
-            c.is_whitespace() || matches!(c, ',' | ';' | '"' | '\'' | '(' | ')' | '[' | ']')
-        })
-        .map(|word| word.trim_end_matches(['.', ':']))
-        .find_map(|word| word.parse().ok())
-}
-
-/// Sorts an SDK failure into retry-elsewhere, refused, or final.
-pub(crate) fn classify<E>(error: SdkError<E, arc::config::http::HttpResponse>) -> AttemptError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let status = error.raw_response().map(|r| r.status().as_u16());
-    match &error {
-        SdkError::ServiceError(service) => {
-            let err = service.err();
-            let code = err.code().unwrap_or("Unknown").to_owned();
-            let message = err.message().unwrap_or_default().to_owned();
-            match code.as_str() {
-                "ConflictException" => AttemptError::Conflict(message),
-                "ThrottlingException"
-                | "InternalServerException"
-                | "EndpointTemporarilyUnavailableException" => {
-                    AttemptError::Retryable(format!("{code}: {message}"))
-                }
-                _ if status.is_some_and(|s| s >= 500 || s == 429) || code == "Unknown" => {
-                    AttemptError::Retryable(format!(
-                        "HTTP {}: {code} {message}",
-                        status.unwrap_or(0)
-                    ))
-                }
-                _ => AttemptError::Fatal { code, message },
-            }
-        }
-        SdkError::ConstructionFailure(_) => AttemptError::Fatal {
-            code: "ConstructionFailure".into(),
-            message: describe(&error),
-        },
-        _ => AttemptError::Retryable(describe(&error)),
-    }
-}
-
 /// Resolves `config`'s credentials once, before the first AWS call: without them every call
 /// fails alike, and the error reads as a network problem (here exit 4) instead of a login
 /// one. `infra deploy` and `destroy` check the same way.
@@ -596,40 +508,15 @@ pub async fn require_credentials(config: &aws_config::SdkConfig) -> Result<(), F
         .map_err(|e| FailoverError::Setup(format!("no AWS credentials ({}): {HOW}", describe(&e))))
 }
 
-/// The error and its causes on one line (the SDK's Display alone says "dispatch failure").
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_rule_arn_is_found_in_arc_messages() {
-        let rule = "arn:aws:route53-recovery-control::123456789012:controlpanel/abc/safetyrule/def";
-        for message in [
-            format!("blocked by safety rule {rule}: at least one"),
-            format!("Safety rule ({rule}) blocked the change."),
-            format!("the rule {rule}."),
-        ] {
-            assert_eq!(rule_in(&message).unwrap().as_str(), rule, "{message}");
-        }
-        assert!(rule_in("no rule named here").is_none());
-    }
-
-    #[test]
     fn endpoint_urls_are_checked() {
         let topology = topology::Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let mut manifest = local_arc::manifest_for(&topology, vec![]);
-        manifest.cluster.endpoints = vec![ClusterEndpoint {
+        manifest.cluster_mut().unwrap().endpoints = vec![ClusterEndpoint {
             region: "us-east-1".parse().unwrap(),
             url: "127.0.0.1:1".into(),
         }];
@@ -637,7 +524,7 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("not an http"), "{err}");
-        manifest.cluster.endpoints.clear();
+        manifest.cluster_mut().unwrap().endpoints.clear();
         assert!(Client::from_manifest(&manifest, ClientConfig::default()).is_err());
     }
 }

@@ -1,0 +1,157 @@
+//! The flags and subcommands, and the exit codes `--help` documents.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use topology::{AppName, Region, SafetyRuleArn};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done
+  1  other failure (no AWS credentials, ARC rejected the request as invalid, access denied)
+  2  usage error: bad flags, unknown app or Region, missing or unknown manifest
+  3  refused by a safety rule (the message names the rule's ARN); nothing changed
+  4  no ARC cluster endpoint reachable, or the cluster lost its quorum; nothing changed
+  5  --verify: the routing controls changed, but a stage did not show the target Region in time
+     (the failed stage and what it saw are printed)
+  6  refused: replication behind. The target Region's copy of a moved app's table lags more
+     than --max-replication-lag (default 5s); nothing changed. --force moves anyway
+
+Before a move, the replication gate reads each moved service's table in the target Region:
+locally from the world's control API, on AWS the table's ReplicationLatency metric (CloudWatch
+GetMetricData, in the Region the changes come from). --dry-run shows the reading.
+
+--verify times four stages from the call: (1) the new states read back from 3 cluster
+endpoints, each asked alone; (2) the zone's authoritative DNS answer; (3) the answer of a
+caching resolver warmed before the move, as clients hold it (it asks the system's name servers
+on AWS; --resolver names another server); (4) the first GET / answered with the target
+Region's x-region.
+
+Only ARC data-plane calls are made (UpdateRoutingControlStates, GetRoutingControlState,
+ListRoutingControls): no control-plane call, no DNS edit, no redeploy. Each call tries the cluster's endpoints in turn,
+starting with the last one that answered, and succeeds while any one endpoint answers.
+
+Examples:
+  failover status
+  failover shift orders --to us-west-2 --yes --verify
+  failover evacuate us-east-1 --yes
+  failover shift orders payments --to us-east-1 --dry-run --json";
+
+/// Move apps between Regions with Route 53 ARC routing controls.
+#[derive(Debug, Parser)]
+#[command(name = "failover", version, after_long_help = EXIT_CODES, after_help = "Exit codes: 0 done, 1 other, 2 usage, 3 refused by a safety rule, 4 no endpoint/quorum lost, 5 verification failed at a stage, 6 refused: replication behind (see --help)")]
+pub struct Cli {
+    /// The deployment manifest [default: .local/deployment.json, when present].
+    #[arg(long, global = true, env = "FAILOVER_MANIFEST")]
+    pub manifest: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// TCP connect timeout per attempt (e.g. 500ms, 1s).
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "1s")]
+    pub connect_timeout: Duration,
+    /// Timeout of one attempt against one endpoint.
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "2s")]
+    pub attempt_timeout: Duration,
+    /// Give up on a call after this long, all endpoints tried.
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "15s")]
+    pub deadline: Duration,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show both routing controls of every app and the Region Route 53 answers with.
+    Status,
+    /// Move apps to a Region: its routing control ON, the other OFF, in one atomic batch.
+    Shift {
+        /// The apps to move (e.g. orders payments).
+        #[arg(required = true, value_name = "APP")]
+        apps: Vec<AppName>,
+        /// The Region to move them to.
+        #[arg(long, value_name = "REGION")]
+        to: Region,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Move every app away from a Region.
+    Evacuate {
+        /// The Region to leave.
+        #[arg(value_name = "REGION")]
+        region: Region,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+}
+
+/// Flags of the commands that change routing controls.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    /// Print the batch(es) that would be sent; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Break glass: bypass these safety rules (each named by its ARN).
+    #[arg(long, value_name = "RULE_ARN", num_args = 1..)]
+    pub override_safety_rules: Vec<SafetyRuleArn>,
+    /// After the change, time each stage until traffic reaches the target Region: quorum
+    /// read-back, authoritative DNS, recursive DNS, `GET /`.
+    #[arg(long)]
+    pub verify: bool,
+    /// How long --verify waits, from the call.
+    #[arg(long, value_parser = parse_duration, default_value = "120s", value_name = "DURATION")]
+    pub verify_timeout: Duration,
+    /// The DNS server --verify's caching resolver asks at stage 3 (IP:PORT), instead of the
+    /// system's name servers.
+    #[arg(long, value_name = "IP:PORT")]
+    pub resolver: Option<SocketAddr>,
+    /// Refuse (exit 6) when the target Region's copy of a moved app's table lags more.
+    #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
+    pub max_replication_lag: Duration,
+    /// Move even when replication is behind or its lag cannot be read (writes not yet
+    /// replicated may be served stale or overwritten).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The longest timeout or deadline the CLI takes: anything longer is a typo.
+const LONGEST: Duration = Duration::from_secs(3600);
+
+/// `250ms`, `2s`, `1.5s`, `2m` (the topology's duration syntax), up to an hour.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = topology::duration::parse(text).map_err(|e| e.to_string())?;
+    if duration >= LONGEST {
+        return Err(format!(
+            "`{text}` is longer than a failover timeout should be (under 1h)"
+        ));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("2h").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,172 @@
+//! `shift` and `evacuate`: plan, replication gate, confirmation, the move, and `--verify`.
+//! The result is one [`Report`]; what a person watching needs meanwhile goes to stderr.
+
+use std::io::IsTerminal;
+
+use topology::{AppName, Region};
+
+use super::args::ChangeArgs;
+use super::report::{DryRun, Moved, Report};
+use super::text;
+use crate::client::Client;
+use crate::error::FailoverError;
+use crate::gate::{GateConfig, GateReport};
+use crate::ops::{ShiftOptions, ShiftOutcome};
+use crate::prompt::PromptError;
+use crate::verified::{Verified, VerifyError};
+use crate::verify::{Prepared, VerifyConfig, prepare, verify_all};
+
+/// Lines for a person while a move runs, on stderr; none for a script (`--json`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Progress {
+    pub(super) shown: bool,
+}
+
+impl Progress {
+    fn show(self, text: &str) {
+        if self.shown {
+            eprint!("{text}");
+        }
+    }
+}
+
+/// Moves `apps` to `to` as `change` says (or, with `--dry-run`, says what it would send).
+pub(super) async fn change_routing(
+    client: &Client,
+    apps: &[AppName],
+    to: &Region,
+    change: ChangeArgs,
+    progress: Progress,
+) -> Result<Report, FailoverError> {
+    let opts = ShiftOptions {
+        override_safety_rules: change.override_safety_rules.clone(),
+        dry_run: true,
+    };
+    // Build (and check) the plan first: a bad app or Region fails before any prompt.
+    let plan = client.shift(apps, to, opts.clone()).await?;
+    let gate = read_gate(client, &plan.apps, to, &change).await?;
+    let refusal = gate.as_ref().and_then(GateReport::refusal);
+    if change.dry_run {
+        let gate_refuses = refusal.is_some() && !change.force;
+        return Ok(Report::DryRun(DryRun {
+            plan,
+            gate,
+            gate_refuses,
+        }));
+    }
+    if let Some(gate) = &gate {
+        progress.show(&text::gate(gate));
+    }
+    if let Some(refusal) = refusal {
+        if !change.force {
+            return Err(refusal);
+        }
+        eprintln!("warning: --force: moving although {refusal}");
+    }
+    if !change.yes {
+        confirm(&plan)?;
+    }
+    let config = VerifyConfig {
+        timeout: change.verify_timeout,
+        resolver: change.resolver,
+        ..VerifyConfig::default()
+    };
+    let prepared = if change.verify {
+        prepare_all(client, &plan.apps, &config).await?
+    } else {
+        Vec::new()
+    };
+    let since = tokio::time::Instant::now();
+    let shift = ShiftOptions {
+        dry_run: false,
+        ..opts
+    };
+    let shift = client.shift(apps, to, shift).await?;
+    if !change.verify {
+        return Ok(Report::Moved(Moved {
+            gate,
+            shift,
+            verified: None,
+            failure: None,
+        }));
+    }
+    progress.show(&format!(
+        "verifying: timing each stage until traffic reaches {to} ...\n"
+    ));
+    let (verified, failure) = sort(verify_all(client, &prepared, to, since, &config).await);
+    Ok(Report::Moved(Moved {
+        gate,
+        shift,
+        verified: Some(verified),
+        failure: failure.map(FailoverError::Verify),
+    }))
+}
+
+/// Before the shift: each app's recursive resolver caches the answer clients hold now. All
+/// apps at once: a hung resolver delays the shift by one timeout, not one per app.
+async fn prepare_all(
+    client: &Client,
+    apps: &[AppName],
+    config: &VerifyConfig,
+) -> Result<Vec<Prepared>, FailoverError> {
+    let prepared = apps
+        .iter()
+        .map(|app| prepare(client.manifest(), app, config));
+    Ok(futures::future::try_join_all(prepared).await?)
+}
+
+/// Every app's stages reached, and the first failure.
+fn sort(results: Vec<Result<Verified, VerifyError>>) -> (Vec<Verified>, Option<VerifyError>) {
+    let mut reports = Vec::new();
+    let mut failure = None;
+    for result in results {
+        match result {
+            Ok(report) => reports.push(report),
+            Err(error) => {
+                if let Some(report) = error.report() {
+                    reports.push(report.clone());
+                }
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    (reports, failure)
+}
+
+/// The gate's reading, or `None` when forced past a reading that failed.
+async fn read_gate(
+    client: &Client,
+    apps: &[AppName],
+    to: &Region,
+    change: &ChangeArgs,
+) -> Result<Option<GateReport>, FailoverError> {
+    let config = GateConfig {
+        max_lag: change.max_replication_lag,
+        ..GateConfig::default()
+    };
+    match crate::gate::read(client.manifest(), apps, to, &config).await {
+        Ok(report) => Ok(Some(report)),
+        Err(error) if change.force => {
+            eprintln!("warning: --force: moving without the replication gate: {error}");
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Asks on the terminal; refuses to ask anything that is not one.
+fn confirm(plan: &ShiftOutcome) -> Result<(), FailoverError> {
+    if std::io::stdin().is_terminal() {
+        eprint!("{}", text::plan(plan, "About to send"));
+    }
+    match crate::prompt::confirm("Proceed?") {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(FailoverError::Usage(
+            "not confirmed; nothing was changed".into(),
+        )),
+        Err(PromptError::NotATerminal) => Err(FailoverError::Usage(
+            "stdin is not a terminal, so there is no one to confirm this change: pass --yes to proceed (or --dry-run to see it)".into(),
+        )),
+        Err(e) => Err(FailoverError::Usage(e.to_string())),
+    }
+}

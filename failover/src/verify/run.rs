@@ -1,0 +1,278 @@
+//! One app's verification in progress: the stages in order, each looked at until it passes or
+//! the time is up.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use topology::manifest::{AppEntry, Manifest};
+use topology::{AppName, Region};
+
+use super::expected::Expected;
+use super::http::{X_REGION, get_region};
+use super::lookup::Lookup;
+use super::prepare::{Prepared, VerifyConfig};
+use crate::client::Client;
+use crate::verified::{Outcome, Stage, StageName, Verified, VerifyError};
+
+/// How many cluster endpoints must read back the new states (ARC's quorum of its five).
+pub const QUORUM: usize = 3;
+
+/// One app's verification in progress.
+pub(super) struct Run<'a> {
+    prepared: &'a Prepared,
+    region: &'a Region,
+    since: Instant,
+    config: &'a VerifyConfig,
+    stages: Vec<Stage>,
+    polls: u32,
+}
+
+impl<'a> Run<'a> {
+    pub(super) fn new(
+        prepared: &'a Prepared,
+        region: &'a Region,
+        since: Instant,
+        config: &'a VerifyConfig,
+    ) -> Self {
+        Self {
+            prepared,
+            region,
+            since,
+            config,
+            stages: Vec::new(),
+            polls: 0,
+        }
+    }
+
+    fn app(&self) -> &AppName {
+        &self.prepared.app
+    }
+
+    fn setup(&self, message: String) -> VerifyError {
+        VerifyError::Setup {
+            app: self.app().clone(),
+            message,
+        }
+    }
+
+    pub(super) fn skip(&mut self, stage: StageName, detail: String) {
+        self.stages.push(Stage {
+            stage,
+            outcome: Outcome::Skipped,
+            elapsed_ms: None,
+            detail,
+        });
+    }
+
+    fn report(&self) -> Verified {
+        Verified {
+            app: self.app().clone(),
+            region: self.region.clone(),
+            stages: self.stages.clone(),
+            elapsed_ms: millis(self.since.elapsed()),
+            polls: self.polls,
+        }
+    }
+
+    /// Looks until `look` passes (`Ok(detail)`) or the time is up; `Err` is what it saw.
+    /// `asked` names who a look asks, for a look that gets no answer.
+    async fn stage<F, Fut>(
+        &mut self,
+        stage: StageName,
+        asked: &str,
+        look: F,
+    ) -> Result<(), VerifyError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<String, String>>,
+    {
+        let deadline = self.since + self.config.timeout;
+        // What the last look that finished said: a look the deadline cuts short says less.
+        let mut said: Option<String> = None;
+        loop {
+            self.polls += 1;
+            // No look outlasts the deadline by much: a hung server fails the stage on time.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let limit = self
+                .config
+                .request_timeout
+                .min(left)
+                .max(Duration::from_millis(50));
+            let (seen, cut_short) = match tokio::time::timeout(limit, look()).await {
+                Ok(seen) => (seen, false),
+                Err(_) => (
+                    Err(format!(
+                        "{asked} gave no answer within {:.1} s",
+                        limit.as_secs_f64()
+                    )),
+                    limit < self.config.request_timeout,
+                ),
+            };
+            let elapsed_ms = Some(millis(self.since.elapsed()));
+            match seen {
+                Ok(detail) => {
+                    self.stages.push(Stage {
+                        stage,
+                        outcome: Outcome::Passed,
+                        elapsed_ms,
+                        detail,
+                    });
+                    return Ok(());
+                }
+                Err(last) if Instant::now() + self.config.interval >= deadline => {
+                    let last = match said {
+                        Some(said) if cut_short => said,
+                        _ => last,
+                    };
+                    self.stages.push(Stage {
+                        stage,
+                        outcome: Outcome::Failed,
+                        elapsed_ms,
+                        detail: last.clone(),
+                    });
+                    return Err(VerifyError::Stage {
+                        app: self.app().clone(),
+                        region: self.region.clone(),
+                        stage,
+                        waited: self.since.elapsed(),
+                        last,
+                        report: Box::new(self.report()),
+                    });
+                }
+                Err(last) => {
+                    if !cut_short {
+                        said = Some(last);
+                    }
+                    tokio::time::sleep(self.config.interval).await;
+                }
+            }
+        }
+    }
+
+    /// Stage 1: a quorum of endpoints, each asked alone, reads the target ON and the other OFF.
+    pub(super) async fn quorum(&mut self, client: &Client) -> Result<(), VerifyError> {
+        let manifest = client.manifest();
+        let entry = app_entry(manifest, self.app()).map_err(|m| self.setup(m))?;
+        let other = manifest
+            .regions
+            .other(self.region)
+            .ok_or_else(|| self.setup(format!("`{}` is not a Region here", self.region)))?;
+        let (on, off) = match (
+            entry.routing_control(self.region),
+            entry.routing_control(other),
+        ) {
+            (Some(on), Some(off)) => (on, off),
+            _ => return Err(self.setup("the manifest lacks a routing control".into())),
+        };
+        let endpoints = manifest
+            .cluster()
+            .map(|c| c.endpoints.as_slice())
+            .unwrap_or_default();
+        let need = QUORUM.min(endpoints.len());
+        let (region, other) = (self.region.clone(), other.clone());
+        let pair = [on, off];
+        let pair = &pair;
+        self.stage(StageName::Quorum, "the cluster endpoints", || async {
+            let reads =
+                futures::future::join_all((0..endpoints.len()).map(|i| client.states_at(i, pair)))
+                    .await;
+            let agree = reads
+                .iter()
+                .filter(|r| r.as_deref() == Ok(&[true, false]))
+                .count();
+            let text = format!(
+                "{agree} of {} endpoints read {region} ON, {other} OFF (need {need})",
+                endpoints.len()
+            );
+            if agree >= need {
+                Ok(text)
+            } else {
+                let why: Vec<String> = reads
+                    .iter()
+                    .zip(endpoints)
+                    .filter_map(|(r, e)| match r {
+                        Ok(states) if states.as_slice() == [true, false] => None,
+                        Ok(states) => Some(format!("{}: reads {states:?}", e.region)),
+                        Err(reason) => Some(format!("{}: {reason}", e.region)),
+                    })
+                    .collect();
+                Err(format!("{text}; {}", why.join("; ")))
+            }
+        })
+        .await
+    }
+
+    /// Stages 2 to 4.
+    pub(super) async fn traffic(mut self, manifest: &Manifest) -> Result<Verified, VerifyError> {
+        let entry = app_entry(manifest, self.app()).map_err(|m| self.setup(m))?;
+        let host = self.prepared.host.as_str();
+        if host.parse::<IpAddr>().is_ok() {
+            let note = format!("the URL names the address {host}: nothing to resolve");
+            self.skip(StageName::Authoritative, note.clone());
+            self.skip(StageName::Recursive, note);
+        } else {
+            let expected =
+                Expected::new(manifest, entry, self.region).map_err(|m| self.setup(m))?;
+            self.dns(manifest, &expected).await?;
+        }
+        self.http().await?;
+        Ok(self.report())
+    }
+
+    /// Stages 2 and 3: the zone's own servers, then the caching resolver, answer with the
+    /// target Region's address.
+    async fn dns(&mut self, manifest: &Manifest, expected: &Expected) -> Result<(), VerifyError> {
+        let prepared = self.prepared;
+        let host = prepared.host.as_str();
+        let region = self.region.clone();
+        match Lookup::authoritative(manifest, self.config.request_timeout).await {
+            Ok(Some(authoritative)) => {
+                let asked = authoritative.describe().to_owned();
+                self.stage(StageName::Authoritative, &asked, || async {
+                    let ips = authoritative.resolve(host).await?;
+                    expected.judge(&ips, &region, &asked).await
+                })
+                .await?
+            }
+            Ok(None) => self.skip(
+                StageName::Authoritative,
+                "the manifest names no authoritative server (name_servers); redeploy to record them".into(),
+            ),
+            Err(message) => return Err(self.setup(message)),
+        }
+        let recursive = &prepared.recursive;
+        let asked = recursive.describe();
+        self.stage(StageName::Recursive, asked, || async {
+            let ips = recursive.resolve(host).await?;
+            expected.judge(&ips, &region, asked).await
+        })
+        .await
+    }
+
+    /// Stage 4: `GET /` at the address the caching resolver gives answers from the target.
+    async fn http(&mut self) -> Result<(), VerifyError> {
+        let prepared = self.prepared;
+        let (host, port) = (prepared.host.as_str(), prepared.port);
+        let region = self.region.clone();
+        let asked = format!("GET {}", prepared.url);
+        self.stage(StageName::Http, &asked, || async {
+            let ips = prepared.recursive.resolve(host).await?;
+            let ip = *ips.first().ok_or("no address")?;
+            let seen = get_region(&prepared.url, host, SocketAddr::new(ip, port)).await?;
+            let text = format!("{X_REGION}: {seen} from {ip}:{port}");
+            if seen == region { Ok(text) } else { Err(text) }
+        })
+        .await
+    }
+}
+
+fn app_entry<'m>(manifest: &'m Manifest, app: &AppName) -> Result<&'m AppEntry, String> {
+    manifest
+        .app(app)
+        .ok_or_else(|| format!("`{app}` is not in the manifest"))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
