@@ -130,6 +130,8 @@ async fn shift(manifest: &Manifest, app: &AppName, to: &Region, strategy: Strate
 async fn naive_shift(manifest: &Manifest, app: &AppName, to: &Region) -> bool {
     let entry = manifest.app(app).unwrap();
     let entries: Vec<_> = entry
+        .arc()
+        .unwrap()
         .routing_controls
         .iter()
         .map(|c| {
@@ -144,7 +146,7 @@ async fn naive_shift(manifest: &Manifest, app: &AppName, to: &Region) -> bool {
                 .unwrap()
         })
         .collect();
-    let endpoints = &manifest.cluster.endpoints;
+    let endpoints = &manifest.cluster().unwrap().endpoints;
     let start = rand::random_range(0..endpoints.len());
     for k in 0..endpoints.len() {
         let endpoint = &endpoints[(start + k) % endpoints.len()];

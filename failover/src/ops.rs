@@ -268,7 +268,9 @@ fn resolve_apps<'m>(
 /// Target Region ON, every other Region OFF.
 fn changes_for(app: &AppEntry, to: &Region) -> Vec<Change> {
     let mut changes: Vec<Change> = app
-        .routing_controls
+        .arc()
+        .map(|arc| arc.routing_controls.as_slice())
+        .unwrap_or_default()
         .iter()
         .map(|c| Change {
             app: app.name.clone(),

@@ -24,6 +24,10 @@ enum Command {
     Deploy(aws::DeployArgs),
     /// Delete every stack, in reverse order.
     Destroy(aws::DestroyArgs),
+    /// Write the one-time stack of a GitHub Actions pipeline: GitHub's OIDC provider, a deploy
+    /// role trusted by one repository's environment or branch, the CloudFormation execution
+    /// role and a read-only status role, each scoped to this deployment.
+    PipelineTemplate(aws::PipelineArgs),
 }
 
 #[tokio::main]
@@ -33,6 +37,7 @@ async fn main() -> ExitCode {
         Command::Synth(args) => aws::synth(args).await.map(|()| ExitCode::SUCCESS),
         Command::Deploy(args) => aws::deploy(args).await.map(|()| ExitCode::SUCCESS),
         Command::Destroy(args) => aws::destroy(args).await.map(|()| ExitCode::SUCCESS),
+        Command::PipelineTemplate(args) => aws::pipeline_template(args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|err| {
         eprintln!("error: {err:#}");

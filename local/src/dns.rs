@@ -558,6 +558,7 @@ impl HealthChecks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use topology::manifest::AppRouting;
 
     #[test]
     fn the_three_route53_rules() {
@@ -601,7 +602,10 @@ mod tests {
     fn a_missing_routing_control_is_named() {
         let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let mut manifest = manifest(&topology);
-        manifest.apps[1].routing_controls.pop();
+        let AppRouting::Arc(arc) = &mut manifest.apps[1].routing else {
+            unreachable!("the local ARC manifest")
+        };
+        arc.routing_controls.pop();
         let err = ZoneConfig::from_manifest(&topology, &manifest).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -230,8 +230,9 @@ pub fn describe(world: &World) -> String {
         manifest.domain
     );
     let endpoints: Vec<String> = manifest
-        .cluster
-        .endpoints
+        .cluster()
+        .map(|c| c.endpoints.as_slice())
+        .unwrap_or_default()
         .iter()
         .map(|e| format!("{} {}", e.region, e.url))
         .collect();

@@ -9,14 +9,17 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use aws_credential_types::Credentials;
 use axum::Router;
-use kit::fence::{Fence, FenceConfig};
+use kit::fence::{Fence, FenceConfig, FenceSource};
 use kit::gateway_only::GatewaySecret;
 use kit::memory::MemoryTable;
 use local_arc::{LocalCluster, LocalClusterConfig};
 use rand::Rng;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use topology::manifest::{AppEntry, Cluster, Environment, MANIFEST_VERSION, Manifest, RegionalUrl};
+use topology::manifest::{
+    AppEntry, AppRouting, ArcControls, Cluster, Environment, MANIFEST_VERSION, Manifest,
+    RegionalUrl, Routing,
+};
 use topology::{App, AppName, Region, RoutingControlArn, Topology};
 
 use super::dns::{DnsServer, FailoverAnswer, RoutingControlStates, ZoneConfig};
@@ -224,8 +227,9 @@ impl World {
         let faults = self.cluster.faults();
         let arc_endpoints = self
             .manifest
-            .cluster
-            .endpoints
+            .cluster()
+            .map(|c| c.endpoints.as_slice())
+            .unwrap_or_default()
             .iter()
             .enumerate()
             .map(|(index, e)| EndpointState {
@@ -260,7 +264,9 @@ impl World {
             app: entry.name.clone(),
             hostname: entry.hostname.clone(),
             routing_controls: entry
-                .routing_controls
+                .arc()
+                .map(|arc| arc.routing_controls.as_slice())
+                .unwrap_or_default()
                 .iter()
                 .map(|c| ControlState {
                     region: c.region.clone(),
@@ -307,9 +313,11 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
                 name: app.name().clone(),
                 hostname: format!("{}.{domain}", app.name()),
                 url: format!("http://{}.{domain}:{port}", app.name()),
-                control_panel_arn,
-                safety_rule_arn,
-                routing_controls,
+                routing: AppRouting::Arc(ArcControls {
+                    control_panel_arn,
+                    safety_rule_arn,
+                    routing_controls,
+                }),
                 regional_urls: topology
                     .regions
                     .both()
@@ -321,6 +329,7 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
                     .collect(),
                 tables: topology::manifest::tables_of(app, &topology.regions),
                 dns_targets: Vec::new(),
+                alarms: topology::manifest::alarms_of(app, &topology.regions, "local"),
             })
         })
         .collect::<anyhow::Result<_>>()?;
@@ -329,9 +338,11 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
         environment: Environment::Local,
         domain: domain.clone(),
         regions: topology.regions.clone(),
-        cluster: Cluster {
-            arn: cluster.arn().clone(),
-            endpoints: cluster.endpoints(),
+        routing: Routing::Arc {
+            cluster: Cluster {
+                arn: cluster.arn().clone(),
+                endpoints: cluster.endpoints(),
+            },
         },
         apps,
         dns_server: None,
@@ -375,8 +386,13 @@ fn fences(topology: &Topology, manifest: &Manifest) -> BTreeMap<(AppName, Region
                 continue;
             };
             let config = FenceConfig {
-                control: control.clone(),
-                endpoints: manifest.cluster.endpoints.clone(),
+                source: FenceSource::RoutingControl {
+                    control: control.clone(),
+                    endpoints: manifest
+                        .cluster()
+                        .map(|c| c.endpoints.clone())
+                        .unwrap_or_default(),
+                },
                 retry_after: topology.local.ttl(),
             };
             fences.insert(

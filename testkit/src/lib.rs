@@ -5,9 +5,9 @@
 //!
 //! Each tool comes from `PATH` when it is there, else from the project's pinned tool
 //! environments: Python venvs under `$CARGO_TARGET_DIR` (or `target/`), `toolenv` for moto
-//! and cfn-lint, `checkovenv` for checkov and `schemathesisenv` for schemathesis, created on
-//! first use (see the `venv` module:
-//! the first test binary that needs any of them starts them all at once, in the background).
+//! and cfn-lint, `checkovenv` for checkov, `schemathesisenv` for schemathesis and
+//! `actionlintenv` for actionlint, created on first use (see the `venv` module: the first test
+//! binary that needs any of them starts them all at once, in the background).
 //! Set `MULTI_REGION_TOOLS=venv` to ignore `PATH` (to check the venv path on a machine that
 //! has the tools installed).
 //!
@@ -41,9 +41,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod actionlint;
 mod checkov;
 mod schemathesis;
 mod venv;
+pub use actionlint::{ACTIONLINT_VERSION, actionlint, try_actionlint};
 pub use checkov::{CHECKOV_VERSION, checkov, try_checkov};
 pub use schemathesis::{SCHEMATHESIS_VERSION, schemathesis, try_schemathesis};
 use venv::ToolEnv;

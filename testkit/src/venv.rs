@@ -1,6 +1,6 @@
 //! The pinned tool venvs under the Cargo target directory: [`ToolEnv::Tools`] (moto and
-//! cfn-lint), [`ToolEnv::Checkov`] and [`ToolEnv::Schemathesis`] (each of which pins
-//! dependencies of its own).
+//! cfn-lint), [`ToolEnv::Checkov`], [`ToolEnv::Schemathesis`] and [`ToolEnv::Actionlint`] (each
+//! of which pins dependencies of its own).
 //!
 //! Creating one takes a while (pip installs uv into its folder, uv installs the tools: about
 //! 20 s on two cores, against a minute with pip alone), so the first process that finds any tool
@@ -32,10 +32,17 @@ pub(crate) enum ToolEnv {
     Checkov,
     /// schemathesis, the services' contract tests.
     Schemathesis,
+    /// actionlint.
+    Actionlint,
 }
 
 impl ToolEnv {
-    const ALL: [ToolEnv; 3] = [ToolEnv::Tools, ToolEnv::Checkov, ToolEnv::Schemathesis];
+    const ALL: [ToolEnv; 4] = [
+        ToolEnv::Tools,
+        ToolEnv::Checkov,
+        ToolEnv::Schemathesis,
+        ToolEnv::Actionlint,
+    ];
 
     pub(crate) fn venv(self) -> Venv {
         let target = std::env::var_os("CARGO_TARGET_DIR");
@@ -48,6 +55,10 @@ impl ToolEnv {
             ToolEnv::Schemathesis => Venv::new(
                 crate::schemathesis::venv_dir(target),
                 vec![crate::schemathesis::requirement()],
+            ),
+            ToolEnv::Actionlint => Venv::new(
+                crate::actionlint::actionlint_venv_dir(target),
+                crate::actionlint::requirements(),
             ),
         }
     }
@@ -63,13 +74,14 @@ impl ToolEnv {
             ToolEnv::Tools => !on_path("cfn-lint") || crate::path_moto_python().is_none(),
             ToolEnv::Checkov => !on_path("checkov"),
             ToolEnv::Schemathesis => !on_path(crate::schemathesis::EXECUTABLE),
+            ToolEnv::Actionlint => !on_path("actionlint"),
         }
     }
 
     /// Starts, once per process, every venv this process may need that is neither complete nor
     /// being created; answers which ones it started.
-    pub(crate) fn start_all() -> &'static [bool; 3] {
-        static STARTED: OnceLock<[bool; 3]> = OnceLock::new();
+    pub(crate) fn start_all() -> &'static [bool; Self::ALL.len()] {
+        static STARTED: OnceLock<[bool; ToolEnv::ALL.len()]> = OnceLock::new();
         STARTED.get_or_init(|| {
             // A venv that cannot even be started fails again, with its reason, when awaited.
             Self::ALL.map(|env| env.needed() && env.venv().start().unwrap_or(false))
@@ -80,7 +92,8 @@ impl ToolEnv {
     /// the process may need (see the module's docs); each venv is then awaited once per
     /// process, and its result kept.
     pub(crate) fn ready(self) -> Result<PathBuf, ToolError> {
-        static READY: [OnceLock<Result<PathBuf, ToolError>>; 3] = [const { OnceLock::new() }; 3];
+        static READY: [OnceLock<Result<PathBuf, ToolError>>; ToolEnv::ALL.len()] =
+            [const { OnceLock::new() }; ToolEnv::ALL.len()];
         let started = Self::start_all();
         let index = self as usize;
         READY[index]

@@ -14,7 +14,8 @@ mod names;
 pub use arn::{ClusterArn, ControlPanelArn, RoutingControlArn, SafetyRuleArn};
 pub use manifest::{Manifest, ManifestError};
 pub use model::{
-    App, ArcSettings, AwsSettings, GatewayApp, Index, LocalSettings, Regions, ServiceApp, Table,
-    Topology, TopologyError,
+    AlarmOverrides, AlarmSettings, AlarmThresholds, App, ArcSettings, AwsSettings,
+    FailoverSettings, GatewayApp, HealthCheckSettings, Index, LocalSettings, Mechanism, Regions,
+    ServiceApp, Table, Topology, TopologyError,
 };
 pub use names::{AppName, DomainName, NameError, Region};

@@ -40,11 +40,17 @@ pub struct Topology {
     #[serde(default, with = "empty_is_none")]
     pub hosted_zone_id: Option<String>,
     pub regions: Regions,
+    /// How failover records are driven: ARC routing controls or metric health checks.
+    #[serde(default)]
+    pub failover: FailoverSettings,
     #[serde(default)]
     pub arc: ArcSettings,
     /// What the AWS deployment protects (optional section, safe defaults).
     #[serde(default)]
     pub aws: AwsSettings,
+    /// The alarms every app gets in both Regions, and where they notify.
+    #[serde(default)]
+    pub alarms: AlarmSettings,
     pub local: LocalSettings,
     pub apps: Vec<App>,
 }
@@ -77,6 +83,91 @@ impl Regions {
     /// Whether `region` is one of the two.
     pub fn contains(&self, region: &Region) -> bool {
         self.other(region).is_some()
+    }
+}
+
+/// How each app's failover records are driven (`[failover]` in the file).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverSettings {
+    #[serde(default)]
+    pub mechanism: Mechanism,
+    /// The health checks and alarms of the `health-check` mechanism.
+    #[serde(default)]
+    pub health_check: HealthCheckSettings,
+}
+
+/// The failover mechanism: what the failover records' health checks follow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mechanism {
+    /// Route 53 ARC routing controls in a five-Region cluster, with safety rules: seconds to
+    /// move, a 100 % data-plane SLA, an hourly price.
+    #[default]
+    Arc,
+    /// Route 53 `CLOUDWATCH_METRIC` health checks on alarms on flags the operator publishes
+    /// with `PutMetricData`: no cluster, tens of seconds to minutes to move, a few dollars a
+    /// month.
+    HealthCheck,
+}
+
+impl Mechanism {
+    /// The name written in `topology.toml` and the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mechanism::Arc => "arc",
+            Mechanism::HealthCheck => "health-check",
+        }
+    }
+}
+
+impl std::fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The CloudWatch alarms of the `health-check` mechanism on AWS.
+///
+/// Route 53 follows only alarms on standard-resolution metrics, so the alarms' period is a
+/// whole number of minutes, and a move takes about one period plus Route 53's reading of the
+/// alarm (tens of seconds) before DNS answers with the other record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckSettings {
+    /// The alarms' period: a multiple of 60 seconds.
+    #[serde(default = "default_alarm_period")]
+    pub alarm_period_seconds: u32,
+}
+
+impl Default for HealthCheckSettings {
+    fn default() -> Self {
+        Self {
+            alarm_period_seconds: default_alarm_period(),
+        }
+    }
+}
+
+fn default_alarm_period() -> u32 {
+    60
+}
+
+impl HealthCheckSettings {
+    fn check(&self) -> Result<(), String> {
+        let period = self.alarm_period_seconds;
+        if period == 0 || !period.is_multiple_of(60) || period > 3600 {
+            return Err(format!(
+                "failover.health_check.alarm_period_seconds = {period}: Route 53 follows only \
+                 alarms on standard-resolution metrics, whose period is 60 to 3600 seconds in \
+                 whole minutes"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The alarms' period.
+    pub fn alarm_period(&self) -> Duration {
+        Duration::from_secs(self.alarm_period_seconds.into())
     }
 }
 
@@ -132,6 +223,120 @@ fn yes() -> bool {
     true
 }
 
+/// The alarms of every app, in both Regions, with the thresholds an app does not set itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmSettings {
+    /// An address subscribed to each Region's alarm topic; empty: no subscription.
+    #[serde(default, with = "empty_is_none")]
+    pub email: Option<String>,
+    /// The thresholds of every app that does not set its own.
+    #[serde(flatten)]
+    pub thresholds: AlarmThresholds,
+}
+
+/// When an app's alarms fire. Each is judged per minute; an alarm fires when 2 of the last 3
+/// minutes breach.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AlarmThresholds {
+    /// The API's 5xx responses, in percent of its requests.
+    #[serde(default = "default_error_rate")]
+    pub error_rate_percent: f64,
+    /// The API's 99th-percentile latency, milliseconds.
+    #[serde(default = "default_p99_latency")]
+    pub p99_latency_ms: u64,
+    /// A service function's errors per minute.
+    #[serde(default = "default_function_errors")]
+    pub function_errors: u64,
+    /// A service function's throttled invocations per minute.
+    #[serde(default = "default_function_throttles")]
+    pub function_throttles: u64,
+    /// A service table's replication latency toward the other Region, milliseconds.
+    #[serde(default = "default_replication_latency")]
+    pub replication_latency_ms: u64,
+}
+
+impl Default for AlarmThresholds {
+    fn default() -> Self {
+        Self {
+            error_rate_percent: default_error_rate(),
+            p99_latency_ms: default_p99_latency(),
+            function_errors: default_function_errors(),
+            function_throttles: default_function_throttles(),
+            replication_latency_ms: default_replication_latency(),
+        }
+    }
+}
+
+fn default_error_rate() -> f64 {
+    5.0
+}
+fn default_p99_latency() -> u64 {
+    2000
+}
+fn default_function_errors() -> u64 {
+    5
+}
+fn default_function_throttles() -> u64 {
+    1
+}
+fn default_replication_latency() -> u64 {
+    30_000
+}
+
+/// An app's own thresholds (`[apps.alarms]`): each one it sets replaces the topology's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_latency_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_errors: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_throttles: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_latency_ms: Option<u64>,
+}
+
+impl AlarmOverrides {
+    /// `base` with this app's own values in place.
+    pub fn over(&self, base: AlarmThresholds) -> AlarmThresholds {
+        AlarmThresholds {
+            error_rate_percent: self.error_rate_percent.unwrap_or(base.error_rate_percent),
+            p99_latency_ms: self.p99_latency_ms.unwrap_or(base.p99_latency_ms),
+            function_errors: self.function_errors.unwrap_or(base.function_errors),
+            function_throttles: self.function_throttles.unwrap_or(base.function_throttles),
+            replication_latency_ms: self
+                .replication_latency_ms
+                .unwrap_or(base.replication_latency_ms),
+        }
+    }
+}
+
+impl AlarmThresholds {
+    fn check(&self, whose: &str) -> Result<(), String> {
+        if !(self.error_rate_percent > 0.0 && self.error_rate_percent <= 100.0) {
+            return Err(format!(
+                "{whose}error_rate_percent = {}: a percentage above 0 and at most 100",
+                self.error_rate_percent
+            ));
+        }
+        if self.p99_latency_ms == 0 || self.replication_latency_ms == 0 {
+            return Err(format!(
+                "{whose}p99_latency_ms and replication_latency_ms must be positive"
+            ));
+        }
+        if self.function_errors == 0 || self.function_throttles == 0 {
+            return Err(format!(
+                "{whose}function_errors and function_throttles must be at least 1"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// How the local world lays the architecture out on loopback.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +349,14 @@ pub struct LocalSettings {
     pub control_listen: SocketAddr,
     pub arc_first_port: u16,
     pub replication_lag_ms: u64,
+    /// First port of the two local CloudWatch endpoints (one per Region, `health-check`
+    /// mechanism); 0 picks free ports.
+    #[serde(default = "default_cloudwatch_first_port")]
+    pub cloudwatch_first_port: u16,
+    /// The local alarms' period, standing in for AWS's `alarm_period_seconds` (`health-check`
+    /// mechanism); the health checks read the alarms every `health_check_interval_ms`.
+    #[serde(default = "default_alarm_period_ms")]
+    pub alarm_period_ms: u64,
     /// The first three octets of each Region's loopback network, e.g. `127.0.1`.
     pub region_networks: BTreeMap<Region, String>,
 }
@@ -158,6 +371,17 @@ impl LocalSettings {
     pub fn replication_lag(&self) -> Duration {
         Duration::from_millis(self.replication_lag_ms)
     }
+    pub fn alarm_period(&self) -> Duration {
+        Duration::from_millis(self.alarm_period_ms)
+    }
+}
+
+fn default_cloudwatch_first_port() -> u16 {
+    8101
+}
+
+fn default_alarm_period_ms() -> u64 {
+    1000
 }
 
 /// One app: the `api` gateway or a service. What an app is follows from its type: only a
@@ -195,6 +419,14 @@ impl App {
             Self::Service(_) => None,
         }
     }
+
+    /// The thresholds this app sets itself (`[apps.alarms]`).
+    pub fn alarm_overrides(&self) -> &AlarmOverrides {
+        match self {
+            Self::Gateway(g) => &g.alarms,
+            Self::Service(s) => &s.alarms,
+        }
+    }
 }
 
 /// A gateway app: path prefix (`/orders`) → the service it proxies to.
@@ -204,6 +436,8 @@ pub struct GatewayApp {
     name: AppName,
     #[serde(default)]
     routes: BTreeMap<String, AppName>,
+    #[serde(default)]
+    alarms: AlarmOverrides,
 }
 
 impl GatewayApp {
@@ -225,6 +459,8 @@ pub struct ServiceApp {
     table: Table,
     #[serde(default)]
     fence_writes: bool,
+    #[serde(default)]
+    alarms: AlarmOverrides,
 }
 
 impl ServiceApp {
@@ -337,6 +573,12 @@ impl Topology {
         for service in self.services() {
             check_table(service)?;
         }
+        self.failover.health_check.check()?;
+        self.alarms.thresholds.check("alarms.")?;
+        for app in &self.apps {
+            self.alarm_thresholds(app)
+                .check(&format!("the alarms of `{}`: ", app.name()))?;
+        }
         self.check_local()
     }
 
@@ -396,7 +638,18 @@ impl Topology {
         if local.arc_first_port > u16::MAX - 4 {
             return Err("local.arc_first_port leaves no room for five endpoints".into());
         }
+        if local.cloudwatch_first_port == u16::MAX {
+            return Err("local.cloudwatch_first_port leaves no room for two endpoints".into());
+        }
+        if local.alarm_period_ms == 0 {
+            return Err("local.alarm_period_ms must be positive".into());
+        }
         Ok(())
+    }
+
+    /// The alarm thresholds of `app`: its own where it sets them, else the topology's.
+    pub fn alarm_thresholds(&self, app: &App) -> AlarmThresholds {
+        app.alarm_overrides().over(self.alarms.thresholds)
     }
 
     /// The app called `name`.
@@ -424,6 +677,21 @@ impl Topology {
         let index = self.apps.iter().position(|a| a.name() == app)?;
         let network = self.local.region_networks.get(region)?;
         format!("{network}.{}", index + 1).parse().ok()
+    }
+
+    /// The local world's CloudWatch endpoints (`health-check` mechanism), primary Region
+    /// first: ports `cloudwatch_first_port` and the next, or free ports when it is 0.
+    pub fn local_cloudwatch_endpoints(&self) -> Vec<(Region, SocketAddr)> {
+        let first = self.local.cloudwatch_first_port;
+        self.regions
+            .both()
+            .into_iter()
+            .zip(0u16..)
+            .map(|(region, i)| {
+                let port = if first == 0 { 0 } else { first + i };
+                (region.clone(), SocketAddr::from(([127, 0, 0, 1], port)))
+            })
+            .collect()
     }
 
     /// The local world's ARC cluster endpoints, one per ARC Region: ports `arc_first_port`
@@ -511,6 +779,83 @@ mod tests {
         .unwrap();
         assert!(!sandbox.aws.gateway_only && !sandbox.aws.protect_data);
         assert!(with(|s| s.replace("[local]\n", "[aws]\nprotect = false\n[local]\n")).is_err());
+    }
+
+    #[test]
+    fn the_mechanism_defaults_to_arc_and_health_check_settings_are_checked() {
+        let t = fixture();
+        assert_eq!(t.failover.mechanism, Mechanism::Arc);
+        let hc = |extra: &str| {
+            with(|s| {
+                s.replace(
+                    "[arc]\n",
+                    &format!("[failover]\nmechanism = \"health-check\"\n{extra}\n[arc]\n"),
+                )
+            })
+        };
+        let t = hc("").unwrap();
+        assert_eq!(t.failover.mechanism, Mechanism::HealthCheck);
+        assert_eq!(
+            t.failover.health_check.alarm_period(),
+            Duration::from_secs(60)
+        );
+        let t = hc("[failover.health_check]\nalarm_period_seconds = 120\n").unwrap();
+        assert_eq!(t.failover.health_check.alarm_period_seconds, 120);
+        for bad in [0, 10, 90, 7200] {
+            let err = hc(&format!(
+                "[failover.health_check]\nalarm_period_seconds = {bad}\n"
+            ))
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("standard-resolution"),
+                "{bad}: {err}"
+            );
+        }
+        let err =
+            with(|s| s.replace("[arc]\n", "[failover]\nmechanism = \"dns\"\n[arc]\n")).unwrap_err();
+        assert!(err.to_string().contains("health-check"), "{err}");
+    }
+
+    #[test]
+    fn alarm_thresholds_default_and_an_app_overrides_its_own() {
+        let t = fixture();
+        let orders = t.app(&"orders".parse().unwrap()).unwrap();
+        assert_eq!(t.alarm_thresholds(orders), AlarmThresholds::default());
+        let t = with(|s| {
+            s.replace(
+                "[local]\n",
+                "[alarms]\nemail = \"oncall@example.com\"\np99_latency_ms = 900\n\n[local]\n",
+            )
+            .replace(
+                "name = \"orders\"\nkind = \"service\"\n",
+                "name = \"orders\"\nkind = \"service\"\n[apps.alarms]\nerror_rate_percent = 1.5\n",
+            )
+        })
+        .unwrap();
+        assert_eq!(t.alarms.email.as_deref(), Some("oncall@example.com"));
+        let orders = t.alarm_thresholds(t.app(&"orders".parse().unwrap()).unwrap());
+        assert_eq!(orders.error_rate_percent, 1.5);
+        assert_eq!(
+            orders.p99_latency_ms, 900,
+            "the topology's value where the app sets none"
+        );
+        let users = t.alarm_thresholds(t.app(&"users".parse().unwrap()).unwrap());
+        assert_eq!(users.error_rate_percent, 5.0);
+        let err = with(|s| s.replace("[local]\n", "[alarms]\nerror_rate_percent = 0\n[local]\n"))
+            .unwrap_err();
+        assert!(err.to_string().contains("error_rate_percent"), "{err}");
+        let err = with(|s| s.replace("[local]\n", "[alarms]\nfunction_errorz = 3\n[local]\n"))
+            .unwrap_err();
+        assert!(err.to_string().contains("function_errorz"), "{err}");
+    }
+
+    #[test]
+    fn local_cloudwatch_endpoints_are_one_per_region() {
+        let t = fixture();
+        let endpoints = t.local_cloudwatch_endpoints();
+        assert_eq!(endpoints.len(), 2);
+        assert_eq!(endpoints[0].0, t.regions.primary);
+        assert_eq!(endpoints[1].1.port(), endpoints[0].1.port() + 1);
     }
 
     #[test]

@@ -106,7 +106,13 @@ impl Client {
     /// A client for the cluster named in `manifest`. Local manifests use fixed test
     /// credentials; AWS manifests the standard credential chain (resolved on first use).
     pub fn from_manifest(manifest: &Manifest, config: ClientConfig) -> Result<Self, FailoverError> {
-        let endpoints = &manifest.cluster.endpoints;
+        let Some(cluster) = manifest.cluster() else {
+            return Err(FailoverError::Usage(format!(
+                "this deployment uses the `{}` mechanism, not an ARC cluster",
+                manifest.mechanism()
+            )));
+        };
+        let endpoints = &cluster.endpoints;
         if endpoints.is_empty() {
             return Err(FailoverError::Usage(
                 "the manifest's cluster lists no endpoints".into(),
@@ -510,7 +516,7 @@ mod tests {
     fn endpoint_urls_are_checked() {
         let topology = topology::Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let mut manifest = local_arc::manifest_for(&topology, vec![]);
-        manifest.cluster.endpoints = vec![ClusterEndpoint {
+        manifest.cluster_mut().unwrap().endpoints = vec![ClusterEndpoint {
             region: "us-east-1".parse().unwrap(),
             url: "127.0.0.1:1".into(),
         }];
@@ -518,7 +524,7 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("not an http"), "{err}");
-        manifest.cluster.endpoints.clear();
+        manifest.cluster_mut().unwrap().endpoints.clear();
         assert!(Client::from_manifest(&manifest, ClientConfig::default()).is_err());
     }
 }

@@ -165,7 +165,10 @@ impl<'a> Run<'a> {
             (Some(on), Some(off)) => (on, off),
             _ => return Err(self.setup("the manifest lacks a routing control".into())),
         };
-        let endpoints = &manifest.cluster.endpoints;
+        let endpoints = manifest
+            .cluster()
+            .map(|c| c.endpoints.as_slice())
+            .unwrap_or_default();
         let need = QUORUM.min(endpoints.len());
         let (region, other) = (self.region.clone(), other.clone());
         let pair = [on, off];

@@ -169,7 +169,7 @@ async fn a_dry_run_changes_nothing_and_prints_the_batch() {
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let orders = w.manifest.app(&"orders".parse().unwrap()).unwrap();
-    for control in &orders.routing_controls {
+    for control in &orders.arc().unwrap().routing_controls {
         assert!(run.stdout.contains(control.arn.as_str()), "{}", run.stdout);
     }
     assert!(run.stdout.contains("dry run"), "{}", run.stdout);
@@ -336,7 +336,8 @@ async fn a_shift_refused_by_a_safety_rule_exits_3_and_changes_nothing() {
     .await;
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stderr.contains(orders.safety_rule_arn.as_str()),
+        run.stderr
+            .contains(orders.arc().unwrap().safety_rule_arn.as_str()),
         "the refusal names the rule:\n{}",
         run.stderr
     );

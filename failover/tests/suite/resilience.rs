@@ -36,7 +36,7 @@ async fn a_shift_succeeds_through_the_one_endpoint_that_answers() {
         .unwrap();
     let took = started.elapsed();
     let answer = out.batches[0].answer.as_ref().unwrap();
-    assert_eq!(answer.endpoint, w.manifest.cluster.endpoints[4]);
+    assert_eq!(answer.endpoint, w.manifest.cluster().unwrap().endpoints[4]);
     assert_eq!(answer.attempts, 5);
     assert!(took < Duration::from_millis(2500), "took {took:?}");
     assert_eq!(w.states("orders"), (false, true));
@@ -174,7 +174,7 @@ async fn failing_throttled_and_slow_endpoints_are_skipped() {
         .unwrap();
     let answer = out.batches[0].answer.as_ref().unwrap();
     assert!(answer.attempts >= 4, "{answer:?}");
-    assert_eq!(answer.endpoint, w.manifest.cluster.endpoints[3]);
+    assert_eq!(answer.endpoint, w.manifest.cluster().unwrap().endpoints[3]);
 }
 
 fn header(request: &wiremock::Request, name: &str) -> String {
@@ -201,14 +201,14 @@ async fn with_bad_servers(
             .mount(&server)
             .await;
         endpoints.push(ClusterEndpoint {
-            region: w.manifest.cluster.endpoints[i].region.clone(),
+            region: w.manifest.cluster().unwrap().endpoints[i].region.clone(),
             url: server.uri(),
         });
         servers.push(server);
     }
-    endpoints.push(w.manifest.cluster.endpoints[4].clone());
+    endpoints.push(w.manifest.cluster().unwrap().endpoints[4].clone());
     let mut manifest = w.manifest.clone();
-    manifest.cluster.endpoints = endpoints;
+    manifest.cluster_mut().unwrap().endpoints = endpoints;
     let client = Client::from_manifest(&manifest, common::quick()).unwrap();
     client.prefer_endpoint(0);
     (servers, client)
@@ -240,7 +240,7 @@ async fn wiremock_endpoints_answering_500_429_or_garbage_are_skipped() {
         .await
         .unwrap();
     let answer = out.batches[0].answer.as_ref().unwrap();
-    assert_eq!(answer.endpoint, w.manifest.cluster.endpoints[4]);
+    assert_eq!(answer.endpoint, w.manifest.cluster().unwrap().endpoints[4]);
     assert_eq!(answer.attempts, 5);
     assert_eq!(w.states("orders"), (false, true));
     for server in &servers {
@@ -260,7 +260,7 @@ async fn wiremock_endpoints_answering_500_429_or_garbage_are_skipped() {
         &servers[1].received_requests().await.unwrap()[0],
         "authorization",
     );
-    let region = &w.manifest.cluster.endpoints[1].region;
+    let region = &w.manifest.cluster().unwrap().endpoints[1].region;
     assert!(
         auth.contains(&format!("/{region}/route53-recovery-cluster/aws4_request")),
         "{auth}"
@@ -292,7 +292,7 @@ async fn the_callers_credentials_sign_when_given() {
     let auth = header(&got[0], "authorization");
     assert!(auth.contains("Credential=AKIDFROMDEPLOY/"), "{auth}");
     // The endpoint's own Region still signs, not the shared config's.
-    let region = &w.manifest.cluster.endpoints[0].region;
+    let region = &w.manifest.cluster().unwrap().endpoints[0].region;
     assert!(
         auth.contains(&format!("/{region}/route53-recovery-cluster/")),
         "{auth}"
@@ -323,7 +323,7 @@ async fn each_endpoint_takes_about_three_updates_per_second() {
     // ARC's rate (3/s), untouched by any earlier call.
     let w = common::world_with(|c| c.safety_rule_wait_period = Duration::ZERO).await;
     let http = reqwest::Client::new();
-    let url = &w.manifest.cluster.endpoints[0].url;
+    let url = &w.manifest.cluster().unwrap().endpoints[0].url;
     let orders = w.manifest.app(&World::app("orders")).unwrap();
     let arn = orders.routing_control(&w.primary()).unwrap();
     let mut statuses = Vec::new();
@@ -350,7 +350,7 @@ async fn each_endpoint_takes_about_three_updates_per_second() {
 async fn the_wire_protocol_rejects_what_the_sdk_would_never_send() {
     let w = common::world().await;
     let http = reqwest::Client::new();
-    let url = &w.manifest.cluster.endpoints[0].url;
+    let url = &w.manifest.cluster().unwrap().endpoints[0].url;
     let auth = "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/route53-recovery-cluster/aws4_request, SignedHeaders=host, Signature=00";
     let send = |target: &'static str, auth: Option<&'static str>, body: &'static str| {
         let mut request = http
@@ -393,7 +393,7 @@ async fn the_wire_protocol_rejects_what_the_sdk_would_never_send() {
         vec![
             format!(
                 r#"{{"RoutingControlArn":"{}","RoutingControlState":"On"}}"#,
-                w.manifest.apps[0].routing_controls[0].arn
+                w.manifest.apps[0].arc().unwrap().routing_controls[0].arn
             );
             11
         ]

@@ -68,7 +68,11 @@ async fn get_and_update_one_routing_control() {
     assert!(!got.value);
     assert_eq!(got.answer.attempts, 1);
     assert!(
-        w.manifest.cluster.endpoints.contains(&got.answer.endpoint),
+        w.manifest
+            .cluster()
+            .unwrap()
+            .endpoints
+            .contains(&got.answer.endpoint),
         "the answer names a manifest endpoint"
     );
     client
@@ -80,7 +84,7 @@ async fn get_and_update_one_routing_control() {
 
     let missing = format!(
         "{}/routingcontrol/0000000000000000",
-        users.control_panel_arn
+        users.arc().unwrap().control_panel_arn
     )
     .parse()
     .unwrap();
@@ -124,12 +128,14 @@ async fn list_routing_controls_pages_and_filters() {
 
     let orders = w.manifest.app(&World::app("orders")).unwrap();
     let listed = client
-        .list_routing_controls(Some(&orders.control_panel_arn))
+        .list_routing_controls(Some(&orders.arc().unwrap().control_panel_arn))
         .await
         .unwrap()
         .value;
     let arns: BTreeSet<_> = listed.iter().map(|c| c.arn.clone()).collect();
     let expected: BTreeSet<_> = orders
+        .arc()
+        .unwrap()
         .routing_controls
         .iter()
         .map(|c| c.arn.clone())
@@ -138,7 +144,7 @@ async fn list_routing_controls_pages_and_filters() {
     assert!(
         listed
             .iter()
-            .all(|c| c.control_panel.as_ref() == Some(&orders.control_panel_arn))
+            .all(|c| c.control_panel.as_ref() == Some(&orders.arc().unwrap().control_panel_arn))
     );
     assert!(
         listed
@@ -318,21 +324,30 @@ async fn a_batch_leaving_both_controls_off_is_refused_and_changes_nothing() {
     let FailoverError::Refused { rule, .. } = &err else {
         panic!("expected a refusal, got {err}");
     };
-    assert_eq!(rule.as_ref(), Some(&orders.safety_rule_arn));
-    assert!(err.to_string().contains(orders.safety_rule_arn.as_str()));
+    assert_eq!(rule.as_ref(), Some(&orders.arc().unwrap().safety_rule_arn));
+    assert!(
+        err.to_string()
+            .contains(orders.arc().unwrap().safety_rule_arn.as_str())
+    );
     assert_eq!(w.states("orders"), (true, false));
     assert_eq!(w.states("users"), (true, false));
 
     // Overriding another rule does not help: the blocking rule must be named.
     let err = client
-        .set_routing_control_states(&both_off, std::slice::from_ref(&users.safety_rule_arn))
+        .set_routing_control_states(
+            &both_off,
+            std::slice::from_ref(&users.arc().unwrap().safety_rule_arn),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.exit_code(), exit::REFUSED);
     assert_eq!(w.states("orders"), (true, false));
 
     client
-        .set_routing_control_states(&both_off, std::slice::from_ref(&orders.safety_rule_arn))
+        .set_routing_control_states(
+            &both_off,
+            std::slice::from_ref(&orders.arc().unwrap().safety_rule_arn),
+        )
         .await
         .unwrap();
     assert_eq!(w.states("orders"), (false, false));

@@ -10,13 +10,14 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use topology::manifest::{
-    ClusterEndpoint, FENCE_ACTION, FENCE_CONTROL_ENV, FENCE_ENDPOINTS_ENV, FENCE_RETRY_AFTER_ENV,
+    ClusterEndpoint, FENCE_ACTION, FENCE_CONTROL_ENV, FENCE_ENDPOINTS_ENV, FENCE_FLAG_ACTION,
+    FENCE_FLAG_APP_ENV, FENCE_FLAG_NAMESPACE_ENV, FENCE_FLAG_REGIONS_ENV, FENCE_RETRY_AFTER_ENV,
 };
-use topology::{App, GatewayApp, ServiceApp, Topology};
+use topology::{App, GatewayApp, Mechanism, ServiceApp, Topology};
 
-use super::bootstrap;
 use super::names::{RegionRole, StackPrefix};
 use super::template::{Template, get_att, if_, pascal, reference, skip_checks, sub};
+use super::{bootstrap, flags};
 
 /// The stage name; it prefixes paths on the execute-api URL, never on the custom domain.
 pub const STAGE: &str = "live";
@@ -79,12 +80,12 @@ pub fn template(
         app.name(),
         role.failover()
     ));
-    parameters(&mut t, app);
+    parameters(&mut t, topology, app);
     t.resource(
         "Api",
         "AWS::ApiGateway::RestApi",
         json!({
-            "Name": format!("{prefix}-{}", app.name()),
+            "Name": super::monitoring::api_name(prefix, app),
             "Description": format!("{} in {region}", app.name()),
             "EndpointConfiguration": { "Types": ["REGIONAL"] },
         }),
@@ -117,6 +118,7 @@ pub fn template(
         }
     }
     custom_domain(&mut t, topology, app, role);
+    super::monitoring::app_alarms(&mut t, topology, prefix, app, role);
     t.output(OUTPUT_API_ID, "The REST API", reference("Api"));
     t.output(
         OUTPUT_REGIONAL_URL,
@@ -133,7 +135,7 @@ pub fn template(
     t
 }
 
-fn parameters(t: &mut Template, app: &App) {
+fn parameters(t: &mut Template, topology: &Topology, app: &App) {
     t.typed_parameter(
         PARAM_HOSTED_ZONE,
         "AWS::Route53::HostedZone::Id",
@@ -147,7 +149,14 @@ fn parameters(t: &mut Template, app: &App) {
     );
     t.parameter(
         PARAM_HEALTH_CHECK,
-        "The RECOVERY_CONTROL health check of this Region's routing control (ARC stack)",
+        match topology.failover.mechanism {
+            Mechanism::Arc => {
+                "The RECOVERY_CONTROL health check of this Region's routing control (ARC stack)"
+            }
+            Mechanism::HealthCheck => {
+                "The CLOUDWATCH_METRIC health check on the flag that takes this Region out (the other Region's flags stack)"
+            }
+        },
         None,
     );
     t.condition(
@@ -167,7 +176,9 @@ fn parameters(t: &mut Template, app: &App) {
         );
         t.parameter(PARAM_TABLE, "The service's global table (data stack)", None);
     }
-    if app.as_service().is_some_and(ServiceApp::fence_writes) {
+    if app.as_service().is_some_and(ServiceApp::fence_writes)
+        && topology.failover.mechanism == Mechanism::Arc
+    {
         t.parameter(
             PARAM_ROUTING_CONTROL,
             "This Region's routing control of the app (ARC stack): write fencing reads its state",
@@ -224,21 +235,15 @@ fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &S
         }),
     ];
     if app.fence_writes() {
-        environment[FENCE_CONTROL_ENV] = reference(PARAM_ROUTING_CONTROL);
-        environment[FENCE_ENDPOINTS_ENV] = reference(PARAM_CLUSTER_ENDPOINTS);
         environment[FENCE_RETRY_AFTER_ENV] = FAILOVER_RECORD_TTL_SECONDS.to_string().into();
-        // Its own Region's control only: the instance asks whether *it* may take writes.
-        statements.push(json!({
-            "Sid": "OwnRoutingControlState", "Effect": "Allow",
-            "Action": FENCE_ACTION,
-            "Resource": reference(PARAM_ROUTING_CONTROL)
-        }));
+        statements.push(fence(topology, prefix, app, &mut environment));
     }
     log_group(t, "FunctionLogGroup");
     t.resource(
         "FunctionRole",
         "AWS::IAM::Role",
         json!({
+            "Path": prefix.iam_path(),
             "AssumeRolePolicyDocument": { "Version": "2012-10-17", "Statement": [ {
                 "Effect": "Allow",
                 "Principal": { "Service": "lambda.amazonaws.com" },
@@ -250,8 +255,10 @@ fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &S
             } ]
         }),
     );
-    let no_vpc = if app.fence_writes() {
+    let no_vpc = if app.fence_writes() && topology.failover.mechanism == Mechanism::Arc {
         "reaches only DynamoDB, CloudWatch and the ARC cluster's endpoints (write fencing), all over IAM-authenticated public endpoints; a VPC would need NAT or endpoints in each Region"
+    } else if app.fence_writes() {
+        "reaches only DynamoDB and CloudWatch (both Regions' for write fencing) over their IAM-authenticated public endpoints; a VPC would need NAT or endpoints in each Region"
     } else {
         "reaches only DynamoDB and CloudWatch over their IAM-authenticated public endpoints; a VPC would need NAT or endpoints in each Region"
     };
@@ -301,6 +308,44 @@ fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &S
             "SourceArn": sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/*")
         }),
     );
+}
+
+/// Write fencing's settings and its one permission. With ARC: this Region's routing control, the
+/// cluster's endpoints, and the right to read that one control's state (the instance asks
+/// whether *it* may take writes). With the `health-check` mechanism: the flags' namespace and
+/// the app, and `GetMetricData` to read its two flags in both Regions.
+fn fence(
+    topology: &Topology,
+    prefix: &StackPrefix,
+    app: &ServiceApp,
+    environment: &mut Value,
+) -> Value {
+    match topology.failover.mechanism {
+        Mechanism::Arc => {
+            environment[FENCE_CONTROL_ENV] = reference(PARAM_ROUTING_CONTROL);
+            environment[FENCE_ENDPOINTS_ENV] = reference(PARAM_CLUSTER_ENDPOINTS);
+            json!({
+                "Sid": "OwnRoutingControlState", "Effect": "Allow",
+                "Action": FENCE_ACTION,
+                "Resource": reference(PARAM_ROUTING_CONTROL)
+            })
+        }
+        Mechanism::HealthCheck => {
+            environment[FENCE_FLAG_NAMESPACE_ENV] = flags::namespace(prefix).into();
+            environment[FENCE_FLAG_APP_ENV] = app.name().as_str().into();
+            environment[FENCE_FLAG_REGIONS_ENV] = format!(
+                "{},{}",
+                topology.regions.primary, topology.regions.secondary
+            )
+            .into();
+            json!({
+                // GetMetricData supports no resource-level permissions; it only reads.
+                "Sid": "FlagReads", "Effect": "Allow",
+                "Action": FENCE_FLAG_ACTION,
+                "Resource": "*"
+            })
+        }
+    }
 }
 
 /// `ANY /` and `ANY /{proxy+}` to the function (Lambda proxy integration, REST v1 events).

@@ -74,6 +74,9 @@ fn safety_rule_name(prefix: &StackPrefix, app: &App) -> String {
 /// Refuses, before any AWS call, a name ARC would refuse (over [`MAX_NAME_LEN`]): CloudFormation
 /// would roll the ARC stack back, cluster included, only after creating part of it.
 pub fn check_names(topology: &Topology, prefix: &StackPrefix) -> Result<(), String> {
+    if topology.failover.mechanism != topology::Mechanism::Arc {
+        return Ok(());
+    }
     let mut names = Vec::new();
     if topology.arc.existing_cluster_arn.is_none() {
         names.push(("the ARC cluster".to_owned(), cluster_name(prefix)));

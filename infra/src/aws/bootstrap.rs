@@ -71,7 +71,8 @@ pub fn template(topology: &Topology, prefix: &StackPrefix, region: &Region) -> T
             } ] }
         }),
     );
-    api_gateway_logging_role(&mut t);
+    api_gateway_logging_role(&mut t, prefix);
+    super::monitoring::alarm_topic(&mut t, topology, prefix);
     if topology.aws.gateway_only && *region == topology.regions.primary {
         gateway_secret(&mut t, topology, prefix);
     }
@@ -89,11 +90,12 @@ pub fn template(topology: &Topology, prefix: &StackPrefix, region: &Region) -> T
 /// That setting is shared by every API in the account and Region, so both resources are
 /// retained: `infra destroy` must not leave other APIs pointing at a deleted role. A later
 /// deploy sets the same setting again with a new role, which is harmless.
-fn api_gateway_logging_role(t: &mut Template) {
+fn api_gateway_logging_role(t: &mut Template, prefix: &StackPrefix) {
     let role = t.resource(
         "ApiGatewayCloudWatchRole",
         "AWS::IAM::Role",
         json!({
+            "Path": prefix.iam_path(),
             "AssumeRolePolicyDocument": { "Version": "2012-10-17", "Statement": [ {
                 "Effect": "Allow",
                 "Principal": { "Service": "apigateway.amazonaws.com" },

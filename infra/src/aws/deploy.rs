@@ -14,7 +14,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use topology::manifest::{ClusterEndpoint, Manifest};
 use topology::{Region, Topology};
 
-use super::cfn::{DeployError, Orchestrator, Outputs, Timing};
+use super::cfn::{DeployError, Orchestrator, Outputs, RoleArn, Timing};
 use super::confirm::Confirm;
 use super::package::{self, LambdaPackage};
 use super::plan::{DeployInputs, PhaseKind, Plan, StackKind, StackNames, StackPrefix};
@@ -103,6 +103,8 @@ pub struct DeployOptions {
     pub manifest_path: std::path::PathBuf,
     pub confirm: Confirm,
     pub timing: Timing,
+    /// The role CloudFormation acts as (`None`: the caller's own credentials).
+    pub execution_role: Option<RoleArn>,
 }
 
 /// Deploys everything and writes the manifest; returns it.
@@ -143,7 +145,8 @@ pub async fn deploy(
     }
     plan.check_template_sizes().map_err(anyhow::Error::msg)?;
     let names = StackNames::new(topology, &options.prefix);
-    let orchestrator = orchestrator(sdk, &plan, options.confirm, options.timing);
+    let orchestrator = orchestrator(sdk, &plan, options.confirm, options.timing)
+        .with_execution_role(options.execution_role.clone());
     orchestrator.check_previous_values(plan.stacks()).await?;
     let mut outputs = Outputs::new();
     let mut endpoints = None;
@@ -176,13 +179,14 @@ pub async fn deploy(
                 "routing-control states left as they are (setting them calls ARC endpoints in \
                  other Regions); check them with `failover status`"
             ),
-            PhaseKind::Data | PhaseKind::Apps => {}
+            PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps | PhaseKind::Monitoring => {}
         }
     }
     if let Some(region) = &options.region {
         return update_manifest(topology, &names, &outputs, region, &options.manifest_path);
     }
-    let endpoints = endpoints.expect("a full deploy's plan has the ARC phase");
+    // The `health-check` mechanism has no cluster, so no endpoints.
+    let endpoints = endpoints.unwrap_or_default();
     let manifest = manifest::build(topology, &names, &outputs, endpoints, name_servers)?;
     manifest.save(&options.manifest_path)?;
     println!("manifest written to {}", options.manifest_path.display());

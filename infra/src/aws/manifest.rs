@@ -2,14 +2,15 @@
 //! endpoints and the hosted zone's name servers.
 
 use topology::manifest::{
-    AppEntry, Cluster, ClusterEndpoint, Environment, MANIFEST_VERSION, Manifest, RegionalControl,
-    RegionalName, RegionalUrl,
+    AppEntry, AppRouting, ArcControls, Cluster, ClusterEndpoint, Environment, FLAG_METRIC_NAME,
+    FlagMetric, MANIFEST_VERSION, Manifest, RegionFlag, RegionFlags, RegionalControl, RegionalName,
+    RegionalUrl, Routing,
 };
-use topology::{App, Topology};
+use topology::{App, Mechanism, Topology};
 
 use super::cfn::Outputs;
 use super::plan::{RegionRole, StackId, StackNames};
-use super::{app, arc};
+use super::{app, arc, flags};
 
 /// Why the manifest could not be built from the outputs.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +27,8 @@ pub enum ManifestBuildError {
 
 /// Builds the manifest. App stacks that are not deployed yet (as right after the ARC stack,
 /// when the routing controls are initialized) leave the apps' Regional URLs empty.
-/// `name_servers` are the hosted zone's own (its delegation set), for `failover --verify`.
+/// `endpoints` are the ARC cluster's (empty with the `health-check` mechanism); `name_servers`
+/// are the hosted zone's own (its delegation set), for `failover --verify`.
 pub fn build(
     topology: &Topology,
     names: &StackNames,
@@ -34,15 +36,28 @@ pub fn build(
     endpoints: Vec<ClusterEndpoint>,
     name_servers: Vec<String>,
 ) -> Result<Manifest, ManifestBuildError> {
-    let arc = names.arc();
-    let read = |key: &str| read_output(outputs, &arc, key);
-    let cluster = Cluster {
-        arn: parse(
-            &arc,
-            arc::OUTPUT_CLUSTER_ARN,
-            read(arc::OUTPUT_CLUSTER_ARN)?,
-        )?,
-        endpoints,
+    let routing = match topology.failover.mechanism {
+        Mechanism::Arc => {
+            let arc = names.arc();
+            let read = |key: &str| read_output(outputs, &arc, key);
+            Routing::Arc {
+                cluster: Cluster {
+                    arn: parse(
+                        &arc,
+                        arc::OUTPUT_CLUSTER_ARN,
+                        read(arc::OUTPUT_CLUSTER_ARN)?,
+                    )?,
+                    endpoints,
+                },
+            }
+        }
+        Mechanism::HealthCheck => Routing::HealthCheck {
+            flags: FlagMetric {
+                namespace: flags::namespace(names.prefix()),
+                metric_name: FLAG_METRIC_NAME.into(),
+                endpoints: Vec::new(),
+            },
+        },
     };
     let apps = topology
         .apps
@@ -54,7 +69,7 @@ pub fn build(
         environment: Environment::Aws,
         domain: topology.domain.clone(),
         regions: topology.regions.clone(),
-        cluster,
+        routing,
         apps,
         dns_server: None,
         control_api: None,
@@ -97,17 +112,11 @@ fn app_entry(
     outputs: &Outputs,
     app_def: &App,
 ) -> Result<AppEntry, ManifestBuildError> {
-    let arc = names.arc();
     let hostname = topology.domain.subdomain(app_def.name().as_str());
-    let mut routing_controls = Vec::new();
     let mut regional_urls = Vec::new();
     let mut dns_targets = Vec::new();
     for role in RegionRole::BOTH {
         let region = role.of(&topology.regions).clone();
-        routing_controls.push(RegionalControl {
-            region: region.clone(),
-            arn: arc_output(outputs, &arc, &arc::output_routing_control(app_def, role))?,
-        });
         let stack = names.app(app_def.name(), &region);
         if let Some(url) = outputs
             .get(&stack)
@@ -136,13 +145,62 @@ fn app_entry(
         name: app_def.name().clone(),
         url: format!("https://{hostname}"),
         hostname,
-        control_panel_arn: arc_output(outputs, &arc, &arc::output_control_panel(app_def))?,
-        safety_rule_arn: arc_output(outputs, &arc, &arc::output_safety_rule(app_def))?,
-        routing_controls,
+        routing: app_routing(topology, names, outputs, app_def)?,
         regional_urls,
         tables: topology::manifest::tables_of(app_def, &topology.regions),
         dns_targets,
+        alarms: topology::manifest::alarms_of(app_def, &topology.regions, names.prefix().as_str()),
     })
+}
+
+/// The app's ARC resources, or its flags, from the routing stacks' outputs.
+fn app_routing(
+    topology: &Topology,
+    names: &StackNames,
+    outputs: &Outputs,
+    app_def: &App,
+) -> Result<AppRouting, ManifestBuildError> {
+    match topology.failover.mechanism {
+        Mechanism::Arc => {
+            let arc = names.arc();
+            let routing_controls = RegionRole::BOTH
+                .into_iter()
+                .map(|role| {
+                    Ok(RegionalControl {
+                        region: role.of(&topology.regions).clone(),
+                        arn: arc_output(
+                            outputs,
+                            &arc,
+                            &arc::output_routing_control(app_def, role),
+                        )?,
+                    })
+                })
+                .collect::<Result<_, ManifestBuildError>>()?;
+            Ok(AppRouting::Arc(ArcControls {
+                control_panel_arn: arc_output(outputs, &arc, &arc::output_control_panel(app_def))?,
+                safety_rule_arn: arc_output(outputs, &arc, &arc::output_safety_rule(app_def))?,
+                routing_controls,
+            }))
+        }
+        Mechanism::HealthCheck => {
+            let flags = RegionRole::BOTH
+                .into_iter()
+                .map(|role| {
+                    let region = role.of(&topology.regions).clone();
+                    let published_in = flags::other(role).of(&topology.regions).clone();
+                    let stack = names.flags(&published_in);
+                    let key = flags::output_health_check(app_def, role);
+                    Ok(RegionFlag {
+                        alarm_name: flags::alarm_name(names.prefix(), app_def, &region),
+                        health_check_id: Some(read_output(outputs, &stack, &key)?.to_owned()),
+                        region,
+                        published_in,
+                    })
+                })
+                .collect::<Result<_, ManifestBuildError>>()?;
+            Ok(AppRouting::HealthCheck(RegionFlags { flags }))
+        }
+    }
 }
 
 fn arc_output<T>(outputs: &Outputs, arc: &StackId, key: &str) -> Result<T, ManifestBuildError>

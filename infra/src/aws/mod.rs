@@ -16,9 +16,12 @@ pub mod cfn;
 pub mod confirm;
 pub mod data;
 pub mod deploy;
+pub mod flags;
 pub mod manifest;
+pub mod monitoring;
 pub mod names;
 pub mod package;
+pub mod pipeline;
 pub mod plan;
 pub mod routing;
 pub mod synth;
@@ -28,7 +31,7 @@ use std::path::PathBuf;
 
 use topology::{Region, Topology};
 
-use self::cfn::Timing;
+use self::cfn::{RoleArn, Timing};
 use self::confirm::Confirm;
 use self::deploy::{AwsSettings, DeployOptions};
 use self::plan::StackPrefix;
@@ -95,6 +98,35 @@ pub struct DeployArgs {
     /// Where `just build-lambdas` left the packages (`<app>-<hash>.zip`).
     #[arg(long, default_value = "target/lambda")]
     pub lambda_dir: PathBuf,
+    /// The role CloudFormation acts as for every stack (its service role), e.g. the pipeline
+    /// stack's ExecutionRoleArn; then the caller needs only to pass it, not to create the
+    /// resources. Default: CloudFormation acts with the caller's own credentials.
+    #[arg(long, env = "INFRA_EXECUTION_ROLE_ARN")]
+    pub execution_role_arn: Option<RoleArn>,
+}
+
+/// `infra pipeline-template`: the one-time stack of a GitHub Actions pipeline.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PipelineArgs {
+    /// The topology file (the roles are scoped to its stacks, Regions and hostnames).
+    #[arg(long, default_value = "topology.toml")]
+    pub config: PathBuf,
+    /// Prefix of the stacks the roles may deploy: one pipeline stack per prefix (environment).
+    #[arg(long, default_value_t = StackPrefix::default())]
+    pub stack_prefix: StackPrefix,
+    /// The GitHub repository whose workflows may assume the roles, as owner/name.
+    #[arg(long)]
+    pub repo: pipeline::GithubRepo,
+    /// The GitHub environment whose jobs may assume the roles (e.g. production); which
+    /// branches may deploy to it is the environment's own rule in GitHub.
+    #[arg(long, value_parser = pipeline::RefName::environment, conflicts_with = "branch")]
+    pub environment: Option<pipeline::RefName>,
+    /// Without --environment: the branch whose pushes may assume the roles (default: main).
+    #[arg(long, value_parser = pipeline::RefName::branch)]
+    pub branch: Option<pipeline::RefName>,
+    /// Where to write `<stack-prefix>-pipeline.template.json`.
+    #[arg(long, default_value = "target/pipeline")]
+    pub out: PathBuf,
 }
 
 /// `infra destroy`: delete every stack, in reverse order.
@@ -136,6 +168,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         manifest_path: args.manifest,
         confirm: Confirm::new(args.aws.yes),
         timing: Timing::default(),
+        execution_role: args.execution_role_arn,
     };
     deploy::deploy(&topology, &sdk, &options).await?;
     Ok(())
@@ -155,5 +188,33 @@ pub async fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
     )
     .await?;
     println!("{} stack(s) deleted", deleted.len());
+    Ok(())
+}
+
+/// Writes the pipeline template and says how to deploy it.
+pub fn pipeline_template(args: PipelineArgs) -> anyhow::Result<()> {
+    let topology = Topology::load(&args.config)?;
+    let trusted = match (args.environment, args.branch) {
+        (Some(environment), _) => pipeline::Trusted::Environment(environment),
+        (None, Some(branch)) => pipeline::Trusted::Branch(branch),
+        (None, None) => pipeline::Trusted::Branch(pipeline::RefName::branch("main")?),
+    };
+    let spec = pipeline::PipelineSpec {
+        repo: args.repo,
+        trusted,
+    };
+    let path = pipeline::write(&topology, &args.stack_prefix, &spec, &args.out)?;
+    println!("{}", path.display());
+    println!(
+        "Deploy it once, with administrator rights, in {}:\n  aws cloudformation deploy \\\n    \
+         --stack-name {}-pipeline --template-file {} --capabilities CAPABILITY_IAM \\\n    \
+         --parameter-overrides {}=<zone id> [{}=<arn, if the account has GitHub's OIDC provider>]\n\
+         Its outputs are the GitHub environment's variables (docs/deploy.md, \"Deploying from a pipeline\").",
+        topology.regions.primary,
+        args.stack_prefix,
+        path.display(),
+        pipeline::PARAM_HOSTED_ZONE,
+        pipeline::PARAM_EXISTING_PROVIDER,
+    );
     Ok(())
 }

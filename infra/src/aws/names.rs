@@ -14,6 +14,14 @@ impl StackPrefix {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The IAM path of every role the stacks create (`/multi-region-api/`). CloudFormation
+    /// names a role after its stack but shortens long names, so only the path reliably tells
+    /// this deployment's roles apart: the pipeline's execution role may manage roles under it
+    /// and no others.
+    pub fn iam_path(&self) -> String {
+        format!("/{}/", self.0)
+    }
 }
 
 impl Default for StackPrefix {

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use topology::manifest::ClusterEndpoint;
-use topology::{AppName, Region, Topology};
+use topology::{AppName, Mechanism, Region, Topology};
 
 pub use super::names::{RegionRole, StackPrefix};
 use super::template::{MAX_BODY_BYTES, Template};
-use super::{app, arc, bootstrap, data};
+use super::{app, arc, bootstrap, data, flags, monitoring};
 
 /// A stack: its name in its Region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,6 +30,10 @@ impl fmt::Display for StackId {
 pub enum StackKind {
     Bootstrap,
     Arc,
+    /// The `health-check` mechanism's alarms and health checks in one Region.
+    Flags(RegionRole),
+    /// The dashboard, and the health checks' alarms (us-east-1), of one Region.
+    Monitoring(Region),
     Data,
     App(AppName, RegionRole),
 }
@@ -77,10 +81,14 @@ pub enum PhaseKind {
     Bootstrap,
     /// The ARC stack (then the routing controls get their initial states).
     Arc,
+    /// The flags stacks of the `health-check` mechanism, one per Region.
+    Flags,
     /// The global tables.
     Data,
     /// Every app in both Regions.
     Apps,
+    /// The dashboards and the health checks' alarms.
+    Monitoring,
 }
 
 impl PhaseKind {
@@ -89,8 +97,10 @@ impl PhaseKind {
         match self {
             PhaseKind::Bootstrap => "bootstrap",
             PhaseKind::Arc => "arc",
+            PhaseKind::Flags => "flags",
             PhaseKind::Data => "data",
             PhaseKind::Apps => "apps",
+            PhaseKind::Monitoring => "monitoring",
         }
     }
 }
@@ -162,11 +172,28 @@ impl Plan {
                 parameters: vec![],
             })
             .collect();
-        let arc = StackSpec {
-            id: names.arc(),
-            kind: StackKind::Arc,
-            template: arc::template(topology, prefix),
-            parameters: vec![],
+        let routing = match topology.failover.mechanism {
+            Mechanism::Arc => Phase {
+                kind: PhaseKind::Arc,
+                stacks: vec![StackSpec {
+                    id: names.arc(),
+                    kind: StackKind::Arc,
+                    template: arc::template(topology, prefix),
+                    parameters: vec![],
+                }],
+            },
+            Mechanism::HealthCheck => Phase {
+                kind: PhaseKind::Flags,
+                stacks: RegionRole::BOTH
+                    .into_iter()
+                    .map(|role| StackSpec {
+                        id: names.flags(role.of(&topology.regions)),
+                        kind: StackKind::Flags(role),
+                        template: flags::template(topology, prefix, role),
+                        parameters: vec![],
+                    })
+                    .collect(),
+            },
         };
         let data = StackSpec {
             id: names.data(),
@@ -184,9 +211,16 @@ impl Plan {
         Self {
             phases: vec![
                 phase(PhaseKind::Bootstrap, bootstrap),
-                phase(PhaseKind::Arc, vec![arc]),
+                routing,
                 phase(PhaseKind::Data, vec![data]),
                 phase(PhaseKind::Apps, apps),
+                phase(
+                    PhaseKind::Monitoring,
+                    monitoring::regions(topology)
+                        .iter()
+                        .map(|region| monitoring_stack(topology, prefix, &names, region))
+                        .collect(),
+                ),
             ],
         }
     }
@@ -277,11 +311,18 @@ fn app_stack(
         Some(id) => literal(id),
         None => ParamValue::Previous,
     };
+    // The health check of this Region's record: in the ARC stack, or in the other Region's
+    // flags stack, which holds the flag that takes this Region out.
+    let health_check = health_check_output(topology, names, app_def, role);
     let mut parameters = vec![
         (app::PARAM_HOSTED_ZONE.to_owned(), hosted_zone),
+        (app::PARAM_HEALTH_CHECK.to_owned(), health_check),
         (
-            app::PARAM_HEALTH_CHECK.to_owned(),
-            output(names.arc(), arc::output_health_check(app_def, role)),
+            monitoring::PARAM_ALARM_TOPIC.to_owned(),
+            output(
+                names.bootstrap(region),
+                monitoring::OUTPUT_ALARM_TOPIC.to_owned(),
+            ),
         ),
     ];
     if let Some(service) = app_def.as_service() {
@@ -309,7 +350,7 @@ fn app_stack(
                 literal(&data::table_name(prefix, table)),
             ));
         }
-        if service.fence_writes() {
+        if service.fence_writes() && topology.failover.mechanism == Mechanism::Arc {
             parameters.extend([
                 (
                     app::PARAM_ROUTING_CONTROL.to_owned(),
@@ -326,6 +367,56 @@ fn app_stack(
         id: names.app(app_def.name(), region),
         kind: StackKind::App(app_def.name().clone(), role),
         template: app::template(topology, prefix, app_def, role),
+        parameters,
+    }
+}
+
+/// The output that holds the id of `app`'s health check in `role`: the ARC stack's, or the
+/// other Region's flags stack's.
+fn health_check_output(
+    topology: &Topology,
+    names: &StackNames,
+    app_def: &topology::App,
+    role: RegionRole,
+) -> ParamValue {
+    let (stack, key) = match topology.failover.mechanism {
+        Mechanism::Arc => (names.arc(), arc::output_health_check(app_def, role)),
+        Mechanism::HealthCheck => (
+            names.flags(flags::other(role).of(&topology.regions)),
+            flags::output_health_check(app_def, role),
+        ),
+    };
+    ParamValue::Output { stack, key }
+}
+
+fn monitoring_stack(
+    topology: &Topology,
+    prefix: &StackPrefix,
+    names: &StackNames,
+    region: &Region,
+) -> StackSpec {
+    let mut parameters = Vec::new();
+    for app_def in &topology.apps {
+        for role in RegionRole::BOTH {
+            parameters.push((
+                monitoring::param_health_check(app_def, role),
+                health_check_output(topology, names, app_def, role),
+            ));
+        }
+    }
+    if topology.regions.contains(region) && *region == monitoring::route53_metrics_region() {
+        parameters.push((
+            monitoring::PARAM_ALARM_TOPIC.to_owned(),
+            ParamValue::Output {
+                stack: names.bootstrap(region),
+                key: monitoring::OUTPUT_ALARM_TOPIC.to_owned(),
+            },
+        ));
+    }
+    StackSpec {
+        id: names.monitoring(region),
+        kind: StackKind::Monitoring(region.clone()),
+        template: monitoring::template(topology, prefix, region),
         parameters,
     }
 }
@@ -350,6 +441,11 @@ impl StackNames {
         }
     }
 
+    /// The stack prefix.
+    pub fn prefix(&self) -> &StackPrefix {
+        &self.prefix
+    }
+
     /// The bootstrap stack of `region`.
     pub fn bootstrap(&self, region: &Region) -> StackId {
         self.id(region, "bootstrap")
@@ -358,6 +454,16 @@ impl StackNames {
     /// The ARC stack (ARC's control-plane Region).
     pub fn arc(&self) -> StackId {
         self.id(&self.arc_region.clone(), "arc")
+    }
+
+    /// The flags stack of `region` (`health-check` mechanism).
+    pub fn flags(&self, region: &Region) -> StackId {
+        self.id(region, "flags")
+    }
+
+    /// The monitoring stack of `region`.
+    pub fn monitoring(&self, region: &Region) -> StackId {
+        self.id(region, "monitoring")
     }
 
     /// The data stack (primary Region).
@@ -516,7 +622,7 @@ mod tests {
     }
 
     #[test]
-    fn the_plan_deploys_in_four_phases_across_three_regions() {
+    fn the_plan_deploys_in_five_phases_across_three_regions() {
         let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
         let plan = Plan::new(
             &topology,
@@ -530,7 +636,13 @@ mod tests {
             .collect();
         assert_eq!(
             phases,
-            [("bootstrap", 2), ("arc", 1), ("data", 1), ("apps", 8)]
+            [
+                ("bootstrap", 2),
+                ("arc", 1),
+                ("data", 1),
+                ("apps", 8),
+                ("monitoring", 2)
+            ]
         );
         let arc = &plan.phase(PhaseKind::Arc).unwrap().stacks[0].id;
         assert_eq!(

@@ -139,7 +139,7 @@ mod tests {
             dir.path(),
         )
         .unwrap();
-        assert_eq!(written.len(), 13);
+        assert_eq!(written.len(), 15);
         assert!(!stale.exists(), "a stale template is left behind");
         assert!(other.exists(), "only templates are removed");
     }

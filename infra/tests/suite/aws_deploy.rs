@@ -90,6 +90,12 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                 "bucket",
                 reference("ArtifactsBucket"),
             );
+            t.resource("AlarmTopic", "AWS::SNS::Topic", json!({}));
+            t.output(
+                infra::aws::monitoring::OUTPUT_ALARM_TOPIC,
+                "topic",
+                reference("AlarmTopic"),
+            );
         }
         StackKind::Arc => {
             t.resource("Marker", "AWS::SQS::Queue", json!({}));
@@ -116,6 +122,21 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                     );
                 }
             }
+        }
+        StackKind::Flags(role) => {
+            // Alarms and health checks on the other Region's records (stand-ins, as for ARC).
+            t.resource("Marker", "AWS::SQS::Queue", json!({}));
+            let there = infra::aws::flags::other(*role);
+            for a in &topology.apps {
+                t.output(
+                    &infra::aws::flags::output_health_check(a, there),
+                    "check",
+                    json!(health_check_id(a.name().as_str(), there)),
+                );
+            }
+        }
+        StackKind::Monitoring(_) => {
+            t.resource("Marker", "AWS::SQS::Queue", json!({}));
         }
         StackKind::Data => {
             for a in topology.services() {
@@ -277,10 +298,11 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
         match phase.kind {
             PhaseKind::Bootstrap => upload_packages(&sdk, &plan, &outputs, &pkgs).await.unwrap(),
             PhaseKind::Arc => plan.resolve_cluster_endpoints(&endpoints()),
-            PhaseKind::Data | PhaseKind::Apps => {}
+            PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps | PhaseKind::Monitoring => {}
         }
     }
-    assert_eq!(outputs.len(), 2 + 1 + 1 + 2 * 2);
+    // bootstrap ×2, ARC, data, apps ×4, monitoring ×2.
+    assert_eq!(outputs.len(), 2 + 1 + 1 + 2 * 2 + 2);
 
     // Phases ran in order: each stack of a phase was created after every stack of the one before.
     let mut previous_latest = None;
@@ -378,7 +400,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
             health_check_id("orders", RegionRole::Secondary)
         )
     );
-    assert_eq!(read.cluster.endpoints.len(), 5);
+    assert_eq!(read.cluster().unwrap().endpoints.len(), 5);
     assert_eq!(read.name_servers, name_servers);
 
     // A second run changes nothing and says so.
@@ -395,9 +417,10 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
         "a no-op run still reads every stack's outputs"
     );
 
-    // Destroy: apps, then data, then ARC, then the bootstrap stacks (buckets emptied first).
+    // Destroy: monitoring, apps, then data, then ARC, then the bootstrap stacks (buckets
+    // emptied first).
     let deleted = destroy_plan(&sdk, &plan, &orchestrator).await.unwrap();
-    assert_eq!(deleted.len(), 8);
+    assert_eq!(deleted.len(), 10);
     let position = |id: &StackId| deleted.iter().position(|d| d == id).unwrap();
     let apps_last = plan
         .phase(PhaseKind::Apps)
@@ -594,6 +617,7 @@ fn deploy_refuses_to_start_without_lambda_packages() {
         manifest_path: dir.path().join("deployment.json"),
         confirm: Confirm::new(true),
         timing: fast(),
+        execution_role: None,
     };
     let err = rt
         .block_on(deploy::deploy(
@@ -658,7 +682,7 @@ async fn a_region_scoped_deploy_touches_only_its_region_and_keeps_the_other_regi
         match phase.kind {
             PhaseKind::Bootstrap => upload_packages(&sdk, &full, &outputs, &pkgs).await.unwrap(),
             PhaseKind::Arc => full.resolve_cluster_endpoints(&endpoints()),
-            PhaseKind::Data | PhaseKind::Apps => {}
+            PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps | PhaseKind::Monitoring => {}
         }
     }
 

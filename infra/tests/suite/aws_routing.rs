@@ -84,7 +84,7 @@ async fn no_reachable_endpoint_is_an_error_that_says_what_to_do() {
     let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
     let cluster = cluster(&topology).await;
     let manifest = cluster.manifest(&topology);
-    for i in 0..manifest.cluster.endpoints.len() {
+    for i in 0..manifest.cluster().unwrap().endpoints.len() {
         cluster.set_fault(i, Fault::Down).await.unwrap();
     }
     // A short deadline keeps the test fast; the deploy uses the failover defaults.

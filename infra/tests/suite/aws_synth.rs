@@ -14,7 +14,7 @@ use serde_json::Value;
 use topology::Topology;
 
 /// The default topology with two more services, one behind a two-segment route.
-fn topology_with_two_more_apps() -> Topology {
+pub(crate) fn topology_with_two_more_apps() -> Topology {
     let text = testkit::FIXTURE_TOPOLOGY.replace(
         "\"/users\" = \"users\"",
         "\"/users\" = \"users\"\n\"/inventory\" = \"inventory\"\n\"/shipping/v1\" = \"shipping\"",
@@ -56,7 +56,7 @@ fn templates(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-fn lint(dir: &Path) {
+pub(crate) fn lint(dir: &Path) {
     let templates = templates(dir);
     assert!(!templates.is_empty());
     let out = Command::new(testkit::cfn_lint())
@@ -75,7 +75,7 @@ fn lint(dir: &Path) {
 
 /// checkov on every template under `dir`: no failing check that is not suppressed, and every
 /// suppression (in the resource's `Metadata.checkov.skip`) says why.
-fn checkov(dir: &Path) {
+pub(crate) fn checkov(dir: &Path) {
     let out = Command::new(testkit::checkov())
         .args(["--directory"])
         .arg(dir)
@@ -154,6 +154,7 @@ fn every_template_passes_checkov_or_says_why_not() {
             Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap(),
         ),
         ("two-more-apps", topology_with_two_more_apps()),
+        ("health-check", super::aws_health_check::topology()),
     ] {
         let out = dir.path().join(folder);
         synth::write(&topology, &StackPrefix::default(), None, &out).unwrap();
@@ -165,7 +166,7 @@ fn every_template_passes_checkov_or_says_why_not() {
 fn every_template_of_the_default_topology_matches_its_snapshot() {
     let plan = plan(&Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap());
     let names: Vec<String> = plan.stacks().map(StackSpec::file_name).collect();
-    assert_eq!(names.len(), 12, "{names:?}");
+    assert_eq!(names.len(), 14, "{names:?}");
     for spec in plan.stacks() {
         insta::assert_snapshot!(spec.file_name(), spec.template.to_pretty_string());
     }
@@ -185,7 +186,7 @@ fn the_default_topology_is_lint_clean() {
         dir.path(),
     )
     .unwrap();
-    assert_eq!(written.len(), 13, "12 templates and plan.json");
+    assert_eq!(written.len(), 15, "14 templates and plan.json");
     lint(dir.path());
 }
 
@@ -194,7 +195,7 @@ fn a_topology_with_two_more_apps_is_lint_clean_and_complete() {
     let topology = topology_with_two_more_apps();
     let dir = tempfile::tempdir().unwrap();
     let written = synth::write(&topology, &StackPrefix::default(), None, dir.path()).unwrap();
-    assert_eq!(written.len(), 2 + 1 + 1 + 6 * 2 + 1);
+    assert_eq!(written.len(), 2 + 1 + 1 + 6 * 2 + 2 + 1);
     lint(dir.path());
     check_structure(&topology);
     // The two-segment route gets nested API resources ending in a proxy to the subdomain.
@@ -334,7 +335,7 @@ fn find(plan: &Plan, kind: impl Fn(&StackKind) -> bool) -> Value {
         .expect("the stack is in the plan")
 }
 
-fn resources_of_type<'d>(doc: &'d Value, kind: &str) -> Vec<(&'d String, &'d Value)> {
+pub(crate) fn resources_of_type<'d>(doc: &'d Value, kind: &str) -> Vec<(&'d String, &'d Value)> {
     doc["Resources"]
         .as_object()
         .unwrap()
@@ -433,7 +434,7 @@ fn failover_record_is_bound_to_own_routing_control(
 }
 
 /// Every policy statement names its actions (no `*` in any action) and its resources.
-fn iam_is_explicit(stack: &str, doc: &Value) {
+pub(crate) fn iam_is_explicit(stack: &str, doc: &Value) {
     let mut statements = Vec::new();
     for (_, role) in resources_of_type(doc, "AWS::IAM::Role") {
         for policy in role["Properties"]["Policies"]
@@ -468,7 +469,11 @@ fn iam_is_explicit(stack: &str, doc: &Value) {
             other => panic!("{stack}: action {other} is not explicit"),
         };
         // Only actions that support no resource-level permission may name every resource.
-        let resource_less = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+        let resource_less = [
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
+            "cloudwatch:GetMetricData",
+        ];
         let on_every_resource_is_the_only_way = actions.iter().all(|a| resource_less.contains(a));
         for action in actions {
             // Denying every action (as for insecure transport) is the strict side of a wildcard.
@@ -736,8 +741,8 @@ fn a_region_scoped_synth_writes_only_that_regions_stacks_and_reads_nothing_from_
     let dir = tempfile::tempdir().unwrap();
     let west = &topology.regions.secondary;
     let written = synth::write(&topology, &StackPrefix::default(), Some(west), dir.path()).unwrap();
-    // bootstrap, ARC (us-west-2 is ARC's Region) and the four apps, plus plan.json.
-    assert_eq!(written.len(), 1 + 1 + 4 + 1, "{written:?}");
+    // bootstrap, ARC (us-west-2 is ARC's Region), the four apps and monitoring, plus plan.json.
+    assert_eq!(written.len(), 1 + 1 + 4 + 1 + 1, "{written:?}");
     let plan: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
             .unwrap();
@@ -770,9 +775,9 @@ fn a_region_scoped_synth_writes_only_that_regions_stacks_and_reads_nothing_from_
     }
     assert_eq!(
         kept,
-        4 * 2 + 2,
+        4 * 2 + 2 + 4 * 2,
         "HealthCheckId and HostedZoneId of each app stack, RoutingControlArn and \
-         ClusterEndpoints of payments"
+         ClusterEndpoints of payments, and the monitoring stack's two health checks per app"
     );
     let err = synth::region_plan(
         &topology,

@@ -7,5 +7,8 @@ mod aws_support;
 
 mod aws_cli;
 mod aws_deploy;
+mod aws_health_check;
+mod aws_monitoring;
+mod aws_pipeline;
 mod aws_routing;
 mod aws_synth;

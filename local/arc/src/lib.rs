@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use topology::manifest::{
-    AppEntry, Cluster, ClusterEndpoint, Environment, MANIFEST_VERSION, Manifest, RegionalControl,
-    RegionalUrl,
+    AppEntry, AppRouting, ArcControls, Cluster, ClusterEndpoint, Environment, MANIFEST_VERSION,
+    Manifest, RegionalControl, RegionalUrl, Routing,
 };
 use topology::{
     AppName, ClusterArn, ControlPanelArn, Region, RoutingControlArn, SafetyRuleArn, Topology,
@@ -353,9 +353,11 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
                     .unwrap_or_default(),
                 hostname: format!("{}.{domain}", a.app),
                 url: format!("http://{}.{domain}:{port}", a.app),
-                control_panel_arn: a.control_panel.clone(),
-                safety_rule_arn: a.safety_rule.clone(),
-                routing_controls: a.routing_controls.clone(),
+                routing: AppRouting::Arc(ArcControls {
+                    control_panel_arn: a.control_panel.clone(),
+                    safety_rule_arn: a.safety_rule.clone(),
+                    routing_controls: a.routing_controls.clone(),
+                }),
                 regional_urls: topology
                     .regions
                     .both()
@@ -370,6 +372,7 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
                     .collect(),
                 tables: Vec::new(),
                 dns_targets: Vec::new(),
+                alarms: Vec::new(),
                 name: a.app,
             }
         })
@@ -379,9 +382,11 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
         environment: Environment::Local,
         domain: domain.clone(),
         regions: topology.regions.clone(),
-        cluster: Cluster {
-            arn: cluster_arn(),
-            endpoints,
+        routing: Routing::Arc {
+            cluster: Cluster {
+                arn: cluster_arn(),
+                endpoints,
+            },
         },
         apps,
         dns_server: None,

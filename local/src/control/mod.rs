@@ -210,7 +210,7 @@ async fn endpoint_fault(
     Path(index): Path<usize>,
     Body(body): Body<EndpointFault>,
 ) -> Result<Json<WorldState>, Problem> {
-    let count = world.manifest().cluster.endpoints.len();
+    let count = world.manifest().cluster().map_or(0, |c| c.endpoints.len());
     if index >= count {
         return Err(Problem::not_found(format!(
             "the cluster has {count} endpoints (0..{count})"

@@ -169,7 +169,9 @@ pub(crate) async fn routing_control(
     let client = dashboard.client()?;
     let entry = app_entry(&dashboard, &request.app)?;
     let arn = entry
-        .routing_controls
+        .arc()
+        .map(|arc| arc.routing_controls.as_slice())
+        .unwrap_or_default()
         .iter()
         .find(|c| c.region == request.region)
         .map(|c| c.arn.clone())

@@ -56,10 +56,10 @@ async fn the_local_cluster_runs_alone_and_failover_works_against_it() {
     );
 
     // Every one of the five endpoints answers on its own.
-    assert_eq!(manifest.cluster.endpoints.len(), 5);
-    for endpoint in &manifest.cluster.endpoints {
+    assert_eq!(manifest.cluster().unwrap().endpoints.len(), 5);
+    for endpoint in &manifest.cluster().unwrap().endpoints {
         let mut alone = manifest.clone();
-        alone.cluster.endpoints = vec![endpoint.clone()];
+        alone.cluster_mut().unwrap().endpoints = vec![endpoint.clone()];
         let answered = client(&alone).status().await;
         assert!(
             answered.is_ok(),
@@ -110,7 +110,8 @@ async fn the_local_cluster_runs_beside_a_running_world_by_default() {
         .expect("the world starts on its ARC ports");
     let world_ports: Vec<String> = world
         .manifest()
-        .cluster
+        .cluster()
+        .unwrap()
         .endpoints
         .iter()
         .map(|e| e.url.clone())
@@ -144,7 +145,8 @@ async fn the_local_cluster_runs_beside_a_running_world_by_default() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let ports: Vec<String> = manifest
-        .cluster
+        .cluster()
+        .unwrap()
         .endpoints
         .iter()
         .map(|e| e.url.clone())

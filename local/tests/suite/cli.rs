@@ -130,7 +130,7 @@ async fn run_logs_a_fence_failing_open_on_stderr() {
     let manifest = Manifest::load(&manifest_path).unwrap();
     let control = manifest.control_api.clone().unwrap();
     let http = reqwest::Client::new();
-    for index in 0..manifest.cluster.endpoints.len() {
+    for index in 0..manifest.cluster().unwrap().endpoints.len() {
         let down = http
             .post(format!("{control}/faults/arc/{index}"))
             .json(&serde_json::json!({"fault": "down"}))

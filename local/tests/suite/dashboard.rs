@@ -290,7 +290,13 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
         refusal.as_str().unwrap().contains("refused by safety rule"),
         "{refusal}"
     );
-    let control = &world.manifest().app(&service).unwrap().routing_controls;
+    let control = &world
+        .manifest()
+        .app(&service)
+        .unwrap()
+        .arc()
+        .unwrap()
+        .routing_controls;
     let on_secondary = control.iter().find(|c| c.region == secondary).unwrap();
     assert_eq!(
         world.cluster().routing_control_state(&on_secondary.arn),

@@ -164,6 +164,8 @@ async fn quorum_loss_blocks_a_shift_and_changes_nothing() {
     }
     let entry = world.manifest().app(&orders).unwrap().clone();
     let before: Vec<Option<bool>> = entry
+        .arc()
+        .unwrap()
         .routing_controls
         .iter()
         .map(|c| world.cluster().routing_control_state(&c.arn))
@@ -186,6 +188,8 @@ async fn quorum_loss_blocks_a_shift_and_changes_nothing() {
     println!("refused after {:?}: {error}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(5));
     let after: Vec<Option<bool>> = entry
+        .arc()
+        .unwrap()
         .routing_controls
         .iter()
         .map(|c| world.cluster().routing_control_state(&c.arn))

@@ -115,7 +115,7 @@ pub fn main(service: &Service) -> anyhow::Result<()> {
     if let Some(fence) =
         crate::fence::FenceConfig::from_env().map_err(|e| anyhow::anyhow!("write fencing: {e}"))?
     {
-        tracing::info!(control = %fence.control, "write fencing on");
+        tracing::info!(source = ?fence.source, "write fencing on");
     }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

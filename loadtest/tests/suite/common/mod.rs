@@ -24,8 +24,8 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tokio::net::{TcpListener, UdpSocket};
 use topology::manifest::{
-    AppEntry, Cluster, ClusterEndpoint, Environment, MANIFEST_VERSION, Manifest, RegionalControl,
-    RegionalUrl,
+    AppEntry, AppRouting, ArcControls, Cluster, ClusterEndpoint, Environment, MANIFEST_VERSION,
+    Manifest, RegionalControl, RegionalUrl, Routing,
 };
 use topology::{Regions, manifest};
 
@@ -408,20 +408,23 @@ pub fn manifest(world: &TwoRegions, dns: &Dns, apps: &[&str], regional_urls: boo
                 name: app.parse().unwrap(),
                 hostname: format!("{app}.{DOMAIN}"),
                 url: world.url(app),
-                control_panel_arn: panel.parse().unwrap(),
-                safety_rule_arn: format!("{panel}/safetyrule/s{i}").parse().unwrap(),
-                routing_controls: [PRIMARY, SECONDARY]
-                    .iter()
-                    .enumerate()
-                    .map(|(j, r)| RegionalControl {
-                        region: r.parse().unwrap(),
-                        arn: format!("{panel}/routingcontrol/rc{i}{j}").parse().unwrap(),
-                    })
-                    .collect(),
+                routing: AppRouting::Arc(ArcControls {
+                    control_panel_arn: panel.parse().unwrap(),
+                    safety_rule_arn: format!("{panel}/safetyrule/s{i}").parse().unwrap(),
+                    routing_controls: [PRIMARY, SECONDARY]
+                        .iter()
+                        .enumerate()
+                        .map(|(j, r)| RegionalControl {
+                            region: r.parse().unwrap(),
+                            arn: format!("{panel}/routingcontrol/rc{i}{j}").parse().unwrap(),
+                        })
+                        .collect(),
+                }),
                 regional_urls: regional,
                 routes: Default::default(),
                 tables: Vec::new(),
                 dns_targets: Vec::new(),
+                alarms: Vec::new(),
             }
         })
         .collect();
@@ -434,14 +437,16 @@ pub fn manifest(world: &TwoRegions, dns: &Dns, apps: &[&str], regional_urls: boo
             primary: PRIMARY.parse().unwrap(),
             secondary: SECONDARY.parse().unwrap(),
         },
-        cluster: Cluster {
-            arn: format!("arn:aws:route53-recovery-control::{account}:cluster/c1")
-                .parse()
-                .unwrap(),
-            endpoints: vec![ClusterEndpoint {
-                region: PRIMARY.parse().unwrap(),
-                url: "http://127.0.0.1:9".into(),
-            }],
+        routing: Routing::Arc {
+            cluster: Cluster {
+                arn: format!("arn:aws:route53-recovery-control::{account}:cluster/c1")
+                    .parse()
+                    .unwrap(),
+                endpoints: vec![ClusterEndpoint {
+                    region: PRIMARY.parse().unwrap(),
+                    url: "http://127.0.0.1:9".into(),
+                }],
+            },
         },
         apps: entries,
         dns_server: Some(dns.addr),
