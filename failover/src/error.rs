@@ -1,18 +1,21 @@
 //! What can go wrong, and the exit code each failure maps to (documented in `failover --help`).
 
-use topology::{ManifestError, SafetyRuleArn};
+use topology::{ManifestError, Region, SafetyRuleArn};
 
 /// Exit codes of the `failover` binary.
 pub mod exit {
     /// Done.
     pub const OK: u8 = 0;
-    /// Anything else: no AWS credentials, ARC rejected the request as invalid, access denied, I/O.
+    /// Anything else: no AWS credentials, ARC or CloudWatch rejected the request as invalid,
+    /// access denied, I/O.
     pub const OTHER: u8 = 1;
     /// Usage error: bad flags, unknown app or Region, unreadable or unknown manifest.
     pub const USAGE: u8 = 2;
-    /// Refused by a safety rule; nothing was changed.
+    /// Refused by a safety rule; nothing was changed. ARC only: the health-check mechanism has
+    /// no safety rules.
     pub const REFUSED: u8 = 3;
-    /// No cluster endpoint reachable, or the cluster lost its quorum; nothing was changed.
+    /// No cluster endpoint reachable, or the cluster lost its quorum (ARC); the target Region's
+    /// CloudWatch did not answer (health-check). The move was not made.
     pub const UNREACHABLE: u8 = 4;
     /// The change was made, but traffic did not reach the target Region in time.
     pub const VERIFY_TIMEOUT: u8 = 5;
@@ -46,6 +49,27 @@ pub enum FailoverError {
         /// One line per failed attempt: endpoint and reason.
         failures: Vec<String>,
         quorum_lost: bool,
+    },
+    /// A Region's CloudWatch did not answer a call the command cannot do without: the flag
+    /// that moves traffic, published into the Region that stays up.
+    #[error(
+        "{operation} in {region}: {reason}. The move was not confirmed: retry when {region}'s CloudWatch answers (repeating a move is safe), and check `failover status`"
+    )]
+    RegionUnreachable {
+        operation: &'static str,
+        region: Region,
+        reason: String,
+    },
+    /// No Region's CloudWatch answered: no flag could be read.
+    #[error("no flag could be read, no Region's CloudWatch answered: {0}")]
+    FlagsUnreadable(String),
+    /// CloudWatch answered with an error that retrying would not fix.
+    #[error("CloudWatch in {region} rejected {operation} ({code}): {message}")]
+    CloudWatchRejected {
+        operation: &'static str,
+        region: Region,
+        code: String,
+        message: String,
     },
     /// The shift was made but traffic did not move in time.
     #[error(transparent)]
@@ -129,11 +153,17 @@ impl FailoverError {
         match self {
             Self::Usage(_) | Self::Manifest(_) => exit::USAGE,
             Self::Refused { .. } => exit::REFUSED,
-            Self::Unreachable { .. } => exit::UNREACHABLE,
+            Self::Unreachable { .. }
+            | Self::RegionUnreachable { .. }
+            | Self::FlagsUnreadable(_) => exit::UNREACHABLE,
             Self::Verify(e) if e.is_timeout() => exit::VERIFY_TIMEOUT,
             Self::ReplicationBehind { .. } => exit::REPLICATION_BEHIND,
             Self::Partial { source, .. } => source.exit_code(),
-            Self::Verify(_) | Self::Rejected { .. } | Self::Setup(_) | Self::Gate(_) => exit::OTHER,
+            Self::Verify(_)
+            | Self::Rejected { .. }
+            | Self::CloudWatchRejected { .. }
+            | Self::Setup(_)
+            | Self::Gate(_) => exit::OTHER,
         }
     }
 }

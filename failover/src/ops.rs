@@ -234,7 +234,7 @@ impl Client {
 }
 
 /// The manifest entries of `apps`, refusing an empty list, unknown names and repeats.
-fn resolve_apps<'m>(
+pub(crate) fn resolve_apps<'m>(
     manifest: &'m Manifest,
     apps: &[AppName],
 ) -> Result<Vec<&'m AppEntry>, FailoverError> {

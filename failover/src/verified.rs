@@ -5,27 +5,63 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use topology::{AppName, Region};
+use topology::{AppName, Mechanism, Region};
 
-/// The four stages.
+/// The stages: the mechanism's own (ARC's quorum; the health-check mechanism's flag, alarm and
+/// health check), then DNS and HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StageName {
     Quorum,
+    Flags,
+    Alarm,
+    HealthCheck,
     Authoritative,
     Recursive,
     Http,
 }
 
 impl StageName {
-    /// The stage's number (1 to 4) and its label, as the table shows them.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Quorum => "1 quorum",
-            Self::Authoritative => "2 authoritative DNS",
-            Self::Recursive => "3 recursive DNS",
-            Self::Http => "4 GET /",
+    /// The stages of `mechanism`, in order.
+    pub fn of(mechanism: Mechanism) -> &'static [StageName] {
+        match mechanism {
+            Mechanism::Arc => &[
+                Self::Quorum,
+                Self::Authoritative,
+                Self::Recursive,
+                Self::Http,
+            ],
+            Mechanism::HealthCheck => &[
+                Self::Flags,
+                Self::Alarm,
+                Self::HealthCheck,
+                Self::Authoritative,
+                Self::Recursive,
+                Self::Http,
+            ],
         }
+    }
+
+    /// What the stage looks at.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Quorum => "quorum",
+            Self::Flags => "flag read-back",
+            Self::Alarm => "alarm",
+            Self::HealthCheck => "health check",
+            Self::Authoritative => "authoritative DNS",
+            Self::Recursive => "recursive DNS",
+            Self::Http => "GET /",
+        }
+    }
+
+    /// The stage's number with `mechanism` (from 1) and its name, as the table shows them.
+    pub fn label(self, mechanism: Mechanism) -> String {
+        let number = Self::of(mechanism)
+            .iter()
+            .position(|s| *s == self)
+            .map_or(0, |i| i + 1);
+        format!("{number} {}", self.name())
     }
 }
 
@@ -37,6 +73,8 @@ pub enum Outcome {
     Failed,
     /// Nothing to ask (e.g. no authoritative server in the manifest, or the URL names an address).
     Skipped,
+    /// The Region asked did not answer: neither passed nor failed. The later stages decide.
+    Unknown,
 }
 
 /// One stage's result.
@@ -55,6 +93,8 @@ pub struct Stage {
 pub struct Verified {
     pub app: AppName,
     pub region: Region,
+    /// The deployment's mechanism: which stages there are.
+    pub mechanism: Mechanism,
     /// Every stage reached, in order.
     pub stages: Vec<Stage>,
     /// From the call to the last stage's end, in milliseconds.
@@ -64,9 +104,10 @@ pub struct Verified {
 }
 
 impl Verified {
-    /// Whether every stage reached passed or was skipped (and all four were reached).
+    /// Whether every stage of the mechanism was reached and none failed.
     pub fn passed(&self) -> bool {
-        self.stages.len() == 4 && self.stages.iter().all(|s| s.outcome != Outcome::Failed)
+        self.stages.len() == StageName::of(self.mechanism).len()
+            && self.stages.iter().all(|s| s.outcome != Outcome::Failed)
     }
 }
 
@@ -74,13 +115,18 @@ impl Verified {
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(
-        "verification failed at stage {} for {app}: after {:.1} s, {last} (the routing controls are changed)",
-        stage.label(),
-        waited.as_secs_f64()
+        "verification failed at stage {} for {app}: after {:.1} s, {last} ({})",
+        stage.label(*mechanism),
+        waited.as_secs_f64(),
+        match mechanism {
+            Mechanism::Arc => "the routing controls are changed",
+            Mechanism::HealthCheck => "the flags are published",
+        }
     )]
     Stage {
         app: AppName,
         region: Region,
+        mechanism: Mechanism,
         stage: StageName,
         waited: Duration,
         /// What the last look saw.

@@ -171,6 +171,7 @@ pub fn table(moves: &[MoveStages]) -> String {
                     |s| match (s.outcome, s.elapsed_ms) {
                         (Outcome::Skipped, _) => "skipped".to_owned(),
                         (Outcome::Failed, _) => "FAILED".to_owned(),
+                        (Outcome::Unknown, _) => "unknown".to_owned(),
                         (Outcome::Passed, Some(ms)) => format!("{:.2} s", ms as f64 / 1000.0),
                         (Outcome::Passed, None) => "passed".to_owned(),
                     },

@@ -10,28 +10,43 @@ use topology::{AppName, Region, SafetyRuleArn};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  done
-  1  other failure (no AWS credentials, ARC rejected the request as invalid, access denied)
+  1  other failure (no AWS credentials, ARC or CloudWatch rejected the request as invalid,
+     access denied)
   2  usage error: bad flags, unknown app or Region, missing or unknown manifest
-  3  refused by a safety rule (the message names the rule's ARN); nothing changed
-  4  no ARC cluster endpoint reachable, or the cluster lost its quorum; nothing changed
-  5  --verify: the routing controls changed, but a stage did not show the target Region in time
+  3  refused by a safety rule (the message names the rule's ARN); nothing changed. ARC only:
+     the health-check mechanism has no safety rules, so 3 cannot happen there
+  4  unreachable: the move was not made. ARC: no cluster endpoint reachable, or the cluster
+     lost its quorum. health-check: the target Region's CloudWatch, into which the flag that
+     takes the other Region out is published, did not answer before --deadline (status: no
+     Region's CloudWatch answered)
+  5  --verify: the move was made, but a stage did not show the target Region in time
      (the failed stage and what it saw are printed)
   6  refused: replication behind. The target Region's copy of a moved app's table lags more
      than --max-replication-lag (default 5s); nothing changed. --force moves anyway
+
+The manifest says which mechanism the deployment uses. ARC: only data-plane calls
+(UpdateRoutingControlStates, GetRoutingControlState, ListRoutingControls); each call tries the
+cluster's endpoints in turn, starting with the last one that answered, and succeeds while any
+one endpoint answers. health-check: per app and Region, the flag that takes the Region out is a
+CloudWatch metric held in the other Region. A move publishes (PutMetricData) the flag that takes
+the Region being left out into the Region that stays up (required), clears the target's flag in
+the Region being left (best effort: skipped when it does not answer) and, when moving to the
+primary, clears the first flag again: it never needs the Region being left. Both: no
+control-plane call, no DNS edit, no redeploy; status reads each app's alarms with
+DescribeAlarms in each Region (a Region that does not answer shows them as unknown).
 
 Before a move, the replication gate reads each moved service's table in the target Region:
 locally from the world's control API, on AWS the table's ReplicationLatency metric (CloudWatch
 GetMetricData, in the Region the changes come from). --dry-run shows the reading.
 
---verify times four stages from the call: (1) the new states read back from 3 cluster
-endpoints, each asked alone; (2) the zone's authoritative DNS answer; (3) the answer of a
-caching resolver warmed before the move, as clients hold it (it asks the system's name servers
-on AWS; --resolver names another server); (4) the first GET / answered with the target
-Region's x-region.
-
-Only ARC data-plane calls are made (UpdateRoutingControlStates, GetRoutingControlState,
-ListRoutingControls): no control-plane call, no DNS edit, no redeploy. Each call tries the cluster's endpoints in turn,
-starting with the last one that answered, and succeeds while any one endpoint answers.
+--verify times stages from the call. ARC: (1) the new states read back from 3 cluster
+endpoints, each asked alone. health-check: (1) both flags read back, each from the Region that
+holds it; (2) their alarms; (3) Route 53's HealthCheckStatus of both records (in us-east-1);
+each of these passes when Route 53's failover rules applied to what it read answer the target
+Region, and is unknown (not failed) when a Region it needs does not answer. Then, for both:
+the zone's authoritative DNS answer; the answer of a caching resolver warmed before the move,
+as clients hold it (it asks the system's name servers on AWS; --resolver names another
+server); the first GET / answered with the target Region's x-region.
 
 Examples:
   failover status
@@ -39,9 +54,10 @@ Examples:
   failover evacuate us-east-1 --yes
   failover shift orders payments --to us-east-1 --dry-run --json";
 
-/// Move apps between Regions with Route 53 ARC routing controls.
+/// Move apps between Regions: with Route 53 ARC routing controls, or with the health-check
+/// mechanism's flags in CloudWatch (the manifest says which).
 #[derive(Debug, Parser)]
-#[command(name = "failover", version, after_long_help = EXIT_CODES, after_help = "Exit codes: 0 done, 1 other, 2 usage, 3 refused by a safety rule, 4 no endpoint/quorum lost, 5 verification failed at a stage, 6 refused: replication behind (see --help)")]
+#[command(name = "failover", version, after_long_help = EXIT_CODES, after_help = "Exit codes: 0 done, 1 other, 2 usage, 3 refused by a safety rule (ARC only), 4 unreachable (no cluster endpoint or quorum; health-check: the target Region's CloudWatch), 5 verification failed at a stage, 6 refused: replication behind (see --help)")]
 pub struct Cli {
     /// The deployment manifest [default: .local/deployment.json, when present].
     #[arg(long, global = true, env = "FAILOVER_MANIFEST")]
@@ -49,13 +65,16 @@ pub struct Cli {
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     pub json: bool,
-    /// TCP connect timeout per attempt (e.g. 500ms, 1s).
+    /// TCP connect timeout per attempt (to a cluster endpoint, or a Region's CloudWatch), e.g.
+    /// 500ms, 1s.
     #[arg(long, global = true, value_parser = parse_duration, default_value = "1s")]
     pub connect_timeout: Duration,
-    /// Timeout of one attempt against one endpoint.
+    /// Timeout of one attempt against one cluster endpoint, or of one call to a Region's
+    /// CloudWatch (status and --verify show a Region that does not answer in time as unknown).
     #[arg(long, global = true, value_parser = parse_duration, default_value = "2s")]
     pub attempt_timeout: Duration,
-    /// Give up on a call after this long, all endpoints tried.
+    /// Give up on a call after this long, all endpoints tried (health-check: the required
+    /// publish, tried again while its Region does not answer).
     #[arg(long, global = true, value_parser = parse_duration, default_value = "15s")]
     pub deadline: Duration,
     #[command(subcommand)]
@@ -65,9 +84,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show both routing controls of every app and the Region Route 53 answers with.
+    /// Show every app's routing controls (ARC) or flags (health-check), the Region Route 53
+    /// answers with, and the app's alarms in both Regions.
     Status,
-    /// Move apps to a Region: its routing control ON, the other OFF, in one atomic batch.
+    /// Move apps to a Region. ARC: its routing control ON, the other OFF, in one atomic batch.
+    /// health-check: the flag that takes the other Region out, published into this one.
     Shift {
         /// The apps to move (e.g. orders payments).
         #[arg(required = true, value_name = "APP")]
@@ -88,25 +109,27 @@ pub enum Command {
     },
 }
 
-/// Flags of the commands that change routing controls.
+/// Flags of the commands that move apps.
 #[derive(Debug, Args)]
 pub struct ChangeArgs {
-    /// Print the batch(es) that would be sent; send nothing.
+    /// Print what would be sent (ARC batches, or the flags to publish); send nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Break glass: bypass these safety rules (each named by its ARN).
+    /// Break glass: bypass these safety rules (each named by its ARN). ARC only.
     #[arg(long, value_name = "RULE_ARN", num_args = 1..)]
     pub override_safety_rules: Vec<SafetyRuleArn>,
-    /// After the change, time each stage until traffic reaches the target Region: quorum
-    /// read-back, authoritative DNS, recursive DNS, `GET /`.
+    /// After the change, time each stage until traffic reaches the target Region: the
+    /// mechanism's own (ARC: quorum read-back; health-check: flags, alarms, health checks),
+    /// then authoritative DNS, recursive DNS, `GET /`.
     #[arg(long)]
     pub verify: bool,
-    /// How long --verify waits, from the call.
-    #[arg(long, value_parser = parse_duration, default_value = "120s", value_name = "DURATION")]
-    pub verify_timeout: Duration,
+    /// How long --verify waits, from the call [default: 120s with ARC; with the health-check
+    /// mechanism 10m on AWS, 45s in the local world].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub verify_timeout: Option<Duration>,
     /// The DNS server --verify's caching resolver asks at stage 3 (IP:PORT), instead of the
     /// system's name servers.
     #[arg(long, value_name = "IP:PORT")]

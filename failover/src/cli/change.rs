@@ -1,20 +1,23 @@
-//! `shift` and `evacuate`: plan, replication gate, confirmation, the move, and `--verify`.
+//! `shift` and `evacuate`, on either mechanism: plan, replication gate, confirmation, the
+//! move, and `--verify`.
 //! The result is one [`Report`]; what a person watching needs meanwhile goes to stderr.
 
 use std::io::IsTerminal;
 
 use topology::{AppName, Region};
 
+use topology::manifest::Manifest;
+
 use super::args::ChangeArgs;
 use super::report::{DryRun, Moved, Report};
 use super::text;
-use crate::client::Client;
 use crate::error::FailoverError;
 use crate::gate::{GateConfig, GateReport};
-use crate::ops::{ShiftOptions, ShiftOutcome};
+use crate::ops::ShiftOptions;
+use crate::plane::{DataPlane, MoveOutcome};
 use crate::prompt::PromptError;
 use crate::verified::{Verified, VerifyError};
-use crate::verify::{Prepared, VerifyConfig, prepare, verify_all};
+use crate::verify::{Prepared, VerifyConfig, default_timeout, prepare, verify_moves};
 
 /// Lines for a person while a move runs, on stderr; none for a script (`--json`).
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +35,7 @@ impl Progress {
 
 /// Moves `apps` to `to` as `change` says (or, with `--dry-run`, says what it would send).
 pub(super) async fn change_routing(
-    client: &Client,
+    plane: &DataPlane,
     apps: &[AppName],
     to: &Region,
     change: ChangeArgs,
@@ -43,12 +46,14 @@ pub(super) async fn change_routing(
         dry_run: true,
     };
     // Build (and check) the plan first: a bad app or Region fails before any prompt.
-    let plan = client.shift(apps, to, opts.clone()).await?;
-    let gate = read_gate(client, &plan.apps, to, &change).await?;
+    let plan = plane.shift(apps, to, opts.clone()).await?;
+    let manifest = plane.manifest();
+    let gate = read_gate(manifest, plan.apps(), to, &change).await?;
     let refusal = gate.as_ref().and_then(GateReport::refusal);
     if change.dry_run {
         let gate_refuses = refusal.is_some() && !change.force;
         return Ok(Report::DryRun(DryRun {
+            mechanism: manifest.mechanism(),
             plan,
             gate,
             gate_refuses,
@@ -67,12 +72,14 @@ pub(super) async fn change_routing(
         confirm(&plan)?;
     }
     let config = VerifyConfig {
-        timeout: change.verify_timeout,
+        timeout: change
+            .verify_timeout
+            .unwrap_or_else(|| default_timeout(manifest)),
         resolver: change.resolver,
         ..VerifyConfig::default()
     };
     let prepared = if change.verify {
-        prepare_all(client, &plan.apps, &config).await?
+        prepare_all(manifest, plan.apps(), &config).await?
     } else {
         Vec::new()
     };
@@ -81,9 +88,10 @@ pub(super) async fn change_routing(
         dry_run: false,
         ..opts
     };
-    let shift = client.shift(apps, to, shift).await?;
+    let shift = plane.shift(apps, to, shift).await?;
     if !change.verify {
         return Ok(Report::Moved(Moved {
+            mechanism: manifest.mechanism(),
             gate,
             shift,
             verified: None,
@@ -93,8 +101,9 @@ pub(super) async fn change_routing(
     progress.show(&format!(
         "verifying: timing each stage until traffic reaches {to} ...\n"
     ));
-    let (verified, failure) = sort(verify_all(client, &prepared, to, since, &config).await);
+    let (verified, failure) = sort(verify_moves(plane, &prepared, to, since, &config).await);
     Ok(Report::Moved(Moved {
+        mechanism: manifest.mechanism(),
         gate,
         shift,
         verified: Some(verified),
@@ -105,13 +114,11 @@ pub(super) async fn change_routing(
 /// Before the shift: each app's recursive resolver caches the answer clients hold now. All
 /// apps at once: a hung resolver delays the shift by one timeout, not one per app.
 async fn prepare_all(
-    client: &Client,
+    manifest: &Manifest,
     apps: &[AppName],
     config: &VerifyConfig,
 ) -> Result<Vec<Prepared>, FailoverError> {
-    let prepared = apps
-        .iter()
-        .map(|app| prepare(client.manifest(), app, config));
+    let prepared = apps.iter().map(|app| prepare(manifest, app, config));
     Ok(futures::future::try_join_all(prepared).await?)
 }
 
@@ -135,7 +142,7 @@ fn sort(results: Vec<Result<Verified, VerifyError>>) -> (Vec<Verified>, Option<V
 
 /// The gate's reading, or `None` when forced past a reading that failed.
 async fn read_gate(
-    client: &Client,
+    manifest: &Manifest,
     apps: &[AppName],
     to: &Region,
     change: &ChangeArgs,
@@ -144,7 +151,7 @@ async fn read_gate(
         max_lag: change.max_replication_lag,
         ..GateConfig::default()
     };
-    match crate::gate::read(client.manifest(), apps, to, &config).await {
+    match crate::gate::read(manifest, apps, to, &config).await {
         Ok(report) => Ok(Some(report)),
         Err(error) if change.force => {
             eprintln!("warning: --force: moving without the replication gate: {error}");
@@ -155,9 +162,9 @@ async fn read_gate(
 }
 
 /// Asks on the terminal; refuses to ask anything that is not one.
-fn confirm(plan: &ShiftOutcome) -> Result<(), FailoverError> {
+fn confirm(plan: &MoveOutcome) -> Result<(), FailoverError> {
     if std::io::stdin().is_terminal() {
-        eprint!("{}", text::plan(plan, "About to send"));
+        eprint!("{}", text::plan(plan, false));
     }
     match crate::prompt::confirm("Proceed?") {
         Ok(true) => Ok(()),

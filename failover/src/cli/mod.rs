@@ -1,6 +1,8 @@
 //! The `failover` command line. `main.rs` only parses ([`Cli`], in `args`) and calls [`run`]:
 //! each command builds one [`Report`] (`change` runs the moves), rendered once as text or
 //! JSON (`report`, `text`); the error, if any, also goes to stderr and sets the exit code.
+//! [`execute_with`] runs a parsed command against a manifest already loaded: what a test or
+//! the local world drives, with the CLI's exact behaviour and report.
 
 mod args;
 mod change;
@@ -12,8 +14,9 @@ use std::path::{Path, PathBuf};
 use topology::AppName;
 use topology::manifest::{LOCAL_MANIFEST_PATH, Manifest};
 
-use crate::client::{Client, ClientConfig};
+use crate::client::ClientConfig;
 use crate::error::FailoverError;
+use crate::plane::DataPlane;
 pub use args::{ChangeArgs, Cli, Command, parse_duration};
 use change::{Progress, change_routing};
 pub use report::{DryRun, Format, Moved, Report};
@@ -31,6 +34,15 @@ pub async fn run(cli: Cli) -> u8 {
 
 /// Runs the command and builds its report; a failure is part of the report.
 pub async fn execute(cli: Cli, format: Format) -> Report {
+    match load(cli.manifest.as_deref()) {
+        Ok(manifest) => execute_with(&manifest, cli, format).await,
+        Err(error) => Report::Failed(error),
+    }
+}
+
+/// Runs the command against `manifest` (`cli.manifest` is not read) and builds its report,
+/// e.g. `execute_with(&manifest, Cli::try_parse_from(["failover", "status"])?, Format::Json)`.
+pub async fn execute_with(manifest: &Manifest, cli: Cli, format: Format) -> Report {
     let config = ClientConfig {
         connect_timeout: cli.connect_timeout,
         attempt_timeout: cli.attempt_timeout,
@@ -40,19 +52,16 @@ pub async fn execute(cli: Cli, format: Format) -> Report {
     let progress = Progress {
         shown: format == Format::Text,
     };
-    let done = async {
-        let client = client(cli.manifest.as_deref(), config)?;
+    // Boxed: the moves' futures (verification included) nest too deep for the compiler's
+    // layout computation otherwise.
+    let done = Box::pin(async {
+        let plane = DataPlane::from_manifest(manifest, config)?;
         match cli.command {
-            Command::Status => {
-                let status = client.status().await?;
-                let regions = client.manifest().regions.clone();
-                Ok(Report::Status { status, regions })
-            }
+            Command::Status => Ok(Report::Status(plane.status().await?)),
             Command::Shift { apps, to, change } => {
-                change_routing(&client, &apps, &to, change, progress).await
+                Box::pin(change_routing(&plane, &apps, &to, change, progress)).await
             }
             Command::Evacuate { region, change } => {
-                let manifest = client.manifest();
                 let to = manifest.regions.other(&region).cloned().ok_or_else(|| {
                     FailoverError::Usage(format!(
                         "Region `{region}` is not one of this deployment's Regions ({}, {})",
@@ -60,15 +69,15 @@ pub async fn execute(cli: Cli, format: Format) -> Report {
                     ))
                 })?;
                 let apps: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
-                change_routing(&client, &apps, &to, change, progress).await
+                Box::pin(change_routing(&plane, &apps, &to, change, progress)).await
             }
         }
-    };
+    });
     done.await.unwrap_or_else(Report::Failed)
 }
 
-/// Loads the manifest (the flag, else `.local/deployment.json`) and builds the client.
-fn client(path: Option<&Path>, config: ClientConfig) -> Result<Client, FailoverError> {
+/// Loads the manifest: the flag, else `.local/deployment.json`.
+fn load(path: Option<&Path>) -> Result<Manifest, FailoverError> {
     let path = match path {
         Some(p) => p.to_path_buf(),
         None if Path::new(LOCAL_MANIFEST_PATH).exists() => PathBuf::from(LOCAL_MANIFEST_PATH),
@@ -78,6 +87,5 @@ fn client(path: Option<&Path>, config: ClientConfig) -> Result<Client, FailoverE
             )));
         }
     };
-    let manifest = Manifest::load(&path)?;
-    Client::from_manifest(&manifest, config)
+    Ok(Manifest::load(&path)?)
 }

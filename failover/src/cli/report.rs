@@ -3,12 +3,12 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use topology::Regions;
+use topology::Mechanism;
 
 use super::text;
 use crate::error::{FailoverError, exit};
 use crate::gate::GateReport;
-use crate::ops::{ShiftOutcome, Status};
+use crate::plane::{DeploymentStatus, MoveOutcome};
 use crate::verified::Verified;
 
 /// How a report is printed.
@@ -22,10 +22,10 @@ pub enum Format {
 #[derive(Debug)]
 pub enum Report {
     /// `failover status`.
-    Status { status: Status, regions: Regions },
+    Status(DeploymentStatus),
     /// A shift or evacuation with `--dry-run`: what would be sent, and what the gate says.
     DryRun(DryRun),
-    /// A shift or evacuation that changed the routing controls.
+    /// A shift or evacuation that moved apps (routing controls changed, or flags published).
     Moved(Moved),
     /// The command failed with nothing else to report (a split shift says how far it got).
     Failed(FailoverError),
@@ -34,8 +34,9 @@ pub enum Report {
 /// What a dry run would send.
 #[derive(Debug, Serialize)]
 pub struct DryRun {
+    pub mechanism: Mechanism,
     #[serde(flatten)]
-    pub plan: ShiftOutcome,
+    pub plan: MoveOutcome,
     /// The replication gate's reading; `None` when forced past a reading that failed.
     pub gate: Option<GateReport>,
     /// Whether the move would be refused (exit 6) without `--dry-run`.
@@ -45,11 +46,12 @@ pub struct DryRun {
 /// What a move did and, with `--verify`, what each app's stages saw.
 #[derive(Debug)]
 pub struct Moved {
+    pub mechanism: Mechanism,
     pub gate: Option<GateReport>,
-    pub shift: ShiftOutcome,
+    pub shift: MoveOutcome,
     /// One per app with `--verify` (those whose stages were reached), else `None`.
     pub verified: Option<Vec<Verified>>,
-    /// Why the command fails although the routing controls changed (a verification).
+    /// Why the command fails although the apps moved (a verification).
     pub failure: Option<FailoverError>,
 }
 
@@ -59,7 +61,7 @@ impl Report {
         match self {
             Self::Failed(error) => Some(error),
             Self::Moved(moved) => moved.failure.as_ref(),
-            Self::Status { .. } | Self::DryRun(_) => None,
+            Self::Status(_) | Self::DryRun(_) => None,
         }
     }
 
@@ -81,9 +83,9 @@ impl Report {
 
     fn text(&self) -> String {
         match self {
-            Self::Status { status, regions } => text::status(status, regions),
+            Self::Status(status) => text::status(status),
             Self::DryRun(dry) => {
-                let mut out = text::plan(&dry.plan, "dry run: nothing sent. Would send");
+                let mut out = text::plan(&dry.plan, true);
                 if let Some(gate) = &dry.gate {
                     out.push_str(&text::gate(gate));
                 }
@@ -107,10 +109,14 @@ impl Report {
 
     fn json(&self) -> Value {
         match self {
-            Self::Status { status, .. } => value(status),
+            Self::Status(status) => value(status),
             Self::DryRun(dry) => value(dry),
             Self::Moved(moved) => {
-                let mut doc = json!({ "gate": moved.gate, "shift": moved.shift });
+                let mut doc = json!({
+                    "mechanism": moved.mechanism,
+                    "gate": moved.gate,
+                    "shift": moved.shift,
+                });
                 if let Some(verified) = &moved.verified {
                     doc["verified"] = value(verified);
                 }

@@ -98,7 +98,7 @@ where
 }
 
 /// The error and its causes on one line (the SDK's Display alone says "dispatch failure").
-pub(super) fn describe(error: &dyn std::error::Error) -> String {
+pub(crate) fn describe(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

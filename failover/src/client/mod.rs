@@ -28,7 +28,8 @@ use topology::{ControlPanelArn, RoutingControlArn, SafetyRuleArn};
 
 use crate::error::FailoverError;
 pub(crate) use attempt::AttemptError;
-use attempt::{AnswerIsJson, classify, describe, rule_in};
+pub(crate) use attempt::describe;
+use attempt::{AnswerIsJson, classify, rule_in};
 
 /// How the client talks to the cluster. The defaults suit an incident: give up on an endpoint
 /// quickly, keep trying the others until the deadline.

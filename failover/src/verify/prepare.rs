@@ -4,16 +4,17 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use topology::AppName;
-use topology::manifest::Manifest;
+use topology::manifest::{Environment, Manifest};
+use topology::{AppName, Mechanism};
 
 use super::lookup::Lookup;
-use crate::verified::VerifyError;
+use crate::verified::{StageName, VerifyError};
 
 /// How long and how often to look.
 #[derive(Debug, Clone)]
 pub struct VerifyConfig {
-    /// Give up after this long, counted from the call.
+    /// Give up after this long, counted from the call. Each stage also has a deadline of its
+    /// own that fits the mechanism ([`stage_budget`]); this caps them all.
     pub timeout: Duration,
     /// Pause between two looks.
     pub interval: Duration,
@@ -35,10 +36,69 @@ impl Default for VerifyConfig {
     }
 }
 
+impl VerifyConfig {
+    /// The defaults, with the time allowed for the deployment's mechanism ([`default_timeout`]).
+    pub fn for_manifest(manifest: &Manifest) -> Self {
+        Self {
+            timeout: default_timeout(manifest),
+            ..Self::default()
+        }
+    }
+}
+
+/// How long a verification may take by default: two minutes with ARC (seconds to move); with
+/// the health-check mechanism ten minutes on AWS (a one-minute alarm period, CloudWatch's
+/// evaluation delay, Route 53 following the alarm, then the TTL) and under a minute in the
+/// local world, whose alarms and health checks run on a scaled clock.
+pub fn default_timeout(manifest: &Manifest) -> Duration {
+    match (manifest.mechanism(), manifest.environment) {
+        (Mechanism::Arc, _) => Duration::from_secs(120),
+        (Mechanism::HealthCheck, Environment::Aws) => Duration::from_secs(600),
+        (Mechanism::HealthCheck, Environment::Local) => Duration::from_secs(45),
+    }
+}
+
+/// How long after the call `stage` may pass, for the deployment's mechanism; `None`: only the
+/// overall timeout applies (ARC, whose stages all follow within seconds).
+///
+/// With the health-check mechanism on AWS: a flag reads back within seconds to a minute
+/// (CloudWatch's ingestion); its alarm evaluates the minute when it ends, plus CloudWatch's
+/// evaluation delay; Route 53 follows the alarm's data and reports `HealthCheckStatus` by the
+/// minute; then DNS as with ARC, with a 60 s TTL. In the local world the same steps take
+/// seconds (alarm periods and health-check intervals of a second, a 5 s TTL by default).
+pub fn stage_budget(
+    mechanism: Mechanism,
+    environment: Environment,
+    stage: StageName,
+) -> Option<Duration> {
+    let seconds = match (mechanism, environment, stage) {
+        (Mechanism::Arc, _, _) => return None,
+        (Mechanism::HealthCheck, Environment::Aws, stage) => match stage {
+            StageName::Flags => 60,
+            StageName::Alarm => 240,
+            StageName::HealthCheck => 360,
+            StageName::Authoritative => 420,
+            StageName::Recursive | StageName::Quorum => 480,
+            StageName::Http => 540,
+        },
+        (Mechanism::HealthCheck, Environment::Local, stage) => match stage {
+            StageName::Flags => 5,
+            StageName::Alarm => 15,
+            StageName::HealthCheck => 20,
+            StageName::Authoritative => 25,
+            StageName::Recursive | StageName::Quorum => 35,
+            StageName::Http => 40,
+        },
+    };
+    Some(Duration::from_secs(seconds))
+}
+
 /// Set up before the shift: the app's names and a recursive resolver that has already cached
 /// the answer clients hold now.
 pub struct Prepared {
     pub(super) app: AppName,
+    pub(super) mechanism: Mechanism,
+    pub(super) environment: Environment,
     pub(super) host: String,
     pub(super) url: reqwest::Url,
     pub(super) port: u16,
@@ -71,6 +131,8 @@ pub async fn prepare(
     let _ = tokio::time::timeout(config.request_timeout, recursive.resolve(&host)).await;
     Ok(Prepared {
         app: app.clone(),
+        mechanism: manifest.mechanism(),
+        environment: manifest.environment,
         host,
         url,
         port,

@@ -1,5 +1,7 @@
 //! One app's verification in progress: the stages in order, each looked at until it passes or
-//! the time is up.
+//! its time is up, or (for a stage that asks a Region's CloudWatch) until that Region has
+//! failed to answer [`UNANSWERED_LOOKS`] looks in a row: then it is unknown, and the next
+//! stage goes on.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -11,12 +13,41 @@ use topology::{AppName, Region};
 use super::expected::Expected;
 use super::http::{X_REGION, get_region};
 use super::lookup::Lookup;
-use super::prepare::{Prepared, VerifyConfig};
+use super::prepare::{Prepared, VerifyConfig, stage_budget};
 use crate::client::Client;
 use crate::verified::{Outcome, Stage, StageName, Verified, VerifyError};
 
 /// How many cluster endpoints must read back the new states (ARC's quorum of its five).
 pub const QUORUM: usize = 3;
+
+/// After this many looks in a row without an answer from its Region, a stage that may be
+/// unknown is.
+pub const UNANSWERED_LOOKS: u32 = 3;
+
+/// Why a look did not pass.
+pub(super) enum Miss {
+    /// An answer, but not the target Region's.
+    Wrong(String),
+    /// No answer: the Region asked did not answer, or the answers known do not decide.
+    Unanswered(String),
+}
+
+impl Miss {
+    fn text(self) -> String {
+        match self {
+            Self::Wrong(t) | Self::Unanswered(t) => t,
+        }
+    }
+}
+
+/// What a stage that meets no answer becomes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum WhenUnanswered {
+    /// It fails at its deadline, like a wrong answer.
+    Fails,
+    /// It is unknown (its Region did not answer), and the next stage goes on.
+    Unknown,
+}
 
 /// One app's verification in progress.
 pub(super) struct Run<'a> {
@@ -45,11 +76,15 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn app(&self) -> &AppName {
+    pub(super) fn app(&self) -> &AppName {
         &self.prepared.app
     }
 
-    fn setup(&self, message: String) -> VerifyError {
+    pub(super) fn region(&self) -> &Region {
+        self.region
+    }
+
+    pub(super) fn setup(&self, message: String) -> VerifyError {
         VerifyError::Setup {
             app: self.app().clone(),
             message,
@@ -69,6 +104,7 @@ impl<'a> Run<'a> {
         Verified {
             app: self.app().clone(),
             region: self.region.clone(),
+            mechanism: self.prepared.mechanism,
             stages: self.stages.clone(),
             elapsed_ms: millis(self.since.elapsed()),
             polls: self.polls,
@@ -87,9 +123,37 @@ impl<'a> Run<'a> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<String, String>>,
     {
-        let deadline = self.since + self.config.timeout;
+        self.looks(stage, asked, WhenUnanswered::Fails, || async {
+            look().await.map_err(Miss::Wrong)
+        })
+        .await
+    }
+
+    /// The stage's deadline: its own budget for the mechanism, within the overall timeout.
+    fn deadline(&self, stage: StageName) -> Instant {
+        let budget = stage_budget(self.prepared.mechanism, self.prepared.environment, stage)
+            .map_or(self.config.timeout, |b| b.min(self.config.timeout));
+        self.since + budget
+    }
+
+    /// Looks until `look` passes, or its time is up (failed; or unknown when the looks got no
+    /// answer and `unanswered` allows it), or [`UNANSWERED_LOOKS`] looks in a row got no answer
+    /// (unknown, when allowed).
+    pub(super) async fn looks<F, Fut>(
+        &mut self,
+        stage: StageName,
+        asked: &str,
+        unanswered: WhenUnanswered,
+        look: F,
+    ) -> Result<(), VerifyError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<String, Miss>>,
+    {
+        let deadline = self.deadline(stage);
         // What the last look that finished said: a look the deadline cuts short says less.
         let mut said: Option<String> = None;
+        let mut in_a_row = 0;
         loop {
             self.polls += 1;
             // No look outlasts the deadline by much: a hung server fails the stage on time.
@@ -102,52 +166,66 @@ impl<'a> Run<'a> {
             let (seen, cut_short) = match tokio::time::timeout(limit, look()).await {
                 Ok(seen) => (seen, false),
                 Err(_) => (
-                    Err(format!(
+                    Err(Miss::Unanswered(format!(
                         "{asked} gave no answer within {:.1} s",
                         limit.as_secs_f64()
-                    )),
+                    ))),
                     limit < self.config.request_timeout,
                 ),
             };
             let elapsed_ms = Some(millis(self.since.elapsed()));
-            match seen {
+            let miss = match seen {
                 Ok(detail) => {
-                    self.stages.push(Stage {
-                        stage,
-                        outcome: Outcome::Passed,
-                        elapsed_ms,
-                        detail,
-                    });
+                    self.push(stage, Outcome::Passed, elapsed_ms, detail);
                     return Ok(());
                 }
-                Err(last) if Instant::now() + self.config.interval >= deadline => {
-                    let last = match said {
-                        Some(said) if cut_short => said,
-                        _ => last,
-                    };
-                    self.stages.push(Stage {
-                        stage,
-                        outcome: Outcome::Failed,
-                        elapsed_ms,
-                        detail: last.clone(),
-                    });
-                    return Err(VerifyError::Stage {
-                        app: self.app().clone(),
-                        region: self.region.clone(),
-                        stage,
-                        waited: self.since.elapsed(),
-                        last,
-                        report: Box::new(self.report()),
-                    });
-                }
-                Err(last) => {
-                    if !cut_short {
-                        said = Some(last);
-                    }
-                    tokio::time::sleep(self.config.interval).await;
-                }
+                Err(miss) => miss,
+            };
+            let no_answer = matches!(miss, Miss::Unanswered(_));
+            in_a_row = if no_answer { in_a_row + 1 } else { 0 };
+            let last = miss.text();
+            let may_be_unknown = unanswered == WhenUnanswered::Unknown && no_answer;
+            let time_is_up = Instant::now() + self.config.interval >= deadline;
+            if may_be_unknown && (time_is_up || in_a_row >= UNANSWERED_LOOKS) {
+                self.push(stage, Outcome::Unknown, elapsed_ms, last);
+                return Ok(());
             }
+            if time_is_up {
+                let last = match said {
+                    Some(said) if cut_short => said,
+                    _ => last,
+                };
+                self.push(stage, Outcome::Failed, elapsed_ms, last.clone());
+                return Err(VerifyError::Stage {
+                    app: self.app().clone(),
+                    region: self.region.clone(),
+                    mechanism: self.prepared.mechanism,
+                    stage,
+                    waited: self.since.elapsed(),
+                    last,
+                    report: Box::new(self.report()),
+                });
+            }
+            if !cut_short {
+                said = Some(last);
+            }
+            tokio::time::sleep(self.config.interval).await;
         }
+    }
+
+    fn push(
+        &mut self,
+        stage: StageName,
+        outcome: Outcome,
+        elapsed_ms: Option<u64>,
+        detail: String,
+    ) {
+        self.stages.push(Stage {
+            stage,
+            outcome,
+            elapsed_ms,
+            detail,
+        });
     }
 
     /// Stage 1: a quorum of endpoints, each asked alone, reads the target ON and the other OFF.
@@ -203,7 +281,7 @@ impl<'a> Run<'a> {
         .await
     }
 
-    /// Stages 2 to 4.
+    /// The DNS and HTTP stages (2 to 4 with ARC, 4 to 6 with the health-check mechanism).
     pub(super) async fn traffic(mut self, manifest: &Manifest) -> Result<Verified, VerifyError> {
         let entry = app_entry(manifest, self.app()).map_err(|m| self.setup(m))?;
         let host = self.prepared.host.as_str();
@@ -267,12 +345,12 @@ impl<'a> Run<'a> {
     }
 }
 
-fn app_entry<'m>(manifest: &'m Manifest, app: &AppName) -> Result<&'m AppEntry, String> {
+pub(super) fn app_entry<'m>(manifest: &'m Manifest, app: &AppName) -> Result<&'m AppEntry, String> {
     manifest
         .app(app)
         .ok_or_else(|| format!("`{app}` is not in the manifest"))
 }
 
-fn millis(d: Duration) -> u64 {
+pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
