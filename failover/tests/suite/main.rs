@@ -6,6 +6,7 @@
 mod common;
 
 mod cli;
+mod flags;
 mod gate;
 mod resilience;
 mod sdk_against_cluster;

@@ -1,6 +1,8 @@
 //! Shared set-up: a local ARC cluster on free loopback ports and a manifest pointing at it.
 #![allow(dead_code)]
 
+pub mod hc;
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
