@@ -41,7 +41,7 @@ async fn the_flags_client_publishes_standard_resolution_and_reads_back_through_t
         .unwrap();
 
     let read = client
-        .read(&w.secondary(), &[flag.clone()], now_millis())
+        .read(&w.secondary(), std::slice::from_ref(&flag), now_millis())
         .await
         .unwrap();
     assert_eq!(read[0].at(now_millis()).map(|(_, v)| v), Some(true));
