@@ -170,7 +170,7 @@ impl CloudWatch {
             .await
             .unwrap_or_else(|_| {
                 Err(CallError::Unanswered(format!(
-                    "{region}'s CloudWatch gave no answer within {limit:?}"
+                    "{region}'s CloudWatch did not answer within {limit:?}"
                 )))
             })
     }

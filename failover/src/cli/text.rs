@@ -131,19 +131,17 @@ fn alarm_summary(app: &AppState, region: &Region) -> String {
         return format!("ALARM: {}", firing.join(","));
     }
     let count = |state: AlarmState| mine.iter().filter(|a| a.reading.state == state).count();
-    let (ok, unknown) = (count(AlarmState::Ok), count(AlarmState::Unknown));
-    let missing = count(AlarmState::NotFound);
-    let no_data = count(AlarmState::InsufficientData);
-    let mut parts = vec![format!("OK {ok}")];
-    if no_data > 0 {
-        parts.push(format!("no data {no_data}"));
-    }
-    if missing > 0 {
-        parts.push(format!("missing {missing}"));
-    }
-    if unknown > 0 {
-        parts.push(format!("unknown {unknown}"));
-    }
+    let parts: Vec<String> = [
+        (AlarmState::Ok, "OK"),
+        (AlarmState::InsufficientData, "no data"),
+        (AlarmState::NotFound, "missing"),
+        (AlarmState::Unknown, "unknown"),
+    ]
+    .into_iter()
+    .map(|(state, word)| (count(state), word))
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, word)| format!("{word} {n}"))
+    .collect();
     parts.join(", ")
 }
 

@@ -214,22 +214,29 @@ impl Move<'_> {
         let now = now_millis();
         let (out_refs, _, _) = self.refs(StepKind::TakeOut);
         let (target_refs, _, _) = self.refs(StepKind::ClearTarget);
-        // What each Region holds decides the stamps; the Region left may not answer.
-        let (in_to, in_from) = tokio::join!(
-            self.client.read(&self.to, &out_refs, now),
-            self.client.read(&self.from, &target_refs, now)
-        );
-        let mut in_to = in_to.unwrap_or_else(|_| vec![Series::default(); out_refs.len()]);
-        self.publish(StepKind::TakeOut, &mut in_to, now, true)
-            .await?;
-        let mut in_from = in_from;
+        // What each Region holds decides the stamps. Step 1 goes as soon as the Region that
+        // stays up has answered; the Region left, read meanwhile, may take its whole timeout
+        // or not answer at all. A failed step 1 ends the move without waiting for it.
+        let take_out = async {
+            let mut in_to = self
+                .client
+                .read(&self.to, &out_refs, now)
+                .await
+                .unwrap_or_else(|_| vec![Series::default(); out_refs.len()]);
+            let step = self.send(StepKind::TakeOut, &mut in_to, now).await?;
+            Ok::<_, FailoverError>((in_to, step))
+        };
+        let read_from =
+            async { Ok::<_, FailoverError>(self.client.read(&self.from, &target_refs, now).await) };
+        let ((mut in_to, taken_out), mut in_from) = tokio::try_join!(take_out, read_from)?;
+        self.steps.push(taken_out);
         match &mut in_from {
             Ok(series) => {
-                self.publish(StepKind::ClearTarget, series, now, false)
-                    .await?;
+                let step = self.send(StepKind::ClearTarget, series, now).await?;
+                self.steps.push(step);
             }
             Err(e) => {
-                let reason = format!("{} did not answer: {e}", self.from);
+                let reason = describe_failure(&self.from, e);
                 let changes = self.changes(StepKind::ClearTarget, &[]);
                 let step = self.step(
                     StepKind::ClearTarget,
@@ -242,8 +249,10 @@ impl Move<'_> {
         let cleared_target = self.steps.last().is_some_and(Step::published);
         if self.to == self.client.manifest.regions.primary {
             if cleared_target {
-                self.publish(StepKind::BackToCanonical, &mut in_to, now, false)
+                let step = self
+                    .send(StepKind::BackToCanonical, &mut in_to, now)
                     .await?;
+                self.steps.push(step);
             } else {
                 let changes = self.changes(StepKind::BackToCanonical, &[]);
                 let reason = "step 2 was not published: the flag stays set, so that Route 53 answers the primary whatever the other flag says".to_owned();
@@ -261,14 +270,15 @@ impl Move<'_> {
     }
 
     /// Publishes step `kind` for every app, stamped on `series` (updated with what was
-    /// published). A failed required step fails the move; any other is reported.
-    async fn publish(
-        &mut self,
+    /// published). A failed required step fails the move; any other is reported. Steps
+    /// into the Region that stays up are tried again until the deadline; step 2, into the
+    /// Region left, once.
+    async fn send(
+        &self,
         kind: StepKind,
         series: &mut [Series],
         now: Millis,
-        required: bool,
-    ) -> Result<(), FailoverError> {
+    ) -> Result<Step, FailoverError> {
         let (refs, into, value) = self.refs(kind);
         let stamps: Vec<Vec<Millis>> = series.iter().map(|s| s.stamps(value, now)).collect();
         let values: Vec<(FlagRef, bool, Millis)> = refs
@@ -277,7 +287,7 @@ impl Move<'_> {
             .flat_map(|(f, at)| at.iter().map(move |t| (f.clone(), value, *t)))
             .collect();
         let started = Instant::now();
-        let sent = if required || kind == StepKind::BackToCanonical {
+        let sent = if into == self.to {
             self.client.publish_required(&into, &values).await
         } else {
             self.client.publish(&into, &values).await.map(|()| 1)
@@ -304,9 +314,7 @@ impl Move<'_> {
                 reason: describe_failure(&into, &e),
             },
         };
-        let step = self.step(kind, changes, result);
-        self.steps.push(step);
-        Ok(())
+        Ok(self.step(kind, changes, result))
     }
 
     /// Each app's flags once every stamp has taken effect.
@@ -419,7 +427,8 @@ fn names<'a>(apps: impl Iterator<Item = &'a AppName>) -> String {
 
 fn describe_failure(into: &Region, error: &CallError) -> String {
     match error {
-        CallError::Unanswered(why) => format!("{into} did not answer: {why}"),
+        // Already names the Region: "<Region>'s CloudWatch did not answer: ...".
+        CallError::Unanswered(why) => why.clone(),
         other => format!("{into} refused it: {other}"),
     }
 }

@@ -6,6 +6,9 @@
 mod common;
 
 mod cli;
+mod flag_cli;
+mod flag_status;
+mod flag_verify;
 mod flags;
 mod gate;
 mod resilience;

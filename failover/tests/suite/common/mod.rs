@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod hc;
+pub mod net;
 
 use std::path::Path;
 use std::process::Stdio;
