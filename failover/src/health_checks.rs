@@ -31,14 +31,24 @@ pub fn period_seconds(environment: Environment) -> i32 {
     }
 }
 
-/// Whether each health check in `ids` is healthy now, as Route 53's metric says; `None` for
-/// one without data, or whose latest change cannot be told.
+/// What Route 53's metric says of one health check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+    /// The latest period holds both values and the one before does not tell which came last.
+    Changing,
+    /// No datapoint in the window: Route 53 (or the local world) reports nothing for it.
+    NoData,
+}
+
+/// What Route 53's metric says of each health check in `ids`, now.
 pub async fn healthy(
     cloudwatch: &CloudWatch,
     ids: &[&str],
     period: i32,
     now: Millis,
-) -> Result<Vec<Option<bool>>, CallError> {
+) -> Result<Vec<Health>, CallError> {
     let region = metrics_region();
     let query = |i: usize, id: &str, stat: &str| {
         let metric = Metric::builder()
@@ -116,12 +126,24 @@ fn periods(min: &[(Millis, f64)], max: &[(Millis, f64)]) -> Vec<(f64, f64)> {
 
 /// Healthy now? The latest period says, unless it holds both values: then it was a change,
 /// to the opposite of the period before it.
-fn latest(periods: &[(f64, f64)]) -> Option<bool> {
+fn latest(periods: &[(f64, f64)]) -> Health {
     let uniform = |&(lo, hi): &(f64, f64)| (lo >= 1.0 || hi < 1.0).then_some(lo >= 1.0);
-    let last = periods.first()?;
+    let health = |healthy: bool| {
+        if healthy {
+            Health::Healthy
+        } else {
+            Health::Unhealthy
+        }
+    };
+    let Some(last) = periods.first() else {
+        return Health::NoData;
+    };
     match uniform(last) {
-        Some(healthy) => Some(healthy),
-        None => periods.get(1).and_then(uniform).map(|before| !before),
+        Some(healthy) => health(healthy),
+        None => periods
+            .get(1)
+            .and_then(uniform)
+            .map_or(Health::Changing, |before| health(!before)),
     }
 }
 
@@ -131,21 +153,19 @@ mod tests {
 
     #[test]
     fn a_uniform_period_says_it_and_a_mixed_one_is_a_change_from_the_one_before() {
-        assert_eq!(latest(&[]), None);
-        assert_eq!(latest(&[(1.0, 1.0)]), Some(true));
-        assert_eq!(latest(&[(0.0, 0.0), (1.0, 1.0)]), Some(false));
+        assert_eq!(latest(&[]), Health::NoData);
+        assert_eq!(latest(&[(1.0, 1.0)]), Health::Healthy);
+        assert_eq!(latest(&[(0.0, 0.0), (1.0, 1.0)]), Health::Unhealthy);
+        let went_unhealthy = latest(&[(0.0, 1.0), (1.0, 1.0)]);
+        assert_eq!(went_unhealthy, Health::Unhealthy);
+        let went_healthy = latest(&[(0.0, 1.0), (0.0, 0.0)]);
+        assert_eq!(went_healthy, Health::Healthy);
         assert_eq!(
-            latest(&[(0.0, 1.0), (1.0, 1.0)]),
-            Some(false),
-            "went unhealthy"
+            latest(&[(0.0, 1.0)]),
+            Health::Changing,
+            "a change, from what?"
         );
-        assert_eq!(
-            latest(&[(0.0, 1.0), (0.0, 0.0)]),
-            Some(true),
-            "went healthy"
-        );
-        assert_eq!(latest(&[(0.0, 1.0)]), None, "a change, from what?");
-        assert_eq!(latest(&[(0.0, 1.0), (0.0, 1.0)]), None);
+        assert_eq!(latest(&[(0.0, 1.0), (0.0, 1.0)]), Health::Changing);
     }
 
     #[test]

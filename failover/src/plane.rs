@@ -199,8 +199,8 @@ impl DataPlane {
                 wanted.extend(flags.flag_alarms());
                 let (reads, described) =
                     tokio::join!(flags.read_all(), describe(&self.cloudwatch, &wanted));
-                if let Some(why) = reads.nothing_read() {
-                    return Err(FailoverError::FlagsUnreadable(why));
+                if let Some(error) = reads.nothing_read() {
+                    return Err(error);
                 }
                 let apps = flags
                     .flag_status(&reads, &described)

@@ -10,6 +10,7 @@ use super::series::{Millis, Series};
 use super::{FlagRef, FlagsClient, rfc3339};
 use crate::alarms::{AlarmReading, AlarmState, Described};
 use crate::cloudwatch::CallError;
+use crate::error::FailoverError;
 
 /// A value stamped for a coming minute, and when it takes effect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -135,19 +136,26 @@ impl FlagsClient {
 }
 
 impl FlagReads {
-    /// Why nothing at all could be read (every Region asked did not answer), if so.
-    pub fn nothing_read(&self) -> Option<String> {
+    /// The error when nothing at all could be read: no credentials (exit 1), or no Region
+    /// asked answered (exit 4).
+    pub fn nothing_read(&self) -> Option<FailoverError> {
         let asked: Vec<&Result<Vec<Series>, CallError>> = self
             .held
             .iter()
             .filter(|(_, flags, _)| !flags.is_empty())
             .map(|(_, _, read)| read)
             .collect();
-        let errors: Vec<String> = asked
-            .iter()
-            .filter_map(|r| r.as_ref().err().map(ToString::to_string))
-            .collect();
-        (!asked.is_empty() && errors.len() == asked.len()).then(|| errors.join("; "))
+        let errors: Vec<&CallError> = asked.iter().filter_map(|r| r.as_ref().err()).collect();
+        if asked.is_empty() || errors.len() < asked.len() {
+            return None;
+        }
+        if let Some(CallError::Setup(why)) =
+            errors.iter().find(|e| matches!(e, CallError::Setup(_)))
+        {
+            return Some(FailoverError::Setup(why.clone()));
+        }
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        Some(FailoverError::FlagsUnreadable(text.join("; ")))
     }
 
     /// The flag of `app` that takes `region` out.

@@ -9,7 +9,7 @@ use super::run::{Miss, Run, WhenUnanswered, app_entry};
 use crate::alarms::{AlarmState, describe};
 use crate::flags::rules::answer;
 use crate::flags::{FlagRef, FlagsClient, Millis, now_millis};
-use crate::health_checks::{healthy, metrics_region, period_seconds};
+use crate::health_checks::{Health, healthy, metrics_region, period_seconds};
 use crate::verified::{StageName, VerifyError};
 
 /// What one look knew of each Region's side (the primary first): set or not, or why unknown.
@@ -100,10 +100,18 @@ impl Run<'_> {
                 let status = healthy(client.cloudwatch(), ids, period, now_millis())
                     .await
                     .map_err(|e| Miss::Unanswered(e.to_string()))?;
+                // A change still in progress is looked at again; no data at all is not knowing.
+                if let Some(i) = status.iter().position(|h| *h == Health::Changing) {
+                    return Err(Miss::Wrong(format!("health check {} is changing", ids[i])));
+                }
                 let side = |i: usize| {
-                    let unhealthy = status[i].map(|h| !h).ok_or_else(|| {
-                        format!("no HealthCheckStatus of health check {} yet", ids[i])
-                    });
+                    let unhealthy = match status[i] {
+                        Health::Healthy => Ok(false),
+                        Health::Unhealthy => Ok(true),
+                        Health::Changing | Health::NoData => {
+                            Err(format!("no HealthCheckStatus of health check {}", ids[i]))
+                        }
+                    };
                     (refs[i].region.clone(), unhealthy)
                 };
                 judge(client, &target, "health checks", [side(0), side(1)])

@@ -269,3 +269,43 @@ async fn help_says_which_exit_codes_cannot_happen_and_what_unreachable_means() {
         run.stdout
     );
 }
+
+#[tokio::test]
+async fn on_aws_missing_credentials_are_a_login_problem_for_status_and_moves() {
+    let w = flag_world().await;
+    let mut manifest = w.manifest.clone();
+    manifest.environment = topology::manifest::Environment::Aws;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aws.json");
+    manifest.save(&path).unwrap();
+    for args in [
+        vec!["status"],
+        vec!["shift", "orders", "--to", "us-west-2", "--yes", "--force"],
+    ] {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_failover"));
+        command
+            .args(&args)
+            .args(["--manifest", path.to_str().unwrap()])
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::null())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "FAILOVER_MANIFEST",
+        ] {
+            command.env_remove(var);
+        }
+        let out = command.output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("no AWS credentials"), "{args:?}: {stderr}");
+    }
+}

@@ -238,7 +238,7 @@ async fn the_cli_verifies_six_stages_and_exits_5_when_dns_does_not_follow() {
             "--yes",
             "--verify",
             "--verify-timeout",
-            "5s",
+            "8s",
             "--json",
             "--manifest",
             path.to_str().unwrap(),
