@@ -38,10 +38,21 @@ const THROTTLE_BURST: u32 = 1000;
 
 /// Output: the REST API id.
 pub const OUTPUT_API_ID: &str = "ApiId";
-/// Output: the URL that reaches this Region's instance directly (execute-api, with the stage).
+/// Output: the URL that reaches this Region's instance directly, on its Regional hostname
+/// (`https://orders.us-west-2.example.com`): the execute-api endpoint is off.
 pub const OUTPUT_REGIONAL_URL: &str = "RegionalUrl";
 /// Output: the custom domain's Regional target name (what the failover record aliases).
 pub const OUTPUT_REGIONAL_DOMAIN: &str = "RegionalDomainName";
+
+/// What a hosted zone id looks like.
+pub const HOSTED_ZONE_PATTERN: &str = "^Z[A-Z0-9]{1,32}$";
+
+/// The name that reaches `app` in `region` alone: `orders.us-west-2.example.com`.
+pub fn regional_hostname(topology: &Topology, app: &App, region: &topology::Region) -> String {
+    topology
+        .domain
+        .subdomain(&format!("{}.{region}", app.name()))
+}
 
 /// Parameters every app stack takes.
 pub const PARAM_HOSTED_ZONE: &str = "HostedZoneId";
@@ -88,6 +99,9 @@ pub fn template(
             "Name": super::monitoring::api_name(prefix, app),
             "Description": format!("{} in {region}", app.name()),
             "EndpointConfiguration": { "Types": ["REGIONAL"] },
+            // Only the custom domains (TLS 1.2) reach the API; the default execute-api
+            // endpoint would accept TLS 1.0 and bypass them.
+            "DisableExecuteApiEndpoint": true,
         }),
     );
     let methods = match app {
@@ -122,10 +136,8 @@ pub fn template(
     t.output(OUTPUT_API_ID, "The REST API", reference("Api"));
     t.output(
         OUTPUT_REGIONAL_URL,
-        "This Region's instance, bypassing failover (execute-api URL with the stage)",
-        sub(&format!(
-            "https://${{Api}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{STAGE}"
-        )),
+        "This Region's instance, bypassing failover (its Regional hostname)",
+        format!("https://{}", regional_hostname(topology, app, region)).into(),
     );
     t.output(
         OUTPUT_REGIONAL_DOMAIN,
@@ -136,11 +148,17 @@ pub fn template(
 }
 
 fn parameters(t: &mut Template, topology: &Topology, app: &App) {
-    t.typed_parameter(
+    // A plain string, not `AWS::Route53::HostedZone::Id`: CloudFormation checks that type
+    // through Route 53's API, which a Region-scoped deploy during an outage must not need.
+    t.parameter(
         PARAM_HOSTED_ZONE,
-        "AWS::Route53::HostedZone::Id",
         "The Route 53 hosted zone of the domain",
         None,
+    );
+    t.constrain(
+        PARAM_HOSTED_ZONE,
+        HOSTED_ZONE_PATTERN,
+        "a Route 53 hosted zone id, such as Z0123456789ABCDEFGHIJ",
     );
     t.parameter(
         PARAM_CERTIFICATE,
@@ -609,30 +627,66 @@ fn stage(t: &mut Template, methods: &[String]) {
 fn custom_domain(t: &mut Template, topology: &Topology, app: &App, role: RegionRole) {
     let hostname = topology.domain.subdomain(app.name().as_str());
     let region = role.of(&topology.regions);
+    let regional = regional_hostname(topology, app, region);
     let certificate = t.resource(
         "Certificate",
         "AWS::CertificateManager::Certificate",
         json!({
             "DomainName": hostname,
+            "SubjectAlternativeNames": [regional],
             "ValidationMethod": "DNS",
-            "DomainValidationOptions": [ { "DomainName": hostname, "HostedZoneId": reference(PARAM_HOSTED_ZONE) } ]
+            "DomainValidationOptions": [
+                { "DomainName": hostname, "HostedZoneId": reference(PARAM_HOSTED_ZONE) },
+                { "DomainName": regional, "HostedZoneId": reference(PARAM_HOSTED_ZONE) }
+            ]
         }),
     );
     certificate.insert("Condition".into(), "CreateCertificate".into());
-    t.resource(
-        "CustomDomain",
-        "AWS::ApiGateway::DomainName",
-        json!({
-            "DomainName": hostname,
-            "RegionalCertificateArn": if_("CreateCertificate", reference("Certificate"), reference(PARAM_CERTIFICATE)),
-            "EndpointConfiguration": { "Types": ["REGIONAL"] },
-            "SecurityPolicy": "TLS_1_2"
-        }),
+    let certificate = if_(
+        "CreateCertificate",
+        reference("Certificate"),
+        reference(PARAM_CERTIFICATE),
     );
+    for (id, name) in [
+        ("CustomDomain", &hostname),
+        ("RegionalCustomDomain", &regional),
+    ] {
+        t.resource(
+            id,
+            "AWS::ApiGateway::DomainName",
+            json!({
+                "DomainName": name,
+                "RegionalCertificateArn": certificate,
+                "EndpointConfiguration": { "Types": ["REGIONAL"] },
+                "SecurityPolicy": "TLS_1_2"
+            }),
+        );
+    }
+    for (id, domain) in [
+        ("BasePathMapping", "CustomDomain"),
+        ("RegionalBasePathMapping", "RegionalCustomDomain"),
+    ] {
+        t.resource(
+            id,
+            "AWS::ApiGateway::BasePathMapping",
+            json!({ "DomainName": reference(domain), "RestApiId": reference("Api"), "Stage": reference("Stage") }),
+        );
+    }
+    // The Region's own name: what warm-ups, verification and on-call checks call to reach
+    // this Region whatever the failover records answer.
     t.resource(
-        "BasePathMapping",
-        "AWS::ApiGateway::BasePathMapping",
-        json!({ "DomainName": reference("CustomDomain"), "RestApiId": reference("Api"), "Stage": reference("Stage") }),
+        "RegionalRecord",
+        "AWS::Route53::RecordSet",
+        json!({
+            "HostedZoneId": reference(PARAM_HOSTED_ZONE),
+            "Name": format!("{regional}."),
+            "Type": "A",
+            "AliasTarget": {
+                "DNSName": get_att("RegionalCustomDomain", "RegionalDomainName"),
+                "HostedZoneId": get_att("RegionalCustomDomain", "RegionalHostedZoneId"),
+                "EvaluateTargetHealth": false
+            }
+        }),
     );
     t.resource(
         "FailoverRecord",

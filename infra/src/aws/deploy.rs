@@ -146,7 +146,8 @@ pub async fn deploy(
     plan.check_template_sizes().map_err(anyhow::Error::msg)?;
     let names = StackNames::new(topology, &options.prefix);
     let orchestrator = orchestrator(sdk, &plan, options.confirm, options.timing)
-        .with_execution_role(options.execution_role.clone());
+        .with_execution_role(options.execution_role.clone())
+        .region_scoped(options.region.is_some());
     orchestrator.check_previous_values(plan.stacks()).await?;
     let mut outputs = Outputs::new();
     let mut endpoints = None;

@@ -830,3 +830,99 @@ fn a_region_scoped_deploy_updates_only_that_regions_urls_in_the_last_manifest() 
     // A Region-scoped deploy does not ask Route 53: the zone's name servers stay.
     assert_eq!(manifest.name_servers, servers);
 }
+
+/// A Region-scoped deploy meets a change set that would change an IAM role: it refuses before
+/// executing anything, names the resource, and leaves the stack and no change set behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_scoped_deploy_refuses_a_change_to_iam_and_changes_nothing() {
+    use infra::aws::plan::Phase;
+    let moto = start_moto();
+    let sdk = sdk(&moto).await;
+    let region: topology::Region = "us-west-2".parse().unwrap();
+    let stack = |policy_action: &str, queue_tag: &str| {
+        let mut t = Template::new("a stack with a role");
+        t.resource(
+            "Role",
+            "AWS::IAM::Role",
+            json!({
+                "AssumeRolePolicyDocument": { "Version": "2012-10-17", "Statement": [ {
+                    "Effect": "Allow", "Principal": { "Service": "lambda.amazonaws.com" },
+                    "Action": "sts:AssumeRole" } ] },
+                "Policies": [ { "PolicyName": "p", "PolicyDocument": { "Version": "2012-10-17",
+                    "Statement": [ { "Effect": "Allow", "Action": policy_action, "Resource": "*" } ] } } ]
+            }),
+        );
+        t.resource(
+            "Queue",
+            "AWS::SQS::Queue",
+            json!({ "Tags": [ { "Key": "v", "Value": queue_tag } ] }),
+        );
+        t.output("Tag", "the queue's tag", queue_tag.into());
+        Phase {
+            kind: PhaseKind::Apps,
+            stacks: vec![StackSpec {
+                id: StackId {
+                    region: region.clone(),
+                    name: "hotfix-app".into(),
+                },
+                kind: StackKind::Data,
+                template: t,
+                parameters: vec![],
+            }],
+        }
+    };
+    let plan = Plan {
+        phases: vec![stack("xray:PutTraceSegments", "v1")],
+    };
+    let everywhere = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast());
+    everywhere
+        .deploy_phase(&plan.phases[0], &mut Outputs::new())
+        .await
+        .unwrap();
+
+    // A Region-scoped deploy may change the queue, not the role.
+    let scoped = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast()).region_scoped(true);
+    let changed = stack("xray:PutTelemetryRecords", "v2");
+    let err = scoped
+        .deploy_phase(&changed, &mut Outputs::new())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, DeployError::GlobalChange(_)), "{err:?}");
+    assert!(text.contains("Role (AWS::IAM::Role)"), "{text}");
+    assert!(text.contains("hotfix-app"), "{text}");
+    assert!(text.contains("us-east-1"), "{text}");
+    let id = &changed.stacks[0].id;
+    assert_eq!(
+        everywhere.outputs_of(id).await.unwrap()["Tag"],
+        "v1",
+        "nothing was applied"
+    );
+    let cfn = deploy::cloudformation(&sdk, &region);
+    let left = cfn
+        .list_change_sets()
+        .stack_name(&id.name)
+        .send()
+        .await
+        .unwrap();
+    let pending: Vec<_> = left
+        .summaries()
+        .iter()
+        .filter(|c| {
+            c.execution_status()
+                != Some(&aws_sdk_cloudformation::types::ExecutionStatus::ExecuteComplete)
+        })
+        .collect();
+    assert!(
+        pending.is_empty(),
+        "a change set is left to execute: {pending:?}"
+    );
+
+    // Without the role's change, the same Region-scoped deploy goes through.
+    let queue_only = stack("xray:PutTraceSegments", "v2");
+    scoped
+        .deploy_phase(&queue_only, &mut Outputs::new())
+        .await
+        .unwrap();
+    assert_eq!(everywhere.outputs_of(id).await.unwrap()["Tag"], "v2");
+}
