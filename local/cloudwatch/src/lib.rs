@@ -419,6 +419,13 @@ impl LocalCloudWatch {
         state.alarms.get(name).cloned()
     }
 
+    /// The latest datapoint of `metric` in `region` (by its timestamp), if it has any.
+    pub fn latest(&self, region: &Region, metric: &MetricId) -> Option<metrics::Latest> {
+        let slot = self.shared.slot(region).ok()?;
+        let state = slot.state();
+        state.metrics.latest_of(metric)
+    }
+
     /// What a `CLOUDWATCH_METRIC` health check on `alarm` in `region` would see now.
     pub fn observe(&self, region: &Region, alarm: &AlarmName) -> Observation {
         self.shared.observe(region, alarm, Timestamp::now())

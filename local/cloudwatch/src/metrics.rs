@@ -348,6 +348,16 @@ impl MetricStore {
             .map(|(id, _)| id)
     }
 
+    /// `metric`'s latest datapoint, if it has any.
+    pub(crate) fn latest_of(&self, metric: &MetricId) -> Option<Latest> {
+        let (&(at, _), p) = self.series.get(metric)?.points.last_key_value()?;
+        Some(Latest {
+            timestamp: Timestamp::from_millis(at),
+            unit: p.unit,
+            stats: p.stats,
+        })
+    }
+
     /// Every metric with its latest datapoint.
     pub(crate) fn latest(&self) -> impl Iterator<Item = (&MetricId, Option<Latest>)> {
         self.series.iter().map(|(id, s)| {

@@ -11,6 +11,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common;
+
 use local_world::World;
 use serde_json::Value;
 use testkit::browser::{Browser, Page};
@@ -19,7 +21,7 @@ use topology::{AppName, Region, Topology};
 /// The fixture topology on loopback networks of its own (`127.0.61.x`, `127.0.62.x`), every
 /// listener on a free port, and a fast clock: TTL 1 s, health checks every 200 ms.
 fn topology() -> Topology {
-    let text = testkit::FIXTURE_TOPOLOGY
+    let text = common::free_cloudwatch_ports(testkit::FIXTURE_TOPOLOGY)
         .replace("\"127.0.1\"", "\"127.0.61\"")
         .replace("\"127.0.2\"", "\"127.0.62\"")
         .replace("127.0.0.1:8053", "127.0.0.1:0")
@@ -299,7 +301,10 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
         .routing_controls;
     let on_secondary = control.iter().find(|c| c.region == secondary).unwrap();
     assert_eq!(
-        world.cluster().routing_control_state(&on_secondary.arn),
+        world
+            .cluster()
+            .unwrap()
+            .routing_control_state(&on_secondary.arn),
         Some(true),
         "nothing changed"
     );
