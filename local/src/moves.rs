@@ -26,6 +26,7 @@ use std::time::Duration;
 use aws_sdk_cloudwatch as cloudwatch;
 use cloudwatch::config::retry::RetryConfig;
 use cloudwatch::config::timeout::TimeoutConfig;
+use cloudwatch::error::{ProvideErrorMetadata, SdkError};
 use cloudwatch::types::{Dimension, MetricDatum, StandardUnit, StateValue};
 use failover::{FailoverError, ShiftOptions, ShiftOutcome};
 use topology::manifest::{FLAG_APP_DIMENSION, FLAG_REGION_DIMENSION, Manifest};
@@ -304,7 +305,7 @@ impl FlagClient {
             .send();
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(aws_smithy_types::error::display::DisplayErrorContext(e).to_string()),
+            Ok(Err(e)) => Err(brief(&e)),
             Err(_) => Err(format!("no answer within {CALL_TIMEOUT:?}")),
         }
     }
@@ -325,9 +326,7 @@ impl FlagClient {
             .send();
         let answer = match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => {
-                return Err(aws_smithy_types::error::display::DisplayErrorContext(e).to_string());
-            }
+            Ok(Err(e)) => return Err(brief(&e)),
             Err(_) => return Err(format!("no answer within {CALL_TIMEOUT:?}")),
         };
         let alarm = answer
@@ -335,6 +334,25 @@ impl FlagClient {
             .first()
             .ok_or_else(|| format!("no alarm `{}` in {}", flag.alarm_name, flag.published_in))?;
         Ok(alarm.state_value() == Some(&StateValue::Alarm))
+    }
+}
+
+/// What went wrong with a call, in a few words: the service's own code and message, or what
+/// stopped it reaching the service.
+fn brief<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match error {
+        SdkError::ServiceError(e) => format!(
+            "{}: {}",
+            e.err().code().unwrap_or("error"),
+            e.err().message().unwrap_or_default()
+        ),
+        SdkError::DispatchFailure(_) => "cannot connect".to_owned(),
+        SdkError::TimeoutError(_) => format!("no answer within {CALL_TIMEOUT:?}"),
+        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
     }
 }
 
