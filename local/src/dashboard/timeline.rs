@@ -82,13 +82,12 @@ fn facts(view: &View) -> Vec<(String, (EventKind, String))> {
                 );
             }
             if let Some(flag) = &r.flag {
-                if let Some(value) = flag.value {
-                    fact(
-                        format!("{name} flag \"{region} is out\" (in {})", flag.published_in),
-                        EventKind::Control,
-                        format!("{value}"),
-                    );
-                }
+                fact(
+                    format!("{name} flag \"{region} is out\" (in {})", flag.published_in),
+                    EventKind::Control,
+                    flag.value
+                        .map_or_else(|| "never published".to_owned(), |v| v.to_string()),
+                );
                 if let Some(state) = decided(flag.alarm_state.as_ref()) {
                     fact(
                         format!("alarm {}", flag.alarm_name),
