@@ -91,8 +91,12 @@ fn introduce(world: &World, narrator: Narrator) {
         let apps: Vec<&str> = manifest.apps.iter().map(|a| a.name.as_str()).collect();
         let [primary, secondary] = manifest.regions.both();
         let dns = world.dns().local_addr();
+        let mechanism = match manifest.mechanism() {
+            topology::Mechanism::Arc => "failover by ARC routing controls",
+            topology::Mechanism::HealthCheck => "failover by flags in CloudWatch",
+        };
         println!(
-            "The local world ({}): {} in {primary} and {secondary}, Route 53 at {dns}",
+            "The local world ({}): {} in {primary} and {secondary}, Route 53 at {dns}, {mechanism}",
             manifest.domain,
             apps.join(", "),
         );
