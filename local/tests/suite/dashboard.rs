@@ -169,6 +169,23 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
         js(&tab, "document.getElementById('quorum').dataset.health"),
         "healthy"
     );
+    // ARC's mechanism, its cluster shown, and every app's alarms (both mechanisms have them).
+    assert_eq!(
+        js(
+            &tab,
+            "document.getElementById('mechanism').dataset.mechanism"
+        ),
+        "arc"
+    );
+    assert_eq!(js(&tab, "document.getElementById('arc').hidden"), false);
+    let alarms: usize = world.manifest().apps.iter().map(|a| a.alarms.len()).sum();
+    assert_eq!(
+        js(
+            &tab,
+            "document.querySelectorAll('#alarm-table td[data-alarm]').length"
+        ),
+        alarms
+    );
 
     // "Shift orders to us-west-2", confirmed from the keyboard (the dialog focuses Confirm).
     let label = format!("Shift {service} to {secondary}");
@@ -508,7 +525,7 @@ fn the_dashboard_shows_flags_alarms_and_health_checks_and_moves_by_the_flags() {
         &format!(
             "document.getElementById('mechanism').dataset.mechanism === 'health-check' \
              && document.querySelectorAll('.app').length === {} \
-             && document.querySelectorAll('#alarm-table tbody tr').length === {alarms}",
+             && document.querySelectorAll('#alarm-table td[data-alarm]').length === {alarms}",
             topology.apps.len()
         ),
         Duration::from_secs(5),
@@ -610,7 +627,7 @@ fn the_dashboard_shows_flags_alarms_and_health_checks_and_moves_by_the_flags() {
         &tab,
         "the health-check alarm in ALARM",
         &format!(
-            "document.querySelector('#alarm-table tr[data-alarm=\"{health_alarm}\"] .state').dataset.state === 'ALARM' \
+            "document.querySelector('#alarm-table td[data-alarm=\"{health_alarm}\"]').dataset.state === 'ALARM' \
              && document.getElementById('alarm-summary').dataset.firing !== '0'"
         ),
         Duration::from_secs(5),

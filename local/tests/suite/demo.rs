@@ -179,7 +179,9 @@ async fn demo_quick_passes_with_the_health_check_mechanism() {
     assert!(steps.iter().all(|s| s["held"] == true), "{verdict:#}");
     // The bound is the mechanism's: alarm period + check interval + TTL + connection age.
     let bound = verdict["move_bound_seconds"].as_f64().unwrap();
-    let age = loadtest::RunConfig::default().max_connection_age.as_secs_f64();
+    let age = loadtest::RunConfig::default()
+        .max_connection_age
+        .as_secs_f64();
     assert!((bound - (0.5 + 0.2 + 1.0 + age)).abs() < 1e-9, "{bound}");
     let propagation = steps
         .iter()

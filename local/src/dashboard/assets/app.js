@@ -18,8 +18,9 @@ const FAULTS = [
 ];
 const EVENT_SYMBOLS = {
   control: '⇄', dns: '◎', traffic: '➜', fault: '⚡', quorum: '⚠',
-  replication: '↻', action: '✔', refused: '⛔', alarm: '⏰',
+  replication: '↻', action: '✔', refused: '⛔', alarm: '⚠',
 };
+const ALARM_KINDS = ['error-rate', 'latency', 'function-errors', 'function-throttles', 'replication-latency', 'health-check'];
 const CHART = { width: 600, height: 56 };
 
 let view = null;
@@ -176,12 +177,21 @@ function build(v) {
   endpoints.replaceChildren(...(v.arc ? v.arc.endpoints : []).map((e) => buildEndpoint(e)));
   document.querySelector('#cw-endpoints tbody')
     .replaceChildren(...v.cloudwatch.endpoints.map((e) => buildCloudWatchEndpoint(e)));
-  document.querySelector('#alarm-table tbody')
-    .replaceChildren(...v.cloudwatch.alarms.map((a) => el('tr', { 'data-alarm': a.name, title: a.name },
-      el('td', { text: a.app }),
-      el('td', { text: a.kind }),
-      el('td', {}, regionSpan(a.about), a.region === a.about ? '' : ` (in ${a.region})`),
-      el('td', { class: 'state' }))));
+  // One row per app and Region, one cell per kind of alarm (a gateway has no function or table).
+  const rows = [];
+  for (const a of v.apps) {
+    for (const region of v.regions) {
+      const cells = ALARM_KINDS.map((kind) => {
+        const alarm = v.cloudwatch.alarms.find((x) => x.app === a.app && x.about === region && x.kind === kind);
+        return alarm
+          ? el('td', { class: 'state', 'data-alarm': alarm.name, title: `${alarm.name} (in ${alarm.region})` })
+          : el('td', { text: '—' });
+      });
+      rows.push(el('tr', { 'data-app': a.app, 'data-region': region },
+        el('th', { scope: 'row', text: a.app }), el('td', {}, regionSpan(region)), ...cells));
+    }
+  }
+  document.querySelector('#alarm-table tbody').replaceChildren(...rows);
 }
 
 function buildCloudWatchEndpoint(e) {
@@ -520,17 +530,17 @@ function updateCloudWatch(cloudwatch) {
   }
   const summary = document.getElementById('alarm-summary');
   summary.dataset.firing = String(cloudwatch.firing);
+  const firing = cloudwatch.alarms.filter((a) => a.state === 'ALARM').map((a) => a.name);
   setText(summary, cloudwatch.firing === 0
     ? `✓ none of ${cloudwatch.alarms.length} alarms in ALARM`
-    : `⏰ ${cloudwatch.firing} of ${cloudwatch.alarms.length} alarms in ALARM`);
+    : `⚠ ${cloudwatch.firing} of ${cloudwatch.alarms.length} alarms in ALARM: ${firing.join(', ')}`);
   for (const a of cloudwatch.alarms) {
-    const row = document.querySelector(`#alarm-table tr[data-alarm="${CSS.escape(a.name)}"]`);
-    if (!row) continue;
-    const state = row.querySelector('.state');
+    const state = document.querySelector(`#alarm-table td[data-alarm="${CSS.escape(a.name)}"]`);
+    if (!state) continue;
     const word = a.state || 'missing';
-    setText(state, word === 'ALARM' ? '⏰ ALARM' : word === 'OK' ? '✓ OK' : `? ${word}`);
+    setText(state, word === 'ALARM' ? '⚠ ALARM' : word === 'OK' ? '✓' : '?');
     state.dataset.state = word;
-    state.title = a.reason || '';
+    state.title = `${a.name} (in ${a.region}): ${a.reason || ''}`;
   }
 }
 
