@@ -64,7 +64,8 @@ pub struct DemoArgs {
     /// The topology file to run.
     #[arg(long, default_value = "topology.toml")]
     pub config: PathBuf,
-    /// A short drill (about 20 s) for CI: shorter steps, TTL 2 s and health checks every 0.5 s.
+    /// A short drill (about 25 s) for CI: shorter steps, TTL 2 s, health checks every 0.5 s and
+    /// (with the health-check mechanism) alarm periods of at most 1 s.
     #[arg(long)]
     pub quick: bool,
     /// Where to write the traffic report (report.json, timeline.svg); default: a new folder
