@@ -447,3 +447,72 @@ pub struct FlagState {
     /// `InsufficientData`, `NoSuchAlarm` or `Unreachable`.
     pub last_observation: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology(edit: impl FnOnce(String) -> String) -> Topology {
+        Topology::parse(&edit(testkit::FIXTURE_TOPOLOGY.to_owned())).unwrap()
+    }
+
+    fn health_check(text: String) -> String {
+        text.replace(
+            "[arc]\n",
+            "[failover]\nmechanism = \"health-check\"\n\n[arc]\n",
+        )
+    }
+
+    #[test]
+    fn the_clock_scales_aws_periods_to_the_local_settings() {
+        let clock = Clock::of(&topology(health_check)).unwrap();
+        assert_eq!(
+            clock.period(60),
+            Duration::from_secs(1),
+            "60 s lasts 1000 ms"
+        );
+        let checks = clock.check_scale.expect("the flags' health checks");
+        assert_eq!(checks.duration(30), Duration::from_secs(1), "every 1000 ms");
+        assert_eq!(
+            Clock::of(&topology(|t| t)).unwrap().check_scale,
+            None,
+            "ARC"
+        );
+
+        let slower = topology(|t| {
+            health_check(t).replace(
+                "replication_lag_ms = 250\n",
+                "replication_lag_ms = 250\nalarm_period_ms = 90000\n",
+            )
+        });
+        let err = Clock::of(&slower).unwrap_err().to_string();
+        assert!(err.contains("local.alarm_period_ms = 90000"), "{err}");
+        let rare = topology(|t| {
+            health_check(t).replace(
+                "health_check_interval_ms = 1000",
+                "health_check_interval_ms = 45000",
+            )
+        });
+        let err = Clock::of(&rare).unwrap_err().to_string();
+        assert!(
+            err.contains("local.health_check_interval_ms = 45000"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn us_east_1_gets_an_endpoint_of_its_own_when_it_is_neither_region() {
+        let both = endpoints(&topology(|t| t));
+        let regions: Vec<&str> = both.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(regions, ["us-east-1", "us-west-2"]);
+        assert_eq!(both[1].1.port(), 8102);
+        let elsewhere = topology(|t| {
+            t.replace("primary = \"us-east-1\"", "primary = \"eu-west-1\"")
+                .replace("us-east-1 = \"127.0.1\"", "eu-west-1 = \"127.0.1\"")
+        });
+        let three = endpoints(&elsewhere);
+        let regions: Vec<&str> = three.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(regions, ["eu-west-1", "us-west-2", "us-east-1"]);
+        assert_eq!(three[2].1.port(), 8103, "the port after the Regions'");
+    }
+}
