@@ -3,7 +3,7 @@
 //! that matters). The full detail goes to `demo.json` in the report folder, and with
 //! `--verbose` to the terminal too.
 //!
-//! The drill ([`steps`]): steady state (every app, and every service route directly and through
+//! The drill (`steps`): steady state (every app, and every service route directly and through
 //! the gateway); writes in the primary, read back from both Regions; concurrent updates from
 //! both Regions (last writer wins); the replication gate; shift one service to the secondary
 //! (DNS propagation, the move, the gateway following it) while the other apps stay put; stop
