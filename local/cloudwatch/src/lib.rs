@@ -5,7 +5,8 @@
 //! It is the local world's stand-in for the "health-check" failover mechanism: per app and
 //! Region, a flag metric the operator publishes with `PutMetricData` into the *other* Region,
 //! an alarm there on it, and a Route 53 health check on that alarm that drives a failover
-//! record. Clients nobody here wrote (`aws-sdk-cloudwatch` for Rust, boto3) publish and read
+//! record. With either mechanism, it also holds every app's alarms, which the local world
+//! feeds with what it measures, as the AWS services would. Clients nobody here wrote (`aws-sdk-cloudwatch` for Rust, boto3) publish and read
 //! the flag against it unchanged; the local world needs no AWS account, no Docker and no
 //! Python to run it.
 //!
