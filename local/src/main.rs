@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 use local_world::{ArcClusterArgs, DemoArgs, RunArgs};
 
 /// Run the multi-Region architecture on loopback: every app in both Regions, a local Route 53,
-/// the local ARC cluster and replicated tables; or a scripted failover drill against it.
+/// the failover mechanism's data plane (the local ARC cluster, or flags in a local CloudWatch
+/// with their alarms and health checks: `[failover] mechanism`), every app's alarms and
+/// replicated tables; or a scripted failover drill against it.
 ///
 /// Everything derives from topology.toml. `failover` and `loadtest` work against the running
 /// world unchanged, through the manifest it writes to .local/deployment.json.

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod alarms;
 mod arc_cluster;
 mod cli;
 mod control;
@@ -14,6 +15,7 @@ mod dns;
 mod faults;
 mod fencing;
 mod gateway_only;
+mod health_check;
 mod replication;
 mod verdicts;
 mod world;

@@ -140,7 +140,8 @@ async fn instant_propagation_fails_the_propagation_check() {
         assert_eq!(world.dns().propagation_is_instant(), instant);
         let secondary = world.topology().regions.secondary.clone();
         let client = Client::from_manifest(world.manifest(), ClientConfig::default()).unwrap();
-        let propagation = measure::shift_propagation(&world, &client, &first, &secondary)
+        let mover = local_world::moves::Mover::Arc(Box::new(client));
+        let propagation = measure::shift_propagation(&world, &mover, &first, &secondary)
             .await
             .unwrap();
         let step = verdict::propagates_like_route53(&propagation);

@@ -158,6 +158,7 @@ async fn quorum_loss_blocks_a_shift_and_changes_nothing() {
     for index in 0..3 {
         world
             .cluster()
+            .unwrap()
             .set_fault(index, local_arc::Fault::Down)
             .await
             .unwrap();
@@ -168,7 +169,7 @@ async fn quorum_loss_blocks_a_shift_and_changes_nothing() {
         .unwrap()
         .routing_controls
         .iter()
-        .map(|c| world.cluster().routing_control_state(&c.arn))
+        .map(|c| world.cluster().unwrap().routing_control_state(&c.arn))
         .collect();
     let started = Instant::now();
     // A short deadline: the default (15 s) suits an incident, not a test.
@@ -192,7 +193,7 @@ async fn quorum_loss_blocks_a_shift_and_changes_nothing() {
         .unwrap()
         .routing_controls
         .iter()
-        .map(|c| world.cluster().routing_control_state(&c.arn))
+        .map(|c| world.cluster().unwrap().routing_control_state(&c.arn))
         .collect();
     assert_eq!(before, after, "no routing control changed");
     tokio::time::sleep(Duration::from_millis(400)).await;
