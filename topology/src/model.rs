@@ -349,12 +349,14 @@ pub struct LocalSettings {
     pub control_listen: SocketAddr,
     pub arc_first_port: u16,
     pub replication_lag_ms: u64,
-    /// First port of the two local CloudWatch endpoints (one per Region, `health-check`
-    /// mechanism); 0 picks free ports.
+    /// First port of the local CloudWatch endpoints (one per Region, and one more for
+    /// us-east-1 when it is neither): the apps' alarms in both mechanisms, and the flags of
+    /// the `health-check` mechanism; 0 picks free ports.
     #[serde(default = "default_cloudwatch_first_port")]
     pub cloudwatch_first_port: u16,
-    /// The local alarms' period, standing in for AWS's `alarm_period_seconds` (`health-check`
-    /// mechanism); the health checks read the alarms every `health_check_interval_ms`.
+    /// The local alarms' period, standing in for AWS's minute (the apps' alarms) and
+    /// `alarm_period_seconds` (the flags' alarms); the health checks read the flags' alarms
+    /// every `health_check_interval_ms`.
     #[serde(default = "default_alarm_period_ms")]
     pub alarm_period_ms: u64,
     /// The first three octets of each Region's loopback network, e.g. `127.0.1`.
