@@ -349,6 +349,7 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
         control_api: None,
         name_servers: Vec::new(),
         gateway_secret: None,
+        auth: None,
     })
 }
 

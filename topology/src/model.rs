@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthSettings;
 use crate::{AppName, DomainName, Region};
 
 /// Why a topology was rejected. Each message names the file and what to change.
@@ -51,6 +52,9 @@ pub struct Topology {
     /// The alarms every app gets in both Regions, and where they notify.
     #[serde(default)]
     pub alarms: AlarmSettings,
+    /// Who may call the `api` app (on unless turned off explicitly).
+    #[serde(default)]
+    pub auth: AuthSettings,
     pub local: LocalSettings,
     pub apps: Vec<App>,
 }
@@ -574,6 +578,8 @@ impl Topology {
             check_table(service)?;
         }
         self.failover.health_check.check()?;
+        self.auth
+            .check(self.gateways().flat_map(|g| g.routes().keys()))?;
         self.alarms.thresholds.check("alarms.")?;
         for app in &self.apps {
             self.alarm_thresholds(app)
