@@ -3,6 +3,7 @@
 //!
 //! - [`services`]: the services it runs, each described by its crate's descriptor;
 //! - [`dns`]: the local Route 53 (failover record pairs, health checks on routing controls);
+//! - [`issuer`]: the OIDC issuer of the `api` app's tokens (its key generated per run);
 //! - [`instance`]: one app in one Region on its loopback address, with faults on demand;
 //! - [`replication`]: global tables between the Regions' stores;
 //! - [`world`]: all of it assembled, with the deployment manifest;
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod dns;
 pub mod faults;
 pub mod instance;
+pub mod issuer;
 pub mod measure;
 pub mod probe;
 pub mod replication;

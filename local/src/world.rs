@@ -25,6 +25,7 @@ use topology::{App, AppName, Region, RoutingControlArn, Topology};
 use super::dns::{DnsServer, FailoverAnswer, RoutingControlStates, ZoneConfig};
 use super::faults::EndpointFault;
 use super::instance::{BindError, Instance, InstanceStatus, loopback_alias_commands};
+use super::issuer::Issuer;
 use super::replication::{ReplicationStatus, Replicator};
 
 /// The health checks of the local Route 53 read the local ARC cluster's shared state.
@@ -46,6 +47,8 @@ pub struct World {
     tables: BTreeMap<(AppName, Region), Arc<MemoryTable>>,
     replicator: Replicator,
     control_listener: Mutex<Option<TcpListener>>,
+    /// The issuer of the `api` app's tokens (`[auth]` on).
+    issuer: Option<Arc<Issuer>>,
 }
 
 /// One app in one Region, as the control API shows it.
@@ -154,8 +157,14 @@ impl World {
             .as_deref()
             .and_then(GatewaySecret::new);
         let fences = fences(&topology, &manifest);
+        let issuer = Issuer::start_for(&topology).await?;
+        manifest.auth = issuer.as_ref().map(|i| i.manifest_entry());
+        let auth = issuer
+            .as_ref()
+            .and_then(|i| gateway::AuthConfig::local(&topology.auth, i.url()));
+        let guards = Guards { secret, auth };
         let instances =
-            start_instances(&topology, &tables, dns.local_addr(), secret, &fences).await?;
+            start_instances(&topology, &tables, dns.local_addr(), &guards, &fences).await?;
         Ok(Self {
             topology,
             manifest,
@@ -165,7 +174,13 @@ impl World {
             tables,
             replicator,
             control_listener: Mutex::new(Some(control_listener)),
+            issuer,
         })
+    }
+
+    /// The issuer of the `api` app's tokens; `None` with auth off.
+    pub fn issuer(&self) -> Option<&Issuer> {
+        self.issuer.as_deref()
     }
 
     /// The manifest describing this world (`.local/deployment.json`).
@@ -415,15 +430,21 @@ fn generate_secret() -> String {
         .collect()
 }
 
-/// The router of `app` in `region`; with `secret`, the gateway sends it and services demand
-/// it, as on AWS with `aws.gateway_only`.
+/// What guards the apps: the gateway secret (the gateway sends it, services demand it, as on
+/// AWS with `aws.gateway_only`) and the gateway's token checks (`[auth]`).
+struct Guards {
+    secret: Option<GatewaySecret>,
+    auth: Option<gateway::AuthConfig>,
+}
+
+/// The router of `app` in `region`, guarded by `guards`.
 fn app_router(
     topology: &Topology,
     app: &App,
     region: &Region,
     tables: &BTreeMap<(AppName, Region), Arc<MemoryTable>>,
     dns_server: SocketAddr,
-    secret: Option<GatewaySecret>,
+    guards: &Guards,
     fence: Option<Arc<Fence>>,
 ) -> anyhow::Result<Router> {
     match app {
@@ -434,7 +455,8 @@ fn app_router(
                 region.clone(),
                 dns_server,
             )?;
-            config.gateway_secret = secret;
+            config.gateway_secret = guards.secret.clone();
+            config.auth = guards.auth.clone();
             Ok(gateway::router(config))
         }
         App::Service(service) => {
@@ -442,7 +464,7 @@ fn app_router(
             let implementation = crate::services::implementing(service)?;
             let router = (implementation.router)(table, region.clone());
             let router = kit::fence::guard(router, fence);
-            Ok(kit::gateway_only::guard(router, secret))
+            Ok(kit::gateway_only::guard(router, guards.secret.clone()))
         }
     }
 }
@@ -451,7 +473,7 @@ async fn start_instances(
     topology: &Topology,
     tables: &BTreeMap<(AppName, Region), Arc<MemoryTable>>,
     dns_server: SocketAddr,
-    secret: Option<GatewaySecret>,
+    guards: &Guards,
     fences: &BTreeMap<(AppName, Region), Arc<Fence>>,
 ) -> anyhow::Result<Vec<Arc<Instance>>> {
     let mut instances = Vec::new();
@@ -463,15 +485,7 @@ async fn start_instances(
                 .with_context(|| format!("no loopback address for `{}` in {region}", app.name()))?;
             let addr = SocketAddr::new(ip.into(), topology.local.app_port);
             let fence = fences.get(&(app.name().clone(), region.clone())).cloned();
-            let router = app_router(
-                topology,
-                app,
-                region,
-                tables,
-                dns_server,
-                secret.clone(),
-                fence,
-            )?;
+            let router = app_router(topology, app, region, tables, dns_server, guards, fence)?;
             match Instance::start(app.name().clone(), region.clone(), addr, router).await {
                 Ok(instance) => instances.push(instance),
                 Err(BindError::AddressMissing { .. }) => missing.push(addr.ip()),

@@ -83,11 +83,17 @@ impl IssuerUrl {
 
     /// Where the issuer publishes its OIDC discovery document.
     pub fn discovery_url(&self) -> String {
-        format!(
-            "{}/.well-known/openid-configuration",
-            self.0.trim_end_matches('/')
-        )
+        discovery_url(&self.0)
     }
+}
+
+/// Where the issuer at `issuer` (any URL, the local world's `http` one too) publishes its
+/// OIDC discovery document: `<issuer>/.well-known/openid-configuration`.
+pub fn discovery_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
 }
 
 impl FromStr for IssuerUrl {

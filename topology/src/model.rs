@@ -361,6 +361,10 @@ pub struct LocalSettings {
     /// mechanism); the health checks read the alarms every `health_check_interval_ms`.
     #[serde(default = "default_alarm_period_ms")]
     pub alarm_period_ms: u64,
+    /// Where the local world's token issuer listens (`[auth]` on); port 0, the default, picks
+    /// a free one: the manifest says which.
+    #[serde(default = "default_issuer_listen")]
+    pub issuer_listen: SocketAddr,
     /// The first three octets of each Region's loopback network, e.g. `127.0.1`.
     pub region_networks: BTreeMap<Region, String>,
 }
@@ -386,6 +390,10 @@ fn default_cloudwatch_first_port() -> u16 {
 
 fn default_alarm_period_ms() -> u64 {
     1000
+}
+
+fn default_issuer_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 /// One app: the `api` gateway or a service. What an app is follows from its type: only a

@@ -95,6 +95,7 @@ async fn gateway(dns: &Dns, port: u16, timeout: Duration) -> String {
         resolver: UpstreamResolver::new(Some(dns.addr)).unwrap(),
         upstream_timeout: timeout,
         gateway_secret: None,
+        auth: None,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
