@@ -15,6 +15,7 @@ pub(crate) fn bearer_token(value: &str) -> Option<&str> {
     let token = match value.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         Some(_) => return None,
+        None if value.eq_ignore_ascii_case("bearer") => return None,
         None => value,
     };
     (!token.is_empty()).then_some(token)
