@@ -6,6 +6,7 @@
 mod common;
 
 mod arc_cluster;
+mod auth;
 mod cli;
 mod control;
 mod dashboard;
