@@ -445,6 +445,73 @@ async fn token(State(issuer): State<Shared>, headers: HeaderMap, body: Bytes) ->
     }
 }
 
+/// Options of `local-world token`.
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The manifest of the running world (it names the issuer).
+    #[arg(long, default_value = topology::manifest::LOCAL_MANIFEST_PATH)]
+    pub manifest: std::path::PathBuf,
+    /// A scope the token carries (repeatable; spaces or commas separate several, e.g.
+    /// `--scope api/read`); default: every scope the `api` app's routes need.
+    #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    /// Its subject (`sub`), as the services see it in `x-auth-subject`.
+    #[arg(long, default_value = DEFAULT_SUBJECT)]
+    pub subject: String,
+    /// How long it lives, e.g. 15m, 1h (at most 24h).
+    #[arg(long, default_value = "1h", value_parser = ttl)]
+    pub ttl: Duration,
+    /// Print the token endpoint's whole answer as JSON, not the token alone.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn ttl(text: &str) -> Result<Duration, String> {
+    loadtest::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// `local-world token`: asks the running world's issuer (as the manifest names it) for a
+/// token and prints it, alone on stdout (`TOKEN=$(local-world token)`) or as JSON.
+pub async fn print_token(args: TokenArgs) -> anyhow::Result<()> {
+    let manifest = topology::Manifest::load(&args.manifest)?;
+    let Some(auth) = &manifest.auth else {
+        anyhow::bail!(
+            "the world of {} runs without auth ([auth] enabled = false in its topology): its API needs no token",
+            args.manifest.display()
+        );
+    };
+    let scopes = args
+        .scopes
+        .iter()
+        .flat_map(|s| s.split(' '))
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<Scope>()
+                .map_err(|e| anyhow::anyhow!("--scope: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let request = loadtest::token::TokenRequest {
+        scopes,
+        subject: Some(args.subject.clone()),
+        ttl: args.ttl,
+    };
+    let issued = loadtest::token::request_token(auth, &request).await?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "access_token": issued.access_token,
+                "token_type": issued.token_type,
+                "expires_in": issued.expires_in,
+                "scope": issued.scope,
+            })
+        );
+    } else {
+        println!("{}", issued.access_token);
+    }
+    Ok(())
+}
+
 impl World {
     /// A token with every scope of the `api` app, for the world's own clients (the drill's
     /// traffic and probe, the dashboard's probe); `None` with auth off.
