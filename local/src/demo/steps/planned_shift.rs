@@ -148,10 +148,7 @@ async fn through_gateway(drill: &Drill, service: &AppName) -> Option<(String, St
     if let Some(token) = drill.world.api_token(Duration::from_secs(60)) {
         request = request.bearer_auth(token);
     }
-    let response = request
-        .send()
-        .await
-        .ok()?;
+    let response = request.send().await.ok()?;
     let header = |name: &str| {
         response
             .headers()
