@@ -3,8 +3,9 @@
 //! another audience, another issuer, an unknown key, a signature by another key, `alg:
 //! none`, HS256 signed with the issuer's public key) with 401 problem+json and
 //! `WWW-Authenticate`; a token without the write scope reads and cannot write (403); a valid
-//! token reaches the service. The worlds run on loopback networks of their own (`127.0.111`
-//! to `127.0.116`), on ports the system picks.
+//! token reaches the service; `local-world token` prints a token the gateway takes. The worlds
+//! run on loopback networks of their own (`127.0.111` to `127.0.118`), on ports the system
+//! picks.
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -354,5 +355,73 @@ async fn with_auth_off_there_is_no_issuer_and_the_gateway_lets_anyone_through() 
     let answer = read(gateway(&world), None).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.body);
     assert!(answer.upstream);
+    world.shutdown().await;
+}
+
+/// `local-world token` with `args`, against the manifest at `manifest`.
+async fn token_cli(manifest: &std::path::Path, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_local-world"))
+        .arg("token")
+        .arg("--manifest")
+        .arg(manifest)
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_world_token_prints_a_token_for_the_running_world() {
+    let world = world(117, |t| t).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("deployment.json");
+    world.manifest().save(&manifest).unwrap();
+    let gateway = gateway(&world);
+
+    let out = token_cli(
+        &manifest,
+        &["--scope", "api/read", "--subject", "carol", "--ttl", "2m"],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8(out.stdout).unwrap();
+    let token = token.trim();
+    assert_eq!(
+        token.split('.').count(),
+        3,
+        "only the token on stdout: {token}"
+    );
+    let answer = read(gateway, Some(token)).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.body);
+    let create = format!("/{}", common::first());
+    let answer = call(gateway, reqwest::Method::POST, &create, Some(token)).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "read scope only");
+
+    let out = token_cli(&manifest, &["--json", "--ttl", "90s"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let issued: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        issued["scope"], "api/read api/write",
+        "every scope by default"
+    );
+    assert_eq!(issued["expires_in"], 90);
+    let token = issued["access_token"].as_str().unwrap();
+    let answer = call(gateway, reqwest::Method::POST, &create, Some(token)).await;
+    assert!(answer.upstream, "{}", answer.body);
+
+    for (args, named) in [
+        (vec!["--scope", "two\"words"], "--scope"),
+        (vec!["--ttl", "2 days"], "--ttl"),
+        (vec!["--ttl", "48h"], "invalid_request"),
+    ] {
+        let out = token_cli(&manifest, &args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+    let out = token_cli(&dir.path().join("missing.json"), &[]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("missing.json"), "{stderr}");
     world.shutdown().await;
 }
