@@ -20,12 +20,15 @@ use topology::auth::ManifestAuth;
 
 use crate::common::{Dns, FakeStore, TwoRegions, manifest};
 
+/// The last form the token endpoint received.
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
 /// A token endpoint that grants what it is asked, but refuses the scope `forbidden`; it keeps
 /// the last form it received.
-async fn issuer() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+async fn issuer() -> (String, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let received: Received = Arc::default();
     let token_endpoint = format!("{url}/oauth2/token");
     let app = Router::new()
         .route(
@@ -35,7 +38,7 @@ async fn issuer() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
         .route(
             "/oauth2/token",
             post(
-                |State(received): State<Arc<Mutex<Vec<(String, String)>>>>,
+                |State(received): State<Received>,
                  headers: HeaderMap,
                  body: Bytes| async move {
                     assert_eq!(
