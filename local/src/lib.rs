@@ -251,5 +251,12 @@ pub fn describe(world: &World) -> String {
         "Replication     lag {} ms between the Regions' tables",
         world.replicator().lag().as_millis()
     );
+    if let Some(auth) = &manifest.auth {
+        let _ = writeln!(
+            out,
+            "Token issuer    {} (the api app's routes need a token: TOKEN=$(local-world token))",
+            auth.issuer
+        );
+    }
     out
 }
