@@ -25,9 +25,6 @@ pub const ISSUER_HEADER: &str = "x-auth-issuer";
 /// quotes); the local gateway sends the same text.
 pub const IDENTITY_HEADERS: [(&str, &str); 2] = [(SUBJECT_HEADER, "sub"), (ISSUER_HEADER, "iss")];
 
-/// The request header a client sends its token in: `Authorization: Bearer <token>`.
-pub const TOKEN_HEADER: &str = "authorization";
-
 /// Why an `[auth]` value was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
