@@ -8,6 +8,7 @@
 //!   and in the `health-check` mechanism the flags, their alarms and health checks;
 //! - [`moves`]: a move of apps between Regions by the deployment's mechanism (the ARC client,
 //!   or the flags published with the AWS SDK);
+//! - [`issuer`]: the OIDC issuer of the `api` app's tokens (its key generated per run);
 //! - [`instance`]: one app in one Region on its loopback address, with faults on demand;
 //! - [`replication`]: global tables between the Regions' stores;
 //! - [`world`]: all of it assembled, with the deployment manifest;
@@ -27,6 +28,7 @@ pub mod demo;
 pub mod dns;
 pub mod faults;
 pub mod instance;
+pub mod issuer;
 pub mod measure;
 pub mod monitoring;
 pub mod moves;
@@ -281,5 +283,12 @@ pub fn describe(world: &World) -> String {
         "Replication     lag {} ms between the Regions' tables",
         world.replicator().lag().as_millis()
     );
+    if let Some(auth) = &manifest.auth {
+        let _ = writeln!(
+            out,
+            "Token issuer    {} (the api app's routes need a token: TOKEN=$(local-world token))",
+            auth.issuer
+        );
+    }
     out
 }

@@ -28,6 +28,7 @@ use super::faults::EndpointFault;
 use super::instance::{BindError, Instance, InstanceStatus, loopback_alias_commands};
 use super::monitoring::metrics::ApiRecorder;
 use super::monitoring::{CloudWatchState, FlagState, Monitoring, PREFIX, flags};
+use super::issuer::Issuer;
 use super::replication::{ReplicationStatus, Replicator};
 
 /// The health checks of the local Route 53 read the local ARC cluster's shared state.
@@ -52,6 +53,8 @@ pub struct World {
     tables: BTreeMap<(AppName, Region), Arc<MemoryTable>>,
     replicator: Replicator,
     control_listener: Mutex<Option<TcpListener>>,
+    /// The issuer of the `api` app's tokens (`[auth]` on).
+    issuer: Option<Arc<Issuer>>,
 }
 
 /// One app in one Region, as the control API shows it.
@@ -175,6 +178,11 @@ impl World {
             .as_deref()
             .and_then(GatewaySecret::new);
         let fences = fences(&topology, &manifest);
+        let issuer = Issuer::start_for(&topology).await?;
+        manifest.auth = issuer.as_ref().map(|i| i.manifest_entry());
+        let auth = issuer
+            .as_ref()
+            .and_then(|i| gateway::AuthConfig::local(&topology.auth, i.url()));
         let mut recorders = BTreeMap::new();
         for app in &topology.apps {
             for region in topology.regions.both() {
@@ -186,6 +194,7 @@ impl World {
             tables: &tables,
             dns_server: dns.local_addr(),
             secret,
+            auth,
             fences: &fences,
             recorders: &recorders,
         };
@@ -201,7 +210,13 @@ impl World {
             tables,
             replicator,
             control_listener: Mutex::new(Some(control_listener)),
+            issuer,
         })
+    }
+
+    /// The issuer of the `api` app's tokens; `None` with auth off.
+    pub fn issuer(&self) -> Option<&Issuer> {
+        self.issuer.as_deref()
     }
 
     /// The manifest describing this world (`.local/deployment.json`).
@@ -480,6 +495,7 @@ fn manifest(topology: &Topology, mut routing: RoutingOf) -> anyhow::Result<Manif
         control_api: None,
         name_servers: Vec::new(),
         gateway_secret: None,
+        auth: None,
     })
 }
 
@@ -561,6 +577,8 @@ struct Shared<'a> {
     tables: &'a BTreeMap<(AppName, Region), Arc<MemoryTable>>,
     dns_server: SocketAddr,
     secret: Option<GatewaySecret>,
+    /// The gateway's token checks (`[auth]`).
+    auth: Option<gateway::AuthConfig>,
     fences: &'a BTreeMap<(AppName, Region), Arc<Fence>>,
     recorders: &'a BTreeMap<(AppName, Region), Arc<ApiRecorder>>,
 }
@@ -582,6 +600,7 @@ fn app_router(
                 shared.dns_server,
             )?;
             config.gateway_secret = shared.secret.clone();
+            config.auth = shared.auth.clone();
             Ok(gateway::router(config))
         }
         App::Service(service) => {

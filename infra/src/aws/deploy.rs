@@ -116,6 +116,7 @@ pub async fn deploy(
     options: &DeployOptions,
 ) -> anyhow::Result<Manifest> {
     // Everything that can be checked locally is checked before the first AWS call.
+    topology.auth.aws_issuers()?;
     let packages = package::find_packages(&options.lambda_dir, topology)?;
     arc::check_names(topology, &options.prefix).map_err(anyhow::Error::msg)?;
     let (hosted_zone_id, name_servers) = match &options.region {

@@ -15,7 +15,12 @@ use topology::Topology;
 
 /// The default topology with two more services, one behind a two-segment route.
 pub(crate) fn topology_with_two_more_apps() -> Topology {
-    let text = testkit::FIXTURE_TOPOLOGY.replace(
+    Topology::parse(&text_with_two_more_apps()).expect("the extended topology is valid")
+}
+
+/// [`topology_with_two_more_apps`] as text, to edit further.
+pub(crate) fn text_with_two_more_apps() -> String {
+    testkit::FIXTURE_TOPOLOGY.replace(
         "\"/users\" = \"users\"",
         "\"/users\" = \"users\"\n\"/inventory\" = \"inventory\"\n\"/shipping/v1\" = \"shipping\"",
     ) + r#"
@@ -31,8 +36,7 @@ name = "shipping"
 kind = "service"
 [apps.table]
 name = "shipping"
-"#;
-    Topology::parse(&text).expect("the extended topology is valid")
+"#
 }
 
 /// The DynamoDB client's whole-operation timeout in `kit::dynamo`, retries included.
@@ -59,7 +63,7 @@ fn templates(dir: &Path) -> Vec<PathBuf> {
 pub(crate) fn lint(dir: &Path) {
     let templates = templates(dir);
     assert!(!templates.is_empty());
-    let out = Command::new(testkit::cfn_lint())
+    let out = testkit::cfn_lint_command()
         .args(["--format", "parseable", "--"])
         .args(&templates)
         .output()

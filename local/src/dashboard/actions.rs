@@ -291,7 +291,8 @@ pub(crate) async fn probe(
     let message = if request.running {
         let mut probe = dashboard.probe();
         if probe.is_none() {
-            let started = Probe::start(dashboard.world.manifest())
+            let token = dashboard.world.api_token(super::probe::TOKEN_LIFETIME);
+            let started = Probe::start(dashboard.world.manifest(), token)
                 .map_err(|e| Problem::unavailable(format!("cannot start the probe: {e}")))?;
             *probe = Some(started);
         }

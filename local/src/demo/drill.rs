@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use loadtest::{LiveView, Run, RunConfig, Scenario};
+use loadtest::{BearerToken, LiveView, Run, RunConfig, Scenario};
 use topology::{AppName, Mechanism, Region};
 
 use super::narrator::Narrator;
@@ -20,6 +20,9 @@ use crate::verdict::Step;
 /// What the live view adds to a move besides its window: the last responses from the old
 /// Region take their time to arrive.
 const RESPONSE_TIME: Duration = Duration::from_millis(500);
+
+/// How long the tokens of the drill's traffic and probe live: longer than any drill.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(6 * 3600);
 
 /// How long each phase lasts and how hard traffic runs.
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +114,9 @@ impl Drill {
             rate_per_app: pace.rate_per_app,
             duration: None,
             scenario: Scenario::Probe,
+            bearer_token: world
+                .api_token(TOKEN_LIFETIME)
+                .and_then(|t| BearerToken::new(&t).ok()),
             ..RunConfig::default()
         };
         let run = Run::start(manifest, traffic.clone()).context("cannot start the traffic")?;
@@ -119,6 +125,7 @@ impl Drill {
             world.dns().local_addr(),
             pace.probe_period,
             manifest.gateway_secret.as_deref(),
+            world.api_token(TOKEN_LIFETIME).as_deref(),
         )
         .context("cannot start the route probe")?;
         let bound = client_bound(&world, &traffic) + traffic.live_window + RESPONSE_TIME;

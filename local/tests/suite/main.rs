@@ -7,6 +7,7 @@ mod common;
 
 mod alarms;
 mod arc_cluster;
+mod auth;
 mod cli;
 mod control;
 mod dashboard;

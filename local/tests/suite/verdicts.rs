@@ -107,6 +107,7 @@ async fn a_gateway_route_to_the_wrong_service_fails_containment() {
             world.dns().local_addr(),
             Duration::from_millis(100),
             world.manifest().gateway_secret.as_deref(),
+            world.api_token(Duration::from_secs(600)).as_deref(),
         )
         .unwrap();
         tokio::time::sleep(Duration::from_millis(800)).await;

@@ -113,6 +113,7 @@ async fn a_planned_shift_moves_all_traffic_within_the_bound_without_errors() {
             "http://api.example.test:{}/{orders}?limit=1",
             api.port()
         ))
+        .bearer_auth(world.api_token(Duration::from_secs(60)).unwrap())
         .send()
         .await
         .unwrap();

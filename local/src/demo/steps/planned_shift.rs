@@ -144,11 +144,11 @@ async fn through_gateway(drill: &Drill, service: &AppName) -> Option<(String, St
         .timeout(Duration::from_secs(2))
         .build()
         .ok()?;
-    let response = client
-        .get(format!("http://{host}:{port}{prefix}"))
-        .send()
-        .await
-        .ok()?;
+    let mut request = client.get(format!("http://{host}:{port}{prefix}"));
+    if let Some(token) = drill.world.api_token(Duration::from_secs(60)) {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.ok()?;
     let header = |name: &str| {
         response
             .headers()
