@@ -25,6 +25,7 @@ use resolver::Resolver;
 use crate::config::ConnectionReuse;
 use crate::error::ConfigError;
 use crate::target::{BaseUrl, Scheme};
+use crate::token::BearerToken;
 
 /// The header naming the Region that served a response, as every app sets it.
 pub const X_REGION: HeaderName = HeaderName::from_static(topology::manifest::REGION_HEADER);
@@ -217,6 +218,7 @@ pub struct Client {
     opened: AtomicU64,
     tls: Option<Tls>,
     gateway_secret: Option<HeaderValue>,
+    bearer: Option<HeaderValue>,
 }
 
 impl Client {
@@ -235,7 +237,15 @@ impl Client {
             opened: AtomicU64::new(0),
             tls,
             gateway_secret: None,
+            bearer: None,
         }
+    }
+
+    /// The client, sending `token` in `Authorization` on every request: what the `api` app's
+    /// routes need while its `[auth]` is on (services ignore it).
+    pub fn with_bearer_token(mut self, token: Option<&BearerToken>) -> Self {
+        self.bearer = token.map(BearerToken::header_value);
+        self
     }
 
     /// The client, sending `secret` in `x-gateway-secret` on every request: the local world's
@@ -403,6 +413,11 @@ impl Client {
             request
                 .headers_mut()
                 .insert(GATEWAY_SECRET_HEADER, secret.clone());
+        }
+        if let Some(bearer) = &self.bearer {
+            request
+                .headers_mut()
+                .insert(http::header::AUTHORIZATION, bearer.clone());
         }
         conn.sender.send_request(request).await
     }

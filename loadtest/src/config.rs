@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use topology::AppName;
 
 use crate::error::ConfigError;
+use crate::token::BearerToken;
 
 /// The traffic a run sends to each app (the CLI's `--scenario`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -94,6 +95,9 @@ pub struct RunConfig {
     pub read_back_interval: Duration,
     /// PEM files of certificate authorities to trust for `https` apps, besides the system's.
     pub extra_root_certificates: Vec<PathBuf>,
+    /// Sent as `Authorization: Bearer` on every request: what the `api` app's routes need
+    /// while its `[auth]` is on.
+    pub bearer_token: Option<BearerToken>,
 }
 
 impl Default for RunConfig {
@@ -112,6 +116,7 @@ impl Default for RunConfig {
             consistency_grace: Duration::from_secs(5),
             read_back_interval: Duration::from_millis(100),
             extra_root_certificates: Vec::new(),
+            bearer_token: None,
         }
     }
 }

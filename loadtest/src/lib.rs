@@ -40,6 +40,7 @@ mod stats;
 mod summary;
 mod target;
 mod timeline;
+pub mod token;
 mod tracker;
 
 pub use client::ErrorKind;
@@ -50,3 +51,4 @@ pub use report::{
     Report, Second, Settings, Switch, UnfoundWrite,
 };
 pub use run::{AppLive, LiveSwitch, LiveView, Run};
+pub use token::BearerToken;

@@ -9,8 +9,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use loadtest::token::{TokenRequest, request_token};
 use loadtest::{
-    ConnectionReuse, LiveView, REPORT_SCHEMA_VERSION, Run, RunConfig, Scenario, parse_duration,
+    BearerToken, ConnectionReuse, LiveView, REPORT_SCHEMA_VERSION, Run, RunConfig, Scenario,
+    parse_duration,
 };
 use topology::AppName;
 use topology::manifest::{LOCAL_MANIFEST_PATH, Manifest};
@@ -94,6 +96,16 @@ struct RunArgs {
     /// (repeatable).
     #[arg(long = "ca-file", value_name = "PATH")]
     ca_files: Vec<PathBuf>,
+    /// A bearer token for the `api` app's routes, sent on every request. Without it, a token
+    /// with every scope the routes need is asked of the token issuer the manifest names (the
+    /// local world's); on AWS pass one from your identity provider.
+    #[arg(
+        long,
+        env = "LOADTEST_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -144,6 +156,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         connection_reuse: args.connection_reuse,
         consistency_grace: args.consistency_grace,
         extra_root_certificates: args.ca_files.clone(),
+        bearer_token: bearer_token(&args, &manifest).await?,
         ..RunConfig::default()
     };
     let run = Run::start(&manifest, config).context("cannot start the run")?;
@@ -175,6 +188,37 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_WRITE_LOST));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The token of `--token`, else one from the manifest's token issuer, living through the run
+/// (half a day for a run until Ctrl-C); none when the manifest names no issuer.
+async fn bearer_token(args: &RunArgs, manifest: &Manifest) -> anyhow::Result<Option<BearerToken>> {
+    if let Some(token) = &args.token {
+        return Ok(Some(BearerToken::new(token).context("--token")?));
+    }
+    let Some(auth) = &manifest.auth else {
+        return Ok(None);
+    };
+    // The local issuer grants a day at most.
+    let ttl = args
+        .duration
+        .map_or(Duration::from_secs(12 * 3600), |d| {
+            d + Duration::from_secs(600)
+        })
+        .min(Duration::from_secs(24 * 3600));
+    let request = TokenRequest {
+        scopes: Vec::new(),
+        subject: Some("loadtest".into()),
+        ttl,
+    };
+    let issued = request_token(auth, &request)
+        .await
+        .context("cannot get a token for the api app (or pass --token)")?;
+    eprintln!(
+        "token: from {} for `loadtest`, scopes {}",
+        auth.issuer, issued.scope
+    );
+    Ok(Some(BearerToken::new(&issued.access_token)?))
 }
 
 fn render(path: &std::path::Path) -> anyhow::Result<ExitCode> {

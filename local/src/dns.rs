@@ -1,21 +1,27 @@
 //! The local Route 53: an authoritative DNS server for the local domain.
 //!
-//! Per app it serves a failover record pair whose two health checks each follow one ARC routing
-//! control, read on an interval (the propagation delay of the real service), and answers by the
-//! three Route 53 failover rules (docs/architecture.md):
+//! Per app it serves a failover record pair with a health check on each record, and answers by
+//! the three Route 53 failover rules (docs/architecture.md):
 //!
 //! - primary healthy → primary;
 //! - primary unhealthy and secondary healthy → secondary;
 //! - secondary unhealthy → primary, whatever the primary's health.
+//!
+//! The health checks are of the deployment's mechanism ([`RecordHealthCheck`]):
+//! - `RECOVERY_CONTROL` (ARC): each follows one routing control, read on an interval (the
+//!   propagation delay of the real service) by the server's own checker ([`DnsServer::start`]);
+//! - `CLOUDWATCH_METRIC` (the health-check mechanism): each follows an alarm on a flag, as the
+//!   local CloudWatch's [`HealthCheckers`] evaluate them on their own schedule; answers read
+//!   their status as it is ([`DnsServer::start_following`]).
 //!
 //! It also serves the zone's SOA and NS, a direct name per app and Region
 //! (`orders.us-west-2.example.test`), NXDOMAIN for unknown names in the zone and REFUSED for
 //! names outside it. Every answer carries the configured TTL, so clients cache as they would
 //! against Route 53.
 //!
-//! A health-check interval of zero is a fault for tests: propagation becomes instant (every
-//! answer reads the routing controls directly), which Route 53 never does; the demo's
-//! propagation check must then fail.
+//! With routing controls, a health-check interval of zero is a fault for tests: propagation
+//! becomes instant (every answer reads the routing controls directly), which Route 53 never
+//! does; the demo's propagation check must then fail.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -30,11 +36,12 @@ use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
+use local_cloudwatch::{HealthCheckId, HealthCheckers};
 use serde::Serialize;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 use topology::manifest::Manifest;
-use topology::{AppName, DomainName, Region, RoutingControlArn, Topology};
+use topology::{AppName, DomainName, Mechanism, Region, RoutingControlArn, Topology};
 
 /// Where the health checks read routing-control states: the local ARC cluster in the world,
 /// a plain map in tests.
@@ -63,12 +70,40 @@ pub enum DnsError {
     },
 }
 
-/// One failover record's target and the routing control its health check follows.
+/// What a failover record's health check follows, by the deployment's mechanism.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RecordHealthCheck {
+    /// `RECOVERY_CONTROL`: healthy while the ARC routing control is ON.
+    RecoveryControl { routing_control: RoutingControlArn },
+    /// `CLOUDWATCH_METRIC`: the local CloudWatch's health check of this id, on the alarm of
+    /// the flag that takes the record's Region out.
+    CloudwatchMetric {
+        #[serde(serialize_with = "display")]
+        id: HealthCheckId,
+    },
+}
+
+fn display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+impl RecordHealthCheck {
+    /// The routing control it follows (ARC).
+    pub fn routing_control(&self) -> Option<&RoutingControlArn> {
+        match self {
+            Self::RecoveryControl { routing_control } => Some(routing_control),
+            Self::CloudwatchMetric { .. } => None,
+        }
+    }
+}
+
+/// One failover record's target and the health check on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordTarget {
     pub region: Region,
     pub address: Ipv4Addr,
-    pub routing_control: RoutingControlArn,
+    pub health_check: RecordHealthCheck,
 }
 
 /// The PRIMARY and SECONDARY failover records of one app's subdomain.
@@ -89,8 +124,9 @@ pub struct ZoneConfig {
 }
 
 impl ZoneConfig {
-    /// The zone of the local world: every app of `topology`, with the routing controls that
-    /// `manifest` lists for it.
+    /// The zone of the local world: every app of `topology`, with the health checks of the
+    /// manifest's mechanism: on the routing controls it lists for the app (ARC), or the
+    /// health checks of its flags (the health-check mechanism).
     pub fn from_manifest(topology: &Topology, manifest: &Manifest) -> Result<Self, DnsError> {
         let target = |app: &AppName, region: &Region| -> Result<RecordTarget, DnsError> {
             let missing = |what| DnsError::Missing {
@@ -101,15 +137,26 @@ impl ZoneConfig {
             let address = topology
                 .local_address(app, region)
                 .ok_or_else(|| missing("loopback address"))?;
-            let routing_control = manifest
-                .app(app)
-                .and_then(|a| a.routing_control(region))
-                .ok_or_else(|| missing("routing control"))?
-                .clone();
+            let entry = manifest.app(app).ok_or_else(|| missing("manifest entry"))?;
+            let health_check = match manifest.mechanism() {
+                Mechanism::Arc => RecordHealthCheck::RecoveryControl {
+                    routing_control: entry
+                        .routing_control(region)
+                        .ok_or_else(|| missing("routing control"))?
+                        .clone(),
+                },
+                Mechanism::HealthCheck => RecordHealthCheck::CloudwatchMetric {
+                    id: entry
+                        .flag(region)
+                        .and_then(|f| f.health_check_id.as_deref())
+                        .and_then(|id| id.parse().ok())
+                        .ok_or_else(|| missing("flag health check"))?,
+                },
+            };
             Ok(RecordTarget {
                 region: region.clone(),
                 address,
-                routing_control,
+                health_check,
             })
         };
         let regions = &topology.regions;
@@ -153,6 +200,41 @@ pub fn answers_primary(primary_healthy: bool, secondary_healthy: bool) -> bool {
 /// The last evaluated health check of each routing control.
 type HealthTable = BTreeMap<RoutingControlArn, bool>;
 
+/// Where answers read the records' health.
+enum Health {
+    /// Routing controls, as the server's own checker last read them; with `instant`, as
+    /// they are (a zero interval: a fault for tests).
+    Controls {
+        table: Arc<RwLock<HealthTable>>,
+        instant: Option<Arc<dyn RoutingControlStates>>,
+    },
+    /// The local CloudWatch's health checks, as they last evaluated.
+    Checkers(Arc<HealthCheckers>),
+}
+
+impl Health {
+    /// Whether `check` is healthy now; a check nobody evaluated is unhealthy.
+    fn healthy(&self, check: &RecordHealthCheck) -> bool {
+        match (self, check) {
+            (
+                Self::Controls { table, instant },
+                RecordHealthCheck::RecoveryControl { routing_control },
+            ) => {
+                let live = instant.as_ref().and_then(|s| s.state(routing_control));
+                live.or_else(|| {
+                    let table = table.read().unwrap_or_else(|e| e.into_inner());
+                    table.get(routing_control).copied()
+                })
+                .unwrap_or(false)
+            }
+            (Self::Checkers(checkers), RecordHealthCheck::CloudwatchMetric { id }) => {
+                checkers.is_healthy(id).unwrap_or(false)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Answers DNS queries for the zone from the health table the checker keeps current.
 struct ZoneAnswerer {
     origin: LowerName,
@@ -165,10 +247,7 @@ struct ZoneAnswerer {
     direct: BTreeMap<LowerName, Ipv4Addr>,
     /// `<region>.<domain>`: names that exist only because names below them do.
     empty_non_terminals: Vec<LowerName>,
-    health: Arc<RwLock<HealthTable>>,
-    /// Set when propagation is instant (a zero health-check interval): answers read the
-    /// routing controls themselves instead of the last health checks.
-    instant: Option<Arc<dyn RoutingControlStates>>,
+    health: Health,
     /// Queries received, whatever their name or answer.
     queries: AtomicU64,
 }
@@ -181,12 +260,7 @@ fn dns_name(text: &str) -> Result<Name, DnsError> {
 }
 
 impl ZoneAnswerer {
-    fn new(
-        config: &ZoneConfig,
-        ns_address: Ipv4Addr,
-        health: Arc<RwLock<HealthTable>>,
-        instant: Option<Arc<dyn RoutingControlStates>>,
-    ) -> Result<Self, DnsError> {
+    fn new(config: &ZoneConfig, ns_address: Ipv4Addr, health: Health) -> Result<Self, DnsError> {
         let domain = config.domain.as_str();
         let mut failover = BTreeMap::new();
         let mut direct = BTreeMap::new();
@@ -212,24 +286,16 @@ impl ZoneAnswerer {
             direct,
             empty_non_terminals,
             health,
-            instant,
             queries: AtomicU64::new(0),
         })
     }
 
     /// The current failover answer for `pair`, by the Route 53 rules.
     fn failover_answer(&self, pair: &FailoverPair) -> FailoverAnswer {
-        let health = self.health.read().unwrap_or_else(|e| e.into_inner());
-        let healthy = |t: &RecordTarget| {
-            let live = self
-                .instant
-                .as_ref()
-                .and_then(|s| s.state(&t.routing_control));
-            live.or_else(|| health.get(&t.routing_control).copied())
-                .unwrap_or(false)
-        };
-        let (primary_healthy, secondary_healthy) =
-            (healthy(&pair.primary), healthy(&pair.secondary));
+        let (primary_healthy, secondary_healthy) = (
+            self.health.healthy(&pair.primary.health_check),
+            self.health.healthy(&pair.secondary.health_check),
+        );
         let target = if answers_primary(primary_healthy, secondary_healthy) {
             &pair.primary
         } else {
@@ -412,6 +478,49 @@ impl DnsServer {
         states: Arc<dyn RoutingControlStates>,
         listen: SocketAddr,
     ) -> Result<Self, DnsError> {
+        let table = Arc::new(RwLock::new(HealthTable::new()));
+        let controls: Vec<RoutingControlArn> = config
+            .pairs
+            .iter()
+            .flat_map(|p| [&p.primary, &p.secondary])
+            .filter_map(|t| t.health_check.routing_control().cloned())
+            .collect();
+        evaluate_health_checks(&controls, states.as_ref(), &table);
+        let last_check = Arc::new(Mutex::new(Instant::now()));
+        let interval = config.health_check_interval;
+        let (checker, instant) = if interval.is_zero() {
+            (None, Some(states))
+        } else {
+            let checks = HealthChecks {
+                controls,
+                states,
+                health: table.clone(),
+                last_check: last_check.clone(),
+            };
+            (Some(tokio::spawn(checks.run(interval))), None)
+        };
+        let health = Health::Controls { table, instant };
+        Self::serve(config, health, listen, last_check, checker).await
+    }
+
+    /// As [`DnsServer::start`], with `CLOUDWATCH_METRIC` health checks: answers read the
+    /// status `checkers` last evaluated, on their own schedule.
+    pub async fn start_following(
+        config: &ZoneConfig,
+        checkers: Arc<HealthCheckers>,
+        listen: SocketAddr,
+    ) -> Result<Self, DnsError> {
+        let last_check = Arc::new(Mutex::new(Instant::now()));
+        Self::serve(config, Health::Checkers(checkers), listen, last_check, None).await
+    }
+
+    async fn serve(
+        config: &ZoneConfig,
+        health: Health,
+        listen: SocketAddr,
+        last_check: Arc<Mutex<Instant>>,
+        checker: Option<JoinHandle<()>>,
+    ) -> Result<Self, DnsError> {
         let (udp, tcp) = bind_pair(listen).await?;
         let addr = udp.local_addr().map_err(|reason| DnsError::Bind {
             addr: listen,
@@ -421,32 +530,7 @@ impl DnsServer {
             std::net::IpAddr::V4(ip) => ip,
             std::net::IpAddr::V6(_) => Ipv4Addr::LOCALHOST,
         };
-        let health = Arc::new(RwLock::new(HealthTable::new()));
-        let controls: Vec<RoutingControlArn> = config
-            .pairs
-            .iter()
-            .flat_map(|p| {
-                [
-                    p.primary.routing_control.clone(),
-                    p.secondary.routing_control.clone(),
-                ]
-            })
-            .collect();
-        evaluate_health_checks(&controls, states.as_ref(), &health);
-        let last_check = Arc::new(Mutex::new(Instant::now()));
-        let interval = config.health_check_interval;
-        let (checker, instant) = if interval.is_zero() {
-            (None, Some(states))
-        } else {
-            let checks = HealthChecks {
-                controls,
-                states,
-                health: health.clone(),
-                last_check: last_check.clone(),
-            };
-            (Some(tokio::spawn(checks.run(interval))), None)
-        };
-        let answerer = Arc::new(ZoneAnswerer::new(config, ns_address, health, instant)?);
+        let answerer = Arc::new(ZoneAnswerer::new(config, ns_address, health)?);
         let mut server = Server::new(Handler(answerer.clone()));
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(10), 64);
@@ -466,13 +550,27 @@ impl DnsServer {
 
     /// When the health checks last read the routing controls: a DNS answer can reflect a
     /// routing-control change only from the next check on (unless propagation is instant).
+    /// With `CLOUDWATCH_METRIC` checks, when the server started: their own status says when
+    /// each was last evaluated.
     pub fn last_health_check(&self) -> Instant {
         *self.last_check.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether answers follow the routing controls at once (a zero health-check interval).
     pub fn propagation_is_instant(&self) -> bool {
-        self.answerer.instant.is_some()
+        matches!(
+            self.answerer.health,
+            Health::Controls {
+                instant: Some(_),
+                ..
+            }
+        )
+    }
+
+    /// A handle on the answers, for whoever publishes the health checks' status while the
+    /// server runs.
+    pub fn answers(&self) -> Answers {
+        Answers(self.answerer.clone())
     }
 
     /// The address the server answers on (UDP and TCP).
@@ -482,9 +580,7 @@ impl DnsServer {
 
     /// What `<app>.<domain>` answers now, or `None` for an app the zone does not serve.
     pub fn answer(&self, app: &AppName) -> Option<FailoverAnswer> {
-        let name = dns_name(&format!("{app}.{}", self.answerer.origin)).ok()?;
-        let pair = self.answerer.failover.get(&LowerName::new(&name))?;
-        Some(self.answerer.failover_answer(pair))
+        self.answers().answer(app)
     }
 
     /// Stops serving and stops the health checks.
@@ -495,6 +591,19 @@ impl DnsServer {
         if let Err(error) = self.server.shutdown_gracefully().await {
             tracing::debug!(%error, "DNS server shut down with an error");
         }
+    }
+}
+
+/// The answers of a running server, shareable.
+#[derive(Clone)]
+pub struct Answers(Arc<ZoneAnswerer>);
+
+impl Answers {
+    /// What `<app>.<domain>` answers now, or `None` for an app the zone does not serve.
+    pub fn answer(&self, app: &AppName) -> Option<FailoverAnswer> {
+        let name = dns_name(&format!("{app}.{}", self.0.origin)).ok()?;
+        let pair = self.0.failover.get(&LowerName::new(&name))?;
+        Some(self.0.failover_answer(pair))
     }
 }
 
@@ -592,7 +701,7 @@ mod tests {
         assert_eq!(orders.secondary.address, Ipv4Addr::new(127, 0, 2, 2));
         let entry = manifest.app(&orders.app).unwrap();
         assert_eq!(
-            Some(&orders.secondary.routing_control),
+            orders.secondary.health_check.routing_control(),
             entry.routing_control(&topology.regions.secondary)
         );
         assert_eq!(zone.ttl, Duration::from_secs(5));

@@ -1,7 +1,7 @@
 //! The faults the control API injects, in the words of its JSON, the same both ways: a body
 //! names a fault (`{"fault": "hang"}`, `{"fault": "slow", "delay_ms": 1500}`) and `GET /state`
-//! shows each ARC endpoint's fault in exactly that form, so what a script sent is what it
-//! reads back.
+//! shows each ARC endpoint's and each CloudWatch endpoint's fault in exactly that form, so
+//! what a script sent is what it reads back.
 
 use std::time::Duration;
 
@@ -92,6 +92,40 @@ impl From<Fault> for EndpointFault {
     }
 }
 
+/// What one Region's CloudWatch endpoint does (`health-check` mechanism, and every alarm):
+/// `{"fault": "down"}`; in a request body and, flattened into the endpoint, in `GET /state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", tag = "fault")]
+pub enum CloudWatchFault {
+    /// Serve normally.
+    None,
+    /// Refuse connections: publishing or reading a flag there fails at once, and the health
+    /// checks on its alarms see insufficient data (they keep their last status).
+    Down,
+    /// Accept connections and never answer.
+    Hang,
+}
+
+impl From<CloudWatchFault> for local_cloudwatch::Fault {
+    fn from(fault: CloudWatchFault) -> Self {
+        match fault {
+            CloudWatchFault::None => Self::None,
+            CloudWatchFault::Down => Self::Down,
+            CloudWatchFault::Hang => Self::Hang,
+        }
+    }
+}
+
+impl From<local_cloudwatch::Fault> for CloudWatchFault {
+    fn from(fault: local_cloudwatch::Fault) -> Self {
+        match fault {
+            local_cloudwatch::Fault::None => Self::None,
+            local_cloudwatch::Fault::Down => Self::Down,
+            local_cloudwatch::Fault::Hang => Self::Hang,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +176,20 @@ mod tests {
             assert_eq!(shown, body);
         }
         assert!(serde_json::from_value::<EndpointFault>(json!({"fault": "Hang"})).is_err());
+    }
+
+    #[test]
+    fn a_cloudwatch_fault_reads_back_as_it_was_written() {
+        for body in [
+            json!({"fault": "none"}),
+            json!({"fault": "down"}),
+            json!({"fault": "hang"}),
+        ] {
+            let fault: CloudWatchFault = serde_json::from_value(body.clone()).unwrap();
+            let applied = local_cloudwatch::Fault::from(fault);
+            let shown = serde_json::to_value(CloudWatchFault::from(applied)).unwrap();
+            assert_eq!(shown, body);
+        }
+        assert!(serde_json::from_value::<CloudWatchFault>(json!({"fault": "slow"})).is_err());
     }
 }

@@ -18,6 +18,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use topology::{AppName, Region};
 
+use crate::monitoring::metrics::ApiRecorder;
+
 /// How long a stopped instance lets in-flight requests finish before it drops them.
 const STOP_GRACE: Duration = Duration::from_millis(500);
 
@@ -105,11 +107,30 @@ impl Instance {
         addr: SocketAddr,
         router: Router,
     ) -> Result<Arc<Self>, BindError> {
+        Self::start_measured(app, region, addr, router, None).await
+    }
+
+    /// As [`Instance::start`], with every response counted by `recorder`, around the fault
+    /// layer (an injected 503 or delay is measured as a client sees it), as API Gateway
+    /// measures its API.
+    pub async fn start_measured(
+        app: AppName,
+        region: Region,
+        addr: SocketAddr,
+        router: Router,
+        recorder: Option<Arc<ApiRecorder>>,
+    ) -> Result<Arc<Self>, BindError> {
         let faults = Arc::new(Faults::default());
-        let router = router.layer(axum::middleware::from_fn_with_state(
+        let mut router = router.layer(axum::middleware::from_fn_with_state(
             faults.clone(),
             fault_layer,
         ));
+        if let Some(recorder) = recorder {
+            router = router.layer(axum::middleware::from_fn_with_state(
+                recorder,
+                crate::monitoring::metrics::record,
+            ));
+        }
         let listener = bind(addr).await?;
         let addr = listener
             .local_addr()

@@ -2,7 +2,13 @@
 //! (`local-world demo`), with no AWS account, no Docker and no Python.
 //!
 //! - [`services`]: the services it runs, each described by its crate's descriptor;
-//! - [`dns`]: the local Route 53 (failover record pairs, health checks on routing controls);
+//! - [`dns`]: the local Route 53 (failover record pairs, health checks on routing controls or
+//!   on the flags' alarms);
+//! - [`monitoring`]: the local CloudWatch: every app's alarms, fed by what the world measures,
+//!   and in the `health-check` mechanism the flags, their alarms and health checks;
+//! - [`moves`]: a move of apps between Regions by the deployment's mechanism (the ARC client,
+//!   or the flags published with the AWS SDK);
+//! - [`issuer`]: the OIDC issuer of the `api` app's tokens (its key generated per run);
 //! - [`instance`]: one app in one Region on its loopback address, with faults on demand;
 //! - [`replication`]: global tables between the Regions' stores;
 //! - [`world`]: all of it assembled, with the deployment manifest;
@@ -22,7 +28,10 @@ pub mod demo;
 pub mod dns;
 pub mod faults;
 pub mod instance;
+pub mod issuer;
 pub mod measure;
+pub mod monitoring;
+pub mod moves;
 pub mod probe;
 pub mod replication;
 pub mod services;
@@ -57,7 +66,8 @@ pub struct DemoArgs {
     /// The topology file to run.
     #[arg(long, default_value = "topology.toml")]
     pub config: PathBuf,
-    /// A short drill (about 20 s) for CI: shorter steps, TTL 2 s and health checks every 0.5 s.
+    /// A short drill (about 25 s) for CI: shorter steps, TTL 2 s, health checks every 0.5 s and
+    /// (with the health-check mechanism) alarm periods of at most 1 s.
     #[arg(long)]
     pub quick: bool,
     /// Where to write the traffic report (report.json, timeline.svg); default: a new folder
@@ -229,14 +239,38 @@ pub fn describe(world: &World) -> String {
         dns.port(),
         manifest.domain
     );
-    let endpoints: Vec<String> = manifest
-        .cluster()
-        .map(|c| c.endpoints.as_slice())
-        .unwrap_or_default()
+    if let Some(cluster) = manifest.cluster() {
+        let endpoints: Vec<String> = cluster
+            .endpoints
+            .iter()
+            .map(|e| format!("{} {}", e.region, e.url))
+            .collect();
+        let _ = writeln!(out, "ARC cluster     {}", endpoints.join(", "));
+    }
+    let cloudwatch: Vec<String> = world
+        .monitoring()
+        .endpoints()
         .iter()
         .map(|e| format!("{} {}", e.region, e.url))
         .collect();
-    let _ = writeln!(out, "ARC cluster     {}", endpoints.join(", "));
+    let _ = writeln!(out, "CloudWatch      {}", cloudwatch.join(", "));
+    let clock = world.monitoring().clock();
+    let alarms: usize = manifest.apps.iter().map(|a| a.alarms.len()).sum();
+    let _ = writeln!(
+        out,
+        "                {alarms} alarms, a minute's period lasting {} ms here",
+        clock.period(60).as_millis()
+    );
+    if let Some(flags) = manifest.flag_metric() {
+        let _ = writeln!(
+            out,
+            "Flags           {} {} (1 takes a Region out); their alarms' period lasts {} ms here, health checks read them every {} ms",
+            flags.namespace,
+            flags.metric_name,
+            topology.local.alarm_period_ms,
+            topology.local.health_check_interval_ms
+        );
+    }
     if let Some(control) = &manifest.control_api {
         let _ = writeln!(out, "Dashboard       {control}/  (open it in a browser)");
         let _ = writeln!(
@@ -249,5 +283,12 @@ pub fn describe(world: &World) -> String {
         "Replication     lag {} ms between the Regions' tables",
         world.replicator().lag().as_millis()
     );
+    if let Some(auth) = &manifest.auth {
+        let _ = writeln!(
+            out,
+            "Token issuer    {} (the api app's routes need a token: TOKEN=$(local-world token))",
+            auth.issuer
+        );
+    }
     out
 }

@@ -4,11 +4,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use failover::{Client, GateReport, ShiftOptions};
+use failover::GateReport;
 use loadtest::{ConsistencyReport, Report, Run, RunConfig, Scenario};
-use topology::{AppName, Region};
+use local_cloudwatch::Timestamp;
+use topology::{AppName, Mechanism, Region};
 
 use crate::World;
+use crate::moves::Mover;
 use crate::replication::ReplicationStatus;
 
 /// How a consistency run writes.
@@ -78,17 +80,21 @@ impl WriteCheck {
     }
 }
 
-/// How the DNS answer moved after a routing-control change.
+/// How the DNS answer moved after a move's call (a routing-control change, or a flag).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Propagation {
     /// Whether the first answer after the change was still the old one.
     pub first_answer_old: bool,
-    /// Whether a health check ran between the change and that first answer (then the new
-    /// answer is legitimate at once).
+    /// Whether a health check could have seen the change before that first answer (then the
+    /// new answer is legitimate at once): one ran after the change (ARC), or after the end of
+    /// the flag's alarm period (`health-check`).
     pub checked_in_between: bool,
     /// From the change to the new answer; `None` if it never moved.
     pub moved_after: Option<Duration>,
+    /// The longest propagation may take: a health-check interval, plus an alarm period with
+    /// the `health-check` mechanism.
     pub interval: Duration,
+    pub mechanism: Mechanism,
 }
 
 /// Writes to every service through its subdomain (so in the Region DNS answers now,
@@ -128,20 +134,24 @@ pub async fn writes(world: &World, region: Region, writes: Writes) -> anyhow::Re
 /// first answer still the old one, and when did the new one appear.
 pub async fn shift_propagation(
     world: &World,
-    client: &Client,
+    mover: &Mover,
     app: &AppName,
     to: &Region,
 ) -> anyhow::Result<Propagation> {
     let dns = world.dns();
-    let interval = world.topology().local.health_check_interval();
+    let interval = crate::demo::propagation_bound(world);
     let called = Instant::now();
-    client
-        .shift(std::slice::from_ref(app), to, ShiftOptions::default())
+    let called_at = Timestamp::now();
+    mover
+        .shift(std::slice::from_ref(app), to)
         .await
         .with_context(|| format!("the shift of {app} to {to} was refused"))?;
     let answered = |dns: &crate::dns::DnsServer| dns.answer(app).map(|a| a.region);
     let first_answer_old = answered(dns).as_ref() != Some(to);
-    let checked_in_between = dns.last_health_check() > called;
+    let checked_in_between = match world.mechanism() {
+        Mechanism::Arc => dns.last_health_check() > called,
+        Mechanism::HealthCheck => flag_checked_since(world, app, called_at),
+    };
     let returned = Instant::now();
     let mut moved_after = None;
     while returned.elapsed() < interval * 3 + Duration::from_secs(1) {
@@ -156,6 +166,27 @@ pub async fn shift_propagation(
         checked_in_between,
         moved_after,
         interval,
+        mechanism: world.mechanism(),
+    })
+}
+
+/// Whether one of `app`'s flag health checks evaluated after the end of the alarm period
+/// holding `called`: the first moment a flag published at `called` can show in DNS.
+fn flag_checked_since(world: &World, app: &AppName, called: Timestamp) -> bool {
+    let monitoring = world.monitoring();
+    let period = monitoring
+        .clock()
+        .period(world.topology().failover.health_check.alarm_period_seconds);
+    let period_ms = i64::try_from(period.as_millis()).unwrap_or(i64::MAX).max(1);
+    let boundary = called.floor_to(period_ms).plus_millis(period_ms);
+    let Some(checkers) = monitoring.health_checks() else {
+        return false;
+    };
+    monitoring.flags_of(app).iter().any(|flag| {
+        checkers
+            .status(&flag.health_check)
+            .and_then(|s| s.last_checked)
+            .is_some_and(|checked| checked >= boundary)
     })
 }
 

@@ -141,12 +141,14 @@ pub struct RouteProbe {
 impl RouteProbe {
     /// Reads every route of `topology` every `period`, resolving through `dns_server`. Direct
     /// reads carry `gateway_secret` (the manifest's, when services accept only the gateway's
-    /// calls), as a trusted internal client would.
+    /// calls), as a trusted internal client would; reads through a gateway carry `token` (a
+    /// bearer token with the routes' read scopes, when `[auth]` is on), as a client would.
     pub fn start(
         topology: &Topology,
         dns_server: SocketAddr,
         period: Duration,
         gateway_secret: Option<&str>,
+        token: Option<&str>,
     ) -> anyhow::Result<Self> {
         let resolver = Arc::new(Resolver(UpstreamResolver::new(Some(dns_server))?));
         // No idle connection is kept: every request resolves (from the cache while the TTL
@@ -167,6 +169,7 @@ impl RouteProbe {
             client,
             port: topology.local.app_port,
             secret: gateway_secret.map(Arc::from),
+            token: token.map(Arc::from),
         };
         let task = tokio::spawn(send_forever(reader, routes, period, counts.clone()));
         Ok(Self { counts, task })
@@ -207,6 +210,8 @@ struct Reader {
     port: u16,
     /// Sent on direct reads; the gateway adds its own on the others.
     secret: Option<Arc<str>>,
+    /// Sent on reads through a gateway.
+    token: Option<Arc<str>>,
 }
 
 async fn send_forever(
@@ -259,8 +264,12 @@ async fn read_once(reader: &Reader, route: &ProbeRoute) -> Result<(), String> {
     let path = format!("{}/{id}", route.prefix);
     let url = format!("http://{}:{}{path}", route.host, reader.port);
     let mut request = reader.client.get(&url);
-    if let (Via::Direct, Some(secret)) = (&route.via, &reader.secret) {
-        request = request.header(topology::manifest::GATEWAY_SECRET_HEADER, secret.as_ref());
+    match (&route.via, &reader.secret, &reader.token) {
+        (Via::Direct, Some(secret), _) => {
+            request = request.header(topology::manifest::GATEWAY_SECRET_HEADER, secret.as_ref());
+        }
+        (Via::Gateway(_), _, Some(token)) => request = request.bearer_auth(token),
+        _ => {}
     }
     let response = request.send().await.map_err(|e| {
         let kind = if e.is_timeout() {

@@ -13,6 +13,9 @@
 //! missed because it fell behind the feed, is counted as lost, and [`Replicator::drained`]
 //! never reports a world with a lost change as drained.
 //!
+//! Each link also records how long each change took to reach its replica, which the local
+//! CloudWatch publishes as DynamoDB's `ReplicationLatency` ([`LatencyFeed`]).
+//!
 //! Each link also counts conflicts: a change applied while the replica's own change to the
 //! same item is still on its way back, so both Regions wrote the item within one replication
 //! window and one of the writes is silently replaced (last writer wins). DynamoDB does not
@@ -72,12 +75,17 @@ pub struct ReplicationStatus {
     pub links: Vec<LinkBacklog>,
 }
 
+/// The most applied changes' latencies a link keeps until they are read.
+const MAX_LATENCIES: usize = 10_000;
+
 struct Queue {
     changes: Mutex<VecDeque<(Instant, Change)>>,
     arrived: Notify,
     lost: AtomicU64,
     conflicts: AtomicU64,
     severed: AtomicBool,
+    /// How long each change applied since the last read took to reach the replica, in ms.
+    latencies: Mutex<Vec<f64>>,
 }
 
 impl Queue {
@@ -88,6 +96,7 @@ impl Queue {
             lost: AtomicU64::new(0),
             conflicts: AtomicU64::new(0),
             severed: AtomicBool::new(false),
+            latencies: Mutex::new(Vec::new()),
         })
     }
 
@@ -181,6 +190,21 @@ impl Replicator {
         }
     }
 
+    /// A handle on every link's latencies, for the publisher of `ReplicationLatency`.
+    pub fn latency_feed(&self) -> LatencyFeed {
+        LatencyFeed(
+            self.links
+                .iter()
+                .map(|l| LinkQueue {
+                    table: l.table.clone(),
+                    from: l.from.clone(),
+                    to: l.to.clone(),
+                    queue: l.queue.clone(),
+                })
+                .collect(),
+        )
+    }
+
     /// Waits until no change is pending, or `timeout` passes; returns whether every change
     /// reached its replica: `false` while a change is pending, and `false` for good once one
     /// is lost.
@@ -199,6 +223,51 @@ impl Replicator {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// One link's replication latency since it was last read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkLatency {
+    pub table: String,
+    pub from: Region,
+    pub to: Region,
+    /// In ms: each change applied since the last read, and the age of the oldest change still
+    /// waiting (a replica behind or down shows while nothing reaches it).
+    pub samples_ms: Vec<f64>,
+}
+
+struct LinkQueue {
+    table: String,
+    from: Region,
+    to: Region,
+    queue: Arc<Queue>,
+}
+
+/// Every link's latencies, shareable with the task that publishes them.
+#[derive(Clone)]
+pub struct LatencyFeed(Arc<[LinkQueue]>);
+
+impl LatencyFeed {
+    /// Each link's latencies since the last call; links with none are left out.
+    pub fn take(&self) -> Vec<LinkLatency> {
+        self.0
+            .iter()
+            .filter_map(|l| {
+                let mut samples_ms = std::mem::take(
+                    &mut *l.queue.latencies.lock().unwrap_or_else(|e| e.into_inner()),
+                );
+                if let Some((at, _)) = l.queue.lock().front() {
+                    samples_ms.push(at.elapsed().as_secs_f64() * 1000.0);
+                }
+                (!samples_ms.is_empty()).then(|| LinkLatency {
+                    table: l.table.clone(),
+                    from: l.from.clone(),
+                    to: l.to.clone(),
+                    samples_ms,
+                })
+            })
+            .collect()
     }
 }
 
@@ -290,6 +359,10 @@ async fn apply(to: Arc<MemoryTable>, queue: Arc<Queue>, back: Arc<Queue>, timing
                     queue.conflicts.fetch_add(1, Ordering::Relaxed);
                 }
                 queue.lock().pop_front();
+                let mut latencies = queue.latencies.lock().unwrap_or_else(|e| e.into_inner());
+                if latencies.len() < MAX_LATENCIES {
+                    latencies.push(received.elapsed().as_secs_f64() * 1000.0);
+                }
             }
             Err(error) => {
                 let retention = Duration::from_millis(timing.retention_ms.load(Ordering::Relaxed));

@@ -3,15 +3,24 @@
 //! local Route 53), a recursive resolver's answer (cached before the move, so limited by the
 //! TTL) and the first `GET /` answered by the target Region. The verification runs alongside
 //! the drill; the report lists every stage of every move with its time from the call.
+//!
+//! With the `health-check` mechanism, stage 1 is the flags' alarms instead of a quorum: both
+//! read with DescribeAlarms where they live, until Route 53's rules applied to them (an alarm
+//! in ALARM takes its Region out) answer the target Region. It fills the `quorum` slot of the
+//! `failover` library's stages; stages 2 to 4 are the library's, started once stage 1 passed
+//! (their resolver caches the answer DNS gives then, still the old one until a health check
+//! reads the alarm).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use failover::{Client, ClientConfig, Outcome, Stage, VerifyConfig};
+use failover::{Client, ClientConfig, Outcome, Stage, StageName, VerifyConfig};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 use topology::manifest::Manifest;
-use topology::{AppName, Region};
+use topology::{AppName, Mechanism, Region};
+
+use crate::moves::FlagClient;
 
 /// One app's stages after one move.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,50 +97,170 @@ pub async fn prepare(manifest: &Manifest, apps: &[AppName]) -> Prepared {
 
 /// Verifies `prepared` moving to `to`, in the background.
 pub fn start(manifest: &Manifest, label: String, prepared: Prepared, to: Region) -> Pending {
+    let manifest = manifest.clone();
+    let task = tokio::spawn(async move {
+        match manifest.mechanism() {
+            Mechanism::Arc => verify_arc(&manifest, prepared, &to).await,
+            Mechanism::HealthCheck => verify_flags(&manifest, prepared, &to).await,
+        }
+    });
+    Pending { label, task }
+}
+
+async fn verify_arc(manifest: &Manifest, prepared: Prepared, to: &Region) -> Vec<AppStages> {
     let Prepared {
         apps,
         prepared,
         since,
     } = prepared;
-    let manifest = manifest.clone();
-    let task = tokio::spawn(async move {
-        let client = match Client::from_manifest(&manifest, ClientConfig::default()) {
-            Ok(client) => client,
-            Err(e) => {
-                return apps
-                    .into_iter()
-                    .map(|app| failed(app, &to, e.to_string()))
-                    .collect();
+    let client = match Client::from_manifest(manifest, ClientConfig::default()) {
+        Ok(client) => client,
+        Err(e) => {
+            return apps
+                .into_iter()
+                .map(|app| failed(app, to, e.to_string()))
+                .collect();
+        }
+    };
+    let config = config();
+    let runs = apps.into_iter().zip(prepared).map(|(app, prepared)| {
+        let (client, config) = (&client, &config);
+        async move {
+            let prepared = match prepared {
+                Ok(p) => p,
+                Err(e) => return failed(app, to, e),
+            };
+            let since = tokio::time::Instant::from_std(since);
+            match failover::verify_shift(client, &prepared, to, since, config).await {
+                Ok(v) => AppStages {
+                    app,
+                    region: to.clone(),
+                    stages: v.stages,
+                    error: None,
+                },
+                Err(e) => AppStages {
+                    app,
+                    region: to.clone(),
+                    stages: e.report().map(|r| r.stages.clone()).unwrap_or_default(),
+                    error: Some(e.to_string()),
+                },
             }
-        };
-        let config = config();
-        let runs = apps.into_iter().zip(prepared).map(|(app, prepared)| {
-            let (client, config, to) = (&client, &config, &to);
-            async move {
-                let prepared = match prepared {
-                    Ok(p) => p,
-                    Err(e) => return failed(app, to, e),
+        }
+    });
+    futures::future::join_all(runs).await
+}
+
+async fn verify_flags(manifest: &Manifest, prepared: Prepared, to: &Region) -> Vec<AppStages> {
+    let Prepared { apps, since, .. } = prepared;
+    let client = match FlagClient::from_manifest(manifest) {
+        Ok(client) => client,
+        Err(e) => {
+            return apps
+                .into_iter()
+                .map(|app| failed(app, to, e.to_string()))
+                .collect();
+        }
+    };
+    let config = config();
+    let runs = apps.into_iter().map(|app| {
+        let (client, config) = (&client, &config);
+        async move {
+            let alarms = match alarms_answer(client, manifest, &app, to, since).await {
+                Ok(stage) => stage,
+                Err(why) => return failed(app, to, why),
+            };
+            let offset = millis(since.elapsed());
+            let shifted = |mut stage: Stage| {
+                stage.elapsed_ms = stage.elapsed_ms.map(|ms| ms + offset);
+                stage
+            };
+            match failover::verify(manifest, &app, to, config).await {
+                Ok(v) => AppStages {
+                    app,
+                    region: to.clone(),
+                    stages: with_first(alarms, v.stages, shifted),
+                    error: None,
+                },
+                Err(e) => AppStages {
+                    stages: with_first(
+                        alarms,
+                        e.report().map(|r| r.stages.clone()).unwrap_or_default(),
+                        shifted,
+                    ),
+                    app,
+                    region: to.clone(),
+                    error: Some(e.to_string()),
+                },
+            }
+        }
+    });
+    futures::future::join_all(runs).await
+}
+
+/// `first`, then the library's stages after its (skipped) first one, timed from the call.
+fn with_first(first: Stage, stages: Vec<Stage>, shifted: impl Fn(Stage) -> Stage) -> Vec<Stage> {
+    std::iter::once(first)
+        .chain(stages.into_iter().skip(1).map(shifted))
+        .collect()
+}
+
+/// Stage 1 with the flags: polls both of `app`'s flag alarms until Route 53's rules applied
+/// to them answer `to`, or the time is up.
+async fn alarms_answer(
+    client: &FlagClient,
+    manifest: &Manifest,
+    app: &AppName,
+    to: &Region,
+    since: Instant,
+) -> Result<Stage, String> {
+    let regions = &manifest.regions;
+    let mut last = String::new();
+    while since.elapsed() < TIMEOUT {
+        let (p, s) = tokio::join!(
+            client.in_alarm(app, &regions.primary),
+            client.in_alarm(app, &regions.secondary)
+        );
+        match (p, s) {
+            (Ok(p_out), Ok(s_out)) => {
+                let answer = if crate::dns::answers_primary(!p_out, !s_out) {
+                    &regions.primary
+                } else {
+                    &regions.secondary
                 };
-                let since = tokio::time::Instant::from_std(since);
-                match failover::verify_shift(client, &prepared, to, since, config).await {
-                    Ok(v) => AppStages {
-                        app,
-                        region: to.clone(),
-                        stages: v.stages,
-                        error: None,
-                    },
-                    Err(e) => AppStages {
-                        app,
-                        region: to.clone(),
-                        stages: e.report().map(|r| r.stages.clone()).unwrap_or_default(),
-                        error: Some(e.to_string()),
-                    },
+                let state = |out: bool| if out { "ALARM" } else { "not in alarm" };
+                last = format!(
+                    "the alarm taking out {} {}, {} {}: Route 53 answers {answer}",
+                    regions.primary,
+                    state(p_out),
+                    regions.secondary,
+                    state(s_out)
+                );
+                if answer == to {
+                    return Ok(Stage {
+                        stage: StageName::Quorum,
+                        outcome: Outcome::Passed,
+                        elapsed_ms: Some(millis(since.elapsed())),
+                        detail: last,
+                    });
                 }
             }
-        });
-        futures::future::join_all(runs).await
-    });
-    Pending { label, task }
+            (p, s) => {
+                last = [p.err(), s.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("; ");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!(
+        "stage 1 (the flags' alarms) not reached within {TIMEOUT:?}: {last}"
+    ))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn failed(app: AppName, to: &Region, why: String) -> AppStages {
@@ -153,15 +282,19 @@ pub async fn finish(pending: Vec<Pending>) -> Vec<MoveStages> {
     moves
 }
 
-/// The stages as a table, one row per app and move.
-pub fn table(moves: &[MoveStages]) -> String {
+/// The stages as a table, one row per app and move; stage 1 is named by `mechanism`.
+pub fn table(moves: &[MoveStages], mechanism: Mechanism) -> String {
     let mut out = String::from(
         "Staged verification of each move (time from the call, as `failover shift --verify` reports):\n",
     );
+    let first = match mechanism {
+        Mechanism::Arc => "1 quorum",
+        Mechanism::HealthCheck => "1 alarms",
+    };
     let _ = writeln!(
         out,
         "  {:<30} {:<10} {:>9} {:>15} {:>11} {:>8}",
-        "move", "app", "1 quorum", "2 authoritative", "3 recursive", "4 GET /"
+        "move", "app", first, "2 authoritative", "3 recursive", "4 GET /"
     );
     for m in moves {
         for a in &m.apps {

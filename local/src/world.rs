@@ -1,6 +1,7 @@
-//! The local world, assembled: the ARC cluster, the Route 53 DNS server, every app in both
-//! Regions on its own loopback address, the Regions' tables with replication between them,
-//! and the deployment manifest that describes it all.
+//! The local world, assembled: the failover mechanism's data plane (the ARC cluster, or the
+//! flags in the local CloudWatch with their alarms and health checks), the Route 53 DNS server,
+//! every app in both Regions on its own loopback address, the Regions' tables with replication
+//! between them, every app's alarms, and the deployment manifest that describes it all.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -17,14 +18,17 @@ use rand::Rng;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use topology::manifest::{
-    AppEntry, AppRouting, ArcControls, Cluster, Environment, MANIFEST_VERSION, Manifest,
-    RegionalUrl, Routing,
+    AppEntry, AppRouting, ArcControls, Cluster, Environment, FLAG_METRIC_NAME, FlagMetric,
+    MANIFEST_VERSION, Manifest, RegionFlags, RegionalUrl, Routing,
 };
-use topology::{App, AppName, Region, RoutingControlArn, Topology};
+use topology::{App, AppName, Mechanism, Region, RoutingControlArn, Topology};
 
 use super::dns::{DnsServer, FailoverAnswer, RoutingControlStates, ZoneConfig};
 use super::faults::EndpointFault;
 use super::instance::{BindError, Instance, InstanceStatus, loopback_alias_commands};
+use super::monitoring::metrics::ApiRecorder;
+use super::monitoring::{CloudWatchState, FlagState, Monitoring, PREFIX, flags};
+use super::issuer::Issuer;
 use super::replication::{ReplicationStatus, Replicator};
 
 /// The health checks of the local Route 53 read the local ARC cluster's shared state.
@@ -40,12 +44,17 @@ impl RoutingControlStates for ClusterStates {
 pub struct World {
     topology: Topology,
     manifest: Manifest,
-    cluster: Arc<LocalCluster>,
+    /// The ARC cluster (`arc` mechanism).
+    cluster: Option<Arc<LocalCluster>>,
+    /// The local CloudWatch: every app's alarms, and the flags (`health-check` mechanism).
+    monitoring: Monitoring,
     dns: DnsServer,
     instances: Vec<Arc<Instance>>,
     tables: BTreeMap<(AppName, Region), Arc<MemoryTable>>,
     replicator: Replicator,
     control_listener: Mutex<Option<TcpListener>>,
+    /// The issuer of the `api` app's tokens (`[auth]` on).
+    issuer: Option<Arc<Issuer>>,
 }
 
 /// One app in one Region, as the control API shows it.
@@ -71,13 +80,17 @@ pub struct ControlState {
     pub on: Option<bool>,
 }
 
-/// One app: its routing controls, what DNS answers now and how each Region is doing.
+/// One app: its routing controls (`arc`) or flags (`health-check`), what DNS answers now and
+/// how each Region is doing.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AppState {
     #[schema(value_type = String)]
     pub app: AppName,
     pub hostname: String,
+    /// Empty with the `health-check` mechanism.
     pub routing_controls: Vec<ControlState>,
+    /// The flag that takes each Region out, primary's first; empty with ARC.
+    pub flags: Vec<FlagState>,
     pub dns_answer: Option<FailoverAnswer>,
     pub regions: Vec<RegionalState>,
 }
@@ -99,33 +112,44 @@ pub struct EndpointState {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorldState {
     pub domain: String,
+    /// The failover mechanism: `arc` or `health-check`.
+    pub mechanism: String,
     #[schema(value_type = String)]
     pub dns_server: SocketAddr,
     pub apps: Vec<AppState>,
+    /// Empty with the `health-check` mechanism.
     pub arc_endpoints: Vec<EndpointState>,
+    /// The local CloudWatch: its endpoints and every app's alarms.
+    pub cloudwatch: CloudWatchState,
     pub replication: ReplicationStatus,
 }
 
 impl World {
-    /// Starts everything `topology` describes, with the routing controls initialized (primary
-    /// ON, secondary OFF) through the data plane, as the AWS deploy initializes them.
+    /// Starts everything `topology` describes. With ARC, the routing controls are initialized
+    /// (primary ON, secondary OFF) through the data plane, as the AWS deploy initializes them;
+    /// with the `health-check` mechanism no flag is published (no data keeps every record
+    /// healthy: the primary answers).
     pub async fn start(topology: Topology) -> anyhow::Result<Self> {
-        // `arc_first_port = 0` puts each endpoint on a free port (tests, parallel worlds).
-        let config = LocalClusterConfig::from_topology(&topology);
-        let cluster = Arc::new(
-            LocalCluster::start(&topology, config)
-                .await
-                .context("cannot start the local ARC cluster (its ports are local.arc_first_port and the four after it, in topology.toml)")?,
-        );
-        let mut manifest = manifest(&topology, &cluster)?;
-        failover::Client::from_manifest(&manifest, failover::ClientConfig::default())
-            .context("cannot create the ARC client for the local cluster")?
-            .initialize()
-            .await
-            .context("cannot initialize the routing controls")?;
-        let zone = ZoneConfig::from_manifest(&topology, &manifest)?;
-        let states: Arc<dyn RoutingControlStates> = Arc::new(ClusterStates(cluster.clone()));
-        let dns = DnsServer::start(&zone, states, topology.local.dns_listen).await?;
+        let mut monitoring = Monitoring::start(&topology).await.context(
+            "cannot start the local CloudWatch (its ports are local.cloudwatch_first_port and the next, in topology.toml; 0 picks free ones)",
+        )?;
+        let (cluster, mut manifest, dns) = match topology.failover.mechanism {
+            Mechanism::Arc => start_arc(&topology).await?,
+            Mechanism::HealthCheck => {
+                let manifest = manifest(&topology, health_check_routing(&topology, &monitoring))?;
+                let zone = ZoneConfig::from_manifest(&topology, &manifest)?;
+                let checkers = monitoring
+                    .health_checks()
+                    .context("the health-check mechanism runs health checks")?
+                    .clone();
+                let dns =
+                    DnsServer::start_following(&zone, checkers, topology.local.dns_listen).await?;
+                (None, manifest, dns)
+            }
+        };
+        monitoring
+            .define_alarms(&topology, &manifest)
+            .context("cannot define the apps' alarms")?;
         manifest.dns_server = Some(dns.local_addr());
         let control_listener = TcpListener::bind(topology.local.control_listen)
             .await
@@ -154,18 +178,45 @@ impl World {
             .as_deref()
             .and_then(GatewaySecret::new);
         let fences = fences(&topology, &manifest);
-        let instances =
-            start_instances(&topology, &tables, dns.local_addr(), secret, &fences).await?;
+        let issuer = Issuer::start_for(&topology).await?;
+        manifest.auth = issuer.as_ref().map(|i| i.manifest_entry());
+        let auth = issuer
+            .as_ref()
+            .and_then(|i| gateway::AuthConfig::local(&topology.auth, i.url()));
+        let mut recorders = BTreeMap::new();
+        for app in &topology.apps {
+            for region in topology.regions.both() {
+                let recorder = monitoring.recorder(app.name(), region);
+                recorders.insert((app.name().clone(), region.clone()), recorder);
+            }
+        }
+        let shared = Shared {
+            tables: &tables,
+            dns_server: dns.local_addr(),
+            secret,
+            auth,
+            fences: &fences,
+            recorders: &recorders,
+        };
+        let instances = start_instances(&topology, &shared).await?;
+        monitoring.start_publishing(&topology, dns.answers(), replicator.latency_feed());
         Ok(Self {
             topology,
             manifest,
             cluster,
+            monitoring,
             dns,
             instances,
             tables,
             replicator,
             control_listener: Mutex::new(Some(control_listener)),
+            issuer,
         })
+    }
+
+    /// The issuer of the `api` app's tokens; `None` with auth off.
+    pub fn issuer(&self) -> Option<&Issuer> {
+        self.issuer.as_deref()
     }
 
     /// The manifest describing this world (`.local/deployment.json`).
@@ -178,9 +229,20 @@ impl World {
         &self.topology
     }
 
-    /// The local ARC cluster.
-    pub fn cluster(&self) -> &LocalCluster {
-        &self.cluster
+    /// The local ARC cluster (`arc` mechanism).
+    pub fn cluster(&self) -> Option<&LocalCluster> {
+        self.cluster.as_deref()
+    }
+
+    /// The local CloudWatch: its endpoints, every app's alarms, the flags and their health
+    /// checks (`health-check` mechanism).
+    pub fn monitoring(&self) -> &Monitoring {
+        &self.monitoring
+    }
+
+    /// The deployment's failover mechanism.
+    pub fn mechanism(&self) -> Mechanism {
+        self.manifest.mechanism()
     }
 
     /// The local Route 53.
@@ -224,7 +286,7 @@ impl World {
         for entry in &self.manifest.apps {
             apps.push(self.app_state(entry).await);
         }
-        let faults = self.cluster.faults();
+        let faults = self.cluster().map(LocalCluster::faults).unwrap_or_default();
         let arc_endpoints = self
             .manifest
             .cluster()
@@ -241,9 +303,11 @@ impl World {
             .collect();
         WorldState {
             domain: self.manifest.domain.to_string(),
+            mechanism: self.mechanism().as_str().to_owned(),
             dns_server: self.dns.local_addr(),
             apps,
             arc_endpoints,
+            cloudwatch: self.monitoring.state(),
             replication: self.replicator.status(),
         }
     }
@@ -271,9 +335,12 @@ impl World {
                 .map(|c| ControlState {
                     region: c.region.clone(),
                     arn: c.arn.clone(),
-                    on: self.cluster.routing_control_state(&c.arn),
+                    on: self
+                        .cluster()
+                        .and_then(|cluster| cluster.routing_control_state(&c.arn)),
                 })
                 .collect(),
+            flags: self.monitoring.flag_states(&entry.name),
             dns_answer: self.dns.answer(&entry.name),
             regions,
         }
@@ -285,26 +352,114 @@ impl World {
             instance.stop().await;
         }
         self.dns.shutdown().await;
-        if let Ok(cluster) = Arc::try_unwrap(self.cluster) {
+        self.monitoring.shutdown().await;
+        if let Some(cluster) = self.cluster.and_then(|c| Arc::try_unwrap(c).ok()) {
             cluster.shutdown().await;
         }
     }
 }
 
-/// The manifest of the local world: the local domain, the cluster, per app its controls and
-/// URLs (`http://orders.example.test:8000`, and per Region `http://orders.us-west-2.example.test:8000`).
-fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manifest> {
+/// The ARC mechanism's parts: the cluster (its routing controls initialized), the manifest
+/// that names it, and the local Route 53 whose health checks read it.
+async fn start_arc(
+    topology: &Topology,
+) -> anyhow::Result<(Option<Arc<LocalCluster>>, Manifest, DnsServer)> {
+    // `arc_first_port = 0` puts each endpoint on a free port (tests, parallel worlds).
+    let config = LocalClusterConfig::from_topology(topology);
+    let cluster = Arc::new(
+        LocalCluster::start(topology, config)
+            .await
+            .context("cannot start the local ARC cluster (its ports are local.arc_first_port and the four after it, in topology.toml)")?,
+    );
+    let manifest = manifest(topology, arc_routing(topology, &cluster)?)?;
+    failover::Client::from_manifest(&manifest, failover::ClientConfig::default())
+        .context("cannot create the ARC client for the local cluster")?
+        .initialize()
+        .await
+        .context("cannot initialize the routing controls")?;
+    let zone = ZoneConfig::from_manifest(topology, &manifest)?;
+    let states: Arc<dyn RoutingControlStates> = Arc::new(ClusterStates(cluster.clone()));
+    let dns = DnsServer::start(&zone, states, topology.local.dns_listen).await?;
+    Ok((Some(cluster), manifest, dns))
+}
+
+/// How the manifest's failover records are driven: the deployment's and each app's.
+struct RoutingOf {
+    routing: Routing,
+    apps: BTreeMap<AppName, AppRouting>,
+}
+
+/// ARC: the cluster and, per app, its control panel, routing controls and safety rule.
+fn arc_routing(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<RoutingOf> {
+    let mut apps = BTreeMap::new();
+    for app in &topology.apps {
+        let Some((control_panel_arn, routing_controls, safety_rule_arn)) =
+            cluster.app_controls(app.name())
+        else {
+            bail!("the local ARC cluster has no controls for `{}`", app.name());
+        };
+        let controls = ArcControls {
+            control_panel_arn,
+            safety_rule_arn,
+            routing_controls,
+        };
+        apps.insert(app.name().clone(), AppRouting::Arc(controls));
+    }
+    Ok(RoutingOf {
+        routing: Routing::Arc {
+            cluster: Cluster {
+                arn: cluster.arn().clone(),
+                endpoints: cluster.endpoints(),
+            },
+        },
+        apps,
+    })
+}
+
+/// The health-check mechanism: the flags' metric and where CloudWatch answers (every
+/// endpoint, us-east-1's included), and per app its two flags.
+fn health_check_routing(topology: &Topology, monitoring: &Monitoring) -> RoutingOf {
+    let apps = topology
+        .apps
+        .iter()
+        .map(|app| {
+            let flags = monitoring
+                .flags_of(app.name())
+                .into_iter()
+                .map(flags::Flag::manifest_entry)
+                .collect();
+            (
+                app.name().clone(),
+                AppRouting::HealthCheck(RegionFlags { flags }),
+            )
+        })
+        .collect();
+    RoutingOf {
+        routing: Routing::HealthCheck {
+            flags: FlagMetric {
+                namespace: flags::namespace().to_string(),
+                metric_name: FLAG_METRIC_NAME.to_owned(),
+                endpoints: monitoring.endpoints(),
+            },
+        },
+        apps,
+    }
+}
+
+/// The manifest of the local world: the local domain, the mechanism's routing, per app its
+/// URLs (`http://orders.example.test:8000`, and per Region
+/// `http://orders.us-west-2.example.test:8000`), tables and alarms.
+fn manifest(topology: &Topology, mut routing: RoutingOf) -> anyhow::Result<Manifest> {
     let domain = &topology.local.domain;
     let port = topology.local.app_port;
     let apps = topology
         .apps
         .iter()
         .map(|app| {
-            let Some((control_panel_arn, routing_controls, safety_rule_arn)) =
-                cluster.app_controls(app.name())
-            else {
-                bail!("the local ARC cluster has no controls for `{}`", app.name());
-            };
+            let app_routing = routing
+                .apps
+                .remove(app.name())
+                .with_context(|| format!("no routing for `{}`", app.name()))?;
             Ok(AppEntry {
                 routes: app
                     .as_gateway()
@@ -313,11 +468,7 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
                 name: app.name().clone(),
                 hostname: format!("{}.{domain}", app.name()),
                 url: format!("http://{}.{domain}:{port}", app.name()),
-                routing: AppRouting::Arc(ArcControls {
-                    control_panel_arn,
-                    safety_rule_arn,
-                    routing_controls,
-                }),
+                routing: app_routing,
                 regional_urls: topology
                     .regions
                     .both()
@@ -329,7 +480,7 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
                     .collect(),
                 tables: topology::manifest::tables_of(app, &topology.regions),
                 dns_targets: Vec::new(),
-                alarms: topology::manifest::alarms_of(app, &topology.regions, "local"),
+                alarms: topology::manifest::alarms_of(app, &topology.regions, PREFIX),
             })
         })
         .collect::<anyhow::Result<_>>()?;
@@ -338,17 +489,13 @@ fn manifest(topology: &Topology, cluster: &LocalCluster) -> anyhow::Result<Manif
         environment: Environment::Local,
         domain: domain.clone(),
         regions: topology.regions.clone(),
-        routing: Routing::Arc {
-            cluster: Cluster {
-                arn: cluster.arn().clone(),
-                endpoints: cluster.endpoints(),
-            },
-        },
+        routing: routing.routing,
         apps,
         dns_server: None,
         control_api: None,
         name_servers: Vec::new(),
         gateway_secret: None,
+        auth: None,
     })
 }
 
@@ -366,9 +513,10 @@ fn tables(topology: &Topology) -> BTreeMap<(AppName, Region), Arc<MemoryTable>> 
 }
 
 /// The write fence of every instance of a service with `fence_writes`: the same code as on
-/// AWS, asking the local ARC cluster's endpoints for the instance's own Region's control.
+/// AWS, reading the mechanism's own data plane: the local ARC cluster's endpoints for the
+/// instance's own Region's control, or the local CloudWatch's for the app's two flags.
 fn fences(topology: &Topology, manifest: &Manifest) -> BTreeMap<(AppName, Region), Arc<Fence>> {
-    // The local cluster checks that calls are signed, not by whom.
+    // The local emulators check that calls are signed, not by whom.
     let credentials = Credentials::new(
         "AKIDLOCALFENCE",
         "local-fence-secret",
@@ -382,17 +530,11 @@ fn fences(topology: &Topology, manifest: &Manifest) -> BTreeMap<(AppName, Region
             continue;
         };
         for region in topology.regions.both() {
-            let Some(control) = entry.routing_control(region) else {
+            let Some(source) = fence_source(manifest, entry, region) else {
                 continue;
             };
             let config = FenceConfig {
-                source: FenceSource::RoutingControl {
-                    control: control.clone(),
-                    endpoints: manifest
-                        .cluster()
-                        .map(|c| c.endpoints.clone())
-                        .unwrap_or_default(),
-                },
+                source,
                 retry_after: topology.local.ttl(),
             };
             fences.insert(
@@ -402,6 +544,22 @@ fn fences(topology: &Topology, manifest: &Manifest) -> BTreeMap<(AppName, Region
         }
     }
     fences
+}
+
+/// Where the fence of `entry`'s instance in `region` reads whether its Region serves.
+fn fence_source(manifest: &Manifest, entry: &AppEntry, region: &Region) -> Option<FenceSource> {
+    match &manifest.routing {
+        Routing::Arc { cluster } => Some(FenceSource::RoutingControl {
+            control: entry.routing_control(region)?.clone(),
+            endpoints: cluster.endpoints.clone(),
+        }),
+        Routing::HealthCheck { flags } => Some(FenceSource::Flags {
+            namespace: flags.namespace.clone(),
+            app: entry.name.clone(),
+            regions: manifest.regions.clone(),
+            endpoints: flags.endpoints.clone(),
+        }),
+    }
 }
 
 /// A new gateway secret for one run of the world, as the AWS deploy generates one per stack.
@@ -414,16 +572,24 @@ fn generate_secret() -> String {
         .collect()
 }
 
-/// The router of `app` in `region`; with `secret`, the gateway sends it and services demand
+/// What every instance's router is built from.
+struct Shared<'a> {
+    tables: &'a BTreeMap<(AppName, Region), Arc<MemoryTable>>,
+    dns_server: SocketAddr,
+    secret: Option<GatewaySecret>,
+    /// The gateway's token checks (`[auth]`).
+    auth: Option<gateway::AuthConfig>,
+    fences: &'a BTreeMap<(AppName, Region), Arc<Fence>>,
+    recorders: &'a BTreeMap<(AppName, Region), Arc<ApiRecorder>>,
+}
+
+/// The router of `app` in `region`; with a secret, the gateway sends it and services demand
 /// it, as on AWS with `aws.gateway_only`.
 fn app_router(
     topology: &Topology,
     app: &App,
     region: &Region,
-    tables: &BTreeMap<(AppName, Region), Arc<MemoryTable>>,
-    dns_server: SocketAddr,
-    secret: Option<GatewaySecret>,
-    fence: Option<Arc<Fence>>,
+    shared: &Shared<'_>,
 ) -> anyhow::Result<Router> {
     match app {
         App::Gateway(gateway) => {
@@ -431,27 +597,26 @@ fn app_router(
                 topology,
                 gateway.name(),
                 region.clone(),
-                dns_server,
+                shared.dns_server,
             )?;
-            config.gateway_secret = secret;
+            config.gateway_secret = shared.secret.clone();
+            config.auth = shared.auth.clone();
             Ok(gateway::router(config))
         }
         App::Service(service) => {
-            let table = tables[&(service.name().clone(), region.clone())].clone();
+            let key = (service.name().clone(), region.clone());
+            let table = shared.tables[&key].clone();
             let implementation = crate::services::implementing(service)?;
             let router = (implementation.router)(table, region.clone());
-            let router = kit::fence::guard(router, fence);
-            Ok(kit::gateway_only::guard(router, secret))
+            let router = kit::fence::guard(router, shared.fences.get(&key).cloned());
+            Ok(kit::gateway_only::guard(router, shared.secret.clone()))
         }
     }
 }
 
 async fn start_instances(
     topology: &Topology,
-    tables: &BTreeMap<(AppName, Region), Arc<MemoryTable>>,
-    dns_server: SocketAddr,
-    secret: Option<GatewaySecret>,
-    fences: &BTreeMap<(AppName, Region), Arc<Fence>>,
+    shared: &Shared<'_>,
 ) -> anyhow::Result<Vec<Arc<Instance>>> {
     let mut instances = Vec::new();
     let mut missing: Vec<IpAddr> = Vec::new();
@@ -461,17 +626,20 @@ async fn start_instances(
                 .local_address(app.name(), region)
                 .with_context(|| format!("no loopback address for `{}` in {region}", app.name()))?;
             let addr = SocketAddr::new(ip.into(), topology.local.app_port);
-            let fence = fences.get(&(app.name().clone(), region.clone())).cloned();
-            let router = app_router(
-                topology,
-                app,
-                region,
-                tables,
-                dns_server,
-                secret.clone(),
-                fence,
-            )?;
-            match Instance::start(app.name().clone(), region.clone(), addr, router).await {
+            let router = app_router(topology, app, region, shared)?;
+            let recorder = shared
+                .recorders
+                .get(&(app.name().clone(), region.clone()))
+                .cloned();
+            let started = Instance::start_measured(
+                app.name().clone(),
+                region.clone(),
+                addr,
+                router,
+                recorder,
+            )
+            .await;
+            match started {
                 Ok(instance) => instances.push(instance),
                 Err(BindError::AddressMissing { .. }) => missing.push(addr.ip()),
                 Err(other) => return Err(other.into()),

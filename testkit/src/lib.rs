@@ -111,6 +111,20 @@ pub fn cfn_lint() -> PathBuf {
     }
 }
 
+/// Resource schemas cfn-lint reads over its own (`--registry-schemas`): the properties the
+/// pinned release does not know yet. `AWS::ApiGateway::Authorizer`'s `JwtConfiguration` (the
+/// REST API's native JWT authorizer) is missing from every release up to 1.58, so its schema
+/// here adds it, as the CloudFormation reference describes it. CI passes the same folder.
+pub const CFN_LINT_SCHEMAS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/cfn-lint");
+
+/// `cfn-lint` ([`cfn_lint`]) with the project's schemas ([`CFN_LINT_SCHEMAS`]); add the
+/// arguments and templates.
+pub fn cfn_lint_command() -> Command {
+    let mut command = Command::new(cfn_lint());
+    command.arg("--registry-schemas").arg(CFN_LINT_SCHEMAS);
+    command
+}
+
 /// A name no other test (in this or a concurrent test binary) uses: `<prefix>-<pid>-<n>-<t>`,
 /// valid as a DynamoDB table name when `prefix` is.
 pub fn unique_name(prefix: &str) -> String {
@@ -459,6 +473,44 @@ mod tests {
         let output = Command::new(cfn_lint()).arg("--version").output().unwrap();
         assert!(output.status.success(), "{output:?}");
         assert!(String::from_utf8_lossy(&output.stdout).contains("cfn-lint"));
+    }
+
+    /// A REST API with a JWT authorizer configured as `jwt`, linted by `command`.
+    fn lint_authorizer(mut command: Command, jwt: &str) -> std::process::Output {
+        let dir = tempfile::tempdir().unwrap();
+        let template = dir.path().join("authorizer.template.json");
+        let text = format!(
+            r#"{{"AWSTemplateFormatVersion": "2010-09-09", "Resources": {{
+                "Api": {{"Type": "AWS::ApiGateway::RestApi", "Properties": {{"Name": "api"}}}},
+                "Authorizer": {{"Type": "AWS::ApiGateway::Authorizer", "Properties": {{
+                    "RestApiId": {{"Ref": "Api"}}, "Name": "jwt", "Type": "JWT",
+                    "IdentitySource": "method.request.header.Authorization",
+                    "JwtConfiguration": {jwt}}}}}}}}}"#
+        );
+        std::fs::write(&template, text).unwrap();
+        command.arg("--").arg(&template).output().unwrap()
+    }
+
+    #[test]
+    fn the_project_schemas_teach_cfn_lint_the_jwt_authorizer() {
+        let good = r#"{"Issuers": [{"Issuer": "https://idp.example.com", "Audiences": ["api"]}], "DefaultAlgorithms": ["RS256"]}"#;
+        // The pinned release does not know the property: when this fails, a release that does
+        // has been pinned, and the schema in `cfn-lint/` can go.
+        let plain = lint_authorizer(Command::new(cfn_lint()), good);
+        assert!(
+            String::from_utf8_lossy(&plain.stdout).contains("JwtConfiguration"),
+            "{plain:?}"
+        );
+        let taught = lint_authorizer(cfn_lint_command(), good);
+        assert!(taught.status.success(), "{taught:?}");
+        for bad in [
+            r#"{"Issuers": [{"Issuer": "https://idp.example.com", "Audiences": ["api"]}], "DefaultAlgorithms": ["HS256"]}"#,
+            r#"{"DefaultAlgorithms": ["RS256"]}"#,
+            r#"{"Issuers": [{"Issuer": "https://idp.example.com"}], "DefaultAlgorithms": ["RS256"]}"#,
+        ] {
+            let out = lint_authorizer(cfn_lint_command(), bad);
+            assert!(!out.status.success(), "{bad} passed: {out:?}");
+        }
     }
 
     /// Not a test on its own: when `TESTKIT_CHILD` is set, this is the child process of

@@ -6,12 +6,14 @@
 //! dependency on purpose: the failover CLI and the local world must stay light.
 
 mod arn;
+pub mod auth;
 pub mod duration;
 pub mod manifest;
 mod model;
 mod names;
 
 pub use arn::{ClusterArn, ControlPanelArn, RoutingControlArn, SafetyRuleArn};
+pub use auth::AuthSettings;
 pub use manifest::{Manifest, ManifestError};
 pub use model::{
     AlarmOverrides, AlarmSettings, AlarmThresholds, App, ArcSettings, AwsSettings,

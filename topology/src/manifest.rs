@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::ManifestAuth;
 use crate::{
     App, AppName, ClusterArn, ControlPanelArn, DomainName, Mechanism, Region, Regions,
     RoutingControlArn, SafetyRuleArn,
@@ -159,6 +160,10 @@ pub struct Manifest {
     /// written on AWS, where the secret stays in the stacks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_secret: Option<String>,
+    /// The token issuer a client asks for the `api` app's tokens (the local world's own,
+    /// when auth is on); `None` on AWS and with auth off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<ManifestAuth>,
 }
 
 /// The failover mechanism of a deployment and where its data plane answers.
@@ -750,6 +755,11 @@ mod tests {
             control_api: None,
             name_servers: vec!["ns-1.awsdns-01.org".into()],
             gateway_secret: None,
+            auth: Some(ManifestAuth {
+                issuer: "http://127.0.0.1:8090".into(),
+                audience: "api".into(),
+                scopes: vec!["api/read".parse().unwrap()],
+            }),
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthSettings;
 use crate::{AppName, DomainName, Region};
 
 /// Why a topology was rejected. Each message names the file and what to change.
@@ -51,6 +52,9 @@ pub struct Topology {
     /// The alarms every app gets in both Regions, and where they notify.
     #[serde(default)]
     pub alarms: AlarmSettings,
+    /// Who may call the `api` app (on unless turned off explicitly).
+    #[serde(default)]
+    pub auth: AuthSettings,
     pub local: LocalSettings,
     pub apps: Vec<App>,
 }
@@ -349,14 +353,20 @@ pub struct LocalSettings {
     pub control_listen: SocketAddr,
     pub arc_first_port: u16,
     pub replication_lag_ms: u64,
-    /// First port of the two local CloudWatch endpoints (one per Region, `health-check`
-    /// mechanism); 0 picks free ports.
+    /// First port of the local CloudWatch endpoints (one per Region, and one more for
+    /// us-east-1 when it is neither): the apps' alarms in both mechanisms, and the flags of
+    /// the `health-check` mechanism; 0 picks free ports.
     #[serde(default = "default_cloudwatch_first_port")]
     pub cloudwatch_first_port: u16,
-    /// The local alarms' period, standing in for AWS's `alarm_period_seconds` (`health-check`
-    /// mechanism); the health checks read the alarms every `health_check_interval_ms`.
+    /// The local alarms' period, standing in for AWS's minute (the apps' alarms) and
+    /// `alarm_period_seconds` (the flags' alarms); the health checks read the flags' alarms
+    /// every `health_check_interval_ms`.
     #[serde(default = "default_alarm_period_ms")]
     pub alarm_period_ms: u64,
+    /// Where the local world's token issuer listens (`[auth]` on); port 0, the default, picks
+    /// a free one: the manifest says which.
+    #[serde(default = "default_issuer_listen")]
+    pub issuer_listen: SocketAddr,
     /// The first three octets of each Region's loopback network, e.g. `127.0.1`.
     pub region_networks: BTreeMap<Region, String>,
 }
@@ -382,6 +392,10 @@ fn default_cloudwatch_first_port() -> u16 {
 
 fn default_alarm_period_ms() -> u64 {
     1000
+}
+
+fn default_issuer_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 /// One app: the `api` gateway or a service. What an app is follows from its type: only a
@@ -574,6 +588,8 @@ impl Topology {
             check_table(service)?;
         }
         self.failover.health_check.check()?;
+        self.auth
+            .check(self.gateways().flat_map(|g| g.routes().keys()))?;
         self.alarms.thresholds.check("alarms.")?;
         for app in &self.apps {
             self.alarm_thresholds(app)

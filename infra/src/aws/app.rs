@@ -6,9 +6,16 @@
 //! How the `api` gateway answers its own `/` and `/health`: with MOCK integrations that return
 //! `{"service":"api","region":"<Region>"}` (plus `"status":"ok"` on `/health`) and an `x-region`
 //! header, so a client sees which Region's gateway served it without any function to run.
+//!
+//! With `[auth]` on, the gateway's REST API has one native JWT authorizer trusting the
+//! topology's issuers, and every route method uses it: `GET` and `HEAD` with the route's read
+//! scopes, `ANY` (every other method) with its write scopes. `/` and `/health` stay open. The
+//! verified token's `sub` and `iss` reach the service as `x-auth-subject` and `x-auth-issuer`,
+//! mapped from `context.authorizer.claims` (JSON text), replacing whatever a client sent.
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use topology::auth::{Access, IDENTITY_HEADERS};
 use topology::manifest::{
     ClusterEndpoint, FENCE_ACTION, FENCE_CONTROL_ENV, FENCE_ENDPOINTS_ENV, FENCE_FLAG_ACTION,
     FENCE_FLAG_APP_ENV, FENCE_FLAG_NAMESPACE_ENV, FENCE_FLAG_REGIONS_ENV, FENCE_RETRY_AFTER_ENV,
@@ -38,10 +45,21 @@ const THROTTLE_BURST: u32 = 1000;
 
 /// Output: the REST API id.
 pub const OUTPUT_API_ID: &str = "ApiId";
-/// Output: the URL that reaches this Region's instance directly (execute-api, with the stage).
+/// Output: the URL that reaches this Region's instance directly, on its Regional hostname
+/// (`https://orders.us-west-2.example.com`): the execute-api endpoint is off.
 pub const OUTPUT_REGIONAL_URL: &str = "RegionalUrl";
 /// Output: the custom domain's Regional target name (what the failover record aliases).
 pub const OUTPUT_REGIONAL_DOMAIN: &str = "RegionalDomainName";
+
+/// What a hosted zone id looks like.
+pub const HOSTED_ZONE_PATTERN: &str = "^Z[A-Z0-9]{1,32}$";
+
+/// The name that reaches `app` in `region` alone: `orders.us-west-2.example.com`.
+pub fn regional_hostname(topology: &Topology, app: &App, region: &topology::Region) -> String {
+    topology
+        .domain
+        .subdomain(&format!("{}.{region}", app.name()))
+}
 
 /// Parameters every app stack takes.
 pub const PARAM_HOSTED_ZONE: &str = "HostedZoneId";
@@ -88,6 +106,9 @@ pub fn template(
             "Name": super::monitoring::api_name(prefix, app),
             "Description": format!("{} in {region}", app.name()),
             "EndpointConfiguration": { "Types": ["REGIONAL"] },
+            // Only the custom domains (TLS 1.2) reach the API; the default execute-api
+            // endpoint would accept TLS 1.0 and bypass them.
+            "DisableExecuteApiEndpoint": true,
         }),
     );
     let methods = match app {
@@ -106,14 +127,16 @@ pub fn template(
     }
     // After the deployment's hash: a changed reason is no reason to redeploy the API.
     let open = match (app.as_service().is_some(), topology.aws.gateway_only) {
-        (false, _) => "the public API, open by design; add an authorizer for the API's own users",
+        (false, _) => gateway_open_reason(topology),
         (true, true) => {
             "reachable only through the api gateway: the function refuses calls without the gateway's secret header (aws.gateway_only)"
         }
         (true, false) => "open by the topology's choice (aws.gateway_only = false)",
     };
     for id in &methods {
-        if let Some(method) = t.get_resource_mut(id) {
+        if let Some(method) = t.get_resource_mut(id)
+            && method["Properties"]["AuthorizationType"] == "NONE"
+        {
             skip_checks(method, &[("CKV_AWS_59", open)]);
         }
     }
@@ -122,10 +145,8 @@ pub fn template(
     t.output(OUTPUT_API_ID, "The REST API", reference("Api"));
     t.output(
         OUTPUT_REGIONAL_URL,
-        "This Region's instance, bypassing failover (execute-api URL with the stage)",
-        sub(&format!(
-            "https://${{Api}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{STAGE}"
-        )),
+        "This Region's instance, bypassing failover (its Regional hostname)",
+        format!("https://{}", regional_hostname(topology, app, region)).into(),
     );
     t.output(
         OUTPUT_REGIONAL_DOMAIN,
@@ -136,11 +157,17 @@ pub fn template(
 }
 
 fn parameters(t: &mut Template, topology: &Topology, app: &App) {
-    t.typed_parameter(
+    // A plain string, not `AWS::Route53::HostedZone::Id`: CloudFormation checks that type
+    // through Route 53's API, which a Region-scoped deploy during an outage must not need.
+    t.parameter(
         PARAM_HOSTED_ZONE,
-        "AWS::Route53::HostedZone::Id",
         "The Route 53 hosted zone of the domain",
         None,
+    );
+    t.constrain(
+        PARAM_HOSTED_ZONE,
+        HOSTED_ZONE_PATTERN,
+        "a Route 53 hosted zone id, such as Z0123456789ABCDEFGHIJ",
     );
     t.parameter(
         PARAM_CERTIFICATE,
@@ -402,6 +429,10 @@ fn gateway_routes(t: &mut Template, topology: &Topology, app: &GatewayApp) -> Ve
         true,
     );
     let mut created: Map<String, Value> = Map::new();
+    let authorized = topology.auth.enabled;
+    if authorized {
+        authorizer(t, topology);
+    }
     for (prefix, target) in app.routes() {
         let base = format!(
             "https://{}{prefix}",
@@ -409,36 +440,166 @@ fn gateway_routes(t: &mut Template, topology: &Topology, app: &GatewayApp) -> Ve
         );
         let parent = resource_chain(t, &mut created, prefix);
         let id = format!("Route{}", pascal(prefix));
-        method(
+        let route = RouteMethods {
+            topology,
+            prefix,
+            authorized,
+        };
+        methods.extend(route.add(
             t,
             &format!("{id}Method"),
             parent.clone(),
-            "ANY",
             http_proxy(&base, false, topology.aws.gateway_only),
             None,
-        );
+        ));
         let proxy = format!("{id}ProxyResource");
         t.resource(
             &proxy,
             "AWS::ApiGateway::Resource",
             json!({ "RestApiId": reference("Api"), "ParentId": parent, "PathPart": "{proxy+}" }),
         );
-        method(
+        methods.extend(route.add(
             t,
             &format!("{id}ProxyMethod"),
             reference(&proxy),
-            "ANY",
             http_proxy(
                 &format!("{base}/{{proxy}}"),
                 true,
                 topology.aws.gateway_only,
             ),
             Some(json!({ "method.request.path.proxy": true })),
-        );
-        methods.push(format!("{id}Method"));
-        methods.push(format!("{id}ProxyMethod"));
+        ));
     }
     methods
+}
+
+/// The logical id of the gateway's JWT authorizer.
+const AUTHORIZER: &str = "Authorizer";
+
+/// The request header API Gateway reads tokens from.
+const TOKEN_SOURCE: &str = "method.request.header.Authorization";
+
+/// Why a method of the gateway has no authorizer (checkov CKV_AWS_59).
+fn gateway_open_reason(topology: &Topology) -> &'static str {
+    if topology.auth.enabled {
+        "the gateway's own probe (/ or /health): no data, open by design; every route needs a token ([auth])"
+    } else {
+        "the public API, open by the topology's choice ([auth] enabled = false)"
+    }
+}
+
+/// The native JWT authorizer of the gateway's API: the topology's issuers (each with its
+/// audiences) and algorithms. The synth and the deploy refuse a topology with auth on and no
+/// issuer before this is rendered (`topology::auth::AuthSettings::aws_issuers`).
+fn authorizer(t: &mut Template, topology: &Topology) {
+    let auth = &topology.auth;
+    let issuers: Vec<Value> = auth
+        .issuers
+        .iter()
+        .map(|issuer| {
+            json!({
+                "Issuer": issuer.url.as_str(),
+                "Audiences": auth.audiences_of(issuer),
+            })
+        })
+        .collect();
+    let algorithms: Vec<&str> = auth.algorithms.iter().map(|a| a.as_str()).collect();
+    t.resource(
+        AUTHORIZER,
+        "AWS::ApiGateway::Authorizer",
+        json!({
+            "RestApiId": reference("Api"),
+            "Name": "jwt",
+            "Type": "JWT",
+            "IdentitySource": TOKEN_SOURCE,
+            "JwtConfiguration": { "Issuers": issuers, "DefaultAlgorithms": algorithms }
+        }),
+    );
+}
+
+/// The methods of one route resource: `ANY` alone while auth is off; with auth, `GET` and
+/// `HEAD` with the route's read scopes and `ANY` (every other method: API Gateway picks a
+/// resource's own method before `ANY`) with its write scopes, all through the authorizer.
+struct RouteMethods<'a> {
+    topology: &'a Topology,
+    prefix: &'a str,
+    authorized: bool,
+}
+
+impl RouteMethods<'_> {
+    /// Adds the methods under `id` (`id` for `ANY`, `id` with `Get`/`Head` inserted before
+    /// `Method` for the reads); returns their ids.
+    fn add(
+        &self,
+        t: &mut Template,
+        id: &str,
+        resource: Value,
+        integration: Value,
+        request_parameters: Option<Value>,
+    ) -> Vec<String> {
+        if !self.authorized {
+            method(t, id, resource, "ANY", integration, request_parameters);
+            return vec![id.to_owned()];
+        }
+        let integration = with_identity(integration);
+        let stem = id.trim_end_matches("Method");
+        let mut ids = Vec::new();
+        for (verb, access) in [
+            ("GET", Access::Read),
+            ("HEAD", Access::Read),
+            ("ANY", Access::Write),
+        ] {
+            let id = match verb {
+                "ANY" => id.to_owned(),
+                _ => format!("{stem}{}Method", pascal(&verb.to_ascii_lowercase())),
+            };
+            let m = method(
+                t,
+                &id,
+                resource.clone(),
+                verb,
+                integration.clone(),
+                request_parameters.clone(),
+            );
+            authorize(m, self.topology.auth.scopes(self.prefix, access));
+            ids.push(id);
+        }
+        ids
+    }
+}
+
+/// Puts a method behind the gateway's authorizer, asking for any one of `scopes`.
+fn authorize(method: &mut Map<String, Value>, scopes: &[topology::auth::Scope]) {
+    let properties = method
+        .get_mut("Properties")
+        .and_then(Value::as_object_mut)
+        .expect("a method has properties");
+    properties.insert("AuthorizationType".into(), "JWT".into());
+    properties.insert("AuthorizerId".into(), reference(AUTHORIZER));
+    if !scopes.is_empty() {
+        let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+        properties.insert("AuthorizationScopes".into(), json!(scopes));
+    }
+}
+
+/// `integration` sending the verified token's claims to the service in the identity headers
+/// ([`IDENTITY_HEADERS`]), replacing any a client sent.
+fn with_identity(mut integration: Value) -> Value {
+    let Some(fields) = integration.as_object_mut() else {
+        return integration;
+    };
+    let parameters = fields
+        .entry("RequestParameters")
+        .or_insert_with(|| json!({}));
+    if let Some(parameters) = parameters.as_object_mut() {
+        for (header, claim) in IDENTITY_HEADERS {
+            parameters.insert(
+                format!("integration.request.header.{header}"),
+                format!("context.authorizer.claims.{claim}").into(),
+            );
+        }
+    }
+    integration
 }
 
 /// Creates (once) the API resources for each segment of `path`; returns the last one's id.
@@ -609,30 +770,66 @@ fn stage(t: &mut Template, methods: &[String]) {
 fn custom_domain(t: &mut Template, topology: &Topology, app: &App, role: RegionRole) {
     let hostname = topology.domain.subdomain(app.name().as_str());
     let region = role.of(&topology.regions);
+    let regional = regional_hostname(topology, app, region);
     let certificate = t.resource(
         "Certificate",
         "AWS::CertificateManager::Certificate",
         json!({
             "DomainName": hostname,
+            "SubjectAlternativeNames": [regional],
             "ValidationMethod": "DNS",
-            "DomainValidationOptions": [ { "DomainName": hostname, "HostedZoneId": reference(PARAM_HOSTED_ZONE) } ]
+            "DomainValidationOptions": [
+                { "DomainName": hostname, "HostedZoneId": reference(PARAM_HOSTED_ZONE) },
+                { "DomainName": regional, "HostedZoneId": reference(PARAM_HOSTED_ZONE) }
+            ]
         }),
     );
     certificate.insert("Condition".into(), "CreateCertificate".into());
-    t.resource(
-        "CustomDomain",
-        "AWS::ApiGateway::DomainName",
-        json!({
-            "DomainName": hostname,
-            "RegionalCertificateArn": if_("CreateCertificate", reference("Certificate"), reference(PARAM_CERTIFICATE)),
-            "EndpointConfiguration": { "Types": ["REGIONAL"] },
-            "SecurityPolicy": "TLS_1_2"
-        }),
+    let certificate = if_(
+        "CreateCertificate",
+        reference("Certificate"),
+        reference(PARAM_CERTIFICATE),
     );
+    for (id, name) in [
+        ("CustomDomain", &hostname),
+        ("RegionalCustomDomain", &regional),
+    ] {
+        t.resource(
+            id,
+            "AWS::ApiGateway::DomainName",
+            json!({
+                "DomainName": name,
+                "RegionalCertificateArn": certificate,
+                "EndpointConfiguration": { "Types": ["REGIONAL"] },
+                "SecurityPolicy": "TLS_1_2"
+            }),
+        );
+    }
+    for (id, domain) in [
+        ("BasePathMapping", "CustomDomain"),
+        ("RegionalBasePathMapping", "RegionalCustomDomain"),
+    ] {
+        t.resource(
+            id,
+            "AWS::ApiGateway::BasePathMapping",
+            json!({ "DomainName": reference(domain), "RestApiId": reference("Api"), "Stage": reference("Stage") }),
+        );
+    }
+    // The Region's own name: what warm-ups, verification and on-call checks call to reach
+    // this Region whatever the failover records answer.
     t.resource(
-        "BasePathMapping",
-        "AWS::ApiGateway::BasePathMapping",
-        json!({ "DomainName": reference("CustomDomain"), "RestApiId": reference("Api"), "Stage": reference("Stage") }),
+        "RegionalRecord",
+        "AWS::Route53::RecordSet",
+        json!({
+            "HostedZoneId": reference(PARAM_HOSTED_ZONE),
+            "Name": format!("{regional}."),
+            "Type": "A",
+            "AliasTarget": {
+                "DNSName": get_att("RegionalCustomDomain", "RegionalDomainName"),
+                "HostedZoneId": get_att("RegionalCustomDomain", "RegionalHostedZoneId"),
+                "EvaluateTargetHealth": false
+            }
+        }),
     );
     t.resource(
         "FailoverRecord",

@@ -84,13 +84,28 @@ pub fn template(topology: &Topology, prefix: &StackPrefix, region: &Region) -> T
     t
 }
 
+/// The parameter naming the account's API Gateway CloudWatch Logs role when one is already
+/// set (`GetAccount`): empty, the stack creates the role and the setting.
+pub const PARAM_EXISTING_LOGGING_ROLE: &str = "ExistingApiGatewayCloudWatchRoleArn";
+
 /// API Gateway writes access logs through one role per account and Region
 /// (`AWS::ApiGateway::Account`); without it, a stage with access logging fails to deploy.
 ///
-/// That setting is shared by every API in the account and Region, so both resources are
-/// retained: `infra destroy` must not leave other APIs pointing at a deleted role. A later
-/// deploy sets the same setting again with a new role, which is harmless.
+/// That setting is shared by every API in the account and Region. When the account already has
+/// a role set (another team's, found by the deploy with `GetAccount`), the stack reuses it and
+/// creates neither: overwriting the setting would point every other API at this deployment's
+/// role. When it creates them, both are retained: `infra destroy` must not leave other APIs
+/// pointing at a deleted role.
 fn api_gateway_logging_role(t: &mut Template, prefix: &StackPrefix) {
+    t.parameter(
+        PARAM_EXISTING_LOGGING_ROLE,
+        "The account's API Gateway CloudWatch Logs role in this Region, when one is already set; empty: create one",
+        Some(""),
+    );
+    t.condition(
+        "CreateLoggingRole",
+        json!({ "Fn::Equals": [reference(PARAM_EXISTING_LOGGING_ROLE), ""] }),
+    );
     let role = t.resource(
         "ApiGatewayCloudWatchRole",
         "AWS::IAM::Role",
@@ -117,12 +132,14 @@ fn api_gateway_logging_role(t: &mut Template, prefix: &StackPrefix) {
             } ]
         }),
     );
+    role.insert("Condition".into(), "CreateLoggingRole".into());
     retain(role);
     let account = t.resource(
         "ApiGatewayAccount",
         "AWS::ApiGateway::Account",
         json!({ "CloudWatchRoleArn": get_att("ApiGatewayCloudWatchRole", "Arn") }),
     );
+    account.insert("Condition".into(), "CreateLoggingRole".into());
     retain(account);
 }
 

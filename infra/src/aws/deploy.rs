@@ -18,7 +18,7 @@ use super::cfn::{DeployError, Orchestrator, Outputs, RoleArn, Timing};
 use super::confirm::Confirm;
 use super::package::{self, LambdaPackage};
 use super::plan::{DeployInputs, PhaseKind, Plan, StackKind, StackNames, StackPrefix};
-use super::{arc, bootstrap, manifest};
+use super::{arc, bootstrap, guardrails, manifest};
 
 /// Where the AWS clients get their configuration: the standard chain (environment, profile,
 /// SSO, instance role), with an optional profile and endpoint override.
@@ -105,6 +105,8 @@ pub struct DeployOptions {
     pub timing: Timing,
     /// The role CloudFormation acts as (`None`: the caller's own credentials).
     pub execution_role: Option<RoleArn>,
+    /// Create an ARC cluster beyond ARC's default quota of 2 per account.
+    pub allow_another_cluster: bool,
 }
 
 /// Deploys everything and writes the manifest; returns it.
@@ -114,6 +116,7 @@ pub async fn deploy(
     options: &DeployOptions,
 ) -> anyhow::Result<Manifest> {
     // Everything that can be checked locally is checked before the first AWS call.
+    topology.auth.aws_issuers()?;
     let packages = package::find_packages(&options.lambda_dir, topology)?;
     arc::check_names(topology, &options.prefix).map_err(anyhow::Error::msg)?;
     let (hosted_zone_id, name_servers) = match &options.region {
@@ -133,8 +136,14 @@ pub async fn deploy(
         // the topology names it), and the last manifest keeps its name servers.
         Some(_) => (topology.hosted_zone_id.clone(), Vec::new()),
     };
+    let scope: Vec<Region> = match &options.region {
+        Some(region) => vec![region.clone()],
+        None => topology.regions.both().into_iter().cloned().collect(),
+    };
     let inputs = DeployInputs {
         hosted_zone_id,
+        existing_logging_roles: guardrails::existing_logging_roles(sdk, &scope, &options.prefix)
+            .await?,
         code_keys: package::code_keys(&packages),
     };
     let mut plan = Plan::new(topology, &options.prefix, &inputs);
@@ -146,8 +155,19 @@ pub async fn deploy(
     plan.check_template_sizes().map_err(anyhow::Error::msg)?;
     let names = StackNames::new(topology, &options.prefix);
     let orchestrator = orchestrator(sdk, &plan, options.confirm, options.timing)
-        .with_execution_role(options.execution_role.clone());
+        .with_execution_role(options.execution_role.clone())
+        .region_scoped(options.region.is_some());
     orchestrator.check_previous_values(plan.stacks()).await?;
+    if options.region.is_none() {
+        guardrails::check_cluster_quota(
+            sdk,
+            topology,
+            &orchestrator,
+            &names,
+            options.allow_another_cluster,
+        )
+        .await?;
+    }
     let mut outputs = Outputs::new();
     let mut endpoints = None;
     // By index: once the ARC phase is done, the later phases get the cluster's endpoints.

@@ -75,6 +75,7 @@ pub fn build(
         control_api: None,
         name_servers,
         gateway_secret: None,
+        auth: None,
     })
 }
 

@@ -17,6 +17,7 @@ pub mod confirm;
 pub mod data;
 pub mod deploy;
 pub mod flags;
+pub mod guardrails;
 pub mod manifest;
 pub mod monitoring;
 pub mod names;
@@ -103,6 +104,11 @@ pub struct DeployArgs {
     /// resources. Default: CloudFormation acts with the caller's own credentials.
     #[arg(long, env = "INFRA_EXECUTION_ROLE_ARN")]
     pub execution_role_arn: Option<RoleArn>,
+    /// Create an ARC cluster even though the account already has two (ARC's default quota):
+    /// only for an account whose quota was raised. Better: reuse a cluster with
+    /// `arc.existing_cluster_arn`.
+    #[arg(long)]
+    pub allow_another_cluster: bool,
 }
 
 /// `infra pipeline-template`: the one-time stack of a GitHub Actions pipeline.
@@ -169,6 +175,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         confirm: Confirm::new(args.aws.yes),
         timing: Timing::default(),
         execution_role: args.execution_role_arn,
+        allow_another_cluster: args.allow_another_cluster,
     };
     deploy::deploy(&topology, &sdk, &options).await?;
     Ok(())

@@ -124,6 +124,9 @@ pub struct DeployInputs {
     /// `None`: keep the value the app stacks already have (a Region-scoped deploy does not
     /// look the zone up in Route 53's API).
     pub hosted_zone_id: Option<String>,
+    /// Per Region, the account's API Gateway CloudWatch Logs role to reuse (set by someone
+    /// else before this deployment); absent: the bootstrap stack creates one.
+    pub existing_logging_roles: BTreeMap<Region, String>,
     /// Per service, its package's key in the artifacts buckets.
     pub code_keys: BTreeMap<AppName, String>,
 }
@@ -138,6 +141,7 @@ impl DeployInputs {
                     .clone()
                     .unwrap_or_else(|| "<looked up at deploy>".into()),
             ),
+            existing_logging_roles: BTreeMap::new(),
             code_keys: topology
                 .services()
                 .map(|a| {
@@ -169,7 +173,16 @@ impl Plan {
                 id: names.bootstrap(region),
                 kind: StackKind::Bootstrap,
                 template: bootstrap::template(topology, prefix, region),
-                parameters: vec![],
+                parameters: vec![(
+                    bootstrap::PARAM_EXISTING_LOGGING_ROLE.to_owned(),
+                    ParamValue::Literal(
+                        inputs
+                            .existing_logging_roles
+                            .get(region)
+                            .cloned()
+                            .unwrap_or_default(),
+                    ),
+                )],
             })
             .collect();
         let routing = match topology.failover.mechanism {

@@ -24,6 +24,7 @@ pub fn region_plan(
     region: Option<&Region>,
 ) -> Result<Plan, String> {
     arc::check_names(topology, prefix)?;
+    topology.auth.aws_issuers().map_err(|e| e.to_string())?;
     let Some(region) = region else {
         return Ok(plan(topology, prefix));
     };

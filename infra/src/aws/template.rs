@@ -52,6 +52,15 @@ impl Template {
         self.parameters.insert(id.to_owned(), p);
     }
 
+    /// Adds an `AllowedPattern` to parameter `id`, with the message CloudFormation shows when a
+    /// value does not match.
+    pub fn constrain(&mut self, id: &str, pattern: &str, description: &str) {
+        if let Some(p) = self.parameters.get_mut(id) {
+            p["AllowedPattern"] = pattern.into();
+            p["ConstraintDescription"] = format!("must be {description}").into();
+        }
+    }
+
     /// Declares a condition.
     pub fn condition(&mut self, id: &str, body: Value) {
         self.conditions.insert(id.to_owned(), body);

@@ -259,7 +259,8 @@ fn deploy_gives_no_cost_warning_when_reusing_a_cluster() {
 #[test]
 fn synth_for_one_region_writes_only_its_stacks_and_refuses_a_region_outside_the_topology() {
     let dir = tempfile::tempdir().unwrap();
-    let config = root().join("topology.toml");
+    let config = dir.path().join("topology.toml");
+    std::fs::write(&config, testkit::FIXTURE_TOPOLOGY).unwrap();
     let out_dir = dir.path().join("cfn");
     let args = |region: &str| {
         vec![

@@ -275,6 +275,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
     let pkgs = packages(dir.path(), &topology);
     let inputs = DeployInputs {
         hosted_zone_id: Some("Z0TEST".into()),
+        existing_logging_roles: Default::default(),
         code_keys: package::code_keys(&pkgs),
     };
     let mut plan = rehearsal_plan(&topology, &inputs);
@@ -460,6 +461,7 @@ async fn a_failing_stack_is_reported_with_its_resource_and_reason_and_stops_the_
     let pkgs = packages(dir.path(), &topology);
     let inputs = DeployInputs {
         hosted_zone_id: Some("Z0TEST".into()),
+        existing_logging_roles: Default::default(),
         code_keys: package::code_keys(&pkgs),
     };
     let mut plan = rehearsal_plan(&topology, &inputs);
@@ -618,6 +620,7 @@ fn deploy_refuses_to_start_without_lambda_packages() {
         confirm: Confirm::new(true),
         timing: fast(),
         execution_role: None,
+        allow_another_cluster: false,
     };
     let err = rt
         .block_on(deploy::deploy(
@@ -639,6 +642,7 @@ async fn a_region_scoped_deploy_touches_only_its_region_and_keeps_the_other_regi
     let pkgs = packages(dir.path(), &topology);
     let inputs = DeployInputs {
         hosted_zone_id: Some("Z0TEST".into()),
+        existing_logging_roles: Default::default(),
         code_keys: package::code_keys(&pkgs),
     };
     let names = StackNames::new(&topology, &StackPrefix::default());
@@ -829,4 +833,183 @@ fn a_region_scoped_deploy_updates_only_that_regions_urls_in_the_last_manifest() 
     assert_eq!(orders.regional_urls[0].region, *east, "primary first");
     // A Region-scoped deploy does not ask Route 53: the zone's name servers stay.
     assert_eq!(manifest.name_servers, servers);
+}
+
+/// A Region-scoped deploy meets a change set that would change an IAM role: it refuses before
+/// executing anything, names the resource, and leaves the stack and no change set behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_scoped_deploy_refuses_a_change_to_iam_and_changes_nothing() {
+    use infra::aws::plan::Phase;
+    let moto = start_moto();
+    let sdk = sdk(&moto).await;
+    let region: topology::Region = "us-west-2".parse().unwrap();
+    let stack = |policy_action: &str, queue_tag: &str| {
+        let mut t = Template::new("a stack with a role");
+        t.resource(
+            "Role",
+            "AWS::IAM::Role",
+            json!({
+                "AssumeRolePolicyDocument": { "Version": "2012-10-17", "Statement": [ {
+                    "Effect": "Allow", "Principal": { "Service": "lambda.amazonaws.com" },
+                    "Action": "sts:AssumeRole" } ] },
+                "Policies": [ { "PolicyName": "p", "PolicyDocument": { "Version": "2012-10-17",
+                    "Statement": [ { "Effect": "Allow", "Action": policy_action, "Resource": "*" } ] } } ]
+            }),
+        );
+        t.resource(
+            "Queue",
+            "AWS::SQS::Queue",
+            json!({ "Tags": [ { "Key": "v", "Value": queue_tag } ] }),
+        );
+        t.output("Tag", "the queue's tag", queue_tag.into());
+        Phase {
+            kind: PhaseKind::Apps,
+            stacks: vec![StackSpec {
+                id: StackId {
+                    region: region.clone(),
+                    name: "hotfix-app".into(),
+                },
+                kind: StackKind::Data,
+                template: t,
+                parameters: vec![],
+            }],
+        }
+    };
+    let plan = Plan {
+        phases: vec![stack("xray:PutTraceSegments", "v1")],
+    };
+    let everywhere = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast());
+    everywhere
+        .deploy_phase(&plan.phases[0], &mut Outputs::new())
+        .await
+        .unwrap();
+
+    // A Region-scoped deploy may change the queue, not the role.
+    let scoped = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast()).region_scoped(true);
+    let changed = stack("xray:PutTelemetryRecords", "v2");
+    let err = scoped
+        .deploy_phase(&changed, &mut Outputs::new())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, DeployError::GlobalChange(_)), "{err:?}");
+    assert!(text.contains("Role (AWS::IAM::Role)"), "{text}");
+    assert!(text.contains("hotfix-app"), "{text}");
+    assert!(text.contains("us-east-1"), "{text}");
+    let id = &changed.stacks[0].id;
+    assert_eq!(
+        everywhere.outputs_of(id).await.unwrap()["Tag"],
+        "v1",
+        "nothing was applied"
+    );
+    let cfn = deploy::cloudformation(&sdk, &region);
+    let left = cfn
+        .list_change_sets()
+        .stack_name(&id.name)
+        .send()
+        .await
+        .unwrap();
+    let pending: Vec<_> = left
+        .summaries()
+        .iter()
+        .filter(|c| {
+            c.execution_status()
+                != Some(&aws_sdk_cloudformation::types::ExecutionStatus::ExecuteComplete)
+        })
+        .collect();
+    assert!(
+        pending.is_empty(),
+        "a change set is left to execute: {pending:?}"
+    );
+
+    // Without the role's change, the same Region-scoped deploy goes through.
+    let queue_only = stack("xray:PutTraceSegments", "v2");
+    scoped
+        .deploy_phase(&queue_only, &mut Outputs::new())
+        .await
+        .unwrap();
+    assert_eq!(everywhere.outputs_of(id).await.unwrap()["Tag"], "v2");
+}
+
+/// API Gateway's CloudWatch Logs role is one setting per account and Region: a deploy reuses
+/// another team's role instead of overwriting it, and manages its own.
+#[tokio::test]
+async fn an_accounts_api_gateway_logging_role_set_by_someone_else_is_reused() {
+    use infra::aws::guardrails::existing_logging_roles;
+    let moto = start_moto();
+    let sdk = sdk(&moto).await;
+    let prefix = StackPrefix::default();
+    let (east, west): (topology::Region, topology::Region) =
+        ("us-east-1".parse().unwrap(), "us-west-2".parse().unwrap());
+    let regions = [east.clone(), west.clone()];
+    assert!(
+        existing_logging_roles(&sdk, &regions, &prefix)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing set: the bootstrap stacks create their own"
+    );
+    let set = |region: &topology::Region, arn: String| {
+        let conf = aws_sdk_apigateway::config::Builder::from(&sdk)
+            .region(aws_sdk_apigateway::config::Region::new(region.to_string()))
+            .build();
+        async move {
+            aws_sdk_apigateway::Client::from_conf(conf)
+                .update_account()
+                .patch_operations(
+                    aws_sdk_apigateway::types::PatchOperation::builder()
+                        .op(aws_sdk_apigateway::types::Op::Replace)
+                        .path("/cloudwatchRoleArn")
+                        .value(arn)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let theirs = "arn:aws:iam::123456789012:role/apigw-logs".to_owned();
+    set(&east, theirs.clone()).await;
+    set(
+        &west,
+        format!("arn:aws:iam::123456789012:role{}logs", prefix.iam_path()),
+    )
+    .await;
+    let roles = existing_logging_roles(&sdk, &regions, &prefix)
+        .await
+        .unwrap();
+    assert_eq!(roles.get(&east), Some(&theirs));
+    assert_eq!(
+        roles.get(&west),
+        None,
+        "this deployment's own role stays managed"
+    );
+    // The bootstrap stack then takes it and creates neither role nor setting.
+    let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
+    let inputs = DeployInputs {
+        existing_logging_roles: roles,
+        ..DeployInputs::placeholders(&topology)
+    };
+    let plan = Plan::new(&topology, &prefix, &inputs);
+    let bootstrap = |region: &topology::Region| {
+        plan.stacks()
+            .find(|s| s.kind == StackKind::Bootstrap && s.id.region == *region)
+            .unwrap()
+    };
+    let wired = |region: &topology::Region| {
+        bootstrap(region)
+            .parameters
+            .iter()
+            .find(|(k, _)| k == bootstrap::PARAM_EXISTING_LOGGING_ROLE)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(wired(&east), Some(ParamValue::Literal(theirs)));
+    assert_eq!(wired(&west), Some(ParamValue::Literal(String::new())));
+    let doc = bootstrap(&east).template.to_json();
+    for id in ["ApiGatewayAccount", "ApiGatewayCloudWatchRole"] {
+        assert_eq!(
+            doc["Resources"][id]["Condition"], "CreateLoggingRole",
+            "{id}"
+        );
+    }
 }

@@ -15,7 +15,12 @@ use topology::Topology;
 
 /// The default topology with two more services, one behind a two-segment route.
 pub(crate) fn topology_with_two_more_apps() -> Topology {
-    let text = testkit::FIXTURE_TOPOLOGY.replace(
+    Topology::parse(&text_with_two_more_apps()).expect("the extended topology is valid")
+}
+
+/// [`topology_with_two_more_apps`] as text, to edit further.
+pub(crate) fn text_with_two_more_apps() -> String {
+    testkit::FIXTURE_TOPOLOGY.replace(
         "\"/users\" = \"users\"",
         "\"/users\" = \"users\"\n\"/inventory\" = \"inventory\"\n\"/shipping/v1\" = \"shipping\"",
     ) + r#"
@@ -31,8 +36,7 @@ name = "shipping"
 kind = "service"
 [apps.table]
 name = "shipping"
-"#;
-    Topology::parse(&text).expect("the extended topology is valid")
+"#
 }
 
 /// The DynamoDB client's whole-operation timeout in `kit::dynamo`, retries included.
@@ -59,7 +63,7 @@ fn templates(dir: &Path) -> Vec<PathBuf> {
 pub(crate) fn lint(dir: &Path) {
     let templates = templates(dir);
     assert!(!templates.is_empty());
-    let out = Command::new(testkit::cfn_lint())
+    let out = testkit::cfn_lint_command()
         .args(["--format", "parseable", "--"])
         .args(&templates)
         .output()
@@ -360,7 +364,10 @@ fn failover_record_is_bound_to_own_routing_control(
         .expect("an app stack per app and Region");
     assert_eq!(&spec.id.region, region);
     let doc = spec.template.to_json();
-    let records = resources_of_type(&doc, "AWS::Route53::RecordSet");
+    let records: Vec<_> = resources_of_type(&doc, "AWS::Route53::RecordSet")
+        .into_iter()
+        .filter(|(_, r)| r["Properties"].get("Failover").is_some())
+        .collect();
     assert_eq!(records.len(), 1, "{}: one failover record", spec.id);
     let record = &records[0].1["Properties"];
     assert_eq!(record["Failover"], role.failover());
@@ -715,7 +722,7 @@ fn data_is_protected_by_default_and_a_sandbox_opts_out_explicitly() {
 }
 
 #[test]
-fn insecure_transport_is_denied_for_every_s3_action_and_the_zone_id_is_typed() {
+fn insecure_transport_is_denied_for_every_s3_action_and_the_zone_id_needs_no_route_53_call() {
     let plan = plan(&Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap());
     let bootstrap = find(&plan, |k| *k == StackKind::Bootstrap);
     let statement = &bootstrap["Resources"]["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]
@@ -725,14 +732,70 @@ fn insecure_transport_is_denied_for_every_s3_action_and_the_zone_id_is_typed() {
     for spec in plan.stacks() {
         if let StackKind::App(..) = spec.kind {
             let doc = spec.template.to_json();
+            // A plain string with a pattern: an AWS-specific parameter type is checked
+            // through Route 53's API (us-east-1) before CloudFormation creates anything.
+            let zone = &doc["Parameters"][app::PARAM_HOSTED_ZONE];
+            assert_eq!(zone["Type"], "String", "{}", spec.id);
             assert_eq!(
-                doc["Parameters"][app::PARAM_HOSTED_ZONE]["Type"],
-                "AWS::Route53::HostedZone::Id",
+                zone["AllowedPattern"],
+                app::HOSTED_ZONE_PATTERN,
                 "{}",
                 spec.id
             );
         }
     }
+}
+
+/// Every API answers only on its custom domains (TLS 1.2): the failover name and the Region's
+/// own name, each with an alias record; the execute-api endpoint (TLS 1.0) is off.
+#[test]
+fn every_api_is_reached_only_through_its_tls_1_2_custom_domains() {
+    let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
+    let plan = plan(&topology);
+    let mut apis = 0;
+    for spec in plan.stacks() {
+        let StackKind::App(name, role) = &spec.kind else {
+            continue;
+        };
+        let doc = spec.template.to_json();
+        for (_, api) in resources_of_type(&doc, "AWS::ApiGateway::RestApi") {
+            assert_eq!(
+                api["Properties"]["DisableExecuteApiEndpoint"], true,
+                "{}",
+                spec.id
+            );
+            apis += 1;
+        }
+        let region = role.of(&topology.regions);
+        let regional = format!("{name}.{region}.{}", topology.domain);
+        let domains: Vec<&str> = resources_of_type(&doc, "AWS::ApiGateway::DomainName")
+            .iter()
+            .map(|(_, d)| {
+                assert_eq!(d["Properties"]["SecurityPolicy"], "TLS_1_2");
+                d["Properties"]["DomainName"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(
+            domains,
+            [format!("{name}.{}", topology.domain), regional.clone()],
+            "{}",
+            spec.id
+        );
+        let plain: Vec<_> = resources_of_type(&doc, "AWS::Route53::RecordSet")
+            .into_iter()
+            .filter(|(_, r)| r["Properties"].get("Failover").is_none())
+            .collect();
+        assert_eq!(plain.len(), 1, "{}", spec.id);
+        assert_eq!(plain[0].1["Properties"]["Name"], format!("{regional}."));
+        let certificate = &doc["Resources"]["Certificate"]["Properties"];
+        assert_eq!(certificate["SubjectAlternativeNames"][0], regional);
+        assert_eq!(
+            doc["Outputs"][app::OUTPUT_REGIONAL_URL]["Value"],
+            format!("https://{regional}")
+        );
+        assert!(!doc.to_string().contains("execute-api.${AWS::Region}"));
+    }
+    assert_eq!(apis, 2 * topology.apps.len());
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod aws_support;
 
+mod aws_auth;
 mod aws_cli;
 mod aws_deploy;
 mod aws_health_check;

@@ -117,7 +117,8 @@ impl Run {
             config.max_connection_age,
             tls,
         )
-        .with_gateway_secret(manifest.gateway_secret.as_deref());
+        .with_gateway_secret(manifest.gateway_secret.as_deref())
+        .with_bearer_token(config.bearer_token.as_ref());
         let start = Instant::now();
         let apps = targets
             .iter()

@@ -9,4 +9,5 @@ mod consistency;
 mod pending_and_lost;
 mod report;
 mod tls;
+mod token;
 mod traffic;

@@ -393,6 +393,7 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
         control_api: None,
         name_servers: Vec::new(),
         gateway_secret: None,
+        auth: None,
     }
 }
 

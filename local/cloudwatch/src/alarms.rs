@@ -10,16 +10,20 @@
 //! or when fewer than M periods have data and all of those breach (CloudWatch's rule for
 //! partial data), and OK otherwise.
 //!
+//! A percentile alarm (`ExtendedStatistic`, e.g. `p99`) computes the nearest-rank percentile of
+//! the values published in each period; a period holding a statistic set has no percentile and
+//! counts as missing.
+//!
 //! Not emulated: CloudWatch looking further back than N periods for data, metric math and
-//! anomaly-detection alarms, percentile statistics, actions (they are stored, never run).
+//! anomaly-detection alarms, actions (they are stored, never run).
 
 use serde::Serialize;
 
 use crate::error::CloudWatchError;
 use crate::metrics::MetricStore;
 use crate::model::{
-    AlarmName, AlarmState, ComparisonOperator, MetricId, Period, Statistic, TimeScale, Timestamp,
-    TreatMissingData, Unit,
+    AlarmName, AlarmState, AlarmStatistic, ComparisonOperator, MetricId, Period, TimeScale,
+    Timestamp, TreatMissingData, Unit,
 };
 
 /// The longest alarm description.
@@ -41,7 +45,8 @@ pub struct AlarmDefinition {
     pub alarm_actions: Vec<String>,
     pub insufficient_data_actions: Vec<String>,
     pub metric: MetricId,
-    pub statistic: Statistic,
+    /// `Statistic`, or `ExtendedStatistic` for a percentile.
+    pub statistic: AlarmStatistic,
     pub period: Period,
     /// Only datapoints published with this unit count.
     pub unit: Option<Unit>,
@@ -59,7 +64,7 @@ impl AlarmDefinition {
     pub fn new(
         name: AlarmName,
         metric: MetricId,
-        statistic: Statistic,
+        statistic: impl Into<AlarmStatistic>,
         period: Period,
         evaluation_periods: u32,
         comparison: ComparisonOperator,
@@ -73,7 +78,7 @@ impl AlarmDefinition {
             alarm_actions: Vec::new(),
             insufficient_data_actions: Vec::new(),
             metric,
-            statistic,
+            statistic: statistic.into(),
             period,
             unit: None,
             evaluation_periods,
@@ -233,9 +238,14 @@ pub(crate) fn evaluate(
         .map(|i| {
             let end = boundary.plus_millis(-i * length);
             let start = end.plus_millis(-length);
-            let value = metrics
-                .window(&alarm.metric, start, end, alarm.unit)
-                .map(|a| a.value(alarm.statistic));
+            let value = match alarm.statistic {
+                AlarmStatistic::Standard(statistic) => metrics
+                    .window(&alarm.metric, start, end, alarm.unit)
+                    .map(|a| a.value(statistic)),
+                AlarmStatistic::Percentile(p) => {
+                    metrics.window_percentile(&alarm.metric, start, end, alarm.unit, p)
+                }
+            };
             EvaluatedPeriod { start, value }
         })
         .collect();
@@ -425,7 +435,7 @@ mod tests {
     use super::PeriodVerdict::{Breaching as X, Missing as M, NotBreaching as O};
     use super::*;
     use crate::metrics::MetricDatum;
-    use crate::model::Dimensions;
+    use crate::model::{Dimensions, Statistic};
 
     fn state(s: AlarmState) -> Decision {
         Decision::State(s)

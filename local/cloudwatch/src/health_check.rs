@@ -9,6 +9,10 @@
 //! `InsufficientDataHealthStatus` says: healthy, unhealthy, or the last known status (healthy
 //! for a new health check). The status changes after `FailureThreshold` consecutive
 //! evaluations that disagree with it.
+//!
+//! A check never skips an alarm period: when more than one period ended since its last
+//! evaluation (a request interval longer than the period, or a check that ran late), it
+//! evaluates each of them in turn, each counting as one evaluation.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -243,6 +247,8 @@ pub struct HealthCheckSnapshot {
 struct Scheduled {
     check: HealthCheck,
     due: Instant,
+    /// The alarm period boundary the check last evaluated.
+    seen: Option<Timestamp>,
 }
 
 struct Checkers {
@@ -264,8 +270,20 @@ impl Checkers {
         for scheduled in checks.values_mut() {
             if all || scheduled.due <= now {
                 let config = scheduled.check.config();
-                let observation = self.cloudwatch.observe(&config.region, &config.alarm, at);
-                scheduled.check.record(observation, at);
+                let observed = self.cloudwatch.observe_periods(
+                    &config.region,
+                    &config.alarm,
+                    scheduled.seen,
+                    at,
+                );
+                for (boundary, observation) in observed {
+                    scheduled.check.record(observation, at);
+                    if observation != Observation::Unreachable
+                        && observation != Observation::NoSuchAlarm
+                    {
+                        scheduled.seen = Some(boundary);
+                    }
+                }
                 let interval = self
                     .interval_scale
                     .duration(scheduled.check.config().request_interval.seconds());
@@ -303,6 +321,7 @@ impl HealthCheckers {
             let scheduled = Scheduled {
                 check: HealthCheck::new(config),
                 due: now,
+                seen: None,
             };
             if table.insert(id.clone(), scheduled).is_some() {
                 return Err(LocalCloudWatchError::DuplicateHealthCheck(id.to_string()));

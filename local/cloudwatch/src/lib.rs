@@ -5,7 +5,8 @@
 //! It is the local world's stand-in for the "health-check" failover mechanism: per app and
 //! Region, a flag metric the operator publishes with `PutMetricData` into the *other* Region,
 //! an alarm there on it, and a Route 53 health check on that alarm that drives a failover
-//! record. Clients nobody here wrote (`aws-sdk-cloudwatch` for Rust, boto3) publish and read
+//! record. With either mechanism, it also holds every app's alarms, which the local world
+//! feeds with what it measures, as the AWS services would. Clients nobody here wrote (`aws-sdk-cloudwatch` for Rust, boto3) publish and read
 //! the flag against it unchanged; the local world needs no AWS account, no Docker and no
 //! Python to run it.
 //!
@@ -32,7 +33,8 @@
 //!   SetAlarmState, with CloudWatch's validation of the fields they take.
 //! - **Alarm evaluation** (see [`alarms`]): periods, evaluation periods, datapoints to alarm,
 //!   missing-data treatment, OK / ALARM / INSUFFICIENT_DATA with CloudWatch's reasons;
-//!   `SetAlarmState` holds until the next evaluation.
+//!   `SetAlarmState` holds until the next evaluation. Alarms compute the standard statistics
+//!   and percentiles (`ExtendedStatistic`, `p99`) of the values published.
 //! - **The clock**: [`TimeScale`], the `period_scale` knob. An alarm with `Period` P is
 //!   evaluated every `P × period_scale` over periods of that length (`0.1`: a 10-second alarm
 //!   period lasts one second). Datapoint timestamps are wall-clock times, never scaled.
@@ -54,9 +56,9 @@
 //! # What is not
 //!
 //! Every other CloudWatch operation (answered with `UnknownOperationException`); the awsQuery
-//! protocol; metric math, anomaly detection, composite alarms, percentile statistics,
-//! dashboards, metric streams, entities; alarm actions (stored, never run); CloudWatch looking
-//! further back than the evaluation periods for late data; data retention tiers (each metric
+//! protocol; metric math, anomaly detection, composite alarms, percentiles in queries
+//! (GetMetricData, GetMetricStatistics: alarms only), other extended statistics, dashboards,
+//! metric streams, entities; alarm actions (stored, never run); CloudWatch looking further back than the evaluation periods for late data; data retention tiers (each metric
 //! keeps its latest [`metrics::MAX_POINTS_PER_METRIC`] datapoints). Standard-resolution data
 //! is served by the minute to queries, as CloudWatch does, but alarms read every datapoint at
 //! its own time.
@@ -108,8 +110,9 @@ pub use health_check::{
 };
 pub use metrics::{MetricDatum, Sample};
 pub use model::{
-    AlarmName, AlarmState, ComparisonOperator, Dimensions, MetricId, MetricName, Namespace, Period,
-    Statistic, StorageResolution, TimeScale, Timestamp, TreatMissingData, Unit,
+    AlarmName, AlarmState, AlarmStatistic, ComparisonOperator, Dimensions, MetricId, MetricName,
+    Namespace, Percentile, Period, Statistic, StorageResolution, TimeScale, Timestamp,
+    TreatMissingData, Unit,
 };
 pub use snapshot::{AlarmSnapshot, CloudWatchSnapshot, MetricSnapshot, RegionSnapshot};
 
@@ -193,25 +196,46 @@ impl Shared {
 
     /// What a health check on `alarm` in `region` sees at `at`.
     pub(crate) fn observe(&self, region: &Region, alarm: &AlarmName, at: Timestamp) -> Observation {
+        self.observe_periods(region, alarm, None, at)
+            .pop()
+            .map_or(Observation::NoSuchAlarm, |(_, o)| o)
+    }
+
+    /// What a health check on `alarm` in `region` sees at `at`, at every boundary of the
+    /// alarm's periods after `seen` (the last one it evaluated), oldest first: a check whose
+    /// interval is longer than the period, or that runs late, misses no period (at most
+    /// [`MAX_CATCH_UP`] of them; older ones cannot outweigh the newer). When no period ended
+    /// since `seen` (or without `seen`), the latest boundary alone. An unreachable endpoint or
+    /// a missing alarm is one observation, at `at`.
+    pub(crate) fn observe_periods(
+        &self,
+        region: &Region,
+        alarm: &AlarmName,
+        seen: Option<Timestamp>,
+        at: Timestamp,
+    ) -> Vec<(Timestamp, Observation)> {
         let Ok(slot) = self.slot(region) else {
-            return Observation::Unreachable;
+            return vec![(at, Observation::Unreachable)];
         };
         if slot.fault() != Fault::None {
-            return Observation::Unreachable;
+            return vec![(at, Observation::Unreachable)];
         }
-        match slot
-            .state()
-            .evaluate_alarm_data(alarm, at, self.period_scale)
-        {
-            None => Observation::NoSuchAlarm,
-            Some(e) => match e.decision {
-                alarms::Decision::State(AlarmState::Ok) => Observation::Ok,
-                alarms::Decision::State(AlarmState::Alarm) => Observation::Alarm,
-                alarms::Decision::State(AlarmState::InsufficientData) | alarms::Decision::Keep => {
-                    Observation::InsufficientData
-                }
-            },
-        }
+        let state = slot.state();
+        let Some(length) = state.period_millis(alarm, self.period_scale) else {
+            return vec![(at, Observation::NoSuchAlarm)];
+        };
+        let last = at.floor_to(length).millis();
+        let oldest = last - (MAX_CATCH_UP - 1) * length;
+        let first = seen.map_or(last, |s| (s.millis() + length).clamp(oldest, last));
+        (0..)
+            .map(|i| first + i * length)
+            .take_while(|b| *b <= last)
+            .filter_map(|b| {
+                let boundary = Timestamp::from_millis(b);
+                let evaluation = state.evaluate_alarm_data(alarm, boundary, self.period_scale)?;
+                Some((boundary, observation(&evaluation.decision)))
+            })
+            .collect()
     }
 
     /// Evaluates the due alarms of every Region; answers when the next is due.
@@ -221,6 +245,20 @@ impl Shared {
             .iter()
             .filter_map(|slot| slot.state().evaluate_due(now, self.period_scale))
             .min()
+    }
+}
+
+/// The most alarm periods a health check evaluates at once after missing some.
+const MAX_CATCH_UP: i64 = 10;
+
+/// A health check's reading of an alarm's verdict on its data.
+fn observation(decision: &alarms::Decision) -> Observation {
+    match decision {
+        alarms::Decision::State(AlarmState::Ok) => Observation::Ok,
+        alarms::Decision::State(AlarmState::Alarm) => Observation::Alarm,
+        alarms::Decision::State(AlarmState::InsufficientData) | alarms::Decision::Keep => {
+            Observation::InsufficientData
+        }
     }
 }
 
@@ -380,6 +418,13 @@ impl LocalCloudWatch {
         let slot = self.shared.slot(region).ok()?;
         let state = slot.state();
         state.alarms.get(name).cloned()
+    }
+
+    /// The latest datapoint of `metric` in `region` (by its timestamp), if it has any.
+    pub fn latest(&self, region: &Region, metric: &MetricId) -> Option<metrics::Latest> {
+        let slot = self.shared.slot(region).ok()?;
+        let state = slot.state();
+        state.metrics.latest_of(metric)
     }
 
     /// What a `CLOUDWATCH_METRIC` health check on `alarm` in `region` would see now.

@@ -2,13 +2,14 @@
 //! range, and the checks CloudWatch makes on what is published.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::error::CloudWatchError;
 use crate::model::{
-    Dimensions, MetricId, MetricName, Namespace, Period, Statistic, StorageResolution, Timestamp,
-    Unit,
+    Dimensions, MetricId, MetricName, Namespace, Percentile, Period, Statistic, StorageResolution,
+    Timestamp, Unit,
 };
 
 /// The most datums one PutMetricData call takes.
@@ -130,11 +131,14 @@ pub struct Bucket {
 }
 
 /// One stored datapoint.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Point {
     unit: Unit,
     resolution: StorageResolution,
     stats: Aggregate,
+    /// The values and their counts, for percentiles; `None` for a statistic set, from which
+    /// no percentile can be computed.
+    values: Option<Arc<[(f64, f64)]>>,
 }
 
 impl Point {
@@ -220,6 +224,13 @@ impl MetricStore {
             .map(|(i, datum)| check_datum(i + 1, datum, now))
             .collect::<Result<Vec<_>, _>>()?;
         for (datum, (at, stats)) in data.iter().zip(checked) {
+            let values = match &datum.sample {
+                Sample::Value(v) => Some(Arc::from([(*v, 1.0)])),
+                Sample::Values(pairs) => {
+                    Some(pairs.iter().filter(|(_, c)| *c > 0.0).copied().collect())
+                }
+                Sample::Statistics(_) => None,
+            };
             let id = MetricId::new(
                 namespace.clone(),
                 datum.name.clone(),
@@ -233,6 +244,7 @@ impl MetricStore {
                     unit: datum.unit.unwrap_or(Unit::None),
                     resolution: datum.resolution,
                     stats,
+                    values,
                 },
             );
             series.last_received = Some(now);
@@ -266,6 +278,30 @@ impl MetricStore {
             }
         }
         total
+    }
+
+    /// The `percentile` of `metric`'s values stamped in `[from, to)` (nearest rank: the
+    /// smallest value with at least that share of the samples at or below it), or `None` when
+    /// there are none, or when one of them is a statistic set, whose values are unknown.
+    pub(crate) fn window_percentile(
+        &self,
+        metric: &MetricId,
+        from: Timestamp,
+        to: Timestamp,
+        unit: Option<Unit>,
+        percentile: Percentile,
+    ) -> Option<f64> {
+        let series = self.series.get(metric)?;
+        let mut samples: Vec<(f64, f64)> = Vec::new();
+        for point in series
+            .points
+            .range((from.millis(), 0)..(to.millis(), 0))
+            .map(|(_, p)| p)
+            .filter(|p| unit.is_none_or(|u| u == p.unit))
+        {
+            samples.extend_from_slice(point.values.as_deref()?);
+        }
+        nearest_rank(&mut samples, percentile)
     }
 
     /// `metric`'s statistics per `period` (buckets aligned on the epoch), for datapoints in
@@ -312,6 +348,16 @@ impl MetricStore {
             .map(|(id, _)| id)
     }
 
+    /// `metric`'s latest datapoint, if it has any.
+    pub(crate) fn latest_of(&self, metric: &MetricId) -> Option<Latest> {
+        let (&(at, _), p) = self.series.get(metric)?.points.last_key_value()?;
+        Some(Latest {
+            timestamp: Timestamp::from_millis(at),
+            unit: p.unit,
+            stats: p.stats,
+        })
+    }
+
     /// Every metric with its latest datapoint.
     pub(crate) fn latest(&self) -> impl Iterator<Item = (&MetricId, Option<Latest>)> {
         self.series.iter().map(|(id, s)| {
@@ -323,6 +369,26 @@ impl MetricStore {
             (id, latest)
         })
     }
+}
+
+/// The nearest-rank `percentile` of weighted `samples` (value, count); `None` without any.
+fn nearest_rank(samples: &mut [(f64, f64)], percentile: Percentile) -> Option<f64> {
+    samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = samples.iter().map(|(_, c)| c).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    // p0 is the smallest value: a rank of at least one sample's worth.
+    let rank = (percentile.value() / 100.0 * total).max(f64::MIN_POSITIVE);
+    let mut seen = 0.0;
+    for &(value, count) in samples.iter() {
+        seen += count;
+        // A relative tolerance, so that sums of fractional counts do not miss their rank.
+        if seen >= rank * (1.0 - 1e-12) {
+            return Some(value);
+        }
+    }
+    samples.last().map(|(v, _)| *v)
 }
 
 /// Checks datum number `n` (1-based) and returns its timestamp and statistics.
@@ -458,6 +524,46 @@ mod tests {
     }
 
     const NOW: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn percentiles_count_every_value_and_refuse_statistic_sets() {
+        let mut store = MetricStore::default();
+        let ns = flag().namespace;
+        let now = Timestamp::from_millis(NOW);
+        let id = flag();
+        // 98 fast requests, one slow, one very slow: p99 is the slow one, p100 the slowest.
+        let values = MetricDatum {
+            timestamp: Some(Timestamp::from_millis(NOW - 5_000)),
+            sample: Sample::Values(vec![(5.0, 98.0), (900.0, 1.0), (3000.0, 1.0), (7.0, 0.0)]),
+            ..MetricDatum::value(id.name.clone(), id.dimensions.clone(), 0.0)
+        };
+        store.put(&ns, &[values], now).unwrap();
+        let from = Timestamp::from_millis(NOW - 10_000);
+        let p = |s: &str| s.parse::<Percentile>().unwrap();
+        let at = |q| store.window_percentile(&flag(), from, now, None, p(q));
+        assert_eq!(at("p50"), Some(5.0));
+        assert_eq!(at("p98"), Some(5.0));
+        assert_eq!(at("p99"), Some(900.0));
+        assert_eq!(at("p99.5"), Some(3000.0));
+        assert_eq!(at("p0"), Some(5.0));
+        assert_eq!(at("p100"), Some(3000.0));
+        assert_eq!(
+            store.window_percentile(&flag(), now, now.plus_millis(1), None, p("p99")),
+            None,
+            "no data"
+        );
+        let set = MetricDatum {
+            timestamp: Some(Timestamp::from_millis(NOW - 4_000)),
+            sample: Sample::Statistics(Aggregate::repeated(1.0, 3.0)),
+            ..MetricDatum::value(id.name, id.dimensions, 0.0)
+        };
+        store.put(&ns, &[set], now).unwrap();
+        assert_eq!(
+            store.window_percentile(&flag(), from, now, None, p("p99")),
+            None,
+            "a statistic set's values are unknown"
+        );
+    }
 
     #[test]
     fn statistics_per_period_are_aligned_and_merged() {

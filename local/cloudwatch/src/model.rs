@@ -272,8 +272,9 @@ macro_rules! wire_enum {
 }
 
 wire_enum!(
-    /// The statistics this CloudWatch computes. Percentiles (`p99`) and the other extended
-    /// statistics are not emulated.
+    /// The standard statistics. Percentiles are [`Percentile`]s, which alarms compute
+    /// (`ExtendedStatistic`); the other extended statistics (trimmed means, ...) are not
+    /// emulated.
     Statistic {
         SampleCount = "SampleCount",
         Average = "Average",
@@ -282,6 +283,82 @@ wire_enum!(
         Maximum = "Maximum",
     }
 );
+
+/// A percentile as CloudWatch's extended statistics name it: `p99`, `p99.9`, `p50` (0 to
+/// 100, at most two decimals).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Percentile(f64);
+
+impl Percentile {
+    /// The percentile, 0 to 100.
+    pub fn value(self) -> f64 {
+        self.0
+    }
+}
+
+impl FromStr for Percentile {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        let invalid = || Invalid(format!("`{s}` is not a percentile such as p99 or p99.9"));
+        let number = s.strip_prefix('p').ok_or_else(invalid)?;
+        let decimals = number.split_once('.').map_or(0, |(_, d)| d.len());
+        let digits_only = !number.is_empty()
+            && number.chars().all(|c| c.is_ascii_digit() || c == '.')
+            && !number.starts_with('.')
+            && !number.ends_with('.');
+        match number.parse::<f64>() {
+            Ok(p) if digits_only && decimals <= 2 && (0.0..=100.0).contains(&p) => Ok(Self(p)),
+            _ => Err(invalid()),
+        }
+    }
+}
+
+impl fmt::Display for Percentile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{}", self.0)
+    }
+}
+
+impl Serialize for Percentile {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What an alarm computes over each period: a standard statistic (`Statistic`) or a
+/// percentile (`ExtendedStatistic`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AlarmStatistic {
+    Standard(Statistic),
+    Percentile(Percentile),
+}
+
+impl From<Statistic> for AlarmStatistic {
+    fn from(s: Statistic) -> Self {
+        Self::Standard(s)
+    }
+}
+
+impl From<Percentile> for AlarmStatistic {
+    fn from(p: Percentile) -> Self {
+        Self::Percentile(p)
+    }
+}
+
+impl fmt::Display for AlarmStatistic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Standard(s) => f.write_str(s.as_str()),
+            Self::Percentile(p) => p.fmt(f),
+        }
+    }
+}
+
+impl Serialize for AlarmStatistic {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
 
 wire_enum!(
     /// CloudWatch's standard units.
@@ -618,6 +695,23 @@ mod tests {
         assert!(Dimensions::new([(":x", "v")]).is_err());
         let many: Vec<(String, String)> = (0..31).map(|i| (format!("d{i}"), "v".into())).collect();
         assert!(Dimensions::new(many).unwrap_err().0.contains("30"));
+    }
+
+    #[test]
+    fn percentiles_parse_as_cloudwatch_names_them() {
+        assert_eq!("p99".parse::<Percentile>().unwrap().value(), 99.0);
+        assert_eq!("p99.9".parse::<Percentile>().unwrap().to_string(), "p99.9");
+        assert_eq!("p0".parse::<Percentile>().unwrap().to_string(), "p0");
+        assert_eq!("p100".parse::<Percentile>().unwrap().value(), 100.0);
+        for bad in [
+            "99", "p", "p100.5", "p-1", "p99.999", "p9e1", "P99", "p.5", "p5.",
+        ] {
+            assert!(bad.parse::<Percentile>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            AlarmStatistic::from(Statistic::Maximum).to_string(),
+            "Maximum"
+        );
     }
 
     #[test]

@@ -248,6 +248,12 @@ impl RegionState {
         self.alarms.values().map(|a| a.next_evaluation).min()
     }
 
+    /// The length of alarm `name`'s period on the scaled clock, in ms.
+    pub(crate) fn period_millis(&self, name: &AlarmName, scale: TimeScale) -> Option<i64> {
+        let alarm = self.alarms.get(name)?;
+        Some(scale.millis(alarm.definition.period.seconds()))
+    }
+
     /// What alarm `name`'s rule makes of its metric data now (a health check's view, which
     /// ignores the alarm's state), or `None` when there is no such alarm.
     pub(crate) fn evaluate_alarm_data(

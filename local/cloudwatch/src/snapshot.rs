@@ -8,7 +8,8 @@ use crate::Fault;
 use crate::alarms::AlarmRecord;
 use crate::metrics::Latest;
 use crate::model::{
-    AlarmName, AlarmState, ComparisonOperator, MetricId, Statistic, Timestamp, TreatMissingData,
+    AlarmName, AlarmState, AlarmStatistic, ComparisonOperator, MetricId, Timestamp,
+    TreatMissingData,
 };
 
 /// Every Region's CloudWatch.
@@ -52,7 +53,8 @@ pub struct AlarmSnapshot {
     pub reason: String,
     pub state_updated: Timestamp,
     pub metric: MetricId,
-    pub statistic: Statistic,
+    /// A statistic (`Maximum`) or a percentile (`p99`).
+    pub statistic: AlarmStatistic,
     /// Seconds, before scaling.
     pub period: u32,
     pub evaluation_periods: u32,

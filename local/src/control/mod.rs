@@ -1,6 +1,7 @@
 //! The control API of the running local world: JSON over HTTP, with the dashboard at `/`. It
 //! shows the state of every part and injects faults on demand: stop, degrade or restore an app
-//! in a Region, take ARC endpoints down or make them hang, change the replication lag.
+//! in a Region, take ARC endpoints or a Region's CloudWatch endpoint down or make them hang,
+//! change the replication lag.
 //!
 //! Every route is added with its OpenAPI operation (`utoipa_axum::routes!`), so
 //! `/openapi.json` documents each one the router serves, the dashboard's included. Every route
@@ -25,7 +26,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::faults::{AppFault, EndpointFault};
+use crate::faults::{AppFault, CloudWatchFault, EndpointFault};
 use crate::replication::ReplicationStatus;
 use crate::world::{AppState, World, WorldState};
 use origin_guard::AllowedHosts;
@@ -74,6 +75,7 @@ pub fn documented_routes(world: Arc<World>) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(get_state))
         .routes(routes!(app_fault))
         .routes(routes!(endpoint_fault))
+        .routes(routes!(cloudwatch_fault))
         .routes(routes!(set_lag))
         .with_state(world)
         .merge(dashboard)
@@ -210,15 +212,62 @@ async fn endpoint_fault(
     Path(index): Path<usize>,
     Body(body): Body<EndpointFault>,
 ) -> Result<Json<WorldState>, Problem> {
+    let Some(cluster) = world.cluster() else {
+        return Err(Problem::not_found(format!(
+            "this world has no ARC cluster: its failover mechanism is `{}` (CloudWatch endpoints: POST /faults/cloudwatch/{{region}})",
+            world.mechanism()
+        )));
+    };
     let count = world.manifest().cluster().map_or(0, |c| c.endpoints.len());
     if index >= count {
         return Err(Problem::not_found(format!(
             "the cluster has {count} endpoints (0..{count})"
         )));
     }
-    world
-        .cluster()
+    cluster
         .set_fault(index, body.into())
+        .await
+        .map_err(|e| Problem::unavailable(e.to_string()))?;
+    Ok(Json(world.state().await))
+}
+
+/// Takes one Region's CloudWatch endpoint down, makes it hang, or restores it: the flags
+/// published or read there, and the alarms read there, fail; the Region's alarms keep being
+/// evaluated and the health checks on them see insufficient data (they keep their status).
+/// `GET /state` shows the fault in the same words.
+#[utoipa::path(
+    post,
+    path = "/faults/cloudwatch/{region}",
+    tag = "world",
+    params(("region" = String, Path, description = "A Region with a CloudWatch endpoint (`GET /state`'s `cloudwatch.endpoints`)")),
+    request_body = CloudWatchFault,
+    responses(
+        (status = 200, body = WorldState),
+        (status = 404, description = "no CloudWatch endpoint in that Region"),
+        (status = 503, description = "the endpoint could not listen on its address again"),
+        kit::docs::JsonBody,
+    )
+)]
+async fn cloudwatch_fault(
+    State(world): State<Arc<World>>,
+    Path(region): Path<String>,
+    Body(body): Body<CloudWatchFault>,
+) -> Result<Json<WorldState>, Problem> {
+    let endpoints = world.monitoring().endpoints();
+    let region = region
+        .parse::<Region>()
+        .ok()
+        .filter(|r| endpoints.iter().any(|e| e.region == *r))
+        .ok_or_else(|| {
+            let known: Vec<String> = endpoints.iter().map(|e| e.region.to_string()).collect();
+            Problem::not_found(format!(
+                "no CloudWatch endpoint in `{region}` (there is one in {})",
+                known.join(", ")
+            ))
+        })?;
+    world
+        .monitoring()
+        .set_fault(&region, body.into())
         .await
         .map_err(|e| Problem::unavailable(e.to_string()))?;
     Ok(Json(world.state().await))

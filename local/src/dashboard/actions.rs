@@ -1,9 +1,12 @@
-//! The routes the page's buttons post to. Shifts, evacuations and routing control changes go
-//! through [`failover::Client`] against the cluster's data plane, so ARC's safety rules and
-//! quorum refuse them as they refuse the `failover` CLI; the refusal comes back as
-//! problem+json (409 for a safety rule, 503 for an unreachable cluster or a lost quorum) and
-//! goes on the timeline. Faults and the replication lag have no route here: the page posts them
-//! to the control API's own routes.
+//! The routes the page's buttons post to. Shifts and evacuations go through the mechanism's
+//! data plane ([`crate::moves::Mover`]): with ARC, [`failover::Client`] against the cluster,
+//! so ARC's safety rules and quorum refuse them as they refuse the `failover` CLI; with the
+//! `health-check` mechanism, the flags published into CloudWatch. Routing control changes
+//! (ARC) and single flags (`health-check`) are set as the ARC console or an operator's SDK
+//! would. A refusal comes back as problem+json (409 for a safety rule, 503 for an unreachable
+//! cluster, a lost quorum or an unreachable CloudWatch) and goes on the timeline. Faults and
+//! the replication lag have no route here: the page posts them to the control API's own
+//! routes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,7 +14,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use failover::{FailoverError, ShiftOptions, ShiftOutcome};
+use failover::FailoverError;
 use kit::Problem;
 use kit::extract::Json as JsonBody;
 use serde::{Deserialize, Serialize};
@@ -22,6 +25,7 @@ use utoipa::openapi::{RefOr, Response};
 use super::Dashboard;
 use super::event::EventKind;
 use super::probe::Probe;
+use crate::moves::{MoveError, Moved};
 
 /// `POST /actions/shift`: move one app to a Region.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -50,6 +54,20 @@ pub(crate) struct RoutingControlRequest {
     #[schema(value_type = String)]
     region: Region,
     on: bool,
+}
+
+/// `POST /actions/flag`: publish one flag, as an operator's SDK would (`health-check`
+/// mechanism).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FlagRequest {
+    #[schema(value_type = String)]
+    app: AppName,
+    /// The Region the flag takes out; it is published in the other one.
+    #[schema(value_type = String)]
+    region: Region,
+    /// `true`: 1, the Region is out; `false`: 0.
+    out: bool,
 }
 
 /// `POST /actions/probe`: start or stop the page's probe.
@@ -84,7 +102,7 @@ impl utoipa::IntoResponses for ArcRefusals {
             ),
             (
                 "503",
-                "No ARC endpoint answered (`arc-unreachable`) or the cluster lost its quorum (`arc-quorum-lost`); nothing changed",
+                "No ARC endpoint answered (`arc-unreachable`) or the cluster lost its quorum (`arc-quorum-lost`); or the CloudWatch of the Region that stays did not take the flags (`cloudwatch-unreachable`); nothing changed",
             ),
         ]
         .into_iter()
@@ -93,7 +111,7 @@ impl utoipa::IntoResponses for ArcRefusals {
     }
 }
 
-/// Moves one app to a Region through the ARC data plane, as `failover shift` does.
+/// Moves one app to a Region through the mechanism's data plane, as `failover shift` does.
 #[utoipa::path(
     post,
     path = "/actions/shift",
@@ -109,18 +127,14 @@ pub(crate) async fn shift(
     State(dashboard): State<Arc<Dashboard>>,
     JsonBody(request): JsonBody<ShiftRequest>,
 ) -> Answer {
-    let client = dashboard.client()?;
+    let mover = dashboard.mover()?;
     app_entry(&dashboard, &request.app)?;
     known_region(&dashboard, &request.to)?;
     let action = format!("shift {} to {}", request.app, request.to);
-    let result = client
-        .shift(
-            std::slice::from_ref(&request.app),
-            &request.to,
-            ShiftOptions::default(),
-        )
+    let result = mover
+        .shift(std::slice::from_ref(&request.app), &request.to)
         .await
-        .map(|outcome| shifted(&outcome));
+        .map(|moved| shifted(&moved, mover.arc().is_some()));
     settle(&dashboard, &action, result)
 }
 
@@ -140,13 +154,13 @@ pub(crate) async fn evacuate(
     State(dashboard): State<Arc<Dashboard>>,
     JsonBody(request): JsonBody<EvacuateRequest>,
 ) -> Answer {
-    let client = dashboard.client()?;
+    let mover = dashboard.mover()?;
     known_region(&dashboard, &request.from)?;
     let action = format!("evacuate {}", request.from);
-    let result = client
-        .evacuate(&request.from, ShiftOptions::default())
+    let result = mover
+        .evacuate(&request.from)
         .await
-        .map(|outcome| shifted(&outcome));
+        .map(|moved| shifted(&moved, mover.arc().is_some()));
     settle(&dashboard, &action, result)
 }
 
@@ -166,7 +180,12 @@ pub(crate) async fn routing_control(
     State(dashboard): State<Arc<Dashboard>>,
     JsonBody(request): JsonBody<RoutingControlRequest>,
 ) -> Answer {
-    let client = dashboard.client()?;
+    let client = dashboard.mover()?.arc().ok_or_else(|| {
+        Problem::not_found(format!(
+            "this world has no routing controls: its failover mechanism is `{}` (POST /actions/flag)",
+            dashboard.world.mechanism()
+        ))
+    })?;
     let entry = app_entry(&dashboard, &request.app)?;
     let arn = entry
         .arc()
@@ -198,6 +217,57 @@ pub(crate) async fn routing_control(
                 answer.attempts,
                 answer.elapsed_ms
             )
+        })
+        .map_err(MoveError::from);
+    settle(&dashboard, &action, result)
+}
+
+/// Publishes one flag of an app, as an operator would with any SDK: 1 takes the Region out
+/// of DNS once its alarm and health check see it, 0 puts it back. Route 53's rules still
+/// apply: with both flags set, the primary answers.
+#[utoipa::path(
+    post,
+    path = "/actions/flag",
+    tag = "dashboard",
+    request_body = FlagRequest,
+    responses(
+        (status = 200, body = Outcome),
+        ArcRefusals,
+        kit::docs::JsonBody,
+    )
+)]
+pub(crate) async fn flag(
+    State(dashboard): State<Arc<Dashboard>>,
+    JsonBody(request): JsonBody<FlagRequest>,
+) -> Answer {
+    let client = dashboard.mover()?.flags().ok_or_else(|| {
+        Problem::not_found(format!(
+            "this world has no flags: its failover mechanism is `{}` (POST /actions/routing-control)",
+            dashboard.world.mechanism()
+        ))
+    })?;
+    app_entry(&dashboard, &request.app)?;
+    known_region(&dashboard, &request.region)?;
+    let value = u8::from(request.out);
+    let action = format!(
+        "publish {} flag \"{} is out\" = {value}",
+        request.app, request.region
+    );
+    let result = client
+        .set(&request.app, &request.region, request.out)
+        .await
+        .map(|()| {
+            format!(
+                "{} flag \"{} is out\" = {value}, published in {}",
+                request.app,
+                request.region,
+                dashboard
+                    .world
+                    .manifest()
+                    .regions
+                    .other(&request.region)
+                    .map_or_else(String::new, ToString::to_string)
+            )
         });
     settle(&dashboard, &action, result)
 }
@@ -221,7 +291,8 @@ pub(crate) async fn probe(
     let message = if request.running {
         let mut probe = dashboard.probe();
         if probe.is_none() {
-            let started = Probe::start(dashboard.world.manifest())
+            let token = dashboard.world.api_token(super::probe::TOKEN_LIFETIME);
+            let started = Probe::start(dashboard.world.manifest(), token)
                 .map_err(|e| Problem::unavailable(format!("cannot start the probe: {e}")))?;
             *probe = Some(started);
         }
@@ -259,31 +330,30 @@ fn known_region(dashboard: &Dashboard, region: &Region) -> Result<(), Problem> {
     }
 }
 
-/// What a shift did, in words.
-fn shifted(outcome: &ShiftOutcome) -> String {
-    let apps: Vec<&str> = outcome.apps.iter().map(AppName::as_str).collect();
-    let via: Vec<String> = outcome
-        .batches
-        .iter()
-        .filter_map(|b| b.answer.as_ref())
-        .map(|a| {
-            format!(
-                "ARC endpoint {} answered after {} attempt(s), {} ms",
-                a.endpoint.region, a.attempts, a.elapsed_ms
-            )
-        })
-        .collect();
-    format!(
-        "{} now ON in {} ({})",
-        apps.join(", "),
-        outcome.to,
-        via.join("; ")
-    )
+/// What a move did, in words: with ARC, the routing controls now ON and which endpoint
+/// answered; with the flags, which flag was published where, and anything left undone.
+fn shifted(moved: &Moved, arc: bool) -> String {
+    let apps: Vec<&str> = moved.apps.iter().map(AppName::as_str).collect();
+    let mut text = if arc {
+        format!("{} now ON in {} ({})", apps.join(", "), moved.to, moved.how)
+    } else {
+        format!(
+            "{} moving to {}: {}; DNS follows once the alarms and health checks see it",
+            apps.join(", "),
+            moved.to,
+            moved.how
+        )
+    };
+    for warning in &moved.warnings {
+        text.push_str("; warning: ");
+        text.push_str(warning);
+    }
+    text
 }
 
 /// Puts the action's outcome on the timeline and answers it: the message, or the failure as
 /// problem+json with the `failover` library's own words.
-fn settle(dashboard: &Dashboard, action: &str, result: Result<String, FailoverError>) -> Answer {
+fn settle(dashboard: &Dashboard, action: &str, result: Result<String, MoveError>) -> Answer {
     match result {
         Ok(message) => {
             dashboard
@@ -301,8 +371,24 @@ fn settle(dashboard: &Dashboard, action: &str, result: Result<String, FailoverEr
     }
 }
 
+/// The HTTP form of a move's failure.
+fn problem(error: &MoveError) -> Problem {
+    match error {
+        MoveError::Failover(error) => failover_problem(error),
+        MoveError::Usage(detail) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-action",
+            "Invalid action",
+            detail.clone(),
+        ),
+        MoveError::Unpublished { .. } => {
+            Problem::unavailable(error.to_string()).with_kind("cloudwatch-unreachable")
+        }
+    }
+}
+
 /// The HTTP form of a failover error.
-fn problem(error: &FailoverError) -> Problem {
+fn failover_problem(error: &FailoverError) -> Problem {
     let detail = error.to_string();
     match error {
         FailoverError::Refused { .. } => {
@@ -324,7 +410,7 @@ fn problem(error: &FailoverError) -> Problem {
             detail,
         ),
         FailoverError::Partial { source, .. } => {
-            let mut problem = problem(source);
+            let mut problem = failover_problem(source);
             problem.detail = detail;
             problem
         }
@@ -350,7 +436,7 @@ mod tests {
             rule: None,
             message: "at least one ON".into(),
         };
-        let p = problem(&refused);
+        let p = failover_problem(&refused);
         assert_eq!(p.status, StatusCode::CONFLICT);
         assert_eq!(p.kind, "refused-by-safety-rule");
         assert!(p.detail.contains("refused by safety rule"), "{}", p.detail);
@@ -359,14 +445,38 @@ mod tests {
             failures: vec![],
             quorum_lost: true,
         };
-        assert_eq!(problem(&lost).status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            failover_problem(&lost).status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         let partial = FailoverError::Partial {
             applied: 1,
             total: 2,
             source: Box::new(refused),
         };
-        let p = problem(&partial);
+        let p = problem(&MoveError::Failover(partial));
         assert_eq!(p.status, StatusCode::CONFLICT);
         assert!(p.detail.starts_with("1 of 2 batches"), "{}", p.detail);
+    }
+
+    #[test]
+    fn flags_not_taken_are_unavailable_and_a_warning_is_told() {
+        let region: Region = "us-west-2".parse().unwrap();
+        let p = problem(&MoveError::Unpublished {
+            region: region.clone(),
+            reason: "connection refused".into(),
+        });
+        assert_eq!(p.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(p.kind, "cloudwatch-unreachable");
+        assert!(p.detail.contains("us-west-2"), "{}", p.detail);
+        let moved = Moved {
+            apps: vec!["orders".parse().unwrap()],
+            to: region,
+            how: "\"us-east-1 is out\" = 1 published in us-west-2".into(),
+            warnings: vec!["not cleared".into()],
+        };
+        let text = shifted(&moved, false);
+        assert!(text.starts_with("orders moving to us-west-2"), "{text}");
+        assert!(text.ends_with("; warning: not cleared"), "{text}");
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
-    /// A routing control changed state.
+    /// A routing control changed state, or a flag was published.
     Control,
     /// Route 53's answer or a health check changed.
     Dns,
@@ -19,6 +19,8 @@ pub enum EventKind {
     Quorum,
     /// The replication lag changed.
     Replication,
+    /// An alarm changed state.
+    Alarm,
     /// An action from the page succeeded.
     Action,
     /// An action from the page was refused or failed.

@@ -6,7 +6,13 @@
 //! and no polling. The page's buttons take the same paths a user's tools take: shifts,
 //! evacuations and routing control changes call [`failover::Client`] against the ARC cluster's
 //! data plane (safety rules and quorum loss refuse them exactly as the `failover` CLI is
-//! refused); faults and the replication lag go to the control API's own routes.
+//! refused); with the `health-check` mechanism shifts, evacuations and single flags are
+//! published into the local CloudWatch with the AWS SDK; faults and the replication lag go to
+//! the control API's own routes.
+//!
+//! The page shows the mechanism's state (routing controls and the ARC quorum, or each flag
+//! with its alarm and health check), the CloudWatch endpoints with their faults, and every
+//! app's alarms.
 //!
 //! - `view`: what the page shows, computed from the world;
 //! - `timeline`: the events, found by comparing successive samples, and the page's actions;
@@ -35,16 +41,21 @@ use tokio::sync::watch;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::moves::Mover;
 use crate::world::World;
 use probe::Probe;
 use timeline::Timeline;
 
 pub use event::{EventKind, TimelineEvent};
 pub use probe::Bin;
-pub use view::{AppView, ArcView, EndpointView, ProbeView, Quorum, QuorumHealth, RegionView, View};
+pub use view::{
+    AppView, ArcView, CloudWatchEndpointView, CloudWatchView, EndpointView, ProbeView, Quorum,
+    QuorumHealth, RegionView, View,
+};
 
 /// How often the server samples the world. A quarter second keeps a traffic move visible on
-/// the page well within the failover bound (TTL + health-check interval + 1 s).
+/// the page well within the failover bound (TTL + health-check interval + 1 s, and an alarm
+/// period with the `health-check` mechanism).
 pub const TICK: Duration = Duration::from_millis(250);
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
@@ -54,8 +65,9 @@ const APP_JS: &str = include_str!("assets/app.js");
 /// What the dashboard's routes share.
 pub(crate) struct Dashboard {
     world: Arc<World>,
-    /// The data-plane client, or why it could not be made (the actions then answer 503).
-    client: Result<failover::Client, String>,
+    /// The mechanism's data-plane client, or why it could not be made (the actions then
+    /// answer 503).
+    mover: Result<Mover, String>,
     probe: Mutex<Option<Probe>>,
     timeline: Mutex<Timeline>,
     /// The latest view as JSON; every open page subscribes.
@@ -67,10 +79,10 @@ impl Dashboard {
         self.probe.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn client(&self) -> Result<&failover::Client, kit::Problem> {
-        self.client
+    fn mover(&self) -> Result<&Mover, kit::Problem> {
+        self.mover
             .as_ref()
-            .map_err(|e| kit::Problem::unavailable(format!("no ARC data-plane client: {e}")))
+            .map_err(|e| kit::Problem::unavailable(format!("no data-plane client: {e}")))
     }
 
     fn timeline(&self) -> MutexGuard<'_, Timeline> {
@@ -106,13 +118,11 @@ impl Dashboard {
 /// `/assets/...`), its events (`/events`) and its actions (`/actions/...`). Starts the sampler
 /// (on the current Tokio runtime), which ends when the routes are dropped.
 pub fn routes(world: Arc<World>) -> OpenApiRouter {
-    let client =
-        failover::Client::from_manifest(world.manifest(), failover::ClientConfig::default())
-            .map_err(|e| e.to_string());
+    let mover = Mover::from_manifest(world.manifest()).map_err(|e| e.to_string());
     let (views, _) = watch::channel(Arc::from(""));
     let dashboard = Arc::new(Dashboard {
         world,
-        client,
+        mover,
         probe: Mutex::new(None),
         timeline: Mutex::new(Timeline::default()),
         views,
@@ -129,6 +139,7 @@ pub fn routes(world: Arc<World>) -> OpenApiRouter {
         .routes(routes!(actions::shift))
         .routes(routes!(actions::evacuate))
         .routes(routes!(actions::routing_control))
+        .routes(routes!(actions::flag))
         .routes(routes!(actions::probe))
         .with_state(dashboard)
 }
@@ -194,7 +205,7 @@ async fn script() -> impl IntoResponse {
     tag = "dashboard",
     responses((
         status = 200,
-        description = "Server-sent events: each `view` event's data is the world as the page draws it (JSON: apps, routing controls, DNS answers, ARC endpoints and quorum, replication, the probe's traffic, the timeline), sent when it changed, at most every 250 ms",
+        description = "Server-sent events: each `view` event's data is the world as the page draws it (JSON: the mechanism, apps, routing controls or flags with their alarms and health checks, DNS answers, ARC endpoints and quorum, CloudWatch endpoints and every app's alarms, replication, the probe's traffic, the timeline), sent when it changed, at most every 250 ms",
         content_type = "text/event-stream"
     ))
 )]

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use loadtest::{AppLive, ConfigError, LiveView, Run, RunConfig, Scenario};
+use loadtest::{AppLive, BearerToken, ConfigError, LiveView, Run, RunConfig, Scenario};
 use serde::Serialize;
 use topology::manifest::Manifest;
 use topology::{AppName, Region};
@@ -21,6 +21,8 @@ pub const PROBE_RATE_PER_APP: u32 = 20;
 pub const BIN: Duration = Duration::from_millis(500);
 /// The chart's width: 30 s.
 pub const BINS_KEPT: usize = 60;
+/// How long the probe's token lives: it probes until stopped, for a workshop's day.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 /// Responses of one bin: per Region (primary first), and errors.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -56,11 +58,13 @@ pub(crate) struct Probe {
 }
 
 impl Probe {
-    /// Starts probing every app of `manifest`.
-    pub(crate) fn start(manifest: &Manifest) -> Result<Self, ConfigError> {
+    /// Starts probing every app of `manifest`, sending `token` (a token for the `api` app,
+    /// with auth on) as a client of the API would.
+    pub(crate) fn start(manifest: &Manifest, token: Option<String>) -> Result<Self, ConfigError> {
         let config = RunConfig {
             rate_per_app: PROBE_RATE_PER_APP,
             scenario: Scenario::Probe,
+            bearer_token: token.as_deref().and_then(|t| BearerToken::new(t).ok()),
             ..RunConfig::default()
         };
         let run = Run::start(manifest, config)?;

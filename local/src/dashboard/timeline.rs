@@ -81,6 +81,21 @@ fn facts(view: &View) -> Vec<(String, (EventKind, String))> {
                     state.to_owned(),
                 );
             }
+            if let Some(flag) = &r.flag {
+                fact(
+                    format!("{name} flag \"{region} is out\" (in {})", flag.published_in),
+                    EventKind::Control,
+                    flag.value
+                        .map_or_else(|| "never published".to_owned(), |v| v.to_string()),
+                );
+                if let Some(state) = decided(flag.alarm_state.as_ref()) {
+                    fact(
+                        format!("alarm {}", flag.alarm_name),
+                        EventKind::Alarm,
+                        state.clone(),
+                    );
+                }
+            }
             if let Some(healthy) = r.healthy {
                 let state = if healthy { "healthy" } else { "unhealthy" };
                 fact(
@@ -116,30 +131,54 @@ fn facts(view: &View) -> Vec<(String, (EventKind, String))> {
             }
         }
     }
-    for e in &view.arc.endpoints {
+    if let Some(arc) = &view.arc {
+        for e in &arc.endpoints {
+            fact(
+                format!("ARC endpoint {} ({})", e.index, e.region),
+                EventKind::Fault,
+                e.fault.clone(),
+            );
+        }
+        let q = arc.quorum;
+        let health = match q.health {
+            QuorumHealth::Healthy => "healthy",
+            QuorumHealth::Degraded => "degraded",
+            QuorumHealth::Lost => "lost",
+        };
         fact(
-            format!("ARC endpoint {} ({})", e.index, e.region),
+            "ARC quorum".to_owned(),
+            EventKind::Quorum,
+            format!("{health} ({} of {} up)", q.up, q.total),
+        );
+    }
+    for e in &view.cloudwatch.endpoints {
+        fact(
+            format!("CloudWatch in {}", e.region),
             EventKind::Fault,
             e.fault.clone(),
         );
     }
-    let q = view.arc.quorum;
-    let health = match q.health {
-        QuorumHealth::Healthy => "healthy",
-        QuorumHealth::Degraded => "degraded",
-        QuorumHealth::Lost => "lost",
-    };
-    fact(
-        "ARC quorum".to_owned(),
-        EventKind::Quorum,
-        format!("{health} ({} of {} up)", q.up, q.total),
-    );
+    for alarm in &view.cloudwatch.alarms {
+        if let Some(state) = decided(alarm.state.as_ref()) {
+            fact(
+                format!("alarm {}", alarm.name),
+                EventKind::Alarm,
+                state.clone(),
+            );
+        }
+    }
     fact(
         "replication lag".to_owned(),
         EventKind::Replication,
         format!("{} ms", view.replication.lag_ms),
     );
     facts
+}
+
+/// An alarm's state once its data decided it: a new alarm's INSUFFICIENT_DATA, before its
+/// first evaluation, is no event worth showing.
+fn decided(state: Option<&String>) -> Option<&String> {
+    state.filter(|s| *s != "INSUFFICIENT_DATA")
 }
 
 /// An instance's status in words.

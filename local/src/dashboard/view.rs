@@ -8,7 +8,9 @@ use topology::{App, AppName, Region, RoutingControlArn};
 
 use super::event::TimelineEvent;
 use super::probe::{AppTraffic, BIN, BINS_KEPT, PROBE_RATE_PER_APP};
+use crate::faults::CloudWatchFault;
 use crate::instance::InstanceStatus;
+use crate::monitoring::{AlarmStatus, CloudWatchState, FlagState};
 use crate::replication::ReplicationStatus;
 use crate::world::{AppState, World, WorldState};
 
@@ -16,15 +18,23 @@ use crate::world::{AppState, World, WorldState};
 #[derive(Debug, Clone, Serialize)]
 pub struct View {
     pub domain: String,
+    /// The failover mechanism: `arc` or `health-check`.
+    pub mechanism: String,
     pub dns_server: SocketAddr,
     /// Primary first.
     pub regions: [Region; 2],
     pub ttl_seconds: u32,
     pub health_check_interval_ms: u64,
-    /// TTL + health-check interval + 1 s: the longest a move of traffic may take.
+    /// How long a flag's alarm period lasts here (`health-check` mechanism).
+    pub alarm_period_ms: u64,
+    /// The longest a move of traffic may take: TTL + health-check interval + 1 s, plus an
+    /// alarm period with the `health-check` mechanism.
     pub bound_ms: u64,
     pub apps: Vec<AppView>,
-    pub arc: ArcView,
+    /// The ARC cluster (`arc` mechanism).
+    pub arc: Option<ArcView>,
+    /// The local CloudWatch: its endpoints and every app's alarms.
+    pub cloudwatch: CloudWatchView,
     pub replication: ReplicationStatus,
     pub probe: ProbeView,
     /// Newest first.
@@ -62,10 +72,14 @@ pub struct AppView {
 pub struct RegionView {
     pub region: Region,
     pub address: SocketAddr,
-    pub routing_control: RoutingControlArn,
-    /// `true` = ON; `None` when the cluster does not know the control.
+    /// The Region's routing control (`arc` mechanism).
+    pub routing_control: Option<RoutingControlArn>,
+    /// `true` = ON; `None` when the cluster does not know the control (or there is none).
     pub routing_control_on: Option<bool>,
-    /// The health check on this Region's routing control, as Route 53 last evaluated it.
+    /// The flag that takes this Region out, its alarm and health check (`health-check`
+    /// mechanism).
+    pub flag: Option<FlagState>,
+    /// The health check of this Region's record, as Route 53 last evaluated it.
     pub healthy: Option<bool>,
     pub instance: InstanceStatus,
     /// `None` for the gateway, which has no store.
@@ -89,6 +103,57 @@ pub struct EndpointView {
     pub fault: String,
     /// Whether it counts for the quorum (everything but `down`).
     pub up: bool,
+}
+
+/// The local CloudWatch: where each Region's endpoint is and its fault, and every app's alarms.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloudWatchView {
+    pub endpoints: Vec<CloudWatchEndpointView>,
+    pub alarms: Vec<AlarmStatus>,
+    /// How many alarms are in ALARM.
+    pub firing: usize,
+}
+
+/// One Region's CloudWatch endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloudWatchEndpointView {
+    pub region: Region,
+    pub url: String,
+    /// `none`, `down` or `hang`.
+    pub fault: String,
+}
+
+impl CloudWatchView {
+    fn new(state: CloudWatchState) -> Self {
+        let endpoints = state
+            .endpoints
+            .into_iter()
+            .map(|e| CloudWatchEndpointView {
+                region: e.region,
+                url: e.url,
+                fault: cloudwatch_fault_label(e.fault).to_owned(),
+            })
+            .collect();
+        let firing = state
+            .alarms
+            .iter()
+            .filter(|a| a.state.as_deref() == Some("ALARM"))
+            .count();
+        Self {
+            endpoints,
+            alarms: state.alarms,
+            firing,
+        }
+    }
+}
+
+/// A CloudWatch endpoint's fault in words.
+pub fn cloudwatch_fault_label(fault: CloudWatchFault) -> &'static str {
+    match fault {
+        CloudWatchFault::None => "none",
+        CloudWatchFault::Down => "down",
+        CloudWatchFault::Hang => "hang",
+    }
 }
 
 /// How the cluster's quorum stands.
@@ -151,7 +216,14 @@ impl View {
         let topology = world.topology();
         let local = &topology.local;
         let [primary, secondary] = topology.regions.both();
-        let bound = local.ttl() + local.health_check_interval() + std::time::Duration::from_secs(1);
+        let alarm_period = match world.mechanism() {
+            topology::Mechanism::Arc => std::time::Duration::ZERO,
+            topology::Mechanism::HealthCheck => local.alarm_period(),
+        };
+        let bound = alarm_period
+            + local.ttl()
+            + local.health_check_interval()
+            + std::time::Duration::from_secs(1);
         let probe = ProbeView {
             running: traffic.is_some(),
             rate_per_app: PROBE_RATE_PER_APP,
@@ -176,33 +248,39 @@ impl View {
                 )
             })
             .collect();
-        let faults = world.cluster().faults();
-        let endpoints = state
-            .arc_endpoints
-            .into_iter()
-            .map(|e| {
-                let fault = faults.get(e.index).copied().unwrap_or_default();
-                EndpointView {
-                    index: e.index,
-                    region: e.region,
-                    url: e.url,
-                    fault: fault_label(fault),
-                    up: fault != Fault::Down,
-                }
-            })
-            .collect();
+        let arc = world.cluster().map(|cluster| {
+            let faults = cluster.faults();
+            let endpoints = state
+                .arc_endpoints
+                .iter()
+                .map(|e| {
+                    let fault = faults.get(e.index).copied().unwrap_or_default();
+                    EndpointView {
+                        index: e.index,
+                        region: e.region.clone(),
+                        url: e.url.clone(),
+                        fault: fault_label(fault),
+                        up: fault != Fault::Down,
+                    }
+                })
+                .collect();
+            ArcView {
+                endpoints,
+                quorum: Quorum::of(&faults),
+            }
+        });
         Self {
             domain: state.domain,
+            mechanism: state.mechanism,
             dns_server: state.dns_server,
             regions: [primary.clone(), secondary.clone()],
             ttl_seconds: local.ttl_seconds,
             health_check_interval_ms: local.health_check_interval_ms,
+            alarm_period_ms: local.alarm_period_ms,
             bound_ms: millis(bound),
             apps,
-            arc: ArcView {
-                endpoints,
-                quorum: Quorum::of(&faults),
-            },
+            arc,
+            cloudwatch: CloudWatchView::new(state.cloudwatch),
             replication: state.replication,
             probe,
             events: Vec::new(),
@@ -231,17 +309,19 @@ fn app_view(
     let regions = app
         .regions
         .into_iter()
-        .filter_map(|r| {
-            let control = app.routing_controls.iter().find(|c| c.region == r.region)?;
-            Some(RegionView {
+        .map(|r| {
+            let control = app.routing_controls.iter().find(|c| c.region == r.region);
+            let flag = app.flags.iter().find(|f| f.region == r.region).cloned();
+            RegionView {
                 healthy: healthy(&r.region),
-                routing_control: control.arn.clone(),
-                routing_control_on: control.on,
+                routing_control: control.map(|c| c.arn.clone()),
+                routing_control_on: control.and_then(|c| c.on),
+                flag,
                 address: r.address,
                 instance: r.instance,
                 store_available: r.store_available,
                 region: r.region,
-            })
+            }
         })
         .collect();
     AppView {

@@ -1,17 +1,18 @@
-//! What every drill step shares: the world, the ARC client, the traffic and the route probe,
-//! the pace, the expectations judged so far, and the moves to time and verify at the end.
+//! What every drill step shares: the world, the mechanism's data-plane client (ARC's, or the
+//! flags'), the traffic and the route probe, the pace, the expectations judged so far, and the
+//! moves to time and verify at the end.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use failover::{Client, ClientConfig};
-use loadtest::{LiveView, Run, RunConfig, Scenario};
-use topology::{AppName, Region};
+use loadtest::{BearerToken, LiveView, Run, RunConfig, Scenario};
+use topology::{AppName, Mechanism, Region};
 
 use super::narrator::Narrator;
 use crate::World;
 use crate::measure::Writes;
+use crate::moves::Mover;
 use crate::probe::RouteProbe;
 use crate::stages;
 use crate::verdict::Step;
@@ -19,6 +20,9 @@ use crate::verdict::Step;
 /// What the live view adds to a move besides its window: the last responses from the old
 /// Region take their time to arrive.
 const RESPONSE_TIME: Duration = Duration::from_millis(500);
+
+/// How long the tokens of the drill's traffic and probe live: longer than any drill.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(6 * 3600);
 
 /// How long each phase lasts and how hard traffic runs.
 #[derive(Debug, Clone, Copy)]
@@ -79,7 +83,8 @@ pub(crate) struct MarkedMove {
 /// The drill in progress.
 pub(crate) struct Drill {
     pub(crate) world: Arc<World>,
-    pub(crate) client: Client,
+    /// Moves apps by the world's mechanism.
+    pub(crate) mover: Mover,
     pub(crate) run: Run,
     /// The traffic's settings (its connection age and live window bound the moves).
     pub(crate) traffic: RunConfig,
@@ -102,14 +107,16 @@ impl Drill {
     /// Starts the traffic and the route probe on `world`.
     pub(crate) fn new(world: Arc<World>, pace: Pace, narrator: Narrator) -> anyhow::Result<Self> {
         let manifest = world.manifest();
-        let client = Client::from_manifest(manifest, ClientConfig::default())
-            .context("cannot create the ARC client")?;
+        let mover = Mover::from_manifest(manifest).context("cannot create the failover client")?;
         let apps: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
         let traffic = RunConfig {
             apps: apps.clone(),
             rate_per_app: pace.rate_per_app,
             duration: None,
             scenario: Scenario::Probe,
+            bearer_token: world
+                .api_token(TOKEN_LIFETIME)
+                .and_then(|t| BearerToken::new(&t).ok()),
             ..RunConfig::default()
         };
         let run = Run::start(manifest, traffic.clone()).context("cannot start the traffic")?;
@@ -118,12 +125,13 @@ impl Drill {
             world.dns().local_addr(),
             pace.probe_period,
             manifest.gateway_secret.as_deref(),
+            world.api_token(TOKEN_LIFETIME).as_deref(),
         )
         .context("cannot start the route probe")?;
         let bound = client_bound(&world, &traffic) + traffic.live_window + RESPONSE_TIME;
         let regions = world.topology().regions.clone();
         Ok(Self {
-            client,
+            mover,
             run,
             traffic,
             probe,
@@ -138,6 +146,14 @@ impl Drill {
             verifications: Vec::new(),
             world,
         })
+    }
+
+    /// How the drill moves apps, in words, for the steps' lines.
+    pub(crate) fn how(&self) -> &'static str {
+        match self.world.mechanism() {
+            Mechanism::Arc => "the failover library, ARC routing controls",
+            Mechanism::HealthCheck => "flags published with the AWS SDK",
+        }
     }
 
     /// The service the drill uses for a role: the one named as in the shipped topology, else
@@ -256,8 +272,9 @@ impl Drill {
         self.record(
             name,
             format!(
-                "all traffic moved within {:.1} s (TTL + check interval + connection age + the live view's window and response time), at most {max_errors} errors or unsent",
-                bound.as_secs_f64()
+                "all traffic moved within {:.1} s ({} + the live view's window and response time), at most {max_errors} errors or unsent",
+                bound.as_secs_f64(),
+                bound_terms(self.world.mechanism())
             ),
             measured,
             summary,
@@ -266,11 +283,31 @@ impl Drill {
     }
 }
 
-/// Every wait a client's move includes: its cached answer's TTL, the health-check interval
-/// (propagation) and the age at which it stops reusing a connection to the old Region.
+/// Every wait a client's move includes: with the `health-check` mechanism the flag's alarm
+/// period (the alarm judges the flag when the period holding it ends), then the health-check
+/// interval (propagation), its cached answer's TTL and the age at which it stops reusing a
+/// connection to the old Region.
 pub(crate) fn client_bound(world: &World, traffic: &RunConfig) -> Duration {
     let local = &world.topology().local;
-    local.ttl() + local.health_check_interval() + traffic.max_connection_age
+    propagation_bound(world) + local.ttl() + traffic.max_connection_age
+}
+
+/// The longest Route 53 takes to answer with the new record after a move's call: a
+/// health-check interval, after an alarm period with the `health-check` mechanism.
+pub(crate) fn propagation_bound(world: &World) -> Duration {
+    let local = &world.topology().local;
+    match world.mechanism() {
+        Mechanism::Arc => local.health_check_interval(),
+        Mechanism::HealthCheck => local.alarm_period() + local.health_check_interval(),
+    }
+}
+
+/// What [`client_bound`] adds up, in words.
+pub(crate) fn bound_terms(mechanism: Mechanism) -> &'static str {
+    match mechanism {
+        Mechanism::Arc => "TTL + check interval + connection age",
+        Mechanism::HealthCheck => "alarm period + check interval + TTL + connection age",
+    }
 }
 
 /// The Region all of `app`'s recent traffic answered from, per the live view.

@@ -3,7 +3,7 @@
 //! that matters). The full detail goes to `demo.json` in the report folder, and with
 //! `--verbose` to the terminal too.
 //!
-//! The drill ([`steps`]): steady state (every app, and every service route directly and through
+//! The drill (`steps`): steady state (every app, and every service route directly and through
 //! the gateway); writes in the primary, read back from both Regions; concurrent updates from
 //! both Regions (last writer wins); the replication gate; shift one service to the secondary
 //! (DNS propagation, the move, the gateway following it) while the other apps stay put; stop
@@ -28,7 +28,8 @@ use topology::Topology;
 
 use super::{DemoArgs, World, control, describe};
 use crate::{stages, verdict};
-use drill::{Drill, Pace, client_bound};
+pub(crate) use drill::propagation_bound;
+use drill::{Drill, Pace, bound_terms, client_bound};
 use narrator::Narrator;
 
 /// Runs the demo; exit code 0 only when every expectation held.
@@ -90,8 +91,12 @@ fn introduce(world: &World, narrator: Narrator) {
         let apps: Vec<&str> = manifest.apps.iter().map(|a| a.name.as_str()).collect();
         let [primary, secondary] = manifest.regions.both();
         let dns = world.dns().local_addr();
+        let mechanism = match manifest.mechanism() {
+            topology::Mechanism::Arc => "failover by ARC routing controls",
+            topology::Mechanism::HealthCheck => "failover by flags in CloudWatch",
+        };
         println!(
-            "The local world ({}): {} in {primary} and {secondary}, Route 53 at {dns}",
+            "The local world ({}): {} in {primary} and {secondary}, Route 53 at {dns}, {mechanism}",
             manifest.domain,
             apps.join(", "),
         );
@@ -111,6 +116,7 @@ fn introduce(world: &World, narrator: Narrator) {
 async fn finish(drill: Drill, dir: &Path, shifts: u32) -> anyhow::Result<bool> {
     let narrator = drill.narrator;
     let client_bound = client_bound(&drill.world, &drill.traffic);
+    let mechanism = drill.world.mechanism();
     let Drill {
         run,
         mut steps,
@@ -120,7 +126,7 @@ async fn finish(drill: Drill, dir: &Path, shifts: u32) -> anyhow::Result<bool> {
         ..
     } = drill;
     let staged = stages::finish(verifications).await;
-    steps.push(verdict::stages_in_order(&staged));
+    steps.push(verdict::stages_in_order(&staged, mechanism));
     let probed = probe.stop().await;
     let report = run.stop().await;
     let (json, svg) = report
@@ -128,7 +134,11 @@ async fn finish(drill: Drill, dir: &Path, shifts: u32) -> anyhow::Result<bool> {
         .with_context(|| format!("cannot write the report to {}", dir.display()))?;
     let moves = summary::move_times(&report, &moves);
     if shifts > 0 {
-        steps.push(verdict::move_distribution(&moves, client_bound));
+        steps.push(verdict::move_distribution(
+            &moves,
+            client_bound,
+            bound_terms(mechanism),
+        ));
     }
     let held = steps.iter().all(|s| s.held);
     let seconds = narrator.seconds();
@@ -144,8 +154,11 @@ async fn finish(drill: Drill, dir: &Path, shifts: u32) -> anyhow::Result<bool> {
     if narrator.verbose() {
         println!("\n{}", report.summary_table());
         print!("{}", summary::verdicts(&steps));
-        print!("{}", summary::describe_moves(&moves, client_bound));
-        print!("{}", stages::table(&staged));
+        print!(
+            "{}",
+            summary::describe_moves(&moves, client_bound, bound_terms(mechanism))
+        );
+        print!("{}", stages::table(&staged, mechanism));
         println!(
             "Route probe (every service route, direct and through the gateway): {}",
             verdict::routes_text(&probed)
@@ -177,12 +190,14 @@ async fn finish(drill: Drill, dir: &Path, shifts: u32) -> anyhow::Result<bool> {
     Ok(held)
 }
 
-/// `--quick`: a TTL of at most 2 s and health checks at most every 0.5 s, so each move takes
-/// seconds, not tens of seconds. The rules are the same, only the clock runs faster.
+/// `--quick`: a TTL of at most 2 s, health checks at most every 0.5 s and alarm periods of
+/// at most 1 s, so each move takes seconds, not tens of seconds. The rules are the same, only
+/// the clock runs faster.
 fn shorten(topology: &mut Topology) {
     let local = &mut topology.local;
     local.ttl_seconds = local.ttl_seconds.min(2);
     local.health_check_interval_ms = local.health_check_interval_ms.min(500);
+    local.alarm_period_ms = local.alarm_period_ms.min(1000);
 }
 
 /// `.local/demo-<seconds since the Unix epoch>`: unique enough for a folder name.

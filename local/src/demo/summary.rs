@@ -78,9 +78,9 @@ pub(crate) fn verdicts(steps: &[Step]) -> String {
 }
 
 /// The moves as `--verbose` prints them, next to the bound of every wait a client has.
-pub(crate) fn describe_moves(moves: &[Move], bound: Duration) -> String {
+pub(crate) fn describe_moves(moves: &[Move], bound: Duration, terms: &str) -> String {
     let mut out = format!(
-        "\nTime from each call to 100 % of the app's traffic on the new Region, from the report (bound: TTL + health-check interval + connection age = {:.1} s):\n",
+        "\nTime from each call to 100 % of the app's traffic on the new Region, from the report (bound: {terms} = {:.1} s):\n",
         bound.as_secs_f64()
     );
     for m in moves {

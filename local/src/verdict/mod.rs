@@ -1,7 +1,7 @@
 //! The demo's expectations, each a function of what the drill measured, so that a test can
-//! feed it a broken world's measurements and see it fail: [`routes`] (every route answers,
-//! an outage stays contained), [`writes`] (no write lost, last writer wins, the replication
-//! gate, write fencing) and [`moves`] (DNS propagation, staged verification, move times).
+//! feed it a broken world's measurements and see it fail: `routes` (every route answers,
+//! an outage stays contained), `writes` (no write lost, last writer wins, the replication
+//! gate, write fencing) and `moves` (DNS propagation, staged verification, move times).
 
 mod moves;
 mod routes;

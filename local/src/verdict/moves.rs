@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use topology::AppName;
+use topology::{AppName, Mechanism};
 
 use super::Step;
 use crate::measure::Propagation;
 use crate::stages::{AppStages, MoveStages};
 
 /// Every move was verified at all four stages, each reached no earlier than the one before.
-pub fn stages_in_order(moves: &[MoveStages]) -> Step {
+pub fn stages_in_order(moves: &[MoveStages], mechanism: Mechanism) -> Step {
     let apps: Vec<&AppStages> = moves.iter().flat_map(|m| &m.apps).collect();
     let failed: Vec<String> = moves
         .iter()
@@ -33,12 +33,21 @@ pub fn stages_in_order(moves: &[MoveStages]) -> Step {
     let verified = apps.len() - failed.len();
     Step {
         name: "staged verification".into(),
-        expected: "every move seen at each stage in turn: a quorum of cluster endpoints, the authoritative DNS answer, a recursive resolver's answer, GET / from the target Region".into(),
+        expected: format!(
+            "every move seen at each stage in turn: {}, the authoritative DNS answer, a recursive resolver's answer, GET / from the target Region",
+            match mechanism {
+                Mechanism::Arc => "a quorum of cluster endpoints",
+                Mechanism::HealthCheck => "the flags' alarms",
+            }
+        ),
         measured: format!(
             "{} moves, {} app moves verified at all four stages{}{}",
             moves.len(),
             verified,
-            slowest.map_or_else(String::new, |ms| format!(", the slowest reached GET / {:.2} s after its call", ms as f64 / 1000.0)),
+            slowest.map_or_else(String::new, |ms| format!(
+                ", the slowest reached GET / {:.2} s after its call",
+                ms as f64 / 1000.0
+            )),
             if failed.is_empty() {
                 String::new()
             } else {
@@ -58,7 +67,8 @@ pub fn stages_in_order(moves: &[MoveStages]) -> Step {
 }
 
 /// Route 53 propagates a change through its health checks: the old answer is served until
-/// the next check, and the new one within a check interval.
+/// the next check (with the `health-check` mechanism, until a check after the flag's alarm
+/// period ends), and the new one within a check interval (plus an alarm period).
 pub fn propagates_like_route53(p: &Propagation) -> Step {
     let slack = Duration::from_millis(150);
     let measured = format!(
@@ -79,7 +89,12 @@ pub fn propagates_like_route53(p: &Propagation) -> Step {
     Step {
         name: "DNS propagation".into(),
         expected: format!(
-            "the old answer until the next health check, the new one within {} ms",
+            "the old answer until {}, the new one within {} ms",
+            match p.mechanism {
+                Mechanism::Arc => "the next health check",
+                Mechanism::HealthCheck =>
+                    "a health check reads the flag's alarm after its period ends",
+            },
             (p.interval + slack).as_millis()
         ),
         measured,
@@ -130,14 +145,14 @@ pub fn move_summary(moves: &[Move], bound: Duration) -> String {
 }
 
 /// Every move, at whatever phase of the TTL cycle it came, within the bound of every wait.
-pub fn move_distribution(moves: &[Move], bound: Duration) -> Step {
+pub fn move_distribution(moves: &[Move], bound: Duration, terms: &str) -> Step {
     let all_measured = !moves.is_empty() && moves.iter().all(|m| m.seconds.is_some());
     let held = all_measured
         && median_and_worst(moves).is_some_and(|(_, worst)| worst <= bound.as_secs_f64());
     Step {
         name: "move times".into(),
         expected: format!(
-            "every move, at any phase of the TTL cycle, within {:.2} s (TTL + health-check interval + connection age)",
+            "every move, at any phase of the TTL cycle, within {:.2} s ({terms})",
             bound.as_secs_f64()
         ),
         measured: move_summary(moves, bound),
@@ -162,12 +177,13 @@ mod tests {
             phase_seconds: 0.0,
         };
         let bound = Duration::from_secs(2);
+        let terms = "TTL + health-check interval + connection age";
         let moves = vec![m(Some(1.0)), m(Some(1.5)), m(Some(0.5))];
-        assert!(move_distribution(&moves, bound).held);
+        assert!(move_distribution(&moves, bound, terms).held);
         assert!(move_summary(&moves, bound).contains("median 1.00 s, worst 1.50 s"));
-        assert!(!move_distribution(&[m(Some(1.0)), m(Some(2.5))], bound).held);
-        assert!(!move_distribution(&[m(Some(1.0)), m(None)], bound).held);
-        assert!(!move_distribution(&[], bound).held);
+        assert!(!move_distribution(&[m(Some(1.0)), m(Some(2.5))], bound, terms).held);
+        assert!(!move_distribution(&[m(Some(1.0)), m(None)], bound, terms).held);
+        assert!(!move_distribution(&[], bound, terms).held);
     }
 
     #[test]
@@ -177,6 +193,7 @@ mod tests {
             checked_in_between: false,
             moved_after: Some(Duration::from_millis(700)),
             interval: Duration::from_secs(1),
+            mechanism: Mechanism::Arc,
         };
         assert!(propagates_like_route53(&route53).held);
         let instant = Propagation {

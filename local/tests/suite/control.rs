@@ -152,7 +152,7 @@ async fn the_document_lists_every_route_it_serves_and_each_answers_as_documented
         }
     }
     assert_eq!(
-        world.cluster().faults()[0],
+        world.cluster().unwrap().faults()[0],
         Fault::None,
         "the empty bodies changed nothing"
     );
@@ -205,7 +205,11 @@ async fn a_foreign_host_is_refused_on_a_read_and_on_an_action() {
     let entry = state.apps.iter().find(|a| a.app == app).unwrap();
     let on: Vec<_> = entry.routing_controls.iter().map(|c| c.on).collect();
     assert_eq!(on, [Some(true), Some(false)], "nothing shifted");
-    assert_eq!(world.cluster().faults()[0], Fault::None, "nothing broken");
+    assert_eq!(
+        world.cluster().unwrap().faults()[0],
+        Fault::None,
+        "nothing broken"
+    );
 
     // Its own names pass: the address it listens on, and localhost on its port.
     for host in [
@@ -242,12 +246,16 @@ async fn a_change_from_another_site_is_refused_and_from_its_own_page_made() {
             .ends_with("/cross-origin-request"),
         "{problem}"
     );
-    assert_eq!(world.cluster().faults()[1], Fault::None, "nothing changed");
+    assert_eq!(
+        world.cluster().unwrap().faults()[1],
+        Fault::None,
+        "nothing changed"
+    );
 
     let made = post(&base).await.unwrap();
     assert_eq!(made.status(), StatusCode::OK);
     assert_eq!(
-        world.cluster().faults()[1],
+        world.cluster().unwrap().faults()[1],
         Fault::Slow(Duration::from_millis(100))
     );
 }

@@ -11,6 +11,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common;
+
 use local_world::World;
 use serde_json::Value;
 use testkit::browser::{Browser, Page};
@@ -19,7 +21,7 @@ use topology::{AppName, Region, Topology};
 /// The fixture topology on loopback networks of its own (`127.0.61.x`, `127.0.62.x`), every
 /// listener on a free port, and a fast clock: TTL 1 s, health checks every 200 ms.
 fn topology() -> Topology {
-    let text = testkit::FIXTURE_TOPOLOGY
+    let text = common::free_cloudwatch_ports(testkit::FIXTURE_TOPOLOGY)
         .replace("\"127.0.1\"", "\"127.0.61\"")
         .replace("\"127.0.2\"", "\"127.0.62\"")
         .replace("127.0.0.1:8053", "127.0.0.1:0")
@@ -167,6 +169,23 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
         js(&tab, "document.getElementById('quorum').dataset.health"),
         "healthy"
     );
+    // ARC's mechanism, its cluster shown, and every app's alarms (both mechanisms have them).
+    assert_eq!(
+        js(
+            &tab,
+            "document.getElementById('mechanism').dataset.mechanism"
+        ),
+        "arc"
+    );
+    assert_eq!(js(&tab, "document.getElementById('arc').hidden"), false);
+    let alarms: usize = world.manifest().apps.iter().map(|a| a.alarms.len()).sum();
+    assert_eq!(
+        js(
+            &tab,
+            "document.querySelectorAll('#alarm-table td[data-alarm]').length"
+        ),
+        alarms
+    );
 
     // "Shift orders to us-west-2", confirmed from the keyboard (the dialog focuses Confirm).
     let label = format!("Shift {service} to {secondary}");
@@ -299,7 +318,10 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
         .routing_controls;
     let on_secondary = control.iter().find(|c| c.region == secondary).unwrap();
     assert_eq!(
-        world.cluster().routing_control_state(&on_secondary.arn),
+        world
+            .cluster()
+            .unwrap()
+            .routing_control_state(&on_secondary.arn),
         Some(true),
         "nothing changed"
     );
@@ -460,5 +482,207 @@ fn the_page_its_events_and_its_actions_answer_as_the_failover_library_does() {
             "{outcome}"
         );
     });
+    stop(&runtime, world);
+}
+
+/// The fixture with the `health-check` mechanism on loopback networks of its own
+/// (`127.0.65.x`, `127.0.66.x`), every listener on a free port, a fast clock (TTL 1 s, health
+/// checks every 200 ms) and alarm periods of 200 ms.
+fn health_check_topology() -> Topology {
+    let text = common::health_check(
+        &common::fast_clock(&common::on_networks(&common::topology_text(), 65)),
+        200,
+    );
+    Topology::parse(&text).unwrap()
+}
+
+#[test]
+fn the_dashboard_shows_flags_alarms_and_health_checks_and_moves_by_the_flags() {
+    testkit::browser::chromium();
+    let _networks = NETWORKS.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = runtime();
+    let world = runtime.block_on(async {
+        let world = Arc::new(World::start(health_check_topology()).await.unwrap());
+        local_world::control::serve(world.clone()).expect("the control API's listener");
+        world
+    });
+    let url = world.manifest().control_api.clone().unwrap();
+    let topology = world.topology();
+    let [primary, secondary]: [Region; 2] = topology.regions.both().map(Clone::clone);
+    let service = common::first();
+    let local = &topology.local;
+    let bound =
+        local.alarm_period() + local.health_check_interval() + local.ttl() + Duration::from_secs(1);
+    let alarms: usize = world.manifest().apps.iter().map(|a| a.alarms.len()).sum();
+
+    let profile = tempfile::tempdir().unwrap();
+    let browser = launch(profile.path());
+    let tab = browser.new_page().unwrap();
+    tab.navigate(&format!("{url}/")).unwrap();
+    wait_for(
+        &tab,
+        "the mechanism, every app and every alarm",
+        &format!(
+            "document.getElementById('mechanism').dataset.mechanism === 'health-check' \
+             && document.querySelectorAll('.app').length === {} \
+             && document.querySelectorAll('#alarm-table td[data-alarm]').length === {alarms}",
+            topology.apps.len()
+        ),
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        js(&tab, "document.getElementById('arc').hidden"),
+        true,
+        "no ARC cluster"
+    );
+    let endpoints = js(
+        &tab,
+        "[...document.querySelectorAll('#cw-endpoints tbody tr')].map(r => r.dataset.cloudwatch)",
+    );
+    assert_eq!(
+        endpoints,
+        serde_json::json!([primary.as_str(), secondary.as_str()])
+    );
+    // Each flag where it lives, never published yet; the alarms' first evaluation is OK.
+    let row =
+        |region: &Region| format!(".app[data-app=\"{service}\"] tr[data-region=\"{region}\"]");
+    let flag_text = |region: &Region| {
+        js(
+            &tab,
+            &format!(
+                "document.querySelector('{} .flag').textContent",
+                row(region)
+            ),
+        )
+        .as_str()
+        .unwrap()
+        .to_owned()
+    };
+    let shown = flag_text(&primary);
+    assert!(
+        shown.contains(&format!("\"{primary} is out\" never published")),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!("in {secondary}")), "{shown}");
+    wait_for(
+        &tab,
+        "no alarm firing",
+        &format!(
+            "document.getElementById('alarm-summary').textContent.includes('none of {alarms} alarms in ALARM')"
+        ),
+        Duration::from_secs(5),
+    );
+
+    // Take the service out of the primary by its flag, from the page, with the probe running.
+    click(&tab, "#probe-toggle");
+    wait_for(
+        &tab,
+        &format!("{service} served by {primary}"),
+        &format!("{} === '{primary}'", serving(&service)),
+        Duration::from_secs(10),
+    );
+    click(&tab, &format!("{} button[data-action=flag]", row(&primary)));
+    confirm(&tab);
+    let confirmed = Instant::now();
+    // Each action's outcome replaces the last one's (the probe's, here): wait for this one's.
+    wait_for(
+        &tab,
+        "the flag's outcome",
+        &format!(
+            "document.getElementById('outcome').dataset.outcome === 'ok' \
+             && document.getElementById('outcome').textContent.includes('published in {secondary}')"
+        ),
+        Duration::from_secs(5),
+    );
+    wait_for(
+        &tab,
+        &format!("{service} served by {secondary}"),
+        &format!("{} === '{secondary}'", serving(&service)),
+        bound * 3,
+    );
+    let moved = confirmed.elapsed();
+    println!(
+        "the page shows {service} on {secondary} {moved:?} after the confirmation (bound {bound:?})"
+    );
+    assert!(moved <= bound, "shown after {moved:?}, bound {bound:?}");
+    let shown = flag_text(&primary);
+    assert!(
+        shown.contains(&format!("\"{primary} is out\" = 1")),
+        "{shown}"
+    );
+    assert!(shown.contains("alarm ALARM"), "{shown}");
+    assert_eq!(
+        js(
+            &tab,
+            &format!(
+                "document.querySelector('{} .health').textContent",
+                row(&primary)
+            )
+        ),
+        "✗ unhealthy"
+    );
+    // The record's health-check alarm, on Route 53's metric, fires and the page shows it.
+    let health_alarm = format!("local-{service}-{primary}-health-check");
+    wait_for(
+        &tab,
+        "the health-check alarm in ALARM",
+        &format!(
+            "document.querySelector('#alarm-table td[data-alarm=\"{health_alarm}\"]').dataset.state === 'ALARM' \
+             && document.getElementById('alarm-summary').dataset.firing !== '0'"
+        ),
+        Duration::from_secs(5),
+    );
+
+    // The secondary's CloudWatch down, from the page; shifting back to the primary still
+    // works (the flag that matters lives in the primary), with a warning for the one it could
+    // not clear.
+    js(
+        &tab,
+        &format!(
+            "document.querySelector('#cw-endpoints tr[data-cloudwatch=\"{secondary}\"] select').value = 'down'"
+        ),
+    );
+    click(&tab, &format!("button[data-cloudwatch=\"{secondary}\"]"));
+    confirm(&tab);
+    wait_for(
+        &tab,
+        "the endpoint shown down",
+        &format!(
+            "document.querySelector('#cw-endpoints tr[data-cloudwatch=\"{secondary}\"] .state').textContent === '✖ down'"
+        ),
+        Duration::from_secs(3),
+    );
+    tab.click_xpath(&format!(
+        "//button[normalize-space()='Shift {service} to {primary}']"
+    ))
+    .unwrap();
+    confirm(&tab);
+    wait_for(
+        &tab,
+        "the shift back, with its warning",
+        &format!(
+            "document.getElementById('outcome').dataset.outcome === 'ok' \
+             && document.getElementById('outcome').textContent.includes('{service} moving to {primary}') \
+             && document.getElementById('outcome').textContent.includes('warning')"
+        ),
+        Duration::from_secs(5),
+    );
+    wait_for(
+        &tab,
+        &format!("{service} served by {primary} again"),
+        &format!("{} === '{primary}'", serving(&service)),
+        bound * 3,
+    );
+    wait_for(
+        &tab,
+        "the flag on the timeline",
+        &format!(
+            "[...document.querySelectorAll('#events li')].some(li => li.textContent.includes('{service} flag \"{secondary} is out\"'))"
+        ),
+        Duration::from_secs(3),
+    );
+
+    drop(tab);
+    drop(browser);
     stop(&runtime, world);
 }

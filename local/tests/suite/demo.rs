@@ -16,10 +16,19 @@ static ONE_DEMO: Mutex<()> = Mutex::const_new(());
 /// Writes the fixture topology on loopback networks `127.0.<network>` and `<network + 1>`,
 /// with free ports and a fast clock, into `dir`.
 fn write_topology(dir: &Path, network: u8) -> std::path::PathBuf {
+    write_topology_with(dir, network, |t| t)
+}
+
+/// As [`write_topology`], with `edit` applied to the text.
+fn write_topology_with(
+    dir: &Path,
+    network: u8,
+    edit: impl FnOnce(String) -> String,
+) -> std::path::PathBuf {
     let config = dir.join("topology.toml");
     let fenced = common::with_fencing(&common::topology_text(), &common::second());
     let text = common::fast_clock(&common::on_networks(&fenced, network));
-    std::fs::write(&config, text).unwrap();
+    std::fs::write(&config, edit(text)).unwrap();
     config
 }
 
@@ -125,6 +134,90 @@ async fn demo_quick_passes_within_its_line_budget_and_writes_its_report() {
         // TTL 1 s + health checks every 0.2 s, plus a second for the probe's own pace.
         let seconds = m["seconds"].as_f64().unwrap_or(f64::MAX);
         assert!(seconds < 2.2, "{m}");
+    }
+}
+
+#[tokio::test]
+async fn demo_quick_passes_with_the_health_check_mechanism() {
+    let _one = ONE_DEMO.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Alarm periods of half a second stand for AWS's minute.
+    let config = write_topology_with(dir.path(), 113, |t| common::health_check(&t, 500));
+    let report = dir.path().join("report");
+    let output = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_local-world"))
+            .args(["demo", "--quick", "--config"])
+            .arg(&config)
+            .arg("--report")
+            .arg(&report)
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the quick demo ends within 90 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "the demo failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("Demo PASSED"), "{stdout}");
+    assert!(
+        stdout.contains("failover by flags"),
+        "the mechanism is named: {stdout}"
+    );
+    let lines = stdout.lines().count() + stderr.lines().count();
+    assert!(lines <= LINE_BUDGET, "{lines} lines, over {LINE_BUDGET}");
+    let verdict: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("demo.json")).unwrap()).unwrap();
+    let steps = verdict["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["held"] == true), "{verdict:#}");
+    // The bound is the mechanism's: alarm period + check interval + TTL + connection age.
+    let bound = verdict["move_bound_seconds"].as_f64().unwrap();
+    let age = loadtest::RunConfig::default()
+        .max_connection_age
+        .as_secs_f64();
+    assert!((bound - (0.5 + 0.2 + 1.0 + age)).abs() < 1e-9, "{bound}");
+    let propagation = steps
+        .iter()
+        .find(|s| s["name"] == "DNS propagation")
+        .unwrap();
+    assert!(
+        propagation["expected"]
+            .as_str()
+            .unwrap()
+            .contains("after its period ends, the new one within 850 ms"),
+        "{propagation}"
+    );
+    let staged = steps
+        .iter()
+        .find(|s| s["name"] == "staged verification")
+        .unwrap();
+    assert!(
+        staged["expected"]
+            .as_str()
+            .unwrap()
+            .contains("the flags' alarms"),
+        "{staged}"
+    );
+    for name in ["write fencing", "fail back", "evacuated"] {
+        assert!(
+            steps
+                .iter()
+                .any(|s| s["name"].as_str().unwrap().starts_with(name)),
+            "no step `{name}`: {verdict:#}"
+        );
+    }
+    let moves = verdict["moves"].as_array().unwrap();
+    assert_eq!(moves.len(), 3, "{verdict:#}");
+    for m in moves {
+        let seconds = m["seconds"].as_f64().unwrap_or(f64::MAX);
+        assert!(seconds <= bound, "{m}");
     }
 }
 

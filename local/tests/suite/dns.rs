@@ -12,7 +12,9 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use local_world::dns::{DnsServer, FailoverPair, RecordTarget, RoutingControlStates, ZoneConfig};
+use local_world::dns::{
+    DnsServer, FailoverPair, RecordHealthCheck, RecordTarget, RoutingControlStates, ZoneConfig,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use topology::{AppName, RoutingControlArn, Topology};
 
@@ -45,7 +47,9 @@ fn zone(topology: &Topology, interval: Duration, ttl: Duration) -> ZoneConfig {
     let target = |app: &AppName, region: &topology::Region, n| RecordTarget {
         region: region.clone(),
         address: topology.local_address(app, region).unwrap(),
-        routing_control: control(app, n),
+        health_check: RecordHealthCheck::RecoveryControl {
+            routing_control: control(app, n),
+        },
     };
     ZoneConfig {
         domain: topology.local.domain.clone(),

@@ -191,7 +191,12 @@ async fn a_fenced_instance_refuses_writes_while_its_control_is_off_and_serves_re
 
     // Every endpoint down: the fence cannot read its control and lets writes through.
     for index in 0..world.manifest().cluster().unwrap().endpoints.len() {
-        world.cluster().set_fault(index, Fault::Down).await.unwrap();
+        world
+            .cluster()
+            .unwrap()
+            .set_fault(index, Fault::Down)
+            .await
+            .unwrap();
     }
     let waited = until_fenced(&world, addr(&world, &fenced, &primary), &writes, false).await;
     assert!(

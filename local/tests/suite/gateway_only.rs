@@ -15,18 +15,21 @@ use topology::Topology;
 use topology::manifest::GATEWAY_SECRET_HEADER;
 
 /// The fixture topology on `127.0.<network>` and the next network, every listener on a free
-/// port, with `aws` settings inserted before `[local]` (empty: the defaults).
+/// port, with `aws` settings inserted before `[local]` (empty: the defaults), and no token
+/// needed at the gateway (the auth suite covers tokens).
 fn topology(network: u8, aws: &str) -> Topology {
-    let text = common::on_networks(&common::topology_text(), network).replace(
-        "[local]
+    let text = common::on_networks(&common::topology_text(), network)
+        .replace("[auth]\n", "[auth]\nenabled = false\n")
+        .replace(
+            "[local]
 ",
-        &format!(
-            "[aws]
+            &format!(
+                "[aws]
 {aws}
 [local]
 "
-        ),
-    );
+            ),
+        );
     Topology::parse(&text).unwrap()
 }
 

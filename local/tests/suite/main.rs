@@ -5,7 +5,9 @@
 
 mod common;
 
+mod alarms;
 mod arc_cluster;
+mod auth;
 mod cli;
 mod control;
 mod dashboard;
@@ -14,6 +16,7 @@ mod dns;
 mod faults;
 mod fencing;
 mod gateway_only;
+mod health_check;
 mod replication;
 mod verdicts;
 mod world;

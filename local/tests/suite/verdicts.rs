@@ -107,6 +107,7 @@ async fn a_gateway_route_to_the_wrong_service_fails_containment() {
             world.dns().local_addr(),
             Duration::from_millis(100),
             world.manifest().gateway_secret.as_deref(),
+            world.api_token(Duration::from_secs(600)).as_deref(),
         )
         .unwrap();
         tokio::time::sleep(Duration::from_millis(800)).await;
@@ -140,7 +141,8 @@ async fn instant_propagation_fails_the_propagation_check() {
         assert_eq!(world.dns().propagation_is_instant(), instant);
         let secondary = world.topology().regions.secondary.clone();
         let client = Client::from_manifest(world.manifest(), ClientConfig::default()).unwrap();
-        let propagation = measure::shift_propagation(&world, &client, &first, &secondary)
+        let mover = local_world::moves::Mover::Arc(Box::new(client));
+        let propagation = measure::shift_propagation(&world, &mover, &first, &secondary)
             .await
             .unwrap();
         let step = verdict::propagates_like_route53(&propagation);

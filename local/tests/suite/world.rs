@@ -113,6 +113,7 @@ async fn a_planned_shift_moves_all_traffic_within_the_bound_without_errors() {
             "http://api.example.test:{}/{orders}?limit=1",
             api.port()
         ))
+        .bearer_auth(world.api_token(Duration::from_secs(60)).unwrap())
         .send()
         .await
         .unwrap();
@@ -158,6 +159,7 @@ async fn quorum_loss_blocks_a_shift_and_changes_nothing() {
     for index in 0..3 {
         world
             .cluster()
+            .unwrap()
             .set_fault(index, local_arc::Fault::Down)
             .await
             .unwrap();
@@ -168,7 +170,7 @@ async fn quorum_loss_blocks_a_shift_and_changes_nothing() {
         .unwrap()
         .routing_controls
         .iter()
-        .map(|c| world.cluster().routing_control_state(&c.arn))
+        .map(|c| world.cluster().unwrap().routing_control_state(&c.arn))
         .collect();
     let started = Instant::now();
     // A short deadline: the default (15 s) suits an incident, not a test.
@@ -192,7 +194,7 @@ async fn quorum_loss_blocks_a_shift_and_changes_nothing() {
         .unwrap()
         .routing_controls
         .iter()
-        .map(|c| world.cluster().routing_control_state(&c.arn))
+        .map(|c| world.cluster().unwrap().routing_control_state(&c.arn))
         .collect();
     assert_eq!(before, after, "no routing control changed");
     tokio::time::sleep(Duration::from_millis(400)).await;

@@ -7,7 +7,11 @@
 //! every upstream through the local Route 53, caching each answer for its TTL, exactly as a
 //! remote client would. The upstream's `x-region` comes back as `x-upstream-region`, next to
 //! the gateway's own `x-region`.
+//!
+//! With `[auth]` on, every routed request needs a bearer token, checked as API Gateway's JWT
+//! authorizer checks it ([`auth`]); `/`, `/health` and the documentation stay open.
 
+pub mod auth;
 pub mod proxy;
 pub mod resolve;
 pub mod routes;
@@ -22,12 +26,14 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use kit::gateway_only::GatewaySecret;
-use kit::http::service_router;
+use kit::http::service_router_with_problems;
 use kit::store::{HealthCheck, StoreError};
 use kit::{Problem, ServiceInfo};
+use topology::auth::Access;
 use topology::{AppName, Region, Topology};
 use utoipa_axum::router::OpenApiRouter;
 
+pub use auth::{AuthConfig, Authorizer, Denied, Principal};
 pub use proxy::{Proxy, UpstreamError, X_UPSTREAM_REGION};
 pub use resolve::{ResolveError, UpstreamResolver};
 pub use routes::{Route, RoutesError, RoutingTable, Upstream};
@@ -57,6 +63,8 @@ pub struct GatewayConfig {
     /// Added as `x-gateway-secret` to every forwarded call (replacing a client's), for
     /// services that accept only calls through the gateway; `None` adds nothing.
     pub gateway_secret: Option<GatewaySecret>,
+    /// The token checks of every routed request; `None` (auth off) lets anyone through.
+    pub auth: Option<AuthConfig>,
 }
 
 impl GatewayConfig {
@@ -77,13 +85,16 @@ impl GatewayConfig {
             resolver: UpstreamResolver::new(Some(dns_server))?,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
             gateway_secret: None,
+            auth: None,
         })
     }
 }
 
 struct Gateway {
+    app: AppName,
     table: RoutingTable,
     proxy: Proxy,
+    auth: Option<Authorizer>,
 }
 
 /// The gateway has no store: it is healthy whenever it serves. Its upstreams have health
@@ -99,7 +110,7 @@ impl HealthCheck for AlwaysHealthy {
 
 /// The gateway as an axum router: kit's common surface (`GET /`, `GET /health`,
 /// `/openapi.json`, `x-region`, `x-request-id`, problem+json for unknown routes) and every
-/// routed prefix (`/orders`, `/orders/...`) proxied with any method.
+/// routed prefix (`/orders`, `/orders/...`) proxied with any method, once its token passes.
 pub fn router(config: GatewayConfig) -> Router {
     let info = ServiceInfo {
         name: config.app.to_string().into(),
@@ -109,8 +120,10 @@ pub fn router(config: GatewayConfig) -> Router {
     let proxy = Proxy::new(config.resolver.clone(), config.upstream_timeout)
         .with_gateway_secret(config.gateway_secret.clone());
     let state = Arc::new(Gateway {
+        app: config.app.clone(),
         table: config.table.clone(),
         proxy,
+        auth: config.auth.clone().map(Authorizer::new),
     });
     let mut api = OpenApiRouter::new();
     for route in config.table.routes() {
@@ -118,14 +131,30 @@ pub fn router(config: GatewayConfig) -> Router {
             .route(&route.prefix, any(forward))
             .route(&format!("{}/{{*rest}}", route.prefix), any(forward));
     }
-    service_router(info, Arc::new(AlwaysHealthy), api.with_state(state))
+    service_router_with_problems(
+        info,
+        Arc::new(AlwaysHealthy),
+        api.with_state(state),
+        auth::PROBLEM_TYPES,
+    )
 }
 
-async fn forward(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+async fn forward(State(gateway): State<Arc<Gateway>>, mut request: Request<Body>) -> Response {
     let path = request.uri().path().to_owned();
     let Some(route) = gateway.table.route(&path) else {
         return Problem::not_found(format!("no route for `{path}`")).into_response();
     };
+    auth::strip_identity(request.headers_mut());
+    if let Some(authorizer) = &gateway.auth {
+        let access = Access::of_method(request.method().as_str());
+        match authorizer
+            .authorize(request.headers(), &route.prefix, access)
+            .await
+        {
+            Ok(principal) => principal.apply(request.headers_mut()),
+            Err(denied) => return denied.into_response(gateway.app.as_str()),
+        }
+    }
     match gateway.proxy.forward(route, request).await {
         Ok(response) => response,
         Err(error) => {

@@ -28,13 +28,26 @@ struct Args {
     /// The DNS server that answers for the local domain (the local Route 53).
     #[arg(long, default_value = "127.0.0.1:8053")]
     dns_server: SocketAddr,
+    /// The token issuer whose tokens the gateway accepts, e.g. a running local world's
+    /// (`auth.issuer` in its manifest). Needed while the topology's `[auth]` is on.
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let topology = Topology::load(&args.config)?;
-    let config = gateway::GatewayConfig::local(&topology, &args.app, args.region, args.dns_server)?;
+    let mut config =
+        gateway::GatewayConfig::local(&topology, &args.app, args.region, args.dns_server)?;
+    config.auth = match (&args.issuer, topology.auth.enabled) {
+        (Some(issuer), _) => gateway::AuthConfig::local(&topology.auth, issuer),
+        (None, false) => None,
+        (None, true) => anyhow::bail!(
+            "auth is on in {} ([auth]): pass --issuer with the issuer whose tokens to accept, or set `enabled = false` under [auth]",
+            args.config.display()
+        ),
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -79,6 +79,16 @@ pub enum DeployError {
     #[error("stopped: the changes were not confirmed (nothing was applied in this phase)")]
     Declined,
     #[error(
+        "refusing a Region-scoped deploy that changes {}: {}. These go through IAM's and \
+         Route 53's control planes, which live in us-east-1, so they fail exactly during the \
+         outage a Region-scoped deploy is for; nothing was applied. Deploy this change with \
+         both Regions (`infra deploy` without --region) once us-east-1 answers, or leave those \
+         resources unchanged",
+        if .0.len() == 1 { "a global resource" } else { "global resources" },
+        .0.join(", ")
+    )]
+    GlobalChange(Vec<String>),
+    #[error(
         "refusing to prompt: standard input is not a terminal; review the plan with `infra synth` and pass --yes"
     )]
     NotATerminal,
@@ -171,12 +181,47 @@ impl Default for Timing {
     }
 }
 
+/// The global resources (`stack: Action LogicalId (Type)`) the prepared change sets touch.
+fn global_changes(stacks: &[StackSpec], prepared: &[Prepared]) -> Vec<String> {
+    stacks
+        .iter()
+        .zip(prepared)
+        .flat_map(|(spec, prepared)| match prepared {
+            Prepared::ChangeSet { changes, .. } => changes
+                .iter()
+                .filter(|c| is_global(&c.resource_type))
+                .map(|c| {
+                    format!(
+                        "{}: {} {} ({})",
+                        spec.id, c.action, c.logical_id, c.resource_type
+                    )
+                })
+                .collect(),
+            Prepared::NoChanges => Vec::new(),
+        })
+        .collect()
+}
+
 /// Deploys and deletes stacks through one CloudFormation client per Region.
 pub struct Orchestrator {
     clients: BTreeMap<Region, Client>,
     confirm: Confirm,
     timing: Timing,
     execution_role: Option<RoleArn>,
+    /// A Region-scoped deploy: refuse change sets that change global resources.
+    region_scoped: bool,
+}
+
+/// Resource types whose changes go through a global control plane (IAM, Route 53, and ACM's
+/// DNS validation through Route 53), hosted in us-east-1.
+pub const GLOBAL_RESOURCE_TYPES: [&str; 3] =
+    ["AWS::IAM::", "AWS::Route53::", "AWS::CertificateManager::"];
+
+/// Whether a change to a resource of this type needs a global control plane.
+pub fn is_global(resource_type: &str) -> bool {
+    GLOBAL_RESOURCE_TYPES
+        .iter()
+        .any(|prefix| resource_type.starts_with(prefix))
 }
 
 impl Orchestrator {
@@ -187,7 +232,16 @@ impl Orchestrator {
             confirm,
             timing,
             execution_role: None,
+            region_scoped: false,
         }
+    }
+
+    /// Makes every phase refuse, before executing anything, change sets that add, modify or
+    /// remove an IAM, Route 53 or certificate resource: a Region-scoped deploy runs while
+    /// another Region may be down, and those changes need us-east-1's control planes.
+    pub fn region_scoped(mut self, scoped: bool) -> Self {
+        self.region_scoped = scoped;
+        self
     }
 
     /// Makes CloudFormation act as `role` (its service role: `RoleARN` on every change set),
@@ -226,6 +280,13 @@ impl Orchestrator {
         )
         .await?;
         let pending = print_summaries(&phase.stacks, &prepared);
+        if self.region_scoped {
+            let global = global_changes(&phase.stacks, &prepared);
+            if !global.is_empty() {
+                self.discard(&phase.stacks, &prepared).await;
+                return Err(DeployError::GlobalChange(global));
+            }
+        }
         if pending > 0 {
             let question = format!(
                 "Apply the changes to {pending} stack(s) of phase `{}`?",

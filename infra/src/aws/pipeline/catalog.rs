@@ -473,6 +473,7 @@ pub const CATALOG: &[(&str, &[Grant])] = &[
     ("AWS::ApiGateway::RestApi", &[REST_APIS]),
     ("AWS::ApiGateway::Resource", &[REST_APIS]),
     ("AWS::ApiGateway::Method", &[REST_APIS]),
+    ("AWS::ApiGateway::Authorizer", &[REST_APIS]),
     ("AWS::ApiGateway::Deployment", &[REST_APIS]),
     ("AWS::ApiGateway::Stage", &[REST_APIS]),
     ("AWS::ApiGateway::DomainName", &[REST_APIS, CERTIFICATES]),

@@ -41,6 +41,10 @@ pub enum DeployGrant {
     RoutingControls,
     /// Listing routing controls: ARC scopes that to no resource.
     RoutingControlListing,
+    /// Counting the account's ARC clusters against the quota: no resource scope.
+    ClusterCount,
+    /// Reading API Gateway's account settings (its CloudWatch Logs role) in each Region.
+    ApiGatewayAccount,
 }
 
 /// Every AWS call `infra deploy` makes (a test reads these files and fails on a call missing
@@ -114,6 +118,18 @@ pub const DEPLOY_CALLS: &[DeployCall] = &[
         DeployGrant::ClusterEndpoints,
     ),
     call(
+        GUARDRAILS,
+        "list_clusters",
+        "route53-recovery-control-config:ListClusters",
+        DeployGrant::ClusterCount,
+    ),
+    call(
+        GUARDRAILS,
+        "get_account",
+        "apigateway:GET",
+        DeployGrant::ApiGatewayAccount,
+    ),
+    call(
         FAILOVER_CLIENT,
         "get_routing_control_state",
         "route53-recovery-cluster:GetRoutingControlState",
@@ -156,7 +172,8 @@ pub const NOT_DEPLOY_CALLS: &[(&str, &str)] = &[
 const CFN: &str = "infra/src/aws/cfn/mod.rs";
 const DEPLOY: &str = "infra/src/aws/deploy.rs";
 const PACKAGE: &str = "infra/src/aws/package.rs";
-const FAILOVER_CLIENT: &str = "failover/src/client.rs";
+const FAILOVER_CLIENT: &str = "failover/src/client/mod.rs";
+const GUARDRAILS: &str = "infra/src/aws/guardrails.rs";
 
 const fn call(
     source: &'static str,
@@ -218,6 +235,7 @@ impl DeployGrant {
             DeployGrant::ClusterEndpoints
                 | DeployGrant::RoutingControls
                 | DeployGrant::RoutingControlListing
+                | DeployGrant::ClusterCount
         )
     }
 
@@ -230,6 +248,8 @@ impl DeployGrant {
             DeployGrant::ClusterEndpoints => "ReadTheClusterEndpoints",
             DeployGrant::RoutingControls => "InitialRoutingControlStates",
             DeployGrant::RoutingControlListing => "ListRoutingControlsNoResourceScope",
+            DeployGrant::ClusterCount => "CountTheClustersNoResourceScope",
+            DeployGrant::ApiGatewayAccount => "ReadApiGatewaysAccountSettings",
         }
     }
 
@@ -251,7 +271,13 @@ impl DeployGrant {
             DeployGrant::RoutingControls => scope.expand(&[ROUTING_CONTROLS]),
             // Route 53's ListHostedZones(ByName) and ARC's ListRoutingControls take no
             // resource-level permission.
-            DeployGrant::HostedZoneLookup | DeployGrant::RoutingControlListing => json!("*"),
+            DeployGrant::ApiGatewayAccount => {
+                scope.expand(&["arn:${AWS::Partition}:apigateway:{region}::/account"])
+            }
+            // ARC's ListClusters takes no resource-level permission either.
+            DeployGrant::HostedZoneLookup
+            | DeployGrant::RoutingControlListing
+            | DeployGrant::ClusterCount => json!("*"),
         }
     }
 }

@@ -453,6 +453,7 @@ pub fn manifest(world: &TwoRegions, dns: &Dns, apps: &[&str], regional_urls: boo
         control_api: None,
         name_servers: Vec::new(),
         gateway_secret: None,
+        auth: None,
     }
 }
 pub mod schema;

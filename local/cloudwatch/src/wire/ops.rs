@@ -5,8 +5,8 @@ use crate::alarms::{AlarmDefinition, AlarmRecord};
 use crate::error::CloudWatchError;
 use crate::metrics::{Aggregate, MetricDatum, MetricFilter, Sample};
 use crate::model::{
-    AlarmName, AlarmState, Dimensions, MetricId, Namespace, Period, ScanBy, Statistic,
-    StorageResolution, Timestamp,
+    AlarmName, AlarmState, AlarmStatistic, Dimensions, MetricId, Namespace, Percentile, Period,
+    ScanBy, Statistic, StorageResolution, Timestamp,
 };
 use crate::queries::{GetMetricData, GetMetricStatistics, MetricDataQuery, MetricStat};
 use crate::region::AlarmQuery;
@@ -157,7 +157,8 @@ fn alarm_doc(record: &AlarmRecord) -> Doc {
         .with("StateUpdatedTimestamp", record.state_updated)
         .with("MetricName", d.metric.name.as_str())
         .with("Namespace", d.metric.namespace.as_str())
-        .with("Statistic", d.statistic.as_str())
+        .with_some("Statistic", standard(d.statistic).map(Statistic::as_str))
+        .with_some("ExtendedStatistic", percentile(d.statistic))
         .with("Dimensions", dimensions_doc(&d.metric.dimensions))
         .with("Period", d.period.seconds())
         .with_some("Unit", d.unit.map(|u| u.as_str()))
@@ -167,6 +168,20 @@ fn alarm_doc(record: &AlarmRecord) -> Doc {
         .with("ComparisonOperator", d.comparison.as_str())
         .with("TreatMissingData", d.treat_missing_data.as_str())
         .with("StateTransitionedTimestamp", record.state_transitioned)
+}
+
+fn standard(statistic: AlarmStatistic) -> Option<Statistic> {
+    match statistic {
+        AlarmStatistic::Standard(s) => Some(s),
+        AlarmStatistic::Percentile(_) => None,
+    }
+}
+
+fn percentile(statistic: AlarmStatistic) -> Option<String> {
+    match statistic {
+        AlarmStatistic::Percentile(p) => Some(p.to_string()),
+        AlarmStatistic::Standard(_) => None,
+    }
 }
 
 /// A metric named by `Namespace`, `MetricName` and `Dimensions` members of `p`.
@@ -391,7 +406,6 @@ fn list_metrics_input(p: &Params<'_>, now: Timestamp) -> Result<MetricFilter, Cl
 fn put_metric_alarm_input(p: &Params<'_>) -> Result<AlarmDefinition, CloudWatchError> {
     not_emulated(p, "Metrics", "metric math alarms")?;
     not_emulated(p, "ThresholdMetricId", "anomaly detection alarms")?;
-    not_emulated(p, "ExtendedStatistic", "percentile statistics")?;
     let evaluation_periods = p.required_integer("EvaluationPeriods")?;
     let positive = |name: &str, n: i64| {
         u32::try_from(n)
@@ -406,7 +420,7 @@ fn put_metric_alarm_input(p: &Params<'_>) -> Result<AlarmDefinition, CloudWatchE
     let mut definition = AlarmDefinition::new(
         p.required("AlarmName")?,
         metric(p)?,
-        statistic(p, "Statistic")?,
+        alarm_statistic(p)?,
         period(p, "Period", Period::for_alarm)?,
         positive("EvaluationPeriods", evaluation_periods)?,
         p.required("ComparisonOperator")?,
@@ -424,6 +438,31 @@ fn put_metric_alarm_input(p: &Params<'_>) -> Result<AlarmDefinition, CloudWatchE
         definition.treat_missing_data = treat;
     }
     Ok(definition)
+}
+
+/// `Statistic` or `ExtendedStatistic` (a percentile): exactly one of them.
+fn alarm_statistic(p: &Params<'_>) -> Result<AlarmStatistic, CloudWatchError> {
+    match (p.has("Statistic"), p.has("ExtendedStatistic")) {
+        (true, true) => Err(CloudWatchError::InvalidParameterCombination(
+            "The parameters Statistic and ExtendedStatistic cannot be used together.".into(),
+        )),
+        (false, false) => Err(CloudWatchError::missing("Statistic")),
+        (true, false) => statistic(p, "Statistic").map(AlarmStatistic::from),
+        (false, true) => {
+            let text = p.required_string("ExtendedStatistic")?;
+            let percentile: Percentile = text.parse().map_err(|e: crate::model::Invalid| {
+                CloudWatchError::invalid(
+                    &p.path("ExtendedStatistic"),
+                    text,
+                    &format!(
+                        "{} (trimmed means and the other extended statistics are not emulated)",
+                        e.0
+                    ),
+                )
+            })?;
+            Ok(percentile.into())
+        }
+    }
 }
 
 /// The query, whether metric alarms are wanted, whether composite ones are.

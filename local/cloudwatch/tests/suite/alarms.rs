@@ -364,3 +364,111 @@ async fn missing_data_is_treated_as_the_alarm_says() {
         "ignore keeps the state it has"
     );
 }
+
+#[tokio::test]
+async fn a_percentile_alarm_reads_the_values_published() {
+    let w = common::world(SCALE).await;
+    let client = w.client(&w.west);
+    let dimensions = vec![
+        cw::types::Dimension::builder()
+            .name("ApiName")
+            .value("orders")
+            .build(),
+    ];
+    client
+        .put_metric_alarm()
+        .alarm_name("orders-p99")
+        .namespace("MultiRegionApi/Apps")
+        .metric_name("Latency")
+        .set_dimensions(Some(dimensions.clone()))
+        .extended_statistic("p99")
+        .unit(cw::types::StandardUnit::Milliseconds)
+        .period(10)
+        .evaluation_periods(1)
+        .threshold(500.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    let described = client
+        .describe_alarms()
+        .alarm_names("orders-p99")
+        .send()
+        .await
+        .unwrap();
+    let alarm = &described.metric_alarms()[0];
+    assert_eq!(alarm.extended_statistic(), Some("p99"));
+    assert_eq!(alarm.statistic(), None, "one or the other");
+
+    // Per request, as API Gateway publishes latency: mostly fast, then one slow request in a
+    // hundred (p99 still fast), then two in a hundred (p99 slow).
+    let publish = |slow: f64| {
+        let (client, dimensions) = (client.clone(), dimensions.clone());
+        async move {
+            let datum = cw::types::MetricDatum::builder()
+                .metric_name("Latency")
+                .set_dimensions(Some(dimensions))
+                .values(20.0)
+                .counts(100.0 - slow)
+                .values(900.0)
+                .counts(slow)
+                .unit(cw::types::StandardUnit::Milliseconds)
+                .storage_resolution(1)
+                .build();
+            client
+                .put_metric_data()
+                .namespace("MultiRegionApi/Apps")
+                .metric_data(datum)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    for (slow, state) in [(1.0, StateValue::Ok), (2.0, StateValue::Alarm)] {
+        eventually(
+            &format!("{state:?} with {slow} slow requests in 100"),
+            PATIENCE,
+            || {
+                let client = client.clone();
+                let (state, publish) = (state.clone(), publish(slow));
+                async move {
+                    publish.await;
+                    alarm_state(&client, "orders-p99").await == state
+                }
+            },
+        )
+        .await;
+    }
+
+    let both = client
+        .put_metric_alarm()
+        .alarm_name("both")
+        .namespace("MultiRegionApi/Apps")
+        .metric_name("Latency")
+        .statistic(Statistic::Average)
+        .extended_statistic("p99")
+        .period(10)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap_err();
+    let message = format!("{}", cw::error::DisplayErrorContext(both));
+    assert!(message.contains("cannot be used together"), "{message}");
+    let trimmed = client
+        .put_metric_alarm()
+        .alarm_name("trimmed")
+        .namespace("MultiRegionApi/Apps")
+        .metric_name("Latency")
+        .extended_statistic("tm99")
+        .period(10)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap_err();
+    let message = format!("{}", cw::error::DisplayErrorContext(trimmed));
+    assert!(message.contains("not emulated"), "{message}");
+}

@@ -381,3 +381,37 @@ async fn a_deleted_alarm_is_insufficient_data_and_bad_definitions_are_refused() 
         .unwrap();
     assert!(err.to_string().contains("defined twice"), "{err}");
 }
+
+#[tokio::test]
+async fn a_check_slower_than_the_alarm_period_misses_no_period() {
+    // Alarm periods of 200 ms; the check runs every second on its own schedule, so at its
+    // next run the period holding the flag is long over and later ones are empty.
+    let w = common::world(0.02).await;
+    let client = w.client(&w.west);
+    common::put_flag_alarm(&client, ALARM, "orders", &w.east).await;
+    let checks = HealthCheckers::start(
+        &w.cloudwatch,
+        [(
+            id("orders-primary"),
+            check(&w, InsufficientDataHealthStatus::LastKnownStatus),
+        )],
+        TimeScale::new(0.1).unwrap(),
+    )
+    .unwrap();
+    common::publish_flag(&client, "orders", &w.east, 1.0).await;
+    let took = eventually("the check unhealthy", Duration::from_secs(3), || {
+        let healthy = checks.is_healthy(&id("orders-primary"));
+        async move { healthy == Some(false) }
+    })
+    .await;
+    println!("one flag datapoint, periods of 200 ms, checks every 1 s: unhealthy after {took:?}");
+    assert_eq!(
+        w.cloudwatch.observe(&w.west, &ALARM.parse().unwrap()),
+        Observation::InsufficientData,
+        "the latest period alone says nothing"
+    );
+    assert!(
+        took <= Duration::from_millis(1500),
+        "seen at the check's next run"
+    );
+}

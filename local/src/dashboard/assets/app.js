@@ -3,6 +3,11 @@
 // only updates text and attributes, so keyboard focus survives every update.
 'use strict';
 
+const CLOUDWATCH_FAULTS = [
+  ['none', 'none (serve)'],
+  ['down', 'down'],
+  ['hang', 'hang'],
+];
 const FAULTS = [
   ['none', 'none (serve)'],
   ['down', 'down'],
@@ -13,8 +18,9 @@ const FAULTS = [
 ];
 const EVENT_SYMBOLS = {
   control: '⇄', dns: '◎', traffic: '➜', fault: '⚡', quorum: '⚠',
-  replication: '↻', action: '✔', refused: '⛔',
+  replication: '↻', action: '✔', refused: '⛔', alarm: '⚠',
 };
+const ALARM_KINDS = ['error-rate', 'latency', 'function-errors', 'function-throttles', 'replication-latency', 'health-check'];
 const CHART = { width: 600, height: 56 };
 
 let view = null;
@@ -129,8 +135,15 @@ async function act({ question, label, method = 'POST', url, body, fields }) {
 // ---- building the structure ------------------------------------------------------------
 
 function structureOf(v) {
-  return JSON.stringify([v.regions, v.apps.map((a) => [a.app, a.kind]), v.arc.endpoints.length]);
+  return JSON.stringify([
+    v.mechanism, v.regions, v.apps.map((a) => [a.app, a.kind]),
+    v.arc ? v.arc.endpoints.length : null,
+    v.cloudwatch.endpoints.map((e) => e.region),
+    v.cloudwatch.alarms.map((a) => a.name),
+  ]);
 }
+
+const isArc = (v) => v.mechanism === 'arc';
 
 function build(v) {
   document.getElementById('domain').textContent = v.domain;
@@ -159,8 +172,54 @@ function build(v) {
 
   document.getElementById('app-cards').replaceChildren(...v.apps.map((a) => buildApp(a, v)));
 
+  document.getElementById('arc').hidden = !v.arc;
   const endpoints = document.querySelector('#endpoints tbody');
-  endpoints.replaceChildren(...v.arc.endpoints.map((e) => buildEndpoint(e)));
+  endpoints.replaceChildren(...(v.arc ? v.arc.endpoints : []).map((e) => buildEndpoint(e)));
+  document.querySelector('#cw-endpoints tbody')
+    .replaceChildren(...v.cloudwatch.endpoints.map((e) => buildCloudWatchEndpoint(e)));
+  // One row per app and Region, one cell per kind of alarm (a gateway has no function or table).
+  const rows = [];
+  for (const a of v.apps) {
+    for (const region of v.regions) {
+      const cells = ALARM_KINDS.map((kind) => {
+        const alarm = v.cloudwatch.alarms.find((x) => x.app === a.app && x.about === region && x.kind === kind);
+        return alarm
+          ? el('td', { class: 'state', 'data-alarm': alarm.name, title: `${alarm.name} (in ${alarm.region})` })
+          : el('td', { text: '—' });
+      });
+      rows.push(el('tr', { 'data-app': a.app, 'data-region': region },
+        el('th', { scope: 'row', text: a.app }), el('td', {}, regionSpan(region)), ...cells));
+    }
+  }
+  document.querySelector('#alarm-table tbody').replaceChildren(...rows);
+}
+
+function buildCloudWatchEndpoint(e) {
+  const select = el('select', { 'aria-label': `fault for the CloudWatch endpoint in ${e.region}`, class: 'fault-select' },
+    ...CLOUDWATCH_FAULTS.map(([value, label]) => el('option', { value, text: label })));
+  const apply = el('button', {
+    type: 'button',
+    class: 'small',
+    'data-cloudwatch': e.region,
+    text: 'Apply',
+    'aria-label': `apply the fault to the CloudWatch endpoint in ${e.region}`,
+    onclick: () => {
+      const choice = select.value;
+      const label = CLOUDWATCH_FAULTS.find(([value]) => value === choice)[1];
+      act({
+        question: choice === 'none'
+          ? `Restore CloudWatch in ${e.region}?`
+          : `Make CloudWatch in ${e.region} ${label}? Flags published or read there fail; its alarms keep being evaluated.`,
+        label: `CloudWatch ${e.region}: ${label}`,
+        url: `/faults/cloudwatch/${encodeURIComponent(e.region)}`,
+        body: { fault: choice },
+      });
+    },
+  });
+  return el('tr', { 'data-cloudwatch': e.region },
+    el('td', {}, regionSpan(e.region)),
+    el('td', { class: 'state' }),
+    el('td', {}, select, ' ', apply));
 }
 
 function buildApp(a, v) {
@@ -170,7 +229,7 @@ function buildApp(a, v) {
     role: 'img',
     'aria-label': `share of ${a.app} responses per Region`,
   });
-  const rows = a.regions.map((r) => buildRegionRow(a, r));
+  const rows = a.regions.map((r) => buildRegionRow(a, r, v));
   return el('section', { class: 'app', 'data-app': a.app, 'aria-label': a.app },
     el('div', { class: 'app-head' },
       el('h3', { text: a.app }),
@@ -184,9 +243,14 @@ function buildApp(a, v) {
     el('p', { class: 'chart-summary' }, el('span', { class: 'axis', text: '← 30 s ago' }), el('span', { class: 'numbers' }), el('span', { class: 'axis', text: 'now →' })),
     el('table', {},
       el('thead', {}, el('tr', {},
-        ...['Region', 'Routing control', 'Health check', 'Instance', 'Store', 'Faults']
+        ...['Region', isArc(v) ? 'Routing control' : 'Flag', 'Health check', 'Instance', 'Store', 'Faults']
           .map((t) => el('th', { scope: 'col', text: t })))),
       el('tbody', {}, ...rows)));
+}
+
+// The other Region of the two.
+function otherRegion(v, region) {
+  return v.regions.find((r) => r !== region);
 }
 
 function shiftButtons(a, v) {
@@ -196,7 +260,9 @@ function shiftButtons(a, v) {
       'data-region': region,
       text: `Shift ${a.app} to ${region}`,
       onclick: () => act({
-        question: `Shift ${a.app} to ${region}? Its routing control in ${region} goes ON and the other OFF, in one batch.`,
+        question: isArc(v)
+          ? `Shift ${a.app} to ${region}? Its routing control in ${region} goes ON and the other OFF, in one batch.`
+          : `Shift ${a.app} to ${region}? The flag "${otherRegion(v, region)} is out" is published in ${region}; DNS follows once its alarm and health check see it.`,
         label: `shift ${a.app} to ${region}`,
         url: '/actions/shift',
         body: { app: a.app, to: region },
@@ -204,7 +270,7 @@ function shiftButtons(a, v) {
   }));
 }
 
-function buildRegionRow(a, r) {
+function buildRegionRow(a, r, v) {
   const region = r.region;
   const fault = (action, label, question, fields, body) => el('button', {
     type: 'button',
@@ -229,7 +295,7 @@ function buildRegionRow(a, r) {
     faults.append(fault('store_down', 'Store down', `Take ${a.app}'s table in ${region} down? Every store call fails and /health answers 503.`));
   }
   faults.append(fault('restore', 'Restore', `Restore ${a.app} in ${region}? It serves again, undegraded, with its table on.`));
-  const toggle = el('button', {
+  const toggle = isArc(v) ? el('button', {
     type: 'button',
     class: 'small toggle',
     'data-action': 'routing-control',
@@ -244,10 +310,28 @@ function buildRegionRow(a, r) {
         body: { app: a.app, region, on },
       });
     },
+  }) : el('button', {
+    type: 'button',
+    class: 'small toggle',
+    'data-action': 'flag',
+    onclick: () => {
+      const current = view.apps.find((x) => x.app === a.app).regions.find((x) => x.region === region);
+      const out = !(current.flag && current.flag.value >= 1);
+      const value = out ? 1 : 0;
+      act({
+        question: `Publish ${a.app}'s flag "${region} is out" = ${value} in ${otherRegion(v, region)}? With both flags set, Route 53 still answers the primary.`,
+        label: `${a.app} flag "${region} is out" = ${value}`,
+        url: '/actions/flag',
+        body: { app: a.app, region, out },
+      });
+    },
   });
+  const routing = isArc(v)
+    ? el('td', { class: 'nowrap' }, el('span', { class: 'control' }), ' ', toggle)
+    : el('td', { class: 'flag' }, el('span', { class: 'value' }), ' ', toggle, el('br'), el('span', { class: 'where' }));
   return el('tr', { 'data-region': region },
     el('th', { scope: 'row' }, regionSpan(region)),
-    el('td', { class: 'nowrap' }, el('span', { class: 'control' }), ' ', toggle),
+    routing,
     el('td', { class: 'health' }),
     el('td', { class: 'instance' }),
     el('td', { class: 'store' }),
@@ -293,13 +377,18 @@ function render(v) {
     build(v);
     structure = shape;
   }
+  const mechanism = document.getElementById('mechanism');
+  mechanism.dataset.mechanism = v.mechanism;
+  setText(mechanism, isArc(v) ? 'ARC routing controls' : 'Route 53 health checks on flags');
+  const alarmPeriod = isArc(v) ? '' : ` · flags' alarm periods ${v.alarm_period_ms} ms`;
   setText(document.getElementById('clock'),
-    `Route 53 at ${v.dns_server} · TTL ${v.ttl_seconds} s · health checks every ${v.health_check_interval_ms} ms · a move takes at most ${(v.bound_ms / 1000).toFixed(1)} s`);
+    `Route 53 at ${v.dns_server} · TTL ${v.ttl_seconds} s · health checks every ${v.health_check_interval_ms} ms${alarmPeriod} · a move takes at most ${(v.bound_ms / 1000).toFixed(1)} s`);
   const probe = document.getElementById('probe-toggle');
   setText(probe, v.probe.running ? 'Stop probe' : 'Start probe');
   probe.setAttribute('aria-pressed', String(v.probe.running));
   for (const a of v.apps) updateApp(a, v);
-  updateArc(v.arc);
+  if (v.arc) updateArc(v.arc);
+  updateCloudWatch(v.cloudwatch);
   updateReplication(v.replication);
   updateEvents(v.events);
 }
@@ -322,18 +411,39 @@ function updateApp(a, v) {
   for (const r of a.regions) {
     const row = card.querySelector(`tr[data-region="${CSS.escape(r.region)}"]`);
     if (!row) continue;
-    const control = row.querySelector('.control');
-    const on = r.routing_control_on;
-    setText(control, on === true ? '● ON' : on === false ? '○ OFF' : '? unknown');
-    control.className = `control ${on ? 'on' : 'off'}`;
-    const toggle = row.querySelector('.toggle');
-    setText(toggle, on ? 'Turn OFF' : 'Turn ON');
-    toggle.setAttribute('aria-label', `Turn ${a.app}'s routing control in ${r.region} ${on ? 'OFF' : 'ON'}`);
+    // Whether the mechanism means this Region to serve: its routing control ON, or its flag
+    // not set. A health check failing where it is meant to (an OFF control, a set flag) is no
+    // warning; one failing where it is not (a change still propagating) is.
+    let meant;
+    if (isArc(v)) {
+      const control = row.querySelector('.control');
+      const on = r.routing_control_on;
+      setText(control, on === true ? '● ON' : on === false ? '○ OFF' : '? unknown');
+      control.className = `control ${on ? 'on' : 'off'}`;
+      const toggle = row.querySelector('.toggle');
+      setText(toggle, on ? 'Turn OFF' : 'Turn ON');
+      toggle.setAttribute('aria-label', `Turn ${a.app}'s routing control in ${r.region} ${on ? 'OFF' : 'ON'}`);
+      meant = on;
+    } else {
+      const f = r.flag || {};
+      const out = f.value >= 1;
+      const value = row.querySelector('.flag .value');
+      setText(value, f.value === null || f.value === undefined
+        ? `⚐ "${r.region} is out" never published`
+        : `${out ? '⚑' : '⚐'} "${r.region} is out" = ${f.value}`);
+      value.dataset.out = String(out);
+      setText(row.querySelector('.flag .where'),
+        `in ${f.published_in} · alarm ${f.alarm_state || '?'}`);
+      row.querySelector('.flag').title = `${f.alarm_name} (published ${f.published_at || 'never'})`;
+      const toggle = row.querySelector('.toggle');
+      setText(toggle, out ? 'Put back' : 'Take out');
+      toggle.setAttribute('aria-label', `${out ? 'Clear' : 'Set'} ${a.app}'s flag "${r.region} is out"`);
+      meant = !out;
+    }
     const health = row.querySelector('.health');
-    // A health check on an OFF routing control is meant to fail: only a failing one on an
-    // ON control (a change still propagating) is a warning.
     setText(health, r.healthy === true ? '✓ healthy' : r.healthy === false ? '✗ unhealthy' : '?');
-    health.className = `health ${r.healthy === false ? (on ? 'bad' : 'off') : ''}`;
+    health.className = `health ${r.healthy === false ? (meant ? 'bad' : 'off') : ''}`;
+    if (r.flag) health.title = `${r.flag.health_check_id}: last saw ${r.flag.last_observation || 'nothing yet'}`;
     const instance = row.querySelector('.instance');
     setText(instance, instanceText(r.instance));
     instance.className = `instance ${r.instance.status === 'running' ? '' : r.instance.status === 'stopped' ? 'bad' : 'warn'}`;
@@ -406,6 +516,31 @@ function updateArc(arc) {
     setText(state, symbol);
     state.className = `state ${e.fault === 'none' ? 'on' : e.fault === 'down' ? 'bad' : 'warn'}`;
     state.title = e.url;
+  }
+}
+
+function updateCloudWatch(cloudwatch) {
+  for (const e of cloudwatch.endpoints) {
+    const row = document.querySelector(`#cw-endpoints tr[data-cloudwatch="${CSS.escape(e.region)}"]`);
+    if (!row) continue;
+    const state = row.querySelector('.state');
+    setText(state, e.fault === 'none' ? '✓ serving' : e.fault === 'down' ? '✖ down' : `⚠ ${e.fault}`);
+    state.className = `state ${e.fault === 'none' ? 'on' : e.fault === 'down' ? 'bad' : 'warn'}`;
+    state.title = e.url;
+  }
+  const summary = document.getElementById('alarm-summary');
+  summary.dataset.firing = String(cloudwatch.firing);
+  const firing = cloudwatch.alarms.filter((a) => a.state === 'ALARM').map((a) => a.name);
+  setText(summary, cloudwatch.firing === 0
+    ? `✓ none of ${cloudwatch.alarms.length} alarms in ALARM`
+    : `⚠ ${cloudwatch.firing} of ${cloudwatch.alarms.length} alarms in ALARM: ${firing.join(', ')}`);
+  for (const a of cloudwatch.alarms) {
+    const state = document.querySelector(`#alarm-table td[data-alarm="${CSS.escape(a.name)}"]`);
+    if (!state) continue;
+    const word = a.state || 'missing';
+    setText(state, word === 'ALARM' ? '⚠ ALARM' : word === 'OK' ? '✓' : '?');
+    state.dataset.state = word;
+    state.title = `${a.name} (in ${a.region}): ${a.reason || ''}`;
   }
 }
 

@@ -1,8 +1,6 @@
-//! Step 4, recovery from the outage: evacuate the primary with the failover library. The
+//! Step 4, recovery from the outage: evacuate the primary by the world's mechanism. The
 //! stopped service answers again from the secondary within the bound, then every app does,
 //! with no error once settled.
-
-use failover::ShiftOptions;
 
 use crate::demo::drill::{Drill, apps_on, regions_text};
 use crate::verdict;
@@ -12,15 +10,12 @@ pub(crate) async fn run(drill: &mut Drill) {
     let (primary, secondary) = (drill.primary.clone(), drill.secondary.clone());
     drill.narrator.step(
         &format!("evacuate {primary}"),
-        &format!("step 4: evacuate {primary} with the failover library"),
+        &format!("step 4: evacuate {primary} ({})", drill.how()),
     );
     let label = format!("evacuate {primary}");
     drill.mark_move(&payments, label.clone(), &secondary);
     let verifying = drill.prepare_verification(&drill.apps.clone()).await;
-    let evacuated = drill
-        .client
-        .evacuate(&primary, ShiftOptions::default())
-        .await;
+    let evacuated = drill.mover.evacuate(&primary).await;
     drill.verify_move(label, verifying, &secondary);
     if let Err(error) = evacuated {
         drill.fail("evacuate", "the evacuation is accepted", error.to_string());

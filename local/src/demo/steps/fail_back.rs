@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use failover::ShiftOptions;
 use loadtest::consistency::{CheckError, StaleClientConfig, StaleWrites};
 use tokio::task::JoinHandle;
 use topology::AppName;
@@ -39,10 +38,7 @@ pub(crate) async fn run(drill: &mut Drill) {
     let label = format!("fail back to {primary}");
     drill.mark_move(&first, label.clone(), &primary);
     let verifying = drill.prepare_verification(&drill.apps.clone()).await;
-    let shifted = drill
-        .client
-        .shift(&drill.apps, &primary, ShiftOptions::default())
-        .await;
+    let shifted = drill.mover.shift(&drill.apps, &primary).await;
     drill.verify_move(label, verifying, &primary);
     if let Err(error) = shifted {
         drill.fail("fail back", "the shift is accepted", error.to_string());

@@ -1,4 +1,4 @@
-//! Step 2, a planned shift of one service to the secondary with the failover library: DNS
+//! Step 2, a planned shift of one service to the secondary by the world's mechanism: DNS
 //! propagates it as Route 53 does, all its traffic moves within the bound, the gateway (which
 //! stays in the primary) follows it, and every other app stays put.
 
@@ -15,7 +15,7 @@ pub(crate) async fn run(drill: &mut Drill) {
     let to = drill.secondary.clone();
     drill.narrator.step(
         &format!("planned shift: {orders} to {to}"),
-        &format!("step 2: shift {orders} to {to} with the failover library"),
+        &format!("step 2: shift {orders} to {to} ({})", drill.how()),
     );
     let before = drill.run.live();
     let phase = drill.mark_move(&orders, format!("shift {orders} -> {to}"), &to);
@@ -26,7 +26,7 @@ pub(crate) async fn run(drill: &mut Drill) {
     let verifying = drill
         .prepare_verification(std::slice::from_ref(&orders))
         .await;
-    let propagation = measure::shift_propagation(&drill.world, &drill.client, &orders, &to).await;
+    let propagation = measure::shift_propagation(&drill.world, &drill.mover, &orders, &to).await;
     drill.verify_move(format!("shift {orders} -> {to}"), verifying, &to);
     let propagation = match propagation {
         Ok(p) => p,
@@ -144,11 +144,11 @@ async fn through_gateway(drill: &Drill, service: &AppName) -> Option<(String, St
         .timeout(Duration::from_secs(2))
         .build()
         .ok()?;
-    let response = client
-        .get(format!("http://{host}:{port}{prefix}"))
-        .send()
-        .await
-        .ok()?;
+    let mut request = client.get(format!("http://{host}:{port}{prefix}"));
+    if let Some(token) = drill.world.api_token(Duration::from_secs(60)) {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.ok()?;
     let header = |name: &str| {
         response
             .headers()

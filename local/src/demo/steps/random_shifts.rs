@@ -3,7 +3,6 @@
 //! one sample set by where the script's shift fell. The distribution is judged at the end,
 //! from the traffic's report.
 
-use failover::ShiftOptions;
 use rand::Rng;
 
 use crate::demo::drill::Drill;
@@ -30,10 +29,7 @@ pub(crate) async fn run(drill: &mut Drill, shifts: u32) {
         let label = format!("shift {n}: {app} -> {to}");
         let phase = drill.mark_move(&app, label.clone(), &to);
         let verifying = drill.prepare_verification(std::slice::from_ref(&app)).await;
-        let shifted = drill
-            .client
-            .shift(std::slice::from_ref(&app), &to, ShiftOptions::default())
-            .await;
+        let shifted = drill.mover.shift(std::slice::from_ref(&app), &to).await;
         drill.verify_move(label, verifying, &to);
         if let Err(error) = shifted {
             drill.fail(
@@ -56,12 +52,8 @@ pub(crate) async fn run(drill: &mut Drill, shifts: u32) {
     }
     if shifts % 2 == 1 {
         let _ = drill
-            .client
-            .shift(
-                std::slice::from_ref(&app),
-                &drill.primary,
-                ShiftOptions::default(),
-            )
+            .mover
+            .shift(std::slice::from_ref(&app), &drill.primary)
             .await;
     }
 }

@@ -57,14 +57,44 @@ pub fn topology_text() -> String {
 }
 
 /// `text` (a fixture topology) on the loopback networks `127.0.<network>` and
-/// `127.0.<network + 1>`, every listener (DNS, control API, ARC endpoints) on a port the system
-/// picks, so that worlds of several test binaries run at once.
+/// `127.0.<network + 1>`, every listener (DNS, control API, ARC and CloudWatch endpoints) on a
+/// port the system picks, so that worlds of several test binaries run at once.
 pub fn on_networks(text: &str, network: u8) -> String {
-    text.replace("\"127.0.1\"", &format!("\"127.0.{network}\""))
-        .replace("\"127.0.2\"", &format!("\"127.0.{}\"", network + 1))
-        .replace("127.0.0.1:8053", "127.0.0.1:0")
-        .replace("127.0.0.1:8080", "127.0.0.1:0")
-        .replace("arc_first_port = 8091", "arc_first_port = 0")
+    free_cloudwatch_ports(
+        &text
+            .replace("\"127.0.1\"", &format!("\"127.0.{network}\""))
+            .replace("\"127.0.2\"", &format!("\"127.0.{}\"", network + 1))
+            .replace("127.0.0.1:8053", "127.0.0.1:0")
+            .replace("127.0.0.1:8080", "127.0.0.1:0")
+            .replace("arc_first_port = 8091", "arc_first_port = 0"),
+    )
+}
+
+/// `text` (a fixture topology, which leaves the CloudWatch ports at their default) with its
+/// CloudWatch endpoints on free ports.
+pub fn free_cloudwatch_ports(text: &str) -> String {
+    assert!(
+        text.contains("replication_lag_ms = 250\n"),
+        "the fixture's [local] section moved"
+    );
+    text.replace(
+        "replication_lag_ms = 250\n",
+        "replication_lag_ms = 250\ncloudwatch_first_port = 0\n",
+    )
+}
+
+/// `text` (a fixture topology) with the `health-check` failover mechanism: no ARC cluster;
+/// flags in the local CloudWatch, their alarms and health checks, with alarm periods of
+/// `alarm_period_ms` here.
+pub fn health_check(text: &str, alarm_period_ms: u64) -> String {
+    let text = text.replace(
+        "[arc]\n",
+        "[failover]\nmechanism = \"health-check\"\n\n[arc]\n",
+    );
+    text.replace(
+        "replication_lag_ms = 250\n",
+        &format!("replication_lag_ms = 250\nalarm_period_ms = {alarm_period_ms}\n"),
+    )
 }
 
 /// `text` with a fast clock: answers live 1 s, health checks every 200 ms.

@@ -1,117 +1,13 @@
 //! The gateway over real HTTP and real DNS: routing, headers, upstream failures as problems,
 //! and DNS answers cached for exactly their TTL.
 
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::Request;
-use axum::http::HeaderMap;
-use axum::routing::any;
-use gateway::{GatewayConfig, Route, RoutingTable, Upstream, UpstreamResolver};
-use hickory_proto::op::{Message, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::A;
-use hickory_proto::rr::{RData, Record, RecordType};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 
-/// A minimal authoritative DNS server for the tests: name → address, one TTL.
-#[derive(Clone)]
-struct Dns {
-    addr: SocketAddr,
-    answers: Arc<Mutex<HashMap<String, Ipv4Addr>>>,
-}
-
-impl Dns {
-    async fn start(ttl: u32) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = socket.local_addr().unwrap();
-        let answers: Arc<Mutex<HashMap<String, Ipv4Addr>>> = Arc::default();
-        let table = answers.clone();
-        tokio::spawn(async move {
-            let mut buffer = vec![0; 4096];
-            while let Ok((n, from)) = socket.recv_from(&mut buffer).await {
-                let request = Message::from_vec(&buffer[..n]).unwrap();
-                let query = request.queries[0].clone();
-                let mut response = Message::response(request.metadata.id, OpCode::Query);
-                response.metadata.authoritative = true;
-                response.add_query(query.clone());
-                let name = query.name.to_ascii().to_lowercase();
-                match table.lock().unwrap().get(&name) {
-                    Some(ip) if query.query_type == RecordType::A => {
-                        response.add_answer(Record::from_rdata(query.name, ttl, RData::A(A(*ip))));
-                    }
-                    Some(_) => {}
-                    None => response.metadata.response_code = ResponseCode::NXDomain,
-                }
-                let _ = socket.send_to(&response.to_vec().unwrap(), from).await;
-            }
-        });
-        Self { addr, answers }
-    }
-
-    fn set(&self, name: &str, ip: Ipv4Addr) {
-        self.answers.lock().unwrap().insert(format!("{name}."), ip);
-    }
-}
-
-/// An upstream that echoes what it received and says which Region it is.
-async fn upstream(addr: SocketAddr, region: &'static str) -> SocketAddr {
-    let app = Router::new().fallback(any(move |request: Request| async move {
-        let (parts, body) = request.into_parts();
-        let received = axum::body::to_bytes(body, 1 << 20).await.unwrap();
-        let body = serde_json::json!({
-            "path": parts.uri.path_and_query().map(|p| p.to_string()),
-            "method": parts.method.as_str(),
-            "host": parts.headers.get("host").and_then(|h| h.to_str().ok()),
-            "request_id": parts.headers.get("x-request-id").and_then(|h| h.to_str().ok()),
-            "connection": parts.headers.get("connection").and_then(|h| h.to_str().ok()),
-            "body": String::from_utf8_lossy(&received),
-        });
-        ([("x-region", region)], axum::Json(body))
-    }));
-    let listener = TcpListener::bind(addr).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
-/// Starts a gateway in `us-east-1` routing `/orders` to `orders.example.test:port`.
-async fn gateway(dns: &Dns, port: u16, timeout: Duration) -> String {
-    let table = RoutingTable::new(vec![Route {
-        prefix: "/orders".into(),
-        upstream: Upstream {
-            app: "orders".parse().unwrap(),
-            host: "orders.example.test".into(),
-            port,
-        },
-    }]);
-    let config = GatewayConfig {
-        app: "api".parse().unwrap(),
-        region: "us-east-1".parse().unwrap(),
-        table,
-        resolver: UpstreamResolver::new(Some(dns.addr)).unwrap(),
-        upstream_timeout: timeout,
-        gateway_secret: None,
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, gateway::router(config)).await });
-    format!("http://{addr}")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
-    headers.get(name).map_or("", |v| v.to_str().unwrap())
-}
+use crate::common::{Dns, client, gateway, header, upstream};
 
 #[tokio::test]
 async fn proxies_the_full_path_and_shows_both_regions() {
