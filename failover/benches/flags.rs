@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use failover::cloudwatch::{CallTimeouts, CloudWatch};
-use failover::flags::{FlagRef, FlagsClient, now_millis};
+use failover::flags::{FlagRef, FlagsClient, Stamp, now_millis};
 use failover::{ClientConfig, DataPlane, ShiftOptions};
 use local_cloudwatch::{Fault, LocalCloudWatch, LocalCloudWatchConfig, Timestamp};
 use topology::manifest::{
@@ -59,7 +59,7 @@ async fn main() {
                 };
                 let started = Instant::now();
                 client
-                    .publish(&flag.published_in, &[(flag.clone(), false, now_millis())])
+                    .publish(&flag.published_in, &[(flag.clone(), false, Stamp::Now)])
                     .await
                     .expect("PutMetricData");
                 times.push(started.elapsed());

@@ -1,8 +1,9 @@
 //! Route 53's view of its health checks: the `AWS/Route53` `HealthCheckStatus` metric (1
 //! healthy, 0 unhealthy) per health check id, which Route 53 publishes into CloudWatch in
 //! [`ROUTE53_METRICS_REGION`] only (the local world into its own CloudWatch there). Read with
-//! `GetMetricData`, each period's Minimum and Maximum: a period that holds both was a change,
-//! whose direction the period before it tells.
+//! `GetMetricData`, the latest period's Minimum and Maximum: a period that holds both saw a
+//! change. The metric has standard resolution, served by the minute, so within the minute of a
+//! change the order of its values cannot be told.
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
@@ -36,7 +37,7 @@ pub fn period_seconds(environment: Environment) -> i32 {
 pub enum Health {
     Healthy,
     Unhealthy,
-    /// The latest period holds both values and the one before does not tell which came last.
+    /// The latest period holds both values: it changed within it, in an order no query tells.
     Changing,
     /// No datapoint in the window: Route 53 (or the local world) reports nothing for it.
     NoData,
@@ -124,26 +125,13 @@ fn periods(min: &[(Millis, f64)], max: &[(Millis, f64)]) -> Vec<(f64, f64)> {
     periods.into_iter().map(|(_, lo, hi)| (lo, hi)).collect()
 }
 
-/// Healthy now? The latest period says, unless it holds both values: then it was a change,
-/// to the opposite of the period before it.
+/// Healthy now, as the latest period says.
 fn latest(periods: &[(f64, f64)]) -> Health {
-    let uniform = |&(lo, hi): &(f64, f64)| (lo >= 1.0 || hi < 1.0).then_some(lo >= 1.0);
-    let health = |healthy: bool| {
-        if healthy {
-            Health::Healthy
-        } else {
-            Health::Unhealthy
-        }
-    };
-    let Some(last) = periods.first() else {
-        return Health::NoData;
-    };
-    match uniform(last) {
-        Some(healthy) => health(healthy),
-        None => periods
-            .get(1)
-            .and_then(uniform)
-            .map_or(Health::Changing, |before| health(!before)),
+    match periods.first() {
+        None => Health::NoData,
+        Some(&(lo, _)) if lo >= 1.0 => Health::Healthy,
+        Some(&(_, hi)) if hi < 1.0 => Health::Unhealthy,
+        Some(_) => Health::Changing,
     }
 }
 
@@ -152,20 +140,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_uniform_period_says_it_and_a_mixed_one_is_a_change_from_the_one_before() {
+    fn the_latest_period_says_and_one_that_holds_both_values_is_a_change() {
         assert_eq!(latest(&[]), Health::NoData);
         assert_eq!(latest(&[(1.0, 1.0)]), Health::Healthy);
         assert_eq!(latest(&[(0.0, 0.0), (1.0, 1.0)]), Health::Unhealthy);
-        let went_unhealthy = latest(&[(0.0, 1.0), (1.0, 1.0)]);
-        assert_eq!(went_unhealthy, Health::Unhealthy);
-        let went_healthy = latest(&[(0.0, 1.0), (0.0, 0.0)]);
-        assert_eq!(went_healthy, Health::Healthy);
-        assert_eq!(
-            latest(&[(0.0, 1.0)]),
-            Health::Changing,
-            "a change, from what?"
-        );
-        assert_eq!(latest(&[(0.0, 1.0), (0.0, 1.0)]), Health::Changing);
+        assert_eq!(latest(&[(0.0, 1.0), (1.0, 1.0)]), Health::Changing);
     }
 
     #[test]

@@ -95,6 +95,15 @@ impl MoveOutcome {
         }
     }
 
+    /// How long from now until the move takes effect, when it does not at once (a flag that
+    /// can only be cleared from a coming minute); ARC's take effect at once.
+    pub fn delay(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Arc(_) => None,
+            Self::HealthCheck(o) => o.delay(std::time::SystemTime::now()),
+        }
+    }
+
     /// The apps moved.
     pub fn apps(&self) -> &[AppName] {
         match self {

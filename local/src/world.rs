@@ -26,9 +26,9 @@ use topology::{App, AppName, Mechanism, Region, RoutingControlArn, Topology};
 use super::dns::{DnsServer, FailoverAnswer, RoutingControlStates, ZoneConfig};
 use super::faults::EndpointFault;
 use super::instance::{BindError, Instance, InstanceStatus, loopback_alias_commands};
+use super::issuer::Issuer;
 use super::monitoring::metrics::ApiRecorder;
 use super::monitoring::{CloudWatchState, FlagState, Monitoring, PREFIX, flags};
-use super::issuer::Issuer;
 use super::replication::{ReplicationStatus, Replicator};
 
 /// The health checks of the local Route 53 read the local ARC cluster's shared state.

@@ -89,6 +89,10 @@ pub(super) async fn change_routing(
         ..opts
     };
     let shift = plane.shift(apps, to, shift).await?;
+    let config = VerifyConfig {
+        not_before: shift.delay().unwrap_or_default(),
+        ..config
+    };
     if !change.verify {
         return Ok(Report::Moved(Moved {
             mechanism: manifest.mechanism(),

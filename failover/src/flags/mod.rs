@@ -30,7 +30,7 @@ use crate::client::ClientConfig;
 use crate::cloudwatch::{CallError, CallTimeouts, CloudWatch, classify};
 use crate::error::FailoverError;
 pub use moves::{FlagChange, FlagShift, Step, StepResult};
-pub use series::{Millis, Series};
+pub use series::{Millis, Series, Stamp};
 pub use status::{AppFlags, FlagStatus, Stamped};
 
 /// How far back a flag is looked for: a flag is published once per move and holds until the
@@ -222,16 +222,20 @@ impl FlagsClient {
     pub async fn publish(
         &self,
         into: &Region,
-        values: &[(FlagRef, bool, Millis)],
+        values: &[(FlagRef, bool, Stamp)],
     ) -> Result<(), CallError> {
         let datums: Vec<MetricDatum> = values
             .iter()
-            .map(|(flag, out, at)| {
+            .map(|(flag, out, stamp)| {
+                let at = match stamp {
+                    Stamp::Now => None,
+                    Stamp::At(at) => Some(DateTime::from_millis(*at)),
+                };
                 MetricDatum::builder()
                     .metric_name(&self.metric.metric_name)
                     .set_dimensions(Some(dimensions(flag)))
                     .value(if *out { 1.0 } else { 0.0 })
-                    .timestamp(DateTime::from_millis(*at))
+                    .set_timestamp(at)
                     .storage_resolution(STANDARD_RESOLUTION)
                     .build()
             })
@@ -260,7 +264,7 @@ impl FlagsClient {
     pub async fn publish_required(
         &self,
         into: &Region,
-        values: &[(FlagRef, bool, Millis)],
+        values: &[(FlagRef, bool, Stamp)],
     ) -> Result<u32, CallError> {
         let deadline = tokio::time::Instant::now() + self.config.deadline;
         let mut attempts = 0;

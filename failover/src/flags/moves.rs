@@ -3,12 +3,14 @@
 
 use std::time::Instant;
 
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
 use serde::Serialize;
 use topology::manifest::AppEntry;
 use topology::{AppName, Region};
 
 use super::rules::{StepKind, answer};
-use super::series::{Millis, Series};
+use super::series::{Millis, Series, Stamp};
 use super::{FlagRef, FlagsClient, now_millis, rfc3339};
 use crate::cloudwatch::CallError;
 use crate::error::FailoverError;
@@ -85,6 +87,22 @@ pub struct FlagShift {
     pub after: Vec<AppAfter>,
     /// What the operator must know: a Region that did not answer, a state to repair.
     pub warnings: Vec<String>,
+    /// When Route 53's answer can follow the move, if not at once (RFC 3339): a flag set less
+    /// than a minute ago is cleared from the start of a coming minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_effect_from: Option<String>,
+}
+
+impl FlagShift {
+    /// How long after `now` the move takes effect, when it does not at once.
+    pub fn delay(&self, now: std::time::SystemTime) -> Option<std::time::Duration> {
+        let at = self.in_effect_from.as_deref()?;
+        let at = DateTime::from_str(at, Format::DateTime).ok()?;
+        std::time::SystemTime::try_from(at)
+            .ok()?
+            .duration_since(now)
+            .ok()
+    }
 }
 
 impl FlagsClient {
@@ -126,9 +144,10 @@ impl FlagsClient {
                 steps: run.steps,
                 after: Vec::new(),
                 warnings: Vec::new(),
+                in_effect_from: None,
             });
         }
-        let (after, warnings) = run.go().await?;
+        let (after, warnings, late) = run.go().await?;
         Ok(FlagShift {
             to: to.clone(),
             apps: names,
@@ -136,6 +155,7 @@ impl FlagsClient {
             steps: run.steps,
             after,
             warnings,
+            in_effect_from: late.map(rfc3339),
         })
     }
 
@@ -209,8 +229,9 @@ impl Move<'_> {
         }
     }
 
-    /// Runs the steps; answers each app's flags afterwards and the warnings.
-    async fn go(&mut self) -> Result<(Vec<AppAfter>, Vec<String>), FailoverError> {
+    /// Runs the steps; answers each app's flags afterwards, the warnings, and when the move
+    /// takes effect if not at once.
+    async fn go(&mut self) -> Result<(Vec<AppAfter>, Vec<String>, Option<Millis>), FailoverError> {
         let now = now_millis();
         let (out_refs, _, _) = self.refs(StepKind::TakeOut);
         let (target_refs, _, _) = self.refs(StepKind::ClearTarget);
@@ -223,7 +244,7 @@ impl Move<'_> {
                 .read(&self.to, &out_refs, now)
                 .await
                 .unwrap_or_else(|_| vec![Series::default(); out_refs.len()]);
-            let step = self.send(StepKind::TakeOut, &mut in_to, now).await?;
+            let step = self.send(StepKind::TakeOut, &mut in_to).await?;
             Ok::<_, FailoverError>((in_to, step))
         };
         let read_from =
@@ -232,7 +253,7 @@ impl Move<'_> {
         self.steps.push(taken_out);
         match &mut in_from {
             Ok(series) => {
-                let step = self.send(StepKind::ClearTarget, series, now).await?;
+                let step = self.send(StepKind::ClearTarget, series).await?;
                 self.steps.push(step);
             }
             Err(e) => {
@@ -249,9 +270,7 @@ impl Move<'_> {
         let cleared_target = self.steps.last().is_some_and(Step::published);
         if self.to == self.client.manifest.regions.primary {
             if cleared_target {
-                let step = self
-                    .send(StepKind::BackToCanonical, &mut in_to, now)
-                    .await?;
+                let step = self.send(StepKind::BackToCanonical, &mut in_to).await?;
                 self.steps.push(step);
             } else {
                 let changes = self.changes(StepKind::BackToCanonical, &[]);
@@ -265,23 +284,21 @@ impl Move<'_> {
             }
         }
         let after = self.after(&in_to, in_from.as_ref().ok());
-        let warnings = self.warnings(&after, now, &in_to, in_from.as_ref().ok());
-        Ok((after, warnings))
+        let late = self.late(now, &in_to, in_from.as_ref().ok());
+        let warnings = self.warnings(&after, &late);
+        Ok((after, warnings, late.iter().map(|(_, at)| *at).max()))
     }
 
     /// Publishes step `kind` for every app, stamped on `series` (updated with what was
     /// published). A failed required step fails the move; any other is reported. Steps
     /// into the Region that stays up are tried again until the deadline; step 2, into the
     /// Region left, once.
-    async fn send(
-        &self,
-        kind: StepKind,
-        series: &mut [Series],
-        now: Millis,
-    ) -> Result<Step, FailoverError> {
+    async fn send(&self, kind: StepKind, series: &mut [Series]) -> Result<Step, FailoverError> {
         let (refs, into, value) = self.refs(kind);
-        let stamps: Vec<Vec<Millis>> = series.iter().map(|s| s.stamps(value, now)).collect();
-        let values: Vec<(FlagRef, bool, Millis)> = refs
+        // The time of the call itself: what CloudWatch stamps a value sent now with.
+        let now = now_millis();
+        let stamps: Vec<Vec<Stamp>> = series.iter().map(|s| s.stamps(value, now)).collect();
+        let values: Vec<(FlagRef, bool, Stamp)> = refs
             .iter()
             .zip(&stamps)
             .flat_map(|(f, at)| at.iter().map(move |t| (f.clone(), value, *t)))
@@ -294,14 +311,17 @@ impl Move<'_> {
         };
         let effective: Vec<Option<Millis>> = stamps
             .iter()
-            .map(|s| s.first().copied().filter(|at| *at > now))
+            .map(|s| match s.first() {
+                Some(Stamp::At(at)) => Some(*at),
+                _ => None,
+            })
             .collect();
         let changes = self.changes(kind, &effective);
         let result = match sent {
             Ok(attempts) => {
                 for (s, at) in series.iter_mut().zip(&stamps) {
                     for t in at {
-                        s.record(*t, value);
+                        s.record(*t, now, value);
                     }
                 }
                 StepResult::Published {
@@ -346,14 +366,9 @@ impl Move<'_> {
             .collect()
     }
 
-    /// What the operator must know after the move.
-    fn warnings(
-        &self,
-        after: &[AppAfter],
-        now: Millis,
-        in_to: &[Series],
-        in_from: Option<&Vec<Series>>,
-    ) -> Vec<String> {
+    /// What the operator must know after the move; `late`: the apps whose answer follows
+    /// only from a coming minute, and when.
+    fn warnings(&self, after: &[AppAfter], late: &[(AppName, Millis)]) -> Vec<String> {
         let (to, from) = (&self.to, &self.from);
         let primary = &self.client.manifest.regions.primary;
         let mut warnings = Vec::new();
@@ -384,9 +399,26 @@ impl Move<'_> {
                 names(step.flags.iter().map(|f| &f.app))
             ));
         }
-        // A flag set less than a minute ago cannot be cleared within its minute.
-        let late: Vec<(&AppName, Millis)> = self
-            .entries
+        if let Some(at) = late.iter().map(|(_, at)| *at).max() {
+            warnings.push(format!(
+                "{}: a flag set less than a minute ago cannot be cleared within its minute: Route 53 answers {to} from {}",
+                names(late.iter().map(|(a, _)| a)),
+                rfc3339(at)
+            ));
+        }
+        warnings
+    }
+
+    /// The apps whose flags answer the target only from a coming minute, and from when: a
+    /// flag set less than a minute ago cannot be cleared within its minute.
+    fn late(
+        &self,
+        now: Millis,
+        in_to: &[Series],
+        in_from: Option<&Vec<Series>>,
+    ) -> Vec<(AppName, Millis)> {
+        let (to, from) = (&self.to, &self.from);
+        self.entries
             .iter()
             .enumerate()
             .filter_map(|(i, app)| {
@@ -407,17 +439,9 @@ impl Move<'_> {
                     .flatten()
                     .filter_map(|s| s.next(now).map(|(at, _)| at))
                     .max()?;
-                (serving_now != Some(to)).then_some((&app.name, settles))
+                (serving_now != Some(to)).then_some((app.name.clone(), settles))
             })
-            .collect();
-        if let Some(at) = late.iter().map(|(_, at)| *at).max() {
-            warnings.push(format!(
-                "{}: a flag set less than a minute ago cannot be cleared within its minute: Route 53 answers {to} from {}",
-                names(late.iter().map(|(a, _)| *a)),
-                rfc3339(at)
-            ));
-        }
-        warnings
+            .collect()
     }
 }
 

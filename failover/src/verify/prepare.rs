@@ -23,6 +23,9 @@ pub struct VerifyConfig {
     /// The DNS server stage 3's caching resolver asks, instead of the default (the system's
     /// name servers on AWS, the manifest's DNS server locally).
     pub resolver: Option<SocketAddr>,
+    /// How long after the call the move takes effect, when not at once (a flag cleared from
+    /// the start of a coming minute): every deadline starts that much later.
+    pub not_before: Duration,
 }
 
 impl Default for VerifyConfig {
@@ -32,6 +35,7 @@ impl Default for VerifyConfig {
             interval: Duration::from_millis(250),
             request_timeout: Duration::from_secs(2),
             resolver: None,
+            not_before: Duration::ZERO,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! One app's verification in progress: the stages in order, each looked at until it passes or
 //! its time is up, or (for a stage that asks a Region's CloudWatch) until that Region has
-//! failed to answer [`UNANSWERED_LOOKS`] looks in a row: then it is unknown, and the next
-//! stage goes on.
+//! failed to answer [`UNANSWERED_LOOKS`] looks in a row (one, once an earlier stage was
+//! unknown: the Region is gone, waiting for it again only delays the DNS stages): then it is
+//! unknown, and the next stage goes on.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -57,6 +58,17 @@ pub(super) struct Run<'a> {
     config: &'a VerifyConfig,
     stages: Vec<Stage>,
     polls: u32,
+}
+
+impl Run<'_> {
+    /// How many looks in a row without an answer make a stage unknown.
+    fn unanswered_looks(&self) -> u32 {
+        if self.stages.iter().any(|s| s.outcome == Outcome::Unknown) {
+            1
+        } else {
+            UNANSWERED_LOOKS
+        }
+    }
 }
 
 impl<'a> Run<'a> {
@@ -129,11 +141,12 @@ impl<'a> Run<'a> {
         .await
     }
 
-    /// The stage's deadline: its own budget for the mechanism, within the overall timeout.
+    /// The stage's deadline: its own budget for the mechanism, within the overall timeout,
+    /// from when the move takes effect.
     fn deadline(&self, stage: StageName) -> Instant {
         let budget = stage_budget(self.prepared.mechanism, self.prepared.environment, stage)
             .map_or(self.config.timeout, |b| b.min(self.config.timeout));
-        self.since + budget
+        self.since + self.config.not_before + budget
     }
 
     /// Looks until `look` passes, or its time is up (failed; or unknown when the looks got no
@@ -151,6 +164,7 @@ impl<'a> Run<'a> {
         Fut: Future<Output = Result<String, Miss>>,
     {
         let deadline = self.deadline(stage);
+        let give_up_after = self.unanswered_looks();
         // What the last look that finished said: a look the deadline cuts short says less.
         let mut said: Option<String> = None;
         let mut in_a_row = 0;
@@ -186,15 +200,15 @@ impl<'a> Run<'a> {
             let last = miss.text();
             let may_be_unknown = unanswered == WhenUnanswered::Unknown && no_answer;
             let time_is_up = Instant::now() + self.config.interval >= deadline;
-            if may_be_unknown && (time_is_up || in_a_row >= UNANSWERED_LOOKS) {
+            let last = match &said {
+                Some(said) if cut_short && time_is_up => said.clone(),
+                _ => last,
+            };
+            if may_be_unknown && (time_is_up || in_a_row >= give_up_after) {
                 self.push(stage, Outcome::Unknown, elapsed_ms, last);
                 return Ok(());
             }
             if time_is_up {
-                let last = match said {
-                    Some(said) if cut_short => said,
-                    _ => last,
-                };
                 self.push(stage, Outcome::Failed, elapsed_ms, last.clone());
                 return Err(VerifyError::Stage {
                     app: self.app().clone(),

@@ -6,7 +6,7 @@ use crate::common::hc::{self, FlagWorld, app, earlier, flag_world, region, route
 
 use std::time::{Duration, Instant};
 
-use failover::flags::{FlagRef, FlagsClient, StepResult, now_millis};
+use failover::flags::{FlagRef, FlagsClient, Stamp, StepResult, now_millis};
 use failover::{FailoverError, MoveOutcome, ShiftOptions, exit};
 use local_cloudwatch::Fault;
 use topology::Region;
@@ -34,9 +34,8 @@ async fn the_flags_client_publishes_standard_resolution_and_reads_back_through_t
         w.secondary(),
         "the primary's flag lives in the secondary"
     );
-    let now = now_millis();
     client
-        .publish(&flag.published_in, &[(flag.clone(), true, now)])
+        .publish(&flag.published_in, &[(flag.clone(), true, Stamp::Now)])
         .await
         .unwrap();
 
@@ -287,6 +286,11 @@ async fn moves_in_quick_succession_settle_to_the_last_one() {
             "a late answer is announced: {:?}",
             again.warnings
         );
+        // And when: --verify's deadlines start then.
+        let delay = again.delay(std::time::SystemTime::now()).unwrap();
+        assert!(delay <= Duration::from_secs(125), "{delay:?}");
+    } else {
+        assert_eq!(again.in_effect_from, None);
     }
 }
 

@@ -39,6 +39,7 @@ fn quick(timeout: Duration) -> VerifyConfig {
         interval: Duration::from_millis(100),
         request_timeout: Duration::from_secs(1),
         resolver: None,
+        not_before: Duration::ZERO,
     }
 }
 

@@ -400,6 +400,15 @@ fn failover_problem(error: &FailoverError) -> Problem {
         FailoverError::Unreachable { .. } => {
             Problem::unavailable(detail).with_kind("arc-unreachable")
         }
+        FailoverError::RegionUnreachable { .. } | FailoverError::FlagsUnreadable(_) => {
+            Problem::unavailable(detail).with_kind("cloudwatch-unreachable")
+        }
+        FailoverError::CloudWatchRejected { .. } => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "cloudwatch-rejected",
+            "CloudWatch did not make the change",
+            detail,
+        ),
         FailoverError::ReplicationBehind { .. } => {
             Problem::conflict(detail).with_kind("replication-behind")
         }
