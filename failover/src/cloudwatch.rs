@@ -6,6 +6,10 @@
 //!
 //! Every call is a regional data-plane call (`PutMetricData`, `GetMetricData`,
 //! `DescribeAlarms`): asking a Region never depends on another Region being up.
+//!
+//! The local world's endpoints are in the manifest's `health-check` routing; an ARC manifest
+//! has none, so they are then asked once of the local world's control API (`GET /state`, its
+//! `cloudwatch.endpoints`), as the replication gate reads its lag there.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -74,8 +78,13 @@ impl CallError {
 /// One aws-sdk-cloudwatch client per Region, made on first use.
 pub struct CloudWatch {
     environment: Environment,
-    /// The local world's endpoint per Region; empty on AWS.
+    /// The local world's endpoint per Region, from the manifest; empty on AWS and in an ARC
+    /// manifest.
     endpoints: Vec<RegionalUrl>,
+    /// The local world's control API, which lists its endpoints when the manifest does not.
+    control_api: Option<String>,
+    /// The local endpoints, once known.
+    local: OnceCell<Result<Vec<RegionalUrl>, String>>,
     timeouts: CallTimeouts,
     /// Credentials and settings chosen by the caller, instead of the manifest's default.
     shared: Option<aws_config::SdkConfig>,
@@ -95,6 +104,8 @@ impl CloudWatch {
                 .flag_metric()
                 .map(|f| f.endpoints.clone())
                 .unwrap_or_default(),
+            control_api: manifest.control_api.clone(),
+            local: OnceCell::new(),
             timeouts,
             shared: None,
             base: OnceCell::new(),
@@ -122,14 +133,12 @@ impl CloudWatch {
         let mut builder = match &base {
             Some(shared) => cw::config::Builder::from(shared),
             None => {
-                let url = self
-                    .endpoints
+                let endpoints = self.local_endpoints().await.map_err(CallError::Setup)?;
+                let url = endpoints
                     .iter()
                     .find(|e| e.region == *region)
                     .ok_or_else(|| {
-                        CallError::Setup(format!(
-                            "the manifest names no local CloudWatch endpoint for {region}"
-                        ))
+                        CallError::Setup(format!("the local world has no CloudWatch for {region}"))
                     })?;
                 cw::Config::builder()
                     .behavior_version(cw::config::BehaviorVersion::latest())
@@ -175,6 +184,23 @@ impl CloudWatch {
             })
     }
 
+    /// The local world's endpoints: the manifest's, else its control API's.
+    async fn local_endpoints(&self) -> Result<&Vec<RegionalUrl>, String> {
+        self.local
+            .get_or_init(|| async {
+                if !self.endpoints.is_empty() {
+                    return Ok(self.endpoints.clone());
+                }
+                let api = self.control_api.as_deref().ok_or(
+                    "the manifest names no local CloudWatch endpoint and no control API to ask",
+                )?;
+                control_api_endpoints(api, self.timeouts.call).await
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     async fn base(&self) -> Result<Option<aws_config::SdkConfig>, CallError> {
         self.base
             .get_or_try_init(|| async {
@@ -199,6 +225,48 @@ impl CloudWatch {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Region, cw::Client>> {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The CloudWatch endpoints the local world's control API lists (`GET {api}/state`).
+async fn control_api_endpoints(api: &str, timeout: Duration) -> Result<Vec<RegionalUrl>, String> {
+    #[derive(serde::Deserialize)]
+    struct State {
+        cloudwatch: Listed,
+    }
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        endpoints: Vec<Endpoint>,
+    }
+    /// One endpoint as the control API lists it (with its fault, not read here).
+    #[derive(serde::Deserialize)]
+    struct Endpoint {
+        region: Region,
+        url: String,
+    }
+    let url = format!("{}/state", api.trim_end_matches('/'));
+    let asked = |e: reqwest::Error| format!("GET {url} (the local world's CloudWatch): {e}");
+    let http = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    let state: State = http
+        .get(&url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(asked)?
+        .json()
+        .await
+        .map_err(asked)?;
+    Ok(state
+        .cloudwatch
+        .endpoints
+        .into_iter()
+        .map(|e| RegionalUrl {
+            region: e.region,
+            url: e.url,
+        })
+        .collect())
 }
 
 /// Sorts an SDK failure into "did not answer" and "answered no", naming the Region.

@@ -165,3 +165,59 @@ async fn with_no_region_answering_status_exits_4() {
     assert_eq!(err.exit_code(), exit::UNREACHABLE, "{err}");
     assert!(err.to_string().contains("no flag could be read"), "{err}");
 }
+
+#[tokio::test]
+async fn an_arc_deployment_in_the_local_world_reads_its_alarms_where_the_control_api_says() {
+    // The ARC cluster moves traffic; the local CloudWatch, which the ARC manifest does not
+    // name, holds the alarms: the control API lists its endpoints.
+    let arc = crate::common::world().await;
+    arc.client().initialize().await.unwrap();
+    let cloudwatch = flag_world().await;
+    let api = wiremock::MockServer::start().await;
+    let endpoints: Vec<serde_json::Value> = cloudwatch
+        .cloudwatch
+        .endpoints()
+        .iter()
+        .map(|e| serde_json::json!({ "region": e.region, "url": e.url, "fault": "none" }))
+        .collect();
+    wiremock::Mock::given(wiremock::matchers::path("/state"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({ "cloudwatch": { "mechanism": "arc", "endpoints": endpoints } }),
+        ))
+        .mount(&api)
+        .await;
+    let mut manifest = arc.manifest.clone();
+    manifest.control_api = Some(api.uri());
+    for entry in &mut manifest.apps {
+        entry.alarms = cloudwatch.manifest.app(&entry.name).unwrap().alarms.clone();
+    }
+    let plane = failover::DataPlane::from_manifest(&manifest, crate::common::hc::quick()).unwrap();
+    let status = plane.status().await.unwrap();
+    assert_eq!(status.mechanism, topology::Mechanism::Arc);
+    let o = of(&status, "orders");
+    assert_eq!(o.active.as_ref(), Some(&arc.primary()));
+    assert!(!o.alarms.is_empty());
+    assert!(
+        o.alarms
+            .iter()
+            .all(|a| a.reading.state == AlarmState::InsufficientData),
+        "{:#?}",
+        o.alarms
+    );
+
+    // Without a control API to ask, the alarms are unknown and say why; status still answers.
+    manifest.control_api = None;
+    let plane = failover::DataPlane::from_manifest(&manifest, crate::common::hc::quick()).unwrap();
+    let status = plane.status().await.unwrap();
+    let alarm = &of(&status, "orders").alarms[0];
+    assert_eq!(alarm.reading.state, AlarmState::Unknown);
+    assert!(
+        alarm
+            .reading
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("no control API"),
+        "{alarm:?}"
+    );
+}
