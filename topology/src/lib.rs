@@ -10,6 +10,8 @@ pub mod duration;
 pub mod manifest;
 mod model;
 mod names;
+pub mod panels;
+pub mod quota;
 
 pub use arn::{ClusterArn, ControlPanelArn, RoutingControlArn, SafetyRuleArn};
 pub use manifest::{Manifest, ManifestError};
@@ -18,4 +20,5 @@ pub use model::{
     FailoverSettings, GatewayApp, HealthCheckSettings, Index, LocalSettings, Mechanism, Regions,
     ServiceApp, Table, Topology, TopologyError,
 };
-pub use names::{AppName, DomainName, NameError, Region};
+pub use names::{AppName, DomainName, NameError, PanelName, Region};
+pub use panels::{ControlPanel, PanelId};
