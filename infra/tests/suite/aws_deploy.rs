@@ -69,6 +69,7 @@ fn rehearsal_plan(topology: &Topology, code_keys: &DeployInputs) -> Plan {
 
 fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
     let mut t = Template::new(format!("stand-in for {}", spec.id.name));
+    let names = StackNames::new(topology, &StackPrefix::default());
     // Every stand-in declares the production template's parameters.
     let production = spec.template.to_json();
     for (id, p) in production["Parameters"].as_object().into_iter().flatten() {
@@ -97,14 +98,16 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                 reference("AlarmTopic"),
             );
         }
-        StackKind::Arc => {
+        StackKind::Arc(group) => {
             t.resource("Marker", "AWS::SQS::Queue", json!({}));
-            t.output(
-                arc::OUTPUT_CLUSTER_ARN,
-                "cluster",
-                json!(format!("{ACCOUNT_ARN}:cluster/c-1")),
-            );
-            for a in &topology.apps {
+            if group.is_first() {
+                t.output(
+                    arc::OUTPUT_CLUSTER_ARN,
+                    "cluster",
+                    json!(format!("{ACCOUNT_ARN}:cluster/c-1")),
+                );
+            }
+            for a in names.layout().apps(topology, *group) {
                 let panel = format!("{ACCOUNT_ARN}:controlpanel/p-{}", a.name());
                 t.output(&arc::output_control_panel(a), "panel", json!(panel));
                 t.output(
@@ -123,11 +126,11 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                 }
             }
         }
-        StackKind::Flags(role) => {
+        StackKind::Flags(role, group) => {
             // Alarms and health checks on the other Region's records (stand-ins, as for ARC).
             t.resource("Marker", "AWS::SQS::Queue", json!({}));
             let there = infra::aws::flags::other(*role);
-            for a in &topology.apps {
+            for a in names.layout().apps(topology, *group) {
                 t.output(
                     &infra::aws::flags::output_health_check(a, there),
                     "check",
@@ -135,7 +138,7 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                 );
             }
         }
-        StackKind::Monitoring(_) => {
+        StackKind::Monitoring(..) => {
             t.resource("Marker", "AWS::SQS::Queue", json!({}));
         }
         StackKind::Data => {

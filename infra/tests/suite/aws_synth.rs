@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use infra::aws::plan::{
-    ParamValue, Plan, RegionRole, StackKind, StackNames, StackPrefix, StackSpec,
+    ParamValue, PhaseKind, Plan, RegionRole, StackKind, StackNames, StackPrefix, StackSpec,
 };
 use infra::aws::{app, arc, synth};
 use serde_json::Value;
@@ -302,9 +302,21 @@ fn all_dependencies(doc: &Value, id: &str) -> BTreeSet<String> {
 }
 
 /// ARC's control plane rejects concurrent changes in a cluster with a 409 that CloudFormation
-/// does not retry: of any two ARC configuration resources, one must wait for the other.
+/// does not retry: of any two ARC configuration resources of a stack, one must wait for the
+/// other (and each ARC stack has a phase of its own).
 fn arc_resources_are_created_one_at_a_time(plan: &Plan) {
-    let doc = find(plan, |k| *k == StackKind::Arc);
+    for spec in plan
+        .stacks()
+        .filter(|s| matches!(s.kind, StackKind::Arc(_)))
+    {
+        arc_resources_of_a_stack_are_created_one_at_a_time(&spec.template.to_json());
+    }
+    for phase in plan.phases.iter().filter(|p| p.kind == PhaseKind::Arc) {
+        assert_eq!(phase.stacks.len(), 1, "one ARC stack per phase");
+    }
+}
+
+fn arc_resources_of_a_stack_are_created_one_at_a_time(doc: &Value) {
     let arc: Vec<&String> = doc["Resources"]
         .as_object()
         .unwrap()
@@ -317,7 +329,7 @@ fn arc_resources_are_created_one_at_a_time(plan: &Plan) {
         })
         .map(|(id, _)| id)
         .collect();
-    let before: Vec<BTreeSet<String>> = arc.iter().map(|id| all_dependencies(&doc, id)).collect();
+    let before: Vec<BTreeSet<String>> = arc.iter().map(|id| all_dependencies(doc, id)).collect();
     for (i, a) in arc.iter().enumerate() {
         for (j, b) in arc.iter().enumerate().skip(i + 1) {
             assert!(
@@ -381,17 +393,21 @@ fn failover_record_is_bound_to_own_routing_control(
         serde_json::json!({ "Ref": app::PARAM_HEALTH_CHECK })
     );
 
-    // The parameter is wired to the ARC stack's health check output of this app and role.
+    // The parameter is wired to the health check output of this app and role of the ARC
+    // stack of the app's group.
     let wired = spec
         .parameters
         .iter()
         .find(|(k, _)| k == app::PARAM_HEALTH_CHECK)
         .map(|(_, v)| v.clone());
-    let arc_spec = plan.stacks().find(|s| s.kind == StackKind::Arc).unwrap();
     let Some(ParamValue::Output { stack, key }) = wired else {
         panic!("{}: HealthCheckId is not wired from an output", spec.id)
     };
-    assert_eq!(stack, arc_spec.id);
+    let arc_spec = plan.stacks().find(|s| s.id == stack).unwrap();
+    let names = StackNames::new(topology, &StackPrefix::default());
+    let group = names.layout().group_of(app_def.name());
+    assert_eq!(arc_spec.kind, StackKind::Arc(group), "{}", spec.id);
+    assert_eq!(stack, names.arc_of(app_def.name()));
     let arc_doc = arc_spec.template.to_json();
     let check_id = arc_doc["Outputs"][&key]["Value"]["Ref"]
         .as_str()
@@ -427,12 +443,16 @@ fn failover_record_is_bound_to_own_routing_control(
     assert_eq!(rule["ControlPanelArn"]["Ref"], panel_id);
     assert_eq!(rule["RuleConfig"]["Type"], "ATLEAST");
     assert_eq!(rule["RuleConfig"]["Threshold"], 1);
+    let asserted = &rule["AssertionRule"]["AssertedControls"];
+    let own: Vec<Value> = RegionRole::BOTH
+        .iter()
+        .map(|r| arc_doc["Outputs"][arc::output_routing_control(app_def, *r)]["Value"].clone())
+        .collect();
     assert_eq!(
-        rule["AssertionRule"]["AssertedControls"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
+        asserted,
+        &Value::Array(own),
+        "{}'s own two controls",
+        app_def.name()
     );
 }
 
@@ -674,7 +694,7 @@ fn arc_names_over_64_characters_are_refused_at_synth_naming_the_resource() {
     let text = text.replace(&app, &"a".repeat(28));
     let topology = Topology::parse(&text).unwrap();
     synth::write(&topology, &StackPrefix::default(), None, &out).unwrap();
-    let arc = find(&plan(&topology), |k| *k == StackKind::Arc);
+    let arc = find(&plan(&topology), |k| matches!(k, StackKind::Arc(_)));
     for (id, r) in arc["Resources"].as_object().unwrap() {
         if let Some(name) = r["Properties"]["Name"].as_str() {
             assert!(name.len() <= 64, "{id}: {name}");
@@ -929,7 +949,7 @@ fn a_fenced_service_reads_only_its_own_regions_routing_control() {
     let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
     let plan = plan(&topology);
     let names = StackNames::new(&topology, &StackPrefix::default());
-    let arc_doc = find(&plan, |k| *k == StackKind::Arc);
+    let arc_doc = find(&plan, |k| matches!(k, StackKind::Arc(_)));
     let fence_envs = [
         FENCE_CONTROL_ENV,
         FENCE_ENDPOINTS_ENV,
@@ -1019,6 +1039,7 @@ fn a_fenced_service_reads_only_its_own_regions_routing_control() {
             panic!("{}: RoutingControlArn is not an ARC output", spec.id)
         };
         assert_eq!(stack, names.arc());
+        assert_eq!(stack, names.arc_of(name), "one group: the first ARC stack");
         assert_eq!(key, arc::output_routing_control(app_def, *role));
         let control_id = arc_doc["Outputs"][&key]["Value"]["Ref"].as_str().unwrap();
         let control = &arc_doc["Resources"][control_id];
