@@ -197,11 +197,9 @@ pub async fn deploy(
     // By index: once the ARC phase is done, the later phases get the cluster's endpoints.
     for index in 0..plan.phases.len() {
         let kind = plan.phases[index].kind;
-        // The ARC stacks have a phase each; the cluster is created in the first and used
-        // once the last is done.
-        let first_of_kind = index == 0 || plan.phases[index - 1].kind != kind;
-        let last_of_kind = plan.phases.get(index + 1).is_none_or(|p| p.kind != kind);
-        if kind == PhaseKind::Arc && first_of_kind {
+        // The ARC stacks have a phase each: the first creates the cluster, and the routing
+        // controls are set once the last is done.
+        if kind == PhaseKind::Arc && plan.opens_kind(index) {
             warn_about_cluster_cost(topology, &orchestrator, &names).await?;
         }
         orchestrator
@@ -209,7 +207,7 @@ pub async fn deploy(
             .await?;
         match kind {
             PhaseKind::Bootstrap => upload_packages(sdk, &plan, &outputs, &packages).await?,
-            PhaseKind::Arc if !last_of_kind => {}
+            PhaseKind::Arc if !plan.closes_kind(index) => {}
             PhaseKind::Arc if options.region.is_none() => {
                 let found = cluster_endpoints(sdk, &names, &outputs).await?;
                 let partial = manifest::build(

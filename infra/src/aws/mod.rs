@@ -215,9 +215,21 @@ pub fn pipeline_template(args: PipelineArgs) -> anyhow::Result<()> {
     };
     let path = pipeline::write(&topology, &args.stack_prefix, &spec, &args.out)?;
     println!("{}", path.display());
+    // The AWS CLI sends the file as it is, inline, unless given a bucket to upload it to.
+    let bytes = std::fs::metadata(&path)?.len();
+    let s3_bucket = if bytes > template::MAX_BODY_BYTES as u64 {
+        format!(
+            " \\\n    --s3-bucket <a bucket of yours in {}: the template is {bytes} bytes, over \
+             the {} CloudFormation takes inline>",
+            topology.regions.primary,
+            template::MAX_BODY_BYTES
+        )
+    } else {
+        String::new()
+    };
     println!(
         "Deploy it once, with administrator rights, in {}:\n  aws cloudformation deploy \\\n    \
-         --stack-name {}-pipeline --template-file {} --capabilities CAPABILITY_IAM \\\n    \
+         --stack-name {}-pipeline --template-file {} --capabilities CAPABILITY_IAM{s3_bucket} \\\n    \
          --parameter-overrides {}=<zone id> [{}=<arn, if the account has GitHub's OIDC provider>]\n\
          Its outputs are the GitHub environment's variables (docs/deploy.md, \"Deploying from a pipeline\").",
         topology.regions.primary,

@@ -300,9 +300,24 @@ impl Plan {
         Ok(())
     }
 
-    /// The phase of this kind.
+    /// The first phase of this kind.
     pub fn phase(&self, kind: PhaseKind) -> Option<&Phase> {
         self.phases.iter().find(|p| p.kind == kind)
+    }
+
+    /// Whether phase `index` is the first of a run of phases of its kind (as the ARC stacks'
+    /// phases are).
+    pub fn opens_kind(&self, index: usize) -> bool {
+        index == 0 || self.phases.get(index - 1).map(|p| p.kind) != self.kind_at(index)
+    }
+
+    /// Whether phase `index` is the last of a run of phases of its kind.
+    pub fn closes_kind(&self, index: usize) -> bool {
+        self.phases.get(index + 1).map(|p| p.kind) != self.kind_at(index)
+    }
+
+    fn kind_at(&self, index: usize) -> Option<PhaseKind> {
+        self.phases.get(index).map(|p| p.kind)
     }
 }
 

@@ -30,7 +30,7 @@ use topology::manifest::{ClusterEndpoint, Manifest};
 
 use crate::aws_support::{Moto, start_moto};
 
-async fn sdk(moto: &Moto) -> SdkConfig {
+pub(crate) async fn sdk(moto: &Moto) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .region(aws_config::Region::new("us-east-1"))
@@ -41,7 +41,7 @@ async fn sdk(moto: &Moto) -> SdkConfig {
         .await
 }
 
-fn fast() -> Timing {
+pub(crate) fn fast() -> Timing {
     Timing {
         poll: Duration::from_millis(50),
         stack_timeout: Duration::from_secs(15),
@@ -57,7 +57,7 @@ fn health_check_id(app: &str, role: RegionRole) -> String {
 }
 
 /// The production plan with stand-in templates (same parameters, same output keys).
-fn rehearsal_plan(topology: &Topology, code_keys: &DeployInputs) -> Plan {
+pub(crate) fn rehearsal_plan(topology: &Topology, code_keys: &DeployInputs) -> Plan {
     let mut plan = Plan::new(topology, &StackPrefix::default(), code_keys);
     for phase in &mut plan.phases {
         for spec in &mut phase.stacks {
@@ -197,7 +197,7 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
 }
 
 /// One zip per service, named by content hash, as build-lambdas.sh writes them.
-fn packages(dir: &Path, topology: &Topology) -> Vec<package::LambdaPackage> {
+pub(crate) fn packages(dir: &Path, topology: &Topology) -> Vec<package::LambdaPackage> {
     for a in topology.services() {
         let bytes = format!("PK fake zip of {}", a.name()).into_bytes();
         std::fs::write(
@@ -226,7 +226,7 @@ async fn created_at(orchestrator: &Orchestrator, id: &StackId) -> std::time::Sys
 // ---------------------------------------------------------------- tests
 
 /// The cluster's endpoints, as ARC's control plane would list them after the ARC phase.
-fn endpoints() -> Vec<ClusterEndpoint> {
+pub(crate) fn endpoints() -> Vec<ClusterEndpoint> {
     topology::manifest::ARC_CLUSTER_REGIONS
         .iter()
         .map(|r| ClusterEndpoint {
@@ -257,7 +257,7 @@ fn gateway_and_fenced_orders() -> Topology {
     topology
 }
 
-fn gateway_and_orders_text() -> String {
+pub(crate) fn gateway_and_orders_text() -> String {
     let text = testkit::FIXTURE_TOPOLOGY;
     let mut blocks = text.split("[[apps]]");
     let head = blocks.next().unwrap();
