@@ -246,7 +246,7 @@ pub fn api_name(prefix: &StackPrefix, app: &App) -> String {
 /// [`PARAM_ALARM_TOPIC`], or none (no health-check alarms there).
 pub fn alarm_topic_of(topology: &Topology, region: &Region, group: Group) -> TopicSource {
     if *region != route53_metrics_region() {
-        TopicSource::None
+        TopicSource::NoAlarms
     } else if topology.regions.contains(region) {
         TopicSource::Bootstrap
     } else if group.is_first() {
@@ -260,7 +260,7 @@ pub fn alarm_topic_of(topology: &Topology, region: &Region, group: Group) -> Top
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicSource {
     /// No health-check alarms in this Region.
-    None,
+    NoAlarms,
     /// The Region's bootstrap stack's topic, as [`PARAM_ALARM_TOPIC`].
     Bootstrap,
     /// A topic of its own, output as [`OUTPUT_ALARM_TOPIC`].
@@ -311,7 +311,7 @@ pub fn template(
         dashboard(&mut t, topology, prefix, region, apps, group);
     }
     let topic = match alarm_topic_of(topology, region, group) {
-        TopicSource::None => None,
+        TopicSource::NoAlarms => None,
         TopicSource::Bootstrap => {
             t.parameter(
                 PARAM_ALARM_TOPIC,

@@ -497,7 +497,7 @@ fn monitoring_stack(
         monitoring::TopicSource::FirstMonitoringStack => {
             Some(names.monitoring(region, Group::FIRST))
         }
-        monitoring::TopicSource::None | monitoring::TopicSource::Own => None,
+        monitoring::TopicSource::NoAlarms | monitoring::TopicSource::Own => None,
     };
     if let Some(stack) = topic {
         parameters.push((
