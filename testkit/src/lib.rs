@@ -43,10 +43,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod actionlint;
 mod checkov;
+mod scale;
 mod schemathesis;
 mod venv;
 pub use actionlint::{ACTIONLINT_VERSION, actionlint, try_actionlint};
 pub use checkov::{CHECKOV_VERSION, checkov, try_checkov};
+pub use scale::{
+    COPIES_PER_SHARED_PANEL, COPIES_WITH_OWN_PANELS, SCALE_COPIES, SCALE_FIXTURE_TOPOLOGY,
+    scaled_fixture_topology,
+};
 pub use schemathesis::{SCHEMATHESIS_VERSION, schemathesis, try_schemathesis};
 use venv::ToolEnv;
 

@@ -11,6 +11,8 @@ pub mod duration;
 pub mod manifest;
 mod model;
 mod names;
+pub mod panels;
+pub mod quota;
 
 pub use arn::{ClusterArn, ControlPanelArn, RoutingControlArn, SafetyRuleArn};
 pub use auth::AuthSettings;
@@ -20,4 +22,5 @@ pub use model::{
     FailoverSettings, GatewayApp, HealthCheckSettings, Index, LocalSettings, Mechanism, Regions,
     ServiceApp, Table, Topology, TopologyError,
 };
-pub use names::{AppName, DomainName, NameError, Region};
+pub use names::{AppName, DomainName, NameError, PanelName, Region};
+pub use panels::{ControlPanel, PanelId};

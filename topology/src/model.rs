@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthSettings;
-use crate::{AppName, DomainName, Region};
+use crate::{AppName, DomainName, PanelName, Region};
 
 /// Why a topology was rejected. Each message names the file and what to change.
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +212,10 @@ pub struct AwsSettings {
     /// a destroy delete them and their data.
     #[serde(default = "yes")]
     pub protect_data: bool,
+    /// The account's Route 53 quota of health checks: 200 by default, which AWS raises on
+    /// request. Every app has two (one per failover record), in either mechanism.
+    #[serde(default = "default_health_check_quota")]
+    pub route53_health_check_quota: u32,
 }
 
 impl Default for AwsSettings {
@@ -219,8 +223,13 @@ impl Default for AwsSettings {
         Self {
             gateway_only: true,
             protect_data: true,
+            route53_health_check_quota: default_health_check_quota(),
         }
     }
+}
+
+fn default_health_check_quota() -> u32 {
+    crate::quota::ROUTE53_HEALTH_CHECKS_DEFAULT
 }
 
 fn yes() -> bool {
@@ -441,6 +450,15 @@ impl App {
             Self::Service(s) => &s.alarms,
         }
     }
+
+    /// The ARC control panel this app shares with others (`control_panel = "…"`); `None`: a
+    /// panel of its own.
+    pub fn control_panel(&self) -> Option<&PanelName> {
+        match self {
+            Self::Gateway(g) => g.control_panel.as_ref(),
+            Self::Service(s) => s.control_panel.as_ref(),
+        }
+    }
 }
 
 /// A gateway app: path prefix (`/orders`) → the service it proxies to.
@@ -452,6 +470,8 @@ pub struct GatewayApp {
     routes: BTreeMap<String, AppName>,
     #[serde(default)]
     alarms: AlarmOverrides,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    control_panel: Option<PanelName>,
 }
 
 impl GatewayApp {
@@ -475,6 +495,8 @@ pub struct ServiceApp {
     fence_writes: bool,
     #[serde(default)]
     alarms: AlarmOverrides,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    control_panel: Option<PanelName>,
 }
 
 impl ServiceApp {
@@ -590,6 +612,8 @@ impl Topology {
         self.failover.health_check.check()?;
         self.auth
             .check(self.gateways().flat_map(|g| g.routes().keys()))?;
+        crate::panels::check_names(self)?;
+        crate::quota::check(self)?;
         self.alarms.thresholds.check("alarms.")?;
         for app in &self.apps {
             self.alarm_thresholds(app)
@@ -786,6 +810,7 @@ mod tests {
     fn aws_protections_default_to_on_and_can_be_turned_off() {
         let t = fixture();
         assert!(t.aws.gateway_only && t.aws.protect_data);
+        assert_eq!(t.aws.route53_health_check_quota, 200);
         let sandbox = with(|s| {
             s.replace(
                 "[local]\n",

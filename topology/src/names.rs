@@ -14,6 +14,10 @@ pub enum NameError {
     App(String),
     #[error("`{0}` is not a domain name (expected e.g. `example.com`)")]
     Domain(String),
+    #[error(
+        "`{0}` is not a control panel name (expected a lowercase DNS label such as `checkout`)"
+    )]
+    Panel(String),
 }
 
 macro_rules! string_newtype {
@@ -89,6 +93,17 @@ fn check_app(s: &str) -> Result<(), NameError> {
     }
 }
 
+/// The name of a control panel that several apps share (`control_panel = "checkout"`): one
+/// lowercase DNS label of at most 32 characters, like an app's name, so that the ARC names made
+/// from it fit ARC's limit as an app's do.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PanelName(String);
+string_newtype!(PanelName, check_panel);
+
+fn check_panel(s: &str) -> Result<(), NameError> {
+    check_app(s).map_err(|_| NameError::Panel(s.to_owned()))
+}
+
 /// A DNS domain such as `example.com`, lowercase, without the trailing dot.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DomainName(String);
@@ -154,6 +169,21 @@ mod tests {
         }
         for bad in ["", "Orders", "1app", "-x", "x-", "a.b", "a_b"] {
             assert!(bad.parse::<AppName>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn panel_names_parse_like_app_names() {
+        assert_eq!(
+            "checkout".parse::<PanelName>().unwrap().as_str(),
+            "checkout"
+        );
+        for bad in ["", "Checkout", "2cells", "a_b", &"x".repeat(33)] {
+            let err = bad.parse::<PanelName>().unwrap_err();
+            assert!(
+                err.to_string().contains("control panel name"),
+                "{bad}: {err}"
+            );
         }
     }
 

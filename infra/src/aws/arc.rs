@@ -1,24 +1,31 @@
-//! The ARC stack, in ARC's control-plane Region (us-west-2): the cluster (unless an existing
-//! one is reused), and per app a control panel, one routing control per Region, the safety
-//! rule (at least one of the two ON) and the `RECOVERY_CONTROL` health checks that bind the
-//! failover records to the routing controls.
+//! The ARC stacks, in ARC's control-plane Region (us-west-2), one per group of apps
+//! ([`super::layout`]): the first creates the cluster (unless an existing one is reused), the
+//! others take it as a parameter; each holds its apps' control panels (an app's own, or one it
+//! shares with others) and per app one routing control per Region, the safety rule (at least
+//! one of the two ON) and the `RECOVERY_CONTROL` health checks that bind the failover records to
+//! the routing controls.
 //!
 //! ARC's control-plane API answers 409 (ConflictException) to concurrent changes in one
 //! cluster, and CloudFormation's ARC resource handlers do not retry it: they fail the resource
 //! as if it already existed. So the ARC resources (control panels, routing controls, safety
-//! rules) are created one at a time, in one `DependsOn` chain (and deleted in its reverse).
+//! rules) are created one at a time, in one `DependsOn` chain (and deleted in its reverse), and
+//! the ARC stacks are deployed one after another (a phase each).
 
 use serde_json::{Map, Value, json};
-use topology::{App, Region, Topology};
+use topology::{App, ControlPanel, PanelId, Region, Topology};
 
+use super::layout::{Group, Layout};
 use super::names::{RegionRole, StackPrefix};
 use super::template::{Template, pascal, reference};
 
 /// The Region of ARC's control-plane API, where the ARC stack is deployed.
 pub const CONTROL_PLANE_REGION: &str = "us-west-2";
 
-/// Output: the cluster's ARN (created here, or the existing one).
+/// Output of the first ARC stack: the cluster's ARN (created there, or the existing one).
 pub const OUTPUT_CLUSTER_ARN: &str = "ClusterArn";
+
+/// Parameter of the later ARC stacks of a new cluster: its ARN, from the first ARC stack.
+pub const PARAM_CLUSTER_ARN: &str = "ClusterArn";
 
 /// Output key of an app's control panel ARN.
 pub fn output_control_panel(app: &App) -> String {
@@ -56,9 +63,19 @@ fn cluster_name(prefix: &StackPrefix) -> String {
     prefix.to_string()
 }
 
-/// The name of an app's control panel.
-fn control_panel_name(prefix: &StackPrefix, app: &App) -> String {
-    format!("{prefix}-{}", app.name())
+/// The name of a control panel: `<prefix>-<app>` for an app's own, `<prefix>-<panel>` for a
+/// shared one.
+fn control_panel_name(prefix: &StackPrefix, panel: &PanelId) -> String {
+    format!("{prefix}-{panel}")
+}
+
+/// The logical id of a control panel: an app's own keeps the id of a deployment before shared
+/// panels (`OrdersControlPanel`), so that its panel is not replaced.
+fn control_panel_id(panel: &PanelId) -> String {
+    match panel {
+        PanelId::Own(app) => format!("{}ControlPanel", pascal(app.as_str())),
+        PanelId::Shared(name) => format!("SharedPanel{}", pascal(name.as_str())),
+    }
 }
 
 /// The name of an app's routing control in `region`.
@@ -81,11 +98,14 @@ pub fn check_names(topology: &Topology, prefix: &StackPrefix) -> Result<(), Stri
     if topology.arc.existing_cluster_arn.is_none() {
         names.push(("the ARC cluster".to_owned(), cluster_name(prefix)));
     }
+    for panel in topology.control_panels() {
+        let what = match &panel.id {
+            PanelId::Own(app) => format!("the control panel of `{app}`"),
+            PanelId::Shared(name) => format!("the shared control panel `{name}`"),
+        };
+        names.push((what, control_panel_name(prefix, &panel.id)));
+    }
     for app in &topology.apps {
-        names.push((
-            format!("the control panel of `{}`", app.name()),
-            control_panel_name(prefix, app),
-        ));
         for region in topology.regions.both() {
             names.push((
                 format!("the routing control of `{}` in {region}", app.name()),
@@ -107,14 +127,18 @@ pub fn check_names(topology: &Topology, prefix: &StackPrefix) -> Result<(), Stri
     }
 }
 
-/// The ARC template.
-pub fn template(topology: &Topology, prefix: &StackPrefix) -> Template {
-    let mut t = Template::new(
-        "ARC: the cluster, and per app a control panel, two routing controls, a safety rule and the RECOVERY_CONTROL health checks",
-    );
-    let cluster = match &topology.arc.existing_cluster_arn {
-        Some(arn) => Value::String(arn.clone()),
-        None => {
+/// The ARC template of `group`'s apps.
+pub fn template(
+    topology: &Topology,
+    prefix: &StackPrefix,
+    layout: &Layout,
+    group: Group,
+) -> Template {
+    let panels = layout.panels(topology, group);
+    let mut t = Template::new(description(group, &panels));
+    let cluster = match (&topology.arc.existing_cluster_arn, group.is_first()) {
+        (Some(arn), _) => Value::String(arn.clone()),
+        (None, true) => {
             t.resource(
                 "Cluster",
                 "AWS::Route53RecoveryControl::Cluster",
@@ -122,17 +146,66 @@ pub fn template(topology: &Topology, prefix: &StackPrefix) -> Template {
             );
             reference("Cluster")
         }
+        (None, false) => {
+            t.parameter(
+                PARAM_CLUSTER_ARN,
+                "The ARC cluster, created by the first ARC stack",
+                None,
+            );
+            reference(PARAM_CLUSTER_ARN)
+        }
     };
     let mut last = None;
-    for app in &topology.apps {
-        app_controls(&mut t, topology, prefix, app, &cluster, &mut last);
+    for panel in &panels {
+        panel_controls(&mut t, topology, prefix, panel, &cluster, &mut last);
     }
-    t.output(
-        OUTPUT_CLUSTER_ARN,
-        "The ARC cluster whose endpoints take the routing-control updates",
-        cluster,
-    );
+    if group.is_first() {
+        t.output(
+            OUTPUT_CLUSTER_ARN,
+            "The ARC cluster whose endpoints take the routing-control updates",
+            cluster,
+        );
+    }
     t
+}
+
+fn description(group: Group, panels: &[ControlPanel<'_>]) -> String {
+    let shared = panels.iter().any(|p| matches!(p.id, PanelId::Shared(_)));
+    match (group.is_first(), shared) {
+        (true, false) => "ARC: the cluster, and per app a control panel, two routing controls, a \
+                          safety rule and the RECOVERY_CONTROL health checks"
+            .to_owned(),
+        (true, true) => "ARC: the cluster, the apps' control panels (shared or their own), and \
+                         per app two routing controls, a safety rule and the RECOVERY_CONTROL \
+                         health checks"
+            .to_owned(),
+        (false, _) => format!(
+            "ARC, {group} of the apps: their control panels (shared or their own), and per app \
+             two routing controls, a safety rule and the RECOVERY_CONTROL health checks, in the \
+             first ARC stack's cluster"
+        ),
+    }
+}
+
+/// A control panel, then each of its apps' controls and rule, in the chain.
+fn panel_controls(
+    t: &mut Template,
+    topology: &Topology,
+    prefix: &StackPrefix,
+    panel: &ControlPanel<'_>,
+    cluster: &Value,
+    last: &mut Option<String>,
+) {
+    let panel_id = control_panel_id(&panel.id);
+    let resource = t.resource(
+        &panel_id,
+        "AWS::Route53RecoveryControl::ControlPanel",
+        json!({ "Name": control_panel_name(prefix, &panel.id), "ClusterArn": cluster }),
+    );
+    one_at_a_time(resource, &panel_id, last);
+    for app in &panel.apps {
+        app_controls(t, topology, prefix, app, &panel_id, cluster, last);
+    }
 }
 
 fn app_controls(
@@ -140,17 +213,11 @@ fn app_controls(
     topology: &Topology,
     prefix: &StackPrefix,
     app: &App,
+    panel: &str,
     cluster: &Value,
     last: &mut Option<String>,
 ) {
     let id = pascal(app.name().as_str());
-    let panel = format!("{id}ControlPanel");
-    let resource = t.resource(
-        &panel,
-        "AWS::Route53RecoveryControl::ControlPanel",
-        json!({ "Name": control_panel_name(prefix, app), "ClusterArn": cluster }),
-    );
-    one_at_a_time(resource, &panel, last);
     let mut controls = Vec::new();
     for role in RegionRole::BOTH {
         let region = role.of(&topology.regions);
@@ -161,7 +228,7 @@ fn app_controls(
             json!({
                 "Name": routing_control_name(prefix, app, region),
                 "ClusterArn": cluster,
-                "ControlPanelArn": reference(&panel),
+                "ControlPanelArn": reference(panel),
             }),
         );
         one_at_a_time(resource, &control, last);
@@ -179,7 +246,7 @@ fn app_controls(
         "AWS::Route53RecoveryControl::SafetyRule",
         json!({
             "Name": safety_rule_name(prefix, app),
-            "ControlPanelArn": reference(&panel),
+            "ControlPanelArn": reference(panel),
             "AssertionRule": {
                 "AssertedControls": controls,
                 "WaitPeriodMs": topology.arc.safety_rule_wait_period_ms,
@@ -192,7 +259,7 @@ fn app_controls(
     t.output(
         &output_control_panel(app),
         &format!("Control panel of {}", app.name()),
-        reference(&panel),
+        reference(panel),
     );
     t.output(
         &output_safety_rule(app),

@@ -1,7 +1,8 @@
-//! The bootstrap stack, one per Region: the artifacts bucket the Lambda packages are uploaded
-//! to, and API Gateway's account-level role for writing access logs to CloudWatch Logs. The
-//! primary's also holds the gateway secret (with `aws.gateway_only`), replicated to the
-//! secondary, so that either Region's app stacks resolve it in their own Region.
+//! The bootstrap stack, one per Region: the artifacts bucket the Lambda packages (and the
+//! templates over CloudFormation's inline limit) are uploaded to, and API Gateway's
+//! account-level role for writing access logs to CloudWatch Logs. The primary's also holds the
+//! gateway secret (with `aws.gateway_only`), replicated to the secondary, so that either
+//! Region's app stacks resolve it in their own Region.
 
 use serde_json::{Map, Value, json};
 use topology::{Region, Topology};
@@ -45,9 +46,15 @@ pub fn template(topology: &Topology, prefix: &StackPrefix, region: &Region) -> T
             },
             "OwnershipControls": { "Rules": [ { "ObjectOwnership": "BucketOwnerEnforced" } ] },
             // Old package versions are only needed for a rollback; keep a month of them.
+            // CloudFormation keeps its own copy of a template from S3 once a change set is
+            // made: the uploaded ones go after a month (a deploy uploads them again).
             "LifecycleConfiguration": { "Rules": [ {
                 "Id": "expire-old-packages", "Status": "Enabled",
                 "NoncurrentVersionExpiration": { "NoncurrentDays": 30 }
+            }, {
+                "Id": "expire-uploaded-templates", "Status": "Enabled",
+                "Prefix": "templates/",
+                "ExpirationInDays": 30
             } ] }
         }),
     );

@@ -1,6 +1,7 @@
 //! The whole deploy and destroy: hosted zone (id, name servers) → bootstrap → packages
-//! uploaded → ARC → cluster endpoints and initial routing-control states → data → app stacks
-//! (both Regions at once) → manifest; and the reverse.
+//! uploaded → ARC (one stack after another) → cluster endpoints and initial routing-control
+//! states → data → app stacks (both Regions at once) → monitoring → manifest; and the reverse.
+//! Templates over CloudFormation's inline limit go through the artifacts buckets.
 //!
 //! A Region-scoped deploy (`--region R`, for when the other Region is down) deploys only R's
 //! stacks and calls only R's APIs: values from the other Region's stacks, and those only
@@ -14,7 +15,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use topology::manifest::{ClusterEndpoint, Manifest};
 use topology::{Region, Topology};
 
-use super::cfn::{DeployError, Orchestrator, Outputs, RoleArn, Timing};
+use super::cfn::{DeployError, Orchestrator, Outputs, RoleArn, TemplateStore, Timing};
 use super::confirm::Confirm;
 use super::package::{self, LambdaPackage};
 use super::plan::{DeployInputs, PhaseKind, Plan, StackKind, StackNames, StackPrefix};
@@ -76,7 +77,9 @@ pub fn regions(plan: &Plan) -> Vec<Region> {
     regions
 }
 
-/// An orchestrator with a CloudFormation client for each Region of `plan`.
+/// An orchestrator with a CloudFormation client for each Region of `plan`, which sends
+/// templates over the inline limit through the artifacts buckets of the plan's bootstrap
+/// stacks.
 pub fn orchestrator(
     sdk: &SdkConfig,
     plan: &Plan,
@@ -90,7 +93,29 @@ pub fn orchestrator(
             (r, client)
         })
         .collect();
-    Orchestrator::new(clients, confirm, timing)
+    let orchestrator = Orchestrator::new(clients, confirm, timing);
+    match template_store(sdk, plan) {
+        Some(store) => orchestrator.with_template_store(store),
+        None => orchestrator,
+    }
+}
+
+/// The artifacts buckets of `plan`'s bootstrap stacks, as a store for large templates: each
+/// Region's bucket for its own stacks, the first bootstrap stack's (the primary's) for stacks
+/// in other Regions.
+fn template_store(sdk: &SdkConfig, plan: &Plan) -> Option<TemplateStore> {
+    let bootstrap = plan.phase(PhaseKind::Bootstrap)?;
+    let fallback = bootstrap.stacks.first()?.id.region.clone();
+    let buckets = bootstrap
+        .stacks
+        .iter()
+        .map(|spec| {
+            let region = spec.id.region.clone();
+            let client = s3(sdk, &region);
+            (region, (spec.id.clone(), client))
+        })
+        .collect();
+    Some(TemplateStore::new(buckets, fallback))
 }
 
 /// What `deploy` needs besides the AWS configuration.
@@ -152,7 +177,7 @@ pub async fn deploy(
             .for_region(topology, region)
             .map_err(anyhow::Error::msg)?;
     }
-    plan.check_template_sizes().map_err(anyhow::Error::msg)?;
+    plan.check_limits().map_err(anyhow::Error::msg)?;
     let names = StackNames::new(topology, &options.prefix);
     let orchestrator = orchestrator(sdk, &plan, options.confirm, options.timing)
         .with_execution_role(options.execution_role.clone())
@@ -173,7 +198,9 @@ pub async fn deploy(
     // By index: once the ARC phase is done, the later phases get the cluster's endpoints.
     for index in 0..plan.phases.len() {
         let kind = plan.phases[index].kind;
-        if kind == PhaseKind::Arc {
+        // The ARC stacks have a phase each: the first creates the cluster, and the routing
+        // controls are set once the last is done.
+        if kind == PhaseKind::Arc && plan.opens_kind(index) {
             warn_about_cluster_cost(topology, &orchestrator, &names).await?;
         }
         orchestrator
@@ -181,6 +208,7 @@ pub async fn deploy(
             .await?;
         match kind {
             PhaseKind::Bootstrap => upload_packages(sdk, &plan, &outputs, &packages).await?,
+            PhaseKind::Arc if !plan.closes_kind(index) => {}
             PhaseKind::Arc if options.region.is_none() => {
                 let found = cluster_endpoints(sdk, &names, &outputs).await?;
                 let partial = manifest::build(

@@ -1,4 +1,5 @@
-//! The flags stack of the `health-check` mechanism, one per Region: for every app, the alarm on
+//! The flags stacks of the `health-check` mechanism, one per Region and group of apps
+//! ([`super::layout`]): for each app, the alarm on
 //! the flag that takes the *other* Region out, and the Route 53 `CLOUDWATCH_METRIC` health check
 //! of the other Region's failover record, which follows that alarm. No ARC resource.
 //!
@@ -16,6 +17,7 @@ use serde_json::json;
 use topology::manifest::{FLAG_APP_DIMENSION, FLAG_METRIC_NAME, FLAG_REGION_DIMENSION};
 use topology::{App, Region, Topology};
 
+use super::layout::Group;
 use super::names::{RegionRole, StackPrefix};
 use super::template::{Template, pascal, reference};
 
@@ -36,18 +38,29 @@ pub fn output_health_check(app: &App, role: RegionRole) -> String {
     super::arc::output_health_check(app, role)
 }
 
-/// The flags template of the Region that plays `here`: alarms and health checks for the
-/// records of the other Region.
-pub fn template(topology: &Topology, prefix: &StackPrefix, here: RegionRole) -> Template {
+/// The flags template of `group`'s `apps` in the Region that plays `here`: alarms and health
+/// checks for the records of the other Region.
+pub fn template(
+    topology: &Topology,
+    prefix: &StackPrefix,
+    here: RegionRole,
+    apps: &[&App],
+    group: Group,
+) -> Template {
     let there = other(here);
     let region = here.of(&topology.regions);
     let out = there.of(&topology.regions);
+    let which = if group.is_first() {
+        String::new()
+    } else {
+        format!(" ({group} of the apps)")
+    };
     let mut t = Template::new(format!(
-        "Failover flags: per app, the alarm on the flag that takes {out} out, and the \
+        "Failover flags{which}: per app, the alarm on the flag that takes {out} out, and the \
          CLOUDWATCH_METRIC health check of {out}'s failover record"
     ));
     let period = topology.failover.health_check.alarm_period_seconds;
-    for app in &topology.apps {
+    for app in apps {
         let id = format!("{}{}", pascal(app.name().as_str()), there.pascal());
         let alarm = alarm_name(prefix, app, out);
         t.resource(
@@ -128,7 +141,15 @@ mod tests {
     fn each_region_holds_the_alarms_and_health_checks_of_the_other_regions_records() {
         let topology = topology();
         let prefix = StackPrefix::default();
-        let t = template(&topology, &prefix, RegionRole::Secondary).to_json();
+        let apps: Vec<&App> = topology.apps.iter().collect();
+        let t = template(
+            &topology,
+            &prefix,
+            RegionRole::Secondary,
+            &apps,
+            Group::FIRST,
+        )
+        .to_json();
         let resources = t["Resources"].as_object().unwrap();
         let alarms: Vec<_> = resources
             .values()

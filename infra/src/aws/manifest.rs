@@ -1,5 +1,5 @@
-//! The deployment manifest (docs/architecture.md) from the stacks' outputs, the cluster's
-//! endpoints and the hosted zone's name servers.
+//! The deployment manifest (docs/architecture.md) from the stacks' outputs (each app's from the
+//! ARC or flags stack of its group), the cluster's endpoints and the hosted zone's name servers.
 
 use topology::manifest::{
     AppEntry, AppRouting, ArcControls, Cluster, ClusterEndpoint, Environment, FLAG_METRIC_NAME,
@@ -163,7 +163,7 @@ fn app_routing(
 ) -> Result<AppRouting, ManifestBuildError> {
     match topology.failover.mechanism {
         Mechanism::Arc => {
-            let arc = names.arc();
+            let arc = names.arc_of(app_def.name());
             let routing_controls = RegionRole::BOTH
                 .into_iter()
                 .map(|role| {
@@ -189,7 +189,7 @@ fn app_routing(
                 .map(|role| {
                     let region = role.of(&topology.regions).clone();
                     let published_in = flags::other(role).of(&topology.regions).clone();
-                    let stack = names.flags(&published_in);
+                    let stack = names.flags_of(&published_in, app_def.name());
                     let key = flags::output_health_check(app_def, role);
                     Ok(RegionFlag {
                         alarm_name: flags::alarm_name(names.prefix(), app_def, &region),

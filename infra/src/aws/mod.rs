@@ -1,13 +1,15 @@
 //! The AWS target: CloudFormation synthesis from `topology.toml`, and the ordered deploy and
 //! destroy of both Regions that writes the deployment manifest.
 //!
-//! - [`template`]: the template model; [`names`]: the stack prefix and the Regions' roles;
-//!   [`bootstrap`], [`arc`], [`data`], [`app`]: one builder per stack; [`plan`]: every stack,
-//!   its Region, its phase and its parameter wiring;
+//! - [`template`]: the template model and CloudFormation's limits; [`names`]: the stack prefix
+//!   and the Regions' roles; [`layout`]: the groups of apps the ARC, flags and monitoring stacks
+//!   hold; [`bootstrap`], [`arc`], [`flags`], [`data`], [`app`], [`monitoring`]: one builder per
+//!   stack; [`plan`]: every stack, its Region, its phase and its parameter wiring;
 //! - [`synth`](mod@synth): writes the templates; [`cfn`]: the orchestrator (change sets,
-//!   events, outputs); [`deploy`](mod@deploy): the whole deploy and destroy; [`manifest`]: the
-//!   manifest from the outputs; [`package`]: the Lambda packages; [`routing`]: the initial
-//!   routing-control states.
+//!   templates over the inline limit through the artifacts bucket, events, outputs);
+//!   [`deploy`](mod@deploy): the whole deploy and destroy; [`manifest`]: the manifest from the
+//!   outputs; [`package`]: the Lambda packages and the uploads to the artifacts buckets;
+//!   [`routing`]: the initial routing-control states.
 
 pub mod app;
 pub mod arc;
@@ -18,6 +20,7 @@ pub mod data;
 pub mod deploy;
 pub mod flags;
 pub mod guardrails;
+pub mod layout;
 pub mod manifest;
 pub mod monitoring;
 pub mod names;
@@ -212,9 +215,21 @@ pub fn pipeline_template(args: PipelineArgs) -> anyhow::Result<()> {
     };
     let path = pipeline::write(&topology, &args.stack_prefix, &spec, &args.out)?;
     println!("{}", path.display());
+    // The AWS CLI sends the file as it is, inline, unless given a bucket to upload it to.
+    let bytes = std::fs::metadata(&path)?.len();
+    let s3_bucket = if bytes > template::MAX_BODY_BYTES as u64 {
+        format!(
+            " \\\n    --s3-bucket <a bucket of yours in {}: the template is {bytes} bytes, over \
+             the {} CloudFormation takes inline>",
+            topology.regions.primary,
+            template::MAX_BODY_BYTES
+        )
+    } else {
+        String::new()
+    };
     println!(
         "Deploy it once, with administrator rights, in {}:\n  aws cloudformation deploy \\\n    \
-         --stack-name {}-pipeline --template-file {} --capabilities CAPABILITY_IAM \\\n    \
+         --stack-name {}-pipeline --template-file {} --capabilities CAPABILITY_IAM{s3_bucket} \\\n    \
          --parameter-overrides {}=<zone id> [{}=<arn, if the account has GitHub's OIDC provider>]\n\
          Its outputs are the GitHub environment's variables (docs/deploy.md, \"Deploying from a pipeline\").",
         topology.regions.primary,

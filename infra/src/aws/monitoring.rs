@@ -5,12 +5,13 @@
 //! - Each app stack has the app's alarms in its Region: the API's 5xx rate and p99 latency,
 //!   and for a service its function's errors and throttles and its table's replication
 //!   latency toward the other Region ([`app_alarms`]).
-//! - Each Region's monitoring stack has a dashboard of every app in both Regions: requests,
-//!   5xx errors, p99 latency, replication latency, the health checks of its failover records
-//!   and which Region Route 53 answers with.
+//! - Each Region's monitoring stacks (one per group of apps, [`super::layout`]) have a
+//!   dashboard each, of the group's apps in both Regions: requests, 5xx errors, p99 latency,
+//!   replication latency, the health checks of its failover records and which Region Route 53
+//!   answers with. A dashboard takes at most 500 widgets; a group's has at most 125.
 //! - Route 53 publishes health-check metrics only in us-east-1, so the alarms on the failover
-//!   records' health checks live in the us-east-1 monitoring stack (a third stack, with its own
-//!   topic, when us-east-1 is neither Region). While us-east-1 is the Region in trouble those
+//!   records' health checks live in the us-east-1 monitoring stacks (third stacks when us-east-1
+//!   is neither Region: the first group's has a topic of its own, which the others notify). While us-east-1 is the Region in trouble those
 //!   alarms and dashboard widgets are unknown; `failover status` then shows them as unknown and
 //!   reads the routing state from DNS and from the routing controls or flags instead.
 //!
@@ -21,6 +22,7 @@ use serde_json::{Value, json};
 use topology::manifest::{AlarmKind, ROUTE53_METRICS_REGION};
 use topology::{AlarmThresholds, App, Region, Topology};
 
+use super::layout::Group;
 use super::names::{RegionRole, StackPrefix};
 use super::template::{Template, pascal, reference, skip_checks, sub};
 
@@ -239,13 +241,46 @@ pub fn api_name(prefix: &StackPrefix, app: &App) -> String {
     format!("{prefix}-{}", app.name())
 }
 
-/// The monitoring stack of `region`: the dashboard (in the topology's Regions), and in
-/// us-east-1 the alarms on the failover records' health checks (with a topic of its own when
-/// us-east-1 is neither of the topology's Regions).
-pub fn template(topology: &Topology, prefix: &StackPrefix, region: &Region) -> Template {
+/// Whether the monitoring stack of `group` in `region` notifies a topic it creates (the first
+/// group's in us-east-1 when us-east-1 is neither of the topology's Regions), one it takes as
+/// [`PARAM_ALARM_TOPIC`], or none (no health-check alarms there).
+pub fn alarm_topic_of(topology: &Topology, region: &Region, group: Group) -> TopicSource {
+    if *region != route53_metrics_region() {
+        TopicSource::NoAlarms
+    } else if topology.regions.contains(region) {
+        TopicSource::Bootstrap
+    } else if group.is_first() {
+        TopicSource::Own
+    } else {
+        TopicSource::FirstMonitoringStack
+    }
+}
+
+/// Where a monitoring stack's health-check alarms notify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicSource {
+    /// No health-check alarms in this Region.
+    NoAlarms,
+    /// The Region's bootstrap stack's topic, as [`PARAM_ALARM_TOPIC`].
+    Bootstrap,
+    /// A topic of its own, output as [`OUTPUT_ALARM_TOPIC`].
+    Own,
+    /// The first group's monitoring stack's topic in this Region, as [`PARAM_ALARM_TOPIC`].
+    FirstMonitoringStack,
+}
+
+/// The monitoring stack of `group`'s `apps` in `region`: the dashboard (in the topology's
+/// Regions), and in us-east-1 the alarms on the failover records' health checks.
+pub fn template(
+    topology: &Topology,
+    prefix: &StackPrefix,
+    region: &Region,
+    apps: &[&App],
+    group: Group,
+) -> Template {
     let in_topology = topology.regions.contains(region);
     let with_health_alarms = *region == route53_metrics_region();
-    let mut t = Template::new(match (in_topology, with_health_alarms) {
+    let contents = match (in_topology, with_health_alarms) {
         (true, true) => {
             "Monitoring: the dashboard, and the alarms on the failover records' health checks (Route 53's metrics are in us-east-1)"
         }
@@ -253,8 +288,13 @@ pub fn template(topology: &Topology, prefix: &StackPrefix, region: &Region) -> T
         (false, _) => {
             "Monitoring: the alarms on the failover records' health checks (Route 53's metrics are in us-east-1)"
         }
+    };
+    let mut t = Template::new(if group.is_first() {
+        contents.to_owned()
+    } else {
+        format!("{contents} ({group} of the apps)")
     });
-    for app in &topology.apps {
+    for app in apps {
         for role in RegionRole::BOTH {
             t.parameter(
                 &param_health_check(app, role),
@@ -268,27 +308,45 @@ pub fn template(topology: &Topology, prefix: &StackPrefix, region: &Region) -> T
         }
     }
     if in_topology {
-        dashboard(&mut t, topology, prefix, region);
+        dashboard(&mut t, topology, prefix, region, apps, group);
     }
-    if with_health_alarms {
-        let topic = if in_topology {
+    let topic = match alarm_topic_of(topology, region, group) {
+        TopicSource::NoAlarms => None,
+        TopicSource::Bootstrap => {
             t.parameter(
                 PARAM_ALARM_TOPIC,
                 "This Region's alarm topic (bootstrap stack)",
                 None,
             );
-            reference(PARAM_ALARM_TOPIC)
-        } else {
+            Some(reference(PARAM_ALARM_TOPIC))
+        }
+        TopicSource::FirstMonitoringStack => {
+            t.parameter(
+                PARAM_ALARM_TOPIC,
+                "This Region's alarm topic (the first monitoring stack's)",
+                None,
+            );
+            Some(reference(PARAM_ALARM_TOPIC))
+        }
+        TopicSource::Own => {
             alarm_topic(&mut t, topology, prefix);
-            reference("AlarmTopic")
-        };
-        health_check_alarms(&mut t, topology, prefix, &topic);
+            Some(reference("AlarmTopic"))
+        }
+    };
+    if let Some(topic) = topic {
+        health_check_alarms(&mut t, topology, prefix, apps, &topic);
     }
     t
 }
 
-fn health_check_alarms(t: &mut Template, topology: &Topology, prefix: &StackPrefix, topic: &Value) {
-    for app in &topology.apps {
+fn health_check_alarms(
+    t: &mut Template,
+    topology: &Topology,
+    prefix: &StackPrefix,
+    apps: &[&App],
+    topic: &Value,
+) {
+    for app in apps {
         for role in RegionRole::BOTH {
             let about = role.of(&topology.regions);
             let mut properties = json!({
@@ -313,14 +371,21 @@ fn health_check_alarms(t: &mut Template, topology: &Topology, prefix: &StackPref
     }
 }
 
-/// One dashboard per Region, of every app in both Regions, so that either Region's console
-/// shows the whole picture (each metric names its own Region).
-fn dashboard(t: &mut Template, topology: &Topology, prefix: &StackPrefix, region: &Region) {
+/// One dashboard per Region and group, of the group's apps in both Regions, so that either
+/// Region's console shows the whole picture (each metric names its own Region).
+fn dashboard(
+    t: &mut Template,
+    topology: &Topology,
+    prefix: &StackPrefix,
+    region: &Region,
+    apps: &[&App],
+    group: Group,
+) {
     let regions = topology.regions.both();
     let route53 = route53_metrics_region();
     let mut widgets = Vec::new();
     let width = 6;
-    for (row, app) in topology.apps.iter().enumerate() {
+    for (row, app) in apps.iter().enumerate() {
         let y = row * 6;
         let api = api_name(prefix, app);
         let per_region = |metric: &str, stat: &str| -> Vec<Value> {
@@ -393,7 +458,7 @@ fn dashboard(t: &mut Template, topology: &Topology, prefix: &StackPrefix, region
         "Dashboard",
         "AWS::CloudWatch::Dashboard",
         json!({
-            "DashboardName": format!("{prefix}-{region}"),
+            "DashboardName": format!("{prefix}-{region}{}", group.suffix()),
             // The health check ids come in as parameters.
             "DashboardBody": { "Fn::Sub": body },
         }),

@@ -1,7 +1,8 @@
 //! The Lambda packages: `target/lambda/<app>-<hash>.zip` (written by
 //! `cargo xtask build-lambdas`), uploaded by the deploy to each Region's artifacts bucket
 //! under a key that is their content hash, so an unchanged package is never uploaded twice and a
-//! changed one always updates the function.
+//! changed one always updates the function. Templates over CloudFormation's inline limit are
+//! uploaded the same way ([`upload_template`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -154,6 +155,46 @@ pub async fn upload(
     bucket: &str,
     package: &LambdaPackage,
 ) -> Result<bool, PackageError> {
+    let body = || async {
+        ByteStream::from_path(&package.path)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    upload_once(s3, bucket, &package.key, "application/zip", body).await
+}
+
+/// Where a template goes in the artifacts bucket: `templates/<stack>-<hash>.json`, by content,
+/// so that an unchanged template is not uploaded again and a change set always reads the
+/// template it was made for.
+pub fn template_key(stack: &str, body: &str) -> String {
+    format!("templates/{stack}-{}.json", content_hash(body.as_bytes()))
+}
+
+/// Uploads a template to `bucket` under [`template_key`] unless it is there already; `true`
+/// when it was uploaded.
+pub async fn upload_template(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    body: &str,
+) -> Result<bool, PackageError> {
+    let bytes = body.as_bytes().to_vec();
+    let body = || async { Ok(ByteStream::from(bytes)) };
+    upload_once(s3, bucket, key, "application/json", body).await
+}
+
+/// Puts `body()` at `key` unless an object is there already (keys name their content).
+async fn upload_once<F, Fut>(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    content_type: &str,
+    body: F,
+) -> Result<bool, PackageError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<ByteStream, String>>,
+{
     let err = |operation, e: String| PackageError::S3 {
         operation,
         bucket: bucket.to_owned(),
@@ -162,20 +203,18 @@ pub async fn upload(
     if s3
         .head_object()
         .bucket(bucket)
-        .key(&package.key)
+        .key(key)
         .send()
         .await
         .is_ok()
     {
         return Ok(false);
     }
-    let body = ByteStream::from_path(&package.path)
-        .await
-        .map_err(|e| err("PutObject", e.to_string()))?;
+    let body = body().await.map_err(|e| err("PutObject", e))?;
     s3.put_object()
         .bucket(bucket)
-        .key(&package.key)
-        .content_type("application/zip")
+        .key(key)
+        .content_type(content_type)
         .body(body)
         .send()
         .await

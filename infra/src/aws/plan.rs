@@ -8,8 +8,9 @@ use std::fmt;
 use topology::manifest::ClusterEndpoint;
 use topology::{AppName, Mechanism, Region, Topology};
 
+pub use super::layout::{Group, Layout};
 pub use super::names::{RegionRole, StackPrefix};
-use super::template::{MAX_BODY_BYTES, Template};
+use super::template::Template;
 use super::{app, arc, bootstrap, data, flags, monitoring};
 
 /// A stack: its name in its Region.
@@ -29,11 +30,14 @@ impl fmt::Display for StackId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StackKind {
     Bootstrap,
-    Arc,
-    /// The `health-check` mechanism's alarms and health checks in one Region.
-    Flags(RegionRole),
-    /// The dashboard, and the health checks' alarms (us-east-1), of one Region.
-    Monitoring(Region),
+    /// The ARC resources of one group of apps (the first group's stack also has the cluster).
+    Arc(Group),
+    /// The `health-check` mechanism's alarms and health checks of one group of apps in one
+    /// Region.
+    Flags(RegionRole, Group),
+    /// The dashboard, and the health checks' alarms (us-east-1), of one group of apps in one
+    /// Region.
+    Monitoring(Region, Group),
     Data,
     App(AppName, RegionRole),
 }
@@ -79,15 +83,18 @@ impl StackSpec {
 pub enum PhaseKind {
     /// The artifacts buckets (then the packages are uploaded).
     Bootstrap,
-    /// The ARC stack (then the routing controls get their initial states).
+    /// One ARC stack: ARC's control plane takes one change at a time per cluster, so each ARC
+    /// stack has a phase of its own (after the last one, the routing controls get their
+    /// initial states).
     Arc,
-    /// The flags stacks of the `health-check` mechanism, one per Region.
+    /// The flags stacks of the `health-check` mechanism, per Region and group of apps.
     Flags,
     /// The global tables.
     Data,
     /// Every app in both Regions.
     Apps,
-    /// The dashboards and the health checks' alarms.
+    /// The dashboards and the health checks' alarms (in two phases when a monitoring stack
+    /// takes another's output).
     Monitoring,
 }
 
@@ -186,27 +193,31 @@ impl Plan {
             })
             .collect();
         let routing = match topology.failover.mechanism {
-            Mechanism::Arc => Phase {
-                kind: PhaseKind::Arc,
-                stacks: vec![StackSpec {
-                    id: names.arc(),
-                    kind: StackKind::Arc,
-                    template: arc::template(topology, prefix),
-                    parameters: vec![],
-                }],
-            },
-            Mechanism::HealthCheck => Phase {
+            Mechanism::Arc => names
+                .layout()
+                .groups()
+                .map(|group| Phase {
+                    kind: PhaseKind::Arc,
+                    stacks: vec![arc_stack(topology, prefix, &names, group)],
+                })
+                .collect(),
+            Mechanism::HealthCheck => vec![Phase {
                 kind: PhaseKind::Flags,
-                stacks: RegionRole::BOTH
-                    .into_iter()
-                    .map(|role| StackSpec {
-                        id: names.flags(role.of(&topology.regions)),
-                        kind: StackKind::Flags(role),
-                        template: flags::template(topology, prefix, role),
-                        parameters: vec![],
+                stacks: names
+                    .layout()
+                    .groups()
+                    .flat_map(|group| RegionRole::BOTH.into_iter().map(move |role| (group, role)))
+                    .map(|(group, role)| {
+                        let apps = names.layout().apps(topology, group);
+                        StackSpec {
+                            id: names.flags(role.of(&topology.regions), group),
+                            kind: StackKind::Flags(role, group),
+                            template: flags::template(topology, prefix, role, &apps, group),
+                            parameters: vec![],
+                        }
                     })
                     .collect(),
-            },
+            }],
         };
         let data = StackSpec {
             id: names.data(),
@@ -221,21 +232,12 @@ impl Plan {
             }
         }
         let phase = |kind, stacks| Phase { kind, stacks };
-        Self {
-            phases: vec![
-                phase(PhaseKind::Bootstrap, bootstrap),
-                routing,
-                phase(PhaseKind::Data, vec![data]),
-                phase(PhaseKind::Apps, apps),
-                phase(
-                    PhaseKind::Monitoring,
-                    monitoring::regions(topology)
-                        .iter()
-                        .map(|region| monitoring_stack(topology, prefix, &names, region))
-                        .collect(),
-                ),
-            ],
-        }
+        let mut phases = vec![phase(PhaseKind::Bootstrap, bootstrap)];
+        phases.extend(routing);
+        phases.push(phase(PhaseKind::Data, vec![data]));
+        phases.push(phase(PhaseKind::Apps, apps));
+        phases.extend(monitoring_phases(topology, prefix, &names));
+        Self { phases }
     }
 
     /// Only the stacks of `region`, for a deploy while the other Region is down: a parameter
@@ -286,26 +288,36 @@ impl Plan {
         self.phases.iter().flat_map(|p| &p.stacks)
     }
 
-    /// Refuses, before any AWS call, a template CloudFormation would refuse for its size. The
-    /// ARC stack grows with the apps (about 2.2 KB each, ~20 apps fit).
-    pub fn check_template_sizes(&self) -> Result<(), String> {
+    /// Refuses, before any AWS call, a stack CloudFormation would refuse: a template over
+    /// 1 MB (those over the inline limit go through the artifacts bucket), over 500 resources,
+    /// 200 parameters or 200 outputs, or a dashboard over 500 widgets.
+    pub fn check_limits(&self) -> Result<(), String> {
         for spec in self.stacks() {
-            let bytes = spec.template.to_body().len();
-            if bytes > MAX_BODY_BYTES {
-                return Err(format!(
-                    "the template of stack {} is {bytes} bytes, over CloudFormation's \
-                     {MAX_BODY_BYTES}-byte limit for a template sent inline; deploy fewer \
-                     apps per topology (split it, each with its own stack prefix)",
-                    spec.id
-                ));
-            }
+            spec.template
+                .check_limits()
+                .map_err(|over| format!("stack {}: {over}", spec.id))?;
         }
         Ok(())
     }
 
-    /// The phase of this kind.
+    /// The first phase of this kind.
     pub fn phase(&self, kind: PhaseKind) -> Option<&Phase> {
         self.phases.iter().find(|p| p.kind == kind)
+    }
+
+    /// Whether phase `index` is the first of a run of phases of its kind (as the ARC stacks'
+    /// phases are).
+    pub fn opens_kind(&self, index: usize) -> bool {
+        index == 0 || self.phases.get(index - 1).map(|p| p.kind) != self.kind_at(index)
+    }
+
+    /// Whether phase `index` is the last of a run of phases of its kind.
+    pub fn closes_kind(&self, index: usize) -> bool {
+        self.phases.get(index + 1).map(|p| p.kind) != self.kind_at(index)
+    }
+
+    fn kind_at(&self, index: usize) -> Option<PhaseKind> {
+        self.phases.get(index).map(|p| p.kind)
     }
 }
 
@@ -367,7 +379,10 @@ fn app_stack(
             parameters.extend([
                 (
                     app::PARAM_ROUTING_CONTROL.to_owned(),
-                    output(names.arc(), arc::output_routing_control(app_def, role)),
+                    output(
+                        names.arc_of(app_def.name()),
+                        arc::output_routing_control(app_def, role),
+                    ),
                 ),
                 (
                     app::PARAM_CLUSTER_ENDPOINTS.to_owned(),
@@ -393,13 +408,71 @@ fn health_check_output(
     role: RegionRole,
 ) -> ParamValue {
     let (stack, key) = match topology.failover.mechanism {
-        Mechanism::Arc => (names.arc(), arc::output_health_check(app_def, role)),
+        Mechanism::Arc => (
+            names.arc_of(app_def.name()),
+            arc::output_health_check(app_def, role),
+        ),
         Mechanism::HealthCheck => (
-            names.flags(flags::other(role).of(&topology.regions)),
+            names.flags_of(flags::other(role).of(&topology.regions), app_def.name()),
             flags::output_health_check(app_def, role),
         ),
     };
     ParamValue::Output { stack, key }
+}
+
+/// The ARC stack of `group`: the first creates the cluster (unless the topology names one),
+/// the others take its ARN from the first one's output.
+fn arc_stack(
+    topology: &Topology,
+    prefix: &StackPrefix,
+    names: &StackNames,
+    group: Group,
+) -> StackSpec {
+    let mut parameters = Vec::new();
+    if !group.is_first() && topology.arc.existing_cluster_arn.is_none() {
+        parameters.push((
+            arc::PARAM_CLUSTER_ARN.to_owned(),
+            ParamValue::Output {
+                stack: names.arc(),
+                key: arc::OUTPUT_CLUSTER_ARN.to_owned(),
+            },
+        ));
+    }
+    StackSpec {
+        id: names.arc_group(group),
+        kind: StackKind::Arc(group),
+        template: arc::template(topology, prefix, names.layout(), group),
+        parameters,
+    }
+}
+
+/// The monitoring stacks, per Region and group; those that take an output of another
+/// monitoring stack (a later group's in us-east-1 when it is neither Region, which notifies
+/// the first group's topic) in a second phase.
+fn monitoring_phases(topology: &Topology, prefix: &StackPrefix, names: &StackNames) -> Vec<Phase> {
+    let stacks: Vec<StackSpec> = monitoring::regions(topology)
+        .iter()
+        .flat_map(|region| {
+            names
+                .layout()
+                .groups()
+                .map(move |group| monitoring_stack(topology, prefix, names, region, group))
+        })
+        .collect();
+    let ids: Vec<StackId> = stacks.iter().map(|s| s.id.clone()).collect();
+    let (later, first): (Vec<StackSpec>, Vec<StackSpec>) = stacks.into_iter().partition(|spec| {
+        spec.parameters
+            .iter()
+            .any(|(_, v)| matches!(v, ParamValue::Output { stack, .. } if ids.contains(stack)))
+    });
+    [first, later]
+        .into_iter()
+        .filter(|stacks| !stacks.is_empty())
+        .map(|stacks| Phase {
+            kind: PhaseKind::Monitoring,
+            stacks,
+        })
+        .collect()
 }
 
 fn monitoring_stack(
@@ -407,9 +480,11 @@ fn monitoring_stack(
     prefix: &StackPrefix,
     names: &StackNames,
     region: &Region,
+    group: Group,
 ) -> StackSpec {
+    let apps = names.layout().apps(topology, group);
     let mut parameters = Vec::new();
-    for app_def in &topology.apps {
+    for app_def in &apps {
         for role in RegionRole::BOTH {
             parameters.push((
                 monitoring::param_health_check(app_def, role),
@@ -417,29 +492,37 @@ fn monitoring_stack(
             ));
         }
     }
-    if topology.regions.contains(region) && *region == monitoring::route53_metrics_region() {
+    let topic = match monitoring::alarm_topic_of(topology, region, group) {
+        monitoring::TopicSource::Bootstrap => Some(names.bootstrap(region)),
+        monitoring::TopicSource::FirstMonitoringStack => {
+            Some(names.monitoring(region, Group::FIRST))
+        }
+        monitoring::TopicSource::NoAlarms | monitoring::TopicSource::Own => None,
+    };
+    if let Some(stack) = topic {
         parameters.push((
             monitoring::PARAM_ALARM_TOPIC.to_owned(),
             ParamValue::Output {
-                stack: names.bootstrap(region),
+                stack,
                 key: monitoring::OUTPUT_ALARM_TOPIC.to_owned(),
             },
         ));
     }
     StackSpec {
-        id: names.monitoring(region),
-        kind: StackKind::Monitoring(region.clone()),
-        template: monitoring::template(topology, prefix, region),
+        id: names.monitoring(region, group),
+        kind: StackKind::Monitoring(region.clone(), group),
+        template: monitoring::template(topology, prefix, region, &apps, group),
         parameters,
     }
 }
 
-/// The stacks' names and Regions.
+/// The stacks' names and Regions, and which group's stacks hold each app.
 #[derive(Debug, Clone)]
 pub struct StackNames {
     prefix: StackPrefix,
     primary: Region,
     arc_region: Region,
+    layout: Layout,
 }
 
 impl StackNames {
@@ -451,6 +534,7 @@ impl StackNames {
             arc_region: arc::CONTROL_PLANE_REGION
                 .parse()
                 .expect("a constant Region name is valid"),
+            layout: Layout::new(topology),
         }
     }
 
@@ -459,24 +543,44 @@ impl StackNames {
         &self.prefix
     }
 
+    /// The groups of apps the ARC, flags and monitoring stacks hold.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
     /// The bootstrap stack of `region`.
     pub fn bootstrap(&self, region: &Region) -> StackId {
         self.id(region, "bootstrap")
     }
 
-    /// The ARC stack (ARC's control-plane Region).
+    /// The first ARC stack (ARC's control-plane Region): the one with the cluster.
     pub fn arc(&self) -> StackId {
-        self.id(&self.arc_region.clone(), "arc")
+        self.arc_group(Group::FIRST)
     }
 
-    /// The flags stack of `region` (`health-check` mechanism).
-    pub fn flags(&self, region: &Region) -> StackId {
-        self.id(region, "flags")
+    /// The ARC stack of `group`.
+    pub fn arc_group(&self, group: Group) -> StackId {
+        self.id(&self.arc_region.clone(), &format!("arc{}", group.suffix()))
     }
 
-    /// The monitoring stack of `region`.
-    pub fn monitoring(&self, region: &Region) -> StackId {
-        self.id(region, "monitoring")
+    /// The ARC stack that holds `app`'s resources.
+    pub fn arc_of(&self, app: &AppName) -> StackId {
+        self.arc_group(self.layout.group_of(app))
+    }
+
+    /// The flags stack of `group` in `region` (`health-check` mechanism).
+    pub fn flags(&self, region: &Region, group: Group) -> StackId {
+        self.id(region, &format!("flags{}", group.suffix()))
+    }
+
+    /// The flags stack in `region` that holds `app`'s flag (`health-check` mechanism).
+    pub fn flags_of(&self, region: &Region, app: &AppName) -> StackId {
+        self.flags(region, self.layout.group_of(app))
+    }
+
+    /// The monitoring stack of `group` in `region`.
+    pub fn monitoring(&self, region: &Region, group: Group) -> StackId {
+        self.id(region, &format!("monitoring{}", group.suffix()))
     }
 
     /// The data stack (primary Region).
@@ -512,25 +616,32 @@ mod tests {
     }
 
     #[test]
-    fn templates_over_cloudformations_size_limit_are_refused_before_deploying() {
-        let plan = |apps: usize| {
-            let mut text = testkit::FIXTURE_TOPOLOGY.to_owned();
-            for i in 0..apps {
-                text.push_str(&format!(
-                    "\n[[apps]]\nname = \"extra{i}\"\nkind = \"service\"\n[apps.table]\nname = \"extra{i}\"\n"
-                ));
-            }
-            let topology = Topology::parse(&text).unwrap();
+    fn a_stack_over_a_cloudformation_limit_is_refused_before_deploying() {
+        let plan = |text: &str| {
+            let topology = Topology::parse(text).unwrap();
             Plan::new(
                 &topology,
                 &StackPrefix::default(),
                 &DeployInputs::placeholders(&topology),
             )
         };
-        assert_eq!(plan(0).check_template_sizes(), Ok(()));
-        let err = plan(40).check_template_sizes().unwrap_err();
-        assert!(err.contains("multi-region-api-arc"), "{err}");
-        assert!(err.contains("51200-byte limit"), "{err}");
+        assert_eq!(plan(testkit::SCALE_FIXTURE_TOPOLOGY).check_limits(), Ok(()));
+        // 201 more services, in health-check mode with a raised health-check quota: the data
+        // stack's outputs (a table name per service) are over the limit.
+        let mut text = testkit::FIXTURE_TOPOLOGY.replace(
+            "[arc]\n",
+            "[failover]\nmechanism = \"health-check\"\n[aws]\nroute53_health_check_quota = 1000\n[arc]\n",
+        );
+        for i in 0..201 {
+            text.push_str(&format!(
+                "\n[[apps]]\nname = \"extra{i}\"\nkind = \"service\"\n[apps.table]\nname = \"extra{i}\"\n"
+            ));
+        }
+        let err = plan(&text).check_limits().unwrap_err();
+        assert!(
+            err.contains("stack multi-region-api-data (us-east-1): 204 outputs, over CloudFormation's limit of 200"),
+            "{err}"
+        );
     }
 
     fn parameter<'p>(
@@ -565,7 +676,7 @@ mod tests {
             assert_eq!(
                 parameter(&plan, "payments", region, app::PARAM_ROUTING_CONTROL),
                 Some(&ParamValue::Output {
-                    stack: names.arc(),
+                    stack: names.arc_of(payments.name()),
                     key: arc::output_routing_control(payments, role),
                 }),
                 "{region}"
@@ -613,7 +724,7 @@ mod tests {
             (
                 &topology.regions.secondary,
                 ParamValue::Output {
-                    stack: names.arc(),
+                    stack: names.arc_of(payments.name()),
                     key: arc::output_routing_control(payments, RegionRole::Secondary),
                 },
             ),

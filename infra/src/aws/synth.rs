@@ -17,7 +17,8 @@ pub fn plan(topology: &Topology, prefix: &StackPrefix) -> Plan {
 
 /// The plan of `infra synth --region R` (or of the whole deploy, without a Region): what
 /// `infra deploy --region R` deploys. It does not look the hosted zone up, so without
-/// `hosted_zone_id` in the topology the app stacks keep the zone they have.
+/// `hosted_zone_id` in the topology the app stacks keep the zone they have. Refuses names ARC
+/// would refuse and stacks over CloudFormation's limits.
 pub fn region_plan(
     topology: &Topology,
     prefix: &StackPrefix,
@@ -25,14 +26,18 @@ pub fn region_plan(
 ) -> Result<Plan, String> {
     arc::check_names(topology, prefix)?;
     topology.auth.aws_issuers().map_err(|e| e.to_string())?;
-    let Some(region) = region else {
-        return Ok(plan(topology, prefix));
+    let plan = match region {
+        None => plan(topology, prefix),
+        Some(region) => {
+            let inputs = DeployInputs {
+                hosted_zone_id: topology.hosted_zone_id.clone(),
+                ..DeployInputs::placeholders(topology)
+            };
+            Plan::new(topology, prefix, &inputs).for_region(topology, region)?
+        }
     };
-    let inputs = DeployInputs {
-        hosted_zone_id: topology.hosted_zone_id.clone(),
-        ..DeployInputs::placeholders(topology)
-    };
-    Plan::new(topology, prefix, &inputs).for_region(topology, region)
+    plan.check_limits()?;
+    Ok(plan)
 }
 
 /// Writes the templates of the stacks of `region` (every stack, without one) and `plan.json`

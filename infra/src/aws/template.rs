@@ -117,9 +117,73 @@ impl Template {
         serde_json::to_string_pretty(&self.to_json()).expect("a JSON value always serializes")
     }
 
-    /// The template as the deploy sends it: compact JSON, at most [`MAX_BODY_BYTES`].
+    /// The template as the deploy sends it: compact JSON, inline up to [`MAX_BODY_BYTES`],
+    /// through S3 beyond.
     pub fn to_body(&self) -> String {
         self.to_json().to_string()
+    }
+
+    /// How many resources it declares.
+    pub fn resource_count(&self) -> usize {
+        self.resources.len()
+    }
+
+    /// How many parameters it declares.
+    pub fn parameter_count(&self) -> usize {
+        self.parameters.len()
+    }
+
+    /// How many outputs it declares.
+    pub fn output_count(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// The widgets of each of its dashboards, by logical id (a body that is not JSON counts as
+    /// none: CloudWatch refuses it anyway).
+    pub fn dashboard_widgets(&self) -> Vec<(String, usize)> {
+        self.resources
+            .iter()
+            .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Dashboard")
+            .map(|(id, r)| {
+                let body = &r["Properties"]["DashboardBody"];
+                let text = body["Fn::Sub"].as_str().or(body.as_str()).unwrap_or("{}");
+                let widgets = serde_json::from_str::<Value>(text)
+                    .ok()
+                    .and_then(|b| b["widgets"].as_array().map(Vec::len))
+                    .unwrap_or(0);
+                (id.clone(), widgets)
+            })
+            .collect()
+    }
+
+    /// Refuses what CloudFormation (or CloudWatch) would refuse: a body over
+    /// [`MAX_S3_BODY_BYTES`], more than [`MAX_RESOURCES`], [`MAX_PARAMETERS`] or
+    /// [`MAX_OUTPUTS`], a dashboard over [`MAX_DASHBOARD_WIDGETS`]. Says which limit, and by
+    /// how much.
+    pub fn check_limits(&self) -> Result<(), String> {
+        let bytes = self.to_body().len();
+        let counts = [
+            (bytes, MAX_S3_BODY_BYTES, "bytes of template (1 MB from S3)"),
+            (self.resource_count(), MAX_RESOURCES, "resources"),
+            (self.parameter_count(), MAX_PARAMETERS, "parameters"),
+            (self.output_count(), MAX_OUTPUTS, "outputs"),
+        ];
+        for (count, limit, what) in counts {
+            if count > limit {
+                return Err(format!(
+                    "{count} {what}, over CloudFormation's limit of {limit} per stack"
+                ));
+            }
+        }
+        for (id, widgets) in self.dashboard_widgets() {
+            if widgets > MAX_DASHBOARD_WIDGETS {
+                return Err(format!(
+                    "dashboard {id} has {widgets} widgets, over CloudWatch's limit of \
+                     {MAX_DASHBOARD_WIDGETS}"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -142,8 +206,20 @@ pub fn skip_checks(resource: &mut Map<String, Value>, checks: &[(&str, &str)]) {
     }
 }
 
-/// CloudFormation's limit on a template sent inline (`TemplateBody`).
+/// CloudFormation's limit on a template sent inline (`TemplateBody`); a larger one goes through
+/// S3 (`TemplateURL`).
 pub const MAX_BODY_BYTES: usize = 51_200;
+/// CloudFormation's limit on a template read from S3: 1 MB, counted in decimal to stay clear of
+/// it whichever way it is counted.
+pub const MAX_S3_BODY_BYTES: usize = 1_000_000;
+/// CloudFormation's limit on resources per stack.
+pub const MAX_RESOURCES: usize = 500;
+/// CloudFormation's limit on parameters per stack.
+pub const MAX_PARAMETERS: usize = 200;
+/// CloudFormation's limit on outputs per stack.
+pub const MAX_OUTPUTS: usize = 200;
+/// CloudWatch's limit on widgets per dashboard.
+pub const MAX_DASHBOARD_WIDGETS: usize = 500;
 
 /// `{"Ref": id}`
 pub fn reference(id: &str) -> Value {
@@ -199,6 +275,45 @@ mod tests {
         let skip = &t.to_json()["Resources"]["B"]["Metadata"]["checkov"]["skip"];
         assert_eq!(skip[0], json!({ "id": "CKV_AWS_18", "comment": "why" }));
         assert_eq!(skip[1]["id"], "CKV_AWS_21");
+    }
+
+    #[test]
+    fn limits_are_counted_and_each_is_named_when_exceeded() {
+        let mut t = Template::new("d");
+        assert_eq!(t.check_limits(), Ok(()));
+        for i in 0..=MAX_OUTPUTS {
+            t.output(&format!("O{i}"), "o", json!("v"));
+        }
+        let err = t.check_limits().unwrap_err();
+        assert!(
+            err.contains("201 outputs, over CloudFormation's limit of 200"),
+            "{err}"
+        );
+
+        let mut t = Template::new("d");
+        for i in 0..=MAX_PARAMETERS {
+            t.parameter(&format!("P{i}"), "p", None);
+        }
+        assert!(t.check_limits().unwrap_err().contains("201 parameters"));
+
+        let mut t = Template::new("d");
+        for i in 0..=MAX_RESOURCES {
+            t.resource(&format!("R{i}"), "AWS::SNS::Topic", json!({}));
+        }
+        assert!(t.check_limits().unwrap_err().contains("501 resources"));
+
+        let mut t = Template::new("x".repeat(MAX_S3_BODY_BYTES));
+        assert!(t.check_limits().unwrap_err().contains("1 MB from S3"));
+        t = Template::new("d");
+        let widgets: Vec<Value> = (0..=MAX_DASHBOARD_WIDGETS).map(|_| json!({})).collect();
+        let body = json!({ "widgets": widgets }).to_string();
+        t.resource(
+            "Dashboard",
+            "AWS::CloudWatch::Dashboard",
+            json!({ "DashboardBody": { "Fn::Sub": body } }),
+        );
+        assert_eq!(t.dashboard_widgets(), [("Dashboard".to_owned(), 501)]);
+        assert!(t.check_limits().unwrap_err().contains("501 widgets"));
     }
 
     #[test]

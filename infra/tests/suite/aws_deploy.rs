@@ -30,7 +30,7 @@ use topology::manifest::{ClusterEndpoint, Manifest};
 
 use crate::aws_support::{Moto, start_moto};
 
-async fn sdk(moto: &Moto) -> SdkConfig {
+pub(crate) async fn sdk(moto: &Moto) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .region(aws_config::Region::new("us-east-1"))
@@ -41,7 +41,7 @@ async fn sdk(moto: &Moto) -> SdkConfig {
         .await
 }
 
-fn fast() -> Timing {
+pub(crate) fn fast() -> Timing {
     Timing {
         poll: Duration::from_millis(50),
         stack_timeout: Duration::from_secs(15),
@@ -57,7 +57,7 @@ fn health_check_id(app: &str, role: RegionRole) -> String {
 }
 
 /// The production plan with stand-in templates (same parameters, same output keys).
-fn rehearsal_plan(topology: &Topology, code_keys: &DeployInputs) -> Plan {
+pub(crate) fn rehearsal_plan(topology: &Topology, code_keys: &DeployInputs) -> Plan {
     let mut plan = Plan::new(topology, &StackPrefix::default(), code_keys);
     for phase in &mut plan.phases {
         for spec in &mut phase.stacks {
@@ -69,6 +69,7 @@ fn rehearsal_plan(topology: &Topology, code_keys: &DeployInputs) -> Plan {
 
 fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
     let mut t = Template::new(format!("stand-in for {}", spec.id.name));
+    let names = StackNames::new(topology, &StackPrefix::default());
     // Every stand-in declares the production template's parameters.
     let production = spec.template.to_json();
     for (id, p) in production["Parameters"].as_object().into_iter().flatten() {
@@ -97,14 +98,16 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                 reference("AlarmTopic"),
             );
         }
-        StackKind::Arc => {
+        StackKind::Arc(group) => {
             t.resource("Marker", "AWS::SQS::Queue", json!({}));
-            t.output(
-                arc::OUTPUT_CLUSTER_ARN,
-                "cluster",
-                json!(format!("{ACCOUNT_ARN}:cluster/c-1")),
-            );
-            for a in &topology.apps {
+            if group.is_first() {
+                t.output(
+                    arc::OUTPUT_CLUSTER_ARN,
+                    "cluster",
+                    json!(format!("{ACCOUNT_ARN}:cluster/c-1")),
+                );
+            }
+            for a in names.layout().apps(topology, *group) {
                 let panel = format!("{ACCOUNT_ARN}:controlpanel/p-{}", a.name());
                 t.output(&arc::output_control_panel(a), "panel", json!(panel));
                 t.output(
@@ -123,11 +126,11 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                 }
             }
         }
-        StackKind::Flags(role) => {
+        StackKind::Flags(role, group) => {
             // Alarms and health checks on the other Region's records (stand-ins, as for ARC).
             t.resource("Marker", "AWS::SQS::Queue", json!({}));
             let there = infra::aws::flags::other(*role);
-            for a in &topology.apps {
+            for a in names.layout().apps(topology, *group) {
                 t.output(
                     &infra::aws::flags::output_health_check(a, there),
                     "check",
@@ -135,7 +138,7 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
                 );
             }
         }
-        StackKind::Monitoring(_) => {
+        StackKind::Monitoring(..) => {
             t.resource("Marker", "AWS::SQS::Queue", json!({}));
         }
         StackKind::Data => {
@@ -194,7 +197,7 @@ fn stand_in(topology: &Topology, spec: &StackSpec) -> Template {
 }
 
 /// One zip per service, named by content hash, as build-lambdas.sh writes them.
-fn packages(dir: &Path, topology: &Topology) -> Vec<package::LambdaPackage> {
+pub(crate) fn packages(dir: &Path, topology: &Topology) -> Vec<package::LambdaPackage> {
     for a in topology.services() {
         let bytes = format!("PK fake zip of {}", a.name()).into_bytes();
         std::fs::write(
@@ -223,7 +226,7 @@ async fn created_at(orchestrator: &Orchestrator, id: &StackId) -> std::time::Sys
 // ---------------------------------------------------------------- tests
 
 /// The cluster's endpoints, as ARC's control plane would list them after the ARC phase.
-fn endpoints() -> Vec<ClusterEndpoint> {
+pub(crate) fn endpoints() -> Vec<ClusterEndpoint> {
     topology::manifest::ARC_CLUSTER_REGIONS
         .iter()
         .map(|r| ClusterEndpoint {
@@ -254,7 +257,7 @@ fn gateway_and_fenced_orders() -> Topology {
     topology
 }
 
-fn gateway_and_orders_text() -> String {
+pub(crate) fn gateway_and_orders_text() -> String {
     let text = testkit::FIXTURE_TOPOLOGY;
     let mut blocks = text.split("[[apps]]");
     let head = blocks.next().unwrap();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use infra::aws::plan::{
-    ParamValue, Plan, RegionRole, StackKind, StackNames, StackPrefix, StackSpec,
+    ParamValue, PhaseKind, Plan, RegionRole, StackKind, StackNames, StackPrefix, StackSpec,
 };
 use infra::aws::{app, arc, synth};
 use serde_json::Value;
@@ -47,7 +47,7 @@ fn plan(topology: &Topology) -> Plan {
 }
 
 /// The templates under `dir`, in its subfolders too.
-fn templates(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn templates(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -150,7 +150,7 @@ pub(crate) fn checkov(dir: &Path) {
 
 #[test]
 fn every_template_passes_checkov_or_says_why_not() {
-    // Both topologies in one checkov run: its start-up costs as much as checking one of them.
+    // Every topology in one checkov run: its start-up costs as much as checking one of them.
     let dir = tempfile::tempdir().unwrap();
     for (folder, topology) in [
         (
@@ -159,10 +159,13 @@ fn every_template_passes_checkov_or_says_why_not() {
         ),
         ("two-more-apps", topology_with_two_more_apps()),
         ("health-check", super::aws_health_check::topology()),
+        ("hundred-apps", super::aws_scale::hundred_apps()),
     ] {
         let out = dir.path().join(folder);
         synth::write(&topology, &StackPrefix::default(), None, &out).unwrap();
     }
+    // The 100 apps' later groups and shared panels; their app stacks are like the others.
+    super::aws_scale::keep_few_app_stacks(&dir.path().join("hundred-apps"));
     checkov(dir.path());
 }
 
@@ -220,7 +223,7 @@ fn the_default_topology_follows_the_structural_rules() {
     check_structure(&Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap());
 }
 
-fn check_structure(topology: &Topology) {
+pub(crate) fn check_structure(topology: &Topology) {
     let plan = plan(topology);
     for app_def in &topology.apps {
         for role in RegionRole::BOTH {
@@ -306,9 +309,21 @@ fn all_dependencies(doc: &Value, id: &str) -> BTreeSet<String> {
 }
 
 /// ARC's control plane rejects concurrent changes in a cluster with a 409 that CloudFormation
-/// does not retry: of any two ARC configuration resources, one must wait for the other.
+/// does not retry: of any two ARC configuration resources of a stack, one must wait for the
+/// other (and each ARC stack has a phase of its own).
 fn arc_resources_are_created_one_at_a_time(plan: &Plan) {
-    let doc = find(plan, |k| *k == StackKind::Arc);
+    for spec in plan
+        .stacks()
+        .filter(|s| matches!(s.kind, StackKind::Arc(_)))
+    {
+        arc_resources_of_a_stack_are_created_one_at_a_time(&spec.template.to_json());
+    }
+    for phase in plan.phases.iter().filter(|p| p.kind == PhaseKind::Arc) {
+        assert_eq!(phase.stacks.len(), 1, "one ARC stack per phase");
+    }
+}
+
+fn arc_resources_of_a_stack_are_created_one_at_a_time(doc: &Value) {
     let arc: Vec<&String> = doc["Resources"]
         .as_object()
         .unwrap()
@@ -321,7 +336,7 @@ fn arc_resources_are_created_one_at_a_time(plan: &Plan) {
         })
         .map(|(id, _)| id)
         .collect();
-    let before: Vec<BTreeSet<String>> = arc.iter().map(|id| all_dependencies(&doc, id)).collect();
+    let before: Vec<BTreeSet<String>> = arc.iter().map(|id| all_dependencies(doc, id)).collect();
     for (i, a) in arc.iter().enumerate() {
         for (j, b) in arc.iter().enumerate().skip(i + 1) {
             assert!(
@@ -385,17 +400,21 @@ fn failover_record_is_bound_to_own_routing_control(
         serde_json::json!({ "Ref": app::PARAM_HEALTH_CHECK })
     );
 
-    // The parameter is wired to the ARC stack's health check output of this app and role.
+    // The parameter is wired to the health check output of this app and role of the ARC
+    // stack of the app's group.
     let wired = spec
         .parameters
         .iter()
         .find(|(k, _)| k == app::PARAM_HEALTH_CHECK)
         .map(|(_, v)| v.clone());
-    let arc_spec = plan.stacks().find(|s| s.kind == StackKind::Arc).unwrap();
     let Some(ParamValue::Output { stack, key }) = wired else {
         panic!("{}: HealthCheckId is not wired from an output", spec.id)
     };
-    assert_eq!(stack, arc_spec.id);
+    let arc_spec = plan.stacks().find(|s| s.id == stack).unwrap();
+    let names = StackNames::new(topology, &StackPrefix::default());
+    let group = names.layout().group_of(app_def.name());
+    assert_eq!(arc_spec.kind, StackKind::Arc(group), "{}", spec.id);
+    assert_eq!(stack, names.arc_of(app_def.name()));
     let arc_doc = arc_spec.template.to_json();
     let check_id = arc_doc["Outputs"][&key]["Value"]["Ref"]
         .as_str()
@@ -431,12 +450,16 @@ fn failover_record_is_bound_to_own_routing_control(
     assert_eq!(rule["ControlPanelArn"]["Ref"], panel_id);
     assert_eq!(rule["RuleConfig"]["Type"], "ATLEAST");
     assert_eq!(rule["RuleConfig"]["Threshold"], 1);
+    let asserted = &rule["AssertionRule"]["AssertedControls"];
+    let own: Vec<Value> = RegionRole::BOTH
+        .iter()
+        .map(|r| arc_doc["Outputs"][arc::output_routing_control(app_def, *r)]["Value"].clone())
+        .collect();
     assert_eq!(
-        rule["AssertionRule"]["AssertedControls"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
+        asserted,
+        &Value::Array(own),
+        "{}'s own two controls",
+        app_def.name()
     );
 }
 
@@ -678,7 +701,7 @@ fn arc_names_over_64_characters_are_refused_at_synth_naming_the_resource() {
     let text = text.replace(&app, &"a".repeat(28));
     let topology = Topology::parse(&text).unwrap();
     synth::write(&topology, &StackPrefix::default(), None, &out).unwrap();
-    let arc = find(&plan(&topology), |k| *k == StackKind::Arc);
+    let arc = find(&plan(&topology), |k| matches!(k, StackKind::Arc(_)));
     for (id, r) in arc["Resources"].as_object().unwrap() {
         if let Some(name) = r["Properties"]["Name"].as_str() {
             assert!(name.len() <= 64, "{id}: {name}");
@@ -933,7 +956,7 @@ fn a_fenced_service_reads_only_its_own_regions_routing_control() {
     let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
     let plan = plan(&topology);
     let names = StackNames::new(&topology, &StackPrefix::default());
-    let arc_doc = find(&plan, |k| *k == StackKind::Arc);
+    let arc_doc = find(&plan, |k| matches!(k, StackKind::Arc(_)));
     let fence_envs = [
         FENCE_CONTROL_ENV,
         FENCE_ENDPOINTS_ENV,
@@ -1023,6 +1046,7 @@ fn a_fenced_service_reads_only_its_own_regions_routing_control() {
             panic!("{}: RoutingControlArn is not an ARC output", spec.id)
         };
         assert_eq!(stack, names.arc());
+        assert_eq!(stack, names.arc_of(name), "one group: the first ARC stack");
         assert_eq!(key, arc::output_routing_control(app_def, *role));
         let control_id = arc_doc["Outputs"][&key]["Value"]["Ref"].as_str().unwrap();
         let control = &arc_doc["Resources"][control_id];

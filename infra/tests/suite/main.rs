@@ -12,4 +12,5 @@ mod aws_health_check;
 mod aws_monitoring;
 mod aws_pipeline;
 mod aws_routing;
+mod aws_scale;
 mod aws_synth;

@@ -1,5 +1,6 @@
 //! The deploy orchestrator's engine: each stack through a change set whose summary is shown
-//! (and confirmed) before it is executed, stack events streamed while waiting, outputs read
+//! (and confirmed) before it is executed (its template inline, or from an artifacts bucket when
+//! over the inline limit: [`templates`]), stack events streamed while waiting, outputs read
 //! back and wired into the parameters of later stacks; and deletion in reverse order.
 
 use std::collections::{BTreeMap, HashSet};
@@ -15,12 +16,14 @@ use topology::Region;
 
 mod role;
 mod stack;
+pub mod templates;
 
 pub use role::{RoleArn, RoleArnError};
 use stack::{
     aws, change_set_type, event_line, failure, is_missing_stack, is_no_change, is_success,
     millis_now, stack_outputs,
 };
+pub use templates::{TemplateSource, TemplateStore};
 
 use super::confirm::Confirm;
 use super::plan::{ParamValue, Phase, StackId, StackSpec};
@@ -51,6 +54,15 @@ pub enum DeployError {
     UnresolvedClusterEndpoints { stack: StackId, key: String },
     #[error("no CloudFormation client for Region {0}")]
     NoClient(Region),
+    #[error(
+        "the template of stack {stack} is {bytes} bytes, over the {} CloudFormation takes \
+         inline, and no artifacts bucket is deployed to pass it through S3: deploy the \
+         bootstrap stacks first, as `infra deploy` does",
+        super::template::MAX_BODY_BYTES
+    )]
+    NoTemplateBucket { stack: StackId, bytes: usize },
+    #[error("cannot upload the template of stack {stack}: {message}")]
+    TemplateUpload { stack: StackId, message: String },
     #[error("{operation} on stack {stack} failed: {message}")]
     Aws {
         stack: StackId,
@@ -205,6 +217,8 @@ fn global_changes(stacks: &[StackSpec], prepared: &[Prepared]) -> Vec<String> {
 /// Deploys and deletes stacks through one CloudFormation client per Region.
 pub struct Orchestrator {
     clients: BTreeMap<Region, Client>,
+    /// Where templates over the inline limit go (`None`: nowhere, so they are refused).
+    templates: Option<TemplateStore>,
     confirm: Confirm,
     timing: Timing,
     execution_role: Option<RoleArn>,
@@ -229,11 +243,18 @@ impl Orchestrator {
     pub fn new(clients: BTreeMap<Region, Client>, confirm: Confirm, timing: Timing) -> Self {
         Self {
             clients,
+            templates: None,
             confirm,
             timing,
             execution_role: None,
             region_scoped: false,
         }
+    }
+
+    /// Sends templates over the inline limit through these artifacts buckets.
+    pub fn with_template_store(mut self, store: TemplateStore) -> Self {
+        self.templates = Some(store);
+        self
     }
 
     /// Makes every phase refuse, before executing anything, change sets that add, modify or
@@ -276,7 +297,7 @@ impl Orchestrator {
                 .stacks
                 .iter()
                 .zip(&resolved)
-                .map(|(spec, params)| self.prepare(spec, params.clone())),
+                .map(|(spec, params)| self.prepare(spec, params.clone(), outputs)),
         )
         .await?;
         let pending = print_summaries(&phase.stacks, &prepared);
@@ -376,6 +397,7 @@ impl Orchestrator {
         &self,
         spec: &StackSpec,
         parameters: Vec<Parameter>,
+        outputs: &Outputs,
     ) -> Result<Prepared, DeployError> {
         let id = &spec.id;
         let client = self.client(&id.region)?;
@@ -393,12 +415,17 @@ impl Orchestrator {
             });
         }
         let name = format!("infra-{}", millis_now());
+        let (body, url) = match templates::source(self.templates.as_ref(), spec, outputs).await? {
+            TemplateSource::Body(body) => (Some(body), None),
+            TemplateSource::Url(url) => (None, Some(url)),
+        };
         let created = client
             .create_change_set()
             .stack_name(&id.name)
             .change_set_name(&name)
             .change_set_type(kind.clone())
-            .template_body(spec.template.to_body())
+            .set_template_body(body)
+            .set_template_url(url)
             .set_parameters(Some(parameters))
             .capabilities(Capability::CapabilityIam)
             .set_role_arn(self.execution_role.as_ref().map(RoleArn::to_string))

@@ -29,7 +29,8 @@ pub struct DeployCall {
 pub enum DeployGrant {
     /// This deployment's stacks and their change sets.
     Stacks,
-    /// The Lambda packages and the manifest in the artifacts buckets.
+    /// The Lambda packages, the templates over the inline limit and the manifest in the
+    /// artifacts buckets.
     Artifacts,
     /// The hosted zone, by its id.
     HostedZone,
@@ -260,6 +261,9 @@ impl DeployGrant {
             DeployGrant::Stacks => json!(stack_arns(plan, &scope.prefix)),
             DeployGrant::Artifacts => scope.expand(&[
                 "arn:${AWS::Partition}:s3:::{prefix}-bootstrap-*/lambda/*",
+                // Templates over CloudFormation's inline limit, which it reads from there with
+                // the caller's rights.
+                "arn:${AWS::Partition}:s3:::{prefix}-bootstrap-*/templates/*",
                 &format!("arn:${{AWS::Partition}}:s3:::{{prefix}}-bootstrap-*/{MANIFEST_KEY}"),
             ]),
             DeployGrant::HostedZone => {
