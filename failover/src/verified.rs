@@ -1,5 +1,5 @@
 //! What a verification found: each stage reached, how it ended and what it saw, and why a
-//! verification failed. Plain data, shared by the stages that fill it in ([`crate::verify`]),
+//! verification failed. Plain data, shared by the stages that fill it in ([`mod@crate::verify`]),
 //! the errors that carry it ([`crate::error`]) and the CLI that prints it.
 
 use std::time::Duration;

@@ -191,13 +191,13 @@ impl Access {
 pub struct TrustedIssuer {
     /// The tokens' `iss`, exactly.
     pub url: IssuerUrl,
-    /// What its tokens' `aud` (or, without one, `client_id`) must be; empty: [auth]'s
+    /// What its tokens' `aud` (or, without one, `client_id`) must be; empty: `[auth]`'s
     /// `audiences`. A Cognito user pool's access tokens carry its app client's id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audiences: Vec<String>,
 }
 
-/// A route's own scopes (`[auth.routes."/payments"]`); each it leaves out is [auth]'s.
+/// A route's own scopes (`[auth.routes."/payments"]`); each it leaves out is `[auth]`'s.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteScopes {

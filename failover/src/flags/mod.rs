@@ -135,7 +135,7 @@ impl FlagsClient {
     }
 
     /// `flags` (all held in `holder`) as `holder`'s CloudWatch has them: each minute's
-    /// Maximum, from [`LOOKBACK`] ago to a few minutes ahead.
+    /// Maximum, from `LOOKBACK` (fourteen days) ago to a few minutes ahead.
     pub async fn read(
         &self,
         holder: &Region,
