@@ -84,7 +84,7 @@ impl fmt::Display for Created {
             f,
             "next:\n  cargo test -p {name}                      its own tests\n  \
              cargo run -p local-world -- demo --quick   both Regions, DNS, failover\n  \
-             cargo run -p infra -- synth                its AWS stacks\n\
+             cargo run -p infra -- synth                its AWS stacks (once [auth] names your issuers)\n\
              then give it its domain in services/{name}/src/lib.rs"
         )
     }
