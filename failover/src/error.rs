@@ -105,12 +105,6 @@ pub enum FailoverError {
     /// The client could not be set up (e.g. no AWS credentials).
     #[error("{0}")]
     Setup(String),
-    /// A plan's approval step was not given.
-    #[error("{0}")]
-    NotApproved(String),
-    /// A plan step failed on its own terms (a wait, a warm-up, a hook).
-    #[error("{0}")]
-    StepFailed(String),
     /// A plan run stopped, or a plan check failed, with the failing step's (or check's) code.
     #[error("{message}")]
     Plan { message: String, code: u8 },
@@ -173,8 +167,6 @@ impl FailoverError {
             | Self::FlagsUnreadable(_) => exit::UNREACHABLE,
             Self::Verify(e) if e.is_timeout() => exit::VERIFY_TIMEOUT,
             Self::ReplicationBehind { .. } => exit::REPLICATION_BEHIND,
-            Self::NotApproved(_) => exit::NOT_APPROVED,
-            Self::StepFailed(_) => exit::STEP_FAILED,
             Self::Plan { code, .. } => *code,
             Self::Partial { source, .. } => source.exit_code(),
             Self::Verify(_)

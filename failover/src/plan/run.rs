@@ -524,10 +524,7 @@ impl<'a> Runner<'a> {
                 steps: Vec::new(),
             });
         }
-        let config = VerifyConfig {
-            timeout,
-            ..VerifyConfig::for_manifest(self.manifest)
-        };
+        let config = self.verify_config(timeout);
         let prepared = if verify {
             let all = apps.iter().map(|app| prepare(self.manifest, app, &config));
             futures::future::try_join_all(all)
@@ -660,10 +657,7 @@ impl<'a> Runner<'a> {
                 timeout.as_secs()
             )));
         }
-        let config = VerifyConfig {
-            timeout,
-            ..VerifyConfig::for_manifest(self.manifest)
-        };
+        let config = self.verify_config(timeout);
         let since = self.now();
         let results = futures::future::join_all(
             apps.iter()
@@ -968,6 +962,16 @@ impl<'a> Runner<'a> {
 
     fn now(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Verification within `timeout`, looking at least as often as the default.
+    fn verify_config(&self, timeout: Duration) -> VerifyConfig {
+        let defaults = VerifyConfig::for_manifest(self.manifest);
+        VerifyConfig {
+            timeout,
+            interval: defaults.interval.min(self.poll()),
+            ..defaults
+        }
     }
 
     fn poll(&self) -> Duration {
