@@ -1,8 +1,10 @@
-//! Step 4, recovery from the outage: evacuate the primary by the world's mechanism. The
-//! stopped service answers again from the secondary within the bound, then every app does,
-//! with no error once settled.
+//! Step 4, recovery from the outage: evacuate the primary by running the plan
+//! `evacuate-primary` (the replication gate, warm-up of the secondary, every app moved and
+//! verified). The stopped service answers again from the secondary within the bound, then
+//! every app does, with no error once settled.
 
 use crate::demo::drill::{Drill, apps_on, regions_text};
+use crate::demo::plans::EVACUATE_PRIMARY;
 use crate::verdict;
 
 pub(crate) async fn run(drill: &mut Drill) {
@@ -10,18 +12,27 @@ pub(crate) async fn run(drill: &mut Drill) {
     let (primary, secondary) = (drill.primary.clone(), drill.secondary.clone());
     drill.narrator.step(
         &format!("evacuate {primary}"),
-        &format!("step 4: evacuate {primary} ({})", drill.how()),
+        &format!(
+            "step 4: evacuate {primary} with the plan `{EVACUATE_PRIMARY}` ({})",
+            drill.how()
+        ),
     );
     let label = format!("evacuate {primary}");
     drill.mark_move(&payments, label.clone(), &secondary);
     let verifying = drill.prepare_verification(&drill.apps.clone()).await;
-    let evacuated = drill.mover.evacuate(&primary).await;
+    let plan = match drill.start_plan(EVACUATE_PRIMARY) {
+        Ok(plan) => plan,
+        Err(error) => {
+            drill.fail("evacuate", "the evacuation's plan loads", error);
+            return;
+        }
+    };
     drill.verify_move(label, verifying, &secondary);
-    if let Err(error) = evacuated {
-        drill.fail("evacuate", "the evacuation is accepted", error.to_string());
+    let moved = drill.wait_for(&payments, &secondary).await;
+    if let Err(error) = drill.finish_plan(plan).await {
+        drill.fail("evacuate", "the evacuation's plan runs to its end", error);
         return;
     }
-    let moved = drill.wait_for(&payments, &secondary).await;
     let mut all_moved = true;
     for app in &drill.apps {
         all_moved &= drill.wait_for(app, &secondary).await.is_some();

@@ -1,15 +1,17 @@
-//! Step 6, fail every app back to the primary, within the bound and with no error; and for
+//! Step 6, fail every app back to the primary with the plan `fail-back`, within the bound
+//! (from its move) and with no error; and for
 //! each write-fenced service (step 6b) a client that keeps its answer from before the move
 //! (the secondary) and writes through it: the Region left refuses its writes, they are
 //! retried into the primary, none is lost and none is written in both Regions.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use loadtest::consistency::{CheckError, StaleClientConfig, StaleWrites};
 use tokio::task::JoinHandle;
 use topology::AppName;
 
 use crate::demo::drill::Drill;
+use crate::demo::plans::FAIL_BACK;
 use crate::{measure, verdict};
 
 /// How long the stale clients write before the fail back starts.
@@ -38,18 +40,24 @@ pub(crate) async fn run(drill: &mut Drill) {
     let label = format!("fail back to {primary}");
     drill.mark_move(&first, label.clone(), &primary);
     let verifying = drill.prepare_verification(&drill.apps.clone()).await;
-    let shifted = drill.mover.shift(&drill.apps, &primary).await;
+    let plan = match drill.start_plan(FAIL_BACK) {
+        Ok(plan) => plan,
+        Err(error) => {
+            drill.fail("fail back", "the fail back's plan loads", error);
+            return;
+        }
+    };
     drill.verify_move(label, verifying, &primary);
-    if let Err(error) = shifted {
-        drill.fail("fail back", "the shift is accepted", error.to_string());
-        return;
-    }
-    let started = Instant::now();
     let mut all = true;
     for app in drill.apps.clone() {
         all &= drill.wait_for(&app, &primary).await.is_some();
     }
-    let moved = all.then(|| started.elapsed());
+    // Timed from the plan's move, not from its gate and warm-up before it.
+    let moved = all.then(|| plan.shift_started().elapsed());
+    if let Err(error) = drill.finish_plan(plan).await {
+        drill.fail("fail back", "the fail back's plan runs to its end", error);
+        return;
+    }
     tokio::time::sleep(drill.pace.settle).await;
     let after = drill.run.live();
     let errors = drill.failures_since(&before, &after);

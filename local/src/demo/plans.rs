@@ -1,0 +1,109 @@
+//! The drill's evacuation and fail back are failover plans, run by the same runner as
+//! `failover plan run`, so every drill exercises it. The plans are those in the `plans/`
+//! folder next to the topology file; where it has none of that name (a topology elsewhere),
+//! the copies shipped with this build.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use failover::plan::{Loaded, PlanDir, PlanReport, RunOptions, StepEvent, StepHook};
+use failover::{ClientConfig, DataPlane};
+use tokio::task::JoinHandle;
+
+use crate::World;
+
+/// The plan that moves every app to the secondary.
+pub(crate) const EVACUATE_PRIMARY: &str = "evacuate-primary";
+/// The plan that brings every app back to the primary.
+pub(crate) const FAIL_BACK: &str = "fail-back";
+
+/// The shipped plans, for a topology without a `plans/` folder beside it.
+const SHIPPED: [(&str, &str); 2] = [
+    (
+        EVACUATE_PRIMARY,
+        include_str!("../../../plans/evacuate-primary.toml"),
+    ),
+    (FAIL_BACK, include_str!("../../../plans/fail-back.toml")),
+];
+
+/// Where the drill's plans come from.
+#[derive(Debug, Clone)]
+pub(crate) struct DrillPlans {
+    dir: PathBuf,
+}
+
+impl DrillPlans {
+    /// The `plans/` folder next to `config` (the topology file).
+    pub(crate) fn beside(config: &Path) -> Self {
+        let parent = config.parent().unwrap_or_else(|| Path::new(""));
+        Self {
+            dir: parent.join(failover::plan::DEFAULT_PLANS_DIR),
+        }
+    }
+
+    /// Plan `name`: the folder's, else the shipped copy.
+    pub(crate) fn load(&self, name: &str) -> Result<Loaded, String> {
+        let folder = PlanDir::new(&self.dir);
+        if folder.names().iter().any(|n| n == name) {
+            return folder.load(name).map_err(|e| e.to_string());
+        }
+        let (_, text) = SHIPPED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| format!("no plan `{name}` in {}", self.dir.display()))?;
+        let path = PathBuf::from(format!("(built in)/{name}.toml"));
+        let root = failover::plan::file::parse(text, &path).map_err(|e| e.to_string())?;
+        Ok(Loaded {
+            root,
+            children: Default::default(),
+        })
+    }
+}
+
+/// A plan running alongside the drill.
+pub(crate) struct Running {
+    pub(crate) task: JoinHandle<Result<PlanReport, String>>,
+    /// When its first shift step started.
+    pub(crate) shift_started: Arc<Mutex<Option<Instant>>>,
+}
+
+/// Runs `plan` against `world` alongside the drill, as a script does (`--yes`).
+pub(crate) fn start(world: &Arc<World>, plan: Loaded) -> Running {
+    let manifest = world.manifest().clone();
+    let shift_started = Arc::new(Mutex::new(None));
+    let seen = shift_started.clone();
+    let events: StepHook = Arc::new(move |event| {
+        if let StepEvent::Started { kind, .. } = event {
+            if kind == "shift" {
+                seen.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get_or_insert_with(Instant::now);
+            }
+        }
+    });
+    let task = tokio::spawn(async move {
+        let plane = DataPlane::from_manifest(&manifest, ClientConfig::default())
+            .map_err(|e| e.to_string())?;
+        let options = RunOptions {
+            yes: true,
+            events: Some(events),
+            ..RunOptions::default()
+        };
+        Ok(failover::plan::run(&plan, &plane, options).await)
+    });
+    Running {
+        task,
+        shift_started,
+    }
+}
+
+impl Running {
+    /// When its first shift started (else now).
+    pub(crate) fn shift_started(&self) -> Instant {
+        self.shift_started
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(Instant::now)
+    }
+}
