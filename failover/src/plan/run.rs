@@ -135,6 +135,13 @@ impl Failure {
     }
 }
 
+/// Where a run stopped: the failing step's name (a nested one's, in a group or a child plan)
+/// and why; `None` while nothing failed.
+type Stopped = Option<(String, Failure)>;
+
+/// A step's result: what it did, and why it failed (with what it did until then).
+type StepResult = Result<Done, (Done, Failure)>;
+
 /// What a step did: a line, measurements, nested steps.
 #[derive(Default)]
 struct Done {
@@ -174,12 +181,12 @@ impl<'a> Runner<'a> {
             report.steps = not_run(&plan.steps, "not started");
             return self.finish(report, RunOutcome::Failed, None, Some(failure));
         }
-        if self.options.resume.is_none() {
-            if let Some(holds) = self.end_state_holds().await {
-                self.say(&format!("plan `{}`: {holds}; nothing to do\n", plan.name));
-                report.steps = not_run(&plan.steps, "the end state already held");
-                return self.finish(report, RunOutcome::AlreadyDone, None, None);
-            }
+        if self.options.resume.is_none()
+            && let Some(holds) = self.end_state_holds().await
+        {
+            self.say(&format!("plan `{}`: {holds}; nothing to do\n", plan.name));
+            report.steps = not_run(&plan.steps, "the end state already held");
+            return self.finish(report, RunOutcome::AlreadyDone, None, None);
         }
         let (steps, failed) = self.sequence(plan).await;
         report.steps = steps;
@@ -220,15 +227,15 @@ impl<'a> Runner<'a> {
             message,
             code: exit::USAGE,
         };
-        if let Some((path, previous)) = &self.options.resume {
-            if previous.plan != self.loaded.root.name {
-                return Err(usage(format!(
-                    "--resume {}: that report is of plan `{}`, not `{}`",
-                    path.display(),
-                    previous.plan,
-                    self.loaded.root.name
-                )));
-            }
+        if let Some((path, previous)) = &self.options.resume
+            && previous.plan != self.loaded.root.name
+        {
+            return Err(usage(format!(
+                "--resume {}: that report is of plan `{}`, not `{}`",
+                path.display(),
+                previous.plan,
+                self.loaded.root.name
+            )));
         }
         let names: BTreeSet<&str> = std::iter::once(&self.loaded.root)
             .chain(self.loaded.children.values())
@@ -265,10 +272,7 @@ impl<'a> Runner<'a> {
     }
 
     /// `plan`'s steps in order, until one fails: their reports, and the failure.
-    fn sequence<'b>(
-        &'b self,
-        plan: &'b Plan,
-    ) -> BoxFuture<'b, (Vec<StepReport>, Option<(String, Failure)>)> {
+    fn sequence<'b>(&'b self, plan: &'b Plan) -> BoxFuture<'b, (Vec<StepReport>, Stopped)> {
         Box::pin(async move {
             let mut reports = Vec::new();
             let mut failed = None;
@@ -308,10 +312,7 @@ impl<'a> Runner<'a> {
 
     /// One step: its report and, when it failed, the failing step's name (a nested one's, in a
     /// group or a child plan) and why.
-    fn step<'b>(
-        &'b self,
-        step: &'b Step,
-    ) -> BoxFuture<'b, (StepReport, Option<(String, Failure)>)> {
+    fn step<'b>(&'b self, step: &'b Step) -> BoxFuture<'b, (StepReport, Stopped)> {
         Box::pin(async move {
             let kind = step.kind.word();
             if self.done.contains(&step.name) {
@@ -355,10 +356,7 @@ impl<'a> Runner<'a> {
         })
     }
 
-    async fn parallel(
-        &self,
-        steps: &[Step],
-    ) -> (Result<Done, (Done, Failure)>, Option<(String, Failure)>) {
+    async fn parallel(&self, steps: &[Step]) -> (StepResult, Stopped) {
         let results = futures::future::join_all(steps.iter().map(|s| self.step(s))).await;
         let mut reports = Vec::new();
         let mut failed = None;
@@ -389,10 +387,7 @@ impl<'a> Runner<'a> {
         }
     }
 
-    async fn child(
-        &self,
-        name: &str,
-    ) -> (Result<Done, (Done, Failure)>, Option<(String, Failure)>) {
+    async fn child(&self, name: &str) -> (StepResult, Stopped) {
         let Some(plan) = self.loaded.plan(name) else {
             let failure = Failure {
                 message: format!("plan `{name}` was not loaded"),
@@ -418,7 +413,7 @@ impl<'a> Runner<'a> {
         }
     }
 
-    async fn leaf(&self, step: &Step) -> Result<Done, (Done, Failure)> {
+    async fn leaf(&self, step: &Step) -> StepResult {
         let plain = |r: Result<Done, Failure>| r.map_err(|f| (Done::default(), f));
         match &step.kind {
             StepKind::Gate { apps, to, max_lag } => plain(self.gate(apps, to, *max_lag).await),
@@ -503,7 +498,7 @@ impl<'a> Runner<'a> {
         mode: ShiftMode,
         verify: bool,
         timeout: Duration,
-    ) -> Result<Done, (Done, Failure)> {
+    ) -> StepResult {
         let (apps, to) = self.resolve(apps, to).map_err(|f| (Done::default(), f))?;
         if self.options.dry_run {
             let plan = self
@@ -641,12 +636,7 @@ impl<'a> Runner<'a> {
         (verified, failure)
     }
 
-    async fn verify(
-        &self,
-        apps: &Apps,
-        region: &RegionRef,
-        timeout: Duration,
-    ) -> Result<Done, (Done, Failure)> {
+    async fn verify(&self, apps: &Apps, region: &RegionRef, timeout: Duration) -> StepResult {
         let (apps, region) = self
             .resolve(apps, region)
             .map_err(|f| (Done::default(), f))?;
@@ -800,7 +790,7 @@ impl<'a> Runner<'a> {
         requests: u32,
         path: &str,
         min_success: u32,
-    ) -> Result<Done, (Done, Failure)> {
+    ) -> StepResult {
         let (apps, region) = self
             .resolve(apps, region)
             .map_err(|f| (Done::default(), f))?;

@@ -74,12 +74,12 @@ pub(crate) fn start(world: &Arc<World>, plan: Loaded) -> Running {
     let shift_started = Arc::new(Mutex::new(None));
     let seen = shift_started.clone();
     let events: StepHook = Arc::new(move |event| {
-        if let StepEvent::Started { kind, .. } = event {
-            if kind == "shift" {
-                seen.lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .get_or_insert_with(Instant::now);
-            }
+        if let StepEvent::Started { kind, .. } = event
+            && kind == "shift"
+        {
+            seen.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_or_insert_with(Instant::now);
         }
     });
     let task = tokio::spawn(async move {
