@@ -10,7 +10,7 @@ use loadtest::{BearerToken, LiveView, Run, RunConfig, Scenario};
 use topology::{AppName, Mechanism, Region};
 
 use super::narrator::Narrator;
-use super::plans::{DrillPlans, Running};
+use super::plans::{Approver, DrillPlans, Running};
 use crate::World;
 use crate::measure::Writes;
 use crate::moves::Mover;
@@ -161,9 +161,9 @@ impl Drill {
     }
 
     /// Starts plan `name` alongside the drill; why not, when it cannot be loaded.
-    pub(crate) fn start_plan(&self, name: &str) -> Result<Running, String> {
+    pub(crate) fn start_plan(&self, name: &str, approver: Approver) -> Result<Running, String> {
         let plan = self.plans.load(name)?;
-        Ok(super::plans::start(&self.world, plan))
+        Ok(super::plans::start(&self.world, plan, approver))
     }
 
     /// Waits for a plan's run and keeps its report; why, when it did not succeed.

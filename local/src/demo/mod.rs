@@ -15,7 +15,7 @@
 
 mod drill;
 mod narrator;
-mod plans;
+pub(crate) mod plans;
 mod steps;
 mod summary;
 

@@ -4,11 +4,12 @@
 //! the copies shipped with this build.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use failover::plan::{Loaded, PlanDir, PlanReport, RunOptions, StepEvent, StepHook};
+use failover::plan::{ApprovalHook, Loaded, PlanDir, PlanReport, RunOptions, StepEvent, StepHook};
 use failover::{ClientConfig, DataPlane};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::World;
@@ -42,6 +43,18 @@ impl DrillPlans {
         }
     }
 
+    /// The plans there and the shipped ones, sorted.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut names = PlanDir::new(&self.dir).names();
+        for (name, _) in SHIPPED {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        names
+    }
+
     /// Plan `name`: the folder's, else the shipped copy.
     pub(crate) fn load(&self, name: &str) -> Result<Loaded, String> {
         let folder = PlanDir::new(&self.dir);
@@ -66,10 +79,21 @@ pub(crate) struct Running {
     pub(crate) task: JoinHandle<Result<PlanReport, String>>,
     /// When its first shift step started.
     pub(crate) shift_started: Arc<Mutex<Option<Instant>>>,
+    /// With [`Approver::Drill`]: told when the plan reaches an approval step, and the answer.
+    pub(crate) approval: Option<(oneshot::Receiver<()>, oneshot::Sender<bool>)>,
 }
 
-/// Runs `plan` against `world` alongside the drill, as a script does (`--yes`).
-pub(crate) fn start(world: &Arc<World>, plan: Loaded) -> Running {
+/// Who passes the plan's approval steps.
+pub(crate) enum Approver {
+    /// Every one, as `--yes` does.
+    Yes,
+    /// The drill, at the first approval step (the rest pass): it acts there first, as a
+    /// person would, then answers through [`Running::approval`].
+    Drill,
+}
+
+/// Runs `plan` against `world` alongside the drill.
+pub(crate) fn start(world: &Arc<World>, plan: Loaded, approver: Approver) -> Running {
     let manifest = world.manifest().clone();
     let shift_started = Arc::new(Mutex::new(None));
     let seen = shift_started.clone();
@@ -78,15 +102,37 @@ pub(crate) fn start(world: &Arc<World>, plan: Loaded) -> Running {
             && kind == "shift"
         {
             seen.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(PoisonError::into_inner)
                 .get_or_insert_with(Instant::now);
         }
     });
+    let (approval, hook) = match approver {
+        Approver::Yes => (None, None),
+        Approver::Drill => {
+            let (reached, told) = oneshot::channel();
+            let (answer, answered) = oneshot::channel();
+            let once = Arc::new(Mutex::new(Some((reached, answered))));
+            let hook: ApprovalHook = Arc::new(move |_, _| {
+                let pair = once.lock().unwrap_or_else(PoisonError::into_inner).take();
+                Box::pin(async move {
+                    match pair {
+                        Some((reached, answered)) => {
+                            let _ = reached.send(());
+                            answered.await.unwrap_or(false)
+                        }
+                        None => true,
+                    }
+                })
+            });
+            (Some((told, answer)), Some(hook))
+        }
+    };
     let task = tokio::spawn(async move {
         let plane = DataPlane::from_manifest(&manifest, ClientConfig::default())
             .map_err(|e| e.to_string())?;
         let options = RunOptions {
-            yes: true,
+            yes: hook.is_none(),
+            approval: hook,
             events: Some(events),
             ..RunOptions::default()
         };
@@ -95,6 +141,7 @@ pub(crate) fn start(world: &Arc<World>, plan: Loaded) -> Running {
     Running {
         task,
         shift_started,
+        approval,
     }
 }
 
@@ -103,7 +150,7 @@ impl Running {
     pub(crate) fn shift_started(&self) -> Instant {
         self.shift_started
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .unwrap_or_else(Instant::now)
     }
 }

@@ -4,7 +4,7 @@
 //! every app does, with no error once settled.
 
 use crate::demo::drill::{Drill, apps_on, regions_text};
-use crate::demo::plans::EVACUATE_PRIMARY;
+use crate::demo::plans::{Approver, EVACUATE_PRIMARY};
 use crate::verdict;
 
 pub(crate) async fn run(drill: &mut Drill) {
@@ -20,7 +20,7 @@ pub(crate) async fn run(drill: &mut Drill) {
     let label = format!("evacuate {primary}");
     drill.mark_move(&payments, label.clone(), &secondary);
     let verifying = drill.prepare_verification(&drill.apps.clone()).await;
-    let plan = match drill.start_plan(EVACUATE_PRIMARY) {
+    let plan = match drill.start_plan(EVACUATE_PRIMARY, Approver::Yes) {
         Ok(plan) => plan,
         Err(error) => {
             drill.fail("evacuate", "the evacuation's plan loads", error);
@@ -28,7 +28,12 @@ pub(crate) async fn run(drill: &mut Drill) {
         }
     };
     drill.verify_move(label, verifying, &secondary);
-    let moved = drill.wait_for(&payments, &secondary).await;
+    let waiting = std::time::Instant::now();
+    // Timed from the plan's move, not from the warm-up and gate before it.
+    let moved = drill
+        .wait_for(&payments, &secondary)
+        .await
+        .map(|t| (waiting + t).saturating_duration_since(plan.shift_started()));
     if let Err(error) = drill.finish_plan(plan).await {
         drill.fail("evacuate", "the evacuation's plan runs to its end", error);
         return;

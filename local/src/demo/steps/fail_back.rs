@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use topology::AppName;
 
 use crate::demo::drill::Drill;
-use crate::demo::plans::FAIL_BACK;
+use crate::demo::plans::{Approver, FAIL_BACK};
 use crate::{measure, verdict};
 
 /// How long the stale clients write before the fail back starts.
@@ -32,21 +32,34 @@ pub(crate) async fn run(drill: &mut Drill) {
     );
     let before = drill.run.live();
     let first = drill.service("orders", 0);
-    let stale = stale_writers(drill);
-    if !stale.is_empty() {
-        // Let the stale clients write in the secondary before it is left.
-        tokio::time::sleep(STALE_HEAD_START).await;
-    }
     let label = format!("fail back to {primary}");
-    drill.mark_move(&first, label.clone(), &primary);
     let verifying = drill.prepare_verification(&drill.apps.clone()).await;
-    let plan = match drill.start_plan(FAIL_BACK) {
+    let mut plan = match drill.start_plan(FAIL_BACK, Approver::Drill) {
         Ok(plan) => plan,
         Err(error) => {
             drill.fail("fail back", "the fail back's plan loads", error);
             return;
         }
     };
+    // At the plan's approval (after its wait and warm-up; its gate and move follow), start the
+    // stale clients and let them write in the secondary before it is left; then approve.
+    let (reached, approve) = plan.approval.take().expect("the drill approves");
+    if reached.await.is_err() {
+        let _ = drill.finish_plan(plan).await.map_err(|error| {
+            drill.fail(
+                "fail back",
+                "the fail back's plan reaches its approval",
+                error,
+            )
+        });
+        return;
+    }
+    let stale = stale_writers(drill);
+    if !stale.is_empty() {
+        tokio::time::sleep(STALE_HEAD_START).await;
+    }
+    drill.mark_move(&first, label.clone(), &primary);
+    let _ = approve.send(true);
     drill.verify_move(label, verifying, &primary);
     let mut all = true;
     for app in drill.apps.clone() {
