@@ -558,7 +558,7 @@ pub(super) fn plan_run(run: &super::report::PlanRun) -> String {
         let _ = writeln!(
             out,
             "  {at} {:<10} {:<8} {}: {}",
-            format!("{:?}", step.outcome).to_lowercase(),
+            step.outcome.word(),
             step.kind,
             step.name,
             step.detail

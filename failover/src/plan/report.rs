@@ -41,7 +41,8 @@ impl StepOutcome {
         matches!(self, Self::Succeeded | Self::DoneBefore)
     }
 
-    fn word(self) -> &'static str {
+    /// As a person reads it.
+    pub fn word(self) -> &'static str {
         match self {
             Self::Succeeded => "ok",
             Self::Failed => "FAILED",

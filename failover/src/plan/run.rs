@@ -28,7 +28,7 @@ use crate::error::{FailoverError, exit};
 use crate::flags::{now_millis, rfc3339, timeouts};
 use crate::gate::GateConfig;
 use crate::ops::ShiftOptions;
-use crate::plane::DataPlane;
+use crate::plane::{DataPlane, Routing};
 use crate::prompt::PromptError;
 use crate::verified::{StageName, Verified};
 use crate::verify::{VerifyConfig, prepare, verify, verify_moves};
@@ -258,12 +258,31 @@ impl<'a> Runner<'a> {
         if targets.is_empty() {
             return None;
         }
-        let status = self.plane.status().await.ok()?;
-        let holds = targets.iter().all(|(app, region)| {
-            status
+        // Where each app is served: with ARC from the cluster alone (no alarm is read); with
+        // flags, from both Regions' CloudWatch, each read bounded by its timeout.
+        let active: Vec<(AppName, Option<Region>)> = match self.plane.routing() {
+            Routing::Arc(client) => client
+                .status()
+                .await
+                .ok()?
                 .apps
+                .into_iter()
+                .map(|a| (a.app, Some(a.active)))
+                .collect(),
+            Routing::HealthCheck(_) => self
+                .plane
+                .status()
+                .await
+                .ok()?
+                .apps
+                .into_iter()
+                .map(|a| (a.app, a.active))
+                .collect(),
+        };
+        let holds = targets.iter().all(|(app, region)| {
+            active
                 .iter()
-                .any(|a| &a.app == app && a.active.as_ref() == Some(region))
+                .any(|(a, at)| a == app && at.as_ref() == Some(region))
         });
         holds.then(|| {
             let at: Vec<String> = targets.iter().map(|(a, r)| format!("{a} on {r}")).collect();

@@ -183,7 +183,8 @@ pub(crate) async fn list(State(dashboard): State<Arc<Dashboard>>) -> Json<Vec<Pl
     )
 }
 
-/// Runs a plan (the page asked the person first); its steps show on the page as they run.
+/// Runs a plan (the page asked the person first); its steps show on the page as they run. A
+/// plan that does not exist or load is a 422.
 #[utoipa::path(
     post,
     path = "/actions/plan",
@@ -192,7 +193,8 @@ pub(crate) async fn list(State(dashboard): State<Arc<Dashboard>>) -> Json<Vec<Pl
     responses(
         (status = 202, description = "The run started", body = Accepted),
         (status = 409, description = "A plan is running", body = kit::problem::ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "No such plan, or it does not load", body = kit::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "No data-plane client for the world", body = kit::problem::ProblemDetails, content_type = "application/problem+json"),
+        kit::docs::JsonBody,
     )
 )]
 pub(crate) async fn start(
@@ -300,6 +302,7 @@ pub(crate) async fn start(
     responses(
         (status = 200, description = "Answered", body = Accepted),
         (status = 409, description = "No approval of that step is waiting", body = kit::problem::ProblemDetails, content_type = "application/problem+json"),
+        kit::docs::JsonBody,
     )
 )]
 pub(crate) async fn approve(

@@ -81,6 +81,8 @@ pub(crate) struct Running {
     pub(crate) shift_started: Arc<Mutex<Option<Instant>>>,
     /// With [`Approver::Drill`]: told when the plan reaches an approval step, and the answer.
     pub(crate) approval: Option<(oneshot::Receiver<()>, oneshot::Sender<bool>)>,
+    /// Told when its first shift step starts.
+    shifting: Option<oneshot::Receiver<()>>,
 }
 
 /// Who passes the plan's approval steps.
@@ -97,6 +99,8 @@ pub(crate) fn start(world: &Arc<World>, plan: Loaded, approver: Approver) -> Run
     let manifest = world.manifest().clone();
     let shift_started = Arc::new(Mutex::new(None));
     let seen = shift_started.clone();
+    let (tell, shifting) = oneshot::channel();
+    let tell = Mutex::new(Some(tell));
     let events: StepHook = Arc::new(move |event| {
         if let StepEvent::Started { kind, .. } = event
             && kind == "shift"
@@ -104,6 +108,9 @@ pub(crate) fn start(world: &Arc<World>, plan: Loaded, approver: Approver) -> Run
             seen.lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .get_or_insert_with(Instant::now);
+            if let Some(tell) = tell.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                let _ = tell.send(());
+            }
         }
     });
     let (approval, hook) = match approver {
@@ -142,10 +149,19 @@ pub(crate) fn start(world: &Arc<World>, plan: Loaded, approver: Approver) -> Run
         task,
         shift_started,
         approval,
+        shifting: Some(shifting),
     }
 }
 
 impl Running {
+    /// Waits until the plan's first shift starts; `false` when it ended without one.
+    pub(crate) async fn until_shift(&mut self) -> bool {
+        match self.shifting.take() {
+            Some(shifting) => shifting.await.is_ok(),
+            None => true,
+        }
+    }
+
     /// When its first shift started (else now).
     pub(crate) fn shift_started(&self) -> Instant {
         self.shift_started

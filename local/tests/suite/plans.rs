@@ -187,9 +187,10 @@ wait = {{ duration = "300ms" }}
         "recovery: report {} ms, live traffic {seen_ms} ms",
         recovery.ms
     );
-    // Both look every 20 to 100 ms and wait out the same 1 s TTL.
+    // Both wait out the same 1 s TTL, from different moments of it; the report's clients look
+    // every 100 ms at each stage in turn.
     assert!(
-        recovery.ms.abs_diff(seen_ms) <= 1000,
+        recovery.ms.abs_diff(seen_ms) <= 1500,
         "report {} ms, live traffic {seen_ms} ms",
         recovery.ms
     );

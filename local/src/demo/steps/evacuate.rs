@@ -18,15 +18,22 @@ pub(crate) async fn run(drill: &mut Drill) {
         ),
     );
     let label = format!("evacuate {primary}");
-    drill.mark_move(&payments, label.clone(), &secondary);
     let verifying = drill.prepare_verification(&drill.apps.clone()).await;
-    let plan = match drill.start_plan(EVACUATE_PRIMARY, Approver::Yes) {
+    let mut plan = match drill.start_plan(EVACUATE_PRIMARY, Approver::Yes) {
         Ok(plan) => plan,
         Err(error) => {
             drill.fail("evacuate", "the evacuation's plan loads", error);
             return;
         }
     };
+    // The move is marked and verified from the plan's shift, after its warm-up and gate.
+    if !plan.until_shift().await {
+        let outcome = drill.finish_plan(plan).await;
+        let why = outcome.err().unwrap_or_else(|| "it moved nothing".into());
+        drill.fail("evacuate", "the evacuation's plan moves the apps", why);
+        return;
+    }
+    drill.mark_move(&payments, label.clone(), &secondary);
     drill.verify_move(label, verifying, &secondary);
     let waiting = std::time::Instant::now();
     // Timed from the plan's move, not from the warm-up and gate before it.

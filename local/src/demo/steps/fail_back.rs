@@ -58,8 +58,15 @@ pub(crate) async fn run(drill: &mut Drill) {
     if !stale.is_empty() {
         tokio::time::sleep(STALE_HEAD_START).await;
     }
-    drill.mark_move(&first, label.clone(), &primary);
     let _ = approve.send(true);
+    // The move is marked and verified from the plan's shift, after its gate.
+    if !plan.until_shift().await {
+        let outcome = drill.finish_plan(plan).await;
+        let why = outcome.err().unwrap_or_else(|| "it moved nothing".into());
+        drill.fail("fail back", "the fail back's plan moves the apps", why);
+        return;
+    }
+    drill.mark_move(&first, label.clone(), &primary);
     drill.verify_move(label, verifying, &primary);
     let mut all = true;
     for app in drill.apps.clone() {
