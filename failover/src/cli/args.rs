@@ -155,7 +155,7 @@ Examples:
   failover plan list
   failover plan check evacuate-primary
   failover plan run evacuate-primary --dry-run
-  failover plan run move-services --approve go
+  failover plan run move-services --approve confirm
   failover plan run evacuate-primary --resume .local/plan-reports/evacuate-primary-20261207T120000Z.json --yes";
 
 /// `failover plan ...`.
