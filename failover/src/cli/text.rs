@@ -552,8 +552,12 @@ pub(super) fn plan_run(run: &super::report::PlanRun) -> String {
     let mut out = format!("plan `{}`: {}\n", report.plan, report.headline());
     for step in report.all_steps() {
         let at = match (step.start_ms, step.end_ms) {
-            (Some(s), Some(e)) => format!("{:>8.3}s-{:<8.3}s", s as f64 / 1e3, e as f64 / 1e3),
-            _ => format!("{:>19}", "-"),
+            (Some(s), Some(e)) => format!(
+                "{:>8}-{:<8}",
+                format!("{:.3}s", s as f64 / 1e3),
+                format!("{:.3}s", e as f64 / 1e3)
+            ),
+            _ => format!("{:>17}", "-"),
         };
         let _ = writeln!(
             out,

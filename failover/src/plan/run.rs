@@ -533,7 +533,7 @@ impl<'a> Runner<'a> {
                 .await
                 .map_err(|e| (Done::default(), e.into()))?;
             return Ok(Done {
-                detail: format!("would move {} to {to} ({mode:?})", names(&apps)),
+                detail: format!("would move {} to {to} ({})", names(&apps), mode_text(mode)),
                 measurements: json!(plan),
                 steps: Vec::new(),
             });
@@ -588,10 +588,7 @@ impl<'a> Runner<'a> {
             "moved {} to {to} in {} ms ({})",
             names(&apps),
             accepted - called_at,
-            match mode {
-                ShiftMode::Batch => "one batch",
-                ShiftMode::Parallel => "one call per app, at once",
-            }
+            mode_text(mode)
         );
         if !verify {
             return Ok(Done {
@@ -1059,6 +1056,13 @@ fn traffic_text(verified: &[Verified], since_ms: u64) -> String {
         })
         .collect();
     format!("traffic: {}", each.join(", "))
+}
+
+fn mode_text(mode: ShiftMode) -> &'static str {
+    match mode {
+        ShiftMode::Batch => "one batch",
+        ShiftMode::Parallel => "one call per app, at once",
+    }
 }
 
 fn names(apps: &[AppName]) -> String {
