@@ -65,6 +65,10 @@ shift APP REGION *ARGS:
 evacuate REGION *ARGS:
     cargo run -p failover -- evacuate {{REGION}} {{ARGS}}
 
+# Failover plans in plans/: just plan list, just plan check evacuate-primary, just plan run fail-back
+plan *ARGS:
+    cargo run -p failover -- plan {{ARGS}}
+
 # Drive traffic at the deployment in the manifest and report which Region served it
 loadtest *ARGS:
     cargo run -p loadtest -- run {{ARGS}}

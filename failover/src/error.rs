@@ -22,6 +22,12 @@ pub mod exit {
     /// Refused by the replication gate: the target Region's copy of a table is behind; nothing
     /// was changed.
     pub const REPLICATION_BEHIND: u8 = 6;
+    /// A plan's approval step was not given (no `--yes`, no `--approve STEP`, no terminal, or
+    /// the person said no); the steps after it did not run.
+    pub const NOT_APPROVED: u8 = 7;
+    /// A plan step of its own failed: a wait or warm-up timed out, a team's command or HTTP
+    /// call failed; or `plan check` found a target Region that does not answer.
+    pub const STEP_FAILED: u8 = 8;
 }
 
 /// Why a failover operation did not complete.
@@ -99,6 +105,9 @@ pub enum FailoverError {
     /// The client could not be set up (e.g. no AWS credentials).
     #[error("{0}")]
     Setup(String),
+    /// A plan run stopped, or a plan check failed, with the failing step's (or check's) code.
+    #[error("{message}")]
+    Plan { message: String, code: u8 },
 }
 
 fn unreachable_text(operation: &str, failures: &[String], quorum_lost: bool) -> String {
@@ -158,6 +167,7 @@ impl FailoverError {
             | Self::FlagsUnreadable(_) => exit::UNREACHABLE,
             Self::Verify(e) if e.is_timeout() => exit::VERIFY_TIMEOUT,
             Self::ReplicationBehind { .. } => exit::REPLICATION_BEHIND,
+            Self::Plan { code, .. } => *code,
             Self::Partial { source, .. } => source.exit_code(),
             Self::Verify(_)
             | Self::Rejected { .. }

@@ -18,6 +18,7 @@ pub mod flags;
 pub mod gate;
 pub mod health_checks;
 pub mod ops;
+pub mod plan;
 pub mod plane;
 pub mod prompt;
 pub mod verified;

@@ -23,6 +23,11 @@ Exit codes:
      (the failed stage and what it saw are printed)
   6  refused: replication behind. The target Region's copy of a moved app's table lags more
      than --max-replication-lag (default 5s); nothing changed. --force moves anyway
+  7  plan run: an approval step was not given (no --yes, no --approve STEP, no terminal)
+  8  plan run: a step of its own failed (a wait or warm-up timed out, a team's command or
+     HTTP call failed); plan check: a target Region does not answer
+  A plan run that stops exits with the failing step's code (a gate refusal 6, a move 3 or 4,
+  a verification 5, ...); plan check exits with its first failed check's code.
 
 The manifest says which mechanism the deployment uses. ARC: only data-plane calls
 (UpdateRoutingControlStates, GetRoutingControlState, ListRoutingControls); each call tries the
@@ -52,12 +57,15 @@ Examples:
   failover status
   failover shift orders --to us-west-2 --yes --verify
   failover evacuate us-east-1 --yes
-  failover shift orders payments --to us-east-1 --dry-run --json";
+  failover shift orders payments --to us-east-1 --dry-run --json
+  failover plan list
+  failover plan check evacuate-primary
+  failover plan run evacuate-primary --yes";
 
 /// Move apps between Regions: with Route 53 ARC routing controls, or with the health-check
 /// mechanism's flags in CloudWatch (the manifest says which).
 #[derive(Debug, Parser)]
-#[command(name = "failover", version, after_long_help = EXIT_CODES, after_help = "Exit codes: 0 done, 1 other, 2 usage, 3 refused by a safety rule (ARC only), 4 unreachable (no cluster endpoint or quorum; health-check: the target Region's CloudWatch), 5 verification failed at a stage, 6 refused: replication behind (see --help)")]
+#[command(name = "failover", version, after_long_help = EXIT_CODES, after_help = "Exit codes: 0 done, 1 other, 2 usage, 3 refused by a safety rule (ARC only), 4 unreachable (no cluster endpoint or quorum; health-check: the target Region's CloudWatch), 5 verification failed at a stage, 6 refused: replication behind, 7 plan approval not given, 8 plan step failed (see --help)")]
 pub struct Cli {
     /// The deployment manifest [default: .local/deployment.json, when present].
     #[arg(long, global = true, env = "FAILOVER_MANIFEST")]
@@ -106,6 +114,85 @@ pub enum Command {
         region: Region,
         #[command(flatten)]
         change: ChangeArgs,
+    },
+    /// Failover plans: the steps of a Region switch (replication gate, moves, verification,
+    /// waits, approvals, warm-up, the team's own hooks), written down in `plans/` next to
+    /// topology.toml, checked before an incident and run during one.
+    #[command(after_long_help = PLAN_HELP)]
+    Plan {
+        /// The plans folder.
+        #[arg(long, global = true, env = "FAILOVER_PLANS", default_value = crate::plan::DEFAULT_PLANS_DIR, value_name = "DIR")]
+        plans: PathBuf,
+        #[command(subcommand)]
+        command: PlanCommand,
+    },
+}
+
+const PLAN_HELP: &str = "\
+A plan is one TOML file; PLAN is its name in the plans folder (its file stem) or a path.
+Regions are written `primary`, `secondary` or by name; apps as a list or \"all\".
+
+  description = \"Move orders to the secondary\"
+  [[steps]]
+  name = \"replication\"
+  gate = { apps = [\"orders\"], to = \"secondary\" }        # refuses (exit 6) while behind
+  [[steps]]
+  name = \"go\"
+  approval = { message = \"Move orders?\" }                 # --yes, --approve go, or a prompt
+  [[steps]]
+  name = \"warm\"
+  warm_up = { apps = [\"orders\"], region = \"secondary\", requests = 20 }
+  [[steps]]
+  name = \"move\"
+  shift = { apps = [\"orders\"], to = \"secondary\", verify = true }
+
+Other steps: verify = { apps, region, timeout }; wait = { duration } | { app, region,
+timeout } | { alarm, region, state, timeout }; command = { run = [\"prog\", \"arg\"] };
+http = { url, method, expect_status }; plan = \"other-plan\"; and a parallel group:
+[[steps]] name = \"services\" followed by [[steps.parallel]] tables.
+
+Examples:
+  failover plan list
+  failover plan check evacuate-primary
+  failover plan run evacuate-primary --dry-run
+  failover plan run move-services --approve confirm
+  failover plan run evacuate-primary --resume .local/plan-reports/evacuate-primary-20261207T120000Z.json --yes";
+
+/// `failover plan ...`.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// The plans in the folder, with their steps (and any that fail to load, with why).
+    List,
+    /// Whether PLAN can run now; changes nothing: its apps and Regions are in the manifest,
+    /// each target Region answers on its Region-specific hostname, replication lag, the
+    /// routing mechanism's reachability (ARC quorum), credentials.
+    Check {
+        /// A plan's name in the plans folder, or a path to its file.
+        #[arg(value_name = "PLAN")]
+        plan: String,
+    },
+    /// Run PLAN's steps in order, showing each; stop at the first that fails, with its exit
+    /// code; write a report (JSON and Markdown).
+    Run {
+        /// A plan's name in the plans folder, or a path to its file.
+        #[arg(value_name = "PLAN")]
+        plan: String,
+        /// Say what each step would do; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Pass every approval step (a script's way to run a plan).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Pass the approval step named STEP (repeatable).
+        #[arg(long, value_name = "STEP")]
+        approve: Vec<String>,
+        /// Continue the run this JSON report records, from the step that failed: what it shows
+        /// done is not done again.
+        #[arg(long, value_name = "REPORT")]
+        resume: Option<PathBuf>,
+        /// Where reports are written.
+        #[arg(long, default_value = ".local/plan-reports", value_name = "DIR")]
+        report_dir: PathBuf,
     },
 }
 

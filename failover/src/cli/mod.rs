@@ -6,6 +6,7 @@
 
 mod args;
 mod change;
+mod plan;
 mod report;
 mod text;
 
@@ -17,9 +18,9 @@ use topology::manifest::{LOCAL_MANIFEST_PATH, Manifest};
 use crate::client::ClientConfig;
 use crate::error::FailoverError;
 use crate::plane::DataPlane;
-pub use args::{ChangeArgs, Cli, Command, parse_duration};
+pub use args::{ChangeArgs, Cli, Command, PlanCommand, parse_duration};
 use change::{Progress, change_routing};
-pub use report::{DryRun, Format, Moved, Report};
+pub use report::{DryRun, Format, Moved, PlanList, PlanRun, Report};
 
 /// Runs the command, prints its report; returns the exit code.
 pub async fn run(cli: Cli) -> u8 {
@@ -34,6 +35,13 @@ pub async fn run(cli: Cli) -> u8 {
 
 /// Runs the command and builds its report; a failure is part of the report.
 pub async fn execute(cli: Cli, format: Format) -> Report {
+    if let Command::Plan {
+        plans,
+        command: PlanCommand::List,
+    } = cli.command
+    {
+        return plan::list(plans);
+    }
     match load(cli.manifest.as_deref()) {
         Ok(manifest) => execute_with(&manifest, cli, format).await,
         Err(error) => Report::Failed(error),
@@ -70,6 +78,20 @@ pub async fn execute_with(manifest: &Manifest, cli: Cli, format: Format) -> Repo
                 })?;
                 let apps: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
                 Box::pin(change_routing(&plane, &apps, &to, change, progress)).await
+            }
+            Command::Plan {
+                plans,
+                command: PlanCommand::List,
+            } => Ok(plan::list(plans)),
+            Command::Plan { plans, command } => {
+                Box::pin(plan::execute(
+                    manifest,
+                    &plane,
+                    plans,
+                    command,
+                    progress.shown,
+                ))
+                .await
             }
         }
     });

@@ -1,6 +1,8 @@
 //! What each command produced, as one value, rendered once: as text for people or as one JSON
 //! document on stdout for scripts (`--json`).
 
+use std::path::PathBuf;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 use topology::Mechanism;
@@ -8,6 +10,7 @@ use topology::Mechanism;
 use super::text;
 use crate::error::{FailoverError, exit};
 use crate::gate::GateReport;
+use crate::plan::{CheckReport, Plan, PlanReport};
 use crate::plane::{DeploymentStatus, MoveOutcome};
 use crate::verified::Verified;
 
@@ -27,8 +30,48 @@ pub enum Report {
     DryRun(DryRun),
     /// A shift or evacuation that moved apps (routing controls changed, or flags published).
     Moved(Moved),
+    /// `plan list`.
+    PlanList(PlanList),
+    /// `plan check`.
+    PlanCheck(CheckReport),
+    /// `plan run`.
+    PlanRun(PlanRun),
     /// The command failed with nothing else to report (a split shift says how far it got).
     Failed(FailoverError),
+}
+
+/// The plans of a folder, each loaded or with why not.
+#[derive(Debug)]
+pub struct PlanList {
+    pub dir: PathBuf,
+    pub entries: Vec<Result<Plan, String>>,
+}
+
+/// A plan run: its report, where it was written, and its failure.
+#[derive(Debug)]
+pub struct PlanRun {
+    pub report: PlanReport,
+    /// The JSON and Markdown files, or why they could not be written.
+    pub written: Result<(PathBuf, PathBuf), String>,
+    pub failure: Option<FailoverError>,
+}
+
+impl PlanRun {
+    pub fn new(report: PlanReport, written: Result<(PathBuf, PathBuf), String>) -> Self {
+        let failure = match (&written, &report.error) {
+            (_, Some(error)) => Some(FailoverError::Plan {
+                message: format!("plan `{}` stopped: {error}", report.plan),
+                code: report.exit_code,
+            }),
+            (Err(e), None) => Some(FailoverError::Setup(e.clone())),
+            (Ok(_), None) => None,
+        };
+        Self {
+            report,
+            written,
+            failure,
+        }
+    }
 }
 
 /// What a dry run would send.
@@ -61,12 +104,16 @@ impl Report {
         match self {
             Self::Failed(error) => Some(error),
             Self::Moved(moved) => moved.failure.as_ref(),
-            Self::Status(_) | Self::DryRun(_) => None,
+            Self::PlanRun(run) => run.failure.as_ref(),
+            Self::Status(_) | Self::DryRun(_) | Self::PlanList(_) | Self::PlanCheck(_) => None,
         }
     }
 
     /// The binary's exit code.
     pub fn exit_code(&self) -> u8 {
+        if let Self::PlanCheck(check) = self {
+            return check.exit_code();
+        }
         self.failure().map_or(exit::OK, FailoverError::exit_code)
     }
 
@@ -103,6 +150,9 @@ impl Report {
                 }
                 out
             }
+            Self::PlanList(list) => text::plan_list(list),
+            Self::PlanCheck(check) => text::plan_check(check),
+            Self::PlanRun(run) => text::plan_run(run),
             Self::Failed(_) => String::new(),
         }
     }
@@ -123,6 +173,28 @@ impl Report {
                 if let Some(error) = &moved.failure {
                     doc["error"] = error.to_string().into();
                     doc["exit_code"] = error.exit_code().into();
+                }
+                doc
+            }
+            Self::PlanList(list) => json!({
+                "dir": list.dir,
+                "plans": list.entries.iter().map(|e| match e {
+                    Ok(plan) => json!({ "name": plan.name, "file": plan.path, "description": plan.description, "steps": plan.steps }),
+                    Err(error) => json!({ "error": error }),
+                }).collect::<Vec<_>>(),
+            }),
+            Self::PlanCheck(check) => {
+                let mut doc = value(check);
+                doc["exit_code"] = check.exit_code().into();
+                doc
+            }
+            Self::PlanRun(run) => {
+                let mut doc = value(&run.report);
+                match &run.written {
+                    Ok((json_path, markdown)) => {
+                        doc["report_files"] = json!({ "json": json_path, "markdown": markdown });
+                    }
+                    Err(e) => doc["report_files"] = json!({ "error": e }),
                 }
                 doc
             }

@@ -496,3 +496,93 @@ fn names_of(apps: &[&AppName]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// `plan list`.
+pub(super) fn plan_list(list: &super::report::PlanList) -> String {
+    if list.entries.is_empty() {
+        return format!(
+            "no plans in {} (a plan is a TOML file there; see `failover plan --help`)\n",
+            list.dir.display()
+        );
+    }
+    let mut out = String::new();
+    for entry in &list.entries {
+        match entry {
+            Ok(plan) => {
+                let steps: Vec<String> = plan
+                    .steps
+                    .iter()
+                    .map(|s| format!("{} ({})", s.name, s.kind.word()))
+                    .collect();
+                let _ = writeln!(out, "{}  {}", plan.name, plan.description);
+                let _ = writeln!(out, "    {}", steps.join(" -> "));
+            }
+            Err(error) => {
+                let _ = writeln!(out, "BROKEN  {error}");
+            }
+        }
+    }
+    out
+}
+
+/// `plan check`.
+pub(super) fn plan_check(check: &crate::plan::CheckReport) -> String {
+    use crate::plan::CheckOutcome;
+    let mut out = format!("plan `{}`:\n", check.plan);
+    for c in &check.checks {
+        let mark = match c.outcome {
+            CheckOutcome::Passed => "ok     ",
+            CheckOutcome::Failed => "FAILED ",
+            CheckOutcome::Partial => "partial",
+        };
+        let _ = writeln!(out, "  {mark} {}: {}", c.name, c.detail);
+    }
+    let code = check.exit_code();
+    if code == 0 {
+        out.push_str("it can run now\n");
+    } else {
+        let _ = writeln!(out, "it cannot run now (exit {code})");
+    }
+    out
+}
+
+/// `plan run`: how it ended, each step, the report's files.
+pub(super) fn plan_run(run: &super::report::PlanRun) -> String {
+    let report = &run.report;
+    let mut out = format!("plan `{}`: {}\n", report.plan, report.headline());
+    for step in report.all_steps() {
+        let at = match (step.start_ms, step.end_ms) {
+            (Some(s), Some(e)) => format!(
+                "{:>8}-{:<8}",
+                format!("{:.3}s", s as f64 / 1e3),
+                format!("{:.3}s", e as f64 / 1e3)
+            ),
+            _ => format!("{:>17}", "-"),
+        };
+        let _ = writeln!(
+            out,
+            "  {at} {:<10} {:<8} {}: {}",
+            step.outcome.word(),
+            step.kind,
+            step.name,
+            step.detail
+        );
+    }
+    if let Some(recovery) = &report.recovery {
+        let _ = writeln!(
+            out,
+            "recovery time: {:.3} s ({})",
+            recovery.ms as f64 / 1e3,
+            recovery.detail
+        );
+    }
+    match &run.written {
+        Ok((json, markdown)) => {
+            let _ = writeln!(out, "report: {} and {}", json.display(), markdown.display());
+        }
+        Err(e) => {
+            let _ = writeln!(out, "report not written: {e}");
+        }
+    }
+    out
+}

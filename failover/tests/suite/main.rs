@@ -11,6 +11,7 @@ mod flag_status;
 mod flag_verify;
 mod flags;
 mod gate;
+mod plan_cli;
 mod resilience;
 mod sdk_against_cluster;
 mod verify;

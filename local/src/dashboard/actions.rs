@@ -418,6 +418,12 @@ fn failover_problem(error: &FailoverError) -> Problem {
             "Invalid action",
             detail,
         ),
+        FailoverError::Plan { .. } => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "plan-failed",
+            "The plan stopped",
+            detail,
+        ),
         FailoverError::Partial { source, .. } => {
             let mut problem = failover_problem(source);
             problem.detail = detail;

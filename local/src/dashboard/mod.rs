@@ -18,12 +18,14 @@
 //! - `timeline`: the events, found by comparing successive samples, and the page's actions;
 //! - `event`: one entry of the timeline;
 //! - `probe`: light traffic the page can start, to chart which Region serves each app;
-//! - `actions`: the routes the page's buttons post to.
+//! - `actions`: the routes the page's buttons post to;
+//! - `plans`: the failover plans the page lists and runs, with their approvals and report.
 //!
 //! The page's HTML, CSS and JavaScript are built into the binary: it needs no network.
 
 mod actions;
 mod event;
+mod plans;
 mod probe;
 mod timeline;
 mod view;
@@ -47,6 +49,7 @@ use probe::Probe;
 use timeline::Timeline;
 
 pub use event::{EventKind, TimelineEvent};
+pub use plans::{RunView, StepView, Waiting};
 pub use probe::Bin;
 pub use view::{
     AppView, ArcView, CloudWatchEndpointView, CloudWatchView, EndpointView, ProbeView, Quorum,
@@ -72,6 +75,8 @@ pub(crate) struct Dashboard {
     timeline: Mutex<Timeline>,
     /// The latest view as JSON; every open page subscribes.
     views: watch::Sender<Arc<str>>,
+    /// The plans the page runs.
+    plans: plans::Plans,
 }
 
 impl Dashboard {
@@ -99,6 +104,7 @@ impl Dashboard {
             timeline.observe(&view);
             view.events = timeline.events();
         }
+        view.plan = self.plans.view();
         match serde_json::to_string(&view) {
             Ok(json) => {
                 self.views.send_if_modified(|current| {
@@ -126,6 +132,7 @@ pub fn routes(world: Arc<World>) -> OpenApiRouter {
         probe: Mutex::new(None),
         timeline: Mutex::new(Timeline::default()),
         views,
+        plans: plans::Plans::new(),
     });
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => drop(runtime.spawn(sample(Arc::downgrade(&dashboard)))),
@@ -141,6 +148,10 @@ pub fn routes(world: Arc<World>) -> OpenApiRouter {
         .routes(routes!(actions::routing_control))
         .routes(routes!(actions::flag))
         .routes(routes!(actions::probe))
+        .routes(routes!(plans::list))
+        .routes(routes!(plans::start))
+        .routes(routes!(plans::approve))
+        .routes(routes!(plans::report))
         .with_state(dashboard)
 }
 

@@ -39,6 +39,8 @@ pub struct View {
     pub probe: ProbeView,
     /// Newest first.
     pub events: Vec<TimelineEvent>,
+    /// The plan run in progress, or the last one.
+    pub plan: Option<super::plans::RunView>,
 }
 
 /// What an app is.
@@ -284,6 +286,7 @@ impl View {
             replication: state.replication,
             probe,
             events: Vec::new(),
+            plan: None,
         }
     }
 }

@@ -10,6 +10,7 @@ use loadtest::{BearerToken, LiveView, Run, RunConfig, Scenario};
 use topology::{AppName, Mechanism, Region};
 
 use super::narrator::Narrator;
+use super::plans::{Approver, DrillPlans, Running};
 use crate::World;
 use crate::measure::Writes;
 use crate::moves::Mover;
@@ -101,11 +102,20 @@ pub(crate) struct Drill {
     pub(crate) moves: Vec<MarkedMove>,
     /// Each move's staged verification, running alongside the drill.
     pub(crate) verifications: Vec<stages::Pending>,
+    /// Where the evacuation's and fail back's plans come from.
+    pub(crate) plans: DrillPlans,
+    /// The reports of the plans the drill ran.
+    pub(crate) plan_reports: Vec<failover::plan::PlanReport>,
 }
 
 impl Drill {
     /// Starts the traffic and the route probe on `world`.
-    pub(crate) fn new(world: Arc<World>, pace: Pace, narrator: Narrator) -> anyhow::Result<Self> {
+    pub(crate) fn new(
+        world: Arc<World>,
+        pace: Pace,
+        narrator: Narrator,
+        plans: DrillPlans,
+    ) -> anyhow::Result<Self> {
         let manifest = world.manifest();
         let mover = Mover::from_manifest(manifest).context("cannot create the failover client")?;
         let apps: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
@@ -144,8 +154,40 @@ impl Drill {
             bound,
             moves: Vec::new(),
             verifications: Vec::new(),
+            plans,
+            plan_reports: Vec::new(),
             world,
         })
+    }
+
+    /// Starts plan `name` alongside the drill; why not, when it cannot be loaded.
+    pub(crate) fn start_plan(&self, name: &str, approver: Approver) -> Result<Running, String> {
+        let plan = self.plans.load(name)?;
+        Ok(super::plans::start(&self.world, plan, approver))
+    }
+
+    /// Waits for a plan's run and keeps its report; why, when it did not succeed.
+    pub(crate) async fn finish_plan(&mut self, running: Running) -> Result<(), String> {
+        let report = running
+            .task
+            .await
+            .map_err(|e| format!("the plan's task: {e}"))??;
+        let outcome = match &report.error {
+            None => Ok(()),
+            Some(error) => Err(format!("plan `{}`: {error}", report.plan)),
+        };
+        self.narrator.say(&format!(
+            "plan `{}`: {}{}",
+            report.plan,
+            report.headline(),
+            report
+                .recovery
+                .as_ref()
+                .map(|r| format!(", recovery time {:.2} s", r.ms as f64 / 1000.0))
+                .unwrap_or_default()
+        ));
+        self.plan_reports.push(report);
+        outcome
     }
 
     /// How the drill moves apps, in words, for the steps' lines.

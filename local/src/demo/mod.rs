@@ -15,6 +15,7 @@
 
 mod drill;
 mod narrator;
+pub(crate) mod plans;
 mod steps;
 mod summary;
 
@@ -43,7 +44,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let world = Arc::new(World::start(topology).await?);
     let control = control::serve(world.clone());
     introduce(&world, narrator);
-    let mut drill = Drill::new(world.clone(), Pace::new(args.quick), narrator)?;
+    let plans = plans::DrillPlans::beside(&args.config);
+    let mut drill = Drill::new(world.clone(), Pace::new(args.quick), narrator, plans)?;
     run_steps(&mut drill, args.shifts).await;
     let dir = args.report.clone().unwrap_or_else(default_report_dir);
     let held = finish(drill, &dir, args.shifts).await?;
@@ -123,6 +125,7 @@ async fn finish(drill: Drill, dir: &Path, shifts: u32) -> anyhow::Result<bool> {
         probe,
         moves,
         verifications,
+        plan_reports,
         ..
     } = drill;
     let staged = stages::finish(verifications).await;
@@ -142,11 +145,19 @@ async fn finish(drill: Drill, dir: &Path, shifts: u32) -> anyhow::Result<bool> {
     }
     let held = steps.iter().all(|s| s.held);
     let seconds = narrator.seconds();
+    let mut plan_files = Vec::new();
+    for plan in &plan_reports {
+        let (json, _) = plan
+            .write(&dir.join("plans"))
+            .map_err(|e| anyhow::anyhow!(e))?;
+        plan_files.push(json);
+    }
     let verdict_path = dir.join("demo.json");
     let outcome = serde_json::json!({
         "passed": held, "seconds": seconds, "steps": steps, "moves": moves,
         "move_bound_seconds": client_bound.as_secs_f64(),
         "staged_verification": staged,
+        "plans": plan_reports,
         "route_probe": probed.routes.iter().map(|(r, c)| serde_json::json!({"route": r.to_string(), "counts": c})).collect::<Vec<_>>(),
     });
     std::fs::write(&verdict_path, format!("{outcome:#}\n"))

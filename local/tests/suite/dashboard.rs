@@ -686,3 +686,95 @@ fn the_dashboard_shows_flags_alarms_and_health_checks_and_moves_by_the_flags() {
     drop(browser);
     stop(&runtime, world);
 }
+
+#[test]
+fn the_dashboard_runs_a_plan_shows_its_steps_and_approval_and_links_its_report() {
+    let _networks = NETWORKS.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = runtime();
+    let world = start_world(&runtime);
+    let url = world.manifest().control_api.clone().unwrap();
+    let topology = world.topology();
+    let [primary, secondary]: [Region; 2] = topology.regions.both().map(Clone::clone);
+    let service = topology.services().next().unwrap().name().clone();
+
+    let profile = tempfile::tempdir().unwrap();
+    let browser = launch(profile.path());
+    let tab = browser.new_page().unwrap();
+    tab.navigate(&format!("{url}/")).unwrap();
+    // The tests run in the crate's folder, which has no plans/: the plans built in are listed.
+    let run_button = "#plan-list button[data-plan=\"evacuate-primary\"]";
+    wait_for(
+        &tab,
+        "the plans listed",
+        &format!("document.querySelector('{run_button}') !== null"),
+        Duration::from_secs(5),
+    );
+    click(&tab, run_button);
+    confirm(&tab);
+
+    // The approval waits for a click; nothing moves meanwhile.
+    wait_for(
+        &tab,
+        "the approval waiting",
+        "!document.getElementById('plan-approval').hidden && document.querySelector('#plan-steps li[data-step=\"confirm\"]').dataset.state === 'waiting'",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        js(
+            &tab,
+            "document.querySelector('#plan-steps li[data-step=\"warm the secondary\"]').dataset.state"
+        ),
+        "succeeded",
+        "the step before it ran"
+    );
+    assert_eq!(
+        js(
+            &tab,
+            "document.querySelector('#plan-steps li[data-step=\"every app\"]').dataset.state"
+        ),
+        "pending"
+    );
+    assert_eq!(world.dns().answer(&service).unwrap().region, primary);
+    click(&tab, "#plan-approve");
+
+    wait_for(
+        &tab,
+        "the plan's end",
+        "document.getElementById('plan-headline').dataset.running === 'false'",
+        Duration::from_secs(30),
+    );
+    let headline = js(&tab, "document.getElementById('plan-headline').textContent");
+    assert!(
+        headline.as_str().unwrap().contains("succeeded"),
+        "{headline}"
+    );
+    assert_eq!(
+        js(
+            &tab,
+            "[...document.querySelectorAll('#plan-steps li')].every(li => li.dataset.state === 'succeeded')"
+        ),
+        true
+    );
+    assert_eq!(
+        js(&tab, "document.getElementById('plan-report').hidden"),
+        false
+    );
+    let report = runtime.block_on(async {
+        reqwest::get(format!("{url}/plans/report"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        report.contains("# Plan `evacuate-primary`: succeeded")
+            && report.contains("| every app | shift |"),
+        "{report}"
+    );
+    assert_eq!(world.dns().answer(&service).unwrap().region, secondary);
+
+    drop(tab);
+    drop(browser);
+    stop(&runtime, world);
+}

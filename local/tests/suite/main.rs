@@ -17,6 +17,7 @@ mod faults;
 mod fencing;
 mod gateway_only;
 mod health_check;
+mod plans;
 mod replication;
 mod verdicts;
 mod world;

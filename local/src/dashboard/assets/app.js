@@ -391,6 +391,7 @@ function render(v) {
   updateCloudWatch(v.cloudwatch);
   updateReplication(v.replication);
   updateEvents(v.events);
+  updatePlan(v.plan);
 }
 
 function updateApp(a, v) {
@@ -573,6 +574,70 @@ function updateEvents(events) {
   }));
 }
 
+// ---- plans -----------------------------------------------------------------------------
+
+const STEP_SYMBOLS = {
+  pending: '·', running: '…', waiting: '⏸', succeeded: '✔', failed: '✖',
+  not_run: '–', done_before: '✔', dry_run: '?',
+};
+
+async function loadPlans() {
+  const list = document.getElementById('plan-list');
+  try {
+    const plans = await (await fetch('/plans')).json();
+    list.replaceChildren(...plans.map((p) => el('li', { 'data-plan': p.name },
+      el('button', {
+        type: 'button',
+        class: 'plan-run',
+        'data-plan': p.name,
+        ...(p.error ? { disabled: 'disabled' } : {}),
+        onclick: () => act({
+          question: `Run the plan ${p.name}? ${p.description} Steps: ${p.steps.join(' → ')}.`,
+          label: `plan ${p.name}`,
+          url: '/actions/plan',
+          body: { plan: p.name },
+        }),
+      }, `Run ${p.name}`),
+      el('span', { class: 'muted', text: ` ${p.error || p.description}` }))));
+  } catch (error) {
+    list.replaceChildren(el('li', { text: `cannot list the plans: ${error}` }));
+  }
+}
+
+function updatePlan(run) {
+  if (!run) return;
+  const headline = document.getElementById('plan-headline');
+  headline.dataset.running = String(run.running);
+  setText(headline, run.running ? `Running ${run.plan}…` : `${run.plan}: ${run.outcome || ''}`);
+  const steps = document.getElementById('plan-steps');
+  const key = JSON.stringify(run.steps);
+  if (steps.dataset.key !== key) {
+    steps.dataset.key = key;
+    steps.replaceChildren(...run.steps.map((s) => el('li', { 'data-step': s.name, 'data-state': s.state },
+      el('span', { class: 'symbol', 'aria-hidden': 'true', text: STEP_SYMBOLS[s.state] || '•' }),
+      el('span', { text: ` ${s.name} (${s.kind}) ${s.state}${s.detail ? `: ${s.detail}` : ''}` }))));
+  }
+  const approval = document.getElementById('plan-approval');
+  approval.hidden = !run.waiting;
+  if (run.waiting) {
+    setText(document.getElementById('plan-question'), `${run.waiting.message} `);
+    approval.dataset.step = run.waiting.step;
+  }
+  document.getElementById('plan-report').hidden = !run.report;
+}
+
+async function answerApproval(approve) {
+  const step = document.getElementById('plan-approval').dataset.step;
+  showOutcome('pending', `approval of ${step}`);
+  const response = await fetch('/actions/plan-approval', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ step, approve }),
+  });
+  const answer = await response.json().catch(() => ({}));
+  showOutcome(response.ok ? 'ok' : 'failed', answer.message || answer.detail || `HTTP ${response.status}`);
+}
+
 // ---- wiring ----------------------------------------------------------------------------
 
 function connect() {
@@ -618,5 +683,8 @@ document.addEventListener('DOMContentLoaded', () => {
       body: { lag_ms: lag },
     });
   });
+  document.getElementById('plan-approve').addEventListener('click', () => answerApproval(true));
+  document.getElementById('plan-decline').addEventListener('click', () => answerApproval(false));
+  loadPlans();
   connect();
 });

@@ -1,8 +1,10 @@
-//! Step 4, recovery from the outage: evacuate the primary by the world's mechanism. The
-//! stopped service answers again from the secondary within the bound, then every app does,
-//! with no error once settled.
+//! Step 4, recovery from the outage: evacuate the primary by running the plan
+//! `evacuate-primary` (the replication gate, warm-up of the secondary, every app moved and
+//! verified). The stopped service answers again from the secondary within the bound, then
+//! every app does, with no error once settled.
 
 use crate::demo::drill::{Drill, apps_on, regions_text};
+use crate::demo::plans::{Approver, EVACUATE_PRIMARY};
 use crate::verdict;
 
 pub(crate) async fn run(drill: &mut Drill) {
@@ -10,18 +12,39 @@ pub(crate) async fn run(drill: &mut Drill) {
     let (primary, secondary) = (drill.primary.clone(), drill.secondary.clone());
     drill.narrator.step(
         &format!("evacuate {primary}"),
-        &format!("step 4: evacuate {primary} ({})", drill.how()),
+        &format!(
+            "step 4: evacuate {primary} with the plan `{EVACUATE_PRIMARY}` ({})",
+            drill.how()
+        ),
     );
     let label = format!("evacuate {primary}");
-    drill.mark_move(&payments, label.clone(), &secondary);
     let verifying = drill.prepare_verification(&drill.apps.clone()).await;
-    let evacuated = drill.mover.evacuate(&primary).await;
-    drill.verify_move(label, verifying, &secondary);
-    if let Err(error) = evacuated {
-        drill.fail("evacuate", "the evacuation is accepted", error.to_string());
+    let mut plan = match drill.start_plan(EVACUATE_PRIMARY, Approver::Yes) {
+        Ok(plan) => plan,
+        Err(error) => {
+            drill.fail("evacuate", "the evacuation's plan loads", error);
+            return;
+        }
+    };
+    // The move is marked and verified from the plan's shift, after its warm-up and gate.
+    if !plan.until_shift().await {
+        let outcome = drill.finish_plan(plan).await;
+        let why = outcome.err().unwrap_or_else(|| "it moved nothing".into());
+        drill.fail("evacuate", "the evacuation's plan moves the apps", why);
         return;
     }
-    let moved = drill.wait_for(&payments, &secondary).await;
+    drill.mark_move(&payments, label.clone(), &secondary);
+    drill.verify_move(label, verifying, &secondary);
+    let waiting = std::time::Instant::now();
+    // Timed from the plan's move, not from the warm-up and gate before it.
+    let moved = drill
+        .wait_for(&payments, &secondary)
+        .await
+        .map(|t| (waiting + t).saturating_duration_since(plan.shift_started()));
+    if let Err(error) = drill.finish_plan(plan).await {
+        drill.fail("evacuate", "the evacuation's plan runs to its end", error);
+        return;
+    }
     let mut all_moved = true;
     for app in &drill.apps {
         all_moved &= drill.wait_for(app, &secondary).await.is_some();

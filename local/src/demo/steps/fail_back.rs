@@ -1,15 +1,17 @@
-//! Step 6, fail every app back to the primary, within the bound and with no error; and for
+//! Step 6, fail every app back to the primary with the plan `fail-back`, within the bound
+//! (from its move) and with no error; and for
 //! each write-fenced service (step 6b) a client that keeps its answer from before the move
 //! (the secondary) and writes through it: the Region left refuses its writes, they are
 //! retried into the primary, none is lost and none is written in both Regions.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use loadtest::consistency::{CheckError, StaleClientConfig, StaleWrites};
 use tokio::task::JoinHandle;
 use topology::AppName;
 
 use crate::demo::drill::Drill;
+use crate::demo::plans::{Approver, FAIL_BACK};
 use crate::{measure, verdict};
 
 /// How long the stale clients write before the fail back starts.
@@ -30,26 +32,52 @@ pub(crate) async fn run(drill: &mut Drill) {
     );
     let before = drill.run.live();
     let first = drill.service("orders", 0);
-    let stale = stale_writers(drill);
-    if !stale.is_empty() {
-        // Let the stale clients write in the secondary before it is left.
-        tokio::time::sleep(STALE_HEAD_START).await;
-    }
     let label = format!("fail back to {primary}");
-    drill.mark_move(&first, label.clone(), &primary);
     let verifying = drill.prepare_verification(&drill.apps.clone()).await;
-    let shifted = drill.mover.shift(&drill.apps, &primary).await;
-    drill.verify_move(label, verifying, &primary);
-    if let Err(error) = shifted {
-        drill.fail("fail back", "the shift is accepted", error.to_string());
+    let mut plan = match drill.start_plan(FAIL_BACK, Approver::Drill) {
+        Ok(plan) => plan,
+        Err(error) => {
+            drill.fail("fail back", "the fail back's plan loads", error);
+            return;
+        }
+    };
+    // At the plan's approval (after its wait and warm-up; its gate and move follow), start the
+    // stale clients and let them write in the secondary before it is left; then approve.
+    let (reached, approve) = plan.approval.take().expect("the drill approves");
+    if reached.await.is_err() {
+        let _ = drill.finish_plan(plan).await.map_err(|error| {
+            drill.fail(
+                "fail back",
+                "the fail back's plan reaches its approval",
+                error,
+            )
+        });
         return;
     }
-    let started = Instant::now();
+    let stale = stale_writers(drill);
+    if !stale.is_empty() {
+        tokio::time::sleep(STALE_HEAD_START).await;
+    }
+    let _ = approve.send(true);
+    // The move is marked and verified from the plan's shift, after its gate.
+    if !plan.until_shift().await {
+        let outcome = drill.finish_plan(plan).await;
+        let why = outcome.err().unwrap_or_else(|| "it moved nothing".into());
+        drill.fail("fail back", "the fail back's plan moves the apps", why);
+        return;
+    }
+    drill.mark_move(&first, label.clone(), &primary);
+    drill.verify_move(label, verifying, &primary);
     let mut all = true;
     for app in drill.apps.clone() {
         all &= drill.wait_for(&app, &primary).await.is_some();
     }
-    let moved = all.then(|| started.elapsed());
+    // Timed from the plan's move, not from its gate and warm-up before it.
+    let moved = all.then(|| plan.shift_started().elapsed());
+    if let Err(error) = drill.finish_plan(plan).await {
+        drill.fail("fail back", "the fail back's plan runs to its end", error);
+        return;
+    }
     tokio::time::sleep(drill.pace.settle).await;
     let after = drill.run.live();
     let errors = drill.failures_since(&before, &after);
