@@ -1,8 +1,9 @@
 //! Failover plans: the moves of a Region switch written down once, checked before an incident
 //! and run step by step during one, with a report. A plan is a TOML file in a folder next to
 //! `topology.toml` (`file`); its steps are types (`step`); `check` says whether it can run now
-//! without changing anything; `run` runs it, each step's work done by `exec`; `report` is what a run leaves (JSON and
-//! Markdown). Like every failover path, a plan run makes data-plane calls only.
+//! without changing anything; `run` runs it, each step's work done by `exec`; `report` is what
+//! a run leaves (JSON and Markdown). Like every failover path, a plan run makes data-plane calls
+//! only.
 
 pub mod check;
 mod exec;
