@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
 use aws_smithy_types::date_time::Format;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use topology::Region;
 use topology::manifest::{AlarmKind, AppEntry};
 
@@ -17,7 +17,7 @@ use crate::cloudwatch::{CallError, CloudWatch, classify};
 const NAMES_PER_CALL: usize = 100;
 
 /// An alarm's state as CloudWatch names it, or why it is not known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AlarmState {
     Ok,
@@ -43,7 +43,7 @@ impl AlarmState {
 }
 
 /// What CloudWatch said of one alarm.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlarmReading {
     pub state: AlarmState,
     /// CloudWatch's reason for the state.
@@ -78,7 +78,7 @@ impl AlarmReading {
 }
 
 /// One alarm of an app and its state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlarmStatus {
     pub kind: AlarmKind,
     /// The Region it is about.
@@ -91,7 +91,7 @@ pub struct AlarmStatus {
 }
 
 /// How one Region's CloudWatch answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegionAnswer {
     pub region: Region,
     /// Whether it answered every call.

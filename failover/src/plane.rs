@@ -264,6 +264,26 @@ impl DataPlane {
                 .map(MoveOutcome::HealthCheck),
         }
     }
+
+    /// The alarms of `apps`, each app with those its manifest entry lists, read as `status`
+    /// reads them; and how each Region's CloudWatch answered.
+    pub async fn app_alarms(
+        &self,
+        apps: &[AppName],
+    ) -> (Vec<(AppName, Vec<AlarmStatus>)>, Vec<RegionAnswer>) {
+        let manifest = self.manifest();
+        let wanted: Vec<(Region, String)> = apps
+            .iter()
+            .filter_map(|app| manifest.app(app))
+            .flat_map(|a| a.alarms.iter().map(|x| (x.region.clone(), x.name.clone())))
+            .collect();
+        let described = describe(&self.cloudwatch, &wanted).await;
+        let alarms = apps
+            .iter()
+            .map(|app| (app.clone(), alarms_of(manifest, app, &described)))
+            .collect();
+        (alarms, described.regions)
+    }
 }
 
 fn alarms_of(manifest: &Manifest, app: &AppName, described: &Described) -> Vec<AlarmStatus> {

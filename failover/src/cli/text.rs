@@ -576,6 +576,9 @@ pub(super) fn plan_run(run: &super::report::PlanRun) -> String {
             recovery.detail
         );
     }
+    if let Some(alarms) = &report.alarms {
+        let _ = writeln!(out, "alarms at the end: {}", alarms.summary());
+    }
     match &run.written {
         Ok((json, markdown)) => {
             let _ = writeln!(out, "report: {} and {}", json.display(), markdown.display());

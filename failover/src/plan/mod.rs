@@ -18,7 +18,7 @@ use topology::{AppName, Region};
 
 pub use check::{Check, CheckOutcome, CheckReport, check};
 pub use file::{DEFAULT_PLANS_DIR, Loaded, Plan, PlanDir, PlanFileError};
-pub use report::{PlanReport, Recovery, RunOutcome, StepOutcome, StepReport};
+pub use report::{AppAlarms, EndAlarms, PlanReport, Recovery, RunOutcome, StepOutcome, StepReport};
 pub use run::{ApprovalHook, RunOptions, StepEvent, StepHook, run};
 pub use step::{Apps, RegionRef, ShiftMode, Step, StepKind, Wait};
 

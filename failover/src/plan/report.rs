@@ -1,11 +1,14 @@
-//! A plan run's report: every step's start, end, outcome and measurements, and the recovery
-//! time, as JSON (what `--resume` reads back) and as Markdown for a person. Times are
+//! A plan run's report: every step's start, end, outcome and measurements, the recovery time
+//! and the alarms of the apps it moved, read at its end, as JSON (what `--resume` reads back) and as Markdown for a person. Times are
 //! milliseconds from the run's start; the start itself is wall-clock (RFC 3339).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use topology::AppName;
+
+use crate::alarms::{AlarmState, AlarmStatus, RegionAnswer};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +114,61 @@ pub struct Recovery {
     pub detail: String,
 }
 
+/// The alarms of the apps a run moved, read once its steps had ended (as Region switch records
+/// them): whether the Regions they left and reached are healthy by the team's own alarms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndAlarms {
+    /// When the read started, from the run's start.
+    pub read_ms: u64,
+    /// Each moved app that has alarms, with them, in the order first moved.
+    pub apps: Vec<AppAlarms>,
+    /// How each Region's CloudWatch answered (one that did not leaves its alarms `UNKNOWN`).
+    pub cloudwatch: Vec<RegionAnswer>,
+}
+
+/// One app's alarms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppAlarms {
+    pub app: AppName,
+    pub alarms: Vec<AlarmStatus>,
+}
+
+impl EndAlarms {
+    /// How many alarms are in each state, and those in ALARM: `4 OK, 1 ALARM (api primary
+    /// p99-latency)`.
+    pub fn summary(&self) -> String {
+        let all: Vec<(&AppName, &AlarmStatus)> = self
+            .apps
+            .iter()
+            .flat_map(|a| a.alarms.iter().map(move |x| (&a.app, x)))
+            .collect();
+        let mut parts: Vec<String> = [
+            AlarmState::Ok,
+            AlarmState::Alarm,
+            AlarmState::InsufficientData,
+            AlarmState::NotFound,
+            AlarmState::Unknown,
+        ]
+        .into_iter()
+        .filter_map(|state| {
+            let n = all.iter().filter(|(_, a)| a.reading.state == state).count();
+            (n > 0).then(|| format!("{n} {}", state.as_str()))
+        })
+        .collect();
+        let firing: Vec<String> = all
+            .iter()
+            .filter(|(_, a)| a.reading.state == AlarmState::Alarm)
+            .map(|(app, a)| format!("{app} {} {}", a.about, a.kind.as_str()))
+            .collect();
+        if !firing.is_empty()
+            && let Some(count) = parts.iter_mut().find(|p| p.ends_with(" ALARM"))
+        {
+            count.push_str(&format!(" ({})", firing.join(", ")));
+        }
+        parts.join(", ")
+    }
+}
+
 /// A plan run's report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanReport {
@@ -133,6 +191,10 @@ pub struct PlanReport {
     pub resumed_from: Option<PathBuf>,
     pub recovery: Option<Recovery>,
     pub steps: Vec<StepReport>,
+    /// The alarms of the apps the run moved, at its end; `None` when it moved none that has
+    /// alarms in the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<EndAlarms>,
 }
 
 impl PlanReport {
@@ -205,6 +267,9 @@ impl PlanReport {
         for step in &self.steps {
             table_rows(&mut out, step, 0);
         }
+        if let Some(alarms) = &self.alarms {
+            alarm_rows(&mut out, alarms);
+        }
         out
     }
 
@@ -241,6 +306,45 @@ fn table_rows(out: &mut String, step: &StepReport, depth: usize) {
     }
 }
 
+fn alarm_rows(out: &mut String, alarms: &EndAlarms) {
+    let _ = writeln!(
+        out,
+        "\n## Alarms at the end (read at {}): {}\n\n| app | alarm | about | held in | state | since | reason |\n|---|---|---|---|---|---|---|",
+        seconds(alarms.read_ms),
+        alarms.summary()
+    );
+    for app in &alarms.apps {
+        for alarm in &app.alarms {
+            let r = &alarm.reading;
+            let _ = writeln!(
+                out,
+                "| {} | {} (`{}`) | {} | {} | {} | {} | {} |",
+                app.app,
+                alarm.kind.as_str(),
+                alarm.name,
+                alarm.about,
+                alarm.region,
+                r.state.as_str(),
+                r.updated.as_deref().unwrap_or("-"),
+                r.reason
+                    .as_deref()
+                    .or(r.error.as_deref())
+                    .unwrap_or("")
+                    .replace('|', "\\|")
+                    .replace('\n', " ")
+            );
+        }
+    }
+    for region in alarms.cloudwatch.iter().filter(|r| !r.answered) {
+        let _ = writeln!(
+            out,
+            "\nCloudWatch in {} did not answer: {}",
+            region.region,
+            region.error.as_deref().unwrap_or("no answer")
+        );
+    }
+}
+
 /// `1.234 s`.
 pub fn seconds(ms: u64) -> String {
     format!("{:.3} s", ms as f64 / 1000.0)
@@ -251,4 +355,100 @@ fn write_whole(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(&partial, text)
         .and_then(|()| std::fs::rename(&partial, path))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use topology::Region;
+    use topology::manifest::AlarmKind;
+
+    use super::*;
+    use crate::alarms::AlarmReading;
+
+    fn alarm(kind: AlarmKind, about: &str, state: AlarmState) -> AlarmStatus {
+        let about: Region = about.parse().unwrap();
+        AlarmStatus {
+            kind,
+            region: about.clone(),
+            name: format!("mra-orders-{about}-{}", kind.as_str()),
+            about,
+            reading: AlarmReading {
+                state,
+                reason: Some("Threshold Crossed: 1 | 2 datapoints".into()),
+                updated: None,
+                error: None,
+            },
+        }
+    }
+
+    fn report(alarms: Option<EndAlarms>) -> PlanReport {
+        PlanReport {
+            plan: "move".into(),
+            description: String::new(),
+            file: "plans/move.toml".into(),
+            mechanism: "arc".into(),
+            started_at: "2026-12-07T13:00:00Z".into(),
+            outcome: RunOutcome::Succeeded,
+            duration_ms: 1500,
+            failed_step: None,
+            exit_code: 0,
+            error: None,
+            resumed_from: None,
+            recovery: None,
+            steps: Vec::new(),
+            alarms,
+        }
+    }
+
+    #[test]
+    fn end_alarms_count_each_state_and_name_those_firing() {
+        let alarms = EndAlarms {
+            read_ms: 1200,
+            apps: vec![AppAlarms {
+                app: "orders".parse().unwrap(),
+                alarms: vec![
+                    alarm(AlarmKind::ErrorRate, "us-east-1", AlarmState::Alarm),
+                    alarm(AlarmKind::ErrorRate, "us-west-2", AlarmState::Ok),
+                    alarm(AlarmKind::Latency, "us-west-2", AlarmState::Ok),
+                    alarm(AlarmKind::Latency, "us-east-1", AlarmState::Unknown),
+                ],
+            }],
+            cloudwatch: vec![RegionAnswer {
+                region: "us-east-1".parse().unwrap(),
+                answered: false,
+                elapsed_ms: 2000,
+                error: Some("timed out".into()),
+            }],
+        };
+        assert_eq!(
+            alarms.summary(),
+            "2 OK, 1 ALARM (orders us-east-1 error-rate), 1 UNKNOWN"
+        );
+        let markdown = report(Some(alarms)).markdown();
+        assert!(
+            markdown.contains("## Alarms at the end (read at 1.200 s): 2 OK, 1 ALARM"),
+            "{markdown}"
+        );
+        // One row per alarm; a `|` in CloudWatch's reason does not split the row.
+        assert!(
+            markdown.contains("| orders | error-rate (`mra-orders-us-east-1-error-rate`) | us-east-1 | us-east-1 | ALARM | - | Threshold Crossed: 1 \\| 2 datapoints |"),
+            "{markdown}"
+        );
+        assert_eq!(markdown.matches("| orders |").count(), 4, "{markdown}");
+        assert!(
+            markdown.contains("CloudWatch in us-east-1 did not answer: timed out"),
+            "{markdown}"
+        );
+    }
+
+    #[test]
+    fn a_report_without_alarms_has_no_alarm_section_and_no_json_key() {
+        let report = report(None);
+        assert!(!report.markdown().contains("Alarms at the end"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json.get("alarms").is_none(), "{json}");
+        // A report written before alarms were recorded still loads (for `--resume`).
+        let back: PlanReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report);
+    }
 }

@@ -8,6 +8,8 @@
 //! the Region that stays up); warm-up and waits call the target Region's own hostnames; no
 //! step calls the Region being left, except the gate on AWS, whose `ReplicationLatency` is
 //! published where the changes come from (a gate that cannot read it fails: nothing moved).
+//! At the end the moved apps' alarms are read in every Region that holds them, for the report
+//! only: a Region that does not answer leaves them unknown and fails nothing.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -20,7 +22,9 @@ use topology::manifest::Manifest;
 use topology::{AppName, Region};
 
 use super::file::{Loaded, Plan};
-use super::report::{PlanReport, Recovery, RunOutcome, StepOutcome, StepReport};
+use super::report::{
+    AppAlarms, EndAlarms, PlanReport, Recovery, RunOutcome, StepOutcome, StepReport,
+};
 use super::step::{Step, StepKind};
 use crate::error::{FailoverError, exit};
 use crate::flags::{now_millis, rfc3339};
@@ -104,6 +108,8 @@ pub(super) struct Moves {
     pub(super) last_call: Option<u64>,
     /// Per app, the first `GET /` answered from its target Region.
     pub(super) traffic: Vec<(AppName, Region, u64)>,
+    /// The apps moved, in the order first moved.
+    pub(super) apps: Vec<AppName>,
 }
 
 /// A step's failure: its message and exit code.
@@ -172,6 +178,7 @@ impl<'a> Runner<'a> {
             resumed_from: self.options.resume.as_ref().map(|(p, _)| p.clone()),
             recovery: None,
             steps: Vec::new(),
+            alarms: None,
         };
         if let Err(failure) = self.preflight() {
             report.steps = not_run(&plan.steps, "not started");
@@ -186,6 +193,7 @@ impl<'a> Runner<'a> {
         }
         let (steps, failed) = self.sequence(plan).await;
         report.steps = steps;
+        report.alarms = self.end_alarms().await;
         let outcome = match (&failed, self.options.dry_run) {
             (Some(_), _) => RunOutcome::Failed,
             (None, true) => RunOutcome::DryRun,
@@ -283,6 +291,29 @@ impl<'a> Runner<'a> {
         holds.then(|| {
             let at: Vec<String> = targets.iter().map(|(a, r)| format!("{a} on {r}")).collect();
             format!("its end state already holds ({})", at.join(", "))
+        })
+    }
+
+    /// The alarms of the apps this run moved, read now; `None` when it moved none that has
+    /// alarms.
+    async fn end_alarms(&self) -> Option<EndAlarms> {
+        let moved = self.moves.lock().expect("not poisoned").apps.clone();
+        let with_alarms: Vec<AppName> = moved
+            .into_iter()
+            .filter(|app| self.manifest.app(app).is_some_and(|a| !a.alarms.is_empty()))
+            .collect();
+        if with_alarms.is_empty() {
+            return None;
+        }
+        let read_ms = self.now();
+        let (apps, cloudwatch) = self.plane.app_alarms(&with_alarms).await;
+        Some(EndAlarms {
+            read_ms,
+            apps: apps
+                .into_iter()
+                .map(|(app, alarms)| AppAlarms { app, alarms })
+                .collect(),
+            cloudwatch,
         })
     }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 
+use failover::alarms::AlarmState;
 use failover::plan::{
     CheckOutcome, PlanDir, PlanReport, RunOptions, RunOutcome, StepEvent, StepOutcome,
 };
@@ -472,4 +473,130 @@ async fn plan_check_reports_a_missing_app_a_silent_standby_and_a_cluster_without
     assert_eq!(mechanism.outcome, CheckOutcome::Failed, "{no_quorum:#?}");
     assert!(mechanism.detail.contains("2 of 5"), "{mechanism:?}");
     assert_eq!(no_quorum.exit_code(), exit::UNREACHABLE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_ends_with_the_alarms_of_the_apps_it_moved() {
+    let world = world(149).await;
+    let (first, second) = (common::first(), common::second());
+    let [primary, secondary] = world.topology().regions.both().map(Clone::clone);
+    let dir = tempfile::tempdir().unwrap();
+    write_plan(
+        dir.path(),
+        "away",
+        &format!(
+            "[[steps]]\nname = \"move\"\nshift = {{ apps = [\"{first}\"], to = \"secondary\" }}\n"
+        ),
+    );
+    write_plan(
+        dir.path(),
+        "back",
+        &format!(
+            "[[steps]]\nname = \"move\"\nshift = {{ apps = [\"{first}\"], to = \"primary\" }}\n"
+        ),
+    );
+    write_plan(
+        dir.path(),
+        "pause",
+        "[[steps]]\nname = \"settle\"\nwait = { duration = \"10ms\" }\n",
+    );
+    let declared = |app: &AppName| {
+        let mut names: Vec<String> = world
+            .manifest()
+            .app(app)
+            .unwrap()
+            .alarms
+            .iter()
+            .map(|a| a.name.clone())
+            .collect();
+        names.sort();
+        names
+    };
+    assert!(
+        !declared(&first).is_empty(),
+        "the fixture gives apps alarms"
+    );
+
+    let away = run(dir.path(), "away", &world, options()).await;
+    assert_eq!(away.outcome, RunOutcome::Succeeded, "{away:#?}");
+    let alarms = away.alarms.as_ref().expect("the moved app's alarms");
+    assert_eq!(alarms.apps.len(), 1, "only the app moved: {alarms:#?}");
+    assert_eq!(alarms.apps[0].app, first);
+    assert_ne!(alarms.apps[0].app, second);
+    let mut read: Vec<String> = alarms.apps[0]
+        .alarms
+        .iter()
+        .map(|a| a.name.clone())
+        .collect();
+    read.sort();
+    assert_eq!(read, declared(&first), "every alarm the manifest lists");
+    assert!(
+        alarms.apps[0]
+            .alarms
+            .iter()
+            .all(|a| !matches!(a.reading.state, AlarmState::Unknown | AlarmState::NotFound)),
+        "each Region's CloudWatch answered with each alarm: {alarms:#?}"
+    );
+    assert!(alarms.cloudwatch.iter().all(|r| r.answered));
+    assert!(alarms.read_ms <= away.duration_ms);
+    // Written and read back (what `--resume` does), the alarms survive.
+    let (json, markdown) = away.write(dir.path()).unwrap();
+    assert_eq!(PlanReport::load(&json).unwrap().alarms, away.alarms);
+    let markdown = std::fs::read_to_string(markdown).unwrap();
+    assert!(markdown.contains("## Alarms at the end"), "{markdown}");
+    assert!(markdown.contains(&declared(&first)[0]), "{markdown}");
+
+    // A run that moves nothing reads no alarm.
+    let pause = run(dir.path(), "pause", &world, options()).await;
+    assert_eq!(pause.outcome, RunOutcome::Succeeded, "{pause:#?}");
+    assert!(pause.alarms.is_none(), "{pause:#?}");
+
+    // The primary's CloudWatch down: the move back still runs (ARC needs no CloudWatch), and
+    // the report says which alarms it could not read, and why.
+    world
+        .monitoring()
+        .set_fault(&primary, local_cloudwatch::Fault::Down)
+        .await
+        .unwrap();
+    let back = run(dir.path(), "back", &world, options()).await;
+    assert_eq!(back.outcome, RunOutcome::Succeeded, "{back:#?}");
+    assert_eq!(step(&back, "move").outcome, StepOutcome::Succeeded);
+    let alarms = back.alarms.as_ref().expect("the moved app's alarms");
+    let held_in = |region: &Region| {
+        alarms.apps[0]
+            .alarms
+            .iter()
+            .filter(|a| a.region == *region)
+            .map(|a| a.reading.state)
+            .collect::<Vec<_>>()
+    };
+    assert!(!held_in(&primary).is_empty(), "{alarms:#?}");
+    assert!(
+        held_in(&primary).iter().all(|s| *s == AlarmState::Unknown),
+        "{alarms:#?}"
+    );
+    assert!(
+        held_in(&secondary)
+            .iter()
+            .all(|s| *s != AlarmState::Unknown),
+        "{alarms:#?}"
+    );
+    assert!(
+        alarms
+            .cloudwatch
+            .iter()
+            .any(|r| r.region == primary && !r.answered),
+        "{alarms:#?}"
+    );
+    assert!(
+        back.markdown()
+            .contains(&format!("CloudWatch in {primary} did not answer")),
+        "{}",
+        back.markdown()
+    );
+    world
+        .monitoring()
+        .set_fault(&primary, local_cloudwatch::Fault::None)
+        .await
+        .unwrap();
 }

@@ -115,6 +115,11 @@ impl Runner<'_> {
         if !outcomes.is_empty() {
             let mut moves = self.moves.lock().expect("not poisoned");
             moves.last_call = Some(moves.last_call.unwrap_or(0).max(accepted));
+            for app in outcomes.iter().flat_map(|o| o.apps()) {
+                if !moves.apps.contains(app) {
+                    moves.apps.push(app.clone());
+                }
+            }
         }
         let mut measurements =
             json!({ "called_ms": called_at, "accepted_ms": accepted, "moves": outcomes });
