@@ -113,7 +113,7 @@ impl Runner<'_> {
                 names(&apps)
             )));
         }
-        let regional = Regional::new(self.manifest, self.poll())
+        let regional = Regional::new(self.manifest, WARM_UP_TIMEOUT)
             .map_err(|e| (Done::default(), Failure::step(e)))?;
         let runs = apps
             .iter()
@@ -146,6 +146,10 @@ impl Runner<'_> {
         }
     }
 }
+
+/// How long one warm-up request may take: a cold standby's first answers include its
+/// functions' start (a Lambda cold start), far longer than a poll interval.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `requests` GETs of `path` to `app` in `region`, four at a time: how many answered 2xx, the
 /// slowest, and the last error.
