@@ -23,6 +23,7 @@ use infra::aws::plan::{
     StackPrefix, StackSpec,
 };
 use infra::aws::template::{Template, get_att, pascal, reference, sub};
+use infra::aws::truststore::GatewayCertificate;
 use infra::aws::{app, arc, bootstrap, data, manifest, package};
 use serde_json::json;
 use topology::Topology;
@@ -225,6 +226,61 @@ async fn created_at(orchestrator: &Orchestrator, id: &StackId) -> std::time::Sys
 
 // ---------------------------------------------------------------- tests
 
+/// The gateway's client certificates, one per Region, as API Gateway would list them (moto
+/// implements no client certificates).
+pub(crate) fn gateway_certificates(
+    topology: &Topology,
+) -> Vec<(topology::Region, Vec<GatewayCertificate>)> {
+    topology
+        .regions
+        .both()
+        .into_iter()
+        .map(|region| {
+            let id = format!("cert-{region}");
+            let pem = format!("-----BEGIN CERTIFICATE-----\n{id}\n-----END CERTIFICATE-----\n");
+            (
+                region.clone(),
+                vec![GatewayCertificate {
+                    id,
+                    pem,
+                    created: 1,
+                }],
+            )
+        })
+        .collect()
+}
+
+/// What the deploy does after the bootstrap phase: the packages uploaded, and the truststores
+/// written to the artifacts buckets (their versions and the stages' certificates wired in).
+pub(crate) async fn after_bootstrap(
+    sdk: &SdkConfig,
+    topology: &Topology,
+    plan: &mut Plan,
+    outputs: &Outputs,
+    pkgs: &[package::LambdaPackage],
+) {
+    upload_packages(sdk, plan, outputs, pkgs).await.unwrap();
+    let names = StackNames::new(topology, &StackPrefix::default());
+    // The production buckets are versioned; moto's CloudFormation leaves the stand-ins' not.
+    for region in topology.regions.both() {
+        let bucket = &outputs[&names.bootstrap(region)][bootstrap::OUTPUT_ARTIFACTS_BUCKET];
+        deploy::s3(sdk, region)
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    deploy::publish_truststores(sdk, &names, plan, outputs, &gateway_certificates(topology))
+        .await
+        .unwrap();
+}
+
 /// The cluster's endpoints, as ARC's control plane would list them after the ARC phase.
 pub(crate) fn endpoints() -> Vec<ClusterEndpoint> {
     topology::manifest::ARC_CLUSTER_REGIONS
@@ -300,7 +356,9 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
             "{outcomes:?}"
         );
         match phase.kind {
-            PhaseKind::Bootstrap => upload_packages(&sdk, &plan, &outputs, &pkgs).await.unwrap(),
+            PhaseKind::Bootstrap => {
+                after_bootstrap(&sdk, &topology, &mut plan, &outputs, &pkgs).await
+            }
             PhaseKind::Arc => plan.resolve_cluster_endpoints(&endpoints()),
             PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps | PhaseKind::Monitoring => {}
         }
@@ -687,7 +745,9 @@ async fn a_region_scoped_deploy_touches_only_its_region_and_keeps_the_other_regi
         let phase = &full.phases[index];
         everywhere.deploy_phase(phase, &mut outputs).await.unwrap();
         match phase.kind {
-            PhaseKind::Bootstrap => upload_packages(&sdk, &full, &outputs, &pkgs).await.unwrap(),
+            PhaseKind::Bootstrap => {
+                after_bootstrap(&sdk, &topology, &mut full, &outputs, &pkgs).await
+            }
             PhaseKind::Arc => full.resolve_cluster_endpoints(&endpoints()),
             PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps | PhaseKind::Monitoring => {}
         }
