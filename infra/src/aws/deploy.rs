@@ -306,7 +306,15 @@ pub async fn destroy(
     {
         return Err(DeployError::Declined.into());
     }
-    destroy_plan(sdk, &plan, &orchestrator).await
+    let deleted = destroy_plan(sdk, &plan, &orchestrator).await?;
+    // The deploy made them outside the stacks; with the stages gone, nothing presents them.
+    if topology.aws.gateway_only {
+        for region in topology.regions.both() {
+            let n = truststore::delete_certificates(sdk, prefix, region).await?;
+            println!("[{region}] deleted {n} gateway client certificate(s)");
+        }
+    }
+    Ok(deleted)
 }
 
 /// Deletes the stacks of `plan` phase by phase, last phase first, emptying the artifacts

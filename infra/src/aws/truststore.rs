@@ -138,6 +138,48 @@ pub async fn ensure_certificates(
     Ok(found)
 }
 
+/// Deletes the gateway's client certificates in `region` (after its stages are gone, by
+/// `infra destroy`); returns how many.
+pub async fn delete_certificates(
+    sdk: &SdkConfig,
+    prefix: &StackPrefix,
+    region: &Region,
+) -> anyhow::Result<usize> {
+    let client = apigateway(sdk, region);
+    let wanted = certificate_description(prefix);
+    let page = client
+        .get_client_certificates()
+        .limit(500)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot list API Gateway client certificates in {region}: {}",
+                DisplayErrorContext(&e)
+            )
+        })?;
+    let ids: Vec<String> = page
+        .items()
+        .iter()
+        .filter(|c| c.description() == Some(wanted.as_str()))
+        .filter_map(|c| c.client_certificate_id().map(str::to_owned))
+        .collect();
+    for id in &ids {
+        client
+            .delete_client_certificate()
+            .client_certificate_id(id)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot delete client certificate {id} in {region}: {}",
+                    DisplayErrorContext(&e)
+                )
+            })?;
+    }
+    Ok(ids.len())
+}
+
 fn gateway_certificate(c: &ClientCertificate) -> Option<GatewayCertificate> {
     Some(GatewayCertificate {
         id: c.client_certificate_id()?.to_owned(),

@@ -197,6 +197,10 @@ pub const NOT_DEPLOY_CALLS: &[(&str, &str)] = &[
         "infra destroy only (emptying the buckets)",
     ),
     (
+        "delete_client_certificate",
+        "infra destroy only (the gateway's client certificates)",
+    ),
+    (
         "update_routing_control_state",
         "failover's single-control update; the deploy sets states in one batch",
     ),
