@@ -244,6 +244,8 @@ async fn a_service_that_admits_only_the_gateway_is_verified_by_dns_alone() {
         .find(|a| a.name == orders())
         .unwrap()
         .client_certificate_required = true;
+    // The client verifies against its own manifest.
+    s.client = failover::Client::from_manifest(&s.manifest, common::quick()).unwrap();
     let v = shift_and_verify(&s, &quick(Duration::from_secs(8)))
         .await
         .unwrap();

@@ -234,6 +234,11 @@ pub async fn deploy(
                 "routing-control states left as they are (setting them calls ARC endpoints in \
                  other Regions); check them with `failover status`"
             ),
+            PhaseKind::Apps if topology.aws.gateway_only => {
+                for region in regions(&plan) {
+                    truststore::report_warnings(sdk, topology, &region).await;
+                }
+            }
             PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps | PhaseKind::Monitoring => {}
         }
     }

@@ -26,7 +26,7 @@ use anyhow::Context;
 use aws_config::SdkConfig;
 use aws_sdk_apigateway::types::ClientCertificate;
 use aws_smithy_types::error::display::DisplayErrorContext;
-use topology::Region;
+use topology::{Region, Topology};
 
 use super::names::StackPrefix;
 
@@ -178,6 +178,41 @@ pub async fn delete_certificates(
             })?;
     }
     Ok(ids.len())
+}
+
+/// Prints what API Gateway said about each service domain's truststore in `region`
+/// (`GetDomainName`'s `truststoreWarnings`): a certificate it could not use there means the
+/// gateway's calls to that service will be refused. Advice only: a failed read is said, not
+/// fatal.
+pub async fn report_warnings(sdk: &SdkConfig, topology: &Topology, region: &Region) {
+    let client = apigateway(sdk, region);
+    for service in topology.services() {
+        let app = topology::App::Service(service.clone());
+        for name in [
+            topology.domain.subdomain(service.name().as_str()),
+            super::app::regional_hostname(topology, &app, region),
+        ] {
+            match client.get_domain_name().domain_name(&name).send().await {
+                Ok(domain) => {
+                    let warnings = domain
+                        .mutual_tls_authentication()
+                        .map(|m| m.truststore_warnings())
+                        .unwrap_or_default();
+                    if !warnings.is_empty() {
+                        println!(
+                            "[{region}] WARNING: the truststore of {name} has warnings, so the \
+                             gateway's calls to it may be refused: {}",
+                            warnings.join("; ")
+                        );
+                    }
+                }
+                Err(e) => println!(
+                    "[{region}] could not read the mutual TLS of {name} (GetDomainName): {}",
+                    DisplayErrorContext(&e)
+                ),
+            }
+        }
+    }
 }
 
 fn gateway_certificate(c: &ClientCertificate) -> Option<GatewayCertificate> {

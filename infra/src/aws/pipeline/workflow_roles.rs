@@ -46,7 +46,8 @@ pub enum DeployGrant {
     ClusterCount,
     /// Reading API Gateway's account settings (its CloudWatch Logs role) in each Region.
     ApiGatewayAccount,
-    /// Listing, and generating when there is none, the gateway's client certificates.
+    /// Listing, and generating when there is none, the gateway's client certificates; reading
+    /// the services' domains for truststore warnings.
     ClientCertificates,
 }
 
@@ -142,6 +143,12 @@ pub const DEPLOY_CALLS: &[DeployCall] = &[
         TRUSTSTORE,
         "generate_client_certificate",
         "apigateway:POST",
+        DeployGrant::ClientCertificates,
+    ),
+    call(
+        TRUSTSTORE,
+        "get_domain_name",
+        "apigateway:GET",
         DeployGrant::ClientCertificates,
     ),
     call(
@@ -321,6 +328,7 @@ impl DeployGrant {
             DeployGrant::ClientCertificates => scope.expand(&[
                 "arn:${AWS::Partition}:apigateway:{region}::/clientcertificates",
                 "arn:${AWS::Partition}:apigateway:{region}::/clientcertificates/*",
+                "arn:${AWS::Partition}:apigateway:{region}::/domainnames/{hostname}",
             ]),
             // ARC's ListClusters takes no resource-level permission either.
             DeployGrant::HostedZoneLookup
