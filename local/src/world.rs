@@ -461,6 +461,9 @@ fn manifest(topology: &Topology, mut routing: RoutingOf) -> anyhow::Result<Manif
                 .remove(app.name())
                 .with_context(|| format!("no routing for `{}`", app.name()))?;
             Ok(AppEntry {
+                // The local world emulates the handshake with a header past which `/` and
+                // `/health` stay open (`kit::gateway_only`).
+                client_certificate_required: false,
                 routes: app
                     .as_gateway()
                     .map(|g| g.routes().clone())

@@ -46,12 +46,11 @@ pub const SERVICE_TABLE_ACTIONS: &[&str] = &[
     "dynamodb:DescribeTable",
 ];
 
-/// The header the `api` gateway adds to every call it forwards, carrying the deployment's
-/// gateway secret; services with gateway-only access refuse calls without it.
+/// The header the local world's `api` gateway adds to every call it forwards, carrying the
+/// run's gateway credential; the local world's services refuse calls without it. It stands in
+/// for the client certificate the gateway presents on AWS, where services' domains require it
+/// in the TLS handshake and no header is involved.
 pub const GATEWAY_SECRET_HEADER: &str = "x-gateway-secret";
-
-/// The environment variable that gives a service instance the gateway secret to expect.
-pub const GATEWAY_SECRET_ENV: &str = "GATEWAY_SECRET";
 
 /// The IAM action a write-fenced service's function is granted, on its own routing control only.
 pub const FENCE_ACTION: &str = "route53-recovery-cluster:GetRoutingControlState";
@@ -155,9 +154,10 @@ pub struct Manifest {
     /// asks them for the authoritative answer. Empty in older manifests and in the local world.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub name_servers: Vec<String>,
-    /// The local world's gateway secret ([`GATEWAY_SECRET_HEADER`]), for the drill's and load
-    /// tests' direct calls to services, as a trusted internal client would send it. Never
-    /// written on AWS, where the secret stays in the stacks.
+    /// The local world's gateway credential ([`GATEWAY_SECRET_HEADER`]), for the drill's and
+    /// load tests' direct calls to services, as a trusted internal client would send it. Never
+    /// written on AWS, where the gateway's identity is a client certificate whose private key
+    /// only API Gateway holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_secret: Option<String>,
     /// The token issuer a client asks for the `api` app's tokens (the local world's own,
@@ -247,6 +247,11 @@ pub struct AppEntry {
     /// Region); empty in older manifests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<AppAlarm>,
+    /// The app's own names admit only the `api` gateway's client certificate (mutual TLS in
+    /// the handshake: an AWS service with `aws.gateway_only`), so nobody else can `GET /` on
+    /// them; `false` in the local world and in older manifests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_certificate_required: bool,
 }
 
 /// The Region whose CloudWatch has Route 53's health-check metrics, and so the alarms on them.
@@ -727,6 +732,7 @@ mod tests {
                 },
             },
             apps: vec![AppEntry {
+                client_certificate_required: false,
                 name: "orders".parse().unwrap(),
                 hostname: "orders.example.test".into(),
                 url: "http://orders.example.test:8000".into(),

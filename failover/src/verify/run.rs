@@ -308,7 +308,16 @@ impl<'a> Run<'a> {
                 Expected::new(manifest, entry, self.region).map_err(|m| self.setup(m))?;
             self.dns(manifest, &expected).await?;
         }
-        self.http().await?;
+        if entry.client_certificate_required {
+            self.skip(
+                StageName::Http,
+                "the app's own names admit only the api gateway's client certificate (mutual \
+                 TLS): the DNS stages show the move"
+                    .into(),
+            );
+        } else {
+            self.http().await?;
+        }
         Ok(self.report())
     }
 

@@ -232,6 +232,37 @@ async fn every_stage_passes_in_order_and_the_cache_waits_out_the_ttl() {
     );
 }
 
+/// On AWS a service with gateway-only access admits only the `api` gateway's client
+/// certificate, so nobody else can `GET /` on its names: the HTTP stage is skipped, saying why,
+/// and the DNS stages are the proof.
+#[tokio::test]
+async fn a_service_that_admits_only_the_gateway_is_verified_by_dns_alone() {
+    let mut s = staged_world(None).await;
+    s.manifest
+        .apps
+        .iter_mut()
+        .find(|a| a.name == orders())
+        .unwrap()
+        .client_certificate_required = true;
+    // The client verifies against its own manifest.
+    s.client = failover::Client::from_manifest(&s.manifest, common::quick()).unwrap();
+    let v = shift_and_verify(&s, &quick(Duration::from_secs(8)))
+        .await
+        .unwrap();
+    assert_eq!(
+        stage_names(&v),
+        [
+            (StageName::Quorum, Outcome::Passed),
+            (StageName::Authoritative, Outcome::Passed),
+            (StageName::Recursive, Outcome::Passed),
+            (StageName::Http, Outcome::Skipped),
+        ],
+        "{v:#?}"
+    );
+    assert!(v.stages[3].detail.contains("client certificate"), "{v:#?}");
+    assert!(v.passed());
+}
+
 #[tokio::test]
 async fn a_wrong_authoritative_answer_fails_at_stage_2() {
     // A DNS server that never follows the controls: it keeps answering east.

@@ -22,9 +22,9 @@ use topology::manifest::{
 };
 use topology::{App, GatewayApp, Mechanism, ServiceApp, Topology};
 
+use super::flags;
 use super::names::{RegionRole, StackPrefix};
 use super::template::{Template, get_att, if_, pascal, reference, skip_checks, sub};
-use super::{bootstrap, flags};
 
 /// The stage name; it prefixes paths on the execute-api URL, never on the custom domain.
 pub const STAGE: &str = "live";
@@ -74,6 +74,11 @@ pub const PARAM_TABLE: &str = "TableName";
 /// phase), as [`fence_endpoints`] writes them.
 pub const PARAM_ROUTING_CONTROL: &str = "RoutingControlArn";
 pub const PARAM_CLUSTER_ENDPOINTS: &str = "ClusterEndpoints";
+/// With `aws.gateway_only`: the gateway's client certificate in this Region (the `api` stacks)
+/// and the S3 version of the truststore the services' domains verify it with (service stacks);
+/// both chosen and written by the deploy ([`super::truststore`]).
+pub const PARAM_CLIENT_CERTIFICATE: &str = "GatewayClientCertificateId";
+pub const PARAM_TRUSTSTORE_VERSION: &str = "TruststoreVersion";
 
 /// The cluster's endpoints as a fenced instance reads them ([`FENCE_ENDPOINTS_ENV`]):
 /// `region=url`, separated by commas, in the cluster's order.
@@ -120,16 +125,15 @@ pub fn template(
     };
     stage(&mut t, &methods);
     if app.as_gateway().is_some() && topology.aws.gateway_only {
+        // Presented on every HTTP proxy integration: the services' domains require it.
         let stage = t.get_resource_mut("Stage").expect("the stage exists");
-        stage["Properties"]["Variables"] = json!({
-            GATEWAY_SECRET_VARIABLE: bootstrap::gateway_secret_reference(prefix)
-        });
+        stage["Properties"]["ClientCertificateId"] = reference(PARAM_CLIENT_CERTIFICATE);
     }
     // After the deployment's hash: a changed reason is no reason to redeploy the API.
     let open = match (app.as_service().is_some(), topology.aws.gateway_only) {
         (false, _) => gateway_open_reason(topology),
         (true, true) => {
-            "reachable only through the api gateway: the function refuses calls without the gateway's secret header (aws.gateway_only)"
+            "reachable only through the api gateway: its custom domains require the gateway's client certificate (mutual TLS) and its execute-api endpoint is off (aws.gateway_only)"
         }
         (true, false) => "open by the topology's choice (aws.gateway_only = false)",
     };
@@ -203,6 +207,20 @@ fn parameters(t: &mut Template, topology: &Topology, app: &App) {
         );
         t.parameter(PARAM_TABLE, "The service's global table (data stack)", None);
     }
+    if topology.aws.gateway_only {
+        match app {
+            App::Gateway(_) => t.parameter(
+                PARAM_CLIENT_CERTIFICATE,
+                "The API Gateway client certificate this Region's gateway presents to the services (chosen by the deploy)",
+                None,
+            ),
+            App::Service(_) => t.parameter(
+                PARAM_TRUSTSTORE_VERSION,
+                "The S3 version of the truststore (the gateway's client certificates) in the artifacts bucket (written by the deploy)",
+                None,
+            ),
+        }
+    }
     if app.as_service().is_some_and(ServiceApp::fence_writes)
         && topology.failover.mechanism == Mechanism::Arc
     {
@@ -220,7 +238,7 @@ fn parameters(t: &mut Template, topology: &Topology, app: &App) {
 }
 
 /// The function, its log group and its least-privilege role: its own table and its GSIs only.
-/// With `aws.gateway_only` it gets the gateway secret to expect; with write fencing, its own
+/// With write fencing, its own
 /// Region's routing control, the cluster's endpoints and the `Retry-After` to send, and the
 /// right to read that one routing control's state (nothing else of ARC).
 fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &ServiceApp) {
@@ -236,10 +254,6 @@ fn function(t: &mut Template, topology: &Topology, prefix: &StackPrefix, app: &S
         "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH": "true",
         "RUST_LOG": "info"
     });
-    if topology.aws.gateway_only {
-        environment[topology::manifest::GATEWAY_SECRET_ENV] =
-            bootstrap::gateway_secret_reference(prefix).into();
-    }
     for index in &app.table().indexes {
         data_resources.push(sub(&format!("{table_arn}/index/{}", index.name)));
     }
@@ -449,7 +463,7 @@ fn gateway_routes(t: &mut Template, topology: &Topology, app: &GatewayApp) -> Ve
             t,
             &format!("{id}Method"),
             parent.clone(),
-            http_proxy(&base, false, topology.aws.gateway_only),
+            http_proxy(&base, false),
             None,
         ));
         let proxy = format!("{id}ProxyResource");
@@ -462,11 +476,7 @@ fn gateway_routes(t: &mut Template, topology: &Topology, app: &GatewayApp) -> Ve
             t,
             &format!("{id}ProxyMethod"),
             reference(&proxy),
-            http_proxy(
-                &format!("{base}/{{proxy}}"),
-                true,
-                topology.aws.gateway_only,
-            ),
+            http_proxy(&format!("{base}/{{proxy}}"), true),
             Some(json!({ "method.request.path.proxy": true })),
         ));
     }
@@ -623,12 +633,8 @@ fn resource_chain(t: &mut Template, created: &mut Map<String, Value>, path: &str
     parent
 }
 
-/// The stage variable that holds the gateway secret on the gateway's stage.
-const GATEWAY_SECRET_VARIABLE: &str = "gatewaySecret";
-
-/// An HTTP proxy integration to `uri`; with `gateway_only` it adds the gateway secret (from
-/// the stage variable, replacing any value a client sent) as the header services expect.
-fn http_proxy(uri: &str, with_proxy_path: bool, gateway_only: bool) -> Value {
+/// An HTTP proxy integration to `uri` (the stage presents its client certificate on it).
+fn http_proxy(uri: &str, with_proxy_path: bool) -> Value {
     let mut integration = json!({
         "Type": "HTTP_PROXY",
         "IntegrationHttpMethod": "ANY",
@@ -640,15 +646,6 @@ fn http_proxy(uri: &str, with_proxy_path: bool, gateway_only: bool) -> Value {
         parameters.insert(
             "integration.request.path.proxy".into(),
             "method.request.path.proxy".into(),
-        );
-    }
-    if gateway_only {
-        parameters.insert(
-            format!(
-                "integration.request.header.{}",
-                topology::manifest::GATEWAY_SECRET_HEADER
-            ),
-            format!("stageVariables.{GATEWAY_SECRET_VARIABLE}").into(),
         );
     }
     if !parameters.is_empty() {
@@ -790,11 +787,19 @@ fn custom_domain(t: &mut Template, topology: &Topology, app: &App, role: RegionR
         reference("Certificate"),
         reference(PARAM_CERTIFICATE),
     );
+    // A service's domains, both of them, admit only the gateway: mutual TLS with the gateway's
+    // client certificates as the truststore, checked in the handshake.
+    let mutual_tls = (app.as_service().is_some() && topology.aws.gateway_only).then(|| {
+        json!({
+            "TruststoreUri": sub(&format!("s3://${{{PARAM_BUCKET}}}/{}", super::truststore::TRUSTSTORE_KEY)),
+            "TruststoreVersion": reference(PARAM_TRUSTSTORE_VERSION)
+        })
+    });
     for (id, name) in [
         ("CustomDomain", &hostname),
         ("RegionalCustomDomain", &regional),
     ] {
-        t.resource(
+        let domain = t.resource(
             id,
             "AWS::ApiGateway::DomainName",
             json!({
@@ -804,6 +809,9 @@ fn custom_domain(t: &mut Template, topology: &Topology, app: &App, role: RegionR
                 "SecurityPolicy": "TLS_1_2"
             }),
         );
+        if let Some(mutual_tls) = &mutual_tls {
+            domain["Properties"]["MutualTlsAuthentication"] = mutual_tls.clone();
+        }
     }
     for (id, domain) in [
         ("BasePathMapping", "CustomDomain"),

@@ -19,7 +19,7 @@ use super::cfn::{DeployError, Orchestrator, Outputs, RoleArn, TemplateStore, Tim
 use super::confirm::Confirm;
 use super::package::{self, LambdaPackage};
 use super::plan::{DeployInputs, PhaseKind, Plan, StackKind, StackNames, StackPrefix};
-use super::{arc, bootstrap, guardrails, manifest};
+use super::{arc, bootstrap, guardrails, manifest, truststore};
 
 /// Where the AWS clients get their configuration: the standard chain (environment, profile,
 /// SSO, instance role), with an optional profile and endpoint override.
@@ -207,7 +207,14 @@ pub async fn deploy(
             .deploy_phase(&plan.phases[index], &mut outputs)
             .await?;
         match kind {
-            PhaseKind::Bootstrap => upload_packages(sdk, &plan, &outputs, &packages).await?,
+            PhaseKind::Bootstrap => {
+                upload_packages(sdk, &plan, &outputs, &packages).await?;
+                // A Region-scoped deploy keeps the certificate and truststore in use: a new
+                // truststore would need the other Region's certificates.
+                if options.region.is_none() {
+                    publish_gateway_identity(sdk, topology, &names, &mut plan, &outputs).await?;
+                }
+            }
             PhaseKind::Arc if !plan.closes_kind(index) => {}
             PhaseKind::Arc if options.region.is_none() => {
                 let found = cluster_endpoints(sdk, &names, &outputs).await?;
@@ -227,6 +234,11 @@ pub async fn deploy(
                 "routing-control states left as they are (setting them calls ARC endpoints in \
                  other Regions); check them with `failover status`"
             ),
+            PhaseKind::Apps if topology.aws.gateway_only => {
+                for region in regions(&plan) {
+                    truststore::report_warnings(sdk, topology, &region).await;
+                }
+            }
             PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps | PhaseKind::Monitoring => {}
         }
     }
@@ -299,7 +311,15 @@ pub async fn destroy(
     {
         return Err(DeployError::Declined.into());
     }
-    destroy_plan(sdk, &plan, &orchestrator).await
+    let deleted = destroy_plan(sdk, &plan, &orchestrator).await?;
+    // The deploy made them outside the stacks; with the stages gone, nothing presents them.
+    if topology.aws.gateway_only {
+        for region in topology.regions.both() {
+            let n = truststore::delete_certificates(sdk, prefix, region).await?;
+            println!("[{region}] deleted {n} gateway client certificate(s)");
+        }
+    }
+    Ok(deleted)
 }
 
 /// Deletes the stacks of `plan` phase by phase, last phase first, emptying the artifacts
@@ -360,6 +380,77 @@ pub async fn upload_packages(
         }
     }
     Ok(())
+}
+
+/// With `aws.gateway_only`: the gateway's client certificates of both Regions (one generated
+/// where there is none), then [`publish_truststores`].
+pub async fn publish_gateway_identity(
+    sdk: &SdkConfig,
+    topology: &Topology,
+    names: &StackNames,
+    plan: &mut Plan,
+    outputs: &Outputs,
+) -> anyhow::Result<()> {
+    if !topology.aws.gateway_only {
+        return Ok(());
+    }
+    let mut certificates = Vec::new();
+    for region in topology.regions.both() {
+        let found = truststore::ensure_certificates(sdk, names.prefix(), region).await?;
+        certificates.push((region.clone(), found));
+    }
+    publish_truststores(sdk, names, plan, outputs, &certificates).await
+}
+
+/// The truststore with all of `certificates` (every Region's) written to each Region's
+/// artifacts bucket, and each Region's stage given the newest of its own certificates that its
+/// services already trusted ([`truststore::choose_active`]); the app stacks get both.
+pub async fn publish_truststores(
+    sdk: &SdkConfig,
+    names: &StackNames,
+    plan: &mut Plan,
+    outputs: &Outputs,
+    certificates: &[(Region, Vec<truststore::GatewayCertificate>)],
+) -> anyhow::Result<()> {
+    let bundle = truststore::bundle(certificates.iter().flat_map(|(_, c)| c));
+    for (region, own) in certificates {
+        let bucket = artifacts_bucket(outputs, &names.bootstrap(region))?;
+        let client = s3(sdk, region);
+        let before = truststore::current(&client, bucket).await?;
+        let active = truststore::choose_active(own, before.as_deref()).with_context(|| {
+            format!(
+                "none of the gateway's client certificates in {region} is in the truststore at \
+                 s3://{bucket}/{}, so a stage presenting one would be refused by every service: \
+                 delete that object (the next deploy writes it again) or restore its last version",
+                truststore::TRUSTSTORE_KEY
+            )
+        })?;
+        let version = truststore::publish(&client, bucket, &bundle).await?;
+        println!(
+            "[{region}] gateway presents client certificate {}; services trust {} certificate(s) \
+             (truststore version {version})",
+            active.id,
+            bundle.matches("BEGIN CERTIFICATE").count()
+        );
+        plan.resolve_gateway_identity(region, &active.id, &version);
+    }
+    Ok(())
+}
+
+/// The artifacts bucket `bootstrap` created.
+fn artifacts_bucket<'o>(
+    outputs: &'o Outputs,
+    bootstrap: &super::plan::StackId,
+) -> anyhow::Result<&'o String> {
+    outputs
+        .get(bootstrap)
+        .and_then(|o| o.get(bootstrap::OUTPUT_ARTIFACTS_BUCKET))
+        .with_context(|| {
+            format!(
+                "stack {bootstrap} has no output {}",
+                bootstrap::OUTPUT_ARTIFACTS_BUCKET
+            )
+        })
 }
 
 async fn warn_about_cluster_cost(

@@ -139,6 +139,7 @@ fn app_entry(
         }
     }
     Ok(AppEntry {
+        client_certificate_required: app_def.as_service().is_some() && topology.aws.gateway_only,
         routes: app_def
             .as_gateway()
             .map(|g| g.routes().clone())

@@ -9,7 +9,8 @@
 //!   templates over the inline limit through the artifacts bucket, events, outputs);
 //!   [`deploy`](mod@deploy): the whole deploy and destroy; [`manifest`]: the manifest from the
 //!   outputs; [`package`]: the Lambda packages and the uploads to the artifacts buckets;
-//!   [`routing`]: the initial routing-control states.
+//!   [`routing`]: the initial routing-control states; [`truststore`]: the gateway's client
+//!   certificates and the services' mutual TLS truststore.
 
 pub mod app;
 pub mod arc;
@@ -30,6 +31,7 @@ pub mod plan;
 pub mod routing;
 pub mod synth;
 pub mod template;
+pub mod truststore;
 
 use std::path::PathBuf;
 

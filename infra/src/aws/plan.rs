@@ -60,6 +60,12 @@ pub enum ParamValue {
     /// the deploy reads them after the ARC phase and fills them in
     /// ([`Plan::resolve_cluster_endpoints`]).
     ClusterEndpoints,
+    /// With `aws.gateway_only`, the client certificate this Region's gateway presents and the
+    /// truststore version this Region's services verify it with: the deploy chooses and writes
+    /// them after the bootstrap phase ([`Plan::resolve_gateway_identity`],
+    /// [`super::truststore`]).
+    GatewayClientCertificate,
+    TruststoreVersion,
 }
 
 /// One stack to deploy.
@@ -179,7 +185,7 @@ impl Plan {
             .map(|region| StackSpec {
                 id: names.bootstrap(region),
                 kind: StackKind::Bootstrap,
-                template: bootstrap::template(topology, prefix, region),
+                template: bootstrap::template(topology, prefix),
                 parameters: vec![(
                     bootstrap::PARAM_EXISTING_LOGGING_ROLE.to_owned(),
                     ParamValue::Literal(
@@ -257,7 +263,11 @@ impl Plan {
                 for (_, value) in &mut spec.parameters {
                     let elsewhere = match value {
                         ParamValue::Output { stack, .. } => stack.region != *region,
-                        ParamValue::ClusterEndpoints => true,
+                        // Both need the other Region's certificates: a Region-scoped deploy
+                        // keeps the ones in use.
+                        ParamValue::ClusterEndpoints
+                        | ParamValue::GatewayClientCertificate
+                        | ParamValue::TruststoreVersion => true,
                         ParamValue::Literal(_) | ParamValue::Previous => false,
                     };
                     if elsewhere {
@@ -278,6 +288,34 @@ impl Plan {
             for (_, param) in &mut spec.parameters {
                 if *param == ParamValue::ClusterEndpoints {
                     *param = ParamValue::Literal(value.clone());
+                }
+            }
+        }
+    }
+
+    /// Fills in, for the app stacks of `region`, the gateway's client certificate and the
+    /// truststore's version, once the deploy has chosen and written them.
+    pub fn resolve_gateway_identity(
+        &mut self,
+        region: &Region,
+        certificate_id: &str,
+        truststore_version: &str,
+    ) {
+        for spec in self
+            .phases
+            .iter_mut()
+            .flat_map(|p| &mut p.stacks)
+            .filter(|s| s.id.region == *region)
+        {
+            for (_, param) in &mut spec.parameters {
+                match param {
+                    ParamValue::GatewayClientCertificate => {
+                        *param = ParamValue::Literal(certificate_id.to_owned());
+                    }
+                    ParamValue::TruststoreVersion => {
+                        *param = ParamValue::Literal(truststore_version.to_owned());
+                    }
+                    _ => {}
                 }
             }
         }
@@ -350,6 +388,18 @@ fn app_stack(
             ),
         ),
     ];
+    if topology.aws.gateway_only {
+        parameters.push(match app_def {
+            topology::App::Gateway(_) => (
+                app::PARAM_CLIENT_CERTIFICATE.to_owned(),
+                ParamValue::GatewayClientCertificate,
+            ),
+            topology::App::Service(_) => (
+                app::PARAM_TRUSTSTORE_VERSION.to_owned(),
+                ParamValue::TruststoreVersion,
+            ),
+        });
+    }
     if let Some(service) = app_def.as_service() {
         let key = inputs
             .code_keys

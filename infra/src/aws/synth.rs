@@ -107,6 +107,12 @@ pub fn describe(plan: &Plan) -> Value {
                                 ParamValue::ClusterEndpoints => json!({
                                     "read_at_deploy": "the ARC cluster's endpoints (DescribeCluster), after the arc phase"
                                 }),
+                                ParamValue::GatewayClientCertificate => json!({
+                                    "read_at_deploy": "the gateway's API Gateway client certificate in this Region, after the bootstrap phase"
+                                }),
+                                ParamValue::TruststoreVersion => json!({
+                                    "read_at_deploy": "the S3 version of the truststore written to this Region's artifacts bucket, after the bootstrap phase"
+                                }),
                             };
                             (key.clone(), v)
                         })

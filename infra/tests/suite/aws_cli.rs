@@ -139,6 +139,13 @@ fn workspace(
     (dir, config, lambda_dir)
 }
 
+/// `topology` without gateway-only access: moto implements no API Gateway client certificates,
+/// so a deploy with it stops right after the bootstrap phase (see
+/// [`the_gateways_client_certificates_are_read_right_after_the_bootstrap_phase`]).
+fn without_client_certificates(topology: String) -> String {
+    topology.replace("[local]\n", "[aws]\ngateway_only = false\n\n[local]\n")
+}
+
 fn deploy(
     moto: &aws_support::Moto,
     config: &Path,
@@ -197,7 +204,7 @@ fn deploy_shows_the_first_change_sets_and_stops_at_the_prompt_without_a_terminal
 #[test]
 fn deploy_warns_about_the_cluster_cost_before_creating_one() {
     let moto = aws_support::start_moto();
-    let (dir, config, lambda_dir) = workspace(&moto, |t| t);
+    let (dir, config, lambda_dir) = workspace(&moto, without_client_certificates);
     let out = deploy(
         &moto,
         &config,
@@ -232,7 +239,7 @@ fn deploy_gives_no_cost_warning_when_reusing_a_cluster() {
     let moto = aws_support::start_moto();
     let arn = "arn:aws:route53-recovery-control::123456789012:cluster/existing-1";
     let (dir, config, lambda_dir) = workspace(&moto, |t| {
-        t.replace(
+        without_client_certificates(t).replace(
             "existing_cluster_arn = \"\"",
             &format!("existing_cluster_arn = \"{arn}\""),
         )
@@ -254,6 +261,28 @@ fn deploy_gives_no_cost_warning_when_reusing_a_cluster() {
     );
     // It got as far as asking ARC for the given cluster's endpoints (moto has no ARC).
     assert!(stderr.contains(arn), "{stderr}");
+}
+
+/// With gateway-only access (the default), the gateway's client certificates are read (and the
+/// services' truststore written) right after the bootstrap phase, before the ARC phase: moto
+/// implements no client certificates, so the deploy stops there, naming the call.
+#[test]
+fn the_gateways_client_certificates_are_read_right_after_the_bootstrap_phase() {
+    let moto = aws_support::start_moto();
+    let (dir, config, lambda_dir) = workspace(&moto, |t| t);
+    let manifest = dir.path().join("deployment.json");
+    let out = deploy(&moto, &config, &lambda_dir, &manifest, true);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stdout.contains("uploaded s3://"), "{stdout}");
+    assert!(
+        stderr.contains("API Gateway client certificates")
+            && stderr.contains("apigateway:GET /clientcertificates"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("== arc"), "{stdout}");
+    assert!(!manifest.exists());
 }
 
 #[test]

@@ -23,6 +23,7 @@ use infra::aws::plan::{
     StackPrefix, StackSpec,
 };
 use infra::aws::template::{Template, get_att, pascal, reference, sub};
+use infra::aws::truststore::GatewayCertificate;
 use infra::aws::{app, arc, bootstrap, data, manifest, package};
 use serde_json::json;
 use topology::Topology;
@@ -225,6 +226,61 @@ async fn created_at(orchestrator: &Orchestrator, id: &StackId) -> std::time::Sys
 
 // ---------------------------------------------------------------- tests
 
+/// The gateway's client certificates, one per Region, as API Gateway would list them (moto
+/// implements no client certificates).
+pub(crate) fn gateway_certificates(
+    topology: &Topology,
+) -> Vec<(topology::Region, Vec<GatewayCertificate>)> {
+    topology
+        .regions
+        .both()
+        .into_iter()
+        .map(|region| {
+            let id = format!("cert-{region}");
+            let pem = format!("-----BEGIN CERTIFICATE-----\n{id}\n-----END CERTIFICATE-----\n");
+            (
+                region.clone(),
+                vec![GatewayCertificate {
+                    id,
+                    pem,
+                    created: 1,
+                }],
+            )
+        })
+        .collect()
+}
+
+/// What the deploy does after the bootstrap phase: the packages uploaded, and the truststores
+/// written to the artifacts buckets (their versions and the stages' certificates wired in).
+pub(crate) async fn after_bootstrap(
+    sdk: &SdkConfig,
+    topology: &Topology,
+    plan: &mut Plan,
+    outputs: &Outputs,
+    pkgs: &[package::LambdaPackage],
+) {
+    upload_packages(sdk, plan, outputs, pkgs).await.unwrap();
+    let names = StackNames::new(topology, &StackPrefix::default());
+    // The production buckets are versioned; moto's CloudFormation leaves the stand-ins' not.
+    for region in topology.regions.both() {
+        let bucket = &outputs[&names.bootstrap(region)][bootstrap::OUTPUT_ARTIFACTS_BUCKET];
+        deploy::s3(sdk, region)
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    deploy::publish_truststores(sdk, &names, plan, outputs, &gateway_certificates(topology))
+        .await
+        .unwrap();
+}
+
 /// The cluster's endpoints, as ARC's control plane would list them after the ARC phase.
 pub(crate) fn endpoints() -> Vec<ClusterEndpoint> {
     topology::manifest::ARC_CLUSTER_REGIONS
@@ -300,7 +356,9 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
             "{outcomes:?}"
         );
         match phase.kind {
-            PhaseKind::Bootstrap => upload_packages(&sdk, &plan, &outputs, &pkgs).await.unwrap(),
+            PhaseKind::Bootstrap => {
+                after_bootstrap(&sdk, &topology, &mut plan, &outputs, &pkgs).await
+            }
             PhaseKind::Arc => plan.resolve_cluster_endpoints(&endpoints()),
             PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps | PhaseKind::Monitoring => {}
         }
@@ -687,7 +745,9 @@ async fn a_region_scoped_deploy_touches_only_its_region_and_keeps_the_other_regi
         let phase = &full.phases[index];
         everywhere.deploy_phase(phase, &mut outputs).await.unwrap();
         match phase.kind {
-            PhaseKind::Bootstrap => upload_packages(&sdk, &full, &outputs, &pkgs).await.unwrap(),
+            PhaseKind::Bootstrap => {
+                after_bootstrap(&sdk, &topology, &mut full, &outputs, &pkgs).await
+            }
             PhaseKind::Arc => full.resolve_cluster_endpoints(&endpoints()),
             PhaseKind::Flags | PhaseKind::Data | PhaseKind::Apps | PhaseKind::Monitoring => {}
         }
@@ -1015,4 +1075,127 @@ async fn an_accounts_api_gateway_logging_role_set_by_someone_else_is_reused() {
             "{id}"
         );
     }
+}
+
+/// Deploys every phase of `plan` as `infra deploy` does (packages and truststores after the
+/// bootstrap phase, the cluster's endpoints after the ARC phase); returns the outputs and each
+/// stack's outcome.
+async fn deploy_all(
+    sdk: &SdkConfig,
+    topology: &Topology,
+    plan: &mut Plan,
+    orchestrator: &Orchestrator,
+    pkgs: &[package::LambdaPackage],
+) -> (Outputs, Vec<StackOutcome>) {
+    let mut outputs = Outputs::new();
+    let mut outcomes = Vec::new();
+    for index in 0..plan.phases.len() {
+        let done = orchestrator
+            .deploy_phase(&plan.phases[index], &mut outputs)
+            .await
+            .unwrap();
+        outcomes.extend(done.into_iter().map(|(_, o)| o));
+        match plan.phases[index].kind {
+            PhaseKind::Bootstrap => after_bootstrap(sdk, topology, plan, &outputs, pkgs).await,
+            PhaseKind::Arc => plan.resolve_cluster_endpoints(&endpoints()),
+            _ => {}
+        }
+    }
+    (outputs, outcomes)
+}
+
+/// The truststore in `region`'s artifacts bucket, and its current S3 version.
+async fn truststore_of(
+    sdk: &SdkConfig,
+    topology: &Topology,
+    outputs: &Outputs,
+    region: &topology::Region,
+) -> (String, String) {
+    let names = StackNames::new(topology, &StackPrefix::default());
+    let bucket = &outputs[&names.bootstrap(region)][bootstrap::OUTPUT_ARTIFACTS_BUCKET];
+    let object = deploy::s3(sdk, region)
+        .get_object()
+        .bucket(bucket)
+        .key(infra::aws::truststore::TRUSTSTORE_KEY)
+        .send()
+        .await
+        .unwrap();
+    let version = object.version_id().unwrap().to_owned();
+    let body = object.body.collect().await.unwrap().into_bytes();
+    (String::from_utf8(body.to_vec()).unwrap(), version)
+}
+
+/// A destroy leaves nothing behind that blocks a new deploy of the same prefix: the buckets
+/// (packages, templates and every truststore version) are emptied and deleted, the stacks are
+/// gone, and the second deploy creates every stack again, with a new truststore holding both
+/// Regions' gateway certificates. A re-run writes no new truststore version. (The data here
+/// may go: `aws.protect_data = false`; protected tables are retained on purpose, see
+/// docs/deploy.md.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_then_deploy_of_the_same_prefix_succeeds() {
+    let moto = start_moto();
+    let sdk = sdk(&moto).await;
+    let topology = Topology::parse(
+        &gateway_and_orders_text().replace("[local]\n", "[aws]\nprotect_data = false\n\n[local]\n"),
+    )
+    .unwrap();
+    assert!(topology.aws.gateway_only && !topology.aws.protect_data);
+    let dir = tempfile::tempdir().unwrap();
+    let pkgs = packages(dir.path(), &topology);
+    let inputs = DeployInputs {
+        hosted_zone_id: Some("Z0TEST".into()),
+        existing_logging_roles: Default::default(),
+        code_keys: package::code_keys(&pkgs),
+    };
+    let primary = topology.regions.primary.clone();
+
+    let mut plan = rehearsal_plan(&topology, &inputs);
+    let orchestrator = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast());
+    let (first, outcomes) = deploy_all(&sdk, &topology, &mut plan, &orchestrator, &pkgs).await;
+    assert!(outcomes.iter().all(|o| *o == StackOutcome::Created));
+    let (store, version) = truststore_of(&sdk, &topology, &first, &primary).await;
+    for (_, certificates) in gateway_certificates(&topology) {
+        assert!(store.contains(certificates[0].pem.trim()), "{store}");
+    }
+    // A re-run publishes the same truststore: no new S3 version, so no domain update.
+    let mut rerun = rehearsal_plan(&topology, &inputs);
+    let (again, outcomes) = deploy_all(&sdk, &topology, &mut rerun, &orchestrator, &pkgs).await;
+    assert!(
+        outcomes.iter().all(|o| *o == StackOutcome::Unchanged),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        truststore_of(&sdk, &topology, &again, &primary).await.1,
+        version
+    );
+
+    let deleted = destroy_plan(&sdk, &plan, &orchestrator).await.unwrap();
+    assert_eq!(deleted.len(), plan.stacks().count());
+    for spec in plan.stacks() {
+        assert!(
+            orchestrator.describe(&spec.id).await.unwrap().is_none(),
+            "{}",
+            spec.id
+        );
+    }
+    let s3 = deploy::s3(&sdk, &primary);
+    let names = StackNames::new(&topology, &StackPrefix::default());
+    let old_bucket = &first[&names.bootstrap(&primary)][bootstrap::OUTPUT_ARTIFACTS_BUCKET];
+    assert!(
+        s3.head_bucket().bucket(old_bucket).send().await.is_err(),
+        "bucket deleted"
+    );
+
+    // The same prefix again, from scratch.
+    let mut plan = rehearsal_plan(&topology, &inputs);
+    let (second, outcomes) = deploy_all(&sdk, &topology, &mut plan, &orchestrator, &pkgs).await;
+    assert_eq!(outcomes.len(), plan.stacks().count());
+    assert!(
+        outcomes.iter().all(|o| *o == StackOutcome::Created),
+        "{outcomes:?}"
+    );
+    let (store_again, _) = truststore_of(&sdk, &topology, &second, &primary).await;
+    assert_eq!(store_again, store);
+    let orders = names.app(&"orders".parse().unwrap(), &primary);
+    assert!(second[&orders].contains_key("WiredTable"));
 }

@@ -363,8 +363,9 @@ fn the_trust_policies_pin_the_repository_and_its_environment_or_branch() {
 /// The SDK calls made in `source`: `.create_…()`, `.describe_…()` and the like, each the
 /// start of a request builder that is sent (`.send()`) before the statement ends.
 fn sdk_calls(source: &str) -> BTreeSet<String> {
-    const VERBS: [&str; 9] = [
+    const VERBS: [&str; 10] = [
         "create_",
+        "generate_",
         "describe_",
         "execute_",
         "delete_",

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use infra::aws::cfn::{DeployError, Orchestrator, Outputs, StackOutcome};
 use infra::aws::confirm::Confirm;
-use infra::aws::deploy::{self, upload_packages};
+use infra::aws::deploy;
 use infra::aws::plan::{
     DeployInputs, Group, ParamValue, Phase, PhaseKind, Plan, RegionRole, StackId, StackKind,
     StackNames, StackPrefix,
@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 use topology::Topology;
 use topology::manifest::{AlarmKind, AppRouting, alarms_of};
 
-use super::aws_deploy::{endpoints, fast, gateway_and_orders_text, packages, rehearsal_plan, sdk};
+use super::aws_deploy::{
+    after_bootstrap, endpoints, fast, gateway_and_orders_text, packages, rehearsal_plan, sdk,
+};
 use super::aws_synth::{check_structure, lint, resources_of_type, templates};
 use crate::aws_support::start_moto;
 
@@ -610,7 +612,9 @@ async fn templates_over_the_inline_limit_are_deployed_through_the_artifacts_buck
             .unwrap();
         assert!(outcomes.iter().all(|(_, o)| *o == StackOutcome::Created));
         match plan.phases[index].kind {
-            PhaseKind::Bootstrap => upload_packages(&sdk, &plan, &outputs, &pkgs).await.unwrap(),
+            PhaseKind::Bootstrap => {
+                after_bootstrap(&sdk, &topology, &mut plan, &outputs, &pkgs).await
+            }
             PhaseKind::Arc => plan.resolve_cluster_endpoints(&endpoints()),
             _ => {}
         }

@@ -10,7 +10,7 @@ use infra::aws::plan::{
     ParamValue, PhaseKind, Plan, RegionRole, StackKind, StackNames, StackPrefix, StackSpec,
 };
 use infra::aws::{app, arc, synth};
-use serde_json::Value;
+use serde_json::{Value, json};
 use topology::Topology;
 
 /// The default topology with two more services, one behind a two-segment route.
@@ -855,15 +855,21 @@ fn a_region_scoped_synth_writes_only_that_regions_stacks_and_reads_nothing_from_
                 ParamValue::Output { stack, .. } => assert_eq!(&stack.region, east, "{key}"),
                 ParamValue::Previous => kept += 1,
                 ParamValue::Literal(_) => {}
-                ParamValue::ClusterEndpoints => panic!("{}: {key} is read at deploy", spec.id),
+                ParamValue::ClusterEndpoints
+                | ParamValue::GatewayClientCertificate
+                | ParamValue::TruststoreVersion => {
+                    panic!("{}: {key} is read at deploy", spec.id)
+                }
             }
         }
     }
     assert_eq!(
         kept,
-        4 * 2 + 2 + 4 * 2,
-        "HealthCheckId and HostedZoneId of each app stack, RoutingControlArn and \
-         ClusterEndpoints of payments, and the monitoring stack's two health checks per app"
+        4 * 2 + 4 + 2 + 4 * 2,
+        "HealthCheckId and HostedZoneId of each app stack, the gateway's client certificate \
+         and the services' truststore version (kept: a new truststore needs the other Region's \
+         certificates), RoutingControlArn and ClusterEndpoints of payments, and the monitoring \
+         stack's two health checks per app"
     );
     let err = synth::region_plan(
         &topology,
@@ -874,32 +880,57 @@ fn a_region_scoped_synth_writes_only_that_regions_stacks_and_reads_nothing_from_
     assert!(err.contains("--region eu-west-1"), "{err}");
 }
 
-/// With `aws.gateway_only` (the default) the gateway's integrations send the secret that every
-/// service's function expects, both resolved in their own Region from the secret the primary's
-/// bootstrap stack creates and replicates; without it, none of that exists.
+/// With `aws.gateway_only` (the default) the gateway's stage presents its Region's client
+/// certificate (a parameter the deploy fills in) and both custom domains of every service
+/// require mutual TLS against the truststore in that Region's artifacts bucket, at the version
+/// the deploy wrote; without it, none of that exists. Either way no template holds a secret:
+/// no dynamic reference and no credential-like value in any stage or environment variable.
 #[test]
 fn services_accept_only_the_gateways_calls_unless_the_topology_opts_out() {
-    let reference = "{{resolve:secretsmanager:multi-region-api-gateway-secret:SecretString}}";
-    let header = "integration.request.header.x-gateway-secret";
     let check = |topology: &Topology, on: bool| {
         let plan = plan(topology);
         for spec in plan.stacks() {
             let doc = spec.template.to_json();
-            match &spec.kind {
-                StackKind::Bootstrap => {
-                    let secret = &doc["Resources"]["GatewaySecret"];
-                    if on && spec.id.region == topology.regions.primary {
-                        assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
-                        let p = &secret["Properties"];
-                        assert_eq!(p["Name"], "multi-region-api-gateway-secret");
-                        assert_eq!(
-                            p["ReplicaRegions"][0]["Region"],
-                            topology.regions.secondary.as_str()
-                        );
-                    } else {
-                        assert!(secret.is_null(), "{}", spec.id);
-                    }
+            let text = doc.to_string();
+            assert!(
+                !text.contains("{{resolve:"),
+                "{}: a dynamic reference",
+                spec.id
+            );
+            assert!(
+                resources_of_type(&doc, "AWS::SecretsManager::Secret").is_empty(),
+                "{}",
+                spec.id
+            );
+            for (id, stage) in resources_of_type(&doc, "AWS::ApiGateway::Stage") {
+                assert!(
+                    stage["Properties"].get("Variables").is_none(),
+                    "{}: {id}",
+                    spec.id
+                );
+            }
+            for (id, f) in resources_of_type(&doc, "AWS::Lambda::Function") {
+                let vars = f["Properties"]["Environment"]["Variables"]
+                    .as_object()
+                    .unwrap();
+                for name in vars.keys() {
+                    let lower = name.to_ascii_lowercase();
+                    assert!(
+                        !["secret", "password", "token", "key"]
+                            .iter()
+                            .any(|w| lower.contains(w)),
+                        "{}: {id} has {name}",
+                        spec.id
+                    );
                 }
+            }
+            let wired = |key: &str| {
+                spec.parameters
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+            };
+            match &spec.kind {
                 StackKind::App(name, _) if topology.app(name).unwrap().as_gateway().is_some() => {
                     let stage = &doc["Resources"]["Stage"]["Properties"];
                     let proxies: Vec<_> = resources_of_type(&doc, "AWS::ApiGateway::Method")
@@ -908,26 +939,49 @@ fn services_accept_only_the_gateways_calls_unless_the_topology_opts_out() {
                         .collect();
                     assert!(!proxies.is_empty());
                     for (id, m) in proxies {
-                        let sent = &m["Properties"]["Integration"]["RequestParameters"][header];
-                        if on {
-                            assert_eq!(sent, "stageVariables.gatewaySecret", "{}: {id}", spec.id);
-                        } else {
-                            assert!(sent.is_null(), "{}: {id}", spec.id);
-                        }
+                        let uri = m["Properties"]["Integration"]["Uri"].as_str().unwrap();
+                        assert!(uri.starts_with("https://"), "{}: {id}: {uri}", spec.id);
                     }
                     if on {
-                        assert_eq!(stage["Variables"]["gatewaySecret"], reference);
+                        assert_eq!(
+                            stage["ClientCertificateId"],
+                            json!({ "Ref": app::PARAM_CLIENT_CERTIFICATE })
+                        );
+                        assert_eq!(
+                            wired(app::PARAM_CLIENT_CERTIFICATE),
+                            Some(ParamValue::GatewayClientCertificate)
+                        );
                     } else {
-                        assert!(stage.get("Variables").is_none());
+                        assert!(stage.get("ClientCertificateId").is_none());
+                        assert_eq!(wired(app::PARAM_CLIENT_CERTIFICATE), None);
                     }
                 }
                 StackKind::App(..) => {
-                    let f = &doc["Resources"]["Function"]["Properties"]["Environment"]["Variables"];
-                    if on {
-                        assert_eq!(f["GATEWAY_SECRET"], reference, "{}", spec.id);
-                    } else {
-                        assert!(f.get("GATEWAY_SECRET").is_none(), "{}", spec.id);
+                    for id in ["CustomDomain", "RegionalCustomDomain"] {
+                        let domain = &doc["Resources"][id]["Properties"];
+                        let mtls = &domain["MutualTlsAuthentication"];
+                        if on {
+                            assert_eq!(
+                                mtls["TruststoreUri"],
+                                json!({ "Fn::Sub": format!("s3://${{{}}}/{}", app::PARAM_BUCKET, infra::aws::truststore::TRUSTSTORE_KEY) }),
+                                "{}: {id}",
+                                spec.id
+                            );
+                            assert_eq!(
+                                mtls["TruststoreVersion"],
+                                json!({ "Ref": app::PARAM_TRUSTSTORE_VERSION })
+                            );
+                            assert_eq!(domain["SecurityPolicy"], "TLS_1_2");
+                        } else {
+                            assert!(mtls.is_null(), "{}: {id}", spec.id);
+                        }
                     }
+                    assert_eq!(
+                        wired(app::PARAM_TRUSTSTORE_VERSION),
+                        on.then_some(ParamValue::TruststoreVersion),
+                        "{}",
+                        spec.id
+                    );
                 }
                 _ => {}
             }

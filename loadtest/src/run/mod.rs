@@ -300,9 +300,16 @@ impl Drop for Run {
 }
 
 /// The targets of the configured apps (every app of the manifest when none is named).
+/// The apps to load: those named, else every app a client can reach (on AWS a service with
+/// gateway-only access admits only the `api` gateway's client certificate: its traffic goes
+/// through `api`).
 fn targets(manifest: &Manifest, config: &RunConfig) -> Result<Vec<AppTarget>, ConfigError> {
     let entries: Vec<_> = if config.apps.is_empty() {
-        manifest.apps.iter().collect()
+        manifest
+            .apps
+            .iter()
+            .filter(|a| !a.client_certificate_required)
+            .collect()
     } else {
         config
             .apps
@@ -315,6 +322,13 @@ fn targets(manifest: &Manifest, config: &RunConfig) -> Result<Vec<AppTarget>, Co
             })
             .collect::<Result<_, _>>()?
     };
+    if let Some(closed) = entries.iter().find(|a| a.client_certificate_required) {
+        return Err(ConfigError::Invalid(format!(
+            "`{}` admits only the api gateway's client certificate (gateway-only access): load \
+             it through the gateway's app instead",
+            closed.name
+        )));
+    }
     if entries.is_empty() {
         return Err(ConfigError::Invalid("the manifest lists no apps".into()));
     }

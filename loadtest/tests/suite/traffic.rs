@@ -536,3 +536,42 @@ async fn a_regional_read_answered_by_the_other_region_does_not_count() {
         c.pending_writes
     );
 }
+
+/// On AWS a service with gateway-only access admits only the `api` gateway's client
+/// certificate (the manifest says so): a run loads the other apps by default, and refuses to
+/// target such a service by name, saying to go through the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_admits_only_the_gateway_is_not_loaded_directly() {
+    let dns = Dns::start(5).await;
+    let world = TwoRegions::start(63, FakeStore::new(Duration::ZERO, 0)).await;
+    let mut manifest = manifest(&world, &dns, &["api", "orders"], false);
+    manifest.apps[1].client_certificate_required = true;
+    let err = Run::start(
+        &manifest,
+        RunConfig {
+            apps: vec![app("orders")],
+            duration: Some(Duration::from_secs(1)),
+            ..RunConfig::default()
+        },
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("`orders` admits only the api gateway's client certificate"),
+        "{err}"
+    );
+    let report = Run::start(
+        &manifest,
+        RunConfig {
+            rate_per_app: 5,
+            duration: Some(Duration::from_secs(1)),
+            ..RunConfig::default()
+        },
+    )
+    .unwrap()
+    .wait()
+    .await;
+    assert!(report.app(&app("api")).is_some());
+    assert!(report.app(&app("orders")).is_none());
+}

@@ -347,6 +347,7 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
         .map(|app| {
             let a = app_controls(app.name(), topology);
             AppEntry {
+                client_certificate_required: false,
                 routes: app
                     .as_gateway()
                     .map(|g| g.routes().clone())

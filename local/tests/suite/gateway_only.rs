@@ -89,6 +89,27 @@ async fn services_answer_data_calls_only_through_the_gateway_unless_turned_off()
     let (status, ..) = get(service, &path, Some("guessed")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
+    // Refused before the service's handler runs: a write with a body its extractors would
+    // answer 415 (wrong content type) gets the gateway-only 403, as AWS refuses the handshake
+    // before the function is invoked. Through the gateway the same call reaches the handler.
+    let collection = format!("/{}", common::first());
+    let post = |addr: SocketAddr| {
+        reqwest::Client::new()
+            .post(format!("http://{addr}{collection}"))
+            .header("content-type", "text/plain")
+            .body("not json")
+            .send()
+    };
+    let direct = post(service).await.unwrap();
+    assert_eq!(direct.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = direct.json().await.unwrap();
+    assert!(
+        body["type"].as_str().unwrap().ends_with("gateway-only"),
+        "{body}"
+    );
+    let through = post(gateway).await.unwrap();
+    assert_eq!(through.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
     // The probes stay open.
     for open in ["/", "/health"] {
         let (status, _, body) = get(service, open, None).await;

@@ -1,13 +1,18 @@
-//! Gateway-only access: a service that accepts only calls which came through the `api`
-//! gateway, so the gateway stays the one public entry point even though every service has its
-//! own domain (and, on AWS, its own execute-api URL).
+//! Gateway-only access in the local world: a service instance that accepts only calls which
+//! came through the `api` gateway, so the gateway stays the one entry point even though every
+//! service has its own hostname.
 //!
-//! The gateway adds a shared secret to every call it forwards, in [`X_GATEWAY_SECRET`]; a
-//! service configured with that secret ([`GATEWAY_SECRET_ENV`], set on its Lambda function by
-//! the app stack) answers any other call with `403` problem+json. The probes `/` and `/health`
-//! stay open: they carry no data, and failover verification and on-call checks call the
-//! service's own hostname. Without the variable (tests, a topology with
-//! `aws.gateway_only = false`) nothing is checked.
+//! On AWS no service code takes part: each service's custom domains require mutual TLS with the
+//! gateway's API Gateway client certificate (`infra`'s truststore module), so a caller without
+//! it is refused in the TLS handshake and the function never runs, and no credential sits in
+//! any stage or environment variable. The local world serves plain HTTP on loopback and stands
+//! in for that handshake with this layer, wrapped around an instance's whole router so that it
+//! answers before any handler: the gateway adds a credential generated for the run (kept in
+//! memory and in the local manifest, never in configuration) in [`X_GATEWAY_SECRET`], and any
+//! other call gets `403` problem+json. The probes `/` and `/health` stay open locally (the
+//! DNS health evaluation and the demo's route probe call them); on AWS the handshake admits
+//! none, so they are open only through the gateway. Services run outside the local world
+//! (tests, a service's own binary) check nothing.
 
 use std::sync::Arc;
 
@@ -24,9 +29,6 @@ use crate::problem::Problem;
 pub const X_GATEWAY_SECRET: HeaderName =
     HeaderName::from_static(topology::manifest::GATEWAY_SECRET_HEADER);
 
-/// The environment variable that gives a service the secret to expect.
-pub const GATEWAY_SECRET_ENV: &str = topology::manifest::GATEWAY_SECRET_ENV;
-
 /// Paths that answer without the secret.
 const OPEN_PATHS: [&str; 2] = ["/", "/health"];
 
@@ -39,11 +41,6 @@ impl GatewaySecret {
     pub fn new(value: &str) -> Option<Self> {
         let valid = !value.is_empty() && HeaderValue::from_str(value).is_ok();
         valid.then(|| Self(value.into()))
-    }
-
-    /// The secret from [`GATEWAY_SECRET_ENV`], if set and not empty.
-    pub fn from_env() -> Option<Self> {
-        Self::new(&std::env::var(GATEWAY_SECRET_ENV).ok()?)
     }
 
     /// The value a gateway puts in [`X_GATEWAY_SECRET`].

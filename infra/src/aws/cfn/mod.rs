@@ -52,6 +52,12 @@ pub enum DeployError {
          `infra deploy` does"
     )]
     UnresolvedClusterEndpoints { stack: StackId, key: String },
+    #[error(
+        "stack {stack} takes `{key}` (the gateway's client certificate or the services' \
+         truststore), which the deploy chooses and writes after the bootstrap phase; deploy the \
+         phases in order, as `infra deploy` does"
+    )]
+    UnresolvedGatewayIdentity { stack: StackId, key: String },
     #[error("no CloudFormation client for Region {0}")]
     NoClient(Region),
     #[error(
@@ -676,6 +682,12 @@ pub fn resolve_parameters(
                 }
                 ParamValue::ClusterEndpoints => {
                     return Err(DeployError::UnresolvedClusterEndpoints {
+                        stack: spec.id.clone(),
+                        key: key.clone(),
+                    });
+                }
+                ParamValue::GatewayClientCertificate | ParamValue::TruststoreVersion => {
+                    return Err(DeployError::UnresolvedGatewayIdentity {
                         stack: spec.id.clone(),
                         key: key.clone(),
                     });

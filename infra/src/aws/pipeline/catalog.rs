@@ -133,31 +133,11 @@ const API_GATEWAY_ACCOUNT: Grant = Grant {
     condition: None,
 };
 
-const SECRETS: Grant = Grant {
-    sid: "GatewaySecret",
-    actions: &[
-        "secretsmanager:CreateSecret",
-        "secretsmanager:DescribeSecret",
-        "secretsmanager:UpdateSecret",
-        "secretsmanager:DeleteSecret",
-        "secretsmanager:TagResource",
-        "secretsmanager:UntagResource",
-        "secretsmanager:ReplicateSecretToRegions",
-        "secretsmanager:RemoveRegionsFromReplication",
-        // The app stacks' `{{resolve:secretsmanager:…}}` references are read with the
-        // stack's role.
-        "secretsmanager:GetSecretValue",
-    ],
-    resources: Resources::Scoped(&[
-        "arn:${AWS::Partition}:secretsmanager:{region}:${AWS::AccountId}:secret:{prefix}-*",
-    ]),
-    condition: None,
-};
-
-const RANDOM_PASSWORD: Grant = Grant {
-    sid: "GenerateSecretValueNoResourceScope",
-    actions: &["secretsmanager:GetRandomPassword"],
-    resources: Resources::Unscoped,
+const TRUSTSTORE: Grant = Grant {
+    sid: "ReadTheServicesTruststore",
+    // API Gateway reads a mutual TLS domain's truststore with the caller's rights.
+    actions: &["s3:GetObject", "s3:GetObjectVersion"],
+    resources: Resources::Scoped(&["arn:${AWS::Partition}:s3:::{prefix}-bootstrap-*/truststore/*"]),
     condition: None,
 };
 
@@ -331,6 +311,8 @@ const REST_APIS: Grant = Grant {
         "arn:${AWS::Partition}:apigateway:{region}::/domainnames/{hostname}",
         "arn:${AWS::Partition}:apigateway:{region}::/domainnames/{hostname}/*",
         "arn:${AWS::Partition}:apigateway:{region}::/tags/*",
+        // The gateway's stage names its client certificate.
+        "arn:${AWS::Partition}:apigateway:{region}::/clientcertificates/*",
     ]),
     condition: None,
 };
@@ -450,7 +432,6 @@ pub const CATALOG: &[(&str, &[Grant])] = &[
         "AWS::ApiGateway::Account",
         &[API_GATEWAY_ACCOUNT, STACK_ROLES, PASS_STACK_ROLES],
     ),
-    ("AWS::SecretsManager::Secret", &[SECRETS, RANDOM_PASSWORD]),
     (
         "AWS::Route53RecoveryControl::Cluster",
         &[CREATE_CLUSTER, ARC_CONFIG],
@@ -476,7 +457,10 @@ pub const CATALOG: &[(&str, &[Grant])] = &[
     ("AWS::ApiGateway::Authorizer", &[REST_APIS]),
     ("AWS::ApiGateway::Deployment", &[REST_APIS]),
     ("AWS::ApiGateway::Stage", &[REST_APIS]),
-    ("AWS::ApiGateway::DomainName", &[REST_APIS, CERTIFICATES]),
+    (
+        "AWS::ApiGateway::DomainName",
+        &[REST_APIS, CERTIFICATES, TRUSTSTORE],
+    ),
     ("AWS::ApiGateway::BasePathMapping", &[REST_APIS]),
     ("AWS::Logs::LogGroup", &[LOG_GROUPS, LOG_GROUP_LISTING]),
     ("AWS::Lambda::Function", &[FUNCTIONS, FUNCTION_PACKAGES]),

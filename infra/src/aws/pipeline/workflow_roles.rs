@@ -46,6 +46,9 @@ pub enum DeployGrant {
     ClusterCount,
     /// Reading API Gateway's account settings (its CloudWatch Logs role) in each Region.
     ApiGatewayAccount,
+    /// Listing, and generating when there is none, the gateway's client certificates; reading
+    /// the services' domains for truststore warnings.
+    ClientCertificates,
 }
 
 /// Every AWS call `infra deploy` makes (a test reads these files and fails on a call missing
@@ -131,6 +134,42 @@ pub const DEPLOY_CALLS: &[DeployCall] = &[
         DeployGrant::ApiGatewayAccount,
     ),
     call(
+        TRUSTSTORE,
+        "get_client_certificates",
+        "apigateway:GET",
+        DeployGrant::ClientCertificates,
+    ),
+    call(
+        TRUSTSTORE,
+        "generate_client_certificate",
+        "apigateway:POST",
+        DeployGrant::ClientCertificates,
+    ),
+    call(
+        TRUSTSTORE,
+        "get_domain_name",
+        "apigateway:GET",
+        DeployGrant::ClientCertificates,
+    ),
+    call(
+        TRUSTSTORE,
+        "get_object",
+        "s3:GetObject",
+        DeployGrant::Artifacts,
+    ),
+    call(
+        TRUSTSTORE,
+        "head_object",
+        "s3:GetObject",
+        DeployGrant::Artifacts,
+    ),
+    call(
+        TRUSTSTORE,
+        "put_object",
+        "s3:PutObject",
+        DeployGrant::Artifacts,
+    ),
+    call(
         FAILOVER_CLIENT,
         "get_routing_control_state",
         "route53-recovery-cluster:GetRoutingControlState",
@@ -165,6 +204,10 @@ pub const NOT_DEPLOY_CALLS: &[(&str, &str)] = &[
         "infra destroy only (emptying the buckets)",
     ),
     (
+        "delete_client_certificate",
+        "infra destroy only (the gateway's client certificates)",
+    ),
+    (
         "update_routing_control_state",
         "failover's single-control update; the deploy sets states in one batch",
     ),
@@ -175,6 +218,7 @@ const DEPLOY: &str = "infra/src/aws/deploy.rs";
 const PACKAGE: &str = "infra/src/aws/package.rs";
 const FAILOVER_CLIENT: &str = "failover/src/client/mod.rs";
 const GUARDRAILS: &str = "infra/src/aws/guardrails.rs";
+const TRUSTSTORE: &str = "infra/src/aws/truststore.rs";
 
 const fn call(
     source: &'static str,
@@ -251,6 +295,7 @@ impl DeployGrant {
             DeployGrant::RoutingControlListing => "ListRoutingControlsNoResourceScope",
             DeployGrant::ClusterCount => "CountTheClustersNoResourceScope",
             DeployGrant::ApiGatewayAccount => "ReadApiGatewaysAccountSettings",
+            DeployGrant::ClientCertificates => "TheGatewaysClientCertificates",
         }
     }
 
@@ -265,6 +310,8 @@ impl DeployGrant {
                 // the caller's rights.
                 "arn:${AWS::Partition}:s3:::{prefix}-bootstrap-*/templates/*",
                 &format!("arn:${{AWS::Partition}}:s3:::{{prefix}}-bootstrap-*/{MANIFEST_KEY}"),
+                // The services' mutual TLS truststore (the gateway's client certificates).
+                "arn:${AWS::Partition}:s3:::{prefix}-bootstrap-*/truststore/*",
             ]),
             DeployGrant::HostedZone => {
                 scope.expand(&["arn:${AWS::Partition}:route53:::hostedzone/{zone}"])
@@ -278,6 +325,11 @@ impl DeployGrant {
             DeployGrant::ApiGatewayAccount => {
                 scope.expand(&["arn:${AWS::Partition}:apigateway:{region}::/account"])
             }
+            DeployGrant::ClientCertificates => scope.expand(&[
+                "arn:${AWS::Partition}:apigateway:{region}::/clientcertificates",
+                "arn:${AWS::Partition}:apigateway:{region}::/clientcertificates/*",
+                "arn:${AWS::Partition}:apigateway:{region}::/domainnames/{hostname}",
+            ]),
             // ARC's ListClusters takes no resource-level permission either.
             DeployGrant::HostedZoneLookup
             | DeployGrant::RoutingControlListing

@@ -405,6 +405,7 @@ pub fn manifest(world: &TwoRegions, dns: &Dns, apps: &[&str], regional_urls: boo
                 Vec::new()
             };
             AppEntry {
+                client_certificate_required: false,
                 name: app.parse().unwrap(),
                 hostname: format!("{app}.{DOMAIN}"),
                 url: world.url(app),
