@@ -6,9 +6,12 @@ use topology::Topology;
 
 use super::PARAM_HOSTED_ZONE;
 use super::catalog::{Condition, Grant, Resources};
+use crate::aws::app::regional_hostname;
 use crate::aws::deploy;
 use crate::aws::plan::{Plan, StackPrefix};
 use crate::aws::template::sub;
+
+static EMPTY: String = String::new();
 
 /// What the catalog's patterns are filled in with.
 pub(super) struct Scope {
@@ -17,17 +20,29 @@ pub(super) struct Scope {
     regions: Vec<String>,
     primary: String,
     hostnames: Vec<String>,
+    /// Each app's Region-specific name (`orders.us-west-2.<domain>`), with its Region: its
+    /// custom domain exists only there.
+    regional: Vec<(String, String)>,
 }
 
 impl Scope {
     pub(super) fn new(topology: &Topology, prefix: &StackPrefix, plan: &Plan) -> Self {
+        let regions = deploy::regions(plan);
+        let regional = topology
+            .apps
+            .iter()
+            .flat_map(|app| {
+                regions
+                    .iter()
+                    .filter(|r| topology.regions.contains(r))
+                    .map(move |r| (r.to_string(), regional_hostname(topology, app, r)))
+            })
+            .collect();
         Self {
             prefix: prefix.to_string(),
             iam_path: prefix.iam_path(),
-            regions: deploy::regions(plan)
-                .iter()
-                .map(|r| r.to_string())
-                .collect(),
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            regional,
             primary: topology.regions.primary.to_string(),
             hostnames: topology
                 .apps
@@ -52,12 +67,12 @@ impl Scope {
             } else {
                 &[String::new()]
             };
-            let hosts: &[String] = if fixed.contains("{hostname}") {
-                &self.hostnames
-            } else {
-                &[String::new()]
-            };
             for region in regions {
+                let hosts: Vec<&String> = if fixed.contains("{hostname}") {
+                    self.hosts_in(region)
+                } else {
+                    vec![&EMPTY]
+                };
                 for host in hosts {
                     let arn = fixed
                         .replace("{region}", region)
@@ -71,11 +86,22 @@ impl Scope {
         Value::Array(out.iter().map(|arn| sub(arn)).collect())
     }
 
-    /// The record names the execution role may change: each app's hostname, and the
-    /// `_<token>.<hostname>` validation record of its certificate.
-    fn record_names(&self) -> Vec<String> {
-        self.hostnames
+    /// The names with a custom domain in `region` (every name when the pattern has no Region):
+    /// each app's hostname, and its Region-specific name there.
+    fn hosts_in(&self, region: &str) -> Vec<&String> {
+        let regional = self
+            .regional
             .iter()
+            .filter(|(r, _)| region.is_empty() || r == region)
+            .map(|(_, host)| host);
+        self.hostnames.iter().chain(regional).collect()
+    }
+
+    /// The record names the execution role may change: each app's names, and the
+    /// `_<token>.<name>` validation record of its certificate for each.
+    fn record_names(&self) -> Vec<String> {
+        self.hosts_in("")
+            .into_iter()
             .flat_map(|h| [h.clone(), format!("_*.{h}")])
             .collect()
     }
@@ -147,11 +173,23 @@ mod tests {
         let arns =
             scope.expand(&["arn:${AWS::Partition}:apigateway:{region}::/domainnames/{hostname}"]);
         let arns = arns.as_array().unwrap();
-        // us-east-1, us-west-2 (both the Regions and ARC's): 2 Regions × 4 apps.
-        assert_eq!(arns.len(), 2 * 4, "{arns:?}");
+        // us-east-1, us-west-2 (both the Regions and ARC's): 2 Regions × 4 apps, each with its
+        // hostname and its name in that Region.
+        assert_eq!(arns.len(), 2 * 4 * 2, "{arns:?}");
         assert!(arns.contains(&sub(
             "arn:${AWS::Partition}:apigateway:us-west-2::/domainnames/orders.example.com"
         )));
+        assert!(arns.contains(&sub(
+            "arn:${AWS::Partition}:apigateway:us-west-2::/domainnames/orders.us-west-2.example.com"
+        )));
+        assert!(!arns.contains(&sub(
+            "arn:${AWS::Partition}:apigateway:us-east-1::/domainnames/orders.us-west-2.example.com"
+        )));
+        let names = scope.record_names();
+        assert!(
+            names.contains(&"_*.orders.us-east-1.example.com".to_owned()),
+            "{names:?}"
+        );
         assert_eq!(
             scope.expand(&["arn:${AWS::Partition}:iam::${AWS::AccountId}:role{iam_path}*"]),
             json!([sub(
