@@ -74,6 +74,7 @@ pub fn service_router_with_problems(
     let (routes, spec) = api.split_for_parts();
     let region =
         HeaderValue::from_str(info.region.as_str()).expect("a Region name is a valid header value");
+    #[cfg(feature = "fence")]
     let fence = crate::fence::Fence::from_env(&info.region);
     let common = Arc::new(Common {
         root: Bytes::from(
@@ -94,6 +95,7 @@ pub fn service_router_with_problems(
         .with_state(common)
         .merge(routes)
         .fallback(not_found);
+    #[cfg(feature = "fence")]
     let router = crate::fence::guard(router, fence);
     crate::gateway_only::guard(router, crate::gateway_only::GatewaySecret::from_env()).layer(
         ServiceBuilder::new()
