@@ -206,7 +206,7 @@ mod tests {
         )
         .unwrap();
         let all = services(dir.path(), &[]).unwrap();
-        let names: Vec<&AppName> = all.iter().map(ServiceApp::name).collect();
+        let names: Vec<&str> = all.iter().map(|s| s.name().as_str()).collect();
         assert_eq!(names, ["orders"]);
         let err = services(dir.path(), &["api".into()]).unwrap_err();
         assert!(err.to_string().contains("not a service"), "{err}");

@@ -210,6 +210,8 @@ async fn init(binary: &Path) -> Duration {
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("AWS_REGION", "us-east-1")
         .env("STORE", "memory")
+        // As the app stack sets it: the custom domain's paths carry no stage.
+        .env("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
