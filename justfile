@@ -30,7 +30,7 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
-# Benchmarks: service overhead, failover shift time, load generator rate
+# Benchmarks: service overhead, Lambda package size and init, failover shift time, load generator rate
 bench:
     cargo bench -p service-bench
     cargo bench -p failover

@@ -1,6 +1,11 @@
 //! `cargo xtask build-lambdas`: each service built for Lambda (provided.al2023, arm64) and
 //! packed into `target/lambda/<app>-<sha256:16>.zip`, holding one executable `bootstrap`.
 //!
+//! Each is built with the `lambda-release` profile (fat LTO, one codegen unit, `opt-level = "s"`,
+//! stripped) and only the features it uses: the kit's write fence (the ARC and CloudWatch
+//! SDKs) only for an app with `fence_writes = true`. `cargo bench -p service-bench` reports
+//! the packages' sizes and their init times.
+//!
 //! The zips are deterministic (fixed timestamps and modes), so an unchanged binary keeps its
 //! name and `infra deploy` neither uploads it again nor updates the function. The cross build
 //! needs cargo-lambda and zig; when they are not on PATH they are installed from PyPI into a
@@ -12,8 +17,11 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
-use topology::{AppName, Topology};
+use topology::{AppName, ServiceApp, Topology};
 use zip::write::SimpleFileOptions;
+
+/// The Cargo profile of the packages (`[profile.lambda-release]` in the root `Cargo.toml`).
+pub const PROFILE: &str = "lambda-release";
 
 /// Builds and packs `apps` (default: every service in `topology.toml`).
 pub fn build(root: &Path, apps: &[String]) -> anyhow::Result<()> {
@@ -23,12 +31,24 @@ pub fn build(root: &Path, apps: &[String]) -> anyhow::Result<()> {
     std::fs::create_dir_all(out.join("build"))
         .with_context(|| format!("cannot create {}", out.display()))?;
     for app in &apps {
-        eprintln!("building {app} for Lambda (arm64, release)");
+        let features = app.build_features().join(",");
+        eprintln!(
+            "building {} for Lambda (arm64, profile {PROFILE}, features [{features}])",
+            app.name()
+        );
         let status = Command::new("cargo")
-            .args(["lambda", "build", "--release", "--arm64", "--package"])
-            .arg(app.as_str())
+            .args([
+                "lambda",
+                "build",
+                "--profile",
+                PROFILE,
+                "--arm64",
+                "--package",
+            ])
+            .arg(app.name().as_str())
             .arg("--bin")
-            .arg(app.as_str())
+            .arg(app.name().as_str())
+            .args(["--features", &features])
             .arg("--lambda-dir")
             .arg(out.join("build"))
             .env("PATH", &path)
@@ -36,12 +56,15 @@ pub fn build(root: &Path, apps: &[String]) -> anyhow::Result<()> {
             .status()
             .context("cannot run `cargo lambda`")?;
         if !status.success() {
-            bail!("`cargo lambda build` failed for {app} ({status})");
+            bail!("`cargo lambda build` failed for {} ({status})", app.name());
         }
-        let binary = out.join("build").join(app.as_str()).join("bootstrap");
+        let binary = out
+            .join("build")
+            .join(app.name().as_str())
+            .join("bootstrap");
         let bytes = std::fs::read(&binary)
             .with_context(|| format!("cargo lambda left no {}", binary.display()))?;
-        let zip = write_package(&out, app, &bytes)?;
+        let zip = write_package(&out, app.name(), &bytes)?;
         let size = std::fs::metadata(&zip).map(|m| m.len()).unwrap_or(0);
         println!("{} {size} bytes", zip.display());
     }
@@ -49,10 +72,10 @@ pub fn build(root: &Path, apps: &[String]) -> anyhow::Result<()> {
 }
 
 /// The services to build: the ones named (each must be a service of the topology), or all.
-fn services(root: &Path, named: &[String]) -> anyhow::Result<Vec<AppName>> {
+fn services(root: &Path, named: &[String]) -> anyhow::Result<Vec<ServiceApp>> {
     let topology = Topology::load(root.join("topology.toml"))?;
     if named.is_empty() {
-        let all: Vec<AppName> = topology.services().map(|s| s.name().clone()).collect();
+        let all: Vec<ServiceApp> = topology.services().cloned().collect();
         if all.is_empty() {
             bail!("no services in topology.toml: nothing to build");
         }
@@ -64,7 +87,7 @@ fn services(root: &Path, named: &[String]) -> anyhow::Result<Vec<AppName>> {
             let app: AppName = name.parse().map_err(|e| anyhow::anyhow!("`{name}`: {e}"))?;
             topology
                 .service(&app)
-                .map(|s| s.name().clone())
+                .cloned()
                 .with_context(|| format!("`{name}` is not a service in topology.toml"))
         })
         .collect()
@@ -183,8 +206,20 @@ mod tests {
         )
         .unwrap();
         let all = services(dir.path(), &[]).unwrap();
-        assert_eq!(all, vec!["orders".parse::<AppName>().unwrap()]);
+        let names: Vec<&str> = all.iter().map(|s| s.name().as_str()).collect();
+        assert_eq!(names, ["orders"]);
         let err = services(dir.path(), &["api".into()]).unwrap_err();
         assert!(err.to_string().contains("not a service"), "{err}");
+    }
+
+    #[test]
+    fn only_a_fenced_service_carries_the_fence() {
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
+        for service in topology.services() {
+            let fenced = service.build_features().contains(&"kit/fence");
+            assert_eq!(fenced, service.fence_writes(), "{}", service.name());
+        }
+        assert!(topology.services().any(ServiceApp::fence_writes));
+        assert!(!topology.services().all(ServiceApp::fence_writes));
     }
 }

@@ -1,13 +1,12 @@
 //! `GET /orders/{id}` on the memory store over loopback HTTP, next to a minimal axum handler
-//! (the floor), then the release binary's size and its start-to-first-200 time.
+//! (the floor), side by side: the two are measured in alternating one-second rounds, so that
+//! whatever else the machine does at the time weighs on both alike.
 //!
 //! Closed loop: a fixed number of keep-alive connections, each sending its next request as soon
 //! as the previous one is answered. The server gets one core and the client the other, so the
 //! ratio to the floor is the service's own overhead (routing, layers, store, JSON).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -20,7 +19,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 const CONNECTIONS: usize = 32;
 const WARM_UP: Duration = Duration::from_secs(1);
-const MEASURE: Duration = Duration::from_secs(5);
+const ROUND: Duration = Duration::from_secs(1);
+const ROUNDS: u32 = 6;
 
 fn main() {
     let server = tokio::runtime::Builder::new_multi_thread()
@@ -39,27 +39,31 @@ fn main() {
     let table = kit::memory::MemoryTable::new(orders::SERVICE.name, region.clone());
     let ours = server.block_on(serve((orders::SERVICE.router)(table, region)));
     let id = client.block_on(create_order(ours));
+    let floor_path = "/orders/0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e".to_owned();
+    let ours_path = format!("/orders/{id}");
 
     println!(
-        "GET /orders/{{id}}, {CONNECTIONS} keep-alive connections, {}s each, server and client on one core each",
-        MEASURE.as_secs()
+        "GET /orders/{{id}}, {CONNECTIONS} keep-alive connections, {ROUNDS} alternating rounds of \
+         {}s each, server and client on one core each",
+        ROUND.as_secs()
     );
-    let floor_result = client.block_on(measure(
-        floor,
-        "/orders/0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e".into(),
-    ));
-    let ours_result = client.block_on(measure(ours, format!("/orders/{id}")));
+    client.block_on(run_for(floor, &floor_path, WARM_UP));
+    client.block_on(run_for(ours, &ours_path, WARM_UP));
+    let mut floor_result = Outcome::default();
+    let mut ours_result = Outcome::default();
+    for _ in 0..ROUNDS {
+        floor_result.add(client.block_on(measure(floor, &floor_path)));
+        ours_result.add(client.block_on(measure(ours, &ours_path)));
+    }
     println!("{:<28} {:>10} {:>10} {:>10}", "", "req/s", "p50", "p99");
     floor_result.print("minimal axum handler");
     ours_result.print("orders (memory store)");
     println!(
-        "overhead: {:.2}x the floor's time per request ({:.0}% of its rate)",
-        floor_result.rps / ours_result.rps,
-        100.0 * ours_result.rps / floor_result.rps
+        "orders / minimal handler: {:.2}x the rate ({:.2}x the time per request)",
+        ours_result.rps() / floor_result.rps(),
+        floor_result.rps() / ours_result.rps(),
     );
     drop(server);
-
-    binary_size_and_start_time();
 }
 
 fn minimal_router() -> Router {
@@ -112,36 +116,52 @@ async fn connect(addr: SocketAddr) -> Sender {
     sender
 }
 
+/// Requests answered, their latencies and the time spent, summed over rounds.
 struct Outcome {
-    rps: f64,
     latency: Histogram<u64>,
+    elapsed: Duration,
+}
+
+impl Default for Outcome {
+    fn default() -> Self {
+        Self {
+            latency: Histogram::new(3).unwrap(),
+            elapsed: Duration::ZERO,
+        }
+    }
 }
 
 impl Outcome {
+    fn add(&mut self, other: Outcome) {
+        self.latency.add(&other.latency).unwrap();
+        self.elapsed += other.elapsed;
+    }
+
+    fn rps(&self) -> f64 {
+        self.latency.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
     fn print(&self, name: &str) {
         let us = |q: f64| format!("{} µs", self.latency.value_at_quantile(q));
         println!(
             "{name:<28} {:>10.0} {:>10} {:>10}",
-            self.rps,
+            self.rps(),
             us(0.50),
             us(0.99)
         );
     }
 }
 
-async fn measure(addr: SocketAddr, path: String) -> Outcome {
-    run_for(addr, &path, WARM_UP).await;
+/// One round against `addr`.
+async fn measure(addr: SocketAddr, path: &str) -> Outcome {
     let started = Instant::now();
-    let histograms = run_for(addr, &path, MEASURE).await;
-    let elapsed = started.elapsed().as_secs_f64();
+    let histograms = run_for(addr, path, ROUND).await;
+    let elapsed = started.elapsed();
     let mut latency = Histogram::<u64>::new(3).unwrap();
     for h in &histograms {
         latency.add(h).unwrap();
     }
-    Outcome {
-        rps: latency.len() as f64 / elapsed,
-        latency,
-    }
+    Outcome { latency, elapsed }
 }
 
 async fn run_for(addr: SocketAddr, path: &str, length: Duration) -> Vec<Histogram<u64>> {
@@ -172,97 +192,4 @@ async fn run_for(addr: SocketAddr, path: &str, length: Duration) -> Vec<Histogra
         out.push(task.await.unwrap());
     }
     out
-}
-
-/// Builds the release binary, then reports its size and the median of 10 starts to first 200.
-fn binary_size_and_start_time() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    println!("\nbuilding the release binary of orders (cargo build --release -p orders) …");
-    let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "orders", "--quiet"])
-        .status()
-        .unwrap();
-    assert!(status.success(), "release build failed");
-    let binary = target_dir().join("release/orders");
-    let size = std::fs::metadata(&binary).unwrap().len();
-    println!(
-        "release binary {}: {:.1} MiB",
-        binary.display(),
-        size as f64 / 1048576.0
-    );
-
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut starts: Vec<Duration> = (0..10)
-        .map(|_| rt.block_on(start_to_first_200(&binary)))
-        .collect();
-    starts.sort();
-    println!(
-        "start to first 200 (GET /health): median {:.1} ms, worst {:.1} ms",
-        ms(starts[5]),
-        ms(starts[9])
-    );
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
-
-async fn start_to_first_200(binary: &PathBuf) -> Duration {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let started = Instant::now();
-    let mut child = Command::new(binary)
-        .args([
-            "--listen",
-            &addr.to_string(),
-            "--region",
-            "us-east-1",
-            "--store",
-            "memory",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let took = loop {
-        if let Ok(stream) = TcpStream::connect(addr).await {
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(connection);
-            let request = Request::get("/health")
-                .header("host", "orders")
-                .body(Full::new(Bytes::new()))
-                .unwrap();
-            if sender
-                .send_request(request)
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                break started.elapsed();
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "orders did not answer within 10 s"
-        );
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    };
-    child.kill().ok();
-    child.wait().ok();
-    took
 }

@@ -17,6 +17,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::de::value::MapDeserializer;
 use serde_json::Value;
 
 use crate::store::{Item, PK, StoreError};
@@ -40,10 +41,26 @@ pub fn to_item(pk: impl Into<String>, record: &impl Serialize) -> Result<Item, S
 
 /// The record an item holds; attributes it does not name (`pk`, a computed total) are
 /// ignored, and one that is missing or does not parse is [`StoreError::Corrupt`] naming it.
+///
+/// Every read takes this path, so it reads the item in place, and tracks the attribute's
+/// path only to explain a failure: most of its time went to a copy of the item and to the
+/// tracking.
 pub fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    serde_path_to_error::deserialize(Value::Object(item.clone()))
-        .map_err(|e| StoreError::Corrupt(format!("`{}`: {}", e.path(), e.inner())))
+    T::deserialize(attributes(item)).map_err(|_| {
+        match serde_path_to_error::deserialize::<_, T>(attributes(item)) {
+            Err(e) => StoreError::Corrupt(format!("`{}`: {}", e.path(), e.inner())),
+            Ok(_) => StoreError::Corrupt("the item does not read back".into()),
+        }
+    })
 }
+
+/// `item` as a deserializer of a map, borrowing its attributes.
+fn attributes(item: &Item) -> MapDeserializer<'_, Attributes<'_>, serde_json::Error> {
+    MapDeserializer::new(item.iter().map(|(name, value)| (name.as_str(), value)))
+}
+
+type Attributes<'a> =
+    std::iter::Map<serde_json::map::Iter<'a>, fn((&'a String, &'a Value)) -> (&'a str, &'a Value)>;
 
 #[cfg(test)]
 mod tests {

@@ -1,14 +1,16 @@
 //! The HTTP surface every service shares, wrapped around the service's own routes.
 
 use std::any::Any;
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -74,6 +76,7 @@ pub fn service_router_with_problems(
     let (routes, spec) = api.split_for_parts();
     let region =
         HeaderValue::from_str(info.region.as_str()).expect("a Region name is a valid header value");
+    #[cfg(feature = "fence")]
     let fence = crate::fence::Fence::from_env(&info.region);
     let common = Arc::new(Common {
         root: Bytes::from(
@@ -94,6 +97,7 @@ pub fn service_router_with_problems(
         .with_state(common)
         .merge(routes)
         .fallback(not_found);
+    #[cfg(feature = "fence")]
     let router = crate::fence::guard(router, fence);
     router.layer(
         ServiceBuilder::new()
@@ -102,8 +106,7 @@ pub fn service_router_with_problems(
             .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
             .layer(TraceLayer::new_for_http().make_span_with(span_for))
             .layer(CatchPanicLayer::custom(panic_response))
-            .layer(middleware::from_fn(reject_large_bodies))
-            .layer(middleware::map_response(method_not_allowed))
+            .layer(tower::layer::layer_fn(|inner| Limits { inner }))
             .layer(DefaultBodyLimit::max(BODY_LIMIT)),
     )
 }
@@ -152,21 +155,53 @@ impl MakeRequestId for MakeUuidV7 {
     }
 }
 
-/// Refuses a declared body over the limit before reading it; bodies without a length are
-/// cut by [`DefaultBodyLimit`] when an extractor reads them.
-async fn reject_large_bodies(request: Request, next: Next) -> Response {
+/// Refuses a declared body over the limit before reading it (bodies without a length are
+/// cut by [`DefaultBodyLimit`] when an extractor reads them), and makes axum's empty `405`s
+/// problems. One hand-written layer, because axum's `from_fn` and `map_response` clone and box
+/// the whole inner stack on every request.
+#[derive(Clone)]
+struct Limits<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for Limits<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if let Some(refusal) = too_large(&request) {
+            return Box::pin(std::future::ready(Ok(refusal)));
+        }
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let Ok(response) = response.await;
+            Ok(method_not_allowed(response))
+        })
+    }
+}
+
+/// A `413` when the request declares a body over [`BODY_LIMIT`].
+fn too_large(request: &Request) -> Option<Response> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(n) if n > BODY_LIMIT as u64 => Problem::payload_too_large(format!(
-            "the request body ({n} bytes) is over the limit of {BODY_LIMIT} bytes"
+        .and_then(|v| v.parse::<u64>().ok())?;
+    (declared > BODY_LIMIT as u64).then(|| {
+        Problem::payload_too_large(format!(
+            "the request body ({declared} bytes) is over the limit of {BODY_LIMIT} bytes"
         ))
-        .into_response(),
-        _ => next.run(request).await,
-    }
+        .into_response()
+    })
 }
 
 fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
@@ -255,7 +290,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Problem {
 
 /// axum answers a wrong method with an empty 405 and an `Allow` header; keep the header,
 /// make the body a problem.
-async fn method_not_allowed(response: Response) -> Response {
+fn method_not_allowed(response: Response) -> Response {
     if response.status() != StatusCode::METHOD_NOT_ALLOWED
         || response.headers().contains_key(header::CONTENT_TYPE)
     {

@@ -59,6 +59,7 @@ pub mod codec;
 pub mod docs;
 pub mod dynamo;
 pub mod extract;
+#[cfg(feature = "fence")]
 pub mod fence;
 pub mod gateway_only;
 pub mod headers;

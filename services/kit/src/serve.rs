@@ -111,12 +111,7 @@ impl ServeArgs {
 pub fn main(service: &Service) -> anyhow::Result<()> {
     let args = ServeArgs::parse_for(service);
     crate::telemetry::init(service.name);
-    // A fence that cannot be read is a deploy error: refuse to start rather than not fence.
-    if let Some(fence) =
-        crate::fence::FenceConfig::from_env().map_err(|e| anyhow::anyhow!("write fencing: {e}"))?
-    {
-        tracing::info!(source = ?fence.source, "write fencing on");
-    }
+    check_fencing(service)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -126,6 +121,37 @@ pub fn main(service: &Service) -> anyhow::Result<()> {
             let router = (service.router)(table, args.region.clone());
             run(router, args.listen).await
         })
+}
+
+/// A fence that cannot be read is a deploy error: refuse to start rather than not fence.
+#[cfg(feature = "fence")]
+fn check_fencing(_service: &Service) -> anyhow::Result<()> {
+    if let Some(fence) =
+        crate::fence::FenceConfig::from_env().map_err(|e| anyhow::anyhow!("write fencing: {e}"))?
+    {
+        tracing::info!(source = ?fence.source, "write fencing on");
+    }
+    Ok(())
+}
+
+/// A build without the `fence` feature refuses to start where fencing is configured, rather
+/// than take writes it was asked to refuse.
+#[cfg(not(feature = "fence"))]
+fn check_fencing(service: &Service) -> anyhow::Result<()> {
+    use topology::manifest::{FENCE_CONTROL_ENV, FENCE_FLAG_NAMESPACE_ENV};
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    if let Some(name) = [FENCE_CONTROL_ENV, FENCE_FLAG_NAMESPACE_ENV]
+        .into_iter()
+        .find(|n| set(n))
+    {
+        anyhow::bail!(
+            "write fencing: {name} is set but this build of {service} has no write fencing; \
+             build it with `--features kit/fence` (`cargo xtask build-lambdas` does when \
+             topology.toml sets `fence_writes = true` for the app)",
+            service = service.name
+        );
+    }
+    Ok(())
 }
 
 /// Serves `router`: under Lambda when `AWS_LAMBDA_RUNTIME_API` is set, else on `listen`

@@ -1,6 +1,7 @@
 //! Write fencing in the health-check mechanism, against the local CloudWatch over HTTP: the
 //! flags published with the AWS SDK, read by the fence in each Region, judged by Route 53's
 //! failover rules; an unreachable Region's CloudWatch lets writes through.
+#![cfg(feature = "fence")]
 
 use std::time::Duration;
 
