@@ -12,5 +12,6 @@ mod flag_verify;
 mod flags;
 mod gate;
 mod resilience;
+mod scale;
 mod sdk_against_cluster;
 mod verify;
