@@ -18,5 +18,6 @@ mod fencing;
 mod gateway_only;
 mod health_check;
 mod replication;
+mod scale;
 mod verdicts;
 mod world;
