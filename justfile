@@ -30,10 +30,11 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
-# Benchmarks: service overhead, Lambda package size and init, failover shift time, load generator rate
+# Benchmarks: service overhead, Lambda package size and init, failover shift and evacuation times, the local world at 100 apps, load generator rate
 bench:
     cargo bench -p service-bench
     cargo bench -p failover
+    cargo bench -p local-world
     cargo bench -p loadtest
 
 # Write the CloudFormation templates for every stack

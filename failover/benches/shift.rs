@@ -1,16 +1,25 @@
 //! Time for one shift (one UpdateRoutingControlStates batch for one app) against the local ARC
-//! cluster, with all five endpoints healthy and with four of five hanging; the failover client
-//! next to a naive client that tries endpoints in turn with the SDK's default timeouts.
+//! cluster, with all five endpoints healthy and with four of five hanging (they accept
+//! connections and never answer):
+//! - the `failover` CLI as a process (`failover shift orders --to R --yes --json`, the bench
+//!   profile's binary: release settings), with its default hedge delay and with others, which
+//!   is how the default was chosen; and a `--dry-run`, whose time is the process's own
+//!   (start, manifest, plan) before any call;
+//! - the library's shift call in process, next to a naive client that tries endpoints in turn
+//!   with the SDK's default timeouts.
 //!
 //! Each run builds a fresh client, as each `failover shift` invocation does, so the first
 //! endpoint tried is random. Runs are spaced to stay under ARC's ~3 updates/s per endpoint.
 //!
-//! `cargo bench -p failover` (env: BENCH_RUNS, default 20; BENCH_CAP_SECS, default 6: the
-//! longest a baseline run may take before it is counted as a timeout).
+//! `cargo bench -p failover --bench shift` (env: BENCH_RUNS, default 20; BENCH_CAP_SECS,
+//! default 6: the longest a run may take before it is counted as a timeout).
 
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_route53recoverycluster as arc;
+use failover::client::DEFAULT_HEDGE_AFTER;
 use failover::{Client, ClientConfig, ShiftOptions};
 use local_arc::{Fault, LocalCluster, LocalClusterConfig};
 use topology::manifest::Manifest;
@@ -44,13 +53,18 @@ async fn main() {
         .await
         .expect("initialize");
 
+    let dir = tempfile::tempdir().unwrap();
+    let manifest_path = dir.path().join("deployment.json");
+    manifest.save(&manifest_path).unwrap();
+
     println!(
         "shift of one app (one UpdateRoutingControlStates batch), {runs} runs per row, fresh client per run"
     );
     println!(
-        "{:<26} {:<40} {:>10} {:>10} {:>9}",
+        "{:<20} {:<52} {:>10} {:>10} {:>9}",
         "endpoints", "client", "median", "worst", "failed"
     );
+    let default_hedge = ms(DEFAULT_HEDGE_AFTER);
     for hanging in [0usize, 4] {
         for i in 0..5 {
             let fault = if i < hanging {
@@ -65,23 +79,62 @@ async fn main() {
         } else {
             format!("{hanging} of 5 hanging")
         };
-        let ours = measure(runs, cap, &manifest, Strategy::Failover).await;
-        print_row(&scenario, "failover (rotation + hedge, 1s/2s)", &ours, cap);
-        let naive = measure(runs, cap, &manifest, Strategy::InTurnSdkDefaults).await;
-        print_row(
-            &scenario,
-            "in turn, SDK default timeouts+retries",
-            &naive,
-            cap,
-        );
+        let cli = |hedge: u64| Strategy::Cli {
+            hedge_ms: hedge,
+            dry_run: false,
+        };
+        let mut rows = vec![
+            (
+                format!("failover CLI process (hedge {default_hedge} ms, default)"),
+                cli(default_hedge),
+            ),
+            (
+                "failover CLI process, --dry-run (no call)".to_owned(),
+                Strategy::Cli {
+                    hedge_ms: default_hedge,
+                    dry_run: true,
+                },
+            ),
+        ];
+        if hanging > 0 {
+            // The candidates the default was chosen from.
+            for hedge in [250, 150, 50] {
+                rows.push((
+                    format!("failover CLI process, --hedge-after {hedge}ms"),
+                    cli(hedge),
+                ));
+            }
+        }
+        rows.push((
+            format!("library call (rotation + hedge {default_hedge} ms)"),
+            Strategy::Library,
+        ));
+        rows.push((
+            "library, in turn, SDK default timeouts+retries".to_owned(),
+            Strategy::InTurnSdkDefaults,
+        ));
+        for (name, strategy) in rows {
+            let sample = measure(runs, cap, &manifest, &manifest_path, strategy).await;
+            print_row(&scenario, &name, &sample, cap);
+        }
     }
     cluster.shutdown().await;
 }
 
 #[derive(Clone, Copy)]
 enum Strategy {
-    Failover,
+    /// The `failover` binary as a process.
+    Cli {
+        hedge_ms: u64,
+        dry_run: bool,
+    },
+    /// The library's shift call, in process.
+    Library,
     InTurnSdkDefaults,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Durations of the runs that finished, and how many did not within `cap`.
@@ -90,7 +143,13 @@ struct Sample {
     failed: usize,
 }
 
-async fn measure(runs: usize, cap: Duration, manifest: &Manifest, strategy: Strategy) -> Sample {
+async fn measure(
+    runs: usize,
+    cap: Duration,
+    manifest: &Manifest,
+    manifest_path: &Path,
+    strategy: Strategy,
+) -> Sample {
     let app: AppName = "orders".parse().unwrap();
     let mut sample = Sample {
         times: Vec::new(),
@@ -103,7 +162,8 @@ async fn measure(runs: usize, cap: Duration, manifest: &Manifest, strategy: Stra
             &manifest.regions.primary
         };
         let started = Instant::now();
-        let done = tokio::time::timeout(cap, shift(manifest, &app, to, strategy)).await;
+        let done =
+            tokio::time::timeout(cap, shift(manifest, manifest_path, &app, to, strategy)).await;
         match done {
             Ok(true) => sample.times.push(started.elapsed()),
             _ => sample.failed += 1,
@@ -113,15 +173,49 @@ async fn measure(runs: usize, cap: Duration, manifest: &Manifest, strategy: Stra
     sample
 }
 
-async fn shift(manifest: &Manifest, app: &AppName, to: &Region, strategy: Strategy) -> bool {
+async fn shift(
+    manifest: &Manifest,
+    manifest_path: &Path,
+    app: &AppName,
+    to: &Region,
+    strategy: Strategy,
+) -> bool {
     match strategy {
-        Strategy::Failover => Client::from_manifest(manifest, ClientConfig::default())
+        Strategy::Cli { hedge_ms, dry_run } => {
+            cli_shift(manifest_path, app, to, hedge_ms, dry_run).await
+        }
+        Strategy::Library => Client::from_manifest(manifest, ClientConfig::default())
             .unwrap()
             .shift(std::slice::from_ref(app), to, ShiftOptions::default())
             .await
             .is_ok(),
         Strategy::InTurnSdkDefaults => naive_shift(manifest, app, to).await,
     }
+}
+
+/// `failover shift APP --to REGION --yes --json`, as an on-call engineer runs it; `true` when
+/// it exits 0. `kill_on_drop`: a run past the cap does not outlive its measurement.
+async fn cli_shift(
+    manifest: &Path,
+    app: &AppName,
+    to: &Region,
+    hedge_ms: u64,
+    dry_run: bool,
+) -> bool {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_failover"));
+    command
+        .arg("--manifest")
+        .arg(manifest)
+        .args(["--hedge-after", &format!("{hedge_ms}ms"), "--json"])
+        .args(["shift", app.as_str(), "--to", to.as_str(), "--yes"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    if dry_run {
+        command.arg("--dry-run");
+    }
+    command.status().await.is_ok_and(|s| s.success())
 }
 
 /// What a first implementation does: one SDK client per endpoint with the SDK's defaults
@@ -186,7 +280,7 @@ fn print_row(scenario: &str, client: &str, sample: &Sample, cap: Duration) {
         None => "-".to_owned(),
     };
     println!(
-        "{scenario:<26} {client:<40} {:>10} {:>10} {:>9}",
+        "{scenario:<20} {client:<52} {:>10} {:>10} {:>9}",
         show(all.get(all.len() / 2)),
         show(all.last()),
         format!("{}/{}", sample.failed, all.len())

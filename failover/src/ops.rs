@@ -3,6 +3,9 @@
 
 use std::collections::HashMap;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
 use serde::Serialize;
 use topology::manifest::{AppEntry, Manifest};
 use topology::{AppName, Region, RoutingControlArn, SafetyRuleArn};
@@ -188,48 +191,79 @@ impl Client {
         })
     }
 
-    /// Sends the batches in order, spaced to stay under ARC's request rate.
+    /// Sends the batches, as many at once as the cluster has endpoints: each starts its
+    /// rotation at another endpoint, and the client's pacing keeps every endpoint within ARC's
+    /// rate, so a large evacuation spreads over the cluster. After a failure no further batch
+    /// is started; the report says how many were applied.
     async fn send(
         &self,
         batches: Vec<Vec<Change>>,
         opts: &ShiftOptions,
     ) -> Result<Vec<Batch>, FailoverError> {
-        let total = batches.len();
-        let mut done = Vec::with_capacity(total);
-        for (i, changes) in batches.into_iter().enumerate() {
-            if opts.dry_run {
-                done.push(Batch {
+        if opts.dry_run {
+            return Ok(batches
+                .into_iter()
+                .map(|changes| Batch {
                     changes,
                     answer: None,
-                });
-                continue;
+                })
+                .collect());
+        }
+        let total = batches.len();
+        let endpoints = self.endpoint_count();
+        let mut pending = batches.into_iter().enumerate();
+        let mut in_flight = FuturesUnordered::new();
+        let mut done: Vec<Option<Batch>> = vec![None; total];
+        let mut failure: Option<FailoverError> = None;
+        loop {
+            while failure.is_none() && in_flight.len() < endpoints {
+                let Some((i, changes)) = pending.next() else {
+                    break;
+                };
+                in_flight.push(self.send_batch(i, changes, &opts.override_safety_rules));
             }
-            if i > 0 {
-                tokio::time::sleep(self.config().batch_spacing).await;
-            }
-            let wire: Vec<(RoutingControlArn, bool)> = changes
-                .iter()
-                .map(|c| (c.routing_control.clone(), c.on))
-                .collect();
-            match self
-                .set_routing_control_states(&wire, &opts.override_safety_rules)
-                .await
-            {
-                Ok(answer) => done.push(Batch {
-                    changes,
-                    answer: Some(answer),
-                }),
-                Err(e) if i == 0 => return Err(e),
-                Err(e) => {
-                    return Err(FailoverError::Partial {
-                        applied: i,
-                        total,
-                        source: Box::new(e),
+            let Some((i, changes, result)) = in_flight.next().await else {
+                break;
+            };
+            match result {
+                Ok(answer) => {
+                    done[i] = Some(Batch {
+                        changes,
+                        answer: Some(answer),
                     });
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
                 }
             }
         }
-        Ok(done)
+        let applied: Vec<Batch> = done.into_iter().flatten().collect();
+        match failure {
+            None => Ok(applied),
+            Some(e) if applied.is_empty() => Err(e),
+            Some(e) => Err(FailoverError::Partial {
+                applied: applied.len(),
+                total,
+                source: Box::new(e),
+            }),
+        }
+    }
+
+    /// Batch `i`, its rotation started `i` endpoints after the preferred one.
+    async fn send_batch(
+        &self,
+        i: usize,
+        changes: Vec<Change>,
+        overrides: &[SafetyRuleArn],
+    ) -> (usize, Vec<Change>, Result<Answer, FailoverError>) {
+        let wire: Vec<(RoutingControlArn, bool)> = changes
+            .iter()
+            .map(|c| (c.routing_control.clone(), c.on))
+            .collect();
+        let result = self
+            .set_routing_control_states_from(i, &wire, overrides)
+            .await;
+        (i, changes, result)
     }
 }
 

@@ -12,14 +12,18 @@ pub const SERVICES: &[&Service] = &[&orders::SERVICE, &payments::SERVICE, &users
 /// The service that implements `app`, checked against the table the topology gives it: every
 /// index the service queries must be declared there, as it is on AWS.
 pub fn implementing(app: &ServiceApp) -> anyhow::Result<&'static Service> {
-    let Some(service) = SERVICES.iter().find(|s| s.name == app.name().as_str()) else {
+    let wanted = app.service();
+    let Some(service) = SERVICES.iter().find(|s| s.name == wanted.as_str()) else {
         let known: Vec<&str> = SERVICES.iter().map(|s| s.name).collect();
         bail!(
-            "topology.toml lists service `{}`, but this build has no service of that name (it has: {}); \
-             create it with `cargo xtask new-service {}`, or list its crate in local/src/services.rs",
-            app.name(),
+            "topology.toml lists service `{wanted}`{}, but this build has no service of that name (it has: {}); \
+             create it with `cargo xtask new-service {wanted}`, or list its crate in local/src/services.rs",
+            if wanted == app.name() {
+                String::new()
+            } else {
+                format!(" (for app `{}`)", app.name())
+            },
             known.join(", "),
-            app.name()
         );
     };
     for index in service.indexes {

@@ -22,7 +22,8 @@ pub const SCALE_FIXTURE_TOPOLOGY: &str = include_str!("../fixtures/topology-100.
 
 /// The fixture topology with its four apps `copies` times: copy 1 is the fixture's own apps,
 /// copy `n` adds `api-n` (routing to its own copy's services), `orders-n`, `payments-n`
-/// (write-fenced) and `users-n`, each with its table of the same name. The first
+/// (write-fenced) and `users-n`, each with its table of the same name and running the service
+/// of its kind (`service = "orders"`). The first
 /// [`COPIES_WITH_OWN_PANELS`] copies keep a control panel per app; the later ones share panels
 /// `cell-1`, `cell-2`, … of [`COPIES_PER_SHARED_PANEL`] copies each. Apps of one kind may run
 /// one service implementation (`orders-7` is an `orders`).
@@ -48,6 +49,14 @@ fn apps_of_copy(copy: usize) -> String {
     } else {
         format!("-{copy}")
     };
+    let service = |kind: &str| {
+        if copy == 1 {
+            String::new()
+        } else {
+            format!("service = \"{kind}\"\n")
+        }
+    };
+    let (orders, payments, users) = (service("orders"), service("payments"), service("users"));
     let panel = if copy <= COPIES_WITH_OWN_PANELS {
         String::new()
     } else {
@@ -67,21 +76,21 @@ kind = "gateway"
 [[apps]]
 name = "orders{s}"
 kind = "service"
-{panel}[apps.table]
+{orders}{panel}[apps.table]
 name = "orders{s}"
 indexes = [{{ name = "by-user", partition_key = "user_id", sort_key = "id" }}]
 
 [[apps]]
 name = "payments{s}"
 kind = "service"
-fence_writes = true
+{payments}fence_writes = true
 {panel}[apps.table]
 name = "payments{s}"
 
 [[apps]]
 name = "users{s}"
 kind = "service"
-{panel}[apps.table]
+{users}{panel}[apps.table]
 name = "users{s}"
 "#
     )

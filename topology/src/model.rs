@@ -490,6 +490,10 @@ impl GatewayApp {
 #[serde(deny_unknown_fields)]
 pub struct ServiceApp {
     name: AppName,
+    /// The service (crate) the app runs, when not the one of its own name: several apps may
+    /// run one implementation, each with its own table, Region instances and failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service: Option<AppName>,
     table: Table,
     #[serde(default)]
     fence_writes: bool,
@@ -506,6 +510,11 @@ impl ServiceApp {
 
     pub fn table(&self) -> &Table {
         &self.table
+    }
+
+    /// The service the app runs: `service = "orders"` in the file, else the app's own name.
+    pub fn service(&self) -> &AppName {
+        self.service.as_ref().unwrap_or(&self.name)
     }
 
     /// Whether an instance whose Region's routing control is OFF refuses writes (503 with

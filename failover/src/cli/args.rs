@@ -81,6 +81,11 @@ pub struct Cli {
     /// CloudWatch (status and --verify show a Region that does not answer in time as unknown).
     #[arg(long, global = true, value_parser = parse_duration, default_value = "2s")]
     pub attempt_timeout: Duration,
+    /// Try the next cluster endpoint when the current one has not answered after this long,
+    /// keeping the first attempt open (the first answer wins). Raise it on a slow link, where
+    /// a healthy endpoint takes longer to answer than this.
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "100ms")]
+    pub hedge_after: Duration,
     /// Give up on a call after this long, all endpoints tried (health-check: the required
     /// publish, tried again while its Region does not answer).
     #[arg(long, global = true, value_parser = parse_duration, default_value = "15s")]
@@ -257,6 +262,14 @@ mod tests {
         assert!(parse_duration("2h").is_err());
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn the_cli_hedges_as_the_library_does() {
+        let cli = Cli::try_parse_from(["failover", "status"]).unwrap();
+        assert_eq!(cli.hedge_after, crate::client::DEFAULT_HEDGE_AFTER);
+        let cli = Cli::try_parse_from(["failover", "--hedge-after", "250ms", "status"]).unwrap();
+        assert_eq!(cli.hedge_after, Duration::from_millis(250));
     }
 
     #[test]

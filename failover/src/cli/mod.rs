@@ -54,6 +54,7 @@ pub async fn execute_with(manifest: &Manifest, cli: Cli, format: Format) -> Repo
     let config = ClientConfig {
         connect_timeout: cli.connect_timeout,
         attempt_timeout: cli.attempt_timeout,
+        hedge_after: cli.hedge_after,
         deadline: cli.deadline,
         ..ClientConfig::default()
     };

@@ -13,5 +13,6 @@ mod flags;
 mod gate;
 mod plan_cli;
 mod resilience;
+mod scale;
 mod sdk_against_cluster;
 mod verify;

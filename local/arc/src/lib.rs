@@ -46,6 +46,33 @@ pub enum Fault {
     Throttle,
 }
 
+/// One update call an endpoint received (UpdateRoutingControlState or -States), as logged by
+/// [`LocalCluster::update_calls`]: what tests assert batch sizes and the spread over
+/// endpoints with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdateCall {
+    /// The endpoint's index in the cluster.
+    pub endpoint: usize,
+    /// Routing controls in the call.
+    pub controls: usize,
+    pub outcome: UpdateOutcome,
+    /// When the endpoint answered it.
+    pub at: Instant,
+}
+
+/// How an update call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    Applied,
+    /// Over the endpoint's request rate (429 ThrottlingException).
+    Throttled,
+    /// Any other error: a safety rule, a validation, a lost quorum, a batch over 10.
+    Refused,
+}
+
+/// The most update calls the log keeps (the oldest go first): bounded in a long-running world.
+const UPDATE_LOG_CAPACITY: usize = 10_000;
+
 /// Why the local cluster could not start or change.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalClusterError {
@@ -121,6 +148,7 @@ pub(crate) struct Shared {
     faults: Mutex<Vec<Fault>>,
     buckets: Mutex<Vec<Bucket>>,
     mutations_per_second: f64,
+    updates: Mutex<std::collections::VecDeque<UpdateCall>>,
 }
 
 /// A token bucket: ARC's per-endpoint rate of mutating calls.
@@ -154,6 +182,14 @@ impl Shared {
     pub(crate) fn quorum_loss_at(&self) -> usize {
         let n = self.faults_guard().len();
         n - (n / 2 + 1) + 1
+    }
+
+    pub(crate) fn record(&self, call: UpdateCall) {
+        let mut log = self.updates.lock().unwrap_or_else(|p| p.into_inner());
+        if log.len() == UPDATE_LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(call);
     }
 
     pub(crate) fn take_mutation_token(&self, index: usize) -> bool {
@@ -226,6 +262,7 @@ impl LocalCluster {
                 n
             ]),
             mutations_per_second: config.mutations_per_second,
+            updates: Mutex::default(),
         });
         let mut endpoints = Vec::with_capacity(n);
         for (index, (region, addr)) in config.endpoints.iter().enumerate() {
@@ -283,6 +320,25 @@ impl LocalCluster {
     /// Whether a routing control is ON, read in process (the local health checks poll this).
     pub fn routing_control_state(&self, arn: &RoutingControlArn) -> Option<bool> {
         self.shared.state().control(arn).map(|c| c.on)
+    }
+
+    /// The update calls received so far (the latest 10,000), oldest first.
+    pub fn update_calls(&self) -> Vec<UpdateCall> {
+        let log = self
+            .shared
+            .updates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        log.iter().copied().collect()
+    }
+
+    /// Forgets the update calls logged so far.
+    pub fn clear_update_calls(&self) {
+        self.shared
+            .updates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// The fault of every endpoint, in order.

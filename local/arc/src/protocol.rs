@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use topology::{ControlPanelArn, RoutingControlArn, SafetyRuleArn};
 
 use crate::state::Refusal;
-use crate::{Fault, Shared};
+use crate::{Fault, Shared, UpdateCall, UpdateOutcome};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 const TARGET_PREFIX: &str = "ToggleCustomerAPI.";
@@ -217,6 +217,12 @@ fn dispatch(
         "UpdateRoutingControlStates" => {
             let input: UpdateMany = parse(body)?;
             if input.entries.len() > MAX_BATCH {
+                shared.record(UpdateCall {
+                    endpoint: index,
+                    controls: input.entries.len(),
+                    outcome: UpdateOutcome::Refused,
+                    at: Instant::now(),
+                });
                 return Err(ApiError::new(
                     StatusCode::PAYMENT_REQUIRED,
                     "ServiceLimitExceededException",
@@ -359,7 +365,30 @@ fn list(shared: &Shared, input: List) -> Result<Value, ApiError> {
     Ok(out)
 }
 
+/// Applies an update and logs the call (see [`crate::LocalCluster::update_calls`]).
 fn update(
+    shared: &Shared,
+    index: usize,
+    entries: Vec<Entry>,
+    overrides: Vec<SafetyRuleArn>,
+) -> Result<Value, ApiError> {
+    let controls = entries.len();
+    let result = apply_update(shared, index, entries, overrides);
+    let outcome = match &result {
+        Ok(_) => UpdateOutcome::Applied,
+        Err(e) if e.kind == "ThrottlingException" => UpdateOutcome::Throttled,
+        Err(_) => UpdateOutcome::Refused,
+    };
+    shared.record(UpdateCall {
+        endpoint: index,
+        controls,
+        outcome,
+        at: Instant::now(),
+    });
+    result
+}
+
+fn apply_update(
     shared: &Shared,
     index: usize,
     entries: Vec<Entry>,

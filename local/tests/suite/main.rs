@@ -19,5 +19,6 @@ mod gateway_only;
 mod health_check;
 mod plans;
 mod replication;
+mod scale;
 mod verdicts;
 mod world;

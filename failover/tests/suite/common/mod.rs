@@ -49,7 +49,7 @@ pub fn quick() -> ClientConfig {
         attempt_timeout: Duration::from_secs(1),
         hedge_after: Duration::from_millis(200),
         deadline: Duration::from_secs(4),
-        batch_spacing: Duration::from_millis(10),
+        mutations_per_second: 100.0,
     }
 }
 
