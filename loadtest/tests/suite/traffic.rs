@@ -57,8 +57,9 @@ async fn switch_run(
     dns.set("orders.example.test", world.secondary_ip());
     let changed_at = run.elapsed().as_secs_f64();
     run.mark("DNS answer -> us-west-2");
+    // Connections may live 3 s past the change: allow a loaded machine well beyond that.
     assert!(
-        wait_for_region(&run, &orders, SECONDARY, Duration::from_secs(4)).await,
+        wait_for_region(&run, &orders, SECONDARY, Duration::from_secs(10)).await,
         "traffic never moved to the secondary"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
