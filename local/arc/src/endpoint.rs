@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::{JoinHandle, JoinSet};
 use topology::Region;
 
@@ -18,6 +18,9 @@ pub(crate) struct Endpoint {
     /// The bound address (a requested port 0 resolved), reused when the endpoint reopens.
     pub(crate) addr: SocketAddr,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// While down: the port, bound but not listening, so connections are refused and no other
+    /// server (another cluster with the same ARNs, in a concurrent test) can take it.
+    held: Mutex<Option<TcpSocket>>,
 }
 
 impl Endpoint {
@@ -39,6 +42,7 @@ impl Endpoint {
             region,
             addr,
             task: Mutex::new(Some(tokio::spawn(serve(listener, shared, index)))),
+            held: Mutex::new(None),
         })
     }
 
@@ -52,6 +56,12 @@ impl Endpoint {
         }
     }
 
+    /// Goes down (fault `Down`): closes the listener and holds its port until it reopens.
+    pub(crate) async fn go_down(&self) {
+        self.close().await;
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = hold(self.addr);
+    }
+
     /// Listens again on the same address.
     pub(crate) async fn reopen(
         &self,
@@ -59,6 +69,7 @@ impl Endpoint {
         index: usize,
     ) -> Result<(), LocalClusterError> {
         self.close().await;
+        drop(self.held.lock().unwrap_or_else(|p| p.into_inner()).take());
         let listener = bind(&self.region, self.addr).await?;
         *self.task.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(tokio::spawn(serve(listener, shared, index)));
@@ -82,6 +93,21 @@ async fn bind(region: &Region, addr: SocketAddr) -> Result<TcpListener, LocalClu
             addr,
             reason,
         })
+}
+
+/// A socket bound to `addr` that does not listen: the kernel refuses connections to it. None
+/// when the port cannot be held (connections of its own still in TIME_WAIT), which leaves it
+/// merely closed.
+fn hold(addr: SocketAddr) -> Option<TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .ok()?;
+    // Without SO_REUSEADDR, so that no other socket can bind the port beside it.
+    socket.bind(addr).ok()?;
+    Some(socket)
 }
 
 /// The accept loop. Connections live in a `JoinSet` owned by this future: aborting the loop

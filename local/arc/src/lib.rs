@@ -359,7 +359,7 @@ impl LocalCluster {
             })?;
         let before = self.shared.fault(index);
         if fault == Fault::Down && before != Fault::Down {
-            endpoint.close().await;
+            endpoint.go_down().await;
         }
         self.shared.faults_guard()[index] = fault;
         if fault != Fault::Down && before == Fault::Down {
@@ -530,6 +530,29 @@ mod tests {
         assert!(config.clone().with_first_port(65531).is_ok());
         let error = config.with_first_port(65532).unwrap_err();
         assert!(error.to_string().contains("at most 65531"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_down_endpoint_refuses_connections_and_keeps_its_port() {
+        let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
+        let config = LocalClusterConfig::from_topology(&topology)
+            .with_first_port(0)
+            .unwrap();
+        let cluster = LocalCluster::start(&topology, config).await.unwrap();
+        let addr: SocketAddr = cluster.endpoints()[0]
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap();
+        cluster.set_fault(0, Fault::Down).await.unwrap();
+        let refused = tokio::net::TcpStream::connect(addr).await.unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+        // No other server can take the port while it is down (a concurrent test's cluster has
+        // the same ARNs, and would answer for this one).
+        assert!(tokio::net::TcpListener::bind(addr).await.is_err());
+        cluster.set_fault(0, Fault::None).await.unwrap();
+        assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+        cluster.shutdown().await;
     }
 
     #[test]
