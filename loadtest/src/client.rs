@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use topology::manifest::TrustedClient;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
@@ -29,10 +30,6 @@ use crate::token::BearerToken;
 
 /// The header naming the Region that served a response, as every app sets it.
 pub const X_REGION: HeaderName = HeaderName::from_static(topology::manifest::REGION_HEADER);
-
-/// The header that vouches for a call to a gateway-only service.
-const GATEWAY_SECRET_HEADER: HeaderName =
-    HeaderName::from_static(topology::manifest::GATEWAY_SECRET_HEADER);
 
 /// How a request failed, as the report counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,15 +122,20 @@ pub struct Outgoing {
     pub json: Option<Bytes>,
 }
 
-/// TLS for `https` apps (AWS): the system's root certificates plus any the caller adds.
+/// TLS for `https` apps: the system's root certificates plus any the caller adds, and the
+/// local world's trusted client certificate when its services admit only certified callers.
 #[derive(Clone)]
 pub struct Tls {
     connector: tokio_rustls::TlsConnector,
 }
 
 impl Tls {
-    /// Trusts the system's roots and the PEM files at `ca_files` (`--ca-file`).
-    pub fn trusting(ca_files: &[std::path::PathBuf]) -> Result<Self, ConfigError> {
+    /// Trusts the system's roots and the PEM files at `ca_files` (`--ca-file`), and with
+    /// `trusted`, its CA, presenting its certificate.
+    pub fn trusting(
+        ca_files: &[std::path::PathBuf],
+        trusted: Option<&TrustedClient>,
+    ) -> Result<Self, ConfigError> {
         let pems = ca_files
             .iter()
             .map(|path| {
@@ -143,14 +145,14 @@ impl Tls {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Self::new(&pems).map_err(ConfigError::Tls)
+        Self::new(&pems, trusted).map_err(ConfigError::Tls)
     }
 
     /// Trusts the system's roots and the PEM certificates in `extra_roots` (each a file's
-    /// contents), offering HTTP/1.1 only.
-    pub fn new(extra_roots: &[Vec<u8>]) -> Result<Self, String> {
-        use tokio_rustls::rustls::pki_types::CertificateDer;
+    /// contents), and with `trusted`, its CA, presenting its certificate; HTTP/1.1 only.
+    pub fn new(extra_roots: &[Vec<u8>], trusted: Option<&TrustedClient>) -> Result<Self, String> {
         use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
         use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto};
 
         let mut roots = RootCertStore::empty();
@@ -158,7 +160,8 @@ impl Tls {
         // each https request with a clear certificate error instead of failing the run.
         let native = rustls_native_certs::load_native_certs();
         roots.add_parsable_certificates(native.certs);
-        for pem in extra_roots {
+        let local_ca = trusted.map(|t| t.ca_pem.as_bytes());
+        for pem in extra_roots.iter().map(Vec::as_slice).chain(local_ca) {
             for cert in CertificateDer::pem_slice_iter(pem) {
                 let cert = cert.map_err(|e| format!("a CA file is not PEM: {e}"))?;
                 roots
@@ -169,11 +172,23 @@ impl Tls {
         // The provider is named, not taken from the process default: with more than one
         // provider compiled into the workspace, the default would be ambiguous.
         let provider = Arc::new(crypto::aws_lc_rs::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
+        let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let mut config = match trusted {
+            Some(t) => {
+                let chain = CertificateDer::pem_slice_iter(t.certificate_pem.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("the trusted client certificate is not PEM: {e}"))?;
+                let key = PrivateKeyDer::from_pem_slice(t.private_key_pem.as_bytes())
+                    .map_err(|e| format!("the trusted client key is not PEM: {e}"))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("the trusted client certificate is not usable: {e}"))?
+            }
+            None => builder.with_no_client_auth(),
+        };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
@@ -217,7 +232,6 @@ pub struct Client {
     pool: Mutex<HashMap<String, Vec<Idle>>>,
     opened: AtomicU64,
     tls: Option<Tls>,
-    gateway_secret: Option<HeaderValue>,
     bearer: Option<HeaderValue>,
 }
 
@@ -236,7 +250,6 @@ impl Client {
             pool: Mutex::new(HashMap::new()),
             opened: AtomicU64::new(0),
             tls,
-            gateway_secret: None,
             bearer: None,
         }
     }
@@ -245,19 +258,6 @@ impl Client {
     /// routes need while its `[auth]` is on (services ignore it).
     pub fn with_bearer_token(mut self, token: Option<&BearerToken>) -> Self {
         self.bearer = token.map(BearerToken::header_value);
-        self
-    }
-
-    /// The client, sending `secret` in `x-gateway-secret` on every request: the local world's
-    /// manifest has one when its services accept only calls through the gateway, and a
-    /// trusted internal client may call them directly with it. `None` (AWS) sends nothing.
-    pub fn with_gateway_secret(mut self, secret: Option<&str>) -> Self {
-        self.gateway_secret = secret
-            .and_then(|s| HeaderValue::from_str(s).ok())
-            .map(|mut v| {
-                v.set_sensitive(true);
-                v
-            });
         self
     }
 
@@ -409,11 +409,6 @@ impl Client {
     ) -> Result<http::Response<hyper::body::Incoming>, hyper::Error> {
         conn.sender.ready().await?;
         let mut request = build(base, out);
-        if let Some(secret) = &self.gateway_secret {
-            request
-                .headers_mut()
-                .insert(GATEWAY_SECRET_HEADER, secret.clone());
-        }
         if let Some(bearer) = &self.bearer {
             request
                 .headers_mut()

@@ -133,7 +133,7 @@ impl Discovery<'_> {
                     .manifest
                     .app(owner)
                     .ok_or_else(|| format!("a route names `{owner}`, which the manifest lacks"))?;
-                AppTarget::from_entry(entry).map_err(|e| e.to_string())?
+                AppTarget::from_entry(self.manifest, entry).map_err(|e| e.to_string())?
             }
         };
         let mut last = String::new();
@@ -168,7 +168,7 @@ impl Discovery<'_> {
         let Some(target) = self
             .manifest
             .app(owner)
-            .and_then(|e| AppTarget::from_entry(e).ok())
+            .and_then(|e| AppTarget::from_entry(self.manifest, e).ok())
         else {
             return Vec::new();
         };

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use http::Uri;
 use topology::AppName;
-use topology::manifest::AppEntry;
+use topology::manifest::{AppEntry, Manifest, TrustedClient};
 
 use crate::error::ConfigError;
 
@@ -88,19 +88,26 @@ pub struct AppTarget {
 }
 
 impl AppTarget {
-    /// The target of a manifest's app entry.
-    pub fn from_entry(entry: &AppEntry) -> Result<Self, ConfigError> {
+    /// The target of `manifest`'s app `entry`. A local world's service whose port admits only
+    /// certified callers (the manifest holds a trusted client certificate) is reached over
+    /// TLS on that port, presenting the certificate.
+    pub fn from_entry(manifest: &Manifest, entry: &AppEntry) -> Result<Self, ConfigError> {
+        let certified = manifest.trusted_client.is_some() && entry.routes.is_empty();
+        let url_of = |url: &str| match certified {
+            true => TrustedClient::tls_url(url),
+            false => url.to_owned(),
+        };
         let url_error = |url: &str, reason: String| ConfigError::Url {
             app: entry.name.clone(),
             url: url.to_owned(),
             reason,
         };
-        let base = BaseUrl::parse(&entry.url).map_err(|r| url_error(&entry.url, r))?;
+        let base = BaseUrl::parse(&url_of(&entry.url)).map_err(|r| url_error(&entry.url, r))?;
         let regional = entry
             .regional_urls
             .iter()
             .map(|r| {
-                BaseUrl::parse(&r.url)
+                BaseUrl::parse(&url_of(&r.url))
                     .map(|b| (r.region.clone(), b))
                     .map_err(|e| url_error(&r.url, e))
             })
@@ -131,6 +138,45 @@ mod tests {
         assert_eq!(b.path("/"), "/v1/");
         let b = BaseUrl::parse("http://127.0.1.1:9000").unwrap();
         assert_eq!(b.ip_literal(), Some("127.0.1.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_local_service_is_reached_over_tls_when_the_manifest_holds_a_trusted_certificate() {
+        let mut manifest: Manifest = serde_json::from_value(serde_json::json!({
+            "manifest_version": topology::manifest::MANIFEST_VERSION,
+            "environment": "local",
+            "domain": "example.test",
+            "regions": {"primary": "us-east-1", "secondary": "us-west-2"},
+            "routing": {"mechanism": "health-check", "flags": {"namespace": "n", "metric_name": "m"}},
+            "apps": [],
+        }))
+        .unwrap();
+        let entry = |name: &str, routes: serde_json::Value| -> AppEntry {
+            serde_json::from_value(serde_json::json!({
+                "name": name,
+                "hostname": format!("{name}.example.test"),
+                "url": format!("http://{name}.example.test:8000"),
+                "routing": {"mechanism": "health-check", "flags": []},
+                "regional_urls": [{"region": "us-east-1", "url": format!("http://{name}.us-east-1.example.test:8000")}],
+                "routes": routes,
+            }))
+            .unwrap()
+        };
+        let orders = entry("orders", serde_json::json!({}));
+        let api = entry("api", serde_json::json!({"/orders": "orders"}));
+        let schemes = |manifest: &Manifest, entry: &AppEntry| {
+            let t = AppTarget::from_entry(manifest, entry).unwrap();
+            (t.base.scheme, t.regional[0].1.scheme)
+        };
+        assert_eq!(schemes(&manifest, &orders), (Scheme::Http, Scheme::Http));
+        manifest.trusted_client = Some(TrustedClient {
+            ca_pem: String::new(),
+            certificate_pem: String::new(),
+            private_key_pem: String::new(),
+        });
+        assert_eq!(schemes(&manifest, &orders), (Scheme::Https, Scheme::Https));
+        // The gateway is plain HTTP in the local world: it presents the certificate itself.
+        assert_eq!(schemes(&manifest, &api), (Scheme::Http, Scheme::Http));
     }
 
     #[test]

@@ -18,6 +18,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use topology::{AppName, Region};
 
+use tokio_rustls::rustls::ServerConfig;
+
+use crate::door::{Door, Peer};
 use crate::monitoring::metrics::ApiRecorder;
 
 /// How long a stopped instance lets in-flight requests finish before it drops them.
@@ -96,6 +99,7 @@ pub struct Instance {
     pub addr: SocketAddr,
     router: Router,
     faults: Arc<Faults>,
+    tls: Option<Arc<ServerConfig>>,
     serving: tokio::sync::Mutex<Option<Serving>>,
 }
 
@@ -107,18 +111,20 @@ impl Instance {
         addr: SocketAddr,
         router: Router,
     ) -> Result<Arc<Self>, BindError> {
-        Self::start_measured(app, region, addr, router, None).await
+        Self::start_measured(app, region, addr, router, None, None).await
     }
 
     /// As [`Instance::start`], with every response counted by `recorder`, around the fault
     /// layer (an injected 503 or delay is measured as a client sees it), as API Gateway
-    /// measures its API.
+    /// measures its API; with `tls`, connections that open with a TLS handshake are served
+    /// over it ([`crate::door`]).
     pub async fn start_measured(
         app: AppName,
         region: Region,
         addr: SocketAddr,
         router: Router,
         recorder: Option<Arc<ApiRecorder>>,
+        tls: Option<Arc<ServerConfig>>,
     ) -> Result<Arc<Self>, BindError> {
         let faults = Arc::new(Faults::default());
         let mut router = router.layer(axum::middleware::from_fn_with_state(
@@ -141,24 +147,31 @@ impl Instance {
             addr,
             router,
             faults,
+            tls,
             serving: tokio::sync::Mutex::new(None),
         });
-        *instance.serving.lock().await = Some(instance.serve(listener));
+        *instance.serving.lock().await = Some(instance.serve(listener)?);
         Ok(instance)
     }
 
-    fn serve(&self, listener: TcpListener) -> Serving {
+    fn serve(&self, listener: TcpListener) -> Result<Serving, BindError> {
+        let addr = self.addr;
+        let door = Door::new(listener, self.tls.clone())
+            .map_err(|reason| BindError::Other { addr, reason })?;
         let (shutdown, stop) = oneshot::channel::<()>();
-        let router = self.router.clone();
+        let service = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<Peer>();
         let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+            let serve = axum::serve(door, service).with_graceful_shutdown(async {
                 let _ = stop.await;
             });
             if let Err(error) = serve.await {
                 tracing::warn!(%error, "an app instance stopped with an error");
             }
         });
-        Serving { shutdown, task }
+        Ok(Serving { shutdown, task })
     }
 
     /// What the instance is doing now.
@@ -206,7 +219,7 @@ impl Instance {
             .unwrap_or_else(|e| e.into_inner()) = None;
         let mut serving = self.serving.lock().await;
         if serving.is_none() {
-            *serving = Some(self.serve(bind(self.addr).await?));
+            *serving = Some(self.serve(bind(self.addr).await?)?);
         }
         Ok(())
     }

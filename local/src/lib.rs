@@ -10,6 +10,7 @@
 //!   or the flags published with the AWS SDK);
 //! - [`issuer`]: the OIDC issuer of the `api` app's tokens (its key generated per run);
 //! - [`instance`]: one app in one Region on its loopback address, with faults on demand;
+//! - [`door`] and [`pki`]: gateway-only access, the services' mutual TLS with the run's own CA;
 //! - [`replication`]: global tables between the Regions' stores;
 //! - [`world`]: all of it assembled, with the deployment manifest;
 //! - [`control`]: the control API (state and faults) of a running world, answering only
@@ -26,12 +27,14 @@ pub mod control;
 pub mod dashboard;
 pub mod demo;
 pub mod dns;
+pub mod door;
 pub mod faults;
 pub mod instance;
 pub mod issuer;
 pub mod measure;
 pub mod monitoring;
 pub mod moves;
+pub mod pki;
 pub mod probe;
 pub mod replication;
 pub mod services;
@@ -98,6 +101,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .manifest()
         .save(LOCAL_MANIFEST_PATH)
         .context("cannot write the manifest")?;
+    let tls_dir = std::path::Path::new(pki::TRUSTED_CLIENT_DIR);
+    if let Some(trusted) = &world.manifest().trusted_client {
+        pki::write_trusted_client(trusted, tls_dir)
+            .with_context(|| format!("cannot write {}", tls_dir.display()))?;
+    }
     print!("{}", describe(&world));
     println!("Manifest: {LOCAL_MANIFEST_PATH}. Press Ctrl-C to stop.");
     kit::serve::shutdown_signal().await;
@@ -107,6 +115,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     if let Err(error) = std::fs::remove_file(LOCAL_MANIFEST_PATH) {
         tracing::debug!(%error, "the manifest was already gone");
+    }
+    if let Err(error) = std::fs::remove_dir_all(tls_dir) {
+        tracing::debug!(%error, "the trusted client's files were already gone");
     }
     match Arc::try_unwrap(world) {
         Ok(world) => world.shutdown().await,
@@ -283,6 +294,17 @@ pub fn describe(world: &World) -> String {
         "Replication     lag {} ms between the Regions' tables",
         world.replicator().lag().as_millis()
     );
+    let first_service = topology
+        .services()
+        .next()
+        .and_then(|s| Some((s.name(), world.instance(s.name(), primary)?.addr)));
+    if let (Some(_), Some((name, addr))) = (&manifest.trusted_client, first_service) {
+        let dir = pki::TRUSTED_CLIENT_DIR;
+        let _ = writeln!(
+            out,
+            "Gateway-only    services admit only the gateway's client certificate (mutual TLS); plain HTTP gets / and /health\n                a trusted caller: curl --cacert {dir}/ca.pem --cert {dir}/client.pem --key {dir}/client.key https://{addr}/{name}"
+        );
+    }
     if let Some(auth) = &manifest.auth {
         let _ = writeln!(
             out,

@@ -18,6 +18,7 @@ use std::time::Duration;
 use gateway::UpstreamResolver;
 use serde::Serialize;
 use tokio::task::JoinHandle;
+use topology::manifest::TrustedClient;
 use topology::{AppName, Topology};
 
 /// How long one probe request may take.
@@ -140,20 +141,25 @@ pub struct RouteProbe {
 
 impl RouteProbe {
     /// Reads every route of `topology` every `period`, resolving through `dns_server`. Direct
-    /// reads carry `gateway_secret` (the manifest's, when services accept only the gateway's
-    /// calls), as a trusted internal client would; reads through a gateway carry `token` (a
-    /// bearer token with the routes' read scopes, when `[auth]` is on), as a client would.
+    /// reads go over TLS presenting `trusted` (the manifest's certificate, when services admit
+    /// only certified callers), as a trusted internal client would; reads through a gateway
+    /// carry `token` (a bearer token with the routes' read scopes, when `[auth]` is on), as a
+    /// client would.
     pub fn start(
         topology: &Topology,
         dns_server: SocketAddr,
         period: Duration,
-        gateway_secret: Option<&str>,
+        trusted: Option<&TrustedClient>,
         token: Option<&str>,
     ) -> anyhow::Result<Self> {
         let resolver = Arc::new(Resolver(UpstreamResolver::new(Some(dns_server))?));
         // No idle connection is kept: every request resolves (from the cache while the TTL
         // lasts) and connects anew, so the probe follows DNS exactly as fast as its TTL.
-        let client = reqwest::Client::builder()
+        let builder = match trusted {
+            Some(trusted) => crate::pki::trusted_http_client(trusted)?,
+            None => reqwest::Client::builder(),
+        };
+        let client = builder
             .dns_resolver(resolver)
             .pool_max_idle_per_host(0)
             .timeout(REQUEST_TIMEOUT)
@@ -168,7 +174,7 @@ impl RouteProbe {
         let reader = Reader {
             client,
             port: topology.local.app_port,
-            secret: gateway_secret.map(Arc::from),
+            direct_scheme: if trusted.is_some() { "https" } else { "http" },
             token: token.map(Arc::from),
         };
         let task = tokio::spawn(send_forever(reader, routes, period, counts.clone()));
@@ -208,8 +214,9 @@ impl Drop for RouteProbe {
 struct Reader {
     client: reqwest::Client,
     port: u16,
-    /// Sent on direct reads; the gateway adds its own on the others.
-    secret: Option<Arc<str>>,
+    /// Of direct reads: `https` with the trusted client certificate; the gateway presents
+    /// its own on the others.
+    direct_scheme: &'static str,
     /// Sent on reads through a gateway.
     token: Option<Arc<str>>,
 }
@@ -262,14 +269,14 @@ fn update(
 async fn read_once(reader: &Reader, route: &ProbeRoute) -> Result<(), String> {
     let id = uuid::Uuid::now_v7().hyphenated().to_string();
     let path = format!("{}/{id}", route.prefix);
-    let url = format!("http://{}:{}{path}", route.host, reader.port);
+    let scheme = match route.via {
+        Via::Direct => reader.direct_scheme,
+        Via::Gateway(_) => "http",
+    };
+    let url = format!("{scheme}://{}:{}{path}", route.host, reader.port);
     let mut request = reader.client.get(&url);
-    match (&route.via, &reader.secret, &reader.token) {
-        (Via::Direct, Some(secret), _) => {
-            request = request.header(topology::manifest::GATEWAY_SECRET_HEADER, secret.as_ref());
-        }
-        (Via::Gateway(_), _, Some(token)) => request = request.bearer_auth(token),
-        _ => {}
+    if let (Via::Gateway(_), Some(token)) = (&route.via, &reader.token) {
+        request = request.bearer_auth(token);
     }
     let response = request.send().await.map_err(|e| {
         let kind = if e.is_timeout() {

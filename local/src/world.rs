@@ -11,12 +11,11 @@ use anyhow::{Context, bail};
 use aws_credential_types::Credentials;
 use axum::Router;
 use kit::fence::{Fence, FenceConfig, FenceSource};
-use kit::gateway_only::GatewaySecret;
 use kit::memory::MemoryTable;
 use local_arc::{LocalCluster, LocalClusterConfig};
-use rand::Rng;
 use serde::Serialize;
 use tokio::net::TcpListener;
+use tokio_rustls::rustls::{ClientConfig, ServerConfig};
 use topology::manifest::{
     AppEntry, AppRouting, ArcControls, Cluster, Environment, FLAG_METRIC_NAME, FlagMetric,
     MANIFEST_VERSION, Manifest, RegionFlags, RegionalUrl, Routing,
@@ -29,6 +28,7 @@ use super::instance::{BindError, Instance, InstanceStatus, loopback_alias_comman
 use super::issuer::Issuer;
 use super::monitoring::metrics::ApiRecorder;
 use super::monitoring::{CloudWatchState, FlagState, Monitoring, PREFIX, flags};
+use super::pki::WorldPki;
 use super::replication::{ReplicationStatus, Replicator};
 
 /// The health checks of the local Route 53 read the local ARC cluster's shared state.
@@ -172,11 +172,16 @@ impl World {
             })
             .collect();
         let replicator = Replicator::start(&pairs, topology.local.replication_lag());
-        manifest.gateway_secret = topology.aws.gateway_only.then(generate_secret);
-        let secret = manifest
-            .gateway_secret
-            .as_deref()
-            .and_then(GatewaySecret::new);
+        let door = if topology.aws.gateway_only {
+            let pki = services_pki(&topology)?;
+            manifest.trusted_client = Some(pki.trusted_client());
+            Some(ServicesTls {
+                server: pki.server_config()?,
+                gateway: Arc::new(pki.gateway_client()?),
+            })
+        } else {
+            None
+        };
         let fences = fences(&topology, &manifest);
         let issuer = Issuer::start_for(&topology).await?;
         manifest.auth = issuer.as_ref().map(|i| i.manifest_entry());
@@ -193,7 +198,7 @@ impl World {
         let shared = Shared {
             tables: &tables,
             dns_server: dns.local_addr(),
-            secret,
+            door,
             auth,
             fences: &fences,
             recorders: &recorders,
@@ -497,7 +502,7 @@ fn manifest(topology: &Topology, mut routing: RoutingOf) -> anyhow::Result<Manif
         dns_server: None,
         control_api: None,
         name_servers: Vec::new(),
-        gateway_secret: None,
+        trusted_client: None,
         auth: None,
     })
 }
@@ -565,29 +570,46 @@ fn fence_source(manifest: &Manifest, entry: &AppEntry, region: &Region) -> Optio
     }
 }
 
-/// A new gateway secret for one run of the world, as the AWS deploy generates one per stack.
-/// Alphanumeric, so always a valid header value.
-fn generate_secret() -> String {
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect()
+/// The run's CA and its certificates for the services' mutual TLS: the server certificate
+/// names every service's hostnames and loopback addresses (the gateway connects to the
+/// address its DNS answer gave).
+fn services_pki(topology: &Topology) -> anyhow::Result<WorldPki> {
+    let domain = &topology.local.domain;
+    let mut names = Vec::new();
+    let mut addresses = Vec::new();
+    for service in topology.services() {
+        names.push(format!("{}.{domain}", service.name()));
+        for region in topology.regions.both() {
+            names.push(format!("{}.{region}.{domain}", service.name()));
+            addresses.extend(
+                topology
+                    .local_address(service.name(), region)
+                    .map(IpAddr::V4),
+            );
+        }
+    }
+    WorldPki::generate(names, &addresses).context("cannot make the local CA's certificates")
+}
+
+/// The services' TLS when they admit only the gateway.
+struct ServicesTls {
+    server: Arc<ServerConfig>,
+    gateway: Arc<ClientConfig>,
 }
 
 /// What every instance's router is built from.
 struct Shared<'a> {
     tables: &'a BTreeMap<(AppName, Region), Arc<MemoryTable>>,
     dns_server: SocketAddr,
-    secret: Option<GatewaySecret>,
+    door: Option<ServicesTls>,
     /// The gateway's token checks (`[auth]`).
     auth: Option<gateway::AuthConfig>,
     fences: &'a BTreeMap<(AppName, Region), Arc<Fence>>,
     recorders: &'a BTreeMap<(AppName, Region), Arc<ApiRecorder>>,
 }
 
-/// The router of `app` in `region`; with a secret, the gateway sends it and services demand
-/// it, as on AWS with `aws.gateway_only`.
+/// The router of `app` in `region`; with the services' TLS, the gateway presents its
+/// certificate and services demand it, as on AWS with `aws.gateway_only`.
 fn app_router(
     topology: &Topology,
     app: &App,
@@ -602,7 +624,7 @@ fn app_router(
                 region.clone(),
                 shared.dns_server,
             )?;
-            config.gateway_secret = shared.secret.clone();
+            config.upstream_tls = shared.door.as_ref().map(|d| d.gateway.clone());
             config.auth = shared.auth.clone();
             Ok(gateway::router(config))
         }
@@ -612,7 +634,10 @@ fn app_router(
             let implementation = crate::services::implementing(service)?;
             let router = (implementation.router)(table, region.clone());
             let router = kit::fence::guard(router, shared.fences.get(&key).cloned());
-            Ok(kit::gateway_only::guard(router, shared.secret.clone()))
+            Ok(match shared.door {
+                Some(_) => crate::door::guard(router),
+                None => router,
+            })
         }
     }
 }
@@ -640,6 +665,9 @@ async fn start_instances(
                 addr,
                 router,
                 recorder,
+                app.as_service()
+                    .and(shared.door.as_ref())
+                    .map(|d| d.server.clone()),
             )
             .await;
             match started {

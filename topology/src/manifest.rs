@@ -46,12 +46,6 @@ pub const SERVICE_TABLE_ACTIONS: &[&str] = &[
     "dynamodb:DescribeTable",
 ];
 
-/// The header the local world's `api` gateway adds to every call it forwards, carrying the
-/// run's gateway credential; the local world's services refuse calls without it. It stands in
-/// for the client certificate the gateway presents on AWS, where services' domains require it
-/// in the TLS handshake and no header is involved.
-pub const GATEWAY_SECRET_HEADER: &str = "x-gateway-secret";
-
 /// The IAM action a write-fenced service's function is granted, on its own routing control only.
 pub const FENCE_ACTION: &str = "route53-recovery-cluster:GetRoutingControlState";
 
@@ -154,16 +148,49 @@ pub struct Manifest {
     /// asks them for the authoritative answer. Empty in older manifests and in the local world.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub name_servers: Vec<String>,
-    /// The local world's gateway credential ([`GATEWAY_SECRET_HEADER`]), for the drill's and
-    /// load tests' direct calls to services, as a trusted internal client would send it. Never
-    /// written on AWS, where the gateway's identity is a client certificate whose private key
-    /// only API Gateway holds.
+    /// The local world's client certificate for trusted internal callers (the drill's direct
+    /// reads, the consistency checker), when its services admit only the gateway: they reach
+    /// a service with it over TLS on the service's own port, as the gateway does with its own
+    /// certificate. Never written on AWS, where the gateway's certificate is the only one a
+    /// service admits and its private key stays in API Gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway_secret: Option<String>,
+    pub trusted_client: Option<TrustedClient>,
     /// The token issuer a client asks for the `api` app's tokens (the local world's own,
     /// when auth is on); `None` on AWS and with auth off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<ManifestAuth>,
+}
+
+/// A client certificate of the local world's own CA, PEM-encoded, and that CA, which also
+/// signed the services' server certificate. Its `Debug` leaves the private key out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedClient {
+    /// The CA certificate to trust for the services' TLS.
+    pub ca_pem: String,
+    /// The client certificate to present.
+    pub certificate_pem: String,
+    /// Its private key (PKCS#8).
+    pub private_key_pem: String,
+}
+
+impl std::fmt::Debug for TrustedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustedClient")
+            .field("certificate_pem", &self.certificate_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrustedClient {
+    /// `url` (a local service's `http://` URL) as the TLS URL a holder of this certificate
+    /// uses: the same host and port, over HTTPS.
+    pub fn tls_url(url: &str) -> String {
+        match url.strip_prefix("http://") {
+            Some(rest) => format!("https://{rest}"),
+            None => url.to_owned(),
+        }
+    }
 }
 
 /// The failover mechanism of a deployment and where its data plane answers.
@@ -760,13 +787,35 @@ mod tests {
             dns_server: Some("127.0.0.1:8053".parse().unwrap()),
             control_api: None,
             name_servers: vec!["ns-1.awsdns-01.org".into()],
-            gateway_secret: None,
+            trusted_client: None,
             auth: Some(ManifestAuth {
                 issuer: "http://127.0.0.1:8090".into(),
                 audience: "api".into(),
                 scopes: vec!["api/read".parse().unwrap()],
             }),
         }
+    }
+
+    #[test]
+    fn a_trusted_client_round_trips_and_its_debug_hides_the_key() {
+        let mut manifest = sample();
+        manifest.trusted_client = Some(TrustedClient {
+            ca_pem: "CA".into(),
+            certificate_pem: "CERT".into(),
+            private_key_pem: "PRIVATE".into(),
+        });
+        let json = serde_json::to_string(&manifest).unwrap();
+        assert_eq!(serde_json::from_str::<Manifest>(&json).unwrap(), manifest);
+        let debug = format!("{:?}", manifest.trusted_client.unwrap());
+        assert!(
+            debug.contains("CERT") && !debug.contains("PRIVATE"),
+            "{debug}"
+        );
+        assert_eq!(
+            TrustedClient::tls_url("http://orders.example.test:8000"),
+            "https://orders.example.test:8000"
+        );
+        assert_eq!(TrustedClient::tls_url("https://x"), "https://x");
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub fn build(
         dns_server: None,
         control_api: None,
         name_servers,
-        gateway_secret: None,
+        trusted_client: None,
         auth: None,
     })
 }

@@ -30,7 +30,7 @@ impl Setup {
         let entry = manifest
             .app(&config.app)
             .ok_or_else(|| CheckError::UnknownApp(config.app.clone()))?;
-        let target = AppTarget::from_entry(entry)?;
+        let target = AppTarget::from_entry(manifest, entry)?;
         let regions: Vec<Region> = manifest.regions.both().into_iter().cloned().collect();
         let mut bases = Vec::new();
         for region in &regions {
@@ -81,7 +81,8 @@ fn client(
     bases: &[(Region, BaseUrl)],
 ) -> Result<Client, CheckError> {
     let tls = if bases.iter().any(|(_, b)| b.scheme == Scheme::Https) {
-        Some(Tls::trusting(&config.extra_root_certificates)?)
+        let trusted = manifest.trusted_client.as_ref();
+        Some(Tls::trusting(&config.extra_root_certificates, trusted)?)
     } else {
         None
     };
@@ -91,8 +92,7 @@ fn client(
         ConnectionReuse::PerHost,
         Duration::from_secs(5),
         tls,
-    )
-    .with_gateway_secret(manifest.gateway_secret.as_deref()))
+    ))
 }
 
 /// The first collection of the service's document with a create and a read by id.

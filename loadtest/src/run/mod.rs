@@ -110,14 +110,13 @@ impl Run {
         tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
         let targets = targets(manifest, &config)?;
         let resolver = Resolver::new(manifest.dns_server)?;
-        let tls = tls(&config, &targets)?;
+        let tls = tls(manifest, &config, &targets)?;
         let client = Client::new(
             resolver,
             config.connection_reuse,
             config.max_connection_age,
             tls,
         )
-        .with_gateway_secret(manifest.gateway_secret.as_deref())
         .with_bearer_token(config.bearer_token.as_ref());
         let start = Instant::now();
         let apps = targets
@@ -334,18 +333,27 @@ fn targets(manifest: &Manifest, config: &RunConfig) -> Result<Vec<AppTarget>, Co
     }
     let targets = entries
         .into_iter()
-        .map(AppTarget::from_entry)
+        .map(|entry| AppTarget::from_entry(manifest, entry))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(targets)
 }
 
-/// TLS settings when some URL is `https` (AWS), else none: the local world is plain HTTP.
-fn tls(config: &RunConfig, targets: &[AppTarget]) -> Result<Option<Tls>, ConfigError> {
+/// TLS settings when some URL is `https` (AWS, or a local world's services that admit only
+/// certified callers), else none.
+fn tls(
+    manifest: &Manifest,
+    config: &RunConfig,
+    targets: &[AppTarget],
+) -> Result<Option<Tls>, ConfigError> {
     let https = targets.iter().any(|t| {
         t.base.scheme == Scheme::Https || t.regional.iter().any(|(_, b)| b.scheme == Scheme::Https)
     });
     if !https {
         return Ok(None);
     }
-    Tls::trusting(&config.extra_root_certificates).map(Some)
+    Tls::trusting(
+        &config.extra_root_certificates,
+        manifest.trusted_client.as_ref(),
+    )
+    .map(Some)
 }

@@ -449,7 +449,7 @@ pub fn manifest_for(topology: &Topology, endpoints: Vec<ClusterEndpoint>) -> Man
         dns_server: None,
         control_api: None,
         name_servers: Vec::new(),
-        gateway_secret: None,
+        trusted_client: None,
         auth: None,
     }
 }

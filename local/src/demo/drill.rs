@@ -134,7 +134,7 @@ impl Drill {
             world.topology(),
             world.dns().local_addr(),
             pace.probe_period,
-            manifest.gateway_secret.as_deref(),
+            manifest.trusted_client.as_ref(),
             world.api_token(TOKEN_LIFETIME).as_deref(),
         )
         .context("cannot start the route probe")?;

@@ -143,12 +143,10 @@ async fn run_logs_a_fence_failing_open_on_stderr() {
     let ip = topology
         .local_address(&fenced, &topology.regions.primary)
         .unwrap();
-    let write = http
-        .post(format!("http://{ip}:{}/{fenced}", topology.local.app_port))
-        .header(
-            topology::manifest::GATEWAY_SECRET_HEADER,
-            manifest.gateway_secret.clone().unwrap_or_default(),
-        )
+    let write = common::trusted_client(&manifest)
+        .build()
+        .unwrap()
+        .post(format!("https://{ip}:{}/{fenced}", topology.local.app_port))
         .json(&serde_json::json!({}))
         .send()
         .await

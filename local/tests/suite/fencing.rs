@@ -13,7 +13,6 @@ use failover::{Client, ClientConfig, ShiftOptions};
 use local_arc::Fault;
 use local_world::World;
 use reqwest::StatusCode;
-use topology::manifest::GATEWAY_SECRET_HEADER;
 use topology::{AppName, Region, Topology};
 
 /// The fixture with write fencing on for the first service only.
@@ -33,20 +32,15 @@ struct Answer {
     region: Option<String>,
 }
 
-/// `method` on `path` at `addr`, as a trusted internal client (with the world's secret). A
+/// `method` on `path` at `addr`, as a trusted internal client (the manifest's certificate). A
 /// write sends an empty object: the service itself answers it with a 4xx, the fence with 503.
 async fn call(world: &World, addr: SocketAddr, method: reqwest::Method, path: &str) -> Answer {
-    let client = reqwest::Client::builder()
+    let client = common::trusted_client(world.manifest())
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
     let write = method != reqwest::Method::GET;
-    let mut request = client
-        .request(method, format!("http://{addr}{path}"))
-        .header(
-            GATEWAY_SECRET_HEADER,
-            world.manifest().gateway_secret.clone().unwrap_or_default(),
-        );
+    let mut request = client.request(method, format!("https://{addr}{path}"));
     if write {
         request = request.json(&serde_json::json!({}));
     }

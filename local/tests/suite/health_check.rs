@@ -15,7 +15,7 @@ use local_world::World;
 use local_world::moves::{FlagClient, Mover};
 use reqwest::StatusCode;
 use serde_json::Value;
-use topology::manifest::{GATEWAY_SECRET_HEADER, Routing};
+use topology::manifest::Routing;
 use topology::{AppName, Region, Topology};
 
 use crate::common;
@@ -305,12 +305,10 @@ async fn call(
     path: &str,
 ) -> (StatusCode, String) {
     let addr: SocketAddr = world.instance(app, region).unwrap().addr;
-    let mut request = reqwest::Client::new()
-        .request(method.clone(), format!("http://{addr}{path}"))
-        .header(
-            GATEWAY_SECRET_HEADER,
-            world.manifest().gateway_secret.clone().unwrap_or_default(),
-        );
+    let mut request = common::trusted_client(world.manifest())
+        .build()
+        .unwrap()
+        .request(method.clone(), format!("https://{addr}{path}"));
     if method != reqwest::Method::GET {
         request = request.json(&serde_json::json!({}));
     }

@@ -106,7 +106,7 @@ async fn a_gateway_route_to_the_wrong_service_fails_containment() {
             world.topology(),
             world.dns().local_addr(),
             Duration::from_millis(100),
-            world.manifest().gateway_secret.as_deref(),
+            world.manifest().trusted_client.as_ref(),
             world.api_token(Duration::from_secs(600)).as_deref(),
         )
         .unwrap();

@@ -25,7 +25,6 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use kit::gateway_only::GatewaySecret;
 use kit::http::service_router_with_problems;
 use kit::store::{HealthCheck, StoreError};
 use kit::{Problem, ServiceInfo};
@@ -60,9 +59,9 @@ pub struct GatewayConfig {
     pub table: RoutingTable,
     pub resolver: UpstreamResolver,
     pub upstream_timeout: Duration,
-    /// Added as `x-gateway-secret` to every forwarded call (replacing a client's), for
-    /// services that accept only calls through the gateway; `None` adds nothing.
-    pub gateway_secret: Option<GatewaySecret>,
+    /// HTTPS to the upstreams with this client configuration (its client certificate is
+    /// what services that admit only the gateway check); `None` calls them over plain HTTP.
+    pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
     /// The token checks of every routed request; `None` (auth off) lets anyone through.
     pub auth: Option<AuthConfig>,
 }
@@ -84,7 +83,7 @@ impl GatewayConfig {
             table,
             resolver: UpstreamResolver::new(Some(dns_server))?,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
-            gateway_secret: None,
+            upstream_tls: None,
             auth: None,
         })
     }
@@ -117,8 +116,11 @@ pub fn router(config: GatewayConfig) -> Router {
         version: env!("CARGO_PKG_VERSION"),
         region: config.region.clone(),
     };
-    let proxy = Proxy::new(config.resolver.clone(), config.upstream_timeout)
-        .with_gateway_secret(config.gateway_secret.clone());
+    let proxy = Proxy::new(
+        config.resolver.clone(),
+        config.upstream_timeout,
+        config.upstream_tls.clone(),
+    );
     let state = Arc::new(Gateway {
         app: config.app.clone(),
         table: config.table.clone(),

@@ -2,15 +2,16 @@
 //! per request (cached for the answer's TTL), with the full path and query kept.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use kit::Problem;
-use kit::gateway_only::{GatewaySecret, X_GATEWAY_SECRET};
 
 use crate::resolve::UpstreamResolver;
 use crate::routes::Route;
@@ -87,18 +88,40 @@ impl From<UpstreamError> for Problem {
 /// Forwards requests to upstreams.
 #[derive(Clone)]
 pub struct Proxy {
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     resolver: UpstreamResolver,
     timeout: Duration,
-    gateway_secret: Option<GatewaySecret>,
+    scheme: &'static str,
 }
 
 impl Proxy {
-    /// A proxy resolving through `resolver`, giving each upstream `timeout` to answer.
-    pub fn new(resolver: UpstreamResolver, timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
+    /// A proxy resolving through `resolver`, giving each upstream `timeout` to answer; with
+    /// `tls`, upstreams are called over HTTPS with it (and its client certificate), else
+    /// over plain HTTP.
+    pub fn new(
+        resolver: UpstreamResolver,
+        timeout: Duration,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(timeout));
+        http.set_nodelay(true);
+        // `enforce_http` is off so the HTTPS connector can hand it `https` URIs.
+        http.enforce_http(false);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let connector = match tls {
+            Some(config) => {
+                // The connector sets ALPN itself (HTTP/1.1), and insists on doing so.
+                let mut config = Arc::unwrap_or_clone(config);
+                config.alpn_protocols.clear();
+                HttpsConnectorBuilder::new().with_tls_config(config)
+            }
+            // Never used for `https`: the URIs say `http`.
+            None => HttpsConnectorBuilder::new().with_tls_config(no_tls()),
+        }
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
         // Connections are pooled per resolved address (the URI carries the IP), so when the
         // DNS answer moves, new requests open connections to the new Region while the old
         // pool simply idles out, as a remote client's would.
@@ -109,14 +132,8 @@ impl Proxy {
             client,
             resolver,
             timeout,
-            gateway_secret: None,
+            scheme,
         }
-    }
-
-    /// The proxy, adding `secret` as `x-gateway-secret` to every call it forwards.
-    pub fn with_gateway_secret(mut self, secret: Option<GatewaySecret>) -> Self {
-        self.gateway_secret = secret;
-        self
     }
 
     /// Sends `request` to `route`'s upstream and returns its response, with the upstream's
@@ -140,7 +157,8 @@ impl Proxy {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
-        parts.uri = Uri::try_from(format!("http://{addr}{path}")).map_err(|e| {
+        // The URI names the address, so the TLS handshake checks the certificate's IP name.
+        parts.uri = Uri::try_from(format!("{}://{addr}{path}", self.scheme)).map_err(|e| {
             UpstreamError::BadResponse {
                 upstream: host.clone(),
                 addr,
@@ -154,12 +172,6 @@ impl Proxy {
         }
         if let Some(value) = original_host {
             parts.headers.insert("x-forwarded-host", value);
-        }
-        // `insert` replaces whatever a client sent: only the gateway vouches for a call.
-        if let Some(secret) = &self.gateway_secret {
-            parts
-                .headers
-                .insert(X_GATEWAY_SECRET, secret.header_value());
         }
         let call = self.client.request(Request::from_parts(parts, body));
         let response = match tokio::time::timeout(self.timeout, call).await {
@@ -195,6 +207,16 @@ impl Proxy {
         }
         Ok(Response::from_parts(parts, Body::new(body)))
     }
+}
+
+/// A TLS configuration that trusts nothing, for a proxy whose URIs are all `http`.
+fn no_tls() -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports the default protocol versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {

@@ -61,7 +61,6 @@ pub mod dynamo;
 pub mod extract;
 #[cfg(feature = "fence")]
 pub mod fence;
-pub mod gateway_only;
 pub mod headers;
 pub mod http;
 pub mod id;

@@ -453,7 +453,7 @@ pub fn manifest(world: &TwoRegions, dns: &Dns, apps: &[&str], regional_urls: boo
         dns_server: Some(dns.addr),
         control_api: None,
         name_servers: Vec::new(),
-        gateway_secret: None,
+        trusted_client: None,
         auth: None,
     }
 }

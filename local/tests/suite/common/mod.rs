@@ -162,3 +162,13 @@ pub async fn interrupt_and_expect_clean_stop(child: &mut tokio::process::Child) 
         .unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// An HTTP client builder for a service's instance as a trusted internal caller: TLS with the
+/// manifest's client certificate (`https://` on the service's port).
+pub fn trusted_client(manifest: &topology::Manifest) -> reqwest::ClientBuilder {
+    let trusted = manifest
+        .trusted_client
+        .as_ref()
+        .expect("a world whose services admit only the gateway has a trusted client certificate");
+    local_world::pki::trusted_http_client(trusted).unwrap()
+}

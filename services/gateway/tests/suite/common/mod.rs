@@ -105,7 +105,7 @@ pub async fn gateway_with(
         table,
         resolver: UpstreamResolver::new(Some(dns.addr)).unwrap(),
         upstream_timeout: timeout,
-        gateway_secret: None,
+        upstream_tls: None,
         auth,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
