@@ -466,8 +466,8 @@ fn manifest(topology: &Topology, mut routing: RoutingOf) -> anyhow::Result<Manif
                 .remove(app.name())
                 .with_context(|| format!("no routing for `{}`", app.name()))?;
             Ok(AppEntry {
-                // The local world emulates the handshake with a header past which `/` and
-                // `/health` stay open (`kit::gateway_only`).
+                // Locally `/` and `/health` also answer plain HTTP without the certificate
+                // (`door`), so `failover --verify` and the probes may call them.
                 client_certificate_required: false,
                 routes: app
                     .as_gateway()

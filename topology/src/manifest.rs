@@ -276,7 +276,8 @@ pub struct AppEntry {
     pub alarms: Vec<AppAlarm>,
     /// The app's own names admit only the `api` gateway's client certificate (mutual TLS in
     /// the handshake: an AWS service with `aws.gateway_only`), so nobody else can `GET /` on
-    /// them; `false` in the local world and in older manifests.
+    /// them; `false` in older manifests and in the local world, whose services also answer
+    /// `GET /` and `GET /health` over plain HTTP.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub client_certificate_required: bool,
 }
