@@ -192,6 +192,8 @@ pub async fn deploy(
             options.allow_another_cluster,
         )
         .await?;
+        guardrails::check_retained_tables(sdk, topology, &orchestrator, &names, &options.prefix)
+            .await?;
     }
     let mut outputs = Outputs::new();
     let mut endpoints = None;

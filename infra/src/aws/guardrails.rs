@@ -8,6 +8,9 @@
 //! - **API Gateway's CloudWatch Logs role**: one setting per account and Region, shared by
 //!   every API there. When it is already set to a role that is not this deployment's, the
 //!   bootstrap stack reuses it instead of overwriting it.
+//! - **Tables kept by an earlier destroy** (`protect_data`): a deploy that would create the
+//!   data stack while tables of its names exist would fail in its data phase, after the
+//!   bootstrap stacks; it refuses before any change, naming the tables.
 
 use std::collections::BTreeMap;
 
@@ -16,10 +19,10 @@ use aws_config::SdkConfig;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use topology::{Region, Topology};
 
-use super::arc;
 use super::cfn::Orchestrator;
 use super::names::StackPrefix;
 use super::plan::StackNames;
+use super::{arc, data};
 
 /// ARC's default quota of clusters per account.
 pub const ARC_CLUSTER_QUOTA: usize = 2;
@@ -90,6 +93,60 @@ pub async fn check_cluster_quota(
     cluster_quota_verdict(&clusters, allow_another).map_err(anyhow::Error::msg)
 }
 
+/// Whether the data stack may be created: `kept` are tables of its names that exist already.
+pub fn retained_tables_verdict(kept: &[String], region: &Region) -> Result<(), String> {
+    if kept.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "this deploy would create the data stack, but {region} already has tables of its \
+         names ({}), kept by an earlier destroy with protect_data: CloudFormation would fail \
+         on those names after creating the bootstrap stacks. Delete them on purpose (turn \
+         deletion protection off on each replica, then delete the table; docs/deploy.md, \
+         \"Deleting the data on purpose\"), or deploy under another --stack-prefix",
+        kept.join(", ")
+    ))
+}
+
+/// Refuses, before any change, a deploy that would create the data stack over tables an
+/// earlier destroy kept.
+pub async fn check_retained_tables(
+    sdk: &SdkConfig,
+    topology: &Topology,
+    orchestrator: &Orchestrator,
+    names: &StackNames,
+    prefix: &StackPrefix,
+) -> anyhow::Result<()> {
+    if orchestrator.describe(&names.data()).await?.is_some() {
+        return Ok(());
+    }
+    let primary = &topology.regions.primary;
+    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .region(aws_sdk_dynamodb::config::Region::new(primary.to_string()))
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(conf);
+    let mut kept = Vec::new();
+    for service in topology.services() {
+        let name = data::table_name(prefix, service.table());
+        match client.describe_table().table_name(&name).send().await {
+            Ok(_) => kept.push(name),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            // Checking is advice, as counting clusters is: CloudFormation still refuses the name.
+            Err(e) => {
+                println!(
+                    "could not check for tables kept by an earlier destroy (DescribeTable {name} in \
+                     {primary}: {})",
+                    DisplayErrorContext(&e)
+                );
+                return Ok(());
+            }
+        }
+    }
+    retained_tables_verdict(&kept, primary).map_err(anyhow::Error::msg)
+}
+
 /// The account's API Gateway CloudWatch Logs role in `region` if it is set and is not this
 /// deployment's own (whose roles live under the prefix's IAM path): the role to reuse.
 pub fn foreign_role(current: Option<&str>, prefix: &StackPrefix) -> Option<String> {
@@ -129,6 +186,22 @@ pub async fn existing_logging_roles(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_tables_are_named_with_the_ways_forward() {
+        let region: Region = "us-east-1".parse().unwrap();
+        assert_eq!(retained_tables_verdict(&[], &region), Ok(()));
+        let err =
+            retained_tables_verdict(&["p-orders".into(), "p-users".into()], &region).unwrap_err();
+        for expected in [
+            "p-orders, p-users",
+            "us-east-1",
+            "--stack-prefix",
+            "deletion protection",
+        ] {
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
 
     #[test]
     fn a_third_cluster_is_refused_unless_the_quota_was_raised() {

@@ -24,7 +24,7 @@ use infra::aws::plan::{
 };
 use infra::aws::template::{Template, get_att, pascal, reference, sub};
 use infra::aws::truststore::GatewayCertificate;
-use infra::aws::{app, arc, bootstrap, data, manifest, package};
+use infra::aws::{app, arc, bootstrap, data, guardrails, manifest, package};
 use serde_json::json;
 use topology::Topology;
 use topology::manifest::{ClusterEndpoint, Manifest};
@@ -1198,4 +1198,70 @@ async fn destroy_then_deploy_of_the_same_prefix_succeeds() {
     assert_eq!(store_again, store);
     let orders = names.app(&"orders".parse().unwrap(), &primary);
     assert!(second[&orders].contains_key("WiredTable"));
+}
+
+/// A destroy with `protect_data` (the default) keeps the tables; a later deploy of the same
+/// prefix would fail on their names in its data phase, after the bootstrap stacks. The
+/// guardrail refuses it before any change, naming the tables; a fresh account passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_over_tables_kept_by_an_earlier_destroy_is_refused_before_any_change() {
+    let moto = start_moto();
+    let sdk = sdk(&moto).await;
+    let topology = Topology::parse(&gateway_and_orders_text()).unwrap();
+    assert!(topology.aws.protect_data);
+    let dir = tempfile::tempdir().unwrap();
+    let pkgs = packages(dir.path(), &topology);
+    let inputs = DeployInputs {
+        hosted_zone_id: Some("Z0TEST".into()),
+        existing_logging_roles: Default::default(),
+        code_keys: package::code_keys(&pkgs),
+    };
+    let plan = rehearsal_plan(&topology, &inputs);
+    let orchestrator = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast());
+    let prefix = StackPrefix::default();
+    let names = StackNames::new(&topology, &prefix);
+    let check =
+        || guardrails::check_retained_tables(&sdk, &topology, &orchestrator, &names, &prefix);
+    check().await.expect("nothing kept in a fresh account");
+
+    // What a destroy with protect_data leaves: the table, outside any stack.
+    let orders = topology.services().next().unwrap();
+    let kept = data::table_name(&prefix, orders.table());
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .region(aws_sdk_dynamodb::config::Region::new(
+            topology.regions.primary.to_string(),
+        ))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+        .create_table()
+        .table_name(&kept)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let refused = check().await.unwrap_err().to_string();
+    assert!(refused.contains(&kept), "{refused}");
+    assert!(refused.contains("--stack-prefix"), "{refused}");
+    for spec in plan.stacks() {
+        assert!(
+            orchestrator.describe(&spec.id).await.unwrap().is_none(),
+            "{} exists",
+            spec.id
+        );
+    }
 }

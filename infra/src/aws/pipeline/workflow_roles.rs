@@ -49,6 +49,8 @@ pub enum DeployGrant {
     /// Listing, and generating when there is none, the gateway's client certificates; reading
     /// the services' domains for truststore warnings.
     ClientCertificates,
+    /// Finding tables of this deployment's names that an earlier destroy kept.
+    KeptTables,
 }
 
 /// Every AWS call `infra deploy` makes (a test reads these files and fails on a call missing
@@ -132,6 +134,12 @@ pub const DEPLOY_CALLS: &[DeployCall] = &[
         "get_account",
         "apigateway:GET",
         DeployGrant::ApiGatewayAccount,
+    ),
+    call(
+        GUARDRAILS,
+        "describe_table",
+        "dynamodb:DescribeTable",
+        DeployGrant::KeptTables,
     ),
     call(
         TRUSTSTORE,
@@ -296,6 +304,7 @@ impl DeployGrant {
             DeployGrant::ClusterCount => "CountTheClustersNoResourceScope",
             DeployGrant::ApiGatewayAccount => "ReadApiGatewaysAccountSettings",
             DeployGrant::ClientCertificates => "TheGatewaysClientCertificates",
+            DeployGrant::KeptTables => "FindTablesKeptByAnEarlierDestroy",
         }
     }
 
@@ -329,6 +338,9 @@ impl DeployGrant {
                 "arn:${AWS::Partition}:apigateway:{region}::/clientcertificates",
                 "arn:${AWS::Partition}:apigateway:{region}::/clientcertificates/*",
                 "arn:${AWS::Partition}:apigateway:{region}::/domainnames/{hostname}",
+            ]),
+            DeployGrant::KeptTables => scope.expand(&[
+                "arn:${AWS::Partition}:dynamodb:{region}:${AWS::AccountId}:table/{prefix}-*",
             ]),
             // ARC's ListClusters takes no resource-level permission either.
             DeployGrant::HostedZoneLookup
