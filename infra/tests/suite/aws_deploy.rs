@@ -57,6 +57,15 @@ fn health_check_id(app: &str, role: RegionRole) -> String {
     format!("hc-{app}-{}", role.pascal().to_lowercase())
 }
 
+/// The deploy's inputs for a rehearsal of `packages` in the zone `Z0TEST`.
+pub(crate) fn rehearsal_inputs(packages: &[package::LambdaPackage]) -> DeployInputs {
+    DeployInputs {
+        hosted_zone_id: Some("Z0TEST".into()),
+        existing_logging_roles: Default::default(),
+        code_keys: package::code_keys(packages),
+    }
+}
+
 /// The production plan with stand-in templates (same parameters, same output keys).
 pub(crate) fn rehearsal_plan(topology: &Topology, code_keys: &DeployInputs) -> Plan {
     let mut plan = Plan::new(topology, &StackPrefix::default(), code_keys);
@@ -332,11 +341,7 @@ async fn deploy_wires_outputs_writes_the_manifest_reruns_as_no_op_and_destroys_i
     let topology = gateway_and_fenced_orders();
     let dir = tempfile::tempdir().unwrap();
     let pkgs = packages(dir.path(), &topology);
-    let inputs = DeployInputs {
-        hosted_zone_id: Some("Z0TEST".into()),
-        existing_logging_roles: Default::default(),
-        code_keys: package::code_keys(&pkgs),
-    };
+    let inputs = rehearsal_inputs(&pkgs);
     let mut plan = rehearsal_plan(&topology, &inputs);
     let orchestrator = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast());
     let names = StackNames::new(&topology, &StackPrefix::default());
@@ -520,11 +525,7 @@ async fn a_failing_stack_is_reported_with_its_resource_and_reason_and_stops_the_
     let topology = gateway_and_orders();
     let dir = tempfile::tempdir().unwrap();
     let pkgs = packages(dir.path(), &topology);
-    let inputs = DeployInputs {
-        hosted_zone_id: Some("Z0TEST".into()),
-        existing_logging_roles: Default::default(),
-        code_keys: package::code_keys(&pkgs),
-    };
+    let inputs = rehearsal_inputs(&pkgs);
     let mut plan = rehearsal_plan(&topology, &inputs);
     // The data stack reads an attribute of a resource moto does not create: it fails.
     let data_phase = plan
@@ -701,11 +702,7 @@ async fn a_region_scoped_deploy_touches_only_its_region_and_keeps_the_other_regi
     let topology = gateway_and_fenced_orders();
     let dir = tempfile::tempdir().unwrap();
     let pkgs = packages(dir.path(), &topology);
-    let inputs = DeployInputs {
-        hosted_zone_id: Some("Z0TEST".into()),
-        existing_logging_roles: Default::default(),
-        code_keys: package::code_keys(&pkgs),
-    };
+    let inputs = rehearsal_inputs(&pkgs);
     let names = StackNames::new(&topology, &StackPrefix::default());
     let (east, west) = (&topology.regions.primary, &topology.regions.secondary);
     let orders = topology.app(&"orders".parse().unwrap()).unwrap();
@@ -1142,11 +1139,7 @@ async fn destroy_then_deploy_of_the_same_prefix_succeeds() {
     assert!(topology.aws.gateway_only && !topology.aws.protect_data);
     let dir = tempfile::tempdir().unwrap();
     let pkgs = packages(dir.path(), &topology);
-    let inputs = DeployInputs {
-        hosted_zone_id: Some("Z0TEST".into()),
-        existing_logging_roles: Default::default(),
-        code_keys: package::code_keys(&pkgs),
-    };
+    let inputs = rehearsal_inputs(&pkgs);
     let primary = topology.regions.primary.clone();
 
     let mut plan = rehearsal_plan(&topology, &inputs);
@@ -1211,11 +1204,7 @@ async fn a_deploy_over_tables_kept_by_an_earlier_destroy_is_refused_before_any_c
     assert!(topology.aws.protect_data);
     let dir = tempfile::tempdir().unwrap();
     let pkgs = packages(dir.path(), &topology);
-    let inputs = DeployInputs {
-        hosted_zone_id: Some("Z0TEST".into()),
-        existing_logging_roles: Default::default(),
-        code_keys: package::code_keys(&pkgs),
-    };
+    let inputs = rehearsal_inputs(&pkgs);
     let plan = rehearsal_plan(&topology, &inputs);
     let orchestrator = deploy::orchestrator(&sdk, &plan, Confirm::new(true), fast());
     let prefix = StackPrefix::default();

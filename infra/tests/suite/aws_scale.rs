@@ -10,8 +10,8 @@ use infra::aws::cfn::{DeployError, Orchestrator, Outputs, StackOutcome};
 use infra::aws::confirm::Confirm;
 use infra::aws::deploy;
 use infra::aws::plan::{
-    DeployInputs, Group, ParamValue, Phase, PhaseKind, Plan, RegionRole, StackId, StackKind,
-    StackNames, StackPrefix,
+    Group, ParamValue, Phase, PhaseKind, Plan, RegionRole, StackId, StackKind, StackNames,
+    StackPrefix,
 };
 use infra::aws::template::{
     MAX_BODY_BYTES, MAX_DASHBOARD_WIDGETS, MAX_OUTPUTS, MAX_PARAMETERS, MAX_RESOURCES,
@@ -23,7 +23,8 @@ use topology::Topology;
 use topology::manifest::{AlarmKind, AppRouting, alarms_of};
 
 use super::aws_deploy::{
-    after_bootstrap, endpoints, fast, gateway_and_orders_text, packages, rehearsal_plan, sdk,
+    after_bootstrap, endpoints, fast, gateway_and_orders_text, packages, rehearsal_inputs,
+    rehearsal_plan, sdk,
 };
 use super::aws_synth::{check_structure, lint, resources_of_type, templates};
 use crate::aws_support::start_moto;
@@ -587,11 +588,7 @@ async fn templates_over_the_inline_limit_are_deployed_through_the_artifacts_buck
         ("us-east-1".parse().unwrap(), "eu-west-1".parse().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let pkgs = packages(dir.path(), &topology);
-    let inputs = DeployInputs {
-        hosted_zone_id: Some("Z0TEST".into()),
-        existing_logging_roles: Default::default(),
-        code_keys: package::code_keys(&pkgs),
-    };
+    let inputs = rehearsal_inputs(&pkgs);
     let mut plan = rehearsal_plan(&topology, &inputs);
     let large = [
         names.arc(),
