@@ -19,7 +19,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Request;
 use axum::extract::connect_info::{ConnectInfo, Connected};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::serve::{IncomingStream, Listener};
@@ -32,7 +32,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
 
-/// Paths a caller without the certificate may call.
+/// Paths a caller without the certificate may read (`GET` or `HEAD`).
 const OPEN_PATHS: [&str; 2] = ["/", "/health"];
 
 /// How long a connection may take to say what it speaks and finish its handshake.
@@ -208,7 +208,9 @@ async fn check(request: Request, next: Next) -> Response {
         .extensions()
         .get::<ConnectInfo<Peer>>()
         .is_some_and(|info| info.0.certified);
-    if certified || OPEN_PATHS.contains(&request.uri().path()) {
+    let probe = matches!(*request.method(), Method::GET | Method::HEAD)
+        && OPEN_PATHS.contains(&request.uri().path());
+    if certified || probe {
         return next.run(request).await;
     }
     Problem::new(
@@ -260,8 +262,15 @@ mod tests {
             assert_eq!(code, StatusCode::FORBIDDEN, "{peer:?}");
             assert_eq!(kind.as_deref(), Some("application/problem+json"));
         }
-        // The probes answer anyone.
+        // The probes answer anyone, to a read only.
         assert_eq!(status("/", Some(false)).await.0, StatusCode::OK);
         assert_eq!(status("/health", None).await.0, StatusCode::OK);
+        let mut post = Request::post("/health").body(Body::empty()).unwrap();
+        post.extensions_mut().insert(ConnectInfo(Peer {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            certified: false,
+        }));
+        let response = app().oneshot(post).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
     }
 }

@@ -297,12 +297,12 @@ pub fn describe(world: &World) -> String {
     let first_service = topology
         .services()
         .next()
-        .and_then(|s| Some((s.name(), world.instance(s.name(), primary)?.addr)));
-    if let (Some(_), Some((name, addr))) = (&manifest.trusted_client, first_service) {
+        .and_then(|s| world.instance(s.name(), primary).map(|i| i.addr));
+    if let (Some(_), Some(addr)) = (&manifest.trusted_client, first_service) {
         let dir = pki::TRUSTED_CLIENT_DIR;
         let _ = writeln!(
             out,
-            "Gateway-only    services admit only the gateway's client certificate (mutual TLS); plain HTTP gets / and /health\n                a trusted caller: curl --cacert {dir}/ca.pem --cert {dir}/client.pem --key {dir}/client.key https://{addr}/{name}"
+            "Gateway-only    services admit only the gateway's client certificate (mutual TLS); plain HTTP gets / and /health\n                a trusted caller: curl --cacert {dir}/ca.pem --cert {dir}/client.pem --key {dir}/client.key https://{addr}/openapi.json"
         );
     }
     if let Some(auth) = &manifest.auth {

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use tokio_rustls::rustls::crypto::{CryptoProvider, aws_lc_rs};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -55,6 +55,10 @@ impl WorldPki {
             .subject_alt_names
             .extend(addresses.iter().map(|ip| SanType::IpAddress(*ip)));
         server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        server.distinguished_name = DistinguishedName::new();
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "local-world services");
         Ok(Self {
             ca: ca_pem,
             server: sign(server, &issuer)?,
@@ -145,6 +149,7 @@ fn client_config(ca: &str, identity: &Pair) -> anyhow::Result<ClientConfig> {
 
 fn client(name: &str) -> CertificateParams {
     let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
     params.distinguished_name.push(DnType::CommonName, name);
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params

@@ -682,7 +682,17 @@ impl Manifest {
         }
         let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(self).expect("a manifest always serializes");
-        std::fs::write(&tmp, text + "\n").map_err(write)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // A trusted client's private key is for the owner's eyes only.
+        #[cfg(unix)]
+        if self.trusted_client.is_some() {
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        }
+        // A leftover from an interrupted save would keep its own mode.
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = options.open(&tmp).map_err(write)?;
+        std::io::Write::write_all(&mut file, (text + "\n").as_bytes()).map_err(write)?;
         std::fs::rename(&tmp, path).map_err(write)
     }
 
@@ -807,6 +817,16 @@ mod tests {
         });
         let json = serde_json::to_string(&manifest).unwrap();
         assert_eq!(serde_json::from_str::<Manifest>(&json).unwrap(), manifest);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deployment.json");
+        manifest.save(&path).unwrap();
+        assert_eq!(Manifest::load(&path).unwrap(), manifest);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{mode:o}: the key is readable by others");
+        }
         let debug = format!("{:?}", manifest.trusted_client.unwrap());
         assert!(
             debug.contains("CERT") && !debug.contains("PRIVATE"),

@@ -348,7 +348,9 @@ fn tls(
     let https = targets.iter().any(|t| {
         t.base.scheme == Scheme::Https || t.regional.iter().any(|(_, b)| b.scheme == Scheme::Https)
     });
-    if !https {
+    // With a trusted client certificate, a gateway's plan reads its services' documents
+    // over TLS even when only the gateway is loaded.
+    if !https && manifest.trusted_client.is_none() {
         return Ok(None);
     }
     Tls::trusting(

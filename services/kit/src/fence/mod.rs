@@ -353,7 +353,7 @@ impl Fence {
     /// The refusal of a write.
     fn refusal(&self) -> Response {
         let mut response = Problem::region_fenced(format!(
-            "{} does not serve this app now: traffic is leaving this Region; resolve the \
+            "{} does not serve this app now (traffic goes to the other Region); resolve the \
              hostname again and retry",
             self.region
         ))
