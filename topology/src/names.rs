@@ -67,15 +67,19 @@ pub struct Region(String);
 string_newtype!(Region, check_region);
 
 fn check_region(s: &str) -> Result<(), NameError> {
-    // Without collecting the parts: every stored item's Region is checked when it is read.
-    let count = s.split('-').count();
-    let (words, number) = s.rsplit_once('-').unwrap_or(("", s));
+    // One pass, nothing collected: every stored item's Region is checked when it is read.
+    let is_word = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    let mut parts = s.split('-');
+    let first = parts.next().unwrap_or_default();
+    let (mut count, mut words, mut last) = (1, true, first);
+    for part in parts {
+        words &= is_word(last);
+        (count, last) = (count + 1, part);
+    }
     let ok = (3..=4).contains(&count)
         && words
-            .split('-')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && number.parse::<u8>().is_ok_and(|n| n > 0)
-        && s.split('-').next().is_some_and(|first| first.len() == 2)
+        && last.parse::<u8>().is_ok_and(|n| n > 0)
+        && first.len() == 2
         || count >= 3 && s.starts_with("us-gov-");
     if ok && s.len() <= 25 {
         Ok(())
