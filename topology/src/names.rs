@@ -51,8 +51,10 @@ macro_rules! string_newtype {
         }
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                // Checked, then kept: one allocation, not a second copy made by `parse`.
                 let s = String::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
+                $parse(&s).map_err(serde::de::Error::custom)?;
+                Ok(Self(s))
             }
         }
     };
@@ -65,14 +67,20 @@ pub struct Region(String);
 string_newtype!(Region, check_region);
 
 fn check_region(s: &str) -> Result<(), NameError> {
-    let parts: Vec<&str> = s.split('-').collect();
-    let ok = (3..=4).contains(&parts.len())
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].parse::<u8>().is_ok_and(|n| n > 0)
-        && parts[0].len() == 2
-        || parts.len() >= 3 && parts[0] == "us" && parts[1] == "gov";
+    // One pass, nothing collected: every stored item's Region is checked when it is read.
+    let is_word = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    let mut parts = s.split('-');
+    let first = parts.next().unwrap_or_default();
+    let (mut count, mut words, mut last) = (1, true, first);
+    for part in parts {
+        words &= is_word(last);
+        (count, last) = (count + 1, part);
+    }
+    let ok = (3..=4).contains(&count)
+        && words
+        && last.parse::<u8>().is_ok_and(|n| n > 0)
+        && first.len() == 2
+        || count >= 3 && s.starts_with("us-gov-");
     if ok && s.len() <= 25 {
         Ok(())
     } else {

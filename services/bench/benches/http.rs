@@ -1,46 +1,61 @@
 //! `GET /orders/{id}` on the memory store over loopback HTTP, next to a minimal axum handler
-//! (the floor), side by side: the two are measured in alternating one-second rounds, so that
-//! whatever else the machine does at the time weighs on both alike.
+//! (the floor), measured two ways in one run:
 //!
-//! Closed loop: a fixed number of keep-alive connections, each sending its next request as soon
-//! as the previous one is answered. The server gets one core and the client the other, so the
-//! ratio to the floor is the service's own overhead (routing, layers, store, JSON).
+//! - **Rate**, in alternating one-second rounds (floor, then orders), so that whatever else
+//!   the machine does at the time weighs on both alike. Closed loop: a fixed number of
+//!   keep-alive connections, each sending its next request as soon as the previous one is
+//!   answered; the server gets one core and the client the other. The verdict is the median
+//!   of the rounds' ratios, since one busy second on a shared machine moves a mean.
+//! - **Instructions per request** in the server, under callgrind (when `valgrind` is on
+//!   `PATH`): the server runs as a child process under valgrind, the client here, so only
+//!   the server's work is counted (its user-space instructions: hyper, the router, the
+//!   handler). Two runs of different lengths are subtracted, so start-up cancels out. These
+//!   counts do not move with the machine's load.
+//!
+//! Both routers run on the allocator of the service binaries (`kit::serve::Allocator`).
 
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use service_bench::{HOST, Subject};
 use tokio::net::{TcpListener, TcpStream};
+
+/// The allocator the service binaries run on, so both routers are measured as served.
+#[global_allocator]
+static ALLOCATOR: kit::serve::Allocator = kit::serve::Allocator;
 
 const CONNECTIONS: usize = 32;
 const WARM_UP: Duration = Duration::from_secs(1);
 const ROUND: Duration = Duration::from_secs(1);
-const ROUNDS: u32 = 6;
+const ROUNDS: usize = 10;
+
+/// The service's rate must be at least this fraction of the floor's.
+const TARGET: f64 = 0.8;
+
+/// Requests of the short and the long run under callgrind.
+const COUNTED: [u64; 2] = [2_000, 12_000];
+
+/// Set in the child that serves one subject under callgrind.
+const SERVE_ENV: &str = "SERVICE_BENCH_SERVE";
 
 fn main() {
-    let server = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let region: topology::Region = "us-east-1".parse().unwrap();
-
-    let floor = server.block_on(serve(minimal_router()));
-    let table = kit::memory::MemoryTable::new(orders::SERVICE.name, region.clone());
-    let ours = server.block_on(serve((orders::SERVICE.router)(table, region)));
-    let id = client.block_on(create_order(ours));
-    let floor_path = "/orders/0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e".to_owned();
-    let ours_path = format!("/orders/{id}");
+    if let Ok(subject) = std::env::var(SERVE_ENV) {
+        return serve_until_stdin_closes(&subject);
+    }
+    let server = runtime(1);
+    let client = runtime(1);
+    let (floor_router, floor_path) = server.block_on(Subject::Minimal.router());
+    let (ours_router, ours_path) = server.block_on(Subject::Orders.router());
+    let floor = server.block_on(serve(floor_router));
+    let ours = server.block_on(serve(ours_router));
 
     println!(
         "GET /orders/{{id}}, {CONNECTIONS} keep-alive connections, {ROUNDS} alternating rounds of \
@@ -51,57 +66,44 @@ fn main() {
     client.block_on(run_for(ours, &ours_path, WARM_UP));
     let mut floor_result = Outcome::default();
     let mut ours_result = Outcome::default();
+    let mut ratios = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
-        floor_result.add(client.block_on(measure(floor, &floor_path)));
-        ours_result.add(client.block_on(measure(ours, &ours_path)));
+        let f = client.block_on(measure(floor, &floor_path));
+        let o = client.block_on(measure(ours, &ours_path));
+        ratios.push(o.rps() / f.rps());
+        floor_result.add(f);
+        ours_result.add(o);
     }
     println!("{:<28} {:>10} {:>10} {:>10}", "", "req/s", "p50", "p99");
     floor_result.print("minimal axum handler");
     ours_result.print("orders (memory store)");
+    ratios.sort_by(f64::total_cmp);
+    let median = (ratios[(ROUNDS - 1) / 2] + ratios[ROUNDS / 2]) / 2.0;
     println!(
-        "orders / minimal handler: {:.2}x the rate ({:.2}x the time per request)",
+        "orders / minimal handler: {median:.2}x the rate, median of {ROUNDS} rounds \
+         (rounds {:.2} to {:.2}; all rounds together {:.2}x); target {TARGET}x: {}",
+        ratios[0],
+        ratios[ROUNDS - 1],
         ours_result.rps() / floor_result.rps(),
-        floor_result.rps() / ours_result.rps(),
+        if median >= TARGET { "met" } else { "NOT met" },
     );
     drop(server);
+    instructions(&client);
 }
 
-fn minimal_router() -> Router {
-    use axum::extract::Path;
-    use axum::routing::get;
-    Router::new().route(
-        "/orders/{id}",
-        get(|Path(id): Path<String>| async move { axum::Json(serde_json::json!({ "id": id })) }),
-    )
+fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("a runtime")
 }
 
-async fn serve(router: Router) -> SocketAddr {
+async fn serve(router: axum::Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     addr
-}
-
-async fn create_order(addr: SocketAddr) -> String {
-    let body = serde_json::json!({
-        "user_id": "0190b7a4-5f7e-7c3a-9d2e-3f4a5b6c7d8e",
-        "currency": "EUR",
-        "items": [{ "sku": "SKU-1", "quantity": 2, "unit_price_cents": 1250 }]
-    });
-    let mut sender = connect(addr).await;
-    let request = Request::post("/orders")
-        .header("host", "orders.example.test")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    assert_eq!(response.status(), 201, "POST /orders failed");
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let order: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    order["id"]
-        .as_str()
-        .expect("the created order has an id")
-        .to_owned()
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -114,6 +116,18 @@ async fn connect(addr: SocketAddr) -> Sender {
         .unwrap();
     tokio::spawn(connection);
     sender
+}
+
+/// One `GET path`, which must answer `200`.
+async fn get(sender: &mut Sender, path: &str) {
+    let request = Request::get(path)
+        .header("host", HOST)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    sender.ready().await.unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.into_body().collect().await.unwrap();
 }
 
 /// Requests answered, their latencies and the time spent, summed over rounds.
@@ -173,14 +187,8 @@ async fn run_for(addr: SocketAddr, path: &str, length: Duration) -> Vec<Histogra
                 let mut sender = connect(addr).await;
                 let mut latency = Histogram::<u64>::new(3).unwrap();
                 while Instant::now() < until {
-                    let request = Request::get(path.as_str())
-                        .header("host", "orders.example.test")
-                        .body(Full::new(Bytes::new()))
-                        .unwrap();
                     let sent = Instant::now();
-                    let response = sender.send_request(request).await.unwrap();
-                    assert_eq!(response.status(), 200);
-                    response.into_body().collect().await.unwrap();
+                    get(&mut sender, &path).await;
                     latency.record(sent.elapsed().as_micros() as u64).unwrap();
                 }
                 latency
@@ -192,4 +200,92 @@ async fn run_for(addr: SocketAddr, path: &str, length: Duration) -> Vec<Histogra
         out.push(task.await.unwrap());
     }
     out
+}
+
+/// The instructions per request of each subject's server, and their ratio.
+fn instructions(client: &tokio::runtime::Runtime) {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        println!(
+            "instructions per request: skipped (no `valgrind` on PATH; apt-get install valgrind)"
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("service-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let [short, long] = COUNTED;
+    let mut per_request = Vec::new();
+    for subject in [Subject::Minimal, Subject::Orders] {
+        let [a, b] = COUNTED.map(|n| client.block_on(counted_run(subject, n, &dir)));
+        per_request.push((b - a) as f64 / (long - short) as f64);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    let [floor, ours] = [per_request[0], per_request[1]];
+    println!(
+        "instructions per request in the server (callgrind, {long} minus {short} requests, \
+         one connection): minimal handler {floor:.0}, orders {ours:.0}; \
+         orders / minimal handler: {:.2}x the rate these allow",
+        floor / ours
+    );
+}
+
+/// Serves `subject` under callgrind, sends it `requests`, and returns the server's
+/// instruction count.
+async fn counted_run(subject: Subject, requests: u64, dir: &Path) -> u64 {
+    let out = dir.join(format!("{}-{requests}.out", subject.name()));
+    let mut child = Command::new("valgrind")
+        .args(["--tool=callgrind", "--quiet"])
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(std::env::current_exe().expect("this bench's path"))
+        .env(SERVE_ENV, subject.name())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("valgrind starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the server's address");
+    let (addr, path) = line.trim().split_once(' ').expect("`ADDRESS PATH`");
+    let mut sender = connect(addr.parse().expect("an address")).await;
+    for _ in 0..requests {
+        get(&mut sender, path).await;
+    }
+    drop(sender);
+    // Closing its stdin stops the server; valgrind writes the counts as it exits.
+    drop(child.stdin.take());
+    assert!(
+        child.wait().expect("valgrind ran").success(),
+        "the server under valgrind failed"
+    );
+    let counts = std::fs::read_to_string(&out).expect("callgrind's output");
+    counts
+        .lines()
+        .find_map(|l| l.strip_prefix("summary: "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("callgrind's summary line")
+}
+
+/// The child's side: serve `subject` on a loopback port on one thread, print
+/// `ADDRESS PATH`, and stop when stdin closes.
+fn serve_until_stdin_closes(subject: &str) {
+    let subject = Subject::parse(subject).expect("a subject's name");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let (router, path) = subject.router().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{} {path}", listener.local_addr().unwrap());
+        std::io::stdout().flush().unwrap();
+        let (closed, stop) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            std::io::copy(&mut std::io::stdin(), &mut std::io::sink()).ok();
+            closed.send(()).ok();
+        });
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.await.unwrap_or(()) })
+            .await
+            .unwrap();
+    });
 }

@@ -1,30 +1,20 @@
 //! The HTTP surface every service shares, wrapped around the service's own routes.
 
-use std::any::Any;
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use serde_json::json;
 use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::ServiceInfo;
+use crate::edge::EdgeLayer;
 use crate::extract::BODY_LIMIT;
 use crate::problem::{COMMON_TYPES, FieldError, Problem, ProblemDetails, ProblemType};
 use crate::store::HealthCheck;
@@ -101,12 +91,7 @@ pub fn service_router_with_problems(
     let router = crate::fence::guard(router, fence);
     router.layer(
         ServiceBuilder::new()
-            .layer(SetResponseHeaderLayer::overriding(X_REGION, region))
-            .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeUuidV7))
-            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-            .layer(TraceLayer::new_for_http().make_span_with(span_for))
-            .layer(CatchPanicLayer::custom(panic_response))
-            .layer(tower::layer::layer_fn(|inner| Limits { inner }))
+            .layer(EdgeLayer::new(region))
             .layer(DefaultBodyLimit::max(BODY_LIMIT)),
     )
 }
@@ -130,82 +115,6 @@ fn openapi_json(mut spec: utoipa::openapi::OpenApi, info: &ServiceInfo) -> Strin
     spec.components = Some(builder.build());
     spec.to_json()
         .unwrap_or_else(|e| format!(r#"{{"error": "cannot render the OpenAPI document: {e}"}}"#))
-}
-
-fn span_for(request: &Request<Body>) -> tracing::Span {
-    let id = request
-        .headers()
-        .get(X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    // The path only: query strings may carry cursors or tokens, which stay out of logs.
-    tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id = id)
-}
-
-/// New request ids: UUIDv7, time-ordered like every id in the system.
-#[derive(Debug, Clone, Copy)]
-struct MakeUuidV7;
-
-impl MakeRequestId for MakeUuidV7 {
-    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        // Encoded on the stack: the header value is the only allocation.
-        let mut buffer = uuid::Uuid::encode_buffer();
-        let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer);
-        HeaderValue::from_str(id).ok().map(RequestId::new)
-    }
-}
-
-/// Refuses a declared body over the limit before reading it (bodies without a length are
-/// cut by [`DefaultBodyLimit`] when an extractor reads them), and makes axum's empty `405`s
-/// problems. One hand-written layer, because axum's `from_fn` and `map_response` clone and box
-/// the whole inner stack on every request.
-#[derive(Clone)]
-struct Limits<S> {
-    inner: S,
-}
-
-impl<S> tower::Service<Request> for Limits<S>
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        if let Some(refusal) = too_large(&request) {
-            return Box::pin(std::future::ready(Ok(refusal)));
-        }
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let Ok(response) = response.await;
-            Ok(method_not_allowed(response))
-        })
-    }
-}
-
-/// A `413` when the request declares a body over [`BODY_LIMIT`].
-fn too_large(request: &Request) -> Option<Response> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())?;
-    (declared > BODY_LIMIT as u64).then(|| {
-        Problem::payload_too_large(format!(
-            "the request body ({declared} bytes) is over the limit of {BODY_LIMIT} bytes"
-        ))
-        .into_response()
-    })
-}
-
-fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
-    Problem::internal("a handler panicked").into_response()
 }
 
 async fn root(State(common): State<Arc<Common>>) -> Response {
@@ -288,30 +197,12 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Problem {
     Problem::not_found(format!("no route for {method} {}", uri.path()))
 }
 
-/// axum answers a wrong method with an empty 405 and an `Allow` header; keep the header,
-/// make the body a problem.
-fn method_not_allowed(response: Response) -> Response {
-    if response.status() != StatusCode::METHOD_NOT_ALLOWED
-        || response.headers().contains_key(header::CONTENT_TYPE)
-    {
-        return response;
-    }
-    let allow = response.headers().get(header::ALLOW).cloned();
-    let detail = match allow.as_ref().and_then(|v| v.to_str().ok()) {
-        Some(methods) => format!("this resource accepts {methods}"),
-        None => "this resource does not accept this method".to_owned(),
-    };
-    let mut problem = Problem::method_not_allowed(detail).into_response();
-    if let Some(allow) = allow {
-        problem.headers_mut().insert(header::ALLOW, allow);
-    }
-    problem
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::memory::MemoryTable;
+    use axum::body::Body;
+    use axum::extract::Request;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 

@@ -82,11 +82,12 @@ impl<K: Noun> Id<K> {
     /// Parses the one spelling ids have.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let error = IdError { noun: K::NOUN };
-        let lowercase_hyphenated = s.len() == LEN
-            && s.bytes().enumerate().all(|(i, b)| match i {
-                8 | 13 | 18 | 23 => b == b'-',
-                _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
-            });
+        // `try_parse` below checks the hex digits and the hyphens' places; what it would also
+        // accept (uppercase, other lengths: braced, URN, simple) is refused here.
+        let bytes = s.as_bytes();
+        let lowercase_hyphenated = bytes.len() == LEN
+            && [8, 13, 18, 23].iter().all(|&i| bytes[i] == b'-')
+            && !bytes.iter().any(u8::is_ascii_uppercase);
         if !lowercase_hyphenated {
             return Err(error);
         }

@@ -58,6 +58,7 @@
 pub mod codec;
 pub mod docs;
 pub mod dynamo;
+pub mod edge;
 pub mod extract;
 #[cfg(feature = "fence")]
 pub mod fence;

@@ -35,10 +35,11 @@ pub struct Change {
 }
 
 /// What is stored under one `pk`: the item, or a tombstone remembering when it was deleted
-/// so that an older replicated write cannot resurrect it.
+/// so that an older replicated write cannot resurrect it. The item is shared, so a read
+/// hands out a reference count instead of a copy of every attribute.
 #[derive(Debug, Clone)]
 struct Slot {
-    item: Option<Item>,
+    item: Option<Arc<Item>>,
     at: DateTime<Utc>,
     origin: Region,
 }
@@ -106,7 +107,7 @@ impl MemoryTable {
     }
 
     /// The item under `pk`.
-    pub fn get(&self, pk: &str) -> Result<Option<Item>, StoreError> {
+    pub fn get(&self, pk: &str) -> Result<Option<Arc<Item>>, StoreError> {
         Ok(self.lock()?.get(pk).and_then(|s| s.item.clone()))
     }
 
@@ -140,7 +141,7 @@ impl MemoryTable {
                     write.pk()
                 )));
             }
-            let current = slots.get(write.pk()).and_then(|s| s.item.as_ref());
+            let current = slots.get(write.pk()).and_then(|s| s.item.as_deref());
             if !write.condition().holds(current) {
                 failed.push(i);
             }
@@ -166,7 +167,7 @@ impl MemoryTable {
         slots.insert(
             pk.clone(),
             Slot {
-                item: new_image.clone(),
+                item: new_image.clone().map(Arc::new),
                 at,
                 origin: self.region.clone(),
             },
@@ -216,7 +217,7 @@ impl MemoryTable {
         let matching = slots
             .range((start, Bound::Unbounded))
             .take_while(|(pk, _)| pk.starts_with(pk_prefix))
-            .filter_map(|(_, slot)| slot.item.as_ref());
+            .filter_map(|(_, slot)| slot.item.as_deref());
         Ok(page(matching, limit))
     }
 
@@ -241,7 +242,7 @@ impl MemoryTable {
         slots.insert(
             change.pk.clone(),
             Slot {
-                item: change.new_image.clone(),
+                item: change.new_image.clone().map(Arc::new),
                 at: change.at,
                 origin: change.origin.clone(),
             },
@@ -270,7 +271,7 @@ fn range_after<'a>(
     };
     slots
         .range((start, Bound::Unbounded))
-        .filter_map(|(_, slot)| slot.item.as_ref())
+        .filter_map(|(_, slot)| slot.item.as_deref())
 }
 
 fn page<'a>(mut matching: impl Iterator<Item = &'a Item>, limit: usize) -> Page {
@@ -292,7 +293,7 @@ impl HealthCheck for MemoryTable {
 
 #[async_trait]
 impl ItemTable for MemoryTable {
-    async fn get(&self, pk: &str) -> Result<Option<Item>, StoreError> {
+    async fn get(&self, pk: &str) -> Result<Option<Arc<Item>>, StoreError> {
         MemoryTable::get(self, pk)
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {

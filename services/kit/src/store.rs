@@ -135,8 +135,9 @@ pub struct Page {
 /// A table of items: the port both adapters implement.
 #[async_trait]
 pub trait ItemTable: HealthCheck + Send + Sync {
-    /// The item under `pk` (a strongly consistent read).
-    async fn get(&self, pk: &str) -> Result<Option<Item>, StoreError>;
+    /// The item under `pk` (a strongly consistent read). Shared, not copied: the memory
+    /// adapter hands out the stored item itself, which a read only borrows to decode.
+    async fn get(&self, pk: &str) -> Result<Option<Arc<Item>>, StoreError>;
 
     /// Applies every write or none: when a condition fails, nothing is written and the error
     /// is [`StoreError::ConditionFailed`] listing the failed writes' indexes. Two writes

@@ -295,7 +295,7 @@ fn not_pending(order: &Order) -> Problem {
 }
 
 fn order_response(status: StatusCode, order: &Order) -> Response {
-    (status, axum::Json(OrderBody::from(order))).into_response()
+    (status, Json(OrderBody::from(order))).into_response()
 }
 
 /// Place an order: its total is computed here, its status is `pending`.
@@ -360,7 +360,7 @@ async fn list_orders(
         items: page.orders.iter().map(OrderBody::from).collect(),
         next_cursor,
     };
-    Ok(axum::Json(body).into_response())
+    Ok(Json(body).into_response())
 }
 
 /// Cancel a pending order. The store writes the cancellation only if the order is still

@@ -63,7 +63,7 @@ impl Store {
         self.table
             .get(&pk(id))
             .await?
-            .as_ref()
+            .as_deref()
             .map(from_item)
             .transpose()
     }

@@ -29,7 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use kit::docs::{JsonBody, NotFound, Unavailable};
-use kit::extract::{PathId, RawJson, parse_json};
+use kit::extract::{Json, PathId, RawJson, parse_json};
 use kit::headers::{IDEMPOTENT_REPLAYED, IdempotencyKey};
 use kit::money::Money;
 use kit::problem::{PROBLEM_JSON, ProblemDetails, ProblemType};
@@ -256,7 +256,7 @@ async fn create_payment(
 )]
 async fn get_payment(State(app): AppStateRef, PathId(id): PathId<Payment>) -> ApiResult<Response> {
     let payment = app.store.get(&id).await?.ok_or_else(|| not_found(id))?;
-    Ok((StatusCode::OK, axum::Json(PaymentBody::from(&payment))).into_response())
+    Ok((StatusCode::OK, Json(PaymentBody::from(&payment))).into_response())
 }
 
 /// Refund a captured payment (status `refunded`). No body. Idempotent with the required

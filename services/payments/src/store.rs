@@ -72,7 +72,7 @@ impl Store {
         self.table
             .get(&payment_pk(id))
             .await?
-            .as_ref()
+            .as_deref()
             .map(payment_from_item)
             .transpose()
     }
@@ -85,7 +85,7 @@ impl Store {
         self.table
             .get(&record_pk(key))
             .await?
-            .as_ref()
+            .as_deref()
             .map(record_from_item)
             .transpose()
     }

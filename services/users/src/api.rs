@@ -196,14 +196,14 @@ async fn get_user(State(state): AppStateRef, PathId(id): PathId<User>) -> ApiRes
 async fn list_users(
     State(state): AppStateRef,
     Query(query): Query<PageQuery>,
-) -> ApiResult<axum::Json<UserList>> {
+) -> ApiResult<Json<UserList>> {
     let (limit, after) = query.parse::<UserId>()?;
     let page = state
         .store
         .list(limit.get(), after)
         .await
         .map_err(problem)?;
-    Ok(axum::Json(UserList {
+    Ok(Json(UserList {
         items: page.users.iter().map(UserBody::from).collect(),
         next_cursor: page.next.map(|id| paging::encode(&id)),
     }))
@@ -278,7 +278,7 @@ fn not_found(id: UserId) -> Problem {
 }
 
 fn with_etag(status: StatusCode, user: &User) -> Response {
-    let mut response = (status, axum::Json(UserBody::from(user))).into_response();
+    let mut response = (status, Json(UserBody::from(user))).into_response();
     if let Ok(v) = HeaderValue::from_str(&user.version.etag()) {
         response.headers_mut().insert(header::ETAG, v);
     }

@@ -9,6 +9,7 @@ pub mod expression;
 pub mod schema;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -194,7 +195,7 @@ const MAX_PAGES: usize = 16;
 
 #[async_trait]
 impl ItemTable for DynamoTable {
-    async fn get(&self, pk: &str) -> Result<Option<Item>, StoreError> {
+    async fn get(&self, pk: &str) -> Result<Option<Arc<Item>>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -204,7 +205,7 @@ impl ItemTable for DynamoTable {
             .send()
             .await
             .map_err(store_error)?;
-        out.item().map(from_item).transpose()
+        Ok(out.item().map(from_item).transpose()?.map(Arc::new))
     }
 
     async fn transact(&self, mut writes: Vec<Write>) -> Result<(), StoreError> {
