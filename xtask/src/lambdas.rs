@@ -1,7 +1,7 @@
 //! `cargo xtask build-lambdas`: each service built for Lambda (provided.al2023, arm64) and
 //! packed into `target/lambda/<app>-<sha256:16>.zip`, holding one executable `bootstrap`.
 //!
-//! Each is built with the `lambda-release` profile (fat LTO, one codegen unit, `opt-level = "s"`,
+//! Each is built with the `lambda-release` profile (fat LTO, one codegen unit, `opt-level = "z"`,
 //! stripped) and only the features it uses: the kit's write fence (the ARC and CloudWatch
 //! SDKs) only for an app with `fence_writes = true`. `cargo bench -p service-bench` reports
 //! the packages' sizes and their init times.

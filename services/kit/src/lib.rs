@@ -55,6 +55,7 @@
 //! let app: axum::Router = (NOTES.router)(kit::memory::MemoryTable::new("notes", region.clone()), region);
 //! ```
 
+pub mod aws;
 pub mod codec;
 pub mod docs;
 pub mod dynamo;

@@ -116,7 +116,7 @@ impl ServeArgs {
 /// The whole of a service binary's `main`: flags, logging, store, router, serving.
 pub fn main(service: &Service) -> anyhow::Result<()> {
     let args = ServeArgs::parse_for(service);
-    crate::telemetry::init(service.name);
+    crate::telemetry::init();
     check_fencing(service)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

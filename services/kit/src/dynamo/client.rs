@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::Credentials;
@@ -20,7 +19,7 @@ use crate::store::StoreError;
 /// ones are used, which such servers accept. Retries and timeouts are capped so a dead
 /// endpoint fails a request in seconds, not minutes.
 pub async fn client(region: &Region, endpoint: Option<&str>) -> Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = crate::aws::config_loader()
         .region(aws_config::Region::new(region.to_string()))
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(

@@ -221,7 +221,7 @@ enum Signing {
 impl Signing {
     /// The shared SDK configuration the readers' clients start from.
     async fn sdk_config(&self) -> aws_config::SdkConfig {
-        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        let loader = crate::aws::config_loader();
         match self {
             Signing::Chain => loader.load().await,
             Signing::Fixed(credentials) => {
