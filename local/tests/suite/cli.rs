@@ -8,21 +8,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
+
 use topology::manifest::Manifest;
 
 fn resolver(server: SocketAddr) -> TokioResolver {
-    let mut ns = NameServerConfig::udp(server.ip());
-    for connection in &mut ns.connections {
-        connection.port = server.port();
-    }
-    TokioResolver::builder_with_config(
-        ResolverConfig::from_parts(None, vec![], vec![ns]),
-        TokioRuntimeProvider::default(),
-    )
-    .build()
-    .unwrap()
+    common::resolver(server, false, Default::default())
 }
 
 #[tokio::test]

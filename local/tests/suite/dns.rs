@@ -6,12 +6,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common;
 use gateway::UpstreamResolver;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::config::ResolverOpts;
 use local_world::dns::{
     DnsServer, FailoverPair, RecordHealthCheck, RecordTarget, RoutingControlStates, ZoneConfig,
 };
@@ -279,25 +279,11 @@ async fn direct_names_ttl_soa_ns_and_negative_answers() {
 }
 
 fn resolver(server: SocketAddr, tcp: bool) -> TokioResolver {
-    let mut ns = if tcp {
-        NameServerConfig::tcp(server.ip())
-    } else {
-        NameServerConfig::udp(server.ip())
-    };
-    for connection in &mut ns.connections {
-        connection.port = server.port();
-    }
     let mut options = ResolverOpts::default();
     options.cache_size = 0;
     options.timeout = Duration::from_secs(2);
     options.attempts = 1;
-    TokioResolver::builder_with_config(
-        ResolverConfig::from_parts(None, vec![], vec![ns]),
-        TokioRuntimeProvider::default(),
-    )
-    .with_options(options)
-    .build()
-    .unwrap()
+    common::resolver(server, tcp, options)
 }
 
 #[tokio::test]

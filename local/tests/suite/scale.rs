@@ -7,28 +7,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::config::ResolverOpts;
 use local_world::World;
 use topology::Topology;
 
 use crate::common;
 
 fn resolver(server: SocketAddr) -> TokioResolver {
-    let mut ns = NameServerConfig::tcp(server.ip());
-    for connection in &mut ns.connections {
-        connection.port = server.port();
-    }
     let mut options = ResolverOpts::default();
     options.cache_size = 0;
     options.timeout = Duration::from_secs(5);
-    TokioResolver::builder_with_config(
-        ResolverConfig::from_parts(None, vec![], vec![ns]),
-        TokioRuntimeProvider::default(),
-    )
-    .with_options(options)
-    .build()
-    .unwrap()
+    common::resolver(server, true, options)
 }
 
 #[tokio::test]

@@ -172,3 +172,28 @@ pub fn trusted_client(manifest: &topology::Manifest) -> reqwest::ClientBuilder {
         .expect("a world whose services admit only the gateway has a trusted client certificate");
     local_world::pki::trusted_http_client(trusted).unwrap()
 }
+
+/// A stock resolver (hickory's) that asks only `server`, over TCP or UDP, with `options`: a
+/// client's view of the world's DNS.
+pub fn resolver(
+    server: std::net::SocketAddr,
+    tcp: bool,
+    options: hickory_resolver::config::ResolverOpts,
+) -> hickory_resolver::TokioResolver {
+    use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+    let mut ns = if tcp {
+        NameServerConfig::tcp(server.ip())
+    } else {
+        NameServerConfig::udp(server.ip())
+    };
+    for connection in &mut ns.connections {
+        connection.port = server.port();
+    }
+    hickory_resolver::TokioResolver::builder_with_config(
+        ResolverConfig::from_parts(None, vec![], vec![ns]),
+        hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
+    )
+    .with_options(options)
+    .build()
+    .unwrap()
+}
