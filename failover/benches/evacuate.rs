@@ -15,9 +15,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use failover::{Client, ClientConfig, ShiftOptions};
-use local_arc::{LocalCluster, LocalClusterConfig, UpdateOutcome};
+use local_arc::UpdateOutcome;
 use topology::manifest::Manifest;
 use topology::{Region, Topology};
+
+mod common;
+use common::Bench;
 
 /// Enough for every endpoint's bucket (3 calls, refilled at 3 per second) to be full again.
 const REST: Duration = Duration::from_millis(1500);
@@ -29,22 +32,12 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10usize);
     let topology = Topology::parse(testkit::SCALE_FIXTURE_TOPOLOGY).unwrap();
-    let config = LocalClusterConfig {
-        safety_rule_wait_period: Duration::ZERO,
-        ..LocalClusterConfig::ephemeral(&topology)
-    };
-    let cluster = LocalCluster::start(&topology, config)
-        .await
-        .expect("the local cluster starts");
-    let manifest = cluster.manifest(&topology);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("deployment.json");
-    manifest.save(&path).unwrap();
-    Client::from_manifest(&manifest, ClientConfig::default())
-        .unwrap()
-        .initialize()
-        .await
-        .expect("initialize");
+    let Bench {
+        cluster,
+        manifest,
+        manifest_path: path,
+        dir: _dir,
+    } = Bench::start(&topology).await;
     tokio::time::sleep(REST).await;
 
     println!(

@@ -21,9 +21,12 @@ use std::time::{Duration, Instant};
 use aws_sdk_route53recoverycluster as arc;
 use failover::client::DEFAULT_HEDGE_AFTER;
 use failover::{Client, ClientConfig, ShiftOptions};
-use local_arc::{Fault, LocalCluster, LocalClusterConfig};
+use local_arc::Fault;
 use topology::manifest::Manifest;
 use topology::{AppName, Region, Topology};
+
+mod common;
+use common::Bench;
 
 const SPACING: Duration = Duration::from_millis(400);
 
@@ -39,23 +42,12 @@ async fn main() {
     let runs = env("BENCH_RUNS", 20) as usize;
     let cap = Duration::from_secs(env("BENCH_CAP_SECS", 6));
     let topology = Topology::parse(testkit::FIXTURE_TOPOLOGY).unwrap();
-    let config = LocalClusterConfig {
-        safety_rule_wait_period: Duration::ZERO,
-        ..LocalClusterConfig::ephemeral(&topology)
-    };
-    let cluster = LocalCluster::start(&topology, config)
-        .await
-        .expect("the local cluster starts");
-    let manifest = cluster.manifest(&topology);
-    Client::from_manifest(&manifest, ClientConfig::default())
-        .unwrap()
-        .initialize()
-        .await
-        .expect("initialize");
-
-    let dir = tempfile::tempdir().unwrap();
-    let manifest_path = dir.path().join("deployment.json");
-    manifest.save(&manifest_path).unwrap();
+    let Bench {
+        cluster,
+        manifest,
+        manifest_path,
+        dir: _dir,
+    } = Bench::start(&topology).await;
 
     println!(
         "shift of one app (one UpdateRoutingControlStates batch), {runs} runs per row, fresh client per run"
