@@ -46,36 +46,45 @@ impl Add<TimeDelta> for Timestamp {
 }
 
 /// The length of the one spelling: `2026-12-01T09:10:01.123456Z`.
-const LEN: usize = 27;
+pub(crate) const LEN: usize = 27;
 
 impl Timestamp {
     /// The RFC 3339 spelling written into `buffer`, without chrono's formatting machinery
     /// (every response and stored item carries timestamps); `None` for what chrono spells
     /// otherwise (years outside 0 to 9999, a leap second), which takes chrono's path.
     fn spell(self, buffer: &mut [u8; LEN]) -> Option<&str> {
+        self.spell_ascii(buffer)
+            .then(|| std::str::from_utf8(buffer).ok())
+            .flatten()
+    }
+
+    /// [`Timestamp::spell`]'s ASCII bytes, for a writer that needs no `str` (`false`: the
+    /// spelling is chrono's).
+    pub(crate) fn spell_ascii(self, buffer: &mut [u8; LEN]) -> bool {
         use chrono::{Datelike, Timelike};
         let (date, time) = (self.0.date_naive(), self.0.time());
         let micros = time.nanosecond() / 1_000;
         if !(0..=9999).contains(&date.year()) || micros >= 1_000_000 {
-            return None;
+            return false;
         }
-        let mut at = 0;
-        let mut put = |value: u32, digits: u32, then: u8| {
-            for i in (0..digits).rev() {
-                buffer[at] = b'0' + (value / 10u32.pow(i) % 10) as u8;
-                at += 1;
+        *buffer = *b"0000-00-00T00:00:00.000000Z";
+        // Each field's digits, right-aligned before `end`; the template's zeros pad them.
+        let mut digits = |end: usize, mut value: u32| {
+            let mut at = end;
+            while value > 0 {
+                at -= 1;
+                buffer[at] = b'0' + (value % 10) as u8;
+                value /= 10;
             }
-            buffer[at] = then;
-            at += 1;
         };
-        put(date.year() as u32, 4, b'-');
-        put(date.month(), 2, b'-');
-        put(date.day(), 2, b'T');
-        put(time.hour(), 2, b':');
-        put(time.minute(), 2, b':');
-        put(time.second(), 2, b'.');
-        put(micros, 6, b'Z');
-        std::str::from_utf8(buffer).ok()
+        digits(4, date.year() as u32);
+        digits(7, date.month());
+        digits(10, date.day());
+        digits(13, time.hour());
+        digits(16, time.minute());
+        digits(19, time.second());
+        digits(26, micros);
+        true
     }
 }
 
