@@ -68,22 +68,19 @@ impl Timestamp {
             return false;
         }
         *buffer = *b"0000-00-00T00:00:00.000000Z";
-        // Each field's digits, right-aligned before `end`; the template's zeros pad them.
-        let mut digits = |end: usize, mut value: u32| {
-            let mut at = end;
-            while value > 0 {
-                at -= 1;
-                buffer[at] = b'0' + (value % 10) as u8;
-                value /= 10;
+        // Fixed widths, so each digit is one division by a constant.
+        let mut digits = |at: usize, value: u32, width: u32| {
+            for i in 0..width {
+                buffer[at + i as usize] = b'0' + (value / 10u32.pow(width - 1 - i) % 10) as u8;
             }
         };
-        digits(4, date.year() as u32);
-        digits(7, date.month());
-        digits(10, date.day());
-        digits(13, time.hour());
-        digits(16, time.minute());
-        digits(19, time.second());
-        digits(26, micros);
+        digits(0, date.year() as u32, 4);
+        digits(5, date.month(), 2);
+        digits(8, date.day(), 2);
+        digits(11, time.hour(), 2);
+        digits(14, time.minute(), 2);
+        digits(17, time.second(), 2);
+        digits(20, micros, 6);
         true
     }
 }
@@ -218,6 +215,18 @@ mod tests {
             let parsed = DateTime::parse_from_rfc3339(&t.to_string()).unwrap();
             assert_eq!(t.to_string().parse(), Ok(Timestamp::from(parsed.to_utc())));
             t = t + TimeDelta::microseconds(987_654_321_123);
+        }
+    }
+
+    proptest::proptest! {
+        /// Every instant of years 0 to 9999 (and some either side, chrono's to spell).
+        #[test]
+        fn every_instant_is_spelt_as_chrono_spells_it(
+            micros in -63_000_000_000_000_000i64..254_000_000_000_000_000,
+        ) {
+            let t = Timestamp::from(DateTime::from_timestamp_micros(micros).unwrap());
+            let chrono = t.0.to_rfc3339_opts(SecondsFormat::Micros, true);
+            proptest::prop_assert_eq!(t.to_string(), chrono);
         }
     }
 
