@@ -76,6 +76,12 @@ impl<K> Id<K> {
     pub fn uuid(&self) -> Uuid {
         self.uuid
     }
+
+    /// The id's one spelling, written into `buffer` rather than through a formatter: keys
+    /// and bodies carry ids on every request.
+    pub fn encode<'b>(&self, buffer: &'b mut [u8; LEN]) -> &'b str {
+        self.uuid.hyphenated().encode_lower(buffer)
+    }
 }
 
 impl<K: Noun> Id<K> {
@@ -163,8 +169,7 @@ impl<K: Noun> FromStr for Id<K> {
 
 impl<K> serde::Serialize for Id<K> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut buffer = Uuid::encode_buffer();
-        s.serialize_str(self.uuid.hyphenated().encode_lower(&mut buffer))
+        s.serialize_str(self.encode(&mut [0; LEN]))
     }
 }
 

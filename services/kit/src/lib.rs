@@ -1,6 +1,7 @@
 //! What every service shares: Region identity, RFC 9457 errors and their OpenAPI
 //! documentation, JSON, query, header and path-id extraction with proper rejections, field
-//! validation, the shared value types (ids, money, timestamps, display names, paging), the item-store port
+//! validation, JSON bodies written without serde's per-byte work, the shared value types
+//! (ids, money, timestamps, display names, paging), the item-store port
 //! with its in-memory and DynamoDB adapters and item codecs, the common HTTP surface (`/`,
 //! `/health`, `/openapi.json`, `/docs`, `x-region`, `x-request-id`, body limit) and one entry
 //! point that serves locally or under Lambda.
@@ -66,6 +67,7 @@ pub mod fence;
 pub mod headers;
 pub mod http;
 pub mod id;
+pub mod json;
 pub mod memory;
 pub mod money;
 pub mod name;

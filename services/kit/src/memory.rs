@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 use topology::Region;
 
 pub use crate::store::{Condition, Item, Page, StoreError, Write};
-use crate::store::{HealthCheck, ItemTable, PK};
+use crate::store::{HealthCheck, ItemTable, PK, Stored};
 
 /// How many changes a slow feed subscriber may lag behind before it misses some.
 const FEED_CAPACITY: usize = 16 * 1024;
@@ -36,20 +36,29 @@ pub struct Change {
 
 /// What is stored under one `pk`: the item, or a tombstone remembering when it was deleted
 /// so that an older replicated write cannot resurrect it. The item is shared, so a read
-/// hands out a reference count instead of a copy of every attribute.
+/// hands out a reference count instead of a copy of every attribute, and so is the record
+/// a read decoded from it.
 #[derive(Debug, Clone)]
 struct Slot {
-    item: Option<Arc<Item>>,
+    item: Option<Arc<Stored>>,
     at: DateTime<Utc>,
     origin: Region,
 }
 
 impl Slot {
+    fn item(&self) -> Option<&Item> {
+        self.item.as_ref().map(|s| &**s.item())
+    }
+
     /// Whether a change stamped `(at, origin)` is newer than this slot: last writer wins,
     /// ties broken by the Region name so both Regions converge on the same item.
     fn older_than(&self, at: DateTime<Utc>, origin: &Region) -> bool {
         (self.at, self.origin.as_str()) < (at, origin.as_str())
     }
+}
+
+fn stored(item: Item) -> Arc<Stored> {
+    Arc::new(Stored::new(Arc::new(item)))
 }
 
 /// An in-memory table. Cheap to share: `MemoryTable::new` returns an `Arc`.
@@ -108,6 +117,11 @@ impl MemoryTable {
 
     /// The item under `pk`.
     pub fn get(&self, pk: &str) -> Result<Option<Arc<Item>>, StoreError> {
+        Ok(self.get_stored(pk)?.map(|s| s.item().clone()))
+    }
+
+    /// The item under `pk`, with the record decoded from it by an earlier read, if any.
+    pub fn get_stored(&self, pk: &str) -> Result<Option<Arc<Stored>>, StoreError> {
         Ok(self.lock()?.get(pk).and_then(|s| s.item.clone()))
     }
 
@@ -141,7 +155,7 @@ impl MemoryTable {
                     write.pk()
                 )));
             }
-            let current = slots.get(write.pk()).and_then(|s| s.item.as_deref());
+            let current = slots.get(write.pk()).and_then(Slot::item);
             if !write.condition().holds(current) {
                 failed.push(i);
             }
@@ -167,7 +181,7 @@ impl MemoryTable {
         slots.insert(
             pk.clone(),
             Slot {
-                item: new_image.clone().map(Arc::new),
+                item: new_image.clone().map(stored),
                 at,
                 origin: self.region.clone(),
             },
@@ -217,7 +231,7 @@ impl MemoryTable {
         let matching = slots
             .range((start, Bound::Unbounded))
             .take_while(|(pk, _)| pk.starts_with(pk_prefix))
-            .filter_map(|(_, slot)| slot.item.as_deref());
+            .filter_map(|(_, slot)| slot.item());
         Ok(page(matching, limit))
     }
 
@@ -242,7 +256,7 @@ impl MemoryTable {
         slots.insert(
             change.pk.clone(),
             Slot {
-                item: change.new_image.clone().map(Arc::new),
+                item: change.new_image.clone().map(stored),
                 at: change.at,
                 origin: change.origin.clone(),
             },
@@ -271,7 +285,7 @@ fn range_after<'a>(
     };
     slots
         .range((start, Bound::Unbounded))
-        .filter_map(|(_, slot)| slot.item.as_deref())
+        .filter_map(|(_, slot)| slot.item())
 }
 
 fn page<'a>(mut matching: impl Iterator<Item = &'a Item>, limit: usize) -> Page {
@@ -295,6 +309,9 @@ impl HealthCheck for MemoryTable {
 impl ItemTable for MemoryTable {
     async fn get(&self, pk: &str) -> Result<Option<Arc<Item>>, StoreError> {
         MemoryTable::get(self, pk)
+    }
+    async fn get_stored(&self, pk: &str) -> Result<Option<Arc<Stored>>, StoreError> {
+        MemoryTable::get_stored(self, pk)
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         MemoryTable::transact(self, writes)

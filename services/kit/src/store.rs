@@ -5,7 +5,8 @@
 //! with [`crate::codec`] and states each rule as a [`Condition`] on a write, so it runs on
 //! either adapter unchanged.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -124,6 +125,49 @@ impl Write {
     }
 }
 
+/// A stored item as a read hands it out, with room for the record decoded from it.
+///
+/// An item never changes once stored (a write replaces it with a new one), so the record a
+/// read decodes from it holds for as long as the item does: the memory adapter keeps this
+/// beside the item and hands out the same one, so reading an item back as a checked record
+/// is done once per write rather than on every request. The DynamoDB adapter reads a new
+/// item each time, so each of its reads decodes.
+#[derive(Debug)]
+pub struct Stored {
+    item: Arc<Item>,
+    record: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl Stored {
+    /// `item`, with no record decoded yet.
+    pub fn new(item: Arc<Item>) -> Self {
+        Self {
+            item,
+            record: OnceLock::new(),
+        }
+    }
+
+    /// The item.
+    pub fn item(&self) -> &Arc<Item> {
+        &self.item
+    }
+
+    /// The record decoded from the item by `decode`, decoded on the first call only; a
+    /// failure is returned and not kept, so every read of a corrupt item reports it.
+    pub fn record<T: Clone + Send + Sync + 'static>(
+        &self,
+        decode: impl FnOnce(&Item) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if let Some(record) = self.record.get().and_then(|r| r.downcast_ref::<T>()) {
+            return Ok(record.clone());
+        }
+        let record = decode(&self.item)?;
+        // When a record of another type was kept first, this one is decoded on every call.
+        let _ = self.record.set(Box::new(record.clone()));
+        Ok(record)
+    }
+}
+
 /// One page of a listing, and where the next one starts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Page {
@@ -138,6 +182,11 @@ pub trait ItemTable: HealthCheck + Send + Sync {
     /// The item under `pk` (a strongly consistent read). Shared, not copied: the memory
     /// adapter hands out the stored item itself, which a read only borrows to decode.
     async fn get(&self, pk: &str) -> Result<Option<Arc<Item>>, StoreError>;
+
+    /// [`ItemTable::get`], with the item's place for its decoded record ([`Stored::record`]).
+    async fn get_stored(&self, pk: &str) -> Result<Option<Arc<Stored>>, StoreError> {
+        Ok(self.get(pk).await?.map(|item| Arc::new(Stored::new(item))))
+    }
 
     /// Applies every write or none: when a condition fails, nothing is written and the error
     /// is [`StoreError::ConditionFailed`] listing the failed writes' indexes. Two writes
@@ -196,6 +245,33 @@ mod tests {
         assert!(!Condition::VersionIs(3).holds(None));
         assert!(Condition::AttrEquals("status".into(), json!("pending")).holds(Some(&stored)));
         assert!(!Condition::AttrEquals("status".into(), json!("paid")).holds(Some(&stored)));
+    }
+
+    #[test]
+    fn a_stored_record_is_decoded_once_and_a_failure_every_time() {
+        let decodes = std::cell::Cell::new(0);
+        let version = |item: &Item| {
+            decodes.set(decodes.get() + 1);
+            item.get(VERSION)
+                .and_then(Value::as_u64)
+                .ok_or_else(|| StoreError::Corrupt("no version".into()))
+        };
+        let stored = Stored::new(Arc::new(item(json!({"pk": "a", "version": 3}))));
+        assert_eq!(stored.record(version), Ok(3));
+        assert_eq!(stored.record(version), Ok(3));
+        assert_eq!(decodes.get(), 1);
+        // Another type is decoded each time; the first stays.
+        assert_eq!(stored.record(|_| Ok("x")), Ok("x"));
+        assert_eq!(stored.record(version), Ok(3));
+        assert_eq!(decodes.get(), 1);
+        let corrupt = Stored::new(Arc::new(item(json!({"pk": "b"}))));
+        for _ in 0..2 {
+            assert!(matches!(
+                corrupt.record(version),
+                Err(StoreError::Corrupt(_))
+            ));
+        }
+        assert_eq!(decodes.get(), 3);
     }
 
     #[test]

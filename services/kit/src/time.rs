@@ -46,36 +46,42 @@ impl Add<TimeDelta> for Timestamp {
 }
 
 /// The length of the one spelling: `2026-12-01T09:10:01.123456Z`.
-const LEN: usize = 27;
+pub(crate) const LEN: usize = 27;
 
 impl Timestamp {
     /// The RFC 3339 spelling written into `buffer`, without chrono's formatting machinery
     /// (every response and stored item carries timestamps); `None` for what chrono spells
     /// otherwise (years outside 0 to 9999, a leap second), which takes chrono's path.
     fn spell(self, buffer: &mut [u8; LEN]) -> Option<&str> {
+        self.spell_ascii(buffer)
+            .then(|| std::str::from_utf8(buffer).ok())
+            .flatten()
+    }
+
+    /// [`Timestamp::spell`]'s ASCII bytes, for a writer that needs no `str` (`false`: the
+    /// spelling is chrono's).
+    pub(crate) fn spell_ascii(self, buffer: &mut [u8; LEN]) -> bool {
         use chrono::{Datelike, Timelike};
         let (date, time) = (self.0.date_naive(), self.0.time());
         let micros = time.nanosecond() / 1_000;
         if !(0..=9999).contains(&date.year()) || micros >= 1_000_000 {
-            return None;
+            return false;
         }
-        let mut at = 0;
-        let mut put = |value: u32, digits: u32, then: u8| {
-            for i in (0..digits).rev() {
-                buffer[at] = b'0' + (value / 10u32.pow(i) % 10) as u8;
-                at += 1;
+        *buffer = *b"0000-00-00T00:00:00.000000Z";
+        // Fixed widths, so each digit is one division by a constant.
+        let mut digits = |at: usize, value: u32, width: u32| {
+            for i in 0..width {
+                buffer[at + i as usize] = b'0' + (value / 10u32.pow(width - 1 - i) % 10) as u8;
             }
-            buffer[at] = then;
-            at += 1;
         };
-        put(date.year() as u32, 4, b'-');
-        put(date.month(), 2, b'-');
-        put(date.day(), 2, b'T');
-        put(time.hour(), 2, b':');
-        put(time.minute(), 2, b':');
-        put(time.second(), 2, b'.');
-        put(micros, 6, b'Z');
-        std::str::from_utf8(buffer).ok()
+        digits(0, date.year() as u32, 4);
+        digits(5, date.month(), 2);
+        digits(8, date.day(), 2);
+        digits(11, time.hour(), 2);
+        digits(14, time.minute(), 2);
+        digits(17, time.second(), 2);
+        digits(20, micros, 6);
+        true
     }
 }
 
@@ -209,6 +215,18 @@ mod tests {
             let parsed = DateTime::parse_from_rfc3339(&t.to_string()).unwrap();
             assert_eq!(t.to_string().parse(), Ok(Timestamp::from(parsed.to_utc())));
             t = t + TimeDelta::microseconds(987_654_321_123);
+        }
+    }
+
+    proptest::proptest! {
+        /// Every instant of years 0 to 9999 (and some either side, chrono's to spell).
+        #[test]
+        fn every_instant_is_spelt_as_chrono_spells_it(
+            micros in -63_000_000_000_000_000i64..254_000_000_000_000_000,
+        ) {
+            let t = Timestamp::from(DateTime::from_timestamp_micros(micros).unwrap());
+            let chrono = t.0.to_rfc3339_opts(SecondsFormat::Micros, true);
+            proptest::prop_assert_eq!(t.to_string(), chrono);
         }
     }
 

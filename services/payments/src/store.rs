@@ -70,10 +70,9 @@ impl Store {
     /// The payment with this id, if any (strongly consistent).
     pub async fn get(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
         self.table
-            .get(&payment_pk(id))
+            .get_stored(&payment_pk(id))
             .await?
-            .as_deref()
-            .map(payment_from_item)
+            .map(|stored| stored.record(payment_from_item))
             .transpose()
     }
 
@@ -83,10 +82,9 @@ impl Store {
         key: &IdempotencyKey,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.table
-            .get(&record_pk(key))
+            .get_stored(&record_pk(key))
             .await?
-            .as_deref()
-            .map(record_from_item)
+            .map(|stored| stored.record(record_from_item))
             .transpose()
     }
 

@@ -100,8 +100,8 @@ impl Store {
 
     /// The user with this id.
     pub async fn get(&self, id: UserId) -> Result<Option<User>, UserStoreError> {
-        match self.table.get(&user_pk(id)).await? {
-            Some(item) => Ok(Some(from_item(&item)?)),
+        match self.table.get_stored(&user_pk(id)).await? {
+            Some(stored) => Ok(Some(stored.record(from_item)?)),
             None => Ok(None),
         }
     }
