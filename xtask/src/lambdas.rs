@@ -2,8 +2,10 @@
 //! packed into `target/lambda/<app>-<sha256:16>.zip`, holding one executable `bootstrap`.
 //!
 //! Each is built with the `lambda-release` profile (fat LTO, one codegen unit, `opt-level = "z"`,
-//! stripped) and only the features it uses: the kit's write fence (the ARC and CloudWatch
-//! SDKs) only for an app with `fence_writes = true`. `cargo bench -p service-bench` reports
+//! stripped) and only the features it uses: none of the service's defaults (its `local`
+//! feature: command-line flags and aws-config's credential chain; on Lambda the settings and
+//! the role's credentials are in the environment), and the kit's write fence (the ARC and
+//! CloudWatch SDKs) only for an app with `fence_writes = true`. `cargo bench -p service-bench` reports
 //! the packages' sizes and their init times.
 //!
 //! The zips are deterministic (fixed timestamps and modes), so an unchanged binary keeps its
@@ -48,6 +50,8 @@ pub fn build(root: &Path, apps: &[String]) -> anyhow::Result<()> {
             .arg(app.name().as_str())
             .arg("--bin")
             .arg(app.name().as_str())
+            // Without the service's `local` feature: no command-line flags, no aws-config.
+            .arg("--no-default-features")
             .args(["--features", &features])
             .arg("--lambda-dir")
             .arg(out.join("build"))

@@ -104,12 +104,14 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// `cargo build --profile lambda -p <name> --features <features>`: one invocation per service,
+/// `cargo build --profile lambda -p <name> --no-default-features --features <features>`, as
+/// `cargo xtask build-lambdas` builds (without `local`): one invocation per service,
 /// so that one service's features do not leak into another's build.
 fn build(root: &Path, name: &str, features: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!(
-        "building {name} (cargo build --profile {PROFILE} -p {name} --features [{features}]) …"
+        "building {name} (cargo build --profile {PROFILE} -p {name} --no-default-features \
+         --features [{features}]) …"
     );
     // A target directory of its own: this nested build never contends with the outer cargo.
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -126,6 +128,7 @@ fn build(root: &Path, name: &str, features: &str) -> PathBuf {
             name,
             "--bin",
             name,
+            "--no-default-features",
         ])
         .args(["--features", features])
         .arg("--target-dir")

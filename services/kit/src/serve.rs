@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use clap::{CommandFactory, FromArgMatches};
 
 use topology::Region;
 
@@ -24,7 +23,8 @@ use crate::{IndexSpec, Service};
 pub use mimalloc::MiMalloc as Allocator;
 
 /// Which store adapter a service runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "local", derive(clap::ValueEnum))]
 pub enum StoreKind {
     /// In process memory: nothing to set up, gone at exit.
     Memory,
@@ -32,29 +32,49 @@ pub enum StoreKind {
     Dynamodb,
 }
 
-/// The flags every service binary takes.
-#[derive(Debug, Clone, clap::Args)]
+impl std::str::FromStr for StoreKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "memory" => Ok(Self::Memory),
+            "dynamodb" => Ok(Self::Dynamodb),
+            _ => Err("expected memory or dynamodb".into()),
+        }
+    }
+}
+
+/// The flags every service binary takes. With the `local` feature they are command-line
+/// flags (clap) with environment fallbacks; a Lambda package, built without it, reads the
+/// same environment variables with the same defaults.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "local", derive(clap::Args))]
 pub struct ServeArgs {
     /// Address to listen on (ignored under Lambda).
-    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
+    #[cfg_attr(feature = "local", arg(long, env = "LISTEN", default_value = DEFAULT_LISTEN))]
     pub listen: SocketAddr,
     /// The Region this instance serves and reports.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    #[cfg_attr(feature = "local", arg(long, env = "AWS_REGION", default_value = DEFAULT_REGION))]
     pub region: Region,
     /// Where the data lives.
-    #[arg(long, env = "STORE", value_enum, default_value = "memory")]
+    #[cfg_attr(feature = "local", arg(long, env = "STORE", value_enum, default_value = DEFAULT_STORE))]
     pub store: StoreKind,
     /// The table's name [default: the service's name].
-    #[arg(long, env = "TABLE_NAME")]
+    #[cfg_attr(feature = "local", arg(long, env = "TABLE_NAME"))]
     pub table: Option<String>,
     /// A DynamoDB-compatible endpoint (moto, DynamoDB Local) instead of AWS.
-    #[arg(long, env = "DYNAMODB_ENDPOINT")]
+    #[cfg_attr(feature = "local", arg(long, env = "DYNAMODB_ENDPOINT"))]
     pub dynamodb_endpoint: Option<String>,
     /// Create the DynamoDB table (with its indexes) if it does not exist, for local use.
-    #[arg(long)]
+    #[cfg_attr(feature = "local", arg(long))]
     pub create_table: bool,
 }
 
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_REGION: &str = "us-east-1";
+const DEFAULT_STORE: &str = "memory";
+
+#[cfg(feature = "local")]
 #[derive(Debug, clap::Parser)]
 struct Cli {
     #[command(flatten)]
@@ -64,7 +84,9 @@ struct Cli {
 impl ServeArgs {
     /// The flags of `service`'s binary from the command line and env; exits with a message
     /// naming the flag when they are wrong (or printing `--help` / `--version`).
+    #[cfg(feature = "local")]
     pub fn parse_for(service: &Service) -> Self {
+        use clap::{CommandFactory, FromArgMatches};
         let command = Cli::command()
             .name(service.name)
             .bin_name(service.name)
@@ -81,6 +103,44 @@ impl ServeArgs {
             Ok(cli) => cli.serve,
             Err(e) => e.exit(),
         }
+    }
+
+    /// The settings of `service`'s binary from the environment (a build without `local`
+    /// takes no flags); exits with status 2 and a message naming the variable when one is
+    /// wrong, as a wrong flag does.
+    #[cfg(not(feature = "local"))]
+    pub fn parse_for(service: &Service) -> Self {
+        Self::from_env(|name| std::env::var(name).ok()).unwrap_or_else(|e| {
+            eprintln!("{}: {e}", service.name);
+            std::process::exit(2)
+        })
+    }
+
+    /// The settings in the environment variables `var` looks up; blank counts as unset.
+    #[cfg(any(test, not(feature = "local")))]
+    fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        fn parse<T: std::str::FromStr>(
+            name: &str,
+            value: Option<String>,
+            default: &str,
+        ) -> Result<T, String>
+        where
+            T::Err: std::fmt::Display,
+        {
+            let value = value.as_deref().unwrap_or(default);
+            value
+                .parse()
+                .map_err(|e| format!("invalid value '{value}' for {name}: {e}"))
+        }
+        Ok(Self {
+            listen: parse("LISTEN", var("LISTEN"), DEFAULT_LISTEN)?,
+            region: parse("AWS_REGION", var("AWS_REGION"), DEFAULT_REGION)?,
+            store: parse("STORE", var("STORE"), DEFAULT_STORE)?,
+            table: var("TABLE_NAME"),
+            dynamodb_endpoint: var("DYNAMODB_ENDPOINT"),
+            create_table: false,
+        })
     }
 
     /// The table these flags choose for `service`: in memory, or the DynamoDB table named
@@ -206,10 +266,11 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
+    #[cfg(feature = "local")]
     #[test]
     fn flags_parse_with_defaults() {
+        use clap::Parser;
         let cli =
             Cli::try_parse_from(["svc", "--region", "us-west-2", "--store", "dynamodb"]).unwrap();
         assert_eq!(cli.serve.region.as_str(), "us-west-2");
@@ -217,5 +278,44 @@ mod tests {
         assert!(!cli.serve.create_table);
         assert!(Cli::try_parse_from(["svc", "--region", "mars"]).is_err());
         assert!(Cli::try_parse_from(["svc", "--store", "sqlite"]).is_err());
+    }
+
+    #[test]
+    fn the_environment_alone_gives_the_same_settings_and_defaults() {
+        let none = ServeArgs::from_env(|_| None).unwrap();
+        assert_eq!(none.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(none.region.as_str(), "us-east-1");
+        assert_eq!(none.store, StoreKind::Memory);
+        assert_eq!((none.table, none.dynamodb_endpoint), (None, None));
+
+        let set = ServeArgs::from_env(|name| {
+            let value = match name {
+                "AWS_REGION" => "us-west-2",
+                "STORE" => "dynamodb",
+                "TABLE_NAME" => "orders-prod",
+                "LISTEN" => " ",
+                _ => return None,
+            };
+            Some(value.to_owned())
+        })
+        .unwrap();
+        assert_eq!(set.region.as_str(), "us-west-2");
+        assert_eq!(set.store, StoreKind::Dynamodb);
+        assert_eq!(set.table.as_deref(), Some("orders-prod"));
+        assert_eq!(
+            set.listen,
+            DEFAULT_LISTEN.parse().unwrap(),
+            "blank is unset"
+        );
+
+        let wrong = |name: &'static str, value: &'static str| {
+            ServeArgs::from_env(move |n| (n == name).then(|| value.to_owned())).unwrap_err()
+        };
+        assert_eq!(
+            wrong("STORE", "sqlite"),
+            "invalid value 'sqlite' for STORE: expected memory or dynamodb"
+        );
+        assert!(wrong("AWS_REGION", "mars").starts_with("invalid value 'mars' for AWS_REGION"));
+        assert!(wrong("LISTEN", "nowhere").starts_with("invalid value 'nowhere' for LISTEN"));
     }
 }

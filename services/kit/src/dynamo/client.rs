@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
@@ -19,18 +19,20 @@ use crate::store::StoreError;
 /// ones are used, which such servers accept. Retries and timeouts are capped so a dead
 /// endpoint fails a request in seconds, not minutes.
 pub async fn client(region: &Region, endpoint: Option<&str>) -> Client {
-    let mut loader = crate::aws::config_loader()
-        .region(aws_config::Region::new(region.to_string()))
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(
+    let mut settings = crate::aws::Settings {
+        region: Some(aws_types::region::Region::new(region.to_string())),
+        endpoint: endpoint.map(str::to_owned),
+        retry: Some(RetryConfig::standard().with_max_attempts(3)),
+        timeout: Some(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
                 .operation_attempt_timeout(Duration::from_secs(5))
                 .operation_timeout(Duration::from_secs(12))
                 .build(),
-        );
-    if let Some(endpoint) = endpoint {
-        loader = loader.endpoint_url(endpoint);
+        ),
+        ..Default::default()
+    };
+    if endpoint.is_some() {
         let configured = [
             "AWS_ACCESS_KEY_ID",
             "AWS_PROFILE",
@@ -39,7 +41,7 @@ pub async fn client(region: &Region, endpoint: Option<&str>) -> Client {
         .iter()
         .any(|v| std::env::var_os(v).is_some());
         if !configured {
-            loader = loader.credentials_provider(Credentials::new(
+            settings.credentials = Some(Credentials::new(
                 "local",
                 "local",
                 None,
@@ -48,7 +50,7 @@ pub async fn client(region: &Region, endpoint: Option<&str>) -> Client {
             ));
         }
     }
-    Client::new(&loader.load().await)
+    Client::new(&settings.load().await)
 }
 
 /// Error codes after which the request may succeed later or elsewhere.

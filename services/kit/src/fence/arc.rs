@@ -15,7 +15,7 @@ pub(super) struct ControlReader {
 }
 
 impl ControlReader {
-    pub(super) fn new(sdk: &aws_config::SdkConfig, endpoints: &[ClusterEndpoint]) -> Self {
+    pub(super) fn new(sdk: &aws_types::SdkConfig, endpoints: &[ClusterEndpoint]) -> Self {
         let clients = endpoints
             .iter()
             .map(|endpoint| {

@@ -30,7 +30,7 @@ pub(super) struct FlagReader {
 
 impl FlagReader {
     pub(super) fn new(
-        sdk: &aws_config::SdkConfig,
+        sdk: &aws_types::SdkConfig,
         regions: &Regions,
         endpoints: &[RegionalUrl],
     ) -> Self {

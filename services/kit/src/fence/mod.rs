@@ -220,16 +220,17 @@ enum Signing {
 
 impl Signing {
     /// The shared SDK configuration the readers' clients start from.
-    async fn sdk_config(&self) -> aws_config::SdkConfig {
-        let loader = crate::aws::config_loader();
+    async fn sdk_config(&self) -> aws_types::SdkConfig {
         match self {
-            Signing::Chain => loader.load().await,
+            Signing::Chain => crate::aws::Settings::default().load().await,
             Signing::Fixed(credentials) => {
-                loader
-                    .credentials_provider(credentials.clone())
-                    .region(aws_config::Region::new("us-east-1"))
-                    .load()
-                    .await
+                crate::aws::Settings {
+                    credentials: Some(credentials.clone()),
+                    region: Some(aws_types::region::Region::new("us-east-1")),
+                    ..Default::default()
+                }
+                .load()
+                .await
             }
         }
     }
