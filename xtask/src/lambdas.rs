@@ -5,8 +5,8 @@
 //! stripped) and only the features it uses: none of the service's defaults (its `local`
 //! feature: command-line flags and aws-config's credential chain; on Lambda the settings and
 //! the role's credentials are in the environment), and the kit's write fence (the ARC and
-//! CloudWatch SDKs) only for an app with `fence_writes = true`. `cargo bench -p service-bench` reports
-//! the packages' sizes and their init times.
+//! CloudWatch SDKs) only for an app with `fence_writes = true`. `cargo bench -p
+//! service-bench` reports the packages' sizes and their init times.
 //!
 //! The zips are deterministic (fixed timestamps and modes), so an unchanged binary keeps its
 //! name and `infra deploy` neither uploads it again nor updates the function. The cross build

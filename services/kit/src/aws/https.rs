@@ -5,9 +5,9 @@
 //! The SDK's own client (`aws-smithy-http-client`) also speaks HTTP/2 and, when configured
 //! (it is off by default), proxies, and carries a connection pool of its own: 0.95 MB of the
 //! `orders` Lambda binary. DynamoDB, ARC and CloudWatch all answer HTTP/1.1, and the Lambda
-//! runtime client already links hyper-util's pool. What the SDK relies on is kept: connections are reused, the connect
-//! and read timeouts it passes are honoured, and failures are classified as its retries
-//! expect (timeouts and I/O errors retryable).
+//! runtime client already links hyper-util's pool. What the SDK relies on is kept:
+//! connections are reused, the connect and read timeouts it passes are honoured, and failures
+//! are classified as its retries expect (timeouts and I/O errors retryable).
 
 use std::error::Error;
 use std::future::Future;
