@@ -106,18 +106,8 @@ impl WriteJson for str {
 
 impl WriteJson for u64 {
     fn write_json(&self, out: &mut Vec<u8>) {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut n = *self;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(&digits[at..]);
+        // itoa: what serde_json itself writes integers with.
+        out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
     }
 }
 
