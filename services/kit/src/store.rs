@@ -168,6 +168,21 @@ impl Stored {
     }
 }
 
+/// The record under `pk`, read back by `decode`: what a service's store calls to read one
+/// record. Through [`ItemTable::get_stored`], so an adapter that keeps the decoded record
+/// (the memory store) decodes an item once, not on every read.
+pub async fn get_record<T: Clone + Send + Sync + 'static>(
+    table: &dyn ItemTable,
+    pk: &str,
+    decode: impl FnOnce(&Item) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    table
+        .get_stored(pk)
+        .await?
+        .map(|stored| stored.record(decode))
+        .transpose()
+}
+
 /// One page of a listing, and where the next one starts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Page {

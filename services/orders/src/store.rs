@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use kit::codec;
-use kit::store::{Condition, Item, ItemTable, StoreError};
+use kit::store::{Condition, Item, ItemTable, StoreError, get_record};
 
 use crate::domain::{Order, OrderId, OrderStatus, UserId};
 
@@ -61,11 +61,7 @@ impl Store {
     /// The order with this id, if any (strongly consistent). An item is checked as it is
     /// read back once, not on every read ([`kit::store::Stored`]).
     pub async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
-        self.table
-            .get_stored(&pk(id))
-            .await?
-            .map(|stored| stored.record(from_item))
-            .transpose()
+        get_record(&*self.table, &pk(id), from_item).await
     }
 
     /// A user's orders in id (creation) order, at most `limit`, after the order `after`.

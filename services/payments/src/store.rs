@@ -29,7 +29,7 @@ use serde_json::json;
 
 use kit::codec;
 use kit::headers::IdempotencyKey;
-use kit::store::{Condition, Item, ItemTable, StoreError, Write};
+use kit::store::{Condition, Item, ItemTable, StoreError, Write, get_record};
 
 use crate::domain::{IdempotencyRecord, Payment, PaymentId, PaymentStatus};
 
@@ -69,11 +69,7 @@ impl Store {
 
     /// The payment with this id, if any (strongly consistent).
     pub async fn get(&self, id: &PaymentId) -> Result<Option<Payment>, StoreError> {
-        self.table
-            .get_stored(&payment_pk(id))
-            .await?
-            .map(|stored| stored.record(payment_from_item))
-            .transpose()
+        get_record(&*self.table, &payment_pk(id), payment_from_item).await
     }
 
     /// What `key` recorded, if it was used.
@@ -81,11 +77,7 @@ impl Store {
         &self,
         key: &IdempotencyKey,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.table
-            .get_stored(&record_pk(key))
-            .await?
-            .map(|stored| stored.record(record_from_item))
-            .transpose()
+        get_record(&*self.table, &record_pk(key), record_from_item).await
     }
 
     /// Stores a new payment and the key's record, both or neither.

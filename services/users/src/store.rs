@@ -19,7 +19,7 @@ use serde_json::json;
 
 use kit::codec;
 use kit::headers::Version;
-use kit::store::{Condition, Item, ItemTable, StoreError, Write};
+use kit::store::{Condition, Item, ItemTable, StoreError, Write, get_record};
 use kit::time::Timestamp;
 use topology::Region;
 
@@ -100,10 +100,7 @@ impl Store {
 
     /// The user with this id.
     pub async fn get(&self, id: UserId) -> Result<Option<User>, UserStoreError> {
-        match self.table.get_stored(&user_pk(id)).await? {
-            Some(stored) => Ok(Some(stored.record(from_item)?)),
-            None => Ok(None),
-        }
+        Ok(get_record(&*self.table, &user_pk(id), from_item).await?)
     }
 
     /// Up to `limit` users after the user `after`.
