@@ -35,7 +35,8 @@ pub const ARC_MAX_BATCH: usize = 10;
 
 /// The IAM actions a service's table adapter needs on its table and its indexes; the AWS
 /// templates grant exactly these. `TransactWriteItems` is authorized item by item, as the put,
-/// delete and condition-check actions. `CreateTable` is for local use only and is not granted.
+/// delete and condition-check actions. The health check reads with `GetItem`; creating a table
+/// (`CreateTable`, `DescribeTable`) is for local use only and is not granted.
 pub const SERVICE_TABLE_ACTIONS: &[&str] = &[
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -43,7 +44,6 @@ pub const SERVICE_TABLE_ACTIONS: &[&str] = &[
     "dynamodb:ConditionCheckItem",
     "dynamodb:Query",
     "dynamodb:Scan",
-    "dynamodb:DescribeTable",
 ];
 
 /// The IAM action a write-fenced service's function is granted, on its own routing control only.

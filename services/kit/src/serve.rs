@@ -163,6 +163,8 @@ impl ServeArgs {
     ) -> anyhow::Result<DynamoTable> {
         let client = dynamo::client(&self.region, self.dynamodb_endpoint.as_deref()).await;
         let table = DynamoTable::new(client, name, indexes);
+        // Only a local run creates tables; a Lambda package leaves the code out.
+        #[cfg(feature = "local")]
         if self.create_table {
             table
                 .create()
@@ -225,7 +227,14 @@ fn check_fencing(service: &Service) -> anyhow::Result<()> {
 pub async fn run(router: Router, listen: SocketAddr) -> anyhow::Result<()> {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         tracing::info!("serving under the Lambda runtime");
-        return lambda_http::run(router)
+        let handler = lambda_http::service_fn(move |request: lambda_http::Request| {
+            let router = router.clone();
+            async move {
+                let response = tower::ServiceExt::oneshot(router, request).await?;
+                Ok::<_, std::convert::Infallible>(LambdaBody(response))
+            }
+        });
+        return lambda_http::run(handler)
             .await
             .map_err(|e| anyhow::anyhow!("the Lambda runtime failed: {e}"));
     }
@@ -237,6 +246,44 @@ pub async fn run(router: Router, listen: SocketAddr) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the HTTP server failed")
+}
+
+/// A response as the Lambda event's answer: a UTF-8 body as text, any other (or a
+/// content-encoded one) base64-encoded. lambda_http's own conversion would first decode text
+/// by the `charset` the content type names, which links every legacy encoding's tables
+/// (encoding_rs, 0.16 MB) into the package; every body the services send is UTF-8.
+struct LambdaBody(axum::response::Response);
+
+impl lambda_http::IntoResponse for LambdaBody {
+    fn into_response(
+        self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = lambda_http::Response<lambda_http::Body>> + Send>>
+    {
+        let (parts, body) = self.0.into_parts();
+        Box::pin(async move {
+            let body = match axum::body::to_bytes(body, usize::MAX).await {
+                Ok(bytes) => lambda_body(&parts.headers, bytes.to_vec()),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the response body");
+                    let mut failed = lambda_http::Response::new(lambda_http::Body::Empty);
+                    *failed.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    return failed;
+                }
+            };
+            lambda_http::Response::from_parts(parts, body)
+        })
+    }
+}
+
+/// Text when the bytes are UTF-8 and not content-encoded, else binary (sent base64-encoded).
+fn lambda_body(headers: &axum::http::HeaderMap, bytes: Vec<u8>) -> lambda_http::Body {
+    if headers.contains_key(axum::http::header::CONTENT_ENCODING) {
+        return lambda_http::Body::Binary(bytes);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => lambda_http::Body::Text(text),
+        Err(e) => lambda_http::Body::Binary(e.into_bytes()),
+    }
 }
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM, the signals a terminal, `kill`, systemd and
@@ -278,6 +325,30 @@ mod tests {
         assert!(!cli.serve.create_table);
         assert!(Cli::try_parse_from(["svc", "--region", "mars"]).is_err());
         assert!(Cli::try_parse_from(["svc", "--store", "sqlite"]).is_err());
+    }
+
+    #[test]
+    fn lambda_bodies_are_text_when_utf8_and_not_content_encoded() {
+        use axum::http::{HeaderMap, HeaderValue, header};
+        let plain = HeaderMap::new();
+        assert_eq!(
+            lambda_body(&plain, r#"{"name":"café"}"#.as_bytes().to_vec()),
+            lambda_http::Body::Text(r#"{"name":"café"}"#.into())
+        );
+        assert_eq!(
+            lambda_body(&plain, vec![]),
+            lambda_http::Body::Text(String::new())
+        );
+        assert_eq!(
+            lambda_body(&plain, vec![0xff, 0x00]),
+            lambda_http::Body::Binary(vec![0xff, 0x00])
+        );
+        let mut gzip = HeaderMap::new();
+        gzip.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        assert_eq!(
+            lambda_body(&gzip, b"text".to_vec()),
+            lambda_http::Body::Binary(b"text".to_vec())
+        );
     }
 
     #[test]

@@ -106,8 +106,12 @@ fn rest_api_event(path: &str) -> Value {
 #[tokio::test]
 async fn the_router_answers_api_gateway_events_under_lambda() {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    // Popped from the end: the HTTP API event first, then the REST API event.
-    let events = vec![rest_api_event("/nowhere"), http_api_event("/")];
+    // Popped from the end: an HTTP API event, a REST API event, an HTTP API event.
+    let events = vec![
+        http_api_event("/bytes"),
+        rest_api_event("/nowhere"),
+        http_api_event("/"),
+    ];
     let api = RuntimeApi {
         events: Arc::new(Mutex::new(events)),
         responses: tx,
@@ -141,8 +145,17 @@ async fn the_router_answers_api_gateway_events_under_lambda() {
         version: "9.9.9",
         region: region.clone(),
     };
-    let router =
-        kit::http::service_router(info, MemoryTable::new("t", region), OpenApiRouter::new());
+    // A body that is not UTF-8 goes back base64-encoded.
+    let bytes = OpenApiRouter::new().route(
+        "/bytes",
+        get(|| async {
+            (
+                [("content-type", "application/octet-stream")],
+                vec![0xff_u8, 0x00],
+            )
+        }),
+    );
+    let router = kit::http::service_router(info, MemoryTable::new("t", region), bytes);
     // The listen address is ignored under Lambda: nothing binds it. The runtime's future is
     // not `Send` (a binary awaits it on its main task), so it gets a thread of its own, which
     // ends with the test process.
@@ -156,6 +169,7 @@ async fn the_router_answers_api_gateway_events_under_lambda() {
 
     let (_, first) = recv(&mut rx).await;
     assert_eq!(first["statusCode"], 200, "{first}");
+    assert_eq!(first["isBase64Encoded"], false, "{first}");
     assert_eq!(first["headers"]["x-region"], "us-east-1", "{first}");
     assert_eq!(
         first["headers"]["x-request-id"], "from-api-gateway",
@@ -171,6 +185,11 @@ async fn the_router_answers_api_gateway_events_under_lambda() {
     assert_eq!(second["statusCode"], 404, "{second}");
     let body: Value = serde_json::from_str(second["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["type"], "/problems/not-found");
+
+    let (_, third) = recv(&mut rx).await;
+    assert_eq!(third["statusCode"], 200, "{third}");
+    assert_eq!(third["isBase64Encoded"], true, "{third}");
+    assert_eq!(third["body"], "/wA=", "{third}");
 
     runtime_server.abort();
 }
