@@ -86,6 +86,17 @@ pub use http::X_REGION;
 pub use problem::{FieldError, Problem};
 pub use topology::Region;
 
+/// `value`, unless blank: every setting the kit reads from the environment counts a variable
+/// set to nothing (or to spaces) as unset.
+pub(crate) fn unless_blank(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// The environment variable `name`, unless unset or blank.
+pub(crate) fn env_var(name: &str) -> Option<String> {
+    unless_blank(std::env::var(name).ok())
+}
+
 /// The result of a handler or a domain operation seen from HTTP: errors are problems.
 pub type ApiResult<T> = Result<T, Problem>;
 

@@ -119,7 +119,7 @@ impl ServeArgs {
     /// The settings in the environment variables `var` looks up; blank counts as unset.
     #[cfg(any(test, not(feature = "local")))]
     fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let var = |name: &str| crate::unless_blank(var(name));
         fn parse<T: std::str::FromStr>(
             name: &str,
             value: Option<String>,
@@ -207,10 +207,9 @@ fn check_fencing(_service: &Service) -> anyhow::Result<()> {
 #[cfg(not(feature = "fence"))]
 fn check_fencing(service: &Service) -> anyhow::Result<()> {
     use topology::manifest::{FENCE_CONTROL_ENV, FENCE_FLAG_NAMESPACE_ENV};
-    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
     if let Some(name) = [FENCE_CONTROL_ENV, FENCE_FLAG_NAMESPACE_ENV]
         .into_iter()
-        .find(|n| set(n))
+        .find(|n| crate::env_var(n).is_some())
     {
         anyhow::bail!(
             "write fencing: {name} is set but this build of {service} has no write fencing; \
@@ -262,7 +261,8 @@ impl lambda_http::IntoResponse for LambdaBody {
         let (parts, body) = self.0.into_parts();
         Box::pin(async move {
             let body = match axum::body::to_bytes(body, usize::MAX).await {
-                Ok(bytes) => lambda_body(&parts.headers, bytes.to_vec()),
+                // No copy where the body is its buffer's only owner.
+                Ok(bytes) => lambda_body(&parts.headers, Vec::from(bytes)),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the response body");
                     let mut failed = lambda_http::Response::new(lambda_http::Body::Empty);

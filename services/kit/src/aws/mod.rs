@@ -71,7 +71,9 @@ impl Settings {
             Some(fixed) => SharedCredentialsProvider::new(fixed),
             None => SharedCredentialsProvider::new(Environment),
         };
-        let region = self.region.or_else(|| env("AWS_REGION").map(Region::new));
+        let region = self
+            .region
+            .or_else(|| crate::env_var("AWS_REGION").map(Region::new));
         let mut config = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .http_client(https::client())
@@ -113,13 +115,8 @@ impl ProvideCredentials for Environment {
     where
         Self: 'a,
     {
-        provider::future::ProvideCredentials::ready(Self::credentials(env))
+        provider::future::ProvideCredentials::ready(Self::credentials(crate::env_var))
     }
-}
-
-/// An environment variable's value, unless unset or blank.
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 #[cfg(test)]

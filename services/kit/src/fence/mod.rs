@@ -100,7 +100,7 @@ impl FenceConfig {
 
     /// As [`FenceConfig::from_env`], with the variables looked up by `lookup`.
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
-        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let var = |name: &str| crate::unless_blank(lookup(name));
         let source = match (var(FENCE_CONTROL_ENV), var(FENCE_FLAG_NAMESPACE_ENV)) {
             (None, None) => return Ok(None),
             (Some(_), Some(_)) => {
