@@ -240,10 +240,15 @@ async fn keep_running_serves_after_the_drill_until_ctrl_c() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut control, mut result) = (None, None);
     let (mut in_full, mut staged) = (0, false);
+    // `--verbose` judges each expectation on a line of its own: the failed ones, for the message.
+    let mut failed = Vec::new();
     let waited = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.unwrap() {
             in_full += usize::from(line.contains("ok   steady state: expected all apps on"));
             staged |= line.starts_with("Staged verification of each move");
+            if line.starts_with("FAIL ") {
+                failed.push(line.clone());
+            }
             if let Some(rest) = line.split("control API: ").nth(1) {
                 control = rest.split("/state").next().map(str::to_owned);
             }
@@ -258,7 +263,16 @@ async fn keep_running_serves_after_the_drill_until_ctrl_c() {
     .await;
     assert!(waited.is_ok(), "the demo did not finish within 60 s");
     let result = result.expect("the demo prints its result");
-    assert!(result.contains("PASSED"), "{result}");
+    assert!(
+        result.contains("PASSED"),
+        "{result}\nthe expectations that failed:\n{}",
+        failed.join("\n")
+    );
+    assert!(
+        failed.is_empty(),
+        "a passing demo failed none:\n{}",
+        failed.join("\n")
+    );
     assert_eq!(
         in_full, 1,
         "--verbose prints each expectation in full as it is judged"
