@@ -89,7 +89,7 @@ struct RunArgs {
     #[arg(long, value_enum, default_value_t)]
     connection_reuse: ConnectionReuse,
     /// Consistency scenario: how long after the run writes not yet found everywhere are still
-    /// read back, before they are reported pending or lost.
+    /// read back, before they are reported pending, lost or unread.
     #[arg(long, default_value = "5s", value_parser = duration)]
     consistency_grace: Duration,
     /// A PEM file of certificate authorities to trust for https apps, besides the system's

@@ -270,15 +270,20 @@ pub struct ConsistencyReport {
     /// Writes the services acknowledged (2xx with an `id`).
     pub acknowledged: u64,
     /// Acknowledged writes some read target had not returned by the end of the grace period:
-    /// `pending + lost`.
+    /// `pending + lost + unread`.
     pub never_found: u64,
     /// Of those, writes some read target did return: the write exists in a Region, but its
     /// copy had not reached every other one (a replication backlog), or that Region could not
     /// be read.
     pub pending: u64,
     /// Of those, writes no read target ever returned, not even through the Region that
-    /// acknowledged them: lost. `loadtest` exits 3 when there is one.
+    /// acknowledged them, though each was read: lost. `loadtest` exits 3 when there is one.
     pub lost: u64,
+    /// Of those, writes no read target returned and some target was never read for: the
+    /// read-back fell behind the writes (too many for the grace period, or reads too slow), so
+    /// whether they were lost is not known.
+    #[serde(default)]
+    pub unread: u64,
     /// Successful read-backs.
     pub reads: u64,
     /// The longest time from an acknowledgement to the first read that found the write in

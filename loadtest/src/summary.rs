@@ -103,6 +103,13 @@ impl Report {
                 |d| format!("{:.3} s", d.as_secs_f64())
             )
         );
+        if c.unread > 0 {
+            let _ = writeln!(
+                out,
+                "  {} unread: none of their read targets returned them and some were never read (the read-back fell behind the writes), so whether they were lost is not known; a longer --consistency-grace or a lower --rate reads them all",
+                c.unread
+            );
+        }
         for (label, writes) in [("LOST", &c.lost_writes), ("pending", &c.pending_writes)] {
             for w in writes {
                 let _ = writeln!(

@@ -4,7 +4,10 @@
 //!
 //! A write some target never returned by the end of the grace period is reported as pending
 //! when another target did return it (it exists in some Region; its copy elsewhere had not
-//! arrived, or that Region could not be read), and as lost when no target ever did. The
+//! arrived, or that Region could not be read), as lost when every target was read and none
+//! returned it, and as unread when none returned it and some target was never read (the
+//! read-back fell behind the writes). Each round reads the least-read targets first, so a
+//! write that never arrives somewhere does not keep the reads from the ones after it. The
 //! replication delay of a write in a Region other than the one that acknowledged it
 //! is the time from the acknowledgement to the first read there that found it; reads repeat
 //! every `read_back_interval`, so each delay is an upper bound within that interval plus one
@@ -40,11 +43,28 @@ struct TrackedWrite {
     acked_at: Duration,
     targets: Vec<ReadTarget>,
     found_at: Vec<Option<Duration>>,
+    /// How often each target was read for it.
+    reads: Vec<u32>,
 }
 
 impl TrackedWrite {
     fn complete(&self) -> bool {
         self.found_at.iter().all(Option::is_some)
+    }
+
+    /// Not found everywhere: pending (some target found it), lost (every target was read and
+    /// none found it), or unread (none found it, and some target was never read); `None` when
+    /// found everywhere.
+    fn outcome(&self) -> Option<Unfound> {
+        if self.complete() {
+            None
+        } else if self.found_at.iter().any(Option::is_some) {
+            Some(Unfound::Pending)
+        } else if self.reads.iter().all(|&n| n > 0) {
+            Some(Unfound::Lost)
+        } else {
+            Some(Unfound::Unread)
+        }
     }
 
     /// How the report lists it: the read targets that never returned it.
@@ -68,6 +88,38 @@ impl TrackedWrite {
 
 /// How many pending and lost writes the report lists one by one, each.
 const MAX_LISTED: usize = 100;
+
+/// What became of a write some target never returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unfound {
+    Pending,
+    Lost,
+    Unread,
+}
+
+/// The reads of one round, at most `limit`: the (write, target) pairs not found yet, those read
+/// least often first (then oldest first), so every write gets its turn.
+fn due_reads(writes: &[TrackedWrite], limit: usize) -> Vec<(usize, usize)> {
+    let mut due: Vec<(u32, usize, usize)> = writes
+        .iter()
+        .enumerate()
+        .flat_map(|(w, write)| {
+            write
+                .found_at
+                .iter()
+                .zip(&write.reads)
+                .enumerate()
+                .filter(|(_, (found, _))| found.is_none())
+                .map(move |(t, (_, &reads))| (reads, w, t))
+        })
+        .collect();
+    // Stable, so equally read pairs keep the writes' order.
+    due.sort_by_key(|&(reads, _, _)| reads);
+    due.into_iter()
+        .take(limit)
+        .map(|(_, w, t)| (w, t))
+        .collect()
+}
 
 /// Every acknowledged write of a run and what reading it back found.
 pub(crate) struct Tracker {
@@ -103,6 +155,7 @@ impl Tracker {
             written_region,
             acked_at: self.start.elapsed(),
             found_at: vec![None; targets.len()],
+            reads: vec![0; targets.len()],
             targets,
         };
         self.writes
@@ -120,19 +173,15 @@ impl Tracker {
     /// Reads back every write not yet found everywhere, once.
     pub(crate) async fn check_round(&self, client: &Client, timeout: Duration) {
         let due: Vec<(usize, usize, ReadTarget, String)> = {
-            let writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-            writes
-                .iter()
-                .enumerate()
-                .flat_map(|(w, write)| {
-                    write
-                        .found_at
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, f)| f.is_none())
-                        .map(move |(t, _)| (w, t, write.targets[t].clone(), write.path.clone()))
+            let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+            due_reads(&writes, READS_PER_ROUND)
+                .into_iter()
+                .map(|(w, t)| {
+                    // Counted when chosen: a read that times out was still made.
+                    let write = &mut writes[w];
+                    write.reads[t] += 1;
+                    (w, t, write.targets[t].clone(), write.path.clone())
                 })
-                .take(READS_PER_ROUND)
                 .collect()
         };
         let found: Vec<(usize, usize, Duration)> = futures::stream::iter(due)
@@ -186,7 +235,7 @@ impl Tracker {
     }
 
     /// The scenario's report: every write not found by every read target is pending (some
-    /// target found it) or lost (none did).
+    /// target found it), lost (every target was read, none found it) or unread.
     pub(crate) fn report(&self, regions: &RegionTable) -> ConsistencyReport {
         let writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = ConsistencyReport {
@@ -202,20 +251,82 @@ impl Tracker {
                     report.worst_delay = report.worst_delay.max(Some(delay));
                 }
             }
-            if write.complete() {
-                continue;
-            }
-            let (count, listed) = if write.found_at.iter().any(Option::is_some) {
-                (&mut report.pending, &mut report.pending_writes)
-            } else {
-                (&mut report.lost, &mut report.lost_writes)
+            let (count, listed) = match write.outcome() {
+                None => continue,
+                Some(Unfound::Pending) => (&mut report.pending, Some(&mut report.pending_writes)),
+                Some(Unfound::Lost) => (&mut report.lost, Some(&mut report.lost_writes)),
+                Some(Unfound::Unread) => (&mut report.unread, None),
             };
             *count += 1;
-            if listed.len() < MAX_LISTED {
+            if let Some(listed) = listed.filter(|l| l.len() < MAX_LISTED) {
                 listed.push(write.unfound(regions));
             }
         }
-        report.never_found = report.pending + report.lost;
+        report.never_found = report.pending + report.lost + report.unread;
         report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write to `orders` with `targets` read targets, found by those in `found` and read
+    /// `reads[t]` times each.
+    fn write(found: &[bool], reads: &[u32]) -> TrackedWrite {
+        let target = ReadTarget {
+            region: None,
+            expect: None,
+            base: BaseUrl::parse("http://127.0.0.1:1").unwrap(),
+        };
+        TrackedWrite {
+            app: "orders".parse().unwrap(),
+            path: "/orders/1".to_owned(),
+            written_region: Some(0),
+            acked_at: Duration::ZERO,
+            targets: vec![target; found.len()],
+            found_at: found.iter().map(|&f| f.then_some(Duration::ZERO)).collect(),
+            reads: reads.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_write_is_lost_only_when_every_target_was_read() {
+        assert_eq!(write(&[true, true], &[1, 1]).outcome(), None);
+        assert_eq!(
+            write(&[true, false], &[1, 9]).outcome(),
+            Some(Unfound::Pending)
+        );
+        assert_eq!(
+            write(&[false, false], &[3, 1]).outcome(),
+            Some(Unfound::Lost)
+        );
+        assert_eq!(
+            write(&[false, false], &[3, 0]).outcome(),
+            Some(Unfound::Unread)
+        );
+        assert_eq!(
+            write(&[false, false], &[0, 0]).outcome(),
+            Some(Unfound::Unread)
+        );
+    }
+
+    #[test]
+    fn a_round_reads_the_least_read_first_so_a_write_that_never_arrives_starves_none() {
+        // Three early writes whose second target never finds them, read many times already,
+        // then two writes not read yet.
+        let mut writes: Vec<TrackedWrite> =
+            (0..3).map(|_| write(&[true, false], &[1, 7])).collect();
+        writes.push(write(&[false, false], &[0, 0]));
+        writes.push(write(&[false, true], &[0, 1]));
+        assert_eq!(due_reads(&writes, 3), [(3, 0), (3, 1), (4, 0)]);
+        // With room for all, the often-read come last, oldest first.
+        assert_eq!(
+            due_reads(&writes, 10),
+            [(3, 0), (3, 1), (4, 0), (0, 1), (1, 1), (2, 1)]
+        );
+        // Equally read: the writes' order.
+        let even: Vec<TrackedWrite> = (0..3).map(|_| write(&[false], &[2])).collect();
+        assert_eq!(due_reads(&even, 2), [(0, 0), (1, 0)]);
     }
 }

@@ -222,6 +222,7 @@ mod tests {
                 worst_delay: None,
                 pending: 0,
                 lost: 0,
+                unread: 0,
                 pending_writes: Vec::new(),
                 lost_writes: Vec::new(),
             },
