@@ -9,8 +9,10 @@
 //!
 //! `xtask` depends on the hack too: `cargo xtask test` builds it before the tests, and with the
 //! hack its build reuses the demo's crates instead of compiling syn, serde and the rest again.
+//! So do `failover` and `loadtest`, which the workshop and the runbook run beside the local
+//! world: their first `cargo run` after the demo compiles only the tool itself.
 //!
-//! The drift is read from `cargo tree`s: `local-world` and `xtask` (normal and build
+//! The drift is read from `cargo tree`s: each of [`FIRST_RUN`] (normal and build
 //! dependencies, what each builds) and the whole workspace with dev-dependencies (what the test
 //! build builds).
 //! Only crates in both matter; a crate that only the tests build is compiled once either way.
@@ -20,7 +22,7 @@
 //! to the hack's `[build-dependencies]` (Cargo resolves their features without a build script).
 //!
 //! The trees are read with `--cfg workspace_hack_off` ([`HACK_OFF`]) in `RUSTFLAGS`, which
-//! turns off `local-world`'s and `xtask`'s dependency on the hack: the result depends on the
+//! turns off the first-run packages' dependency on the hack: the result depends on the
 //! graph alone, not on the previous run's pins.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,9 +43,10 @@ pub const HACK_OFF: &str = "workspace_hack_off";
 const DEMO: &str = "local-world";
 
 /// The packages built before the test build on a first run, each by its own `cargo run`: the
-/// demo, and this crate (`cargo xtask test` builds it first). Both depend on the hack, so the
-/// test build reuses what they compiled, and this crate's build reuses what the demo's did.
-const FIRST_RUN: [&str; 2] = [DEMO, "xtask"];
+/// demo, this crate (`cargo xtask test` builds it first), and the two command-line tools the
+/// workshop and the runbook run beside the local world. All depend on the hack, so the test
+/// build reuses what they compiled, and each build after the demo's reuses what it compiled.
+const FIRST_RUN: [&str; 4] = [DEMO, "xtask", "failover", "loadtest"];
 
 /// Rewrites `workspace-hack/Cargo.toml` (or, with `check`, fails when it is out of date) and
 /// prints what it pins.
