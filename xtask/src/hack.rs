@@ -12,7 +12,7 @@
 //! So do `failover` and `loadtest`, which the workshop and the runbook run beside the local
 //! world: their first `cargo run` after the demo compiles only the tool itself.
 //!
-//! The drift is read from `cargo tree`s: each of [`FIRST_RUN`] (normal and build
+//! The drift is read from `cargo tree`s: each package of `FIRST_RUN` (normal and build
 //! dependencies, what each builds) and the whole workspace with dev-dependencies (what the test
 //! build builds).
 //! Only crates in both matter; a crate that only the tests build is compiled once either way.
