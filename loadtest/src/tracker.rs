@@ -271,8 +271,8 @@ impl Tracker {
 mod tests {
     use super::*;
 
-    /// A write to `orders` with `targets` read targets, found by those in `found` and read
-    /// `reads[t]` times each.
+    /// A write to `orders` with a read target per entry of `found`: target `t` found it when
+    /// `found[t]`, and was read `reads[t]` times.
     fn write(found: &[bool], reads: &[u32]) -> TrackedWrite {
         let target = ReadTarget {
             region: None,
@@ -292,23 +292,21 @@ mod tests {
 
     #[test]
     fn a_write_is_lost_only_when_every_target_was_read() {
-        assert_eq!(write(&[true, true], &[1, 1]).outcome(), None);
-        assert_eq!(
-            write(&[true, false], &[1, 9]).outcome(),
-            Some(Unfound::Pending)
-        );
-        assert_eq!(
-            write(&[false, false], &[3, 1]).outcome(),
-            Some(Unfound::Lost)
-        );
-        assert_eq!(
-            write(&[false, false], &[3, 0]).outcome(),
-            Some(Unfound::Unread)
-        );
-        assert_eq!(
-            write(&[false, false], &[0, 0]).outcome(),
-            Some(Unfound::Unread)
-        );
+        // (found by each target, reads of each target, outcome)
+        let cases: [(&[bool], &[u32], Option<Unfound>); 5] = [
+            (&[true, true], &[1, 1], None),
+            (&[true, false], &[1, 9], Some(Unfound::Pending)),
+            (&[false, false], &[3, 1], Some(Unfound::Lost)),
+            (&[false, false], &[3, 0], Some(Unfound::Unread)),
+            (&[false, false], &[0, 0], Some(Unfound::Unread)),
+        ];
+        for (found, reads, outcome) in cases {
+            assert_eq!(
+                write(found, reads).outcome(),
+                outcome,
+                "{found:?} {reads:?}"
+            );
+        }
     }
 
     #[test]
