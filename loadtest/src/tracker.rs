@@ -35,21 +35,26 @@ pub(crate) struct ReadTarget {
     pub base: BaseUrl,
 }
 
+/// One read target of a write: when it first returned the write, and how often it was asked.
+#[derive(Debug)]
+struct Lookup {
+    target: ReadTarget,
+    found_at: Option<Duration>,
+    attempts: u32,
+}
+
 #[derive(Debug)]
 struct TrackedWrite {
     app: AppName,
     path: String,
     written_region: Option<usize>,
     acked_at: Duration,
-    targets: Vec<ReadTarget>,
-    found_at: Vec<Option<Duration>>,
-    /// How often each target was read for it.
-    reads: Vec<u32>,
+    lookups: Vec<Lookup>,
 }
 
 impl TrackedWrite {
     fn complete(&self) -> bool {
-        self.found_at.iter().all(Option::is_some)
+        self.lookups.iter().all(|l| l.found_at.is_some())
     }
 
     /// Not found everywhere: pending (some target found it), lost (every target was read and
@@ -58,9 +63,9 @@ impl TrackedWrite {
     fn outcome(&self) -> Option<Unfound> {
         if self.complete() {
             None
-        } else if self.found_at.iter().any(Option::is_some) {
+        } else if self.lookups.iter().any(|l| l.found_at.is_some()) {
             Some(Unfound::Pending)
-        } else if self.reads.iter().all(|&n| n > 0) {
+        } else if self.lookups.iter().all(|l| l.attempts > 0) {
             Some(Unfound::Lost)
         } else {
             Some(Unfound::Unread)
@@ -76,11 +81,12 @@ impl TrackedWrite {
             written_region: name(self.written_region),
             acknowledged_at_seconds: secs(self.acked_at),
             missing_from: self
-                .targets
+                .lookups
                 .iter()
-                .zip(&self.found_at)
-                .filter(|(_, f)| f.is_none())
-                .map(|(t, _)| name(t.region).map_or_else(|| "served".to_owned(), |r| r.to_string()))
+                .filter(|l| l.found_at.is_none())
+                .map(|l| {
+                    name(l.target.region).map_or_else(|| "served".to_owned(), |r| r.to_string())
+                })
                 .collect(),
         }
     }
@@ -105,16 +111,15 @@ fn due_reads(writes: &[TrackedWrite], limit: usize) -> Vec<(usize, usize)> {
         .enumerate()
         .flat_map(|(w, write)| {
             write
-                .found_at
+                .lookups
                 .iter()
-                .zip(&write.reads)
                 .enumerate()
-                .filter(|(_, (found, _))| found.is_none())
-                .map(move |(t, (_, &reads))| (reads, w, t))
+                .filter(|(_, l)| l.found_at.is_none())
+                .map(move |(t, l)| (l.attempts, w, t))
         })
         .collect();
     // Stable, so equally read pairs keep the writes' order.
-    due.sort_by_key(|&(reads, _, _)| reads);
+    due.sort_by_key(|&(attempts, _, _)| attempts);
     due.into_iter()
         .take(limit)
         .map(|(_, w, t)| (w, t))
@@ -154,9 +159,14 @@ impl Tracker {
             path,
             written_region,
             acked_at: self.start.elapsed(),
-            found_at: vec![None; targets.len()],
-            reads: vec![0; targets.len()],
-            targets,
+            lookups: targets
+                .into_iter()
+                .map(|target| Lookup {
+                    target,
+                    found_at: None,
+                    attempts: 0,
+                })
+                .collect(),
         };
         self.writes
             .lock()
@@ -179,8 +189,9 @@ impl Tracker {
                 .map(|(w, t)| {
                     // Counted when chosen: a read that times out was still made.
                     let write = &mut writes[w];
-                    write.reads[t] += 1;
-                    (w, t, write.targets[t].clone(), write.path.clone())
+                    let lookup = &mut write.lookups[t];
+                    lookup.attempts += 1;
+                    (w, t, lookup.target.clone(), write.path.clone())
                 })
                 .collect()
         };
@@ -202,7 +213,7 @@ impl Tracker {
         self.reads.fetch_add(found.len() as u64, Ordering::Relaxed);
         let mut writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
         for (w, t, at) in found {
-            writes[w].found_at[t].get_or_insert(at);
+            writes[w].lookups[t].found_at.get_or_insert(at);
         }
     }
 
@@ -244,9 +255,10 @@ impl Tracker {
             ..ConsistencyReport::default()
         };
         for write in writes.iter() {
-            for (target, found) in write.targets.iter().zip(&write.found_at) {
-                let replicated = target.region.is_some() && target.region != write.written_region;
-                if let (true, Some(found)) = (replicated, found) {
+            for lookup in &write.lookups {
+                let region = lookup.target.region;
+                let replicated = region.is_some() && region != write.written_region;
+                if let (true, Some(found)) = (replicated, lookup.found_at) {
                     let delay = found.saturating_sub(write.acked_at);
                     report.worst_delay = report.worst_delay.max(Some(delay));
                 }
@@ -272,8 +284,8 @@ mod tests {
     use super::*;
 
     /// A write to `orders` with a read target per entry of `found`: target `t` found it when
-    /// `found[t]`, and was read `reads[t]` times.
-    fn write(found: &[bool], reads: &[u32]) -> TrackedWrite {
+    /// `found[t]`, and was asked `attempts[t]` times.
+    fn write(found: &[bool], attempts: &[u32]) -> TrackedWrite {
         let target = ReadTarget {
             region: None,
             expect: None,
@@ -284,9 +296,15 @@ mod tests {
             path: "/orders/1".to_owned(),
             written_region: Some(0),
             acked_at: Duration::ZERO,
-            targets: vec![target; found.len()],
-            found_at: found.iter().map(|&f| f.then_some(Duration::ZERO)).collect(),
-            reads: reads.to_vec(),
+            lookups: found
+                .iter()
+                .zip(attempts)
+                .map(|(&found, &attempts)| Lookup {
+                    target: target.clone(),
+                    found_at: found.then_some(Duration::ZERO),
+                    attempts,
+                })
+                .collect(),
         }
     }
 
