@@ -83,6 +83,7 @@ pub(super) async fn change_routing(
     } else {
         Vec::new()
     };
+    progress.show(&text::sending(manifest.mechanism(), plan.apps(), to));
     let since = tokio::time::Instant::now();
     let shift = ShiftOptions {
         dry_run: false,

@@ -404,6 +404,20 @@ fn flag_outcome(outcome: &FlagShift) -> String {
 }
 
 /// The replication gate's readings.
+/// The line before a move is sent: a cluster that has lost its quorum is retried until
+/// `--deadline`, and the person waiting should know what for.
+pub(super) fn sending(mechanism: Mechanism, apps: &[AppName], to: &Region) -> String {
+    let apps: Vec<&str> = apps.iter().map(AppName::as_str).collect();
+    let via = match mechanism {
+        Mechanism::Arc => "the ARC cluster's endpoints",
+        Mechanism::HealthCheck => "the flags, into CloudWatch",
+    };
+    format!(
+        "moving {} to {to} through {via} (retried until --deadline while they do not answer) ...\n",
+        apps.join(", ")
+    )
+}
+
 pub(super) fn gate(gate: &GateReport) -> String {
     let mut text = format!(
         "replication gate (refuses above {}):\n",

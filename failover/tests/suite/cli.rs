@@ -301,6 +301,29 @@ async fn no_reachable_endpoint_exits_4() {
 }
 
 #[tokio::test]
+async fn a_shift_without_a_quorum_says_what_it_waits_for_then_exits_4() {
+    let (w, dir, path) = world_on_disk().await;
+    for i in 0..3 {
+        w.cluster.set_fault(i, Fault::Down).await.unwrap();
+    }
+    let manifest = path.to_str().unwrap();
+    let args = ["--deadline", "1s", "--manifest", manifest];
+    let shift = ["shift", "orders", "--to", "us-west-2", "--yes"];
+    let run = failover(dir.path(), &[&shift[..], &args[..]].concat()).await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let waiting = run
+        .stderr
+        .find("moving orders to us-west-2 through the ARC cluster's endpoints (retried until --deadline")
+        .unwrap_or_else(|| panic!("the wait is announced: {}", run.stderr));
+    let lost = run.stderr.find("lost its quorum").expect("the refusal");
+    assert!(
+        waiting < lost,
+        "announced before the refusal: {}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
 async fn a_shift_refused_by_a_safety_rule_exits_3_and_changes_nothing() {
     // A batch that would leave orders with no Region ON is blocked; the rule then refuses
     // every change to orders' controls for its wait period, which is what the CLI meets.

@@ -3,18 +3,20 @@
 //! so ARC's safety rules and quorum refuse them as they refuse the `failover` CLI; with the
 //! `health-check` mechanism, the flags published into CloudWatch. Routing control changes
 //! (ARC) and single flags (`health-check`) are set as the ARC console or an operator's SDK
-//! would. A refusal comes back as problem+json (409 for a safety rule, 503 for an unreachable
-//! cluster, a lost quorum or an unreachable CloudWatch) and goes on the timeline. Faults and
+//! would. Shifts and evacuations read the replication gate first, as `failover shift` does.
+//! A refusal comes back as problem+json (409 for a safety rule or a replica behind, 503 for an
+//! unreachable cluster, a lost quorum or an unreachable CloudWatch) and goes on the timeline. Faults and
 //! the replication lag have no route here: the page posts them to the control API's own
 //! routes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use failover::FailoverError;
+use failover::{DEFAULT_MAX_LAG, FailoverError, GateConfig};
 use kit::Problem;
 use kit::extract::Json as JsonBody;
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,13 @@ pub(crate) struct ShiftRequest {
     app: AppName,
     #[schema(value_type = String)]
     to: Region,
+    /// Move even when a target replica is behind (`--force`): the gate is not read.
+    #[serde(default)]
+    force: bool,
+    /// Refuse when a target replica is further behind than this, in milliseconds
+    /// (`--max-replication-lag`); 5000 by default.
+    #[serde(default)]
+    max_replication_lag_ms: Option<u64>,
 }
 
 /// `POST /actions/evacuate`: move every app away from a Region.
@@ -43,6 +52,13 @@ pub(crate) struct ShiftRequest {
 pub(crate) struct EvacuateRequest {
     #[schema(value_type = String)]
     from: Region,
+    /// Move even when a target replica is behind (`--force`): the gate is not read.
+    #[serde(default)]
+    force: bool,
+    /// Refuse when a target replica is further behind than this, in milliseconds
+    /// (`--max-replication-lag`); 5000 by default.
+    #[serde(default)]
+    max_replication_lag_ms: Option<u64>,
 }
 
 /// `POST /actions/routing-control`: set one routing control, as the ARC console does.
@@ -94,7 +110,7 @@ impl utoipa::IntoResponses for ArcRefusals {
             ("404", "No such app or Region in this world"),
             (
                 "409",
-                "Refused, nothing changed: by a safety rule (`refused-by-safety-rule`), or the target's replica is behind (`replication-behind`)",
+                "Refused, nothing changed: by a safety rule (`refused-by-safety-rule`), or a target replica is behind (`replication-behind`; `force` moves anyway)",
             ),
             (
                 "502",
@@ -102,7 +118,7 @@ impl utoipa::IntoResponses for ArcRefusals {
             ),
             (
                 "503",
-                "No ARC endpoint answered (`arc-unreachable`) or the cluster lost its quorum (`arc-quorum-lost`); or the CloudWatch of the Region that stays did not take the flags (`cloudwatch-unreachable`); nothing changed",
+                "No ARC endpoint answered (`arc-unreachable`) or the cluster lost its quorum (`arc-quorum-lost`); or the CloudWatch of the Region that stays did not take the flags (`cloudwatch-unreachable`); or the replication gate could not read a lag (`replication-unreadable`; `force` moves without it); nothing changed",
             ),
         ]
         .into_iter()
@@ -131,10 +147,15 @@ pub(crate) async fn shift(
     app_entry(&dashboard, &request.app)?;
     known_region(&dashboard, &request.to)?;
     let action = format!("shift {} to {}", request.app, request.to);
-    let result = mover
-        .shift(std::slice::from_ref(&request.app), &request.to)
-        .await
-        .map(|moved| shifted(&moved, mover.arc().is_some()));
+    let apps = std::slice::from_ref(&request.app);
+    let gate = Gate::of(request.force, request.max_replication_lag_ms);
+    let result = match gate.check(&dashboard, apps, &request.to).await {
+        Ok(()) => mover
+            .shift(apps, &request.to)
+            .await
+            .map(|moved| shifted(&moved, mover.arc().is_some())),
+        Err(refused) => Err(refused),
+    };
     settle(&dashboard, &action, result)
 }
 
@@ -157,11 +178,51 @@ pub(crate) async fn evacuate(
     let mover = dashboard.mover()?;
     known_region(&dashboard, &request.from)?;
     let action = format!("evacuate {}", request.from);
-    let result = mover
-        .evacuate(&request.from)
-        .await
-        .map(|moved| shifted(&moved, mover.arc().is_some()));
+    let manifest = dashboard.world.manifest();
+    let apps: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
+    let gate = Gate::of(request.force, request.max_replication_lag_ms);
+    let result = match manifest.regions.other(&request.from) {
+        None => Err(MoveError::Usage(format!(
+            "no Region `{}` here",
+            request.from
+        ))),
+        Some(to) => match gate.check(&dashboard, &apps, to).await {
+            Ok(()) => mover
+                .evacuate(&request.from)
+                .await
+                .map(|moved| shifted(&moved, mover.arc().is_some())),
+            Err(refused) => Err(refused),
+        },
+    };
     settle(&dashboard, &action, result)
+}
+
+/// The replication gate before a move, as `failover shift` reads it: refused while a target
+/// replica is behind, unless forced.
+struct Gate(Option<GateConfig>);
+
+impl Gate {
+    fn of(force: bool, max_lag_ms: Option<u64>) -> Self {
+        Self((!force).then(|| GateConfig {
+            max_lag: max_lag_ms.map_or(DEFAULT_MAX_LAG, Duration::from_millis),
+            ..GateConfig::default()
+        }))
+    }
+
+    async fn check(
+        &self,
+        dashboard: &Dashboard,
+        apps: &[AppName],
+        to: &Region,
+    ) -> Result<(), MoveError> {
+        let Some(config) = &self.0 else {
+            return Ok(());
+        };
+        let report = failover::gate::read(dashboard.world.manifest(), apps, to, config).await?;
+        report
+            .refusal()
+            .map_or(Ok(()), |refused| Err(refused.into()))
+    }
 }
 
 /// Sets one routing control ON or OFF, as the ARC console does; the safety rule still applies.
@@ -429,15 +490,15 @@ fn failover_problem(error: &FailoverError) -> Problem {
             problem.detail = detail;
             problem
         }
-        FailoverError::Rejected { .. }
-        | FailoverError::Verify(_)
-        | FailoverError::Setup(_)
-        | FailoverError::Gate(_) => Problem::new(
-            StatusCode::BAD_GATEWAY,
-            "arc-rejected",
-            "ARC did not make the change",
-            detail,
-        ),
+        FailoverError::Gate(_) => Problem::unavailable(detail).with_kind("replication-unreadable"),
+        FailoverError::Rejected { .. } | FailoverError::Verify(_) | FailoverError::Setup(_) => {
+            Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "arc-rejected",
+                "ARC did not make the change",
+                detail,
+            )
+        }
     }
 }
 
@@ -472,6 +533,28 @@ mod tests {
         let p = problem(&MoveError::Failover(partial));
         assert_eq!(p.status, StatusCode::CONFLICT);
         assert!(p.detail.starts_with("1 of 2 batches"), "{}", p.detail);
+    }
+
+    #[test]
+    fn the_gate_refuses_a_replica_behind_and_is_unavailable_when_it_cannot_read() {
+        let behind = FailoverError::ReplicationBehind {
+            tables: vec!["table `orders` of orders in us-west-2 is 6.0 s behind".into()],
+            max: Duration::from_secs(5),
+        };
+        let p = failover_problem(&behind);
+        assert_eq!(
+            (p.status, p.kind),
+            (StatusCode::CONFLICT, "replication-behind")
+        );
+        let unreadable = failover_problem(&FailoverError::Gate("no answer".into()));
+        assert_eq!(
+            (unreadable.status, unreadable.kind),
+            (StatusCode::SERVICE_UNAVAILABLE, "replication-unreadable")
+        );
+        assert!(Gate::of(true, None).0.is_none(), "forced: not read");
+        let limit = Gate::of(false, Some(200)).0.unwrap().max_lag;
+        assert_eq!(limit, Duration::from_millis(200));
+        assert_eq!(Gate::of(false, None).0.unwrap().max_lag, DEFAULT_MAX_LAG);
     }
 
     #[test]

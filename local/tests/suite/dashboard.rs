@@ -337,6 +337,43 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
         "traffic stays on {secondary}"
     );
 
+    // A write in the secondary held back from the primary for longer than the gate allows:
+    // the move back is refused, and the page offers to move anyway, as `--force` does.
+    world.replicator().set_lag(Duration::from_secs(60));
+    let mut item = kit::memory::Item::new();
+    item.insert(kit::store::PK.into(), "DASHBOARD#browser".into());
+    world
+        .table(&service, &secondary)
+        .unwrap()
+        .put(item, kit::memory::Condition::NotExists)
+        .unwrap();
+    std::thread::sleep(failover::DEFAULT_MAX_LAG + Duration::from_millis(300));
+    click(
+        &tab,
+        &format!(
+            ".app[data-app=\"{service}\"] button[data-action=shift][data-region=\"{primary}\"]"
+        ),
+    );
+    confirm(&tab);
+    outcome_is(&tab, "the gate's refusal", "refused");
+    let refusal = js(&tab, "document.getElementById('outcome').textContent");
+    assert!(
+        refusal.as_str().unwrap().contains("replication behind"),
+        "{refusal}"
+    );
+    confirm(&tab);
+    outcome_is(&tab, "the forced move", "ok");
+    let on_primary = control.iter().find(|c| c.region == primary).unwrap();
+    assert_eq!(
+        world
+            .cluster()
+            .unwrap()
+            .routing_control_state(&on_primary.arn),
+        Some(true),
+        "forced back to {primary}"
+    );
+    world.replicator().set_lag(Duration::from_millis(10));
+
     drop(tab);
     drop(browser);
     stop(&runtime, world);
@@ -481,6 +518,52 @@ fn the_page_its_events_and_its_actions_answer_as_the_failover_library_does() {
                 .contains(&format!("{service} now ON in {secondary}")),
             "{outcome}"
         );
+
+        // A write in the secondary held back from the primary: the move back is refused by
+        // the replication gate, as `failover shift` refuses it, until forced.
+        world.replicator().set_lag(Duration::from_secs(60));
+        let mut item = kit::memory::Item::new();
+        item.insert(kit::store::PK.into(), "DASHBOARD#gate".into());
+        world
+            .table(&service, &secondary)
+            .unwrap()
+            .put(item, kit::memory::Condition::NotExists)
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let back = |extra: &str| {
+            format!(
+                r#"{{"app": "{service}", "to": "{primary}", "max_replication_lag_ms": 100{extra}}}"#
+            )
+        };
+        let (status, problem) = post(&url, "/actions/shift", &back("")).await;
+        assert_eq!(status, 409, "{problem}");
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("replication-behind"),
+            "{problem}"
+        );
+        let (status, problem) = post(
+            &url,
+            "/actions/evacuate",
+            &format!(r#"{{"from": "{secondary}", "max_replication_lag_ms": 100}}"#),
+        )
+        .await;
+        assert_eq!(status, 409, "the evacuation too: {problem}");
+        let (status, problem) = post(&url, "/actions/shift", &back(r#", "forse": true"#)).await;
+        assert_eq!(status, 422, "an unknown field: {problem}");
+        assert_eq!(world.dns().answer(&service).unwrap().region, secondary);
+        let (status, outcome) = post(&url, "/actions/shift", &back(r#", "force": true"#)).await;
+        assert_eq!(status, 200, "{outcome}");
+        assert!(
+            outcome["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{service} now ON in {primary}")),
+            "{outcome}"
+        );
+        world.replicator().set_lag(Duration::from_millis(10));
     });
     stop(&runtime, world);
 }

@@ -111,21 +111,31 @@ async function act({ question, label, method = 'POST', url, body, fields }) {
     showOutcome('cancelled', label);
     return;
   }
+  await send(label, method, url, typeof body === 'function' ? body(values) : body);
+}
+
+async function send(label, method, url, body) {
   showOutcome('pending', label);
   try {
     const response = await fetch(url, {
       method,
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(typeof body === 'function' ? body(values) : body),
+      body: JSON.stringify(body),
     });
     const answer = await response.json().catch(() => ({}));
     if (response.ok) {
       showOutcome('ok', `${label}: ${answer.message || 'done'}`);
-    } else {
-      // A safety rule (409) or a cluster without quorum refuses the change: nothing changed.
-      const refused = response.status === 409 || /arc-(quorum-lost|unreachable)$/.test(answer.type || '');
-      const kind = refused ? 'refused' : 'failed';
-      showOutcome(kind, `${label}: ${answer.detail || answer.title || `HTTP ${response.status}`}`);
+      return;
+    }
+    // A safety rule or the replication gate (409), or a cluster without quorum, refuses the
+    // change: nothing changed.
+    const refused = response.status === 409 || /arc-(quorum-lost|unreachable)$/.test(answer.type || '');
+    const detail = answer.detail || answer.title || `HTTP ${response.status}`;
+    showOutcome(refused ? 'refused' : 'failed', `${label}: ${detail}`);
+    // A replica behind: the person may move anyway, as `failover shift --force` does.
+    if (/replication-(behind|unreadable)$/.test(answer.type || '') && !body.force) {
+      const again = await confirmAction(`${detail}. Move anyway (as failover shift --force)?`);
+      if (again !== null) await send(`${label} (forced)`, method, url, { ...body, force: true });
     }
   } catch (error) {
     showOutcome('failed', `${label}: ${error}`);
