@@ -223,6 +223,7 @@ impl Drill {
             expected,
             measured,
             summary,
+            skipped: false,
             held,
         });
     }

@@ -47,8 +47,13 @@ pub(crate) fn table(steps: &[Step]) -> String {
         .max("step".len());
     let mut out = format!("\n{:<width$}  held  measured\n", "step");
     for step in steps {
-        let held = if step.held { "yes" } else { "NO" };
-        let _ = writeln!(out, "{:<width$}  {held:<4}  {}", step.name, step.summary);
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<4}  {}",
+            step.name,
+            step.verdict(),
+            step.summary
+        );
     }
     for step in steps.iter().filter(|s| !s.held) {
         let _ = write!(
@@ -60,6 +65,19 @@ pub(crate) fn table(steps: &[Step]) -> String {
     out
 }
 
+/// `17 of 18 expectations held`, and `, 1 skipped (nothing to check it on)` when one was:
+/// a skipped step is counted apart, never as held.
+pub(crate) fn count(steps: &[Step]) -> String {
+    let checked = steps.iter().filter(|s| !s.skipped);
+    let held = checked.clone().filter(|s| s.held).count();
+    let mut text = format!("{held} of {} expectations held", checked.count());
+    let skipped = steps.iter().filter(|s| s.skipped).count();
+    if skipped > 0 {
+        let _ = write!(text, ", {skipped} skipped (nothing to check it on)");
+    }
+    text
+}
+
 /// Every expectation in full, as `--verbose` prints it.
 pub(crate) fn verdicts(steps: &[Step]) -> String {
     let mut out = String::from("\nStep                         Held  Expected / measured\n");
@@ -68,7 +86,7 @@ pub(crate) fn verdicts(steps: &[Step]) -> String {
             out,
             "{:<28} {:<5} expected: {}\n{:<34} measured: {}",
             step.name,
-            if step.held { "yes" } else { "NO" },
+            step.verdict(),
             step.expected,
             "",
             step.measured
@@ -109,6 +127,7 @@ mod tests {
             expected: format!("{name} expected"),
             measured: format!("{name} measured"),
             summary: format!("{name} in short"),
+            skipped: false,
             held,
         }
     }
@@ -125,6 +144,27 @@ mod tests {
             table.contains(
                 "FAILED fail back\n  expected: fail back expected\n  measured: fail back measured"
             ),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_skipped_step_is_shown_and_counted_apart_never_as_held() {
+        let mut nothing = step("last writer wins", true);
+        nothing.skipped = true;
+        let steps = [
+            step("steady state", true),
+            nothing,
+            step("fail back", false),
+        ];
+        assert_eq!(
+            count(&steps),
+            "1 of 2 expectations held, 1 skipped (nothing to check it on)"
+        );
+        assert_eq!(count(&steps[..1]), "1 of 1 expectations held");
+        let table = table(&steps);
+        assert!(
+            table.contains("last writer wins  skip  last writer wins in short"),
             "{table}"
         );
     }

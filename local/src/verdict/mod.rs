@@ -25,9 +25,21 @@ pub struct Step {
     /// The number that matters, in a few words: the demo's table shows it.
     pub summary: String,
     pub held: bool,
+    /// Nothing to check it on (a service without an update route has no last-writer-wins
+    /// check): it fails nothing, and it is counted apart from the expectations that held.
+    pub skipped: bool,
 }
 
 impl Step {
+    /// The table's word for it: `yes`, `NO`, or `skip` when there was nothing to check.
+    pub fn verdict(&self) -> &'static str {
+        match (self.skipped, self.held) {
+            (_, false) => "NO",
+            (true, true) => "skip",
+            (false, true) => "yes",
+        }
+    }
+
     /// A step that could not be measured at all: `expected` did not happen, for `why`.
     pub fn failed(name: impl Into<String>, expected: impl Into<String>, why: String) -> Self {
         let summary = first_line(&why);
@@ -36,6 +48,7 @@ impl Step {
             expected: expected.into(),
             measured: why,
             summary,
+            skipped: false,
             held: false,
         }
     }

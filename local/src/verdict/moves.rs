@@ -62,6 +62,7 @@ pub fn stages_in_order(moves: &[MoveStages], mechanism: Mechanism) -> Step {
                 ms as f64 / 1000.0
             ))
         ),
+        skipped: false,
         held: !apps.is_empty() && failed.is_empty(),
     }
 }
@@ -99,6 +100,7 @@ pub fn propagates_like_route53(p: &Propagation) -> Step {
         ),
         measured,
         summary,
+        skipped: false,
         held: (p.first_answer_old || p.checked_in_between)
             && p.moved_after.is_some_and(|d| d <= p.interval + slack),
     }
@@ -160,6 +162,7 @@ pub fn move_distribution(moves: &[Move], bound: Duration, terms: &str) -> Step {
             || "none measured".to_owned(),
             |(median, worst)| format!("median {median:.2} s, worst {worst:.2} s"),
         ),
+        skipped: false,
         held,
     }
 }

@@ -59,6 +59,7 @@ pub fn every_route_answers(name: &str, delta: &ProbeSnapshot) -> Step {
         ),
         measured: routes_text(delta),
         summary: routes_summary(delta),
+        skipped: false,
         held,
     }
 }
@@ -106,6 +107,7 @@ pub fn contained(down: &AppName, delta: &ProbeSnapshot, others: u64) -> Step {
                 "never failed"
             }
         ),
+        skipped: false,
         held: affected_routes > 0 && affected_fail && others_fine && others == 0,
     }
 }

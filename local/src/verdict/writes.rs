@@ -68,6 +68,7 @@ pub fn no_write_lost(check: &WriteCheck) -> Step {
         ),
         measured,
         summary,
+        skipped: false,
         held: check.sent > 0
             && c.acknowledged + check.timed_out == check.sent
             && check.failed == check.timed_out
@@ -126,6 +127,7 @@ pub fn last_writer_wins(
             check.summary()
         ),
         summary: first_line(&summary),
+        skipped: matches!(check.last_writer_wins, LastWriterWins::Skipped { .. }),
         held: check.passed(),
     }
 }
@@ -171,6 +173,7 @@ pub fn gate_refuses_then_allows(trial: &GateTrial) -> Step {
             (None, _) => "never refused".into(),
             (Some(_), None) => "never allowed".into(),
         },
+        skipped: false,
         held: trial.refused.is_some() && trial.allowed_lag_ms.is_some() && trial.writes_intact,
     }
 }
@@ -193,6 +196,7 @@ pub fn fenced_writes_land_once(writes: &StaleWrites, to: &Region, conflicts: u64
             "{} refused, {} retried, {} of {} read back, {conflicts} conflicts",
             writes.refused, writes.retried, writes.verified, writes.sent
         ),
+        skipped: false,
         held: writes.refused > 0
             && writes.retried > 0
             && writes.none_lost()
