@@ -72,7 +72,7 @@ pub enum TokenError {
     #[error("the token is empty or cannot be sent in a header")]
     Malformed,
     #[error(
-        "cannot reach the token issuer at {url}: {reason} (is the local world running? `local-world run`)"
+        "cannot reach the token issuer at {url}: {reason} (is the local world running? `cargo run -p local-world -- run`)"
     )]
     Unreachable { url: String, reason: String },
     #[error("the token issuer's answer at {url} is not what OpenID Connect says: {reason}")]

@@ -308,7 +308,7 @@ pub fn describe(world: &World) -> String {
     if let Some(auth) = &manifest.auth {
         let _ = writeln!(
             out,
-            "Token issuer    {} (the api app's routes need a token: TOKEN=$(local-world token))",
+            "Token issuer    {} (the api app's routes need a token: TOKEN=$(cargo run -q -p local-world -- token))",
             auth.issuer
         );
     }

@@ -97,7 +97,7 @@ pub const REGION_HEADER: &str = "x-region";
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error(
-        "cannot read manifest {path}: {reason} (run `local-world run` or `infra deploy` first, or pass --manifest)"
+        "cannot read manifest {path}: {reason} (start the local world first, `cargo run -p local-world -- run` or `just local`, or deploy with `infra deploy`; or pass --manifest)"
     )]
     Read {
         path: String,

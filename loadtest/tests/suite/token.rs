@@ -142,7 +142,7 @@ async fn refusals_and_an_unreachable_issuer_say_what_happened() {
     let err = request_token(&auth(&gone), &forbidden).await.unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains(&gone) && text.contains("local-world run"),
+        text.contains(&gone) && text.contains("cargo run -p local-world -- run"),
         "{text}"
     );
 }

@@ -84,7 +84,7 @@ pub enum LocalClusterError {
         addr: SocketAddr,
         reason: std::io::Error,
     },
-    #[error("the cluster has {count} endpoints (0..{count}); there is no endpoint {index}")]
+    #[error("the cluster has {count} endpoints, numbered from 0; there is no endpoint {index}")]
     NoSuchEndpoint { index: usize, count: usize },
     #[error("the cluster needs at least one endpoint")]
     NoEndpoints,

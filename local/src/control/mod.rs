@@ -221,7 +221,8 @@ async fn endpoint_fault(
     let count = world.manifest().cluster().map_or(0, |c| c.endpoints.len());
     if index >= count {
         return Err(Problem::not_found(format!(
-            "the cluster has {count} endpoints (0..{count})"
+            "the cluster has {count} endpoints: 0 to {}",
+            count.saturating_sub(1)
         )));
     }
     cluster
