@@ -626,8 +626,16 @@ impl Topology {
         for gateway in self.gateways() {
             self.check_routes(gateway)?;
         }
+        let mut tables = BTreeMap::new();
         for service in self.services() {
             check_table(service)?;
+            if let Some(other) = tables.insert(service.table.name(), service.name()) {
+                return Err(format!(
+                    "apps `{other}` and `{}` both name the table `{}`: each app needs a table of its own (its own global table, replicas and permissions)",
+                    service.name(),
+                    service.table.name()
+                ));
+            }
         }
         self.failover.health_check.check()?;
         self.auth
@@ -981,6 +989,24 @@ mod tests {
         let err =
             with(|s| s.replace("primary = \"us-east-1\"", "primary = \"mars-1\"")).unwrap_err();
         assert!(err.to_string().contains("mars-1"), "{err}");
+    }
+
+    #[test]
+    fn two_apps_on_one_table_are_rejected_naming_both() {
+        let err = with(|s| {
+            s + "\n[[apps]]\nname = \"carts\"\nkind = \"service\"\nservice = \"orders\"\n[apps.table]\nname = \"orders\"\n"
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`orders` and `carts` both name the table `orders`"),
+            "{err}"
+        );
+        let long = "a".repeat(33);
+        let err = with(|s| s.replace("name = \"users\"", &format!("name = \"{long}\"")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 32 characters"), "{err}");
     }
 
     #[test]

@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub enum NameError {
     #[error("`{0}` is not an AWS Region name (expected e.g. `us-east-1`)")]
     Region(String),
-    #[error("`{0}` is not an app name (expected a lowercase DNS label such as `orders`)")]
+    #[error(
+        "`{0}` is not an app name (expected a lowercase DNS label of at most 32 characters, starting with a letter, such as `orders`)"
+    )]
     App(String),
     #[error("`{0}` is not a domain name (expected e.g. `example.com`)")]
     Domain(String),

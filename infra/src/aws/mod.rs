@@ -211,6 +211,16 @@ pub fn pipeline_template(args: PipelineArgs) -> anyhow::Result<()> {
         (None, Some(branch)) => pipeline::Trusted::Branch(branch),
         (None, None) => pipeline::Trusted::Branch(pipeline::RefName::branch("main")?),
     };
+    if let pipeline::Trusted::Branch(branch) = &trusted {
+        // A job that names a GitHub environment gets a token for the environment, not the
+        // branch: the shipped workflows' jobs all do.
+        eprintln!(
+            "note: the roles trust pushes to `{branch}` of {} without an environment; the shipped \
+             workflows run each job in a GitHub environment, whose tokens these roles refuse: \
+             pass --environment NAME for them",
+            args.repo
+        );
+    }
     let spec = pipeline::PipelineSpec {
         repo: args.repo,
         trusted,
@@ -230,15 +240,16 @@ pub fn pipeline_template(args: PipelineArgs) -> anyhow::Result<()> {
         String::new()
     };
     println!(
-        "Deploy it once, with administrator rights, in {}:\n  aws cloudformation deploy \\\n    \
-         --stack-name {}-pipeline --template-file {} --capabilities CAPABILITY_IAM{s3_bucket} \\\n    \
-         --parameter-overrides {}=<zone id> [{}=<arn, if the account has GitHub's OIDC provider>]\n\
+        "Deploy it once, with administrator rights, in {region}:\n  aws cloudformation deploy \\\n    \
+         --region {region} --stack-name {prefix}-pipeline --template-file {file} \
+         --capabilities CAPABILITY_IAM{s3_bucket} \\\n    \
+         --parameter-overrides {zone}=<zone id> [{provider}=<arn, if the account has GitHub's OIDC provider>]\n\
          Its outputs are the GitHub environment's variables (docs/deploy.md, \"Deploying from a pipeline\").",
-        topology.regions.primary,
-        args.stack_prefix,
-        path.display(),
-        pipeline::PARAM_HOSTED_ZONE,
-        pipeline::PARAM_EXISTING_PROVIDER,
+        region = topology.regions.primary,
+        prefix = args.stack_prefix,
+        file = path.display(),
+        zone = pipeline::PARAM_HOSTED_ZONE,
+        provider = pipeline::PARAM_EXISTING_PROVIDER,
     );
     Ok(())
 }

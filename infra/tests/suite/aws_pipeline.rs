@@ -688,8 +688,27 @@ fn pipeline_template_writes_the_stack_and_refuses_bad_flags_naming_them() {
     );
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert!(
-        stdout.contains("--stack-name shop-staging-pipeline"),
+        stdout.contains("--region us-east-1 --stack-name shop-staging-pipeline"),
         "{stdout}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&ok.stderr).contains("note:"),
+        "no note for an environment"
+    );
+    let branch = infra(&[
+        "pipeline-template",
+        "--config",
+        config.to_str().unwrap(),
+        "--repo",
+        "octo-org/shop",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&branch.stderr);
+    assert!(branch.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("trust pushes to `main`") && stderr.contains("pass --environment NAME"),
+        "the branch form says it does not fit the shipped workflows: {stderr}"
     );
     let written: Value = serde_json::from_str(
         &std::fs::read_to_string(out_dir.join("shop-staging-pipeline.template.json")).unwrap(),
