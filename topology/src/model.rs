@@ -676,8 +676,18 @@ impl Topology {
         let local = &self.local;
         for region in self.regions.both() {
             let Some(network) = local.region_networks.get(region) else {
+                let named: Vec<String> = local
+                    .region_networks
+                    .keys()
+                    .map(|r| format!("`{r}`"))
+                    .collect();
                 return Err(format!(
-                    "local.region_networks needs an entry for `{region}`"
+                    "local.region_networks needs an entry for `{region}`, a Region of [regions] (it names {}): add one, or check the Region's spelling",
+                    if named.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        named.join(", ")
+                    }
                 ));
             };
             let octets: Vec<&str> = network.split('.').collect();
@@ -989,6 +999,19 @@ mod tests {
         let err =
             with(|s| s.replace("primary = \"us-east-1\"", "primary = \"mars-1\"")).unwrap_err();
         assert!(err.to_string().contains("mars-1"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_region_is_named_with_the_regions_the_networks_list() {
+        let err = with(|s| s.replace("secondary = \"us-west-2\"", "secondary = \"us-wset-2\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("needs an entry for `us-wset-2`")
+                && err.contains("`us-west-2`")
+                && err.contains("spelling"),
+            "{err}"
+        );
     }
 
     #[test]
