@@ -16,7 +16,8 @@ struct Cli {
 enum Command {
     /// Create services/NAME, a small working CRUD service on the kit with its tests, and wire it
     /// in: topology.toml (the app, its table, a route `/NAME` on the gateway), the local world's
-    /// dependencies and its list of services. Changes nothing when it refuses.
+    /// dependencies and its list of services, and services/schemathesis.toml (the contract
+    /// test's exceptions for its conditional PATCH). Changes nothing when it refuses.
     NewService {
         /// The app's name: a lowercase DNS label (also its subdomain and its crate's name).
         name: String,

@@ -1,5 +1,5 @@
-//! `cargo xtask new-service NAME`: a new service crate, wired into the topology, the gateway
-//! and the local world's list of services.
+//! `cargo xtask new-service NAME`: a new service crate, wired into the topology, the gateway,
+//! the local world's list of services and the contract test's configuration.
 //!
 //! Every check runs before the first write, and the writes are undone if one fails, so a
 //! refused or failed scaffold changes nothing.
@@ -59,10 +59,15 @@ const TEMPLATE: &[(&str, &str)] = &[
     ),
 ];
 
+/// The new service's exceptions to the contract test's checks (its `PATCH` is conditional),
+/// appended to [`CONTRACT_CONFIG`].
+const CONTRACT_EXCEPTIONS: &str = include_str!("../template/schemathesis.toml.tmpl");
+
 /// The files of the workspace that a scaffold edits, relative to its root.
 const TOPOLOGY: &str = "topology.toml";
 const LOCAL_MANIFEST: &str = "local/Cargo.toml";
 const SERVICES_LIST: &str = "local/src/services.rs";
+const CONTRACT_CONFIG: &str = "services/schemathesis.toml";
 
 /// What a scaffold did, for people.
 #[derive(Debug)]
@@ -80,13 +85,22 @@ impl fmt::Display for Created {
             writeln!(f, "  {}", file.display())?;
         }
         writeln!(f, "wired it into: {}", self.edited.join(", "))?;
-        write!(
-            f,
-            "next:\n  cargo test -p {name}                      its own tests\n  \
-             cargo run -p local-world -- demo --quick   both Regions, DNS, failover\n  \
-             cargo run -p infra -- synth                its AWS stacks (once [auth] names your issuers)\n\
-             then give it its domain in services/{name}/src/lib.rs"
-        )
+        let tests = format!("cargo xtask test -p {name}");
+        writeln!(f, "next:")?;
+        for (command, what) in [
+            (tests.as_str(), "its own tests, contract test included"),
+            (
+                "cargo run -p local-world -- demo --quick",
+                "both Regions, DNS, failover",
+            ),
+            (
+                "cargo run -p infra -- synth",
+                "its AWS stacks (once [auth] names your issuers)",
+            ),
+        ] {
+            writeln!(f, "  {command:<42} {what}")?;
+        }
+        write!(f, "then give it its domain in services/{name}/src/lib.rs")
     }
 }
 
@@ -104,11 +118,13 @@ pub fn run(root: &Path, name: &str) -> anyhow::Result<Created> {
         (TOPOLOGY, read(root, TOPOLOGY)?),
         (LOCAL_MANIFEST, read(root, LOCAL_MANIFEST)?),
         (SERVICES_LIST, read(root, SERVICES_LIST)?),
+        (CONTRACT_CONFIG, read(root, CONTRACT_CONFIG)?),
     ];
     let edits = [
         (TOPOLOGY, add_to_topology(&originals[0].1, &name)?),
         (LOCAL_MANIFEST, add_dependency(&originals[1].1, &name)?),
         (SERVICES_LIST, add_to_list(&originals[2].1, &name)?),
+        (CONTRACT_CONFIG, add_project(&originals[3].1, &name)?),
     ];
     let files = write_crate(&service_dir, &name)?;
     for (path, text) in &edits {
@@ -234,6 +250,27 @@ fn add_to_list(text: &str, name: &AppName) -> anyhow::Result<String> {
     Ok(format!("{}&[{list}]{}", &text[..open], &text[close + 1..]))
 }
 
+/// `services/schemathesis.toml` with a `[[project]]` for the new service at the end: the
+/// exceptions its `PATCH` needs (428 without `If-Match`, 412 for a stale one).
+fn add_project(text: &str, name: &AppName) -> anyhow::Result<String> {
+    let doc: DocumentMut = text
+        .parse()
+        .with_context(|| format!("{CONTRACT_CONFIG} is not valid TOML; fix it first"))?;
+    let taken = doc
+        .get("project")
+        .and_then(Item::as_array_of_tables)
+        .is_some_and(|projects| {
+            projects
+                .iter()
+                .any(|p| p.get("title").and_then(Item::as_str) == Some(name.as_str()))
+        });
+    if taken {
+        bail!("{CONTRACT_CONFIG} has a [[project]] `{name}` already");
+    }
+    let project = render(CONTRACT_EXCEPTIONS, name);
+    Ok(format!("{}\n\n{project}", text.trim_end()))
+}
+
 /// The crate's Rust name: `inventory-svc` → `inventory_svc`.
 fn crate_ident(name: &AppName) -> String {
     name.as_str().replace('-', "_")
@@ -327,6 +364,8 @@ name = "orders"
 
     const MANIFEST: &str = "[dependencies]\n# The services\norders = { path = \"../services/orders\" }\n\ntopology.workspace = true\n";
     const LIST: &str = "use kit::Service;\n\npub const SERVICES: &[&Service] = &[&orders::SERVICE];\n\nfn other() {}\n";
+    const CONTRACT: &str =
+        "# a comment that stays\ncache.enabled = false\n\n[[project]]\ntitle = \"orders\"\n";
 
     fn workspace() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -335,6 +374,7 @@ name = "orders"
         std::fs::write(dir.path().join(TOPOLOGY), TOPOLOGY_TEXT).unwrap();
         std::fs::write(dir.path().join(LOCAL_MANIFEST), MANIFEST).unwrap();
         std::fs::write(dir.path().join(SERVICES_LIST), LIST).unwrap();
+        std::fs::write(dir.path().join(CONTRACT_CONFIG), CONTRACT).unwrap();
         dir
     }
 
@@ -357,10 +397,10 @@ name = "orders"
     }
 
     #[test]
-    fn a_new_service_is_one_crate_and_three_edits() {
+    fn a_new_service_is_one_crate_and_four_edits() {
         let ws = workspace();
         let created = run(ws.path(), "inventory").unwrap();
-        assert_eq!(created.edited.len(), 3);
+        assert_eq!(created.edited.len(), 4);
         let topology = Topology::load(ws.path().join(TOPOLOGY)).unwrap();
         let name: AppName = "inventory".parse().unwrap();
         assert_eq!(topology.service(&name).unwrap().table().name, "inventory");
@@ -381,6 +421,20 @@ name = "orders"
             "{list}"
         );
         assert!(list.ends_with("fn other() {}\n"), "{list}");
+        let contract = std::fs::read_to_string(ws.path().join(CONTRACT_CONFIG)).unwrap();
+        assert!(contract.starts_with(CONTRACT), "{contract}");
+        let doc: DocumentMut = contract.parse().unwrap();
+        let project = doc["project"].as_array_of_tables().unwrap().get(1).unwrap();
+        assert_eq!(project["title"].as_str(), Some("inventory"));
+        let operations = project["operations"].as_array_of_tables().unwrap();
+        let operation = operations.get(0).unwrap();
+        assert_eq!(
+            operation["include-name"].as_str(),
+            Some("PATCH /inventory/{id}")
+        );
+        let checks = operation["checks"].as_table_like().unwrap();
+        assert!(checks.contains_key("missing_required_header"), "{contract}");
+        assert!(!contract.contains("{{"), "{contract}");
         for (path, _) in TEMPLATE {
             let file = ws.path().join("services/inventory").join(path);
             let text = std::fs::read_to_string(&file).unwrap();
@@ -418,6 +472,15 @@ name = "orders"
             assert!(format!("{err:#}").contains(why), "{name}: {err:#}");
             assert_eq!(snapshot(ws.path()), before, "{name} changed something");
         }
+        let contract = format!("{CONTRACT}\n[[project]]\ntitle = \"inventory\"\n");
+        std::fs::write(ws.path().join(CONTRACT_CONFIG), contract).unwrap();
+        let before = snapshot(ws.path());
+        let err = run(ws.path(), "inventory").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("[[project]] `inventory`"),
+            "{err:#}"
+        );
+        assert_eq!(snapshot(ws.path()), before);
         std::fs::write(ws.path().join(SERVICES_LIST), "no list here\n").unwrap();
         let before = snapshot(ws.path());
         let err = run(ws.path(), "inventory").unwrap_err();
