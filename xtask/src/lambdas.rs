@@ -25,9 +25,9 @@ use zip::write::SimpleFileOptions;
 /// The Cargo profile of the packages (`[profile.lambda-release]` in the root `Cargo.toml`).
 pub const PROFILE: &str = "lambda-release";
 
-/// Builds and packs `apps` (default: every service in `topology.toml`).
-pub fn build(root: &Path, apps: &[String]) -> anyhow::Result<()> {
-    let apps = services(root, apps)?;
+/// Builds and packs `apps` (default: every service of the topology at `config`).
+pub fn build(root: &Path, config: &Path, apps: &[String]) -> anyhow::Result<()> {
+    let apps = services(config, apps)?;
     let out = root.join("target/lambda");
     let path = tools_path(root)?;
     std::fs::create_dir_all(out.join("build"))
@@ -76,12 +76,13 @@ pub fn build(root: &Path, apps: &[String]) -> anyhow::Result<()> {
 }
 
 /// The services to build: the ones named (each must be a service of the topology), or all.
-fn services(root: &Path, named: &[String]) -> anyhow::Result<Vec<ServiceApp>> {
-    let topology = Topology::load(root.join("topology.toml"))?;
+fn services(config: &Path, named: &[String]) -> anyhow::Result<Vec<ServiceApp>> {
+    let topology = Topology::load(config)?;
+    let file = config.display();
     if named.is_empty() {
         let all: Vec<ServiceApp> = topology.services().cloned().collect();
         if all.is_empty() {
-            bail!("no services in topology.toml: nothing to build");
+            bail!("no services in {file}: nothing to build");
         }
         return Ok(all);
     }
@@ -92,7 +93,7 @@ fn services(root: &Path, named: &[String]) -> anyhow::Result<Vec<ServiceApp>> {
             topology
                 .service(&app)
                 .cloned()
-                .with_context(|| format!("`{name}` is not a service in topology.toml"))
+                .with_context(|| format!("`{name}` is not a service in {file}"))
         })
         .collect()
 }
@@ -209,11 +210,16 @@ mod tests {
             crate::new_service::tests::TOPOLOGY_TEXT,
         )
         .unwrap();
-        let all = services(dir.path(), &[]).unwrap();
+        let config = dir.path().join("topology.toml");
+        let all = services(&config, &[]).unwrap();
         let names: Vec<&str> = all.iter().map(|s| s.name().as_str()).collect();
         assert_eq!(names, ["orders"]);
-        let err = services(dir.path(), &["api".into()]).unwrap_err();
-        assert!(err.to_string().contains("not a service"), "{err}");
+        let err = services(&config, &["api".into()]).unwrap_err();
+        assert!(
+            err.to_string().contains("not a service in")
+                && err.to_string().contains("topology.toml"),
+            "{err}"
+        );
     }
 
     #[test]

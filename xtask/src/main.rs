@@ -1,5 +1,6 @@
 //! `cargo xtask`: developer tasks as code, so that people and CI run the same thing.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -22,10 +23,13 @@ enum Command {
         /// The app's name: a lowercase DNS label (also its subdomain and its crate's name).
         name: String,
     },
-    /// Build each service of topology.toml for Lambda (provided.al2023, arm64) into a
+    /// Build each service of the topology (`--config`) for Lambda (provided.al2023, arm64) into a
     /// content-addressed zip under target/lambda/, as `infra deploy` expects them.
     BuildLambdas {
-        /// Only these apps [default: every service in topology.toml].
+        /// The topology whose services to build (the one the deploy reads).
+        #[arg(long, default_value = "topology.toml")]
+        config: PathBuf,
+        /// Only these apps [default: every service of the topology].
         apps: Vec<String>,
     },
     /// Run the whole test suite (the tests of `cargo test --workspace`): the missing tool venvs
@@ -62,7 +66,9 @@ fn main() -> ExitCode {
         Command::NewService { name } => xtask::new_service::run(&root, &name).map(|created| {
             println!("{created}");
         }),
-        Command::BuildLambdas { apps } => xtask::lambdas::build(&root, &apps),
+        Command::BuildLambdas { config, apps } => {
+            xtask::lambdas::build(&root, &root.join(config), &apps)
+        }
         Command::Hack { check } => xtask::hack::run(&root, check),
         Command::Test {
             jobs,
