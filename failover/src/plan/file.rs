@@ -129,9 +129,13 @@ impl PlanDir {
         names
     }
 
-    /// Every plan of the folder, each loaded alone (a broken one is its error).
+    /// Every plan of the folder with its child plans, as `check` and `run` load it: a broken
+    /// one (or one whose child plan is missing, broken or a cycle) is its error.
     pub fn list(&self) -> Vec<Result<Plan, PlanFileError>> {
-        self.names().iter().map(|n| self.read(n)).collect()
+        self.names()
+            .iter()
+            .map(|n| self.load(n).map(|loaded| loaded.root))
+            .collect()
     }
 
     /// `plan`: a name in the folder, or a path to a file (its children are looked up in the
@@ -761,6 +765,20 @@ verify = { apps = ["orders"], region = "secondary", timeout = "30s" }
         assert!(
             error.contains("no plan `nope`") && error.contains("middle"),
             "{error}"
+        );
+
+        // The list loads each plan as a run would: the cycle shows on every plan in it, and
+        // a missing child on its parent.
+        write("leaf", "gone");
+        let listed: Vec<String> = plans
+            .list()
+            .into_iter()
+            .map(|p| p.map_or_else(|e| e.to_string(), |p| format!("ok {}", p.name)))
+            .collect();
+        assert_eq!(listed.len(), 3, "{listed:?}");
+        assert!(
+            listed.iter().all(|l| l.contains("no plan `gone`")),
+            "{listed:?}"
         );
     }
 }
