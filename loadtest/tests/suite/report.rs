@@ -203,7 +203,10 @@ fn the_cli_explains_every_flag_and_refuses_bad_input() {
         "{text}"
     );
     let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert!(stderr.contains("`cargo run -p local-world -- run`"), "{stderr}");
+    assert!(
+        stderr.contains("`cargo run -p local-world -- run`"),
+        "{stderr}"
+    );
     assert_eq!(
         stderr.matches("No such file").count(),
         1,
