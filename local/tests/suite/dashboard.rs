@@ -339,14 +339,7 @@ fn the_dashboard_shows_the_world_and_drives_a_failover() {
 
     // A write in the secondary held back from the primary for longer than the gate allows:
     // the move back is refused, and the page offers to move anyway, as `--force` does.
-    world.replicator().set_lag(Duration::from_secs(60));
-    let mut item = kit::memory::Item::new();
-    item.insert(kit::store::PK.into(), "DASHBOARD#browser".into());
-    world
-        .table(&service, &secondary)
-        .unwrap()
-        .put(item, kit::memory::Condition::NotExists)
-        .unwrap();
+    common::write_held_back(&world, &service, &secondary, "DASHBOARD#browser");
     std::thread::sleep(failover::DEFAULT_MAX_LAG + Duration::from_millis(300));
     click(
         &tab,
@@ -521,14 +514,7 @@ fn the_page_its_events_and_its_actions_answer_as_the_failover_library_does() {
 
         // A write in the secondary held back from the primary: the move back is refused by
         // the replication gate, as `failover shift` refuses it, until forced.
-        world.replicator().set_lag(Duration::from_secs(60));
-        let mut item = kit::memory::Item::new();
-        item.insert(kit::store::PK.into(), "DASHBOARD#gate".into());
-        world
-            .table(&service, &secondary)
-            .unwrap()
-            .put(item, kit::memory::Condition::NotExists)
-            .unwrap();
+        common::write_held_back(&world, &service, &secondary, "DASHBOARD#gate");
         tokio::time::sleep(Duration::from_millis(300)).await;
         let back = |extra: &str| {
             format!(

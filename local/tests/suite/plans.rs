@@ -16,7 +16,6 @@ use failover::plan::{
     CheckOutcome, PlanDir, PlanReport, RunOptions, RunOutcome, StepEvent, StepOutcome,
 };
 use failover::{ClientConfig, DataPlane, exit};
-use kit::memory::Condition;
 use loadtest::{Run, RunConfig, Scenario};
 use local_arc::Fault;
 use local_world::World;
@@ -243,14 +242,7 @@ shift = {{ apps = ["{first}"], to = "secondary" }}
         ),
     );
     // Hold replication into the secondary behind: one write waits there longer than 200 ms.
-    world.replicator().set_lag(Duration::from_secs(60));
-    let mut item = kit::memory::Item::new();
-    item.insert(kit::store::PK.into(), "PLAN#gate".into());
-    world
-        .table(&first, &primary)
-        .unwrap()
-        .put(item, Condition::NotExists)
-        .unwrap();
+    common::write_held_back(&world, &first, &primary, "PLAN#gate");
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let refused = run(dir.path(), "gated", &world, options()).await;

@@ -197,3 +197,23 @@ pub fn resolver(
     .build()
     .unwrap()
 }
+
+/// Holds replication back (a 60 s lag) and writes the item `key` into `app`'s table in
+/// `region`: from then on the other Region's replica falls behind, for the replication gate.
+pub fn write_held_back(
+    world: &local_world::World,
+    app: &AppName,
+    region: &topology::Region,
+    key: &str,
+) {
+    world
+        .replicator()
+        .set_lag(std::time::Duration::from_secs(60));
+    let mut item = kit::memory::Item::new();
+    item.insert(kit::store::PK.into(), key.into());
+    world
+        .table(app, region)
+        .unwrap()
+        .put(item, kit::memory::Condition::NotExists)
+        .unwrap();
+}
