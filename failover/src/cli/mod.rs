@@ -42,6 +42,16 @@ pub async fn execute(cli: Cli, format: Format) -> Report {
     {
         return plan::list(plans);
     }
+    if let Command::Plan {
+        plans,
+        command: PlanCommand::Check { plan } | PlanCommand::Run { plan, .. },
+    } = &cli.command
+    {
+        // A plan that does not load says so before a missing manifest does.
+        if let Err(error) = crate::plan::PlanDir::new(plans).load(plan) {
+            return Report::Failed(FailoverError::Usage(error.to_string()));
+        }
+    }
     match load(cli.manifest.as_deref()) {
         Ok(manifest) => execute_with(&manifest, cli, format).await,
         Err(error) => Report::Failed(error),

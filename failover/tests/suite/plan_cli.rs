@@ -76,6 +76,19 @@ async fn list_shows_each_plan_and_a_broken_one_with_its_file_step_and_field() {
         "{}",
         run.stderr
     );
+    // Without a manifest too: the plan is what is wrong first.
+    let run = common::failover(
+        dir.path(),
+        &["--manifest", "none.json", "plan", "check", "nope"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no plan `nope`") && !run.stderr.contains("none.json"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test]
