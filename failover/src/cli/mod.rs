@@ -42,19 +42,9 @@ pub async fn execute(cli: Cli, format: Format) -> Report {
     {
         return plan::list(plans);
     }
-    if let Command::Plan {
-        plans,
-        command: PlanCommand::Check { plan } | PlanCommand::Run { plan, .. },
-    } = &cli.command
-    {
-        // A plan that does not load says so before a missing manifest does.
-        if let Err(error) = crate::plan::PlanDir::new(plans).load(plan) {
-            return Report::Failed(FailoverError::Usage(error.to_string()));
-        }
-    }
     match load(cli.manifest.as_deref()) {
         Ok(manifest) => execute_with(&manifest, cli, format).await,
-        Err(error) => Report::Failed(error),
+        Err(error) => Report::Failed(plan_error(&cli.command).unwrap_or(error)),
     }
 }
 
@@ -107,6 +97,20 @@ pub async fn execute_with(manifest: &Manifest, cli: Cli, format: Format) -> Repo
         }
     });
     done.await.unwrap_or_else(Report::Failed)
+}
+
+/// Why the plan `plan check` or `plan run` names does not load, if it does not: said before
+/// a missing manifest, which is no use without a plan.
+fn plan_error(command: &Command) -> Option<FailoverError> {
+    let Command::Plan {
+        plans,
+        command: PlanCommand::Check { plan } | PlanCommand::Run { plan, .. },
+    } = command
+    else {
+        return None;
+    };
+    let error = crate::plan::PlanDir::new(plans).load(plan).err()?;
+    Some(FailoverError::Usage(error.to_string()))
 }
 
 /// Loads the manifest: the flag, else `.local/deployment.json`.

@@ -149,13 +149,12 @@ pub(crate) async fn shift(
     let action = format!("shift {} to {}", request.app, request.to);
     let apps = std::slice::from_ref(&request.app);
     let gate = Gate::of(request.force, request.max_replication_lag_ms);
-    let result = match gate.check(&dashboard, apps, &request.to).await {
-        Ok(()) => mover
-            .shift(apps, &request.to)
-            .await
-            .map(|moved| shifted(&moved, mover.arc().is_some())),
-        Err(refused) => Err(refused),
-    };
+    let result = async {
+        gate.check(&dashboard, apps, &request.to).await?;
+        mover.shift(apps, &request.to).await
+    }
+    .await
+    .map(|moved| shifted(&moved, mover.arc().is_some()));
     settle(&dashboard, &action, result)
 }
 
@@ -181,19 +180,16 @@ pub(crate) async fn evacuate(
     let manifest = dashboard.world.manifest();
     let apps: Vec<AppName> = manifest.apps.iter().map(|a| a.name.clone()).collect();
     let gate = Gate::of(request.force, request.max_replication_lag_ms);
-    let result = match manifest.regions.other(&request.from) {
-        None => Err(MoveError::Usage(format!(
-            "no Region `{}` here",
-            request.from
-        ))),
-        Some(to) => match gate.check(&dashboard, &apps, to).await {
-            Ok(()) => mover
-                .evacuate(&request.from)
-                .await
-                .map(|moved| shifted(&moved, mover.arc().is_some())),
-            Err(refused) => Err(refused),
-        },
-    };
+    let result = async {
+        let to = manifest
+            .regions
+            .other(&request.from)
+            .ok_or_else(|| MoveError::Usage(format!("no Region `{}` here", request.from)))?;
+        gate.check(&dashboard, &apps, to).await?;
+        mover.evacuate(&request.from).await
+    }
+    .await
+    .map(|moved| shifted(&moved, mover.arc().is_some()));
     settle(&dashboard, &action, result)
 }
 
